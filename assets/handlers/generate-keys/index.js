@@ -1,0 +1,112 @@
+"use strict";
+var __defProp = Object.defineProperty;
+var __getOwnPropDesc = Object.getOwnPropertyDescriptor;
+var __getOwnPropNames = Object.getOwnPropertyNames;
+var __hasOwnProp = Object.prototype.hasOwnProperty;
+var __export = (target, all) => {
+  for (var name in all)
+    __defProp(target, name, { get: all[name], enumerable: true });
+};
+var __copyProps = (to, from, except, desc) => {
+  if (from && typeof from === "object" || typeof from === "function") {
+    for (let key of __getOwnPropNames(from))
+      if (!__hasOwnProp.call(to, key) && key !== except)
+        __defProp(to, key, { get: () => from[key], enumerable: !(desc = __getOwnPropDesc(from, key)) || desc.enumerable });
+  }
+  return to;
+};
+var __toCommonJS = (mod) => __copyProps(__defProp({}, "__esModule", { value: true }), mod);
+
+// lib/handlers/generate-keys.ts
+var generate_keys_exports = {};
+__export(generate_keys_exports, {
+  handler: () => handler,
+  useClient: () => useClient
+});
+module.exports = __toCommonJS(generate_keys_exports);
+var import_client_secrets_manager = require("@aws-sdk/client-secrets-manager");
+
+// lib/key-set.ts
+var import_crypto = require("crypto");
+var HMAC_BYTES = 32;
+var MASTER_BYTES = 16;
+var BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+function generateKeySet() {
+  return { hmac: (0, import_crypto.randomBytes)(HMAC_BYTES), master: (0, import_crypto.randomBytes)(MASTER_BYTES) };
+}
+function serializeKeySet(keys) {
+  return JSON.stringify({ hmac: keys.hmac.toString("base64"), master: keys.master.toString("base64"), format: 1 });
+}
+function parseKeySet(secretString, sizes = { hmac: HMAC_BYTES, master: MASTER_BYTES }) {
+  let doc;
+  try {
+    doc = JSON.parse(secretString);
+  } catch {
+    throw new Error("the secret is not JSON");
+  }
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) {
+    throw new Error("the secret is not a JSON object");
+  }
+  const fields = doc;
+  return {
+    hmac: decodeKey(fields, "hmac", sizes.hmac),
+    master: decodeKey(fields, "master", sizes.master)
+  };
+}
+function decodeKey(fields, name, size) {
+  const value = fields[name];
+  if (typeof value !== "string") {
+    throw new Error(`the secret has no "${name}" string`);
+  }
+  if (!BASE64.test(value)) {
+    throw new Error(`"${name}" is not valid base64`);
+  }
+  const bytes = Buffer.from(value, "base64");
+  if (bytes.length !== size) {
+    throw new Error(`"${name}" is ${bytes.length} bytes, expected ${size}`);
+  }
+  return bytes;
+}
+
+// lib/handlers/generate-keys.ts
+var client = new import_client_secrets_manager.SecretsManagerClient({});
+function useClient(other) {
+  client = other;
+}
+async function handler(event) {
+  const secretId = event.ResourceProperties.SecretId;
+  if (!secretId) {
+    throw new Error("SecretId is required");
+  }
+  if (event.RequestType === "Delete") {
+    return { PhysicalResourceId: event.PhysicalResourceId ?? secretId, Data: { Generated: "false" } };
+  }
+  if (await hasCurrentValue(secretId)) {
+    await checkExistingValue(secretId);
+    return { PhysicalResourceId: secretId, Data: { Generated: "false" } };
+  }
+  await client.send(new import_client_secrets_manager.PutSecretValueCommand({
+    SecretId: secretId,
+    SecretString: serializeKeySet(generateKeySet()),
+    ClientRequestToken: event.RequestId
+  }));
+  return { PhysicalResourceId: secretId, Data: { Generated: "true" } };
+}
+async function hasCurrentValue(secretId) {
+  const description = await client.send(new import_client_secrets_manager.DescribeSecretCommand({ SecretId: secretId }));
+  const stages = Object.values(description.VersionIdsToStages ?? {});
+  return stages.some((labels) => labels.includes("AWSCURRENT"));
+}
+async function checkExistingValue(secretId) {
+  const current = await client.send(new import_client_secrets_manager.GetSecretValueCommand({ SecretId: secretId }));
+  try {
+    parseKeySet(current.SecretString ?? "");
+  } catch (e) {
+    throw new Error(`secret ${secretId} already holds a value that is not an AEM key set (${e.message}); refusing to overwrite it`);
+  }
+}
+// Annotate the CommonJS export names for ESM import in node:
+0 && (module.exports = {
+  handler,
+  useClient
+});

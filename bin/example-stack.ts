@@ -1,0 +1,94 @@
+import { Duration, Stack, StackProps, Tags } from 'aws-cdk-lib';
+import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+import { AemCryptoKeys } from '../lib';
+
+/** Properties of the example AEM stack. */
+export interface ExampleAemStackProps extends StackProps {
+  /**
+   * Number of publish Auto Scaling groups (the benchmark synthesizes 20).
+   * @default 1
+   */
+  readonly publishGroups?: number;
+
+  /**
+   * Leave the key set out (the benchmark's baseline).
+   * @default true
+   */
+  readonly withKeys?: boolean;
+}
+
+/**
+ * An AEM estate on EC2: a VPC, one author instance and publish Auto Scaling groups, all sharing
+ * one key set. Environment-agnostic: synthesizes offline, with no AWS call and no context look-up.
+ */
+export class ExampleAemStack extends Stack {
+  /** The shared key set (undefined for the baseline). */
+  public readonly keys?: AemCryptoKeys;
+
+  constructor(scope: Construct, id: string, props: ExampleAemStackProps = {}) {
+    super(scope, id, props);
+    const vpc = this.createVpc();
+    const machineImage = ec2.MachineImage.latestAmazonLinux2023();
+    const author = this.createAuthor(vpc, machineImage);
+    const publishGroups = Array.from({ length: props.publishGroups ?? 1 }, (_, i) =>
+      this.createPublishGroup(vpc, machineImage, i === 0 ? 'Publish' : `Publish${i + 1}`));
+
+    if (props.withKeys === false) {
+      return;
+    }
+    this.keys = new AemCryptoKeys(this, 'CryptoKeys');
+    this.keys.grantRead(author);
+    for (const group of publishGroups) {
+      this.keys.grantRead(group);
+    }
+  }
+
+  private createVpc(): ec2.Vpc {
+    const vpc = new ec2.Vpc(this, 'Vpc', { maxAzs: 2, natGateways: 1 });
+    vpc.addFlowLog('FlowLog');
+    return vpc;
+  }
+
+  private createAuthor(vpc: ec2.IVpc, machineImage: ec2.IMachineImage): ec2.Instance {
+    const author = new ec2.Instance(this, 'Author', {
+      vpc,
+      vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+      instanceType: ec2.InstanceType.of(ec2.InstanceClass.M6I, ec2.InstanceSize.XLARGE),
+      machineImage,
+      blockDevices: [encryptedRootVolume()],
+      detailedMonitoring: true,
+      requireImdsv2: true,
+      ssmSessionPermissions: true,
+    });
+    Tags.of(author).add('aem-role', 'author');
+    return author;
+  }
+
+  private createPublishGroup(vpc: ec2.IVpc, machineImage: ec2.IMachineImage, id: string): autoscaling.AutoScalingGroup {
+    const role = new iam.Role(this, `${id}Role`, { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
+    const launchTemplate = new ec2.LaunchTemplate(this, `${id}LaunchTemplate`, {
+      instanceType: ec2.InstanceType.of(ec2.InstanceClass.M6I, ec2.InstanceSize.LARGE),
+      machineImage,
+      role,
+      blockDevices: [encryptedRootVolume()],
+      detailedMonitoring: true,
+      requireImdsv2: true,
+      securityGroup: new ec2.SecurityGroup(this, `${id}SecurityGroup`, { vpc, description: 'AEM publish' }),
+    });
+    return new autoscaling.AutoScalingGroup(this, id, {
+      vpc,
+      vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+      launchTemplate,
+      minCapacity: 1,
+      maxCapacity: 4,
+      healthChecks: autoscaling.HealthChecks.ec2({ gracePeriod: Duration.minutes(15) }),
+    });
+  }
+}
+
+function encryptedRootVolume(): ec2.BlockDevice {
+  return { deviceName: '/dev/xvda', volume: ec2.BlockDeviceVolume.ebs(50, { encrypted: true }) };
+}

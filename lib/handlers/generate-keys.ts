@@ -1,0 +1,69 @@
+/**
+ * Custom resource handler: fills an empty secret with a freshly generated AEM key set, once.
+ *
+ * - Create/Update: when the secret already holds a value, it is kept (a valid key set) or the
+ *   request fails (anything else): keys are never regenerated. Only an empty secret is filled.
+ * - Delete: does nothing; the secret has its own removal policy (retain by default).
+ * Nothing returned or logged contains key material.
+ */
+import {
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import { generateKeySet, parseKeySet, serializeKeySet } from '../key-set';
+
+export interface GenerateKeysEvent {
+  readonly RequestType: 'Create' | 'Update' | 'Delete';
+  readonly RequestId: string;
+  readonly PhysicalResourceId?: string;
+  readonly ResourceProperties: { readonly SecretId?: string };
+}
+
+export interface GenerateKeysResult {
+  readonly PhysicalResourceId: string;
+  readonly Data: { readonly Generated: string };
+}
+
+let client = new SecretsManagerClient({});
+
+/** For tests: use another client (e.g. one pointed at a local emulator). */
+export function useClient(other: SecretsManagerClient): void {
+  client = other;
+}
+
+export async function handler(event: GenerateKeysEvent): Promise<GenerateKeysResult> {
+  const secretId = event.ResourceProperties.SecretId;
+  if (!secretId) {
+    throw new Error('SecretId is required');
+  }
+  if (event.RequestType === 'Delete') {
+    return { PhysicalResourceId: event.PhysicalResourceId ?? secretId, Data: { Generated: 'false' } };
+  }
+  if (await hasCurrentValue(secretId)) {
+    await checkExistingValue(secretId);
+    return { PhysicalResourceId: secretId, Data: { Generated: 'false' } };
+  }
+  await client.send(new PutSecretValueCommand({
+    SecretId: secretId,
+    SecretString: serializeKeySet(generateKeySet()),
+    ClientRequestToken: event.RequestId,
+  }));
+  return { PhysicalResourceId: secretId, Data: { Generated: 'true' } };
+}
+
+async function hasCurrentValue(secretId: string): Promise<boolean> {
+  const description = await client.send(new DescribeSecretCommand({ SecretId: secretId }));
+  const stages = Object.values(description.VersionIdsToStages ?? {});
+  return stages.some((labels) => labels.includes('AWSCURRENT'));
+}
+
+async function checkExistingValue(secretId: string): Promise<void> {
+  const current = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
+  try {
+    parseKeySet(current.SecretString ?? '');
+  } catch (e) {
+    throw new Error(`secret ${secretId} already holds a value that is not an AEM key set (${(e as Error).message}); refusing to overwrite it`);
+  }
+}

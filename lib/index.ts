@@ -1,0 +1,5 @@
+export * from './aem-crypto-keys';
+export * from './key-source';
+export * from './installer-options';
+export * from './installer-document';
+export { KeySet, HMAC_BYTES, MASTER_BYTES, parseKeySet, serializeKeySet, fingerprint } from './key-set';

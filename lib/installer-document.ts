@@ -1,0 +1,35 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
+import { Construct } from 'constructs';
+
+/** Properties of an `InstallerDocument`. */
+export interface InstallerDocumentProps {
+  /** The secret whose keys the document installs (the `SecretId` default). */
+  readonly secret: secretsmanager.ISecret;
+}
+
+/**
+ * The SSM Command document that installs a key set on an AEM instance.
+ * PLACEHOLDER until issue 3 lands: the script is embedded as is.
+ */
+export class InstallerDocument extends Construct {
+  /** The document's name. */
+  public readonly documentName: string;
+
+  constructor(scope: Construct, id: string, props: InstallerDocumentProps) {
+    super(scope, id);
+    const script = fs.readFileSync(path.join(__dirname, 'scripts', 'install-keys.sh'), 'utf8');
+    const doc = new ssm.CfnDocument(this, 'Resource', {
+      documentType: 'Command',
+      content: {
+        schemaVersion: '2.2',
+        description: 'Installs the AEM crypto keys',
+        parameters: { SecretId: { type: 'String', default: props.secret.secretArn } },
+        mainSteps: [{ action: 'aws:runShellScript', name: 'installKeys', inputs: { runCommand: script.split('\n') } }],
+      },
+    });
+    this.documentName = doc.ref;
+  }
+}

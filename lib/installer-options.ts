@@ -1,0 +1,121 @@
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+
+/**
+ * How a running AEM picks up changed key files.
+ */
+export enum RestartBehavior {
+  /** Change the files only; a running AEM keeps its old keys until it is restarted by hand. */
+  NONE = 'none',
+  /** Restart the systemd service (only when AEM is running and a key file changed). */
+  SERVICE = 'service',
+  /** Refresh the two crypto bundles through the Web Console on localhost (needs `adminSecret`). */
+  BUNDLES = 'bundles',
+}
+
+/**
+ * What the installer does when an instance already holds different keys.
+ */
+export enum OnKeyMismatch {
+  /** Back the existing keys up on the instance, then replace them. */
+  REPLACE = 'replace',
+  /** Fail and change nothing. */
+  FAIL = 'fail',
+}
+
+/**
+ * Installer document parameters, in camelCase, for `addAutoScalingGroup` and `addInstancesByTag`.
+ *
+ * Each maps to the document parameter of the same name in PascalCase (see CONTRACT.md).
+ */
+export interface InstallerOptions {
+  /**
+   * The instance's `crx-quickstart` folder.
+   * @default '/opt/aem/crx-quickstart'
+   */
+  readonly quickstartDir?: string;
+
+  /**
+   * Owner of the files written.
+   * @default 'aem'
+   */
+  readonly aemUser?: string;
+
+  /**
+   * Write the token handler config that switches AEM to encapsulated tokens.
+   * @default true
+   */
+  readonly encapsulatedToken?: boolean;
+
+  /**
+   * What to do when the instance already has other keys.
+   * @default OnKeyMismatch.REPLACE
+   */
+  readonly onKeyMismatch?: OnKeyMismatch;
+
+  /**
+   * How a running AEM picks up changed files.
+   * @default RestartBehavior.SERVICE
+   */
+  readonly restart?: RestartBehavior;
+
+  /**
+   * The systemd unit that runs AEM.
+   * @default 'aem'
+   */
+  readonly serviceName?: string;
+
+  /**
+   * Start the service when it is not running, once the keys are in place.
+   * Use it with an image that keeps AEM stopped until its keys arrive.
+   * @default false
+   */
+  readonly startAfterInstall?: boolean;
+
+  /**
+   * Secret holding `{"username","password"}` of an AEM admin; only used with `RestartBehavior.BUNDLES`.
+   * @default - none
+   */
+  readonly adminSecret?: secretsmanager.ISecret;
+
+  /**
+   * Local HTTP port of AEM, used with `RestartBehavior.BUNDLES`.
+   * @default 4502
+   */
+  readonly aemPort?: number;
+}
+
+/** Installer document parameter names, as fixed by the contract. */
+export const INSTALLER_DEFAULTS = {
+  QuickstartDir: '/opt/aem/crx-quickstart',
+  AemUser: 'aem',
+  EncapsulatedToken: 'true',
+  Mode: 'install',
+  OnKeyMismatch: 'replace',
+  Restart: 'service',
+  ServiceName: 'aem',
+  StartAfterInstall: 'false',
+  AdminSecretId: '',
+  AemPort: '4502',
+} as const;
+
+/**
+ * The installer document parameters for these options, as SSM expects them (every value a list of one string).
+ */
+export function installerParameters(secretArn: string, options: InstallerOptions = {}): Record<string, string[]> {
+  const values: Record<string, string> = {
+    SecretId: secretArn,
+    QuickstartDir: options.quickstartDir ?? INSTALLER_DEFAULTS.QuickstartDir,
+    AemUser: options.aemUser ?? INSTALLER_DEFAULTS.AemUser,
+    EncapsulatedToken: String(options.encapsulatedToken ?? true),
+    OnKeyMismatch: options.onKeyMismatch ?? OnKeyMismatch.REPLACE,
+    Restart: options.restart ?? RestartBehavior.SERVICE,
+    ServiceName: options.serviceName ?? INSTALLER_DEFAULTS.ServiceName,
+    StartAfterInstall: String(options.startAfterInstall ?? false),
+    AdminSecretId: options.adminSecret?.secretArn ?? '',
+    AemPort: String(options.aemPort ?? 4502),
+  };
+  if (values.Restart === RestartBehavior.BUNDLES && !options.adminSecret) {
+    throw new Error('restart: RestartBehavior.BUNDLES needs adminSecret (an AEM admin\'s {"username","password"})');
+  }
+  return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, [v]]));
+}
