@@ -11,8 +11,10 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { InstallerDocument } from './installer-document';
+import { InstallerDocument, TokenHandlerProperties } from './installer-document';
 import { KeySource, KeySourceKind } from './key-source';
+import { AutoScalingGroupOptions, LifecycleGate } from './lifecycle-gate';
+import { InstancesByTagOptions, TagAssociation } from './tag-association';
 
 /**
  * Properties of an `AemCryptoKeys` key set.
@@ -56,6 +58,34 @@ export interface AemCryptoKeysProps {
    * @default - not replicated
    */
   readonly replicaRegions?: secretsmanager.ReplicaRegion[];
+
+  /**
+   * Properties of the token handler config besides `token.encapsulated` (always `true`), e.g.
+   * `{ 'token.samesite.cookie.attr': 'Lax' }`. The `.config` file replaces the whole configuration
+   * of that PID: properties left out go back to AEM's defaults.
+   * @default - only `token.encapsulated=B"true"`
+   */
+  readonly tokenHandlerProperties?: TokenHandlerProperties;
+
+  /**
+   * Expected key sizes in bytes, checked by the installer before it touches anything.
+   * @default { hmac: 32, master: 16 }
+   */
+  readonly keyLengths?: KeyLengths;
+}
+
+/** Expected sizes of the two keys, in bytes. */
+export interface KeyLengths {
+  /**
+   * `hmac` size in bytes.
+   * @default 32
+   */
+  readonly hmac?: number;
+  /**
+   * `master` size in bytes.
+   * @default 16
+   */
+  readonly master?: number;
 }
 
 /**
@@ -79,6 +109,8 @@ export class AemCryptoKeys extends Construct {
   public readonly keySource: KeySource;
 
   private readonly ownsSecret: boolean;
+  private lifecycleGate?: LifecycleGate;
+  private tagAssociations = 0;
 
   constructor(scope: Construct, id: string, props: AemCryptoKeysProps = {}) {
     super(scope, id);
@@ -98,7 +130,12 @@ export class AemCryptoKeys extends Construct {
       this.generateKeysOnce();
     }
 
-    this.installerDocument = new InstallerDocument(this, 'InstallerDocument', { secret: this.secret });
+    this.installerDocument = new InstallerDocument(this, 'InstallerDocument', {
+      secret: this.secret,
+      tokenHandlerProperties: props.tokenHandlerProperties,
+      hmacBytes: props.keyLengths?.hmac,
+      masterBytes: props.keyLengths?.master,
+    });
     this.installerDocumentName = this.installerDocument.documentName;
   }
 
@@ -126,16 +163,29 @@ export class AemCryptoKeys extends Construct {
    * Gates the group's launches: a new (or warmed) instance stays in `Pending:Wait` until the
    * installer put the keys in place, and is abandoned when it fails.
    */
-  public addAutoScalingGroup(_asg: autoscaling.AutoScalingGroup, _options: object = {}): void {
-    throw new Error('addAutoScalingGroup: not built yet (issue 4)');
+  public addAutoScalingGroup(asg: autoscaling.AutoScalingGroup, options: AutoScalingGroupOptions = {}): void {
+    this.grantRead(asg);
+    options.adminSecret?.grantRead(asg);
+    this.lifecycleGate ??= new LifecycleGate(this, 'LifecycleGate', {
+      installerDocumentName: this.installerDocumentName,
+      secretArn: this.secret.secretArn,
+    });
+    this.lifecycleGate.addGroup(asg, options);
   }
 
   /**
    * Installs the keys on every instance carrying the tag `key=value`, when it comes online and on
    * a schedule (drift repair).
    */
-  public addInstancesByTag(_key: string, _value: string, _options: object = {}): void {
-    throw new Error('addInstancesByTag: not built yet (issue 4)');
+  public addInstancesByTag(key: string, value: string, options: InstancesByTagOptions = {}): TagAssociation {
+    this.tagAssociations += 1;
+    return new TagAssociation(this, `TagAssociation${this.tagAssociations}`, {
+      ...options,
+      installerDocumentName: this.installerDocumentName,
+      secretArn: this.secret.secretArn,
+      tagKey: key,
+      tagValue: value,
+    });
   }
 
   private grantSecret(grantee: iam.IGrantable, secretActions: string[], keyActions: string[]): iam.Grant {

@@ -3,3 +3,5 @@ export * from './key-source';
 export * from './installer-options';
 export * from './installer-document';
 export { KeySet, HMAC_BYTES, MASTER_BYTES, parseKeySet, serializeKeySet, fingerprint } from './key-set';
+export * from './lifecycle-gate';
+export * from './tag-association';

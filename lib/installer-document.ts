@@ -8,7 +8,25 @@ import { Construct } from 'constructs';
 export interface InstallerDocumentProps {
   /** The secret whose keys the document installs (the `SecretId` default). */
   readonly secret: secretsmanager.ISecret;
+  /**
+   * Token handler properties besides `token.encapsulated`.
+   * @default - none
+   */
+  readonly tokenHandlerProperties?: TokenHandlerProperties;
+  /**
+   * Expected `hmac` size in bytes.
+   * @default 32
+   */
+  readonly hmacBytes?: number;
+  /**
+   * Expected `master` size in bytes.
+   * @default 16
+   */
+  readonly masterBytes?: number;
 }
+
+/** OSGi configuration values of the token handler, rendered into a Felix `.config` file. */
+export type TokenHandlerProperties = Record<string, string | number | boolean | string[]>;
 
 /**
  * The SSM Command document that installs a key set on an AEM instance.
