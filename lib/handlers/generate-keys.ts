@@ -55,6 +55,9 @@ export async function handler(event: GenerateKeysEvent): Promise<GenerateKeysRes
 
 async function hasCurrentValue(secretId: string): Promise<boolean> {
   const description = await client.send(new DescribeSecretCommand({ SecretId: secretId }));
+  if (description.DeletedDate) {
+    throw new Error(`secret ${secretId} is scheduled for deletion; restore it (aws secretsmanager restore-secret) before deploying`);
+  }
   const stages = Object.values(description.VersionIdsToStages ?? {});
   return stages.some((labels) => labels.includes('AWSCURRENT'));
 }

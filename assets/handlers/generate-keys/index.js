@@ -94,6 +94,9 @@ async function handler(event) {
 }
 async function hasCurrentValue(secretId) {
   const description = await client.send(new import_client_secrets_manager.DescribeSecretCommand({ SecretId: secretId }));
+  if (description.DeletedDate) {
+    throw new Error(`secret ${secretId} is scheduled for deletion; restore it (aws secretsmanager restore-secret) before deploying`);
+  }
   const stages = Object.values(description.VersionIdsToStages ?? {});
   return stages.some((labels) => labels.includes("AWSCURRENT"));
 }

@@ -1,0 +1,133 @@
+import {
+  CreateSecretCommand,
+  DeleteSecretCommand,
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import { mockClient } from 'aws-sdk-client-mock';
+import { GenerateKeysEvent, handler, useClient } from '../lib/handlers/generate-keys';
+import { parseKeySet, serializeKeySet } from '../lib/key-set';
+import { startMoto, Moto } from './support/moto';
+import { describeWithTools } from './support/tools';
+
+const SECRET = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:aem-keys-AbCdEf';
+
+function event(type: GenerateKeysEvent['RequestType'], secretId = SECRET, requestId = '6f1e1e2a-1111-2222-3333-444455556666'): GenerateKeysEvent {
+  return { RequestType: type, RequestId: requestId, PhysicalResourceId: type === 'Create' ? undefined : secretId, ResourceProperties: { SecretId: secretId } };
+}
+
+describe('generate-keys handler (mocked SDK)', () => {
+  const sm = mockClient(SecretsManagerClient);
+  beforeEach(() => {
+    sm.reset();
+    useClient(new SecretsManagerClient({ region: 'us-east-1' }));
+  });
+  afterAll(() => sm.restore());
+
+  test('Create on an empty secret writes 32 + 16 random bytes, idempotent by request id', async () => {
+    sm.on(DescribeSecretCommand).resolves({ VersionIdsToStages: {} });
+    sm.on(PutSecretValueCommand).resolves({});
+    const result = await handler(event('Create'));
+    expect(result).toEqual({ PhysicalResourceId: SECRET, Data: { Generated: 'true' } });
+    const put = sm.commandCalls(PutSecretValueCommand)[0].args[0].input;
+    expect(put.SecretId).toBe(SECRET);
+    expect(put.ClientRequestToken).toBe('6f1e1e2a-1111-2222-3333-444455556666');
+    const keys = parseKeySet(put.SecretString!);
+    expect(keys.hmac).toHaveLength(32);
+    expect(keys.master).toHaveLength(16);
+  });
+
+  test('two Creates produce different keys (CSPRNG, not a constant)', async () => {
+    sm.on(DescribeSecretCommand).resolves({ VersionIdsToStages: {} });
+    await handler(event('Create'));
+    await handler(event('Create'));
+    const [a, b] = sm.commandCalls(PutSecretValueCommand).map((c) => c.args[0].input.SecretString);
+    expect(a).not.toEqual(b);
+  });
+
+  test('Update with a valid key set keeps it: nothing written', async () => {
+    sm.on(DescribeSecretCommand).resolves({ VersionIdsToStages: { v1: ['AWSCURRENT'] } });
+    sm.on(GetSecretValueCommand).resolves({ SecretString: serializeKeySet({ hmac: Buffer.alloc(32, 1), master: Buffer.alloc(16, 2) }) });
+    const result = await handler(event('Update'));
+    expect(result.Data.Generated).toBe('false');
+    expect(sm.commandCalls(PutSecretValueCommand)).toHaveLength(0);
+  });
+
+  test('a secret holding something else is refused, not overwritten, and the value is not echoed', async () => {
+    sm.on(DescribeSecretCommand).resolves({ VersionIdsToStages: { v1: ['AWSCURRENT'] } });
+    sm.on(GetSecretValueCommand).resolves({ SecretString: 'hunter2-not-json' });
+    await expect(handler(event('Create'))).rejects.toThrow(/not an AEM key set \(the secret is not JSON\); refusing/);
+    await expect(handler(event('Create'))).rejects.not.toThrow(/hunter2/);
+    expect(sm.commandCalls(PutSecretValueCommand)).toHaveLength(0);
+  });
+
+  test('Delete touches nothing', async () => {
+    const result = await handler(event('Delete'));
+    expect(result.PhysicalResourceId).toBe(SECRET);
+    expect(sm.calls()).toHaveLength(0);
+  });
+
+  test('missing SecretId is an error', async () => {
+    await expect(handler({ RequestType: 'Create', RequestId: 'x', ResourceProperties: {} })).rejects.toThrow('SecretId is required');
+  });
+});
+
+describeWithTools(['moto_server'], 'generate-keys handler against moto_server (real SDK)', () => {
+  let moto: Moto;
+  let client: SecretsManagerClient;
+  beforeAll(async () => {
+    moto = await startMoto();
+    client = new SecretsManagerClient({ region: 'us-east-1', endpoint: moto.endpoint, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+    useClient(client);
+  });
+  afterAll(async () => {
+    client?.destroy();
+    await moto?.stop();
+  });
+
+  async function emptySecret(name: string): Promise<string> {
+    return (await client.send(new CreateSecretCommand({ Name: name }))).ARN!;
+  }
+  async function current(arn: string): Promise<string> {
+    return (await client.send(new GetSecretValueCommand({ SecretId: arn }))).SecretString!;
+  }
+
+  test('create fills an empty secret; update and a repeated create keep the same value', async () => {
+    const arn = await emptySecret('generated');
+    await handler(event('Create', arn));
+    const first = await current(arn);
+    expect(parseKeySet(first).hmac).toHaveLength(32);
+    await handler(event('Update', arn, 'aaaaaaaa-1111-2222-3333-444455556666'));
+    await handler(event('Create', arn, 'bbbbbbbb-1111-2222-3333-444455556666'));
+    expect(await current(arn)).toBe(first);
+  });
+
+  test('delete leaves the secret and its value (retain semantics)', async () => {
+    const arn = await emptySecret('retained');
+    await handler(event('Create', arn));
+    const value = await current(arn);
+    await handler(event('Delete', arn));
+    expect(await current(arn)).toBe(value);
+  });
+
+  test('an unknown secret fails clearly', async () => {
+    await expect(handler(event('Create', 'arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-AbCdEf'))).rejects.toThrow(/can't find|not found|ResourceNotFound/i);
+  });
+
+  test('a secret with a 31-byte hmac is refused and left as it was', async () => {
+    const arn = (await client.send(new CreateSecretCommand({
+      Name: 'short', SecretString: JSON.stringify({ hmac: Buffer.alloc(31).toString('base64'), master: Buffer.alloc(16).toString('base64') }),
+    }))).ARN!;
+    const before = await current(arn);
+    await expect(handler(event('Update', arn))).rejects.toThrow('"hmac" is 31 bytes, expected 32');
+    expect(await current(arn)).toBe(before);
+  });
+
+  test('a deleted (scheduled) secret is not recreated', async () => {
+    const arn = await emptySecret('deleted');
+    await client.send(new DeleteSecretCommand({ SecretId: arn, RecoveryWindowInDays: 7 }));
+    await expect(handler(event('Create', arn))).rejects.toThrow(/scheduled for deletion/);
+  });
+});
