@@ -5,6 +5,7 @@ import {
   CustomResourceProviderRuntime,
   RemovalPolicy,
   Stack,
+  Validations,
 } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -226,6 +227,10 @@ export class AemCryptoKeys extends Construct {
     // No initial value: the keys are written once by the generator (or imported later), never
     // by CloudFormation, so they never appear in a template.
     (secret.node.defaultChild as secretsmanager.CfnSecret).addPropertyDeletionOverride('GenerateSecretString');
+    Validations.of(secret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason: 'AEM crypto keys cannot be rotated automatically: new hmac/master keys make every value AEM encrypted and every login token unreadable. Re-keying is a deliberate procedure (README: Re-keying).',
+    });
     return secret;
   }
 

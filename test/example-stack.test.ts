@@ -1,0 +1,86 @@
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { stableTemplate, synthExample } from './support/synth';
+import { describeWithTools } from './support/tools';
+
+describe('example stack', () => {
+  const { template } = synthExample();
+  const resources = template.Resources as Record<string, any>;
+  const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+
+  test('environment-agnostic: no account, region or context look-ups in the template', () => {
+    const text = JSON.stringify(template);
+    expect(text).not.toMatch(/\b\d{12}\b/);
+    expect(text).not.toMatch(/(us|eu|ap|sa|ca|me|af)-(east|west|north|south|central|northeast|southeast)-\d/);
+  });
+
+  test('the key set: a retained secret, its KMS key, and read grants to the author and publish roles', () => {
+    const secrets = ofType('AWS::SecretsManager::Secret');
+    expect(secrets).toHaveLength(1);
+    expect(secrets[0][1].DeletionPolicy).toBe('Retain');
+    expect(ofType('AWS::KMS::Key')).toHaveLength(1);
+    const [secretId] = secrets[0];
+    const readers = ofType('AWS::IAM::Policy')
+      .filter(([, p]) => p.Properties.PolicyDocument.Statement.some((s: any) =>
+        [].concat(s.Action).includes('secretsmanager:GetSecretValue' as never) && s.Resource?.Ref === secretId))
+      .flatMap(([, p]) => p.Properties.Roles.map((r: any) => r.Ref));
+    expect(readers).toEqual(expect.arrayContaining([expect.stringMatching(/^AuthorInstanceRole/), expect.stringMatching(/^PublishRole/)]));
+  });
+
+  test('snapshot (asset hashes normalized)', () => {
+    expect(stableTemplate(template)).toMatchSnapshot();
+  });
+});
+
+describe('stable snapshot keys', () => {
+  test('only asset hashes are normalized', () => {
+    const hash = 'a'.repeat(64);
+    expect(stableTemplate({ S3Key: `${hash}.zip`, Other: 'b'.repeat(63), Name: 'AemCryptoKeys' }))
+      .toEqual({ S3Key: 'ASSET_HASH.zip', Other: 'b'.repeat(63), Name: 'AemCryptoKeys' });
+  });
+});
+
+describe('cdk-nag AwsSolutionsChecks on the example stack', () => {
+  test('no unacknowledged error or warning; every acknowledgement gives a specific reason', () => {
+    let failure: unknown;
+    let outdir = '';
+    try {
+      outdir = synthExample({}, (app) => Validations.of(app).addPlugins(new AwsSolutionsChecks(app))).outdir;
+    } catch (e) {
+      failure = e;
+    }
+    if (failure) {
+      throw new Error(`cdk-nag found unacknowledged rules:\n${String(failure)}`);
+    }
+    const acknowledgements = JSON.stringify(collectAcknowledgements(outdir));
+    for (const reason of JSON.parse(acknowledgements) as string[]) {
+      expect(reason.length).toBeGreaterThan(40);
+    }
+  });
+});
+
+function collectAcknowledgements(outdir: string): string[] {
+  const report = path.join(outdir, 'validation-report.json');
+  if (!fs.existsSync(report)) return [];
+  const text = fs.readFileSync(report, 'utf8');
+  return [...text.matchAll(/"reason"\s*:\s*"([^"]*)"/g)].map((m) => m[1]);
+}
+
+describeWithTools(['cfn-lint'], 'cfn-lint over every synthesized template', () => {
+  test('zero errors', () => {
+    const { outdir } = synthExample();
+    const templates = fs.readdirSync(outdir).filter((f) => f.endsWith('.template.json')).map((f) => path.join(outdir, f));
+    expect(templates.length).toBeGreaterThan(0);
+    let output = '';
+    try {
+      output = execFileSync('cfn-lint', ['--format', 'parseable', ...templates], { encoding: 'utf8' });
+    } catch (e: any) {
+      output = `${e.stdout ?? ''}${e.stderr ?? ''}`;
+    }
+    const errors = output.split('\n').filter((l) => /:E\d{4}:/.test(l));
+    expect(errors).toEqual([]);
+  });
+});

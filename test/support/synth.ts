@@ -1,0 +1,26 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { App } from 'aws-cdk-lib';
+import { ExampleAemStack, ExampleAemStackProps } from '../../bin/example-stack';
+
+/** Synthesizes the example stack into a fresh temporary cloud assembly folder. */
+export function synthExample(props: ExampleAemStackProps = {}, aspects?: (app: App, stack: ExampleAemStack) => void) {
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'aem-keys-cdk-out-'));
+  const app = new App({ outdir });
+  const stack = new ExampleAemStack(app, 'AemCryptoKeysExample', props);
+  aspects?.(app, stack);
+  const assembly = app.synth();
+  return { app, stack, outdir, assembly, template: assembly.getStackByName(stack.stackName).template };
+}
+
+/**
+ * Replaces asset hashes (S3 keys, asset paths, hashes in metadata) with stable placeholders, the
+ * way cdk-monitoring-constructs' StableTestKeys does, so snapshots change only when the
+ * infrastructure does, not when a bundled script or handler changes by a byte.
+ */
+export function stableTemplate(template: unknown): unknown {
+  const text = JSON.stringify(template)
+    .replace(/[0-9a-f]{64}(\.zip|\.json)?/g, (_m, ext) => `ASSET_HASH${ext ?? ''}`);
+  return JSON.parse(text);
+}
