@@ -63,6 +63,20 @@ describe('generate-keys handler (mocked SDK)', () => {
     expect(sm.commandCalls(PutSecretValueCommand)).toHaveLength(0);
   });
 
+  test('an Update that moved to a new, empty secret refuses to generate (the old keys would be lost)', async () => {
+    sm.on(DescribeSecretCommand).resolves({ VersionIdsToStages: {} });
+    const other = `${SECRET}-new`;
+    await expect(handler({ ...event('Update', other), OldResourceProperties: { SecretId: SECRET } }))
+      .rejects.toThrow(`the key set's secret was replaced (${SECRET} -> ${other}); refusing to generate new keys`);
+    expect(sm.commandCalls(PutSecretValueCommand)).toHaveLength(0);
+  });
+
+  test('an Update of the same, still empty secret (e.g. a failed first fill) does generate', async () => {
+    sm.on(DescribeSecretCommand).resolves({ VersionIdsToStages: {} });
+    await handler({ ...event('Update'), OldResourceProperties: { SecretId: SECRET } });
+    expect(sm.commandCalls(PutSecretValueCommand)).toHaveLength(1);
+  });
+
   test('Delete touches nothing', async () => {
     const result = await handler(event('Delete'));
     expect(result.PhysicalResourceId).toBe(SECRET);

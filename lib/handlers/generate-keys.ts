@@ -19,6 +19,7 @@ export interface GenerateKeysEvent {
   readonly RequestId: string;
   readonly PhysicalResourceId?: string;
   readonly ResourceProperties: { readonly SecretId?: string };
+  readonly OldResourceProperties?: { readonly SecretId?: string };
 }
 
 export interface GenerateKeysResult {
@@ -45,12 +46,26 @@ export async function handler(event: GenerateKeysEvent): Promise<GenerateKeysRes
     await checkExistingValue(secretId);
     return { PhysicalResourceId: secretId, Data: { Generated: 'false' } };
   }
+  refuseReplacedSecret(event, secretId);
   await client.send(new PutSecretValueCommand({
     SecretId: secretId,
     SecretString: serializeKeySet(generateKeySet()),
     ClientRequestToken: event.RequestId,
   }));
   return { PhysicalResourceId: secretId, Data: { Generated: 'true' } };
+}
+
+/**
+ * A secret replaced by CloudFormation (e.g. a new name) arrives as an Update with another SecretId
+ * and no value. Generating would silently give the estate new keys: refuse, and say how to carry
+ * the old keys over.
+ */
+function refuseReplacedSecret(event: GenerateKeysEvent, secretId: string): void {
+  const previous = event.OldResourceProperties?.SecretId;
+  if (event.RequestType === 'Update' && previous && previous !== secretId) {
+    throw new Error(`the key set's secret was replaced (${previous} -> ${secretId}); refusing to generate new keys. `
+      + 'Revert the change, or copy the keys into the new secret first (aem-keys import) and deploy again.');
+  }
 }
 
 async function hasCurrentValue(secretId: string): Promise<boolean> {

@@ -85,12 +85,19 @@ async function handler(event) {
     await checkExistingValue(secretId);
     return { PhysicalResourceId: secretId, Data: { Generated: "false" } };
   }
+  refuseReplacedSecret(event, secretId);
   await client.send(new import_client_secrets_manager.PutSecretValueCommand({
     SecretId: secretId,
     SecretString: serializeKeySet(generateKeySet()),
     ClientRequestToken: event.RequestId
   }));
   return { PhysicalResourceId: secretId, Data: { Generated: "true" } };
+}
+function refuseReplacedSecret(event, secretId) {
+  const previous = event.OldResourceProperties?.SecretId;
+  if (event.RequestType === "Update" && previous && previous !== secretId) {
+    throw new Error(`the key set's secret was replaced (${previous} -> ${secretId}); refusing to generate new keys. Revert the change, or copy the keys into the new secret first (aem-keys import) and deploy again.`);
+  }
 }
 async function hasCurrentValue(secretId) {
   const description = await client.send(new import_client_secrets_manager.DescribeSecretCommand({ SecretId: secretId }));
