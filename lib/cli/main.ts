@@ -1,0 +1,348 @@
+import { DescribeSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SSMClient, SendCommandCommandInput } from '@aws-sdk/client-ssm';
+import { HMAC_BYTES, MASTER_BYTES } from '../key-set';
+import {
+  formatOptions,
+  GLOBAL_OPTIONS,
+  OptionSpec,
+  ParsedOptions,
+  parseOptions,
+  parseParams,
+  parseTargets,
+  positiveInt,
+  printable,
+  UsageError,
+  validateInstanceId,
+  validateRate,
+  validateSecretId,
+} from './args';
+import { importKeys, OperationError, readKeyFile } from './import-keys';
+import { Output, Progress } from './progress';
+import { CommandResult, InstanceResult, sendAndWait } from './run-command';
+
+/** Secret tags naming the key set's documents, so operators need not pass `--document`. */
+export const INSTALLER_DOCUMENT_TAG = 'aem-crypto-keys:installer-document';
+export const EXPORT_DOCUMENT_TAG = 'aem-crypto-keys:export-document';
+
+/** Exit codes. */
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+/** Where the CLI writes, and its environment. */
+export interface CliIo {
+  readonly stdout: Output;
+  readonly stderr: Output;
+  /** Overrides for tests (poll interval, clock). */
+  readonly pollMs?: number;
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly now?: () => number;
+  readonly ssm?: SSMClient;
+  readonly secretsManager?: SecretsManagerClient;
+}
+
+interface CommandDef {
+  readonly summary: string;
+  readonly usage: string;
+  readonly options: OptionSpec[];
+  readonly details: string;
+  run(opts: ParsedOptions, ctx: Context): Promise<number>;
+}
+
+interface Context {
+  readonly io: CliIo;
+  readonly json: boolean;
+  readonly region?: string;
+  readonly endpoint?: string;
+  sm(): SecretsManagerClient;
+  ssm(): SSMClient;
+}
+
+const SECRET: OptionSpec = { name: 'secret', type: 'string', metavar: 'ARN', required: true, help: 'The key set\'s Secrets Manager secret (ARN or name)' };
+const DOCUMENT = (tag: string): OptionSpec => ({
+  name: 'document', type: 'string', metavar: 'NAME',
+  help: `SSM document to run (default: the secret's tag ${tag})`,
+});
+const TIMEOUT: OptionSpec = { name: 'timeout', type: 'string', metavar: 'SECONDS', help: 'Stop waiting after this long (default 900; the command keeps running)' };
+const PARAM: OptionSpec = {
+  name: 'param', type: 'string', metavar: 'NAME=VALUE', repeatable: true,
+  help: 'Another document parameter, e.g. QuickstartDir=/opt/aem/publish/crx-quickstart',
+};
+const TARGETS: OptionSpec = { name: 'targets', type: 'string', metavar: 'tag:KEY=VALUE', required: true, help: 'The instances: every managed instance carrying this tag' };
+
+const COMMANDS: Record<string, CommandDef> = {
+  import: {
+    summary: 'Put raw hmac/master key files into the secret',
+    usage: 'aem-keys import --secret ARN --hmac FILE --master FILE [--force]',
+    options: [
+      SECRET,
+      { name: 'hmac', type: 'string', metavar: 'FILE', required: true, help: 'Raw hmac file (32 bytes), e.g. copied from the crypto.file bundle\'s data folder' },
+      { name: 'master', type: 'string', metavar: 'FILE', required: true, help: 'Raw master file (16 bytes)' },
+      { name: 'force', type: 'boolean', help: 'Replace keys the secret already holds when they differ' },
+      { name: 'hmac-bytes', type: 'string', metavar: 'N', help: `Expected hmac size (default ${HMAC_BYTES})` },
+      { name: 'master-bytes', type: 'string', metavar: 'N', help: `Expected master size (default ${MASTER_BYTES})` },
+    ],
+    details: 'Fills an empty secret, does nothing when it already holds the same keys, and refuses to\n' +
+      'replace different keys unless --force. Prints fingerprints (first 12 hex digits of SHA-256),\nnever key material.',
+    run: runImport,
+  },
+  export: {
+    summary: 'Run the export document on a reference instance: its keys go into the secret',
+    usage: 'aem-keys export --secret ARN --instance ID [--document NAME] [--force]',
+    options: [
+      SECRET,
+      { name: 'instance', type: 'string', metavar: 'ID', required: true, help: 'The reference instance (usually the author)' },
+      DOCUMENT(EXPORT_DOCUMENT_TAG),
+      { name: 'force', type: 'boolean', help: 'Let the export replace different keys already in the secret' },
+      PARAM, TIMEOUT,
+    ],
+    details: 'The instance reads hmac/master from its com.adobe.granite.crypto.file data folder and writes\n' +
+      'them with PutSecretValue itself (its role needs AemCryptoKeys.grantWrite). Key material never\npasses through this CLI.',
+    run: runExport,
+  },
+  status: {
+    summary: 'Verify every targeted instance holds the secret\'s keys (installer, Mode=verify)',
+    usage: 'aem-keys status --secret ARN --targets tag:KEY=VALUE [--document NAME]',
+    options: [SECRET, TARGETS, DOCUMENT(INSTALLER_DOCUMENT_TAG), PARAM, TIMEOUT],
+    details: 'Changes nothing on the instances. Prints instance, match (yes/no), fingerprints, error.\n' +
+      'Exits 1 when any instance does not match (or did not answer), or when no instance matched the tag.',
+    run: (opts, ctx) => runInstaller('status', opts, ctx),
+  },
+  rollout: {
+    summary: 'Install the keys on every targeted instance, with rate control',
+    usage: 'aem-keys rollout --secret ARN --targets tag:KEY=VALUE [--max-concurrency 10%] [--max-errors 1] [--document NAME]',
+    options: [
+      SECRET, TARGETS,
+      { name: 'max-concurrency', type: 'string', metavar: 'N|N%', help: 'Instances at a time (default 10%)' },
+      { name: 'max-errors', type: 'string', metavar: 'N|N%', help: 'Stop sending to more instances after this many failures (default 1)' },
+      DOCUMENT(INSTALLER_DOCUMENT_TAG), PARAM, TIMEOUT,
+    ],
+    details: 'Follows progress, then names every instance that failed and exits 1 when any did.',
+    run: (opts, ctx) => runInstaller('rollout', opts, ctx),
+  },
+};
+
+const GLOBAL_HELP = `aem-keys: manage the shared AEM crypto keys (hmac, master) of an AemCryptoKeys key set
+
+Usage: aem-keys <command> [options]
+
+Commands:
+${Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(9)}${c.summary}`).join('\n')}
+
+Options for every command:
+${formatOptions(GLOBAL_OPTIONS)}
+
+Run "aem-keys <command> --help" for a command's options. Exit codes: 0 success, 1 failure or
+refusal, 2 bad command line. Guide: docs/adoption.md
+`;
+
+function commandHelp(_name: string, c: CommandDef): string {
+  return `${c.summary}\n\nUsage: ${c.usage}\n\n${c.details}\n\nOptions:\n${formatOptions([...c.options, ...GLOBAL_OPTIONS])}\n`;
+}
+
+/** Runs the CLI; resolves to the exit code. Never throws. */
+export async function main(argv: string[], io: CliIo): Promise<number> {
+  try {
+    const [name, ...rest] = argv;
+    if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+      if (name === 'help' && rest[0] && COMMANDS[rest[0]]) {
+        io.stdout.write(commandHelp(rest[0], COMMANDS[rest[0]]));
+      } else {
+        io.stdout.write(GLOBAL_HELP);
+      }
+      return name === undefined ? EXIT_USAGE : EXIT_OK;
+    }
+    const command = COMMANDS[name];
+    if (!command) {
+      throw new UsageError(`unknown command "${printable(name)}" (commands: ${Object.keys(COMMANDS).join(', ')}; see aem-keys --help)`);
+    }
+    const opts = parseOptions(rest, [...command.options, ...GLOBAL_OPTIONS], name);
+    if (opts.help) {
+      io.stdout.write(commandHelp(name, command));
+      return EXIT_OK;
+    }
+    const secret = validateSecretId(opts.secret as string, name);
+    const region = (opts.region as string | undefined) ?? secret.region;
+    if (opts.region !== undefined && !/^[a-z]{2}(-[a-z]+)+-\d$/.test(opts.region as string)) {
+      throw new UsageError(`${name}: --region must look like eu-west-1, got "${printable(opts.region as string)}"`);
+    }
+    const endpoint = opts['endpoint-url'] as string | undefined;
+    if (endpoint !== undefined && !/^https?:\/\/[^\s]+$/.test(endpoint)) {
+      throw new UsageError(`${name}: --endpoint-url must be an http(s) URL, got "${printable(endpoint)}"`);
+    }
+    let sm = io.secretsManager;
+    let ssm = io.ssm;
+    const config = { ...(region ? { region } : {}), ...(endpoint ? { endpoint } : {}) };
+    const ctx: Context = {
+      io,
+      json: opts.json === true,
+      region,
+      endpoint,
+      sm: () => (sm ??= new SecretsManagerClient(config)),
+      ssm: () => (ssm ??= new SSMClient(config)),
+    };
+    return await command.run(opts, ctx);
+  } catch (e) {
+    const err = e as Error;
+    if (err instanceof UsageError) {
+      io.stderr.write(`aem-keys: ${err.message}\n`);
+      return EXIT_USAGE;
+    }
+    io.stderr.write(`aem-keys: ${oneLine(err)}\n`);
+    return EXIT_FAILED;
+  }
+}
+
+function oneLine(err: Error): string {
+  if (err instanceof OperationError) return err.message;
+  const name = err.name && err.name !== 'Error' ? `${err.name}: ` : '';
+  if (err.name === 'CredentialsProviderError') return 'no AWS credentials found (set AWS_PROFILE or the AWS_* variables)';
+  return (name + (err.message || String(err))).split('\n')[0].slice(0, 500);
+}
+
+async function runImport(opts: ParsedOptions, ctx: Context): Promise<number> {
+  const sizes = {
+    hmac: positiveInt(opts['hmac-bytes'] as string | undefined, 'hmac-bytes', 'import', HMAC_BYTES),
+    master: positiveInt(opts['master-bytes'] as string | undefined, 'master-bytes', 'import', MASTER_BYTES),
+  };
+  const keys = {
+    hmac: readKeyFile(opts.hmac as string, 'hmac', sizes.hmac),
+    master: readKeyFile(opts.master as string, 'master', sizes.master),
+  };
+  const result = await importKeys(ctx.sm(), opts.secret as string, keys, opts.force === true, sizes);
+  if (ctx.json) {
+    ctx.io.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  } else {
+    const verb = { filled: 'filled', unchanged: 'unchanged (already holds these keys)', replaced: 'replaced (--force)' }[result.action];
+    ctx.io.stdout.write(`secret ${result.secret}: ${verb}\n  hmac   ${result.hmac}\n  master ${result.master}\n`);
+    if (result.previous?.hmac) {
+      ctx.io.stdout.write(`  previous hmac ${result.previous.hmac}, master ${result.previous.master}\n`);
+    }
+  }
+  return EXIT_OK;
+}
+
+/** `--document`, else the document named by the secret's tag. */
+async function resolveDocument(ctx: Context, command: string, secretId: string, flag: string | undefined, tag: string): Promise<{ name: string; secretArn: string }> {
+  let described;
+  try {
+    described = await ctx.sm().send(new DescribeSecretCommand({ SecretId: secretId }));
+  } catch (e) {
+    if ((e as Error).name === 'ResourceNotFoundException') throw new OperationError(`secret ${secretId} does not exist (or is not visible to these credentials)`);
+    throw e;
+  }
+  const secretArn = described.ARN ?? secretId;
+  if (flag !== undefined) {
+    if (!/^[A-Za-z0-9_.:/-]{3,200}$/.test(flag)) throw new UsageError(`${command}: --document is not a valid SSM document name: "${printable(flag)}"`);
+    return { name: flag, secretArn };
+  }
+  const value = described.Tags?.find((t) => t.Key === tag)?.Value;
+  if (!value) {
+    throw new OperationError(`${command}: secret ${secretArn} has no tag ${tag}; pass --document NAME (the stack output of the key set)`);
+  }
+  return { name: value, secretArn };
+}
+
+function timeoutMs(opts: ParsedOptions, command: string): number {
+  return positiveInt(opts.timeout as string | undefined, 'timeout', command, 900) * 1000;
+}
+
+async function runExport(opts: ParsedOptions, ctx: Context): Promise<number> {
+  const instance = validateInstanceId(opts.instance as string, 'export');
+  const params = parseParams(opts.param as string[] | undefined, ['SecretId', 'Force'], 'export');
+  const wait = timeoutMs(opts, 'export');
+  const doc = await resolveDocument(ctx, 'export', opts.secret as string, opts.document as string | undefined, EXPORT_DOCUMENT_TAG);
+  const progress = new Progress(ctx.io.stderr);
+  const result = await sendAndWait(ctx.ssm(), {
+    DocumentName: doc.name,
+    InstanceIds: [instance],
+    Parameters: { ...params, SecretId: [doc.secretArn], Force: [opts.force === true ? 'true' : 'false'] },
+    Comment: 'aem-keys export',
+  }, { timeoutMs: wait, pollMs: ctx.io.pollMs ?? 3000, progress, sleep: ctx.io.sleep, now: ctx.io.now });
+  progress.done(`command ${result.commandId}: ${result.status}`);
+  const inv = result.instances.find((i) => i.instanceId === instance);
+  const ok = result.status === 'Success' && inv?.status === 'Success';
+  if (ctx.json) {
+    ctx.io.stdout.write(JSON.stringify({ ...jsonResult(result), ok }, null, 2) + '\n');
+  } else {
+    ctx.io.stdout.write(inv?.output ? inv.output.replace(/\n?$/, '\n') : '');
+    ctx.io.stdout.write(ok
+      ? `export from ${instance} into ${doc.secretArn}: done (hmac ${inv.hmac ?? '?'}, master ${inv.master ?? '?'})\n`
+      : `export from ${instance} failed: ${inv?.error ?? result.status}\n`);
+  }
+  return ok ? EXIT_OK : EXIT_FAILED;
+}
+
+async function runInstaller(command: 'status' | 'rollout', opts: ParsedOptions, ctx: Context): Promise<number> {
+  const target = parseTargets(opts.targets as string, command);
+  const params = parseParams(opts.param as string[] | undefined, ['SecretId', 'Mode'], command);
+  const wait = timeoutMs(opts, command);
+  const input: Partial<SendCommandCommandInput> = { Targets: [target] };
+  if (command === 'rollout') {
+    input.MaxConcurrency = validateRate((opts['max-concurrency'] as string | undefined) ?? '10%', 'max-concurrency', command, false);
+    input.MaxErrors = validateRate((opts['max-errors'] as string | undefined) ?? '1', 'max-errors', command, true);
+  } else {
+    // A read-only check: as wide as SSM allows, and never stopped early by mismatches.
+    input.MaxConcurrency = '100%';
+    input.MaxErrors = '100%';
+  }
+  const doc = await resolveDocument(ctx, command, opts.secret as string, opts.document as string | undefined, INSTALLER_DOCUMENT_TAG);
+  const progress = new Progress(ctx.io.stderr);
+  const result = await sendAndWait(ctx.ssm(), {
+    ...input,
+    DocumentName: doc.name,
+    Parameters: { ...params, SecretId: [doc.secretArn], Mode: [command === 'status' ? 'verify' : 'install'] },
+    Comment: `aem-keys ${command}`,
+  }, { timeoutMs: wait, pollMs: ctx.io.pollMs ?? 5000, progress, sleep: ctx.io.sleep, now: ctx.io.now });
+  progress.done(`command ${result.commandId}: ${result.status}, ${result.completedCount}/${result.targetCount} done, ${result.errorCount} failed; ${result.instances.length} instance(s)`);
+
+  const failed = result.instances.filter((i) => i.status !== 'Success');
+  const noTargets = result.instances.length === 0;
+  const ok = !noTargets && failed.length === 0 && result.status === 'Success';
+  if (ctx.json) {
+    ctx.io.stdout.write(JSON.stringify({ ...jsonResult(result, command === 'status'), ok, failed: failed.map((i) => i.instanceId) }, null, 2) + '\n');
+  } else {
+    if (!noTargets) ctx.io.stdout.write(table(result.instances, command === 'status'));
+    if (noTargets) {
+      ctx.io.stdout.write(`no instance carries ${target.Key}=${target.Values[0]} (or none could be reached)\n`);
+    } else if (failed.length > 0) {
+      ctx.io.stdout.write(`${command === 'status' ? 'not matching' : 'failed'} on ${failed.length} of ${result.instances.length}: ${failed.map((i) => i.instanceId).join(', ')}\n`);
+    } else if (result.status !== 'Success') {
+      ctx.io.stdout.write(`command ${result.commandId} ended ${result.status}\n`);
+    } else {
+      ctx.io.stdout.write(command === 'status'
+        ? `all ${result.instances.length} instance(s) hold the secret's keys\n`
+        : `installed on all ${result.instances.length} instance(s)\n`);
+    }
+  }
+  return ok ? EXIT_OK : EXIT_FAILED;
+}
+
+function jsonResult(r: CommandResult, status = false) {
+  return {
+    commandId: r.commandId,
+    documentName: r.documentName,
+    status: r.status,
+    instances: r.instances.map((i) => ({
+      instanceId: i.instanceId,
+      status: i.status,
+      ...(status ? { match: i.status === 'Success' } : {}),
+      hmac: i.hmac ?? null,
+      master: i.master ?? null,
+      error: i.error ?? null,
+    })),
+  };
+}
+
+function table(instances: InstanceResult[], status: boolean): string {
+  const header = ['INSTANCE', status ? 'MATCH' : 'RESULT', 'HMAC', 'MASTER', 'ERROR'];
+  const rows = instances.map((i) => [
+    i.instanceId,
+    status ? (i.status === 'Success' ? 'yes' : (i.status === 'Failed' ? 'no' : `no (${i.status})`)) : i.status,
+    i.hmac ?? '-',
+    i.master ?? '-',
+    i.error ?? '',
+  ]);
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
+  return [header, ...rows].map((r) => r.map((v, c) => (c === r.length - 1 ? v : v.padEnd(widths[c]))).join('  ').trimEnd()).join('\n') + '\n';
+}

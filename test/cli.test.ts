@@ -1,0 +1,274 @@
+import { execFileSync, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { CreateSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { ListCommandsCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { main } from '../lib/cli/main';
+import { fingerprint, parseKeySet, serializeKeySet } from '../lib/key-set';
+import { Moto, MOTO_REGION, startMoto } from './support/moto';
+import { describeWithTools } from './support/tools';
+
+const LAUNCHER = path.join(__dirname, '..', 'bin', 'aem-keys.js');
+
+/** Captures what the CLI writes. */
+function capture(isTTY = false) {
+  const chunks: string[] = [];
+  return { isTTY, write: (s: string) => { chunks.push(s); return true; }, text: () => chunks.join('') };
+}
+
+async function run(args: string[], extra: { isTTY?: boolean } = {}) {
+  const stdout = capture();
+  const stderr = capture(extra.isTTY);
+  const code = await main(args, { stdout, stderr, pollMs: 10 });
+  return { code, stdout: stdout.text(), stderr: stderr.text() };
+}
+
+/** Runs the real launcher (bin/aem-keys.js) as `npx aem-keys` would. */
+function launch(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [LAUNCHER, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('aem-keys command line (no AWS)', () => {
+  test('--help, per-command help and no arguments', async () => {
+    const help = launch(['--help']);
+    expect(help.code).toBe(0);
+    for (const c of ['import', 'export', 'status', 'rollout']) expect(help.stdout).toContain(c);
+    expect(help.stderr).toBe('');
+    for (const c of ['import', 'export', 'status', 'rollout']) {
+      const r = await run([c, '--help']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(`Usage: aem-keys ${c}`);
+      expect(r.stdout).toContain('--secret ARN');
+    }
+    expect((await run(['rollout', '--help'])).stdout).toContain('--max-concurrency');
+    expect((await run(['help', 'status'])).stdout).toContain('Usage: aem-keys status');
+    expect((await run([])).code).toBe(2);
+  });
+
+  test.each([
+    [['frobnicate'], /unknown command "frobnicate"/],
+    [['import', '--secret', 's', '--hmac', 'h'], /import: missing --master FILE/],
+    [['import', '--secret'], /import: --secret needs a value \(ARN\)/],
+    [['import', '--secret', 's', '--hmac', 'h', '--master', 'm', '--colour'], /import: unknown option --colour/],
+    [['import', '--secret', 's', '--secret', 't', '--hmac', 'h', '--master', 'm'], /--secret given more than once/],
+    [['import', 'stray', '--secret', 's', '--hmac', 'h', '--master', 'm'], /unexpected argument "stray"/],
+    [['import', '--secret', 'arn:aws:sqs:x', '--hmac', 'h', '--master', 'm'], /--secret must be a Secrets Manager ARN or name/],
+    [['import', '--secret', 's', '--hmac', 'h', '--master', 'm', '--hmac-bytes', '0'], /--hmac-bytes must be a positive whole number/],
+    [['import', '--secret', 's', '--hmac', 'h', '--master', 'm', '--region', 'mars'], /--region must look like eu-west-1/],
+    [['import', '--secret', 's', '--hmac', 'h', '--master', 'm', '--endpoint-url', 'ftp://x'], /--endpoint-url must be an http\(s\) URL/],
+    [['status', '--secret', 's', '--targets', 'Role=publish'], /--targets must look like tag:KEY=VALUE/],
+    [['status', '--secret', 's'], /status: missing --targets/],
+    [['rollout', '--secret', 's', '--targets', 'tag:Role=publish', '--max-concurrency', '0'], /--max-concurrency must be a number or a percentage/],
+    [['rollout', '--secret', 's', '--targets', 'tag:Role=publish', '--max-errors', '150%'], /--max-errors must be a number or a percentage/],
+    [['rollout', '--secret', 's', '--targets', 'tag:Role=publish', '--param', 'Mode=install'], /--param Mode is set by the command itself/],
+    [['rollout', '--secret', 's', '--targets', 'tag:Role=publish', '--timeout', 'soon'], /--timeout must be a positive whole number/],
+    [['export', '--secret', 's', '--instance', 'author-1'], /--instance must be an instance ID/],
+    [['export', '--secret', 's', '--instance', 'i-0123456789abcdef0', '--force=maybe'], /--force takes no value/],
+  ])('usage error %j: one line on stderr, exit 2', async (args, message) => {
+    const r = await run(args as string[]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^aem-keys: /);
+  });
+
+  test('the launcher exits 2 with one line for a usage error', () => {
+    const r = launch(['status', '--secret', 's', '--targets', 'nope']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+  });
+
+  test('key files of the wrong size are refused before any AWS call', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aem-keys-'));
+    fs.writeFileSync(path.join(dir, 'hmac'), Buffer.alloc(32, 1));
+    fs.writeFileSync(path.join(dir, 'master'), Buffer.from('AAAAAAAAAAAAAAAAAAAAAA==\n'));
+    const r = await run(['import', '--secret', 'x', '--hmac', path.join(dir, 'hmac'), '--master', path.join(dir, 'master'), '--endpoint-url', 'http://127.0.0.1:9']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/--master: .* is 25 bytes, expected 16/);
+    expect(r.stderr).not.toContain('AAAA');
+  });
+});
+
+describeWithTools(['moto_server', 'aws'], 'aem-keys against moto_server (real SDK)', () => {
+  let moto: Moto;
+  let sm: SecretsManagerClient;
+  let ssm: SSMClient;
+  let dir: string;
+  const saved = { ...process.env };
+  const keysA = { hmac: Buffer.alloc(32, 0xa1), master: Buffer.alloc(16, 0xa2) };
+  const keysB = { hmac: Buffer.alloc(32, 0xb1), master: Buffer.alloc(16, 0xb2) };
+  let publish: string[];
+
+  function keyFiles(name: string, keys: { hmac: Buffer; master: Buffer }) {
+    const h = path.join(dir, `${name}.hmac`);
+    const m = path.join(dir, `${name}.master`);
+    fs.writeFileSync(h, keys.hmac);
+    fs.writeFileSync(m, keys.master);
+    return ['--hmac', h, '--master', m];
+  }
+
+  const aws = (...args: string[]) => execFileSync('aws', args, { env: { ...process.env, ...moto.env }, encoding: 'utf8' });
+
+  async function createSecret(name: string, tags: Record<string, string> = {}, value?: string): Promise<string> {
+    const r = await sm.send(new CreateSecretCommand({
+      Name: name,
+      SecretString: value,
+      Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
+    }));
+    return r.ARN!;
+  }
+
+  async function secretKeys(arn: string) {
+    const v = await sm.send(new GetSecretValueCommand({ SecretId: arn }));
+    return parseKeySet(v.SecretString!);
+  }
+
+  async function lastCommand() {
+    const r = await ssm.send(new ListCommandsCommand({}));
+    const cmds = r.Commands!;
+    return cmds.sort((a, b) => a.RequestedDateTime!.getTime() - b.RequestedDateTime!.getTime())[cmds.length - 1];
+  }
+
+  beforeAll(async () => {
+    moto = await startMoto();
+    Object.assign(process.env, moto.env);
+    sm = new SecretsManagerClient({ region: MOTO_REGION, endpoint: moto.endpoint });
+    ssm = new SSMClient({ region: MOTO_REGION, endpoint: moto.endpoint });
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aem-keys-'));
+    publish = JSON.parse(aws('ec2', 'run-instances', '--image-id', 'ami-12c6146b', '--count', '3',
+      '--tag-specifications', 'ResourceType=instance,Tags=[{Key=aem-role,Value=publish}]',
+      '--query', 'Instances[].InstanceId', '--output', 'json')).sort();
+    aws('ec2', 'run-instances', '--image-id', 'ami-12c6146b', '--count', '1',
+      '--tag-specifications', 'ResourceType=instance,Tags=[{Key=aem-role,Value=author}]');
+  });
+
+  afterAll(async () => {
+    process.env = saved;
+    await moto?.stop();
+  });
+
+  test('import fills an empty secret, is a no-op when identical, refuses different keys, replaces with --force', async () => {
+    const arn = await createSecret('keys-import');
+    const filled = await run(['import', '--secret', arn, ...keyFiles('a', keysA)]);
+    expect(filled.code).toBe(0);
+    expect(filled.stdout).toContain('filled');
+    expect(filled.stdout).toContain(fingerprint(keysA.hmac));
+    expect(filled.stdout).toContain(fingerprint(keysA.master));
+    expect((await secretKeys(arn)).hmac.equals(keysA.hmac)).toBe(true);
+
+    const again = await run(['import', '--secret', arn, ...keyFiles('a', keysA), '--json']);
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ action: 'unchanged', hmac: fingerprint(keysA.hmac) });
+
+    const refused = await run(['import', '--secret', arn, ...keyFiles('b', keysB)]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/already holds different keys .*--force/);
+    expect(refused.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect((await secretKeys(arn)).master.equals(keysA.master)).toBe(true);
+
+    const forced = await run(['import', '--secret', arn, ...keyFiles('b', keysB), '--force', '--json']);
+    expect(forced.code).toBe(0);
+    expect(JSON.parse(forced.stdout)).toEqual({
+      secret: arn,
+      action: 'replaced',
+      hmac: fingerprint(keysB.hmac),
+      master: fingerprint(keysB.master),
+      previous: { hmac: fingerprint(keysA.hmac), master: fingerprint(keysA.master) },
+    });
+    const now = await secretKeys(arn);
+    expect(now.hmac.equals(keysB.hmac) && now.master.equals(keysB.master)).toBe(true);
+
+    // Nothing printed anywhere holds key material (raw, base64 or hex).
+    for (const out of [filled, again, refused, forced]) {
+      for (const k of [keysA.hmac, keysA.master, keysB.hmac, keysB.master]) {
+        for (const enc of ['base64', 'hex'] as const) {
+          expect(out.stdout + out.stderr).not.toContain(k.toString(enc));
+        }
+      }
+    }
+  });
+
+  test('import refuses to overwrite a value that is not a key set, and an unknown secret', async () => {
+    const arn = await createSecret('keys-garbage', {}, '{"user":"x"}');
+    const r = await run(['import', '--secret', arn, ...keyFiles('a', keysA)]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/holds a value that is not a key set/);
+    const missing = await run(['import', '--secret', 'no-such-secret', ...keyFiles('a', keysA)]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/does not exist/);
+  });
+
+  test('import through the launcher with AWS_ENDPOINT_URL (as an operator runs it)', async () => {
+    const arn = await createSecret('keys-launcher');
+    const r = launch(['import', '--secret', arn, ...keyFiles('a', keysA)], moto.env);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('filled');
+    expect((await secretKeys(arn)).master.equals(keysA.master)).toBe(true);
+  });
+
+  test('status sends the installer with Mode=verify to the tag, reads every invocation back', async () => {
+    const arn = await createSecret('keys-status', { 'aem-crypto-keys:installer-document': 'Installer-From-Tag' }, serializeKeySet(keysA));
+    const r = await run(['status', '--secret', arn, '--targets', 'tag:aem-role=publish', '--param', 'QuickstartDir=/opt/aem/publish/crx-quickstart', '--json']);
+    expect(r.code).toBe(0);
+    const cmd = await lastCommand();
+    expect(cmd.DocumentName).toBe('Installer-From-Tag');
+    expect(cmd.Targets).toEqual([{ Key: 'tag:aem-role', Values: ['publish'] }]);
+    expect(cmd.Parameters).toEqual({ SecretId: [arn], Mode: ['verify'], QuickstartDir: ['/opt/aem/publish/crx-quickstart'] });
+    const out = JSON.parse(r.stdout);
+    expect(out.commandId).toBe(cmd.CommandId);
+    expect(out.instances.map((i: { instanceId: string }) => i.instanceId)).toEqual(publish);
+    expect(out.instances.every((i: { match: boolean }) => i.match)).toBe(true);
+
+    const table = await run(['status', '--secret', arn, '--targets', 'tag:aem-role=publish', '--document', 'Explicit']);
+    expect(table.code).toBe(0);
+    expect(table.stdout.split('\n')[0]).toMatch(/^INSTANCE\s+MATCH\s+HMAC\s+MASTER\s+ERROR$/);
+    for (const id of publish) expect(table.stdout).toMatch(new RegExp(`${id}\\s+yes`));
+    expect((await lastCommand()).DocumentName).toBe('Explicit');
+    expect(table.stderr).toMatch(/command .*: Success, 3\/3 done, 0 failed; 3 instance\(s\)/);
+  });
+
+  test('rollout sends the installer (Mode=install) with rate controls', async () => {
+    const arn = await createSecret('keys-rollout', { 'aem-crypto-keys:installer-document': 'Inst' }, serializeKeySet(keysA));
+    const r = await run(['rollout', '--secret', arn, '--targets', 'tag:aem-role=publish', '--max-concurrency', '2', '--max-errors', '0']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('installed on all 3 instance(s)');
+    const cmd = await lastCommand();
+    expect(cmd).toMatchObject({ DocumentName: 'Inst', MaxConcurrency: '2', MaxErrors: '0', Parameters: { SecretId: [arn], Mode: ['install'] } });
+
+    await run(['rollout', '--secret', arn, '--targets', 'tag:aem-role=publish']);
+    expect(await lastCommand()).toMatchObject({ MaxConcurrency: '10%', MaxErrors: '1' });
+  });
+
+  test('rollout/status to a tag no instance carries fails', async () => {
+    const arn = await createSecret('keys-none', { 'aem-crypto-keys:installer-document': 'Inst' });
+    const r = await run(['rollout', '--secret', arn, '--targets', 'tag:aem-role=nobody']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/no instance carries tag:aem-role=nobody/);
+  });
+
+  test('a secret without the document tag needs --document', async () => {
+    const arn = await createSecret('keys-untagged');
+    const r = await run(['status', '--secret', arn, '--targets', 'tag:aem-role=publish']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/has no tag aem-crypto-keys:installer-document; pass --document NAME/);
+  });
+
+  test('export runs the export document on the one instance with SecretId and Force', async () => {
+    const arn = await createSecret('keys-export', { 'aem-crypto-keys:export-document': 'Exporter' });
+    const [author] = JSON.parse(aws('ec2', 'describe-instances', '--filters', 'Name=tag:aem-role,Values=author',
+      '--query', 'Reservations[].Instances[].InstanceId', '--output', 'json'));
+    const r = await run(['export', '--secret', arn, '--instance', author, '--force']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`export from ${author} into ${arn}: done`);
+    const cmd = await lastCommand();
+    expect(cmd).toMatchObject({ DocumentName: 'Exporter', Parameters: { SecretId: [arn], Force: ['true'] } });
+    // moto 5 adds every instance to a command sent without Targets (its EC2 filter of no filters
+    // matches all); the CLI reports only the instance it asked for.
+    expect(cmd.InstanceIds).toContain(author);
+    expect(r.stdout).not.toMatch(new RegExp(publish.join('|')));
+  });
+});
