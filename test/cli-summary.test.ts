@@ -1,5 +1,6 @@
 import { DescribeSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import {
+  CommandInvocation,
   GetCommandInvocationCommand,
   ListCommandInvocationsCommand,
   ListCommandsCommand,
@@ -33,11 +34,11 @@ async function run(args: string[], isTTY = false) {
   return { code, stdout: stdout.text(), stderr: stderr.text() };
 }
 
-const ok = (id: string, fp = 'aaaaaaaaaaaa') => ({
+const ok = (id: string, fp = 'aaaaaaaaaaaa'): CommandInvocation => ({
   InstanceId: id, Status: 'Success', StatusDetails: 'Success',
   CommandPlugins: [{ Name: 'installKeys', Status: 'Success', ResponseCode: 0, Output: `hmac ${fp} master bbbbbbbbbbbb: unchanged\n` }],
 });
-const bad = (id: string, err: string) => ({
+const bad = (id: string, err: string): CommandInvocation => ({
   InstanceId: id, Status: 'Failed', StatusDetails: 'Failed',
   CommandPlugins: [{ Name: 'installKeys', Status: 'Failed', ResponseCode: 1,
     Output: `instance hmac cccccccccccc master dddddddddddd\n----------ERROR-------\n${err}\nfailed to run commands: exit status 1` }],
