@@ -1,3 +1,383 @@
 #!/bin/bash
-echo placeholder
-exit 1
+# install-keys.sh: puts the AEM crypto keys (hmac, master), `storage` and the token handler
+# config in place on one instance. Run by the SSM Command document of lib/installer-document.ts,
+# which inlines aem-keys-common.sh between the markers below and appends the data block holding
+# the parameters after the final `exit` (bash never parses it). Docs: docs/installer.md.
+# Exit status: 0 success, 1 error (nothing changed when the input was bad), 3 Mode=verify found
+# a mismatch.
+[ -z "$BASH_VERSION" ] && exec bash "$0" "$@"
+# >>> aem-keys-common.sh
+. "${BASH_SOURCE[0]%/*}/aem-keys-common.sh"
+# <<< aem-keys-common.sh
+
+AEMKEYS_TOKEN_PID='com.day.crx.security.token.impl.impl.TokenAuthenticationHandler'
+AEMKEYS_REFRESH_TIMEOUT=300
+
+# aemkeys_file_state FILE WANT_SHA
+#   AEMKEYS_REPLY = absent|same|differs; AEMKEYS_OLD_SHA = the file's sha256 (or empty).
+aemkeys_file_state() {
+  aemkeys_sha256_file "$1"
+  AEMKEYS_OLD_SHA=$AEMKEYS_REPLY
+  if [[ -z $AEMKEYS_OLD_SHA ]]; then
+    AEMKEYS_REPLY=absent
+  elif [[ $AEMKEYS_OLD_SHA == "$2" ]]; then
+    AEMKEYS_REPLY=same
+  else
+    AEMKEYS_REPLY=differs
+  fi
+}
+
+# aemkeys_storage_label FILE
+#   AEMKEYS_REPLY = the storage file's content when it is a short word (e.g. JCR), else "other content".
+aemkeys_storage_label() {
+  local f=$1 size word=''
+  size=$(wc -c < "$f" 2>/dev/null) || size=0
+  IFS= read -r -n 32 word < "$f" 2>/dev/null || true
+  if [[ $word =~ ^[A-Za-z]{1,16}$ && $size == "${#word}" ]]; then
+    AEMKEYS_REPLY=$word
+  else
+    AEMKEYS_REPLY='other content'
+  fi
+}
+
+# aemkeys_backup QUICKSTART_DIR FILE...
+#   Copies FILEs (cp -p) into QUICKSTART_DIR/crypto-key-backups/<UTC time>[-n]/ (0700), staged
+#   under a hidden name and renamed when complete. AEMKEYS_REPLY = the backup folder.
+aemkeys_backup() {
+  local root="$1/crypto-key-backups" stamp name n=1 staging
+  shift
+  if [[ ! -d $root ]]; then
+    mkdir -m 0700 -- "$root" || aemkeys_fail "cannot create $root"
+  fi
+  stamp=$(date -u +%Y%m%dT%H%M%SZ) || aemkeys_fail "date failed"
+  name=$stamp
+  while [[ -e $root/$name ]]; do
+    (( n++ ))
+    name=$stamp-$n
+  done
+  staging="$root/.incomplete-$name.$$"
+  mkdir -m 0700 -- "$staging" || aemkeys_fail "cannot create $staging"
+  cp -p -- "$@" "$staging/" && sync -- "$staging" "$@" || aemkeys_fail "cannot back up the existing keys into $staging"
+  mv -T -- "$staging" "$root/$name" || aemkeys_fail "cannot rename $staging"
+  sync -- "$root" 2>/dev/null || true
+  AEMKEYS_REPLY="$root/$name"
+}
+
+# aemkeys_refresh_bundles PORT AUTH ID...
+#   POSTs action=refresh for each bundle id to the Web Console on 127.0.0.1:PORT, then polls
+#   /system/console/bundles/ID.json until each is Active (at most AEMKEYS_REFRESH_TIMEOUT s).
+aemkeys_refresh_bundles() {
+  local port=$1 auth=$2 id deadline
+  shift 2
+  for id in "$@"; do
+    aemkeys_http POST "$port" "/system/console/bundles/$id" "$auth" 'action=refresh' \
+      || aemkeys_fail "the keys were written, but the Web Console on 127.0.0.1:$port did not answer the refresh of bundle $id"
+    [[ $AEMKEYS_HTTP_STATUS == [23]?? ]] \
+      || aemkeys_fail "the keys were written, but the Web Console refused the refresh of bundle $id: HTTP $AEMKEYS_HTTP_STATUS"
+  done
+  deadline=$(( SECONDS + AEMKEYS_REFRESH_TIMEOUT ))
+  for id in "$@"; do
+    while :; do
+      if aemkeys_http GET "$port" "/system/console/bundles/$id.json" "$auth" \
+        && [[ $AEMKEYS_HTTP_STATUS == 200 && $AEMKEYS_HTTP_BODY =~ \"state\"[[:space:]]*:[[:space:]]*\"Active\" ]]; then
+        break
+      fi
+      (( SECONDS < deadline )) \
+        || aemkeys_fail "the keys were written, but bundle $id was not Active within $AEMKEYS_REFRESH_TIMEOUT s after the refresh"
+      sleep 1
+    done
+  done
+}
+
+aemkeys_install_main() {
+  local self=$1
+  set -o pipefail
+  umask 077
+  aemkeys_require_bash
+  aemkeys_load_data_block "$self" SecretId QuickstartDir AemUser EncapsulatedToken Mode OnKeyMismatch \
+    Restart ServiceName StartAfterInstall AdminSecretId AemPort HmacBytes MasterBytes
+
+  # 1. Validate every parameter: nothing is touched yet.
+  local secret_id=$AEMKEYS_P_SecretId region qs user=$AEMKEYS_P_AemUser
+  local encapsulated=$AEMKEYS_P_EncapsulatedToken mode=$AEMKEYS_P_Mode on_mismatch=$AEMKEYS_P_OnKeyMismatch
+  local restart=$AEMKEYS_P_Restart service=$AEMKEYS_P_ServiceName start_after=$AEMKEYS_P_StartAfterInstall
+  local admin_id=$AEMKEYS_P_AdminSecretId admin_region port=$AEMKEYS_P_AemPort
+  aemkeys_check_secret_arn SecretId "$secret_id"
+  region=$AEMKEYS_REPLY
+  aemkeys_check_abs_path QuickstartDir "$AEMKEYS_P_QuickstartDir"
+  qs=$AEMKEYS_REPLY
+  aemkeys_check_enum EncapsulatedToken "$encapsulated" true false
+  aemkeys_check_enum Mode "$mode" install verify
+  aemkeys_check_enum OnKeyMismatch "$on_mismatch" replace fail
+  aemkeys_check_enum Restart "$restart" none service bundles
+  aemkeys_check_unit ServiceName "$service"
+  aemkeys_check_enum StartAfterInstall "$start_after" true false
+  aemkeys_check_secret_arn AdminSecretId "$admin_id" optional
+  admin_region=$AEMKEYS_REPLY
+  aemkeys_check_uint AemPort "$port" 1 65535
+  aemkeys_check_uint HmacBytes "$AEMKEYS_P_HmacBytes" 1 4096
+  aemkeys_check_uint MasterBytes "$AEMKEYS_P_MasterBytes" 1 4096
+  aemkeys_check_user AemUser "$user"
+  if [[ $restart == bundles && -z $admin_id ]]; then
+    aemkeys_fail "Restart=bundles needs AdminSecretId (a secret holding an AEM admin's {\"username\",\"password\"})"
+  fi
+  [[ -d $qs ]] || aemkeys_fail "QuickstartDir $qs is not a directory"
+  local running=false
+  if [[ $mode == install ]]; then
+    if command -v systemctl >/dev/null 2>&1; then
+      systemctl is-active --quiet -- "$service" && running=true
+    elif [[ $restart != none || $start_after == true ]]; then
+      aemkeys_fail "systemctl not found: use Restart=none and StartAfterInstall=false on hosts without systemd"
+    fi
+  fi
+
+  # 2. Read, decode and check the keys: still nothing touched.
+  aemkeys_get_secret_string "$secret_id" "$region"
+  if ! aemkeys_json_object "$AEMKEYS_SECRET"; then
+    AEMKEYS_SECRET=''
+    aemkeys_fail "the secret $secret_id is not a JSON object"
+  fi
+  AEMKEYS_SECRET=''
+  aemkeys_secret_key hmac "$AEMKEYS_P_HmacBytes"
+  aemkeys_secret_key master "$AEMKEYS_P_MasterBytes"
+  AEMKEYS_JSON=()
+
+  # 3. Find the bundle folders through bundle.info (exact symbolic name; the active one wins).
+  local file_dir file_id crypto_dir crypto_id
+  aemkeys_scan_bundles "$qs/launchpad/felix"
+  aemkeys_find_bundle com.adobe.granite.crypto.file
+  file_dir=$AEMKEYS_BUNDLE_DIR file_id=$AEMKEYS_BUNDLE_ID
+  aemkeys_find_bundle com.adobe.granite.crypto
+  crypto_dir=$AEMKEYS_BUNDLE_DIR crypto_id=$AEMKEYS_BUNDLE_ID
+  local keydir="$file_dir/data" storedir="$crypto_dir/data"
+  local storage_file="$storedir/storage" token_dir="$qs/install"
+  local token_file="$token_dir/$AEMKEYS_TOKEN_PID.config"
+
+  # 4. Compare.
+  local k state sha fp old_fp perms
+  local -A st=() oldfp=() fix=()
+  for k in hmac master; do
+    sha="AEMKEYS_SHA_$k"
+    aemkeys_file_state "$keydir/$k" "${!sha}"
+    st[$k]=$AEMKEYS_REPLY
+    oldfp[$k]=${AEMKEYS_OLD_SHA:0:12}
+  done
+  aemkeys_sha256_text Bundle
+  aemkeys_file_state "$storage_file" "$AEMKEYS_REPLY"
+  st[storage]=$AEMKEYS_REPLY
+  local storage_was=''
+  if [[ ${st[storage]} == differs ]]; then
+    aemkeys_storage_label "$storage_file"
+    storage_was=$AEMKEYS_REPLY
+  fi
+  local token_text=''
+  st[token]=unmanaged
+  if [[ $encapsulated == true ]]; then
+    aemkeys_static token-config
+    token_text=$AEMKEYS_REPLY
+    [[ -n $token_text ]] || aemkeys_fail "the document carries no token handler config"
+    aemkeys_sha256_text "$token_text"
+    aemkeys_file_state "$token_file" "$AEMKEYS_REPLY"
+    st[token]=$AEMKEYS_REPLY
+  fi
+  for k in hmac master storage; do
+    local f="$keydir/$k"
+    [[ $k == storage ]] && f=$storage_file
+    if [[ ${st[$k]} == same ]]; then
+      aemkeys_owner_mode "$f"
+      [[ $AEMKEYS_REPLY == "$user 600" ]] || fix[$k]=$AEMKEYS_REPLY
+    fi
+  done
+  if [[ ${st[token]} == same ]]; then
+    aemkeys_owner_mode "$token_file"
+    [[ $AEMKEYS_REPLY == "$user 644" ]] || fix[token]=$AEMKEYS_REPLY
+  fi
+
+  local -a out=()
+  out+=("bundles: com.adobe.granite.crypto.file=${file_dir##*/} com.adobe.granite.crypto=${crypto_dir##*/}")
+
+  if [[ $mode == verify ]]; then
+    local ok=true
+    for k in hmac master; do
+      sha="AEMKEYS_SHA_$k"
+      fp=${!sha:0:12}
+      case ${st[$k]} in
+        same) out+=("$k: $fp ok") ;;
+        differs) out+=("$k: $fp differs (instance has ${oldfp[$k]})"); ok=false ;;
+        absent) out+=("$k: $fp missing on the instance"); ok=false ;;
+      esac
+    done
+    case ${st[storage]} in
+      same) out+=("storage: Bundle ok") ;;
+      differs) out+=("storage: differs (instance has $storage_was)"); ok=false ;;
+      absent) out+=("storage: missing on the instance"); ok=false ;;
+    esac
+    case ${st[token]} in
+      same) out+=("token config: ok") ;;
+      differs) out+=("token config: differs") ;;
+      absent) out+=("token config: missing") ;;
+      unmanaged) out+=("token config: not managed (EncapsulatedToken=false)") ;;
+    esac
+    printf '%s\n' "${out[@]}"
+    if [[ $ok == true ]]; then
+      aemkeys_log "result: verified (the instance has the secret's keys; Mode=verify changed nothing)"
+      return 0
+    fi
+    aemkeys_log "result: mismatch (Mode=verify changed nothing)"
+    return 3
+  fi
+
+  # Refuse other keys before anything is touched (OnKeyMismatch=fail).
+  if [[ $on_mismatch == fail && ( ${st[hmac]} == differs || ${st[master]} == differs ) ]]; then
+    aemkeys_fail "the instance has other keys (hmac ${oldfp[hmac]:-missing}, master ${oldfp[master]:-missing}) and OnKeyMismatch=fail: nothing changed"
+  fi
+  local key_change=false
+  [[ ${st[hmac]} != same || ${st[master]} != same || ${st[storage]} != same ]] && key_change=true
+
+  # Credentials for Restart=bundles are read before anything is touched.
+  local auth=''
+  if [[ $key_change == true && $running == true && $restart == bundles ]]; then
+    aemkeys_get_secret_string "$admin_id" "$admin_region"
+    if ! aemkeys_json_object "$AEMKEYS_SECRET" || [[ ${AEMKEYS_JSON_TYPE[username]:-} != string || ${AEMKEYS_JSON_TYPE[password]:-} != string ]]; then
+      AEMKEYS_SECRET='' AEMKEYS_JSON=()
+      aemkeys_fail "AdminSecretId: the secret must be a JSON object with \"username\" and \"password\" strings"
+    fi
+    AEMKEYS_SECRET=''
+    local admin_user
+    aemkeys_json_unescape "${AEMKEYS_JSON[username]}" || aemkeys_fail "AdminSecretId: bad escape in \"username\""
+    admin_user=$AEMKEYS_REPLY
+    aemkeys_json_unescape "${AEMKEYS_JSON[password]}" || { AEMKEYS_JSON=(); aemkeys_fail "AdminSecretId: bad escape in \"password\""; }
+    AEMKEYS_JSON=()
+    aemkeys_basic_auth "$admin_user" "$AEMKEYS_REPLY"
+    auth=$AEMKEYS_REPLY
+    AEMKEYS_REPLY=''
+  fi
+
+  # 5. Clean up after an interrupted run, back up what is replaced, write atomically.
+  local cleaned=0 d
+  for d in "$keydir" "$storedir" "$token_dir"; do
+    if [[ -d $d ]]; then
+      aemkeys_clean_stale_tmp "$d"
+      (( cleaned += AEMKEYS_REPLY ))
+    fi
+  done
+  local restore
+  restore=$(shopt -p nullglob)
+  shopt -s nullglob
+  for d in "$qs/crypto-key-backups/.incomplete-"*; do
+    rm -rf -- "$d" && (( cleaned++ ))
+  done
+  eval "$restore"
+
+  local -a to_backup=()
+  [[ ${st[hmac]} == differs ]] && to_backup+=("$keydir/hmac")
+  [[ ${st[master]} == differs ]] && to_backup+=("$keydir/master")
+  [[ ${st[storage]} == differs ]] && to_backup+=("$storage_file")
+  local backup=''
+  if (( ${#to_backup[@]} > 0 )); then
+    aemkeys_backup "$qs" "${to_backup[@]}"
+    backup=$AEMKEYS_REPLY
+  fi
+
+  aemkeys_ensure_dir "$keydir" "$user" 0700
+  aemkeys_ensure_dir "$storedir" "$user" 0700
+  local changed=false
+  for k in hmac master; do
+    sha="AEMKEYS_SHA_$k"
+    fp=${!sha:0:12}
+    if [[ ${st[$k]} != same ]]; then
+      local key="AEMKEYS_KEY_$k"
+      aemkeys_write_atomic "$keydir/$k" "$user" 0600 base64 "${!key}"
+      changed=true
+    elif [[ -n ${fix[$k]:-} ]]; then
+      chown -- "$user:" "$keydir/$k" && chmod 0600 -- "$keydir/$k" || aemkeys_fail "cannot fix owner/mode of $keydir/$k"
+      changed=true
+    fi
+    case ${st[$k]} in
+      same) out+=("$k: $fp unchanged${fix[$k]:+ (owner/mode fixed, was ${fix[$k]})}") ;;
+      absent) out+=("$k: $fp written") ;;
+      differs) out+=("$k: $fp replaced (was ${oldfp[$k]})") ;;
+    esac
+  done
+  if [[ ${st[storage]} != same ]]; then
+    aemkeys_write_atomic "$storage_file" "$user" 0600 text Bundle
+    changed=true
+  elif [[ -n ${fix[storage]:-} ]]; then
+    chown -- "$user:" "$storage_file" && chmod 0600 -- "$storage_file" || aemkeys_fail "cannot fix owner/mode of $storage_file"
+    changed=true
+  fi
+  case ${st[storage]} in
+    same) out+=("storage: Bundle unchanged${fix[storage]:+ (owner/mode fixed, was ${fix[storage]})}") ;;
+    absent) out+=("storage: Bundle written") ;;
+    differs) out+=("storage: Bundle replaced (was $storage_was)") ;;
+  esac
+  [[ -n $backup ]] && out+=("backup: $backup")
+
+  # 6. Verify what landed on disk.
+  for k in hmac master; do
+    sha="AEMKEYS_SHA_$k"
+    aemkeys_sha256_file "$keydir/$k"
+    [[ $AEMKEYS_REPLY == "${!sha}" ]] || aemkeys_fail "$keydir/$k does not hold the secret's $k after writing"
+  done
+  aemkeys_sha256_file "$storage_file"
+  local bundle_sha=$AEMKEYS_REPLY
+  aemkeys_sha256_text Bundle
+  [[ $bundle_sha == "$AEMKEYS_REPLY" ]] || aemkeys_fail "$storage_file does not hold Bundle after writing"
+
+  # Token handler config (applied by the Sling installer; no restart needed for it).
+  case ${st[token]} in
+    unmanaged) out+=("token config: not managed (EncapsulatedToken=false)") ;;
+    same)
+      if [[ -n ${fix[token]:-} ]]; then
+        chown -- "$user:" "$token_file" && chmod 0644 -- "$token_file" || aemkeys_fail "cannot fix owner/mode of $token_file"
+        changed=true
+      fi
+      out+=("token config: unchanged $token_file${fix[token]:+ (owner/mode fixed, was ${fix[token]})}")
+      ;;
+    *)
+      if [[ ! -d $token_dir ]]; then
+        mkdir -m 0755 -- "$token_dir" && chown -- "$user:" "$token_dir" || aemkeys_fail "cannot create $token_dir"
+      fi
+      aemkeys_write_atomic "$token_file" "$user" 0644 text "$token_text"
+      changed=true
+      if [[ ${st[token]} == absent ]]; then out+=("token config: written $token_file"); else out+=("token config: replaced $token_file"); fi
+      ;;
+  esac
+  (( cleaned > 0 )) && out+=("cleanup: removed $cleaned leftover(s) of an interrupted run")
+  printf '%s\n' "${out[@]}"
+
+  # 7. Restart, refresh or start only when needed.
+  if [[ $key_change != true ]]; then
+    aemkeys_log "restart: not needed (no key file changed)"
+  elif [[ $running != true ]]; then
+    aemkeys_log "restart: not needed (AEM is not running)"
+  else
+    case $restart in
+      none) aemkeys_log "restart: none (Restart=none: the running AEM keeps the old keys until it restarts)" ;;
+      service)
+        systemctl restart -- "$service" || aemkeys_fail "the keys were written, but systemctl restart $service failed"
+        aemkeys_log "restart: service $service restarted"
+        ;;
+      bundles)
+        aemkeys_refresh_bundles "$port" "$auth" "$file_id" "$crypto_id"
+        auth=''
+        aemkeys_log "restart: bundles $file_id (com.adobe.granite.crypto.file) and $crypto_id (com.adobe.granite.crypto) refreshed and active"
+        ;;
+    esac
+    changed=true
+  fi
+  if [[ $start_after == true && $running != true ]]; then
+    systemctl start -- "$service" || aemkeys_fail "the keys were written, but systemctl start $service failed"
+    aemkeys_log "start: service $service started (StartAfterInstall=true)"
+    changed=true
+  fi
+  if [[ $changed == true ]]; then
+    aemkeys_log "result: changed"
+  else
+    aemkeys_log "result: unchanged (nothing to do)"
+  fi
+  return 0
+}
+
+aemkeys_install_main "${BASH_SOURCE[0]:-$0}"
+exit $?

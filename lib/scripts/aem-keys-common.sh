@@ -1,0 +1,540 @@
+# aem-keys-common.sh: shell functions shared by the AEM crypto keys installer and exporter.
+#
+# Inlined at synth time into the SSM documents (see lib/installer-document.ts, embedShellScript).
+# FUNCTIONS AND CONSTANTS ONLY: inlining or sourcing this file runs nothing else.
+#
+# Needs bash 4.2+ (no namerefs), coreutils and the AWS CLI; nothing else (no jq, python, grep,
+# sed, awk, curl). Key material only ever lives in shell variables (never exported), in pipes
+# from the `printf` builtin into coreutils, and in the destination files: never in an argument
+# of a process, in the environment, on stdout/stderr or in /tmp.
+#
+# Conventions: functions return values through globals (AEMKEYS_REPLY unless said otherwise);
+# `aemkeys_fail` exits the script, so call the functions that may fail from the main shell,
+# never from inside $(...).
+# Two opening braces in a row must never appear in this file: SSM would take them for a parameter.
+
+AEMKEYS_PROG='aem-crypto-keys'
+AEMKEYS_ARN_RE='^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):secretsmanager:([a-z]{2}(-[a-z]+)+-[0-9]+):([0-9]{12}):secret:([A-Za-z0-9/_+=.@-]{1,512})$'
+AEMKEYS_PATH_RE='^/[-A-Za-z0-9_./ @+,:=~]*$'
+AEMKEYS_USER_RE='^[a-z_][a-z0-9_-]{0,31}$'
+AEMKEYS_UNIT_RE='^[A-Za-z0-9_][A-Za-z0-9:_.@-]{0,254}$'
+AEMKEYS_B64_RE='^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$'
+AEMKEYS_TMP_PREFIX='.aem-crypto-keys.'
+AEMKEYS_TMP_SUFFIX='.tmp'
+
+# aemkeys_fail MESSAGE...
+#   Prints ONE line "aem-crypto-keys: error: MESSAGE" on stderr and exits 1. Control characters
+#   in the message are replaced by '?' so the error stays one line.
+aemkeys_fail() {
+  local msg="$*"
+  msg=${msg//[[:cntrl:]]/?}
+  printf '%s: error: %s\n' "$AEMKEYS_PROG" "$msg" >&2
+  exit 1
+}
+
+# aemkeys_log MESSAGE...
+#   One line of the summary on stdout.
+aemkeys_log() {
+  printf '%s\n' "$*"
+}
+
+# aemkeys_require_bash
+#   Fails unless this is bash 4.2 or newer.
+aemkeys_require_bash() {
+  if (( BASH_VERSINFO[0] < 4 || (BASH_VERSINFO[0] == 4 && BASH_VERSINFO[1] < 2) )); then
+    aemkeys_fail "bash 4.2 or newer is required (this is $BASH_VERSION)"
+  fi
+}
+
+# aemkeys_load_data_block SCRIPT_FILE PARAM_NAME...
+#   Reads the script's own text (SCRIPT_FILE, or $BASH_EXECUTION_STRING when run by `bash -c`)
+#   and parses the data block after the script's final `exit`. The block is never executed:
+#     #@aem-crypto-keys-data 1
+#     #@param NAME          (one per PARAM_NAME, in that exact order)
+#     VALUE                 (exactly one line: SSM substitutes the parameter here)
+#     #@static SECTION      (zero or more sections of static lines rendered at synth time)
+#     #@|LINE
+#     #@end
+#   and nothing after #@end. Any extra or missing line (a value holding a newline) fails.
+#   Sets AEMKEYS_P_<NAME> for each parameter and AEMKEYS_STATIC_<SECTION> (dashes as
+#   underscores) to the section's lines, each followed by a newline.
+aemkeys_load_data_block() {
+  local file=$1 i n name section line var
+  shift
+  local -a lines
+  if [[ -n ${BASH_EXECUTION_STRING:-} ]]; then
+    mapfile -t lines < <(printf '%s\n' "$BASH_EXECUTION_STRING")
+  elif [[ -f $file && -r $file ]]; then
+    mapfile -t lines < "$file"
+  else
+    aemkeys_fail "cannot read the script's own text to find its parameters"
+  fi
+  n=${#lines[@]}
+  local marker='#@aem-crypto-keys''-data 1'
+  for (( i = 0; i < n; i++ )); do
+    [[ ${lines[i]} == "$marker" ]] && break
+  done
+  (( i < n )) || aemkeys_fail "the script has no parameter block"
+  (( i++ ))
+  for name in "$@"; do
+    if (( i + 1 >= n )) || [[ ${lines[i]} != "#@param $name" ]]; then
+      aemkeys_fail "parameter $name: contains a newline or the parameter block is malformed"
+    fi
+    line=${lines[i+1]}
+    if [[ $line == '#@'* ]]; then
+      aemkeys_fail "parameter $name: contains a newline or the parameter block is malformed"
+    fi
+    printf -v "AEMKEYS_P_$name" '%s' "$line"
+    (( i += 2 ))
+  done
+  section=''
+  while (( i < n )); do
+    line=${lines[i]}
+    if [[ $line == '#@end' ]]; then
+      break
+    elif [[ $line =~ ^#@static\ ([a-z][a-z0-9-]{0,40})$ ]]; then
+      section=${BASH_REMATCH[1]//-/_}
+      printf -v "AEMKEYS_STATIC_$section" '%s' ''
+    elif [[ -n $section && $line == '#@|'* ]]; then
+      var="AEMKEYS_STATIC_$section"
+      printf -v "$var" '%s%s\n' "${!var}" "${line#'#@|'}"
+    else
+      aemkeys_fail "the parameter block is malformed after the last parameter (a parameter value contains a newline?)"
+    fi
+    (( i++ ))
+  done
+  (( i < n )) || aemkeys_fail "the parameter block has no end marker (a parameter value contains a newline?)"
+  (( i++ ))
+  # Nothing may follow the end marker (an empty last line from the joining newline is fine).
+  if (( i < n )) && ! { (( i == n - 1 )) && [[ -z ${lines[i]} ]]; }; then
+    aemkeys_fail "the parameter block has lines after its end marker (a parameter value contains a newline?)"
+  fi
+}
+
+# aemkeys_static SECTION
+#   AEMKEYS_REPLY = the static lines of SECTION (from the data block), or empty.
+aemkeys_static() {
+  local v="AEMKEYS_STATIC_${1//-/_}"
+  AEMKEYS_REPLY=${!v}
+}
+
+# aemkeys_check_enum NAME VALUE ALLOWED...
+#   Fails unless VALUE is one of ALLOWED.
+aemkeys_check_enum() {
+  local name=$1 value=$2 a
+  shift 2
+  for a in "$@"; do
+    [[ $value == "$a" ]] && return 0
+  done
+  aemkeys_fail "parameter $name: must be one of: $*"
+}
+
+# aemkeys_check_uint NAME VALUE MIN MAX
+#   Fails unless VALUE is a decimal integer (no leading zero) in MIN..MAX.
+aemkeys_check_uint() {
+  local name=$1 value=$2 min=$3 max=$4
+  if [[ ! $value =~ ^[1-9][0-9]{0,8}$|^0$ ]] || (( value < min || value > max )); then
+    aemkeys_fail "parameter $name: must be an integer from $min to $max"
+  fi
+}
+
+# aemkeys_check_secret_arn NAME VALUE [optional]
+#   Fails unless VALUE is a Secrets Manager secret ARN (aws, aws-cn, aws-us-gov, aws-iso*
+#   partitions); with "optional", an empty VALUE is accepted. AEMKEYS_REPLY = the ARN's region
+#   (empty for an empty VALUE).
+aemkeys_check_secret_arn() {
+  local name=$1 value=$2
+  AEMKEYS_REPLY=''
+  if [[ -z $value && ${3:-} == optional ]]; then
+    return 0
+  fi
+  if [[ ! $value =~ $AEMKEYS_ARN_RE ]]; then
+    aemkeys_fail "parameter $name: must be a Secrets Manager secret ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)"
+  fi
+  AEMKEYS_REPLY=${BASH_REMATCH[2]}
+}
+
+# aemkeys_check_abs_path NAME VALUE
+#   Fails unless VALUE is an absolute path of letters, digits, spaces and - _ . / @ + , : = ~
+#   with no '.' or '..' component. AEMKEYS_REPLY = VALUE without trailing slashes.
+aemkeys_check_abs_path() {
+  local name=$1 value=$2
+  if [[ ! $value =~ $AEMKEYS_PATH_RE ]]; then
+    aemkeys_fail "parameter $name: must be an absolute path of letters, digits, spaces and - _ . / @ + , : = ~"
+  fi
+  if [[ /$value/ == */../* || /$value/ == */./* ]]; then
+    aemkeys_fail "parameter $name: must not contain '.' or '..' components"
+  fi
+  while [[ $value == */ && $value != / ]]; do
+    value=${value%/}
+  done
+  AEMKEYS_REPLY=$value
+}
+
+# aemkeys_check_user NAME VALUE
+#   Fails unless VALUE is a valid user name that exists on this host (id -u).
+aemkeys_check_user() {
+  local name=$1 value=$2
+  if [[ ! $value =~ $AEMKEYS_USER_RE ]]; then
+    aemkeys_fail "parameter $name: must be a user name (lower case letters, digits, _ and -, at most 32)"
+  fi
+  if ! id -u -- "$value" >/dev/null 2>&1; then
+    aemkeys_fail "parameter $name: user '$value' does not exist on this host"
+  fi
+}
+
+# aemkeys_check_unit NAME VALUE
+#   Fails unless VALUE is a safe systemd unit name (no leading '-').
+aemkeys_check_unit() {
+  local name=$1 value=$2
+  if [[ ! $value =~ $AEMKEYS_UNIT_RE ]]; then
+    aemkeys_fail "parameter $name: must be a systemd unit name (letters, digits and : _ . @ -)"
+  fi
+}
+
+# aemkeys_capture COMMAND [ARG...]
+#   Runs COMMAND, capturing its stdout in AEMKEYS_OUT (trailing newlines removed), its stderr in
+#   AEMKEYS_ERR and its exit status in AEMKEYS_RC, without temporary files. Nothing is printed.
+aemkeys_capture() {
+  local m="@@aemkeys-${RANDOM}${RANDOM}${RANDOM}${RANDOM}@@" blob rest
+  blob=$( { __o=$("$@" 2>&3); __r=$?; printf '%s%s%s%s' "$m" "$__r" "$m" "$__o"; } 3>&1 )
+  AEMKEYS_ERR=${blob%%"$m"*}
+  rest=${blob#*"$m"}
+  AEMKEYS_RC=${rest%%"$m"*}
+  AEMKEYS_OUT=${rest#*"$m"}
+}
+
+# aemkeys_last_line TEXT
+#   AEMKEYS_REPLY = the last non-empty line of TEXT, control characters as '?', at most 300 chars.
+aemkeys_last_line() {
+  local text=$1 line last=''
+  while IFS= read -r line || [[ -n $line ]]; do
+    [[ -n ${line//[[:space:]]/} ]] && last=$line
+  done < <(printf '%s\n' "$text")
+  last=${last//[[:cntrl:]]/?}
+  AEMKEYS_REPLY=${last:0:300}
+}
+
+# aemkeys_get_secret_string ARN REGION
+#   AEMKEYS_SECRET = the secret's SecretString (aws secretsmanager get-secret-value). Fails with
+#   the AWS CLI's own error line when it cannot be read. The value is never printed.
+aemkeys_get_secret_string() {
+  local arn=$1 region=$2
+  AEMKEYS_SECRET=''
+  if ! command -v aws >/dev/null 2>&1; then
+    aemkeys_fail "the AWS CLI (aws) is not on the PATH"
+  fi
+  aemkeys_capture aws secretsmanager get-secret-value --secret-id "$arn" --region "$region" \
+    --query SecretString --output text
+  if [[ $AEMKEYS_RC != 0 ]]; then
+    AEMKEYS_OUT=''
+    aemkeys_last_line "$AEMKEYS_ERR"
+    aemkeys_fail "cannot read secret $arn: ${AEMKEYS_REPLY:-aws exited with status $AEMKEYS_RC}"
+  fi
+  AEMKEYS_SECRET=$AEMKEYS_OUT
+  AEMKEYS_OUT=''
+}
+
+# aemkeys_json_object TEXT
+#   Parses TEXT as one JSON object. Returns 1 when it is not one. Otherwise fills the global
+#   associative arrays AEMKEYS_JSON (top-level field -> raw, still escaped, string value) for
+#   string fields and AEMKEYS_JSON_TYPE (field -> string|other). Unknown fields are allowed;
+#   nested objects and arrays are skipped.
+aemkeys_json_object() {
+  local s=$1 i=0 n=${#1} rest key c depth instr
+  local re_ws='^[[:space:]]+'
+  local re_str='^"(([^"\\]|\\.)*)"'
+  local re_lit='^(-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?|true|false|null)'
+  unset AEMKEYS_JSON AEMKEYS_JSON_TYPE
+  declare -gA AEMKEYS_JSON=() AEMKEYS_JSON_TYPE=()
+  [[ ${s:i} =~ $re_ws ]] && (( i += ${#BASH_REMATCH[0]} ))
+  [[ ${s:i:1} == '{' ]] || return 1
+  (( i++ ))
+  [[ ${s:i} =~ $re_ws ]] && (( i += ${#BASH_REMATCH[0]} ))
+  if [[ ${s:i:1} == '}' ]]; then
+    (( i++ ))
+  else
+    while :; do
+      rest=${s:i}
+      [[ $rest =~ $re_str ]] || return 1
+      key=${BASH_REMATCH[1]}
+      (( i += ${#BASH_REMATCH[0]} ))
+      [[ ${s:i} =~ $re_ws ]] && (( i += ${#BASH_REMATCH[0]} ))
+      [[ ${s:i:1} == ':' ]] || return 1
+      (( i++ ))
+      [[ ${s:i} =~ $re_ws ]] && (( i += ${#BASH_REMATCH[0]} ))
+      c=${s:i:1}
+      rest=${s:i}
+      if [[ $c == '"' ]]; then
+        [[ $rest =~ $re_str ]] || return 1
+        AEMKEYS_JSON[$key]=${BASH_REMATCH[1]}
+        AEMKEYS_JSON_TYPE[$key]=string
+        (( i += ${#BASH_REMATCH[0]} ))
+      elif [[ $c == '{' || $c == '[' ]]; then
+        depth=0 instr=0
+        while (( i < n )); do
+          c=${s:i:1}
+          if (( instr )); then
+            if [[ $c == '\' ]]; then (( i++ )); elif [[ $c == '"' ]]; then instr=0; fi
+          elif [[ $c == '"' ]]; then instr=1
+          elif [[ $c == '{' || $c == '[' ]]; then (( depth++ ))
+          elif [[ $c == '}' || $c == ']' ]]; then (( depth-- )); (( depth == 0 )) && break
+          fi
+          (( i++ ))
+        done
+        (( i < n )) || return 1
+        (( i++ ))
+        unset 'AEMKEYS_JSON[$key]'
+        AEMKEYS_JSON_TYPE[$key]=other
+      elif [[ $rest =~ $re_lit ]]; then
+        (( i += ${#BASH_REMATCH[0]} ))
+        unset 'AEMKEYS_JSON[$key]'
+        AEMKEYS_JSON_TYPE[$key]=other
+      else
+        return 1
+      fi
+      [[ ${s:i} =~ $re_ws ]] && (( i += ${#BASH_REMATCH[0]} ))
+      c=${s:i:1}
+      (( i++ ))
+      [[ $c == '}' ]] && break
+      [[ $c == ',' ]] || return 1
+      [[ ${s:i} =~ $re_ws ]] && (( i += ${#BASH_REMATCH[0]} ))
+    done
+  fi
+  [[ ${s:i} =~ $re_ws ]] && (( i += ${#BASH_REMATCH[0]} ))
+  (( i == n ))
+}
+
+# aemkeys_json_unescape RAW
+#   AEMKEYS_REPLY = the JSON string escape sequences of RAW decoded (\" \\ \/ \b \f \n \r \t
+#   \uXXXX). Returns 1 on an invalid escape.
+aemkeys_json_unescape() {
+  local rest=$1 out='' c ch
+  while [[ $rest == *\\* ]]; do
+    out+=${rest%%\\*}
+    rest=${rest#*\\}
+    c=${rest:0:1}
+    case $c in
+      '"' | '\' | '/') out+=$c; rest=${rest:1} ;;
+      b) out+=$'\b'; rest=${rest:1} ;;
+      f) out+=$'\f'; rest=${rest:1} ;;
+      n) out+=$'\n'; rest=${rest:1} ;;
+      r) out+=$'\r'; rest=${rest:1} ;;
+      t) out+=$'\t'; rest=${rest:1} ;;
+      u)
+        [[ ${rest:1:4} =~ ^[0-9A-Fa-f]{4}$ ]] || return 1
+        printf -v ch "\\u${rest:1:4}"
+        out+=$ch
+        rest=${rest:5}
+        ;;
+      *) return 1 ;;
+    esac
+  done
+  AEMKEYS_REPLY=$out$rest
+}
+
+# aemkeys_secret_key JSON_FIELD EXPECTED_BYTES
+#   Reads a base64 key from the parsed secret (aemkeys_json_object), checks it is valid base64
+#   of exactly EXPECTED_BYTES bytes, and sets AEMKEYS_KEY_<FIELD> (base64, "\/" unescaped) and
+#   AEMKEYS_SHA_<FIELD> (sha256 hex of the decoded bytes). Fails naming the field, never
+#   showing the value.
+aemkeys_secret_key() {
+  local field=$1 want=$2 raw b64 len
+  if [[ ${AEMKEYS_JSON_TYPE[$field]:-} != string ]]; then
+    aemkeys_fail "the secret has no \"$field\" string field"
+  fi
+  raw=${AEMKEYS_JSON[$field]}
+  b64=${raw//\\\//\/}
+  if [[ -z $b64 || ! $b64 =~ $AEMKEYS_B64_RE ]]; then
+    aemkeys_fail "\"$field\" in the secret is not valid base64"
+  fi
+  len=$(printf '%s' "$b64" | base64 -d 2>/dev/null | wc -c) || aemkeys_fail "\"$field\" in the secret is not valid base64"
+  if [[ $len != "$want" ]]; then
+    aemkeys_fail "\"$field\" in the secret is $len bytes, expected $want"
+  fi
+  aemkeys_sha256_b64 "$b64"
+  printf -v "AEMKEYS_KEY_$field" '%s' "$b64"
+  printf -v "AEMKEYS_SHA_$field" '%s' "$AEMKEYS_REPLY"
+}
+
+# aemkeys_sha256_b64 BASE64
+#   AEMKEYS_REPLY = sha256 hex of the decoded bytes (decoded in a pipe, never in argv).
+aemkeys_sha256_b64() {
+  local h
+  h=$(printf '%s' "$1" | base64 -d | sha256sum) || aemkeys_fail "cannot hash a key"
+  AEMKEYS_REPLY=${h:0:64}
+}
+
+# aemkeys_sha256_text TEXT
+#   AEMKEYS_REPLY = sha256 hex of TEXT's bytes.
+aemkeys_sha256_text() {
+  local h
+  h=$(printf '%s' "$1" | sha256sum) || aemkeys_fail "cannot hash text"
+  AEMKEYS_REPLY=${h:0:64}
+}
+
+# aemkeys_sha256_file FILE
+#   AEMKEYS_REPLY = sha256 hex of FILE, or empty when FILE does not exist. Fails when FILE
+#   exists but is not a readable regular file.
+aemkeys_sha256_file() {
+  local f=$1 h
+  AEMKEYS_REPLY=''
+  [[ -e $f || -L $f ]] || return 0
+  [[ -f $f && -r $f ]] || aemkeys_fail "$f is not a readable regular file"
+  h=$(sha256sum < "$f") || aemkeys_fail "cannot read $f"
+  AEMKEYS_REPLY=${h:0:64}
+}
+
+# aemkeys_scan_bundles FELIX_DIR
+#   Reads line 1 (bundle id), 2 (location) and 3 (persistent state) of every
+#   FELIX_DIR/bundle*/bundle.info (Apache Felix 4+ cache). Never opens a jar. Fills the arrays
+#   AEMKEYS_B_NAME (symbolic name guessed from the location's jar name: after the last '/' or
+#   ':', without '.jar' and without a '-<digit>...' version suffix), AEMKEYS_B_ID,
+#   AEMKEYS_B_STATE and AEMKEYS_B_DIR. Fails when FELIX_DIR is not a directory.
+aemkeys_scan_bundles() {
+  local felix=$1 info id loc state name dir
+  AEMKEYS_B_NAME=() AEMKEYS_B_ID=() AEMKEYS_B_STATE=() AEMKEYS_B_DIR=()
+  [[ -d $felix ]] || aemkeys_fail "no Felix bundle cache at $felix (has AEM been started once on this instance?)"
+  local restore
+  restore=$(shopt -p nullglob)
+  shopt -s nullglob
+  for info in "$felix"/bundle*/bundle.info; do
+    dir=${info%/bundle.info}
+    id='' loc='' state=''
+    { IFS= read -r id; IFS= read -r loc; IFS= read -r state; } < "$info" 2>/dev/null || true
+    [[ $id =~ ^[0-9]+$ && -n $loc ]] || continue
+    name=${loc##*/}
+    name=${name##*:}
+    name=${name%.jar}
+    if [[ $name =~ -[0-9] ]]; then
+      name=${name%%"${BASH_REMATCH[0]}"*}
+    fi
+    AEMKEYS_B_NAME+=("$name")
+    AEMKEYS_B_ID+=("$id")
+    AEMKEYS_B_STATE+=("$state")
+    AEMKEYS_B_DIR+=("$dir")
+  done
+  eval "$restore"
+}
+
+# aemkeys_find_bundle SYMBOLIC_NAME
+#   After aemkeys_scan_bundles: AEMKEYS_BUNDLE_DIR and AEMKEYS_BUNDLE_ID of the one bundle whose
+#   symbolic name is exactly SYMBOLIC_NAME. Several folders: the single active one (state 32)
+#   wins; otherwise fails as ambiguous. None: fails.
+aemkeys_find_bundle() {
+  local want=$1 i
+  local -a all=() active=()
+  for i in "${!AEMKEYS_B_NAME[@]}"; do
+    if [[ ${AEMKEYS_B_NAME[i]} == "$want" ]]; then
+      all+=("$i")
+      [[ ${AEMKEYS_B_STATE[i]} == 32 ]] && active+=("$i")
+    fi
+  done
+  if (( ${#all[@]} == 0 )); then
+    aemkeys_fail "no bundle $want in the Felix bundle cache (is this an AEM 6.3+ instance that was started once?)"
+  fi
+  if (( ${#all[@]} > 1 )); then
+    if (( ${#active[@]} != 1 )); then
+      local names='' j
+      for j in "${all[@]}"; do names+=" ${AEMKEYS_B_DIR[j]##*/}"; done
+      aemkeys_fail "ambiguous: ${#all[@]} bundle folders claim $want (${names# }) and ${#active[@]} of them are active; refusing to guess"
+    fi
+    all=("${active[0]}")
+  fi
+  AEMKEYS_BUNDLE_DIR=${AEMKEYS_B_DIR[all[0]]}
+  AEMKEYS_BUNDLE_ID=${AEMKEYS_B_ID[all[0]]}
+}
+
+# aemkeys_tmp_name DEST
+#   AEMKEYS_REPLY = the staging file name for DEST, in DEST's folder.
+aemkeys_tmp_name() {
+  local dest=$1
+  AEMKEYS_REPLY="${dest%/*}/${AEMKEYS_TMP_PREFIX}${dest##*/}.$$${AEMKEYS_TMP_SUFFIX}"
+}
+
+# aemkeys_clean_stale_tmp DIR
+#   Removes staging files left in DIR by an interrupted run. AEMKEYS_REPLY = how many.
+aemkeys_clean_stale_tmp() {
+  local dir=$1 f count=0 restore
+  restore=$(shopt -p nullglob)
+  shopt -s nullglob
+  for f in "$dir/$AEMKEYS_TMP_PREFIX"*"$AEMKEYS_TMP_SUFFIX"; do
+    rm -f -- "$f" && (( count++ ))
+  done
+  eval "$restore"
+  AEMKEYS_REPLY=$count
+}
+
+# aemkeys_write_atomic DEST OWNER MODE KIND DATA
+#   Writes DEST atomically: stage in DEST's folder, chown OWNER (and OWNER's login group),
+#   chmod MODE, fsync, rename over DEST (mv -fT), fsync the folder. KIND is "base64" (DATA is
+#   decoded through a pipe) or "text" (DATA written as is, no newline added). After a crash DEST
+#   holds its old or its new bytes, never a mix.
+aemkeys_write_atomic() {
+  local dest=$1 owner=$2 mode=$3 kind=$4 data=$5 tmp
+  aemkeys_tmp_name "$dest"
+  tmp=$AEMKEYS_REPLY
+  rm -f -- "$tmp"
+  if [[ $kind == base64 ]]; then
+    ( umask 077; printf '%s' "$data" | base64 -d > "$tmp" ) || { rm -f -- "$tmp"; aemkeys_fail "cannot write $tmp"; }
+  else
+    ( umask 077; printf '%s' "$data" > "$tmp" ) || { rm -f -- "$tmp"; aemkeys_fail "cannot write $tmp"; }
+  fi
+  chown -- "$owner:" "$tmp" && chmod -- "$mode" "$tmp" && sync -- "$tmp" \
+    || { rm -f -- "$tmp"; aemkeys_fail "cannot set owner, mode or flush $tmp"; }
+  mv -fT -- "$tmp" "$dest" || { rm -f -- "$tmp"; aemkeys_fail "cannot rename $tmp to $dest"; }
+  sync -- "${dest%/*}" 2>/dev/null || true
+}
+
+# aemkeys_owner_mode FILE
+#   AEMKEYS_REPLY = "OWNER MODE" of FILE (stat -c '%U %a'), e.g. "aem 600".
+aemkeys_owner_mode() {
+  AEMKEYS_REPLY=$(stat -c '%U %a' -- "$1" 2>/dev/null) || AEMKEYS_REPLY='? ?'
+}
+
+# aemkeys_ensure_dir DIR OWNER MODE
+#   Creates DIR (one level) owned by OWNER with MODE when it does not exist. AEMKEYS_REPLY =
+#   created|exists.
+aemkeys_ensure_dir() {
+  local dir=$1 owner=$2 mode=$3
+  if [[ -d $dir ]]; then
+    AEMKEYS_REPLY=exists
+    return 0
+  fi
+  mkdir -m "$mode" -- "$dir" && chown -- "$owner:" "$dir" || aemkeys_fail "cannot create $dir"
+  AEMKEYS_REPLY=created
+}
+
+# aemkeys_http METHOD PORT PATH BASIC_AUTH [FORM_BODY]
+#   One HTTP/1.0 request to 127.0.0.1:PORT over bash's /dev/tcp (credentials go through the
+#   socket, never argv). BASIC_AUTH is the base64 "user:password". Sets AEMKEYS_HTTP_STATUS
+#   (e.g. 200, or empty when the connection failed) and AEMKEYS_HTTP_BODY (headers and body).
+aemkeys_http() {
+  local method=$1 port=$2 path=$3 auth=$4 body=${5:-} fd line resp=''
+  AEMKEYS_HTTP_STATUS='' AEMKEYS_HTTP_BODY=''
+  exec {fd}<>"/dev/tcp/127.0.0.1/$port" 2>/dev/null || return 1
+  {
+    printf '%s %s HTTP/1.0\r\nHost: 127.0.0.1:%s\r\nAuthorization: Basic %s\r\nConnection: close\r\n' \
+      "$method" "$path" "$port" "$auth"
+    if [[ $method == POST ]]; then
+      printf 'Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %s\r\n\r\n%s' "${#body}" "$body"
+    else
+      printf '\r\n'
+    fi
+  } >&"$fd" 2>/dev/null
+  if IFS= read -r -t 30 line <&"$fd" && [[ $line =~ ^HTTP/[0-9.]+\ ([0-9]{3}) ]]; then
+    AEMKEYS_HTTP_STATUS=${BASH_REMATCH[1]}
+    while IFS= read -r -t 30 line <&"$fd" || [[ -n $line ]]; do
+      resp+=$line$'\n'
+    done
+  fi
+  exec {fd}>&-
+  AEMKEYS_HTTP_BODY=$resp
+  [[ -n $AEMKEYS_HTTP_STATUS ]]
+}
+
+# aemkeys_basic_auth USER PASSWORD
+#   AEMKEYS_REPLY = base64 of "USER:PASSWORD" (encoded in a pipe, never in argv).
+aemkeys_basic_auth() {
+  AEMKEYS_REPLY=$(printf '%s:%s' "$1" "$2" | base64 -w 0) || aemkeys_fail "cannot encode credentials"
+}

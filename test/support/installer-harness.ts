@@ -1,0 +1,178 @@
+import { spawn, spawnSync, SpawnSyncReturns } from 'child_process';
+import { createHash, randomBytes } from 'crypto';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { App, Stack } from 'aws-cdk-lib';
+import { AemCryptoKeys } from '../../lib/aem-crypto-keys';
+import { TokenHandlerProperties } from '../../lib/installer-document';
+import { bundleDir, CRYPTO, CRYPTO_FILE, felixCache, InstalledBundle } from './felix';
+
+/** The installer document as synthesized in a stack with `AemCryptoKeys`. */
+export interface SynthesizedInstaller {
+  readonly runCommand: string[];
+  readonly parameters: Record<string, { type: string; default?: unknown; allowedPattern?: string; allowedValues?: string[] }>;
+  readonly content: Record<string, any>;
+  readonly template: Record<string, any>;
+}
+
+const synthCache = new Map<string, SynthesizedInstaller>();
+
+/** Synthesizes a stack with `AemCryptoKeys` and returns its installer document's content. */
+export function synthInstaller(props: { tokenHandlerProperties?: TokenHandlerProperties; keyLengths?: { hmac?: number; master?: number } } = {}): SynthesizedInstaller {
+  const key = JSON.stringify(props);
+  const cached = synthCache.get(key);
+  if (cached) return cached;
+  const app = new App({ outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'aem-keys-installer-out-')) });
+  const stack = new Stack(app, 'InstallerTest');
+  new AemCryptoKeys(stack, 'Keys', props);
+  const template = app.synth().getStackByName(stack.stackName).template;
+  const docs = Object.values(template.Resources as Record<string, any>).filter((r) => r.Type === 'AWS::SSM::Document');
+  if (docs.length !== 1) throw new Error(`expected one SSM document, found ${docs.length}`);
+  const content = docs[0].Properties.Content;
+  const result = { runCommand: content.mainSteps[0].inputs.runCommand, parameters: content.parameters, content, template };
+  synthCache.set(key, result);
+  return result;
+}
+
+/**
+ * The script file SSM would write: every `{{ Name }}` of a declared parameter replaced by its
+ * value (the given one, else the document's default), textually, as SSM does.
+ */
+export function renderScript(doc: SynthesizedInstaller, values: Record<string, string>): string {
+  const all: Record<string, string> = {};
+  for (const [name, p] of Object.entries(doc.parameters)) {
+    if (typeof p.default === 'string') all[name] = p.default;
+  }
+  Object.assign(all, values);
+  for (const name of Object.keys(values)) {
+    if (!(name in doc.parameters)) throw new Error(`unknown parameter ${name}`);
+  }
+  return doc.runCommand.map((line) => line.replace(/\{\{\s*(\w+)\s*\}\}/g, (m, name: string) => (name in all ? all[name] : m))).join('\n') + '\n';
+}
+
+/** Owner for the files the installer writes: a dedicated test user when root, else the current user. */
+export function testUser(): { name: string; uid: number; gid: number } {
+  if (process.getuid?.() === 0) {
+    const name = 'aemkeystest';
+    if (spawnSync('id', ['-u', name]).status !== 0) {
+      spawnSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', name], { stdio: 'ignore' });
+    }
+    const uid = spawnSync('id', ['-u', name], { encoding: 'utf8' });
+    if (uid.status === 0) {
+      return { name, uid: Number(uid.stdout.trim()), gid: Number(spawnSync('id', ['-g', name], { encoding: 'utf8' }).stdout.trim()) };
+    }
+  }
+  const info = os.userInfo();
+  return { name: info.username, uid: info.uid, gid: info.gid };
+}
+
+/** A copy of a genuine Felix cache laid out as an AEM instance. */
+export interface Instance {
+  readonly root: string;
+  readonly quickstart: string;
+  readonly felix: string;
+  readonly keyDir: string;
+  readonly storageDir: string;
+  readonly tokenFile: string;
+  readonly stubs: string;
+  readonly systemctlLog: string;
+}
+
+export const TOKEN_FILE = 'com.day.crx.security.token.impl.impl.TokenAuthenticationHandler.config';
+
+/**
+ * Copies the cache into `<root>/<dirName>/launchpad/felix` (cp -a), chowns it to `owner`, and
+ * writes a `systemctl` stub (logs its arguments; `is-active` answers from a `running` file).
+ */
+export function makeInstance(cache: { dir: string; bundles: InstalledBundle[] }, owner: { uid: number; gid: number }, opts: { dirName?: string; running?: boolean; root?: string } = {}): Instance {
+  const root = opts.root ?? fs.mkdtempSync(path.join(os.tmpdir(), 'aem-keys-instance-'));
+  const quickstart = path.join(root, opts.dirName ?? 'crx-quickstart');
+  fs.mkdirSync(path.join(quickstart, 'launchpad'), { recursive: true });
+  const felix = path.join(quickstart, 'launchpad', 'felix');
+  const cp = spawnSync('cp', ['-a', cache.dir, felix]);
+  if (cp.status !== 0) throw new Error(`cp -a failed: ${cp.stderr}`);
+  spawnSync('chown', ['-R', `${owner.uid}:${owner.gid}`, quickstart]);
+  const stubs = path.join(root, 'stubs');
+  fs.mkdirSync(stubs);
+  const systemctlLog = path.join(stubs, 'systemctl.log');
+  fs.writeFileSync(path.join(stubs, 'systemctl'), [
+    '#!/bin/bash',
+    `printf '%s\\n' "$*" >> '${systemctlLog}'`,
+    `case $1 in is-active) [ -e '${stubs}/running' ] && exit 0; exit 3 ;; start|restart) touch '${stubs}/running' ;; esac`,
+    'exit 0',
+  ].join('\n') + '\n', { mode: 0o755 });
+  if (opts.running) fs.writeFileSync(path.join(stubs, 'running'), '');
+  return {
+    root, quickstart, felix, stubs, systemctlLog,
+    keyDir: path.join(bundleDir(cache, felix, CRYPTO_FILE), 'data'),
+    storageDir: path.join(bundleDir(cache, felix, CRYPTO), 'data'),
+    tokenFile: path.join(quickstart, 'install', TOKEN_FILE),
+  };
+}
+
+/** Writes a file as AEM would have: owned by `owner`, mode 0600 unless given. */
+export function plant(file: string, bytes: Buffer | string, owner: { uid: number; gid: number }, mode = 0o600): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, bytes, { mode });
+  fs.chmodSync(file, mode);
+  fs.chownSync(file, owner.uid, owner.gid);
+}
+
+/** AEM's auto-generated keys of a fresh start: random hmac/master in crypto.file's data folder. */
+export function plantGeneratedKeys(inst: Instance, owner: { uid: number; gid: number }): { hmac: Buffer; master: Buffer } {
+  const keys = { hmac: randomBytes(32), master: randomBytes(16) };
+  plant(path.join(inst.keyDir, 'hmac'), keys.hmac, owner);
+  plant(path.join(inst.keyDir, 'master'), keys.master, owner);
+  return keys;
+}
+
+export interface RunResult {
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Writes `_script.sh` and runs it the way the SSM agent does: `sh -c <file>`. */
+export function runScript(inst: Instance, script: string, env: Record<string, string>, extraArgs: { wrap?: string[] } = {}): RunResult {
+  const file = path.join(inst.root, '_script.sh');
+  fs.writeFileSync(file, script, { mode: 0o700 });
+  const cmd = [...(extraArgs.wrap ?? []), 'sh', '-c', file];
+  const r: SpawnSyncReturns<string> = spawnSync(cmd[0], cmd.slice(1), {
+    encoding: 'utf8',
+    env: { ...env, PATH: `${inst.stubs}:${process.env.PATH}` },
+    cwd: inst.root,
+    timeout: 120000,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Starts the script like runScript, without waiting. */
+export function spawnScript(inst: Instance, script: string, env: Record<string, string>) {
+  const file = path.join(inst.root, '_script.sh');
+  fs.writeFileSync(file, script, { mode: 0o700 });
+  return spawn('sh', ['-c', file], { env: { ...env, PATH: `${inst.stubs}:${process.env.PATH}` }, cwd: inst.root, stdio: 'ignore', detached: true });
+}
+
+/** Every file and folder under `dir` with its type, mode, owner and content hash (or link target). */
+export function snapshotTree(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const full = path.join(d, e.name);
+      const st = fs.lstatSync(full);
+      const rel = path.relative(dir, full);
+      const meta = `${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}`;
+      if (st.isSymbolicLink()) out[rel] = `link ${fs.readlinkSync(full)}`;
+      else if (st.isDirectory()) { out[rel] = `dir ${meta}`; walk(full); }
+      else out[rel] = `file ${meta} ${st.size} ${createHash('sha256').update(fs.readFileSync(full)).digest('hex')} ${st.mtimeMs} ${st.ino}`;
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** A stub `aws` that prints the content of `jsonFile` for get-secret-value (for the kill and bench runs). */
+export function stubAws(dir: string, jsonFile: string): void {
+  fs.writeFileSync(path.join(dir, 'aws'), `#!/bin/bash\ncat '${jsonFile}'\n`, { mode: 0o755 });
+}
