@@ -1,0 +1,435 @@
+import { spawn, spawnSync } from 'child_process';
+import { randomBytes } from 'crypto';
+import * as fs from 'fs';
+import * as http from 'http';
+import * as net from 'net';
+import * as path from 'path';
+import { fingerprint } from '../lib/key-set';
+import { aemBundles, CRYPTO_FILE, felixCache, bundleDir } from './support/felix';
+import {
+  Instance, makeInstance, plant, plantGeneratedKeys, renderScript, runScript, snapshotTree, synthInstaller, testUser, RunResult,
+} from './support/installer-harness';
+import { Moto, startMoto } from './support/moto';
+import { describeWithTools } from './support/tools';
+
+const TOKEN_PROPS = { 'token.samesite.cookie.attr': 'Lax', 'path': '/' };
+const TOKEN_CONFIG = 'token.encapsulated=B"true"\npath="/"\ntoken.samesite.cookie.attr="Lax"\n';
+
+/** Random keys whose base64 holds a '/', so the secret's JSON can escape it as \/. */
+function keysWithSlash(): { hmac: Buffer; master: Buffer } {
+  for (;;) {
+    const hmac = randomBytes(32);
+    const master = randomBytes(16);
+    if (hmac.toString('base64').includes('/') && master.toString('base64').includes('/')) return { hmac, master };
+  }
+}
+
+describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (extracted from the synthesized document) on genuine Felix caches', () => {
+  let moto: Moto;
+  let cache: ReturnType<typeof felixCache>;
+  const doc = () => synthInstaller({ tokenHandlerProperties: TOKEN_PROPS });
+  const user = testUser();
+  const keys = keysWithSlash();
+  const arns: Record<string, string> = {};
+  const instances: Instance[] = [];
+
+  function aws(args: string[]): string {
+    const r = spawnSync('aws', [...args, '--region', 'us-east-1', '--output', 'text'], { env: { ...process.env, ...moto.env }, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(r.stderr);
+    return r.stdout.trim();
+  }
+  function createSecret(name: string, value: string): string {
+    return aws(['secretsmanager', 'create-secret', '--name', name, '--secret-string', value, '--query', 'ARN']);
+  }
+
+  beforeAll(async () => {
+    moto = await startMoto();
+    cache = felixCache(aemBundles());
+    // Pretty-printed, '/' escaped as \/, an unknown field, the keys not first.
+    const escaped = (b: Buffer) => b.toString('base64').replace(/\//g, '\\/');
+    arns.good = createSecret('aem-keys', `{\n  "format": 1,\n  "comment": {"nested": ["x", "\\"hmac\\""]},\n  "hmac" : "${escaped(keys.hmac)}",\n  "master":"${escaped(keys.master)}"\n}`);
+    arns.notJson = createSecret('not-json', 'hmac=abc master=def');
+    arns.badBase64 = createSecret('bad-b64', JSON.stringify({ hmac: 'not*base64!', master: keys.master.toString('base64') }));
+    arns.short = createSecret('short', JSON.stringify({ hmac: randomBytes(31).toString('base64'), master: keys.master.toString('base64') }));
+    arns.noMaster = createSecret('no-master', JSON.stringify({ hmac: keys.hmac.toString('base64') }));
+    arns.admin = createSecret('admin', JSON.stringify({ username: 'admin', password: 'p\u00e4ss "w0rd" \\ $(x)' }));
+    arns.missing = arns.good.replace(/secret:aem-keys-/, 'secret:does-not-exist-');
+  }, 60000);
+
+  afterAll(async () => {
+    await moto?.stop();
+    for (const i of instances) fs.rmSync(i.root, { recursive: true, force: true });
+  });
+
+  function instance(opts: { dirName?: string; running?: boolean } = {}, c = cache): Instance {
+    const inst = makeInstance(c, user, opts);
+    instances.push(inst);
+    return inst;
+  }
+
+  function run(inst: Instance, values: Record<string, string> = {}, wrap?: string[]): RunResult {
+    const script = renderScript(doc(), { SecretId: arns.good, QuickstartDir: inst.quickstart, AemUser: user.name, ...values });
+    return runScript(inst, script, { ...moto.env, HOME: process.env.HOME ?? '/root' }, { wrap });
+  }
+
+  const lines = (text: string) => text.trimEnd().split('\n');
+  const read = (file: string) => fs.readFileSync(file);
+  const ownerMode = (file: string) => {
+    const st = fs.statSync(file);
+    return `${st.uid}:${st.gid} ${(st.mode & 0o777).toString(8)}`;
+  };
+  const fp = { hmac: fingerprint(keys.hmac), master: fingerprint(keys.master) };
+  const bundlesLine = () => `bundles: ${CRYPTO_FILE}=${path.basename(bundleDir(cache, '/', CRYPTO_FILE))} com.adobe.granite.crypto=${path.basename(bundleDir(cache, '/', 'com.adobe.granite.crypto'))}`;
+  const systemctlCalls = (inst: Instance) => (fs.existsSync(inst.systemctlLog) ? lines(fs.readFileSync(inst.systemctlLog, 'utf8')) : []);
+  const backups = (inst: Instance) => {
+    const root = path.join(inst.quickstart, 'crypto-key-backups');
+    return fs.existsSync(root) ? fs.readdirSync(root).map((d) => path.join(root, d)) : [];
+  };
+
+  /** Runs a case that must fail: one error line, non-zero, every file byte-identical. */
+  function expectFailure(inst: Instance, values: Record<string, string>, message: string | RegExp): RunResult {
+    const before = snapshotTree(inst.quickstart);
+    const r = run(inst, values);
+    const after = snapshotTree(inst.quickstart);
+    expect(r.stdout).toBe('');
+    expect(lines(r.stderr)).toHaveLength(1);
+    if (typeof message === 'string') expect(r.stderr).toBe(`aem-crypto-keys: error: ${message}\n`);
+    else expect(r.stderr).toMatch(message);
+    expect(r.status).toBe(1);
+    expect(after).toEqual(before);
+    return r;
+  }
+
+  test('fresh install over AEM\'s auto-generated keys: exact bytes, owner, mode, backup, token config, summary', () => {
+    const inst = instance();
+    const old = plantGeneratedKeys(inst, user);
+    const r = run(inst);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const [backup] = backups(inst);
+    expect(path.basename(backup)).toMatch(/^\d{8}T\d{6}Z$/);
+    expect(lines(r.stdout)).toEqual([
+      bundlesLine(),
+      `hmac: ${fp.hmac} replaced (was ${fingerprint(old.hmac)})`,
+      `master: ${fp.master} replaced (was ${fingerprint(old.master)})`,
+      'storage: Bundle written',
+      `backup: ${backup}`,
+      `token config: written ${inst.tokenFile}`,
+      'restart: not needed (AEM is not running)',
+      'result: changed',
+    ]);
+    expect(read(path.join(inst.keyDir, 'hmac'))).toEqual(keys.hmac);
+    expect(read(path.join(inst.keyDir, 'master'))).toEqual(keys.master);
+    expect(read(path.join(inst.storageDir, 'storage'))).toEqual(Buffer.from('Bundle'));
+    for (const f of ['hmac', 'master']) expect(ownerMode(path.join(inst.keyDir, f))).toBe(`${user.uid}:${user.gid} 600`);
+    expect(ownerMode(path.join(inst.storageDir, 'storage'))).toBe(`${user.uid}:${user.gid} 600`);
+    expect(fs.readFileSync(inst.tokenFile, 'utf8')).toBe(TOKEN_CONFIG);
+    expect(ownerMode(inst.tokenFile)).toBe(`${user.uid}:${user.gid} 644`);
+    // The backup holds the auto-generated keys, byte for byte, with their owner and mode.
+    expect(fs.readdirSync(backup).sort()).toEqual(['hmac', 'master']);
+    expect(read(path.join(backup, 'hmac'))).toEqual(old.hmac);
+    expect(read(path.join(backup, 'master'))).toEqual(old.master);
+    expect(ownerMode(path.join(backup, 'hmac'))).toBe(`${user.uid}:${user.gid} 600`);
+    expect(fs.statSync(backup).mode & 0o777).toBe(0o700);
+    // No staging file left anywhere; the decoys' data folders are untouched.
+    expect(Object.keys(snapshotTree(inst.quickstart)).filter((f) => f.includes('.aem-crypto-keys.') || f.includes('.incomplete-'))).toEqual([]);
+    expect(systemctlCalls(inst)).toEqual(['is-active --quiet -- aem']);
+
+    // Second identical run, AEM now running: nothing rewritten (mtime, inode), nothing restarted.
+    fs.writeFileSync(path.join(inst.stubs, 'running'), '');
+    const before = snapshotTree(inst.quickstart);
+    const again = run(inst);
+    expect(again.status).toBe(0);
+    expect(lines(again.stdout)).toEqual([
+      bundlesLine(),
+      `hmac: ${fp.hmac} unchanged`,
+      `master: ${fp.master} unchanged`,
+      'storage: Bundle unchanged',
+      `token config: unchanged ${inst.tokenFile}`,
+      'restart: not needed (no key file changed)',
+      'result: unchanged (nothing to do)',
+    ]);
+    expect(snapshotTree(inst.quickstart)).toEqual(before);
+    expect(systemctlCalls(inst)).toEqual(['is-active --quiet -- aem', 'is-active --quiet -- aem']);
+  });
+
+  test('upgraded instance with storage=JCR and no key files; running AEM is restarted (Restart=service)', () => {
+    const inst = instance({ running: true });
+    fs.rmSync(inst.keyDir, { recursive: true });
+    plant(path.join(inst.storageDir, 'storage'), 'JCR', user);
+    const r = run(inst);
+    expect(r.status).toBe(0);
+    const [backup] = backups(inst);
+    expect(lines(r.stdout)).toEqual([
+      bundlesLine(),
+      `hmac: ${fp.hmac} written`,
+      `master: ${fp.master} written`,
+      'storage: Bundle replaced (was JCR)',
+      `backup: ${backup}`,
+      `token config: written ${inst.tokenFile}`,
+      'restart: service aem restarted',
+      'result: changed',
+    ]);
+    expect(read(path.join(backup, 'storage'))).toEqual(Buffer.from('JCR'));
+    expect(read(path.join(inst.storageDir, 'storage'))).toEqual(Buffer.from('Bundle'));
+    expect(read(path.join(inst.keyDir, 'hmac'))).toEqual(keys.hmac);
+    // The data folder did not exist: created for the AEM user, private.
+    expect(ownerMode(inst.keyDir)).toBe(`${user.uid}:${user.gid} 700`);
+    expect(systemctlCalls(inst)).toEqual(['is-active --quiet -- aem', 'restart -- aem']);
+  });
+
+  test('OnKeyMismatch=fail with other keys: refuses and changes nothing', () => {
+    const inst = instance();
+    const old = plantGeneratedKeys(inst, user);
+    expectFailure(inst, { OnKeyMismatch: 'fail' },
+      `the instance has other keys (hmac ${fingerprint(old.hmac)}, master ${fingerprint(old.master)}) and OnKeyMismatch=fail: nothing changed`);
+  });
+
+  test('OnKeyMismatch=fail with the same keys still moves storage from JCR to Bundle', () => {
+    const inst = instance();
+    plant(path.join(inst.keyDir, 'hmac'), keys.hmac, user);
+    plant(path.join(inst.keyDir, 'master'), keys.master, user);
+    plant(path.join(inst.storageDir, 'storage'), 'JCR', user);
+    const r = run(inst, { OnKeyMismatch: 'fail', EncapsulatedToken: 'false' });
+    expect(r.status).toBe(0);
+    expect(lines(r.stdout).slice(1, 5)).toEqual([
+      `hmac: ${fp.hmac} unchanged`, `master: ${fp.master} unchanged`, 'storage: Bundle replaced (was JCR)', `backup: ${backups(inst)[0]}`,
+    ]);
+  });
+
+  test('StartAfterInstall=true starts a stopped AEM once; EncapsulatedToken=false leaves the token config alone', () => {
+    const inst = instance();
+    const r = run(inst, { StartAfterInstall: 'true', EncapsulatedToken: 'false' });
+    expect(r.status).toBe(0);
+    expect(lines(r.stdout).slice(-4)).toEqual([
+      'token config: not managed (EncapsulatedToken=false)',
+      'restart: not needed (AEM is not running)',
+      'start: service aem started (StartAfterInstall=true)',
+      'result: changed',
+    ]);
+    expect(fs.existsSync(path.join(inst.quickstart, 'install'))).toBe(false);
+    expect(systemctlCalls(inst)).toEqual(['is-active --quiet -- aem', 'start -- aem']);
+    const again = run(inst, { StartAfterInstall: 'true', EncapsulatedToken: 'false' });
+    expect(lines(again.stdout).slice(-2)).toEqual(['restart: not needed (no key file changed)', 'result: unchanged (nothing to do)']);
+    expect(systemctlCalls(inst)).toEqual(['is-active --quiet -- aem', 'start -- aem', 'is-active --quiet -- aem']);
+  });
+
+  test('Restart=none on a running AEM changes the files and says AEM keeps the old keys', () => {
+    const inst = instance({ running: true });
+    const r = run(inst, { Restart: 'none' });
+    expect(r.status).toBe(0);
+    expect(lines(r.stdout).slice(-2)).toEqual(['restart: none (Restart=none: the running AEM keeps the old keys until it restarts)', 'result: changed']);
+    expect(systemctlCalls(inst)).toEqual(['is-active --quiet -- aem']);
+  });
+
+  test('a QuickstartDir with spaces works', () => {
+    const inst = instance({ dirName: 'my aem/crx quickstart' });
+    const r = run(inst, { ServiceName: 'aem-publish@1.service' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(read(path.join(inst.keyDir, 'hmac'))).toEqual(keys.hmac);
+    expect(fs.readFileSync(inst.tokenFile, 'utf8')).toBe(TOKEN_CONFIG);
+  });
+
+  test('Mode=verify: mismatch exits non-zero, match exits 0, neither changes a file', () => {
+    const inst = instance();
+    const old = plantGeneratedKeys(inst, user);
+    plant(path.join(inst.storageDir, 'storage'), 'Bundle\n', user);
+    let before = snapshotTree(inst.quickstart);
+    const r = run(inst, { Mode: 'verify' });
+    expect(r.status).toBe(3);
+    expect(lines(r.stdout)).toEqual([
+      bundlesLine(),
+      `hmac: ${fp.hmac} differs (instance has ${fingerprint(old.hmac)})`,
+      `master: ${fp.master} differs (instance has ${fingerprint(old.master)})`,
+      'storage: differs (instance has other content)',
+      'token config: missing',
+      'result: mismatch (Mode=verify changed nothing)',
+    ]);
+    expect(snapshotTree(inst.quickstart)).toEqual(before);
+    expect(run(inst).status).toBe(0);
+    before = snapshotTree(inst.quickstart);
+    const ok = run(inst, { Mode: 'verify' });
+    expect(ok.status).toBe(0);
+    expect(lines(ok.stdout)).toEqual([
+      bundlesLine(), `hmac: ${fp.hmac} ok`, `master: ${fp.master} ok`, 'storage: Bundle ok', 'token config: ok',
+      'result: verified (the instance has the secret\'s keys; Mode=verify changed nothing)',
+    ]);
+    expect(snapshotTree(inst.quickstart)).toEqual(before);
+  });
+
+  test('crypto.file bundle missing from the cache: fails, nothing changed', () => {
+    const inst = instance();
+    fs.rmSync(path.dirname(inst.keyDir), { recursive: true });
+    expectFailure(inst, {}, `no bundle ${CRYPTO_FILE} in the Felix bundle cache (is this an AEM 6.3+ instance that was started once?)`);
+  });
+
+  test('no Felix cache at all: fails, nothing changed', () => {
+    const inst = instance();
+    fs.rmSync(inst.felix, { recursive: true });
+    expectFailure(inst, {}, `no Felix bundle cache at ${inst.felix} (has AEM been started once on this instance?)`);
+  });
+
+  describe('two folders claiming com.adobe.granite.crypto.file', () => {
+    const second = { location: 'slinginstall:com.adobe.granite.crypto.file-1.0.20.jar', symbolicName: CRYPTO_FILE, version: '1.0.20', start: false, data: true };
+
+    test('neither active: ambiguous, fails, nothing changed', () => {
+      const c = felixCache(aemBundles({ fillers: 40, cryptoFileStarted: false, extra: [second] }));
+      const inst = instance({}, c);
+      const ids = c.bundles.filter((b) => b.symbolicName === CRYPTO_FILE).map((b) => `bundle${b.id}`);
+      expect(ids).toHaveLength(2);
+      expectFailure(inst, {}, `ambiguous: 2 bundle folders claim ${CRYPTO_FILE} (${ids.join(' ')}) and 0 of them are active; refusing to guess`);
+    });
+
+    test('one active: the active one gets the keys', () => {
+      const c = felixCache(aemBundles({ fillers: 40, cryptoFileStarted: true, extra: [second] }));
+      const inst = makeInstance(c, user);
+      instances.push(inst);
+      const r = run(inst);
+      expect(r.status).toBe(0);
+      expect(read(path.join(bundleDir(c, inst.felix, CRYPTO_FILE, 0), 'data', 'hmac'))).toEqual(keys.hmac);
+      expect(fs.existsSync(path.join(bundleDir(c, inst.felix, CRYPTO_FILE, 1), 'data', 'hmac'))).toBe(false);
+    });
+  });
+
+  test('bad secrets fail before anything is touched, never quoting the value', () => {
+    const inst = instance();
+    plantGeneratedKeys(inst, user);
+    const r = expectFailure(inst, { SecretId: arns.missing }, new RegExp(`^aem-crypto-keys: error: cannot read secret ${arns.missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: .*ResourceNotFoundException.*\\n$`));
+    expect(r.stderr).toContain('can\'t find the specified secret');
+    expectFailure(inst, { SecretId: arns.notJson }, `the secret ${arns.notJson} is not a JSON object`);
+    expectFailure(inst, { SecretId: arns.badBase64 }, '"hmac" in the secret is not valid base64');
+    expectFailure(inst, { SecretId: arns.short }, '"hmac" in the secret is 31 bytes, expected 32');
+    expectFailure(inst, { SecretId: arns.noMaster }, 'the secret has no "master" string field');
+    // HmacBytes overrides the expectation.
+    expectFailure(inst, { HmacBytes: '64' }, '"hmac" in the secret is 32 bytes, expected 64');
+  });
+
+  test('unknown user fails, nothing changed', () => {
+    const inst = instance();
+    expectFailure(inst, { AemUser: 'nosuchaemuser' }, 'parameter AemUser: user \'nosuchaemuser\' does not exist on this host');
+  });
+
+  test('hostile parameter values never run as code and change nothing', () => {
+    const inst = instance();
+    plantGeneratedKeys(inst, user);
+    const pwned = path.join(inst.root, 'pwned');
+    const payloads = [
+      `$(touch ${pwned})`,
+      `\`touch ${pwned}\``,
+      `"; touch ${pwned}; echo "`,
+      `'; touch ${pwned}; echo '`,
+      `x\ntouch ${pwned}`,
+      `$(touch ${pwned})\n#@param QuickstartDir\n/tmp`,
+      `x\n#@end\ntouch ${pwned}`,
+      'EOF\ntouch pwned\nEOF',
+    ];
+    const names = Object.keys(doc().parameters);
+    expect(names).toHaveLength(13);
+    for (const name of names) {
+      for (const p of payloads) {
+        const r = expectFailure(inst, { [name]: p }, /^aem-crypto-keys: error: (parameter \w+: |the parameter block )/);
+        if (!p.includes('\n')) expect(r.stderr.startsWith(`aem-crypto-keys: error: parameter ${name}: `)).toBe(true);
+        expect(fs.existsSync(pwned)).toBe(false);
+      }
+    }
+    // A value with a newline is refused as such, whatever follows it.
+    expectFailure(inst, { QuickstartDir: `${inst.quickstart}\n#@param AemUser\n${user.name}` }, 'parameter EncapsulatedToken: contains a newline or the parameter block is malformed');
+    expectFailure(inst, { QuickstartDir: '/opt/aem/../etc' }, 'parameter QuickstartDir: must not contain \'.\' or \'..\' components');
+    expectFailure(inst, { ServiceName: '--now' }, 'parameter ServiceName: must be a systemd unit name (letters, digits and : _ . @ -)');
+    expectFailure(inst, { AemPort: '65536' }, 'parameter AemPort: must be an integer from 1 to 65535');
+    expectFailure(inst, { Restart: 'bundles' }, 'Restart=bundles needs AdminSecretId (a secret holding an AEM admin\'s {"username","password"})');
+  });
+
+  test('no key material in any process\'s argv or environment, nor in the output (strace -f execve)', () => {
+    const inst = instance({ running: true });
+    plantGeneratedKeys(inst, user);
+    const trace = path.join(inst.root, 'trace');
+    const r = run(inst, {}, ['strace', '-f', '-qq', '-e', 'trace=execve', '-v', '-xx', '-s', '65536', '-o', trace]);
+    expect(r.status).toBe(0);
+    const text = fs.readFileSync(trace, 'utf8');
+    // Decode every \xNN string strace printed back into bytes.
+    const decoded = Buffer.concat([...text.matchAll(/"((?:\\x[0-9a-f]{2})*)"/g)].map((m) => Buffer.from(m[1].replace(/\\x/g, ''), 'hex')));
+    const programs = new Set([...text.matchAll(/execve\("((?:\\x[0-9a-f]{2})*)"/g)].map((m) => path.basename(Buffer.from(m[1].replace(/\\x/g, ''), 'hex').toString())));
+    for (const p of ['_script.sh', 'aws', 'base64', 'sha256sum', 'mv', 'systemctl']) expect(programs).toContain(p);
+    const haystack = [decoded, Buffer.from(r.stdout), Buffer.from(r.stderr)];
+    for (const key of [keys.hmac, keys.master]) {
+      for (const form of [key, Buffer.from(key.toString('base64')), Buffer.from(key.toString('hex')), Buffer.from(key.toString('base64').replace(/\//g, '\\/'))]) {
+        for (const h of haystack) expect(h.includes(form)).toBe(false);
+      }
+    }
+    // The same search finds a key when it is there (the check can fail).
+    expect(Buffer.concat([decoded, Buffer.from(keys.hmac.toString('base64'))]).includes(Buffer.from(keys.hmac.toString('base64')))).toBe(true);
+  });
+
+  describe('Restart=bundles through the Web Console on 127.0.0.1', () => {
+    interface Req { method: string; url: string; auth?: string; body: string }
+    let server: http.Server;
+    let port: number;
+    const requests: Req[] = [];
+    const polls = new Map<string, number>();
+
+    beforeAll(async () => {
+      server = http.createServer((req, res) => {
+        let body = '';
+        req.on('data', (c) => { body += c; });
+        req.on('end', () => {
+          requests.push({ method: req.method!, url: req.url!, auth: req.headers.authorization, body });
+          if (req.headers.authorization !== `Basic ${Buffer.from('admin:p\u00e4ss "w0rd" \\ $(x)').toString('base64')}`) {
+            res.writeHead(401).end();
+          } else if (req.method === 'POST') {
+            res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"fragment":false,"stateRaw":4}');
+          } else {
+            const n = (polls.get(req.url!) ?? 0) + 1;
+            polls.set(req.url!, n);
+            const state = n < 2 ? 'Resolved' : 'Active';
+            res.writeHead(200, { 'Content-Type': 'application/json' }).end(`{"status":"x","data":[{"id":1,"state":"${state}","stateRaw":32}]}`);
+          }
+        });
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      port = (server.address() as net.AddressInfo).port;
+    });
+    afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+    test('refreshes crypto.file then crypto with the admin\'s credentials (never in argv), waits until Active', async () => {
+      const inst = instance({ running: true });
+      plantGeneratedKeys(inst, user);
+      const script = renderScript(doc(), {
+        SecretId: arns.good, QuickstartDir: inst.quickstart, AemUser: user.name, Restart: 'bundles', AdminSecretId: arns.admin, AemPort: String(port),
+      });
+      const file = path.join(inst.root, '_script.sh');
+      fs.writeFileSync(file, script, { mode: 0o700 });
+      const trace = path.join(inst.root, 'trace');
+      const child = spawn('strace', ['-f', '-qq', '-e', 'trace=execve', '-v', '-xx', '-s', '65536', '-o', trace, 'sh', '-c', file], {
+        env: { ...moto.env, HOME: process.env.HOME ?? '/root', PATH: `${inst.stubs}:${process.env.PATH}` },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => { stdout += d; });
+      child.stderr.on('data', (d) => { stderr += d; });
+      const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      expect(stderr).toBe('');
+      expect(status).toBe(0);
+      const fileId = path.basename(bundleDir(cache, '/', CRYPTO_FILE)).slice('bundle'.length);
+      const cryptoId = path.basename(bundleDir(cache, '/', 'com.adobe.granite.crypto')).slice('bundle'.length);
+      expect(lines(stdout).slice(-2)).toEqual([
+        `restart: bundles ${fileId} (com.adobe.granite.crypto.file) and ${cryptoId} (com.adobe.granite.crypto) refreshed and active`,
+        'result: changed',
+      ]);
+      expect(requests.map((q) => `${q.method} ${q.url} ${q.body}`)).toEqual([
+        `POST /system/console/bundles/${fileId} action=refresh`,
+        `POST /system/console/bundles/${cryptoId} action=refresh`,
+        `GET /system/console/bundles/${fileId}.json `,
+        `GET /system/console/bundles/${fileId}.json `,
+        `GET /system/console/bundles/${cryptoId}.json `,
+        `GET /system/console/bundles/${cryptoId}.json `,
+      ]);
+      expect(systemctlCalls(inst)).toEqual(['is-active --quiet -- aem']);
+      const decoded = Buffer.concat([...fs.readFileSync(trace, 'utf8').matchAll(/"((?:\\x[0-9a-f]{2})*)"/g)].map((m) => Buffer.from(m[1].replace(/\\x/g, ''), 'hex')));
+      expect(decoded.includes(Buffer.from('p\u00e4ss'))).toBe(false);
+      expect(decoded.includes(Buffer.from(requests[0].auth!.slice(6)))).toBe(false);
+      expect(decoded.includes(Buffer.from(keys.hmac.toString('base64')))).toBe(false);
+    });
+  });
+});
