@@ -1,4 +1,4 @@
-import { Duration, Stack, StackProps, Tags } from 'aws-cdk-lib';
+import { Duration, Stack, StackProps, Tags, Validations } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -23,6 +23,12 @@ export interface ExampleAemStackProps extends StackProps {
 /**
  * An AEM estate on EC2: a VPC, one author instance and publish Auto Scaling groups, all sharing
  * one key set. Environment-agnostic: synthesizes offline, with no AWS call and no context look-up.
+ *
+ * - the author (tag `aem-role=author`) gets its keys from a State Manager association, at once and
+ *   every 30 minutes (drift repair);
+ * - every publish group is gated: a new publish instance stays in `Pending:Wait` until the
+ *   installer put the keys in place and started AEM (`startAfterInstall`: the image keeps AEM
+ *   stopped until then), and is abandoned if that fails.
  */
 export class ExampleAemStack extends Stack {
   /** The shared key set (undefined for the baseline). */
@@ -41,8 +47,9 @@ export class ExampleAemStack extends Stack {
     }
     this.keys = new AemCryptoKeys(this, 'CryptoKeys');
     this.keys.grantRead(author);
+    this.keys.addInstancesByTag('aem-role', 'author', { quickstartDir: '/opt/aem/author/crx-quickstart' });
     for (const group of publishGroups) {
-      this.keys.grantRead(group);
+      this.keys.addAutoScalingGroup(group, { quickstartDir: '/opt/aem/publish/crx-quickstart', startAfterInstall: true });
     }
   }
 
@@ -62,8 +69,13 @@ export class ExampleAemStack extends Stack {
       detailedMonitoring: true,
       requireImdsv2: true,
       ssmSessionPermissions: true,
+      disableApiTermination: true,
     });
     Tags.of(author).add('aem-role', 'author');
+    Validations.of(author.role).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
+      reason: 'AmazonSSMManagedInstanceCore is the AWS-maintained minimum for an SSM managed node; the author receives its keys through a State Manager association.',
+    });
     return author;
   }
 
@@ -78,7 +90,7 @@ export class ExampleAemStack extends Stack {
       requireImdsv2: true,
       securityGroup: new ec2.SecurityGroup(this, `${id}SecurityGroup`, { vpc, description: 'AEM publish' }),
     });
-    return new autoscaling.AutoScalingGroup(this, id, {
+    const group = new autoscaling.AutoScalingGroup(this, id, {
       vpc,
       vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
       launchTemplate,
@@ -86,6 +98,11 @@ export class ExampleAemStack extends Stack {
       maxCapacity: 4,
       healthChecks: autoscaling.HealthChecks.ec2({ gracePeriod: Duration.minutes(15) }),
     });
+    Validations.of(group).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-AS3',
+      reason: 'Example estate: scaling activity is visible in EventBridge (the key gate listens to the launch lifecycle events there); wire SNS notifications to your own on-call topic in a real deployment.',
+    });
+    return group;
   }
 }
 

@@ -14,7 +14,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { InstallerDocument, TokenHandlerProperties } from './installer-document';
 import { KeySource, KeySourceKind } from './key-source';
-import { AutoScalingGroupOptions, LifecycleGate } from './lifecycle-gate';
+import { AutoScalingGroupOptions, GatedGroup, LifecycleGate } from './lifecycle-gate';
 import { InstancesByTagOptions, TagAssociation } from './tag-association';
 
 /**
@@ -164,14 +164,15 @@ export class AemCryptoKeys extends Construct {
    * Gates the group's launches: a new (or warmed) instance stays in `Pending:Wait` until the
    * installer put the keys in place, and is abandoned when it fails.
    */
-  public addAutoScalingGroup(asg: autoscaling.AutoScalingGroup, options: AutoScalingGroupOptions = {}): void {
-    this.grantRead(asg);
-    options.adminSecret?.grantRead(asg);
+  public addAutoScalingGroup(asg: autoscaling.AutoScalingGroup, options: AutoScalingGroupOptions = {}): GatedGroup {
+    // The first instance already needs the grant: the group waits for the role's policy.
+    this.grantRead(asg).applyBefore(asg);
+    options.adminSecret?.grantRead(asg).applyBefore(asg);
     this.lifecycleGate ??= new LifecycleGate(this, 'LifecycleGate', {
       installerDocumentName: this.installerDocumentName,
       secretArn: this.secret.secretArn,
     });
-    this.lifecycleGate.addGroup(asg, options);
+    return this.lifecycleGate.addGroup(asg, options);
   }
 
   /**

@@ -1,9 +1,92 @@
+import * as crypto from 'crypto';
+import { ArnFormat, Aws, Duration, Lazy, Stack, Tags, Token, Validations } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
-import { Construct } from 'constructs';
-import { InstallerOptions } from './installer-options';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
+import { Construct, IConstruct } from 'constructs';
+import { INSTALLER_DEFAULTS, InstallerOptions, installerParameters } from './installer-options';
 
-/** Options of `AemCryptoKeys.addAutoScalingGroup` (issue 4 owns this file). */
-export interface AutoScalingGroupOptions extends InstallerOptions {}
+/** Tag put on every gated group (and, through `PropagateAtLaunch`, on its instances). */
+export const GATE_TAG_KEY = 'aem-crypto-keys:gate';
+
+/** Default time a launching instance may stay in `Pending:Wait` before it is abandoned. */
+export const DEFAULT_HEARTBEAT_TIMEOUT = Duration.minutes(45);
+/** Default time the installer command may take (cold AEM start included). */
+export const DEFAULT_COMMAND_TIMEOUT = Duration.minutes(20);
+/** Default time a new instance has to register with SSM (agent online). */
+export const DEFAULT_SSM_ONLINE_TIMEOUT = Duration.minutes(10);
+
+/** Slack between the automation's worst case and the hook's heartbeat, for the last API calls. */
+const HEARTBEAT_MARGIN_SECONDS = 120;
+
+/** Automation parameters that come from the lifecycle event, in the order of the event's `detail`. */
+const EVENT_PARAMETERS = {
+  InstanceId: '$.detail.EC2InstanceId',
+  LifecycleHookName: '$.detail.LifecycleHookName',
+  AutoScalingGroupName: '$.detail.AutoScalingGroupName',
+  LifecycleActionToken: '$.detail.LifecycleActionToken',
+  Destination: '$.detail.Destination',
+} as const;
+
+/** Installer parameters a gated group may set (everything but the secret, which is fixed per key set). */
+const PASSED_INSTALLER_PARAMETERS = Object.keys(installerParameters('arn:aws:secretsmanager:r:1:secret:x', {}))
+  .filter((name) => name !== 'SecretId');
+
+/** Step names of the lifecycle Automation document. */
+export const AUTOMATION_STEPS = {
+  waitForSsm: 'waitForSsmOnline',
+  branch: 'chooseInstallPath',
+  install: 'installKeys',
+  installWarm: 'installKeysForWarmPool',
+  proceed: 'completeLifecycleContinue',
+  abandon: 'completeLifecycleAbandon',
+} as const;
+
+/** Options of `AemCryptoKeys.addAutoScalingGroup`. */
+export interface AutoScalingGroupOptions extends InstallerOptions {
+  /**
+   * How long a launching instance may wait in `Pending:Wait` (or `Warmed:Pending:Wait`) for its
+   * keys. When it runs out, Auto Scaling abandons the instance (the hook's default result is
+   * `ABANDON`). Between 30 seconds and 2 hours, and at least `ssmOnlineTimeout + commandTimeout`
+   * plus 2 minutes, so the automation always finishes first.
+   * @default Duration.minutes(45)
+   */
+  readonly heartbeatTimeout?: Duration;
+
+  /**
+   * How long the installer command may take on the instance, including starting a cold AEM when
+   * `startAfterInstall` is set. A command still running then fails the automation: `ABANDON`.
+   * The Automation document is shared by the key set's groups, so its bound is the largest
+   * `commandTimeout` among them (checked against every group's `heartbeatTimeout` at synthesis).
+   * The installer document's own execution timeout still applies inside it.
+   * @default Duration.minutes(20)
+   */
+  readonly commandTimeout?: Duration;
+
+  /**
+   * How long a new instance has to show up as an online SSM managed node. Shared like
+   * `commandTimeout`: the largest value among the key set's groups applies.
+   * @default Duration.minutes(10)
+   */
+  readonly ssmOnlineTimeout?: Duration;
+
+  /**
+   * Attach `AmazonSSMManagedInstanceCore` to the group's role so its instances register with SSM.
+   * Set to `false` when the role (or an instance profile, or Default Host Management) already
+   * takes care of it.
+   * @default true
+   */
+  readonly manageSsm?: boolean;
+
+  /**
+   * Name of the launching lifecycle hook (also the value of the `aem-crypto-keys:gate` tag).
+   * Only `[A-Za-z0-9_/-]`, at most 255 characters, unique among the gated groups of an account
+   * and region.
+   * @default - `aem-keys-<stack name>-<hash of the group's construct path>`
+   */
+  readonly hookName?: string;
+}
 
 /** Properties of a `LifecycleGate`. */
 export interface LifecycleGateProps {
@@ -13,14 +96,371 @@ export interface LifecycleGateProps {
   readonly secretArn: string;
 }
 
-/** Hook + rule + Automation that keep new instances out of service until they hold the keys. */
+/** What the gate did for one group. */
+export interface GatedGroup {
+  /** The launching hook's name, also the value of the `aem-crypto-keys:gate` tag. */
+  readonly hookName: string;
+  /** The EventBridge rule that starts the automation for this group's launches. */
+  readonly rule: events.Rule;
+}
+
+const gatedGroups = new WeakMap<IConstruct, string>();
+
+/**
+ * Keeps new instances of Auto Scaling groups out of service until they hold the keys.
+ *
+ * One per key set, shared by every gated group: one Automation document, its role, and the
+ * EventBridge role. Each group adds a launching hook inside the group itself, a tag, and one
+ * EventBridge rule; nothing per instance.
+ *
+ * Launch -> hook (`Pending:Wait`) -> EventBridge rule -> Automation: wait for SSM, run the
+ * installer document, `CompleteLifecycleAction` `CONTINUE`; any failure, cancel or timeout ends in
+ * `ABANDON`. Nothing the gate creates refers to a group, so every group can depend on the gate's
+ * resources and none of its instances launches before they exist.
+ */
 export class LifecycleGate extends Construct {
-  constructor(scope: Construct, id: string, _props: LifecycleGateProps) {
+  /** Name of the Automation document. */
+  public readonly automationDocumentName: string;
+  /** The role the Automation runs as. */
+  public readonly automationRole: iam.Role;
+  /** The role EventBridge uses to start the Automation. */
+  public readonly eventsRole: iam.Role;
+  /** Hook names (= gate tag values) of the groups gated so far. */
+  public readonly hookNames: string[] = [];
+
+  private readonly document: ssm.CfnDocument;
+  private readonly timeouts: Array<{ hookName: string; heartbeat: number; command: number; ssm: number }> = [];
+
+  constructor(scope: Construct, id: string, props: LifecycleGateProps) {
     super(scope, id);
+    const stack = Stack.of(this);
+
+    this.automationRole = new iam.Role(this, 'AutomationRole', {
+      description: 'Runs the AEM crypto keys lifecycle automation: installer on gated instances, then CompleteLifecycleAction',
+      assumedBy: new iam.ServicePrincipal('ssm.amazonaws.com', {
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+          ArnLike: { 'aws:SourceArn': `arn:${Aws.PARTITION}:ssm:${Aws.REGION}:${Aws.ACCOUNT_ID}:automation-execution/*` },
+        },
+      }),
+    });
+    // The gate values grow with each group: rendered at synthesis, so later groups are included.
+    const gateValues = Lazy.list({ produce: () => [...this.hookNames] });
+    this.automationRole.addToPolicy(new iam.PolicyStatement({
+      sid: 'SendInstallerDocument',
+      actions: ['ssm:SendCommand'],
+      resources: [stack.formatArn({ service: 'ssm', resource: 'document', resourceName: props.installerDocumentName })],
+    }));
+    this.automationRole.addToPolicy(new iam.PolicyStatement({
+      sid: 'SendToGatedInstancesOnly',
+      actions: ['ssm:SendCommand'],
+      resources: [stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' })],
+      conditions: { StringEquals: { [`ssm:resourceTag/${GATE_TAG_KEY}`]: gateValues } },
+    }));
+    this.automationRole.addToPolicy(new iam.PolicyStatement({
+      sid: 'CompleteLifecycleActionOfGatedGroupsOnly',
+      actions: ['autoscaling:CompleteLifecycleAction'],
+      resources: [stack.formatArn({ service: 'autoscaling', resource: 'autoScalingGroup', resourceName: '*:autoScalingGroupName/*', arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
+      conditions: { StringEquals: { [`autoscaling:ResourceTag/${GATE_TAG_KEY}`]: gateValues } },
+    }));
+    this.automationRole.addToPolicy(new iam.PolicyStatement({
+      sid: 'FollowCommandsAndManagedNodes',
+      actions: ['ssm:DescribeInstanceInformation', 'ssm:GetCommandInvocation', 'ssm:ListCommandInvocations', 'ssm:ListCommands'],
+      resources: ['*'],
+    }));
+
+    this.document = new ssm.CfnDocument(this, 'Automation', {
+      documentType: 'Automation',
+      content: renderAutomation({
+        assumeRoleArn: this.automationRole.roleArn,
+        installerDocumentName: props.installerDocumentName,
+        secretArn: props.secretArn,
+        commandTimeoutSeconds: Lazy.number({ produce: () => this.maxTimeout('command', DEFAULT_COMMAND_TIMEOUT) }),
+        ssmOnlineTimeoutSeconds: Lazy.number({ produce: () => this.maxTimeout('ssm', DEFAULT_SSM_ONLINE_TIMEOUT) }),
+      }),
+    });
+    this.automationDocumentName = this.document.ref;
+    this.node.addValidation({ validate: () => this.validateTimeouts() });
+
+    this.eventsRole = new iam.Role(this, 'EventsRole', {
+      description: 'Lets EventBridge start the AEM crypto keys lifecycle automation',
+      assumedBy: new iam.ServicePrincipal('events.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
+      }),
+    });
+    this.eventsRole.addToPolicy(new iam.PolicyStatement({
+      sid: 'StartLifecycleAutomation',
+      actions: ['ssm:StartAutomationExecution'],
+      resources: [this.automationDefinitionArn],
+    }));
+    this.eventsRole.addToPolicy(new iam.PolicyStatement({
+      sid: 'PassAutomationRole',
+      actions: ['iam:PassRole'],
+      resources: [this.automationRole.roleArn],
+      conditions: { StringEquals: { 'iam:PassedToService': 'ssm.amazonaws.com' } },
+    }));
+
+    const ack = (resource: string, reason: string) => Validations.of(this.automationRole).acknowledge({
+      id: `AwsSolutions::AwsSolutions-IAM5[Resource::${resource}]`,
+      reason,
+    });
+    ack('arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*',
+      'SendCommand may reach only instances whose aem-crypto-keys:gate tag names a gated group (ssm:resourceTag condition); instance IDs are unknown until launch.');
+    ack('arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/*',
+      'CompleteLifecycleAction is limited to groups tagged aem-crypto-keys:gate with a gated value (autoscaling:ResourceTag condition); naming the group ARNs would make every group depend on itself through the gate.');
+    ack('*',
+      'ssm:DescribeInstanceInformation, GetCommandInvocation, ListCommands and ListCommandInvocations are read-only and do not support resource-level permissions.');
+  }
+
+  /** ARN EventBridge targets: the Automation document's default version. */
+  public get automationDefinitionArn(): string {
+    return `arn:${Aws.PARTITION}:ssm:${Aws.REGION}:${Aws.ACCOUNT_ID}:automation-definition/${this.automationDocumentName}:$DEFAULT`;
+  }
+
+  private maxTimeout(kind: 'command' | 'ssm', fallback: Duration): number {
+    return Math.max(0, ...this.timeouts.map((t) => t[kind])) || fallback.toSeconds();
+  }
+
+  private validateTimeouts(): string[] {
+    const bound = this.maxTimeout('ssm', DEFAULT_SSM_ONLINE_TIMEOUT) + this.maxTimeout('command', DEFAULT_COMMAND_TIMEOUT) + HEARTBEAT_MARGIN_SECONDS;
+    return this.timeouts
+      .filter((t) => t.heartbeat < bound)
+      .map((t) => `lifecycle hook ${t.hookName}: heartbeatTimeout ${t.heartbeat} s is shorter than the shared automation's worst case `
+        + `(largest ssmOnlineTimeout + largest commandTimeout + ${HEARTBEAT_MARGIN_SECONDS} s = ${bound} s); raise it or lower the others`);
   }
 
   /** Gates one more group. */
-  public addGroup(_asg: autoscaling.AutoScalingGroup, _options: AutoScalingGroupOptions = {}): void {
-    throw new Error('addAutoScalingGroup: not built yet (issue 4)');
+  public addGroup(asg: autoscaling.AutoScalingGroup, options: AutoScalingGroupOptions = {}): GatedGroup {
+    if (gatedGroups.has(asg)) {
+      throw new Error(`addAutoScalingGroup: ${asg.node.path} is already gated (hook ${gatedGroups.get(asg)}); a group can be gated by one key set only`);
+    }
+    const timeouts = checkTimeouts(options);
+    const hookName = options.hookName ?? defaultHookName(asg);
+    checkHookName(hookName);
+    if (this.hookNames.includes(hookName)) {
+      throw new Error(`addAutoScalingGroup: hook name ${hookName} is already used by another gated group`);
+    }
+    // Validates the installer options (e.g. bundles restart without admin secret) up front.
+    const parameters = installerParameters('unused', options);
+    gatedGroups.set(asg, hookName);
+    this.hookNames.push(hookName);
+    this.timeouts.push({ hookName, ...timeouts });
+
+    // 1. The hook is part of the group's own creation: no instance can launch without it.
+    const cfnAsg = asg.node.defaultChild as autoscaling.CfnAutoScalingGroup;
+    const existing = cfnAsg.lifecycleHookSpecificationList;
+    if (existing !== undefined && !Array.isArray(existing)) {
+      throw new Error(`addAutoScalingGroup: ${asg.node.path} has a lifecycleHookSpecificationList token; cannot add the launching hook to it`);
+    }
+    cfnAsg.lifecycleHookSpecificationList = [
+      ...(existing ?? []),
+      {
+        lifecycleHookName: hookName,
+        lifecycleTransition: 'autoscaling:EC2_INSTANCE_LAUNCHING',
+        defaultResult: 'ABANDON',
+        heartbeatTimeout: timeouts.heartbeat,
+      },
+    ];
+
+    // 2. The tag that scopes the automation role to this group and its instances.
+    Tags.of(asg).add(GATE_TAG_KEY, hookName, { applyToLaunchedInstances: true });
+
+    // 3. SSM agent registration.
+    if (options.manageSsm ?? true) {
+      asg.role.addManagedPolicy(iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore'));
+      Validations.of(asg.role).acknowledge({
+        id: 'AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
+        reason: 'AmazonSSMManagedInstanceCore is the AWS-maintained minimum an instance needs to be an SSM managed node, which the keys installer (Run Command) requires.',
+      });
+    }
+
+    // 4. The rule: only this group's hook; the group's name too when it is known at synth time.
+    const detail: Record<string, string[]> = {
+      LifecycleHookName: [hookName],
+      LifecycleTransition: ['autoscaling:EC2_INSTANCE_LAUNCHING'],
+    };
+    const literalName = cfnAsg.autoScalingGroupName;
+    if (literalName !== undefined && !Token.isUnresolved(literalName)) {
+      detail.AutoScalingGroupName = [literalName];
+    }
+    const input: Record<string, string[]> = {};
+    for (const [name, path] of Object.entries(EVENT_PARAMETERS)) {
+      input[name] = [events.EventField.fromPath(path)];
+    }
+    for (const name of PASSED_INSTALLER_PARAMETERS) {
+      const value = parameters[name][0];
+      if (value !== '') {
+        input[name] = [name === 'AdminSecretId' ? options.adminSecret!.secretArn : value];
+      }
+    }
+    const rule = new events.Rule(this, `Group${hookHash(hookName)}`, {
+      description: `AEM crypto keys for instances held by lifecycle hook ${hookName}`,
+      eventPattern: {
+        source: ['aws.autoscaling'],
+        detailType: ['EC2 Instance-launch Lifecycle Action'],
+        detail,
+      },
+      targets: [new AutomationTarget(this.automationDefinitionArn, this.eventsRole, events.RuleTargetInput.fromObject(input))],
+    });
+
+    // 5. Everything the first launch needs exists before the group: no instance is ever missed.
+    asg.node.addDependency(this.document, this.automationRole, this.eventsRole, rule);
+    return { hookName, rule };
   }
+}
+
+/** An EventBridge target that starts an SSM Automation (aws-events-targets has none). */
+class AutomationTarget implements events.IRuleTarget {
+  constructor(private readonly arn: string, private readonly role: iam.IRole, private readonly input: events.RuleTargetInput) {}
+
+  public bind(): events.RuleTargetConfig {
+    return { arn: this.arn, role: this.role, input: this.input };
+  }
+}
+
+interface AutomationRenderProps {
+  readonly assumeRoleArn: string;
+  readonly installerDocumentName: string;
+  readonly secretArn: string;
+  readonly commandTimeoutSeconds: number;
+  readonly ssmOnlineTimeoutSeconds: number;
+}
+
+/**
+ * The lifecycle Automation document (schemaVersion 0.3). Exported for tests.
+ *
+ * waitForSsmOnline -> chooseInstallPath -> installKeys | installKeysForWarmPool
+ *   -> completeLifecycleContinue; every failure, cancel or timeout -> completeLifecycleAbandon.
+ */
+export function renderAutomation(props: AutomationRenderProps): Record<string, any> {
+  const s = AUTOMATION_STEPS;
+  const abandonOn = { onFailure: `step:${s.abandon}`, onCancel: `step:${s.abandon}` };
+  const installerParams = (overrides: Record<string, string>) => {
+    const params: Record<string, string> = { SecretId: props.secretArn, Mode: 'install' };
+    for (const name of PASSED_INSTALLER_PARAMETERS) {
+      params[name] = overrides[name] ?? `{{ ${name} }}`;
+    }
+    return params;
+  };
+  const runInstaller = (name: string, overrides: Record<string, string>) => ({
+    name,
+    action: 'aws:runCommand',
+    // Bounds delivery and run; a timed-out step fails, and onFailure leads to ABANDON.
+    timeoutSeconds: props.commandTimeoutSeconds,
+    ...abandonOn,
+    nextStep: s.proceed,
+    inputs: {
+      DocumentName: props.installerDocumentName,
+      InstanceIds: ['{{ InstanceId }}'],
+      Comment: 'AEM crypto keys: lifecycle gate',
+      Parameters: installerParams(overrides),
+    },
+  });
+  const complete = (name: string, result: 'CONTINUE' | 'ABANDON') => ({
+    name,
+    action: 'aws:executeAwsApi',
+    inputs: {
+      Service: 'autoscaling',
+      Api: 'CompleteLifecycleAction',
+      AutoScalingGroupName: '{{ AutoScalingGroupName }}',
+      LifecycleHookName: '{{ LifecycleHookName }}',
+      LifecycleActionToken: '{{ LifecycleActionToken }}',
+      InstanceId: '{{ InstanceId }}',
+      LifecycleActionResult: result,
+    },
+  });
+
+  const parameters: Record<string, Record<string, unknown>> = {
+    InstanceId: { type: 'String', description: 'The launching instance (event detail EC2InstanceId).', allowedPattern: '^i-[0-9a-f]{8,17}$' },
+    LifecycleHookName: { type: 'String', description: 'The lifecycle hook holding the instance.', allowedPattern: '^[A-Za-z0-9_/-]{1,255}$' },
+    AutoScalingGroupName: { type: 'String', description: 'The instance\'s Auto Scaling group.', allowedPattern: '^.{1,255}$' },
+    LifecycleActionToken: { type: 'String', description: 'The lifecycle action token of this launch.', allowedPattern: '^[A-Za-z0-9-]{36}$' },
+    Destination: {
+      type: 'String',
+      description: 'Where the instance goes: AutoScalingGroup (service) or WarmPool (keys only, AEM not started).',
+      default: 'AutoScalingGroup',
+      allowedPattern: '^[A-Za-z0-9]{0,32}$',
+    },
+  };
+  for (const name of PASSED_INSTALLER_PARAMETERS) {
+    parameters[name] = {
+      type: 'String',
+      description: `Installer document parameter ${name}.`,
+      default: (INSTALLER_DEFAULTS as Record<string, string>)[name] ?? '',
+    };
+  }
+
+  return {
+    schemaVersion: '0.3',
+    description: 'Installs the shared AEM crypto keys on a launching Auto Scaling instance, then completes its lifecycle action: CONTINUE on success, ABANDON on any failure, cancel or timeout.',
+    assumeRole: props.assumeRoleArn,
+    parameters,
+    mainSteps: [
+      {
+        name: s.waitForSsm,
+        action: 'aws:waitForAwsResourceProperty',
+        timeoutSeconds: props.ssmOnlineTimeoutSeconds,
+        ...abandonOn,
+        nextStep: s.branch,
+        inputs: {
+          Service: 'ssm',
+          Api: 'DescribeInstanceInformation',
+          InstanceInformationFilterList: [{ key: 'InstanceIds', valueSet: ['{{ InstanceId }}'] }],
+          PropertySelector: '$.InstanceInformationList[0].PingStatus',
+          DesiredValues: ['Online'],
+        },
+      },
+      {
+        name: s.branch,
+        action: 'aws:branch',
+        ...abandonOn,
+        inputs: {
+          Choices: [{ NextStep: s.installWarm, Variable: '{{ Destination }}', StringEquals: 'WarmPool' }],
+          Default: s.install,
+        },
+      },
+      runInstaller(s.install, {}),
+      // Entering a warm pool: keys in place, but AEM is neither started nor restarted there.
+      runInstaller(s.installWarm, { StartAfterInstall: 'false', Restart: 'none' }),
+      { ...complete(s.proceed, 'CONTINUE'), ...abandonOn, isEnd: true },
+      { ...complete(s.abandon, 'ABANDON'), onFailure: 'Abort', onCancel: 'Abort', isEnd: true },
+    ],
+  };
+}
+
+function checkTimeouts(options: AutoScalingGroupOptions): { heartbeat: number; command: number; ssm: number } {
+  const heartbeat = (options.heartbeatTimeout ?? DEFAULT_HEARTBEAT_TIMEOUT).toSeconds();
+  const command = (options.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT).toSeconds();
+  const ssmOnline = (options.ssmOnlineTimeout ?? DEFAULT_SSM_ONLINE_TIMEOUT).toSeconds();
+  if (heartbeat < 30 || heartbeat > 7200) {
+    throw new Error(`addAutoScalingGroup: heartbeatTimeout must be between 30 seconds and 2 hours, got ${heartbeat} seconds`);
+  }
+  if (command < 30 || command > 172800) {
+    throw new Error(`addAutoScalingGroup: commandTimeout must be between 30 seconds and 48 hours, got ${command} seconds`);
+  }
+  if (ssmOnline < 30 || ssmOnline > 7200) {
+    throw new Error(`addAutoScalingGroup: ssmOnlineTimeout must be between 30 seconds and 2 hours, got ${ssmOnline} seconds`);
+  }
+  if (heartbeat < ssmOnline + command + HEARTBEAT_MARGIN_SECONDS) {
+    throw new Error(`addAutoScalingGroup: heartbeatTimeout (${heartbeat} s) must be at least ssmOnlineTimeout + commandTimeout + ${HEARTBEAT_MARGIN_SECONDS} s `
+      + `(${ssmOnline + command + HEARTBEAT_MARGIN_SECONDS} s), or the hook would expire while the automation still runs`);
+  }
+  return { heartbeat, command, ssm: ssmOnline };
+}
+
+function checkHookName(name: string): void {
+  if (Token.isUnresolved(name) || !/^[A-Za-z0-9_/-]{1,255}$/.test(name)) {
+    throw new Error(`addAutoScalingGroup: hookName must be a literal of 1-255 characters [A-Za-z0-9_/-], got ${JSON.stringify(name)}`);
+  }
+}
+
+/** `aem-keys-<stack name, at most 64 characters>-<12 hex of the group's path>`: unique, stable, group-independent. */
+function defaultHookName(asg: autoscaling.AutoScalingGroup): string {
+  const stackName = Stack.of(asg).stackName.replace(/[^A-Za-z0-9-]/g, '-').slice(0, 64);
+  const hash = crypto.createHash('sha256').update(asg.node.path).digest('hex').slice(0, 12);
+  return `aem-keys-${stackName}-${hash}`;
+}
+
+function hookHash(hookName: string): string {
+  return crypto.createHash('sha256').update(hookName).digest('hex').slice(0, 12).toUpperCase();
 }
