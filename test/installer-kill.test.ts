@@ -1,0 +1,112 @@
+import { randomBytes } from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import { aemBundles, felixCache } from './support/felix';
+import {
+  Instance, makeInstance, plant, plantGeneratedKeys, renderScript, runScript, snapshotTree, spawnScript, stubAws, synthInstaller, testUser,
+} from './support/installer-harness';
+import { describeWithTools } from './support/tools';
+
+const TRIALS = 40;
+const ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:aem-keys-AbCdEf';
+
+/**
+ * kill -9 (the whole process group) at random moments of an install that replaces AEM's
+ * generated keys and storage=JCR: every file must hold its old or its new bytes, never a mix,
+ * every finished backup must be whole, and the next run must complete the job.
+ * The secret comes from a stub `aws` here so the run is short and the kills land in the writes.
+ */
+describeWithTools(['java'], 'installer killed with SIGKILL at random moments', () => {
+  const user = testUser();
+  const doc = synthInstaller({ tokenHandlerProperties: { 'token.samesite.cookie.attr': 'Lax' } });
+  const keys = { hmac: randomBytes(32), master: randomBytes(16) };
+  const roots: string[] = [];
+  afterAll(() => roots.forEach((r) => fs.rmSync(r, { recursive: true, force: true })));
+
+  function prepare(cache: ReturnType<typeof felixCache>) {
+    const inst = makeInstance(cache, user, { running: false });
+    roots.push(inst.root);
+    const old = plantGeneratedKeys(inst, user);
+    plant(path.join(inst.storageDir, 'storage'), 'JCR', user);
+    const secret = path.join(inst.root, 'secret.json');
+    fs.writeFileSync(secret, JSON.stringify({ hmac: keys.hmac.toString('base64'), master: keys.master.toString('base64') }));
+    stubAws(inst.stubs, secret);
+    const script = renderScript(doc, { SecretId: ARN, QuickstartDir: inst.quickstart, AemUser: user.name, StartAfterInstall: 'true' });
+    return { inst, old, script };
+  }
+
+  const files = (inst: Instance) => ({
+    hmac: path.join(inst.keyDir, 'hmac'),
+    master: path.join(inst.keyDir, 'master'),
+    storage: path.join(inst.storageDir, 'storage'),
+    token: inst.tokenFile,
+  });
+  const content = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f) : undefined);
+
+  test(`${TRIALS} trials: never a torn file, and a re-run always completes`, async () => {
+    const cache = felixCache(aemBundles({ fillers: 40 }));
+    // How long a whole run takes, to spread the kills over it.
+    const probe = prepare(cache);
+    const t0 = Date.now();
+    expect(runScript(probe.inst, probe.script, {}).status).toBe(0);
+    const duration = Math.max(Date.now() - t0, 20);
+    const tokenText = fs.readFileSync(probe.inst.tokenFile);
+
+    const outcomes = { untouched: 0, partial: 0, complete: 0 };
+    for (let trial = 0; trial < TRIALS; trial++) {
+      const { inst, old, script } = prepare(cache);
+      const child = spawnScript(inst, script, {});
+      const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+      await new Promise((r) => setTimeout(r, Math.random() * duration * 1.1));
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // already finished
+      }
+      await exited;
+
+      const f = files(inst);
+      const allowed: Record<string, Array<Buffer | undefined>> = {
+        hmac: [old.hmac, keys.hmac],
+        master: [old.master, keys.master],
+        storage: [Buffer.from('JCR'), Buffer.from('Bundle')],
+        token: [undefined, tokenText],
+      };
+      let newCount = 0;
+      for (const [name, file] of Object.entries(f)) {
+        const now = content(file);
+        const match = allowed[name].findIndex((a) => (a === undefined ? now === undefined : now !== undefined && now.equals(a)));
+        if (match < 0) throw new Error(`trial ${trial}: ${name} is torn (${now?.length} bytes)`);
+        if (match === 1) newCount++;
+      }
+      outcomes[newCount === 0 ? 'untouched' : newCount === 4 ? 'complete' : 'partial']++;
+      // A finished backup is always whole: the old bytes of what it holds.
+      const backupRoot = path.join(inst.quickstart, 'crypto-key-backups');
+      for (const b of fs.existsSync(backupRoot) ? fs.readdirSync(backupRoot).filter((d) => !d.startsWith('.')) : []) {
+        const dir = path.join(backupRoot, b);
+        expect(fs.readdirSync(dir).sort()).toEqual(['hmac', 'master', 'storage']);
+        expect(fs.readFileSync(path.join(dir, 'hmac'))).toEqual(old.hmac);
+        expect(fs.readFileSync(path.join(dir, 'master'))).toEqual(old.master);
+        expect(fs.readFileSync(path.join(dir, 'storage'))).toEqual(Buffer.from('JCR'));
+      }
+
+      // The next run completes the install and leaves no staging file behind.
+      const again = runScript(inst, script, {});
+      expect(again.stderr).toBe('');
+      expect(again.status).toBe(0);
+      expect(content(f.hmac)).toEqual(keys.hmac);
+      expect(content(f.master)).toEqual(keys.master);
+      expect(content(f.storage)).toEqual(Buffer.from('Bundle'));
+      expect(content(f.token)).toEqual(tokenText);
+      const leftovers = Object.keys(snapshotTree(inst.quickstart)).filter((p) => p.includes('.aem-crypto-keys.') || p.includes('.incomplete-'));
+      expect(leftovers).toEqual([]);
+      fs.rmSync(inst.root, { recursive: true, force: true });
+    }
+    // eslint-disable-next-line no-console
+    console.log(`kill -9 trials over a ${duration} ms run: ${JSON.stringify(outcomes)}`);
+    expect(outcomes.untouched + outcomes.partial + outcomes.complete).toBe(TRIALS);
+    // The kills really landed inside the writes, not only before or after them.
+    expect(outcomes.partial + outcomes.complete).toBeGreaterThan(0);
+    expect(outcomes.untouched + outcomes.partial).toBeGreaterThan(0);
+  }, 240000);
+});
