@@ -1,0 +1,166 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { App, Stack } from 'aws-cdk-lib';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { AemCryptoKeys } from '../lib/aem-crypto-keys';
+import {
+  DATA_BLOCK_MARKER, INSTALLER_PARAMETER_NAMES, InstallerDocument, renderTokenHandlerConfig, SECRET_ARN_PATTERN,
+} from '../lib/installer-document';
+import { installerParameters, OnKeyMismatch, RestartBehavior } from '../lib/installer-options';
+import { synthInstaller } from './support/installer-harness';
+
+const SCRIPTS = path.join(__dirname, '..', 'lib', 'scripts');
+
+describe('installer document', () => {
+  const doc = synthInstaller();
+
+  test('a Linux Command document, schemaVersion 2.2, one aws:runShellScript step', () => {
+    const [resource] = Object.values(doc.template.Resources as Record<string, any>).filter((r) => r.Type === 'AWS::SSM::Document');
+    expect(resource.Properties.DocumentType).toBe('Command');
+    expect(doc.content.schemaVersion).toBe('2.2');
+    expect(doc.content.mainSteps).toHaveLength(1);
+    expect(doc.content.mainSteps[0].action).toBe('aws:runShellScript');
+    expect(doc.content.mainSteps[0].precondition).toEqual({ StringEquals: ['platformType', 'Linux'] });
+  });
+
+  test('parameters: the contract\'s, plus AemPort/HmacBytes/MasterBytes, with their defaults; SecretId defaults to the construct\'s secret', () => {
+    expect(Object.keys(doc.parameters)).toEqual([...INSTALLER_PARAMETER_NAMES]);
+    const defaults = Object.fromEntries(Object.entries(doc.parameters).map(([k, p]) => [k, p.default]));
+    const secretId = Object.keys(doc.template.Resources).find((k) => doc.template.Resources[k].Type === 'AWS::SecretsManager::Secret');
+    expect(defaults).toEqual({
+      SecretId: { Ref: secretId },
+      QuickstartDir: '/opt/aem/crx-quickstart',
+      AemUser: 'aem',
+      EncapsulatedToken: 'true',
+      Mode: 'install',
+      OnKeyMismatch: 'replace',
+      Restart: 'service',
+      ServiceName: 'aem',
+      StartAfterInstall: 'false',
+      AdminSecretId: '',
+      AemPort: '4502',
+      HmacBytes: '32',
+      MasterBytes: '16',
+    });
+    for (const p of Object.values(doc.parameters)) {
+      expect(p.type).toBe('String');
+      expect(Boolean(p.allowedPattern) !== Boolean(p.allowedValues)).toBe(true);
+    }
+    expect(doc.parameters.Restart.allowedValues).toEqual(['none', 'service', 'bundles']);
+    expect(doc.parameters.Mode.allowedValues).toEqual(['install', 'verify']);
+    expect(doc.parameters.OnKeyMismatch.allowedValues).toEqual(['replace', 'fail']);
+  });
+
+  test('every value the fleet wiring passes is a declared parameter, and passes its pattern', () => {
+    const arn = 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:aem/keys-AbCdEf';
+    const admin = secretsmanager.Secret.fromSecretCompleteArn(new Stack(), 'A', 'arn:aws-cn:secretsmanager:cn-north-1:111111111111:secret:admin-AbCdEf');
+    for (const params of [
+      installerParameters(arn),
+      installerParameters(arn, { quickstartDir: '/srv/aem author/crx-quickstart', aemUser: 'aem-author', restart: RestartBehavior.BUNDLES, adminSecret: admin, onKeyMismatch: OnKeyMismatch.FAIL, serviceName: 'aem-author.service', aemPort: 65535 }),
+    ]) {
+      for (const [name, [value]] of Object.entries(params)) {
+        const p = doc.parameters[name];
+        expect(p).toBeDefined();
+        if (p.allowedValues) expect(p.allowedValues).toContain(value);
+        else expect(new RegExp(p.allowedPattern!).test(value)).toBe(true);
+      }
+    }
+  });
+
+  test('allowedPattern rejects hostile values and accepts every partition\'s ARNs', () => {
+    const re = (n: string) => new RegExp(doc.parameters[n].allowedPattern!);
+    for (const arn of [
+      'arn:aws:secretsmanager:us-east-1:123456789012:secret:k-AbCdEf',
+      'arn:aws-cn:secretsmanager:cn-northwest-1:123456789012:secret:a/b_c+d=e.f@g-AbCdEf',
+      'arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:k-AbCdEf',
+    ]) {
+      expect(re('SecretId').test(arn)).toBe(true);
+      expect(re('AdminSecretId').test(arn)).toBe(true);
+    }
+    expect(re('AdminSecretId').test('')).toBe(true);
+    expect(re('SecretId').test('')).toBe(false);
+    const hostile = ['$(touch /tmp/pwned)', '`id`', '"; id; "', "'; id; '", 'x\ny', 'a;b', '-rf'];
+    for (const name of ['SecretId', 'AdminSecretId', 'QuickstartDir', 'AemUser', 'ServiceName', 'AemPort', 'HmacBytes', 'MasterBytes']) {
+      for (const h of hostile) expect(`${name} ${re(name).test(h)}`).toBe(`${name} false`);
+    }
+    expect(re('QuickstartDir').test('/opt/my aem/crx-quickstart')).toBe(true);
+    expect(re('QuickstartDir').test('relative/crx-quickstart')).toBe(false);
+  });
+
+  test('the script and the document share the ARN expression', () => {
+    const common = fs.readFileSync(path.join(SCRIPTS, 'aem-keys-common.sh'), 'utf8');
+    expect(common).toContain(`AEMKEYS_ARN_RE='${SECRET_ARN_PATTERN}'`);
+  });
+
+  test('runCommand = install-keys.sh with aem-keys-common.sh inlined, then the data block; "{{" only in the data block', () => {
+    const script = fs.readFileSync(path.join(SCRIPTS, 'install-keys.sh'), 'utf8').replace(/\n$/, '').split('\n');
+    const common = fs.readFileSync(path.join(SCRIPTS, 'aem-keys-common.sh'), 'utf8').replace(/\n$/, '').split('\n');
+    const begin = script.indexOf('# >>> aem-keys-common.sh');
+    const end = script.indexOf('# <<< aem-keys-common.sh');
+    const expected = [...script.slice(0, begin + 1), ...common, ...script.slice(end)];
+    const lines = doc.runCommand;
+    expect(lines[0]).toBe('#!/bin/bash');
+    expect(lines.slice(0, expected.length)).toEqual(expected);
+    expect(expected[expected.length - 1]).toBe('exit $?');
+    const block = lines.slice(expected.length);
+    expect(block[0]).toBe(DATA_BLOCK_MARKER);
+    expect(block.slice(1, 1 + 2 * INSTALLER_PARAMETER_NAMES.length)).toEqual(INSTALLER_PARAMETER_NAMES.flatMap((n) => [`#@param ${n}`, `{{ ${n} }}`]));
+    expect(block.slice(1 + 2 * INSTALLER_PARAMETER_NAMES.length)).toEqual(['#@static token-config', '#@|token.encapsulated=B"true"', '#@end']);
+    const withBraces = lines.filter((l) => l.includes('{{'));
+    expect(withBraces).toEqual(INSTALLER_PARAMETER_NAMES.map((n) => `{{ ${n} }}`));
+    expect(Buffer.byteLength(JSON.stringify(doc.content))).toBeLessThan(64 * 1024);
+  });
+
+  test('keyLengths become the HmacBytes/MasterBytes defaults; invalid ones throw', () => {
+    const d = synthInstaller({ keyLengths: { hmac: 64, master: 32 } });
+    expect(d.parameters.HmacBytes.default).toBe('64');
+    expect(d.parameters.MasterBytes.default).toBe('32');
+    expect(() => new AemCryptoKeys(new Stack(new App(), 'S'), 'K', { keyLengths: { hmac: 0 } })).toThrow('hmacBytes (keyLengths.hmac) must be an integer from 1 to 4096, got 0');
+    expect(() => new AemCryptoKeys(new Stack(new App(), 'S'), 'K', { keyLengths: { master: 1.5 } })).toThrow('masterBytes (keyLengths.master) must be an integer from 1 to 4096, got 1.5');
+  });
+
+  test('token handler properties are rendered into the data block at synth time', () => {
+    const d = synthInstaller({ tokenHandlerProperties: { 'token.samesite.cookie.attr': 'None', 'path': '/content/"q"\\x', 'skip.token.refresh': ['/a', '/b'], 'token.required.attr': true, 'x.int': 42 } });
+    const i = d.runCommand.indexOf('#@static token-config');
+    expect(d.runCommand.slice(i + 1)).toEqual([
+      '#@|token.encapsulated=B"true"',
+      '#@|path="/content/\\"q\\"\\\\x"',
+      '#@|skip.token.refresh=["/a","/b"]',
+      '#@|token.required.attr=B"true"',
+      '#@|token.samesite.cookie.attr="None"',
+      '#@|x.int=I"42"',
+      '#@end',
+    ]);
+  });
+});
+
+describe('renderTokenHandlerConfig', () => {
+  test('Felix .config syntax: token.encapsulated first, the rest sorted', () => {
+    expect(renderTokenHandlerConfig()).toEqual(['token.encapsulated=B"true"']);
+    expect(renderTokenHandlerConfig({ b: false, a: 'x', big: 2 ** 40, neg: -3, empty: [] })).toEqual([
+      'token.encapsulated=B"true"', 'a="x"', 'b=B"false"', 'big=L"1099511627776"', 'empty=[]', 'neg=I"-3"',
+    ]);
+  });
+
+  test.each([
+    [{ 'token.encapsulated': false }, 'tokenHandlerProperties: "token.encapsulated" is set by the installer and cannot be given'],
+    [{ 'service.pid': 'x' }, 'tokenHandlerProperties: "service.pid" is set by the installer and cannot be given'],
+    [{ 'bad name': 'x' }, 'tokenHandlerProperties: "bad name" is not a valid property name (letters, digits, _ . -; starting with a letter or _)'],
+    [{ 'a=b': 'x' }, 'tokenHandlerProperties: "a=b" is not a valid property name'],
+    [{ path: 'a\nb' }, 'tokenHandlerProperties: "path" holds a control character (newline, tab, ...)'],
+    [{ path: '{{ SecretId }}' }, 'tokenHandlerProperties: "path" holds "{{", which SSM would take for a parameter'],
+    [{ ratio: 1.5 }, 'tokenHandlerProperties: "ratio" must be an integer (pass other numbers as strings)'],
+    [{ list: [1, 2] as unknown as string[] }, 'tokenHandlerProperties: "list" must be a string, an integer, a boolean or an array of strings'],
+  ])('rejects %j at synth time', (props, message) => {
+    expect(() => renderTokenHandlerConfig(props)).toThrow(message);
+    expect(() => new AemCryptoKeys(new Stack(new App(), 'S'), 'K', { tokenHandlerProperties: props })).toThrow(message);
+  });
+
+  test('InstallerDocument exposes its runCommand and name', () => {
+    const stack = new Stack(new App(), 'D');
+    const secret = secretsmanager.Secret.fromSecretCompleteArn(stack, 'S', 'arn:aws:secretsmanager:us-east-1:123456789012:secret:k-AbCdEf');
+    const d = new InstallerDocument(stack, 'Doc', { secret });
+    expect(d.runCommand[d.runCommand.length - 1]).toBe('#@end');
+    expect(stack.resolve(d.documentName)).toEqual({ Ref: expect.stringMatching(/^Doc[0-9A-F]{8}$/) });
+  });
+});
