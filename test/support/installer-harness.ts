@@ -6,7 +6,7 @@ import * as path from 'path';
 import { App, Stack } from 'aws-cdk-lib';
 import { AemCryptoKeys } from '../../lib/aem-crypto-keys';
 import { TokenHandlerProperties } from '../../lib/installer-document';
-import { bundleDir, CRYPTO, CRYPTO_FILE, felixCache, InstalledBundle } from './felix';
+import { bundleDir, CRYPTO, CRYPTO_FILE, InstalledBundle } from './felix';
 
 /** The installer document as synthesized in a stack with `AemCryptoKeys`. */
 export interface SynthesizedInstaller {
