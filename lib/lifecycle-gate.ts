@@ -327,12 +327,12 @@ interface AutomationRenderProps {
 }
 
 /**
- * The lifecycle Automation document (schemaVersion 0.3). Exported for tests.
+ * The lifecycle Automation document (schemaVersion 0.3).
  *
  * waitForSsmOnline -> chooseInstallPath -> installKeys | installKeysForWarmPool
  *   -> completeLifecycleContinue; every failure, cancel or timeout -> completeLifecycleAbandon.
  */
-export function renderAutomation(props: AutomationRenderProps): Record<string, any> {
+function renderAutomation(props: AutomationRenderProps): Record<string, any> {
   const s = AUTOMATION_STEPS;
   const abandonOn = { onFailure: `step:${s.abandon}`, onCancel: `step:${s.abandon}` };
   const installerParams = (overrides: Record<string, string>) => {

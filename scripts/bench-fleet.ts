@@ -1,0 +1,132 @@
+#!/usr/bin/env -S npx ts-node
+/**
+ * Fleet benchmark: what gating Auto Scaling groups costs in the template, and in synth time.
+ *
+ *   npx ts-node scripts/bench-fleet.ts
+ *
+ * 1. Resources and template bytes of a stack with 1, 10 and 50 publish groups, gated by one key set
+ *    and not gated, and the cost per added group (identical for 1->10 and 10->50 when the growth is
+ *    linear). Group IDs have a fixed length so that only the construct's own growth is measured.
+ * 2. Synth time of the example app with 20 publish groups, with and without the key set, in the
+ *    same run (median of a few alternating runs), as a ratio.
+ *
+ * `fleetStack` is also the fixture of test/fleet-growth.test.ts.
+ */
+import { performance } from 'perf_hooks';
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { ExampleAemStack } from '../bin/example-stack';
+import { AemCryptoKeys } from '../lib';
+
+/** Size of a synthesized stack. */
+export interface TemplateSize {
+  readonly groups: number;
+  readonly resources: number;
+  readonly bytes: number;
+  readonly parameters: number;
+  readonly outputs: number;
+  readonly template: any;
+}
+
+/**
+ * A stack with `groups` publish-like Auto Scaling groups (role, launch template, group), gated by
+ * one key set or not. IDs are `Group001`…: the same length for every group.
+ */
+export function fleetStack(groups: number, gated: boolean): TemplateSize {
+  const app = new App({ context: { 'aws:cdk:enable-path-metadata': true } });
+  const stack = new Stack(app, 'FleetStack');
+  const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 1, natGateways: 0, subnetConfiguration: [{ name: 'app', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
+  const machineImage = ec2.MachineImage.genericLinux({ 'us-east-1': 'ami-12345678' });
+  const keys = gated ? new AemCryptoKeys(stack, 'Keys') : undefined;
+  for (let i = 1; i <= groups; i++) {
+    const id = `Group${String(i).padStart(3, '0')}`;
+    const role = new iam.Role(stack, `${id}Role`, { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
+    const launchTemplate = new ec2.LaunchTemplate(stack, `${id}Template`, {
+      instanceType: ec2.InstanceType.of(ec2.InstanceClass.M6I, ec2.InstanceSize.LARGE),
+      machineImage,
+      role,
+      requireImdsv2: true,
+    });
+    const asg = new autoscaling.AutoScalingGroup(stack, id, {
+      vpc,
+      launchTemplate,
+      minCapacity: 1,
+      maxCapacity: 4,
+      healthChecks: autoscaling.HealthChecks.ec2({ gracePeriod: Duration.minutes(15) }),
+    });
+    keys?.addAutoScalingGroup(asg, { startAfterInstall: true });
+  }
+  return sizeOf(app.synth().getStackByName(stack.stackName).template, groups);
+}
+
+/** The example app's stack, with `groups` publish groups. */
+export function exampleStack(groups: number, withKeys: boolean): TemplateSize {
+  const app = new App();
+  const stack = new ExampleAemStack(app, 'AemCryptoKeysExample', { publishGroups: groups, withKeys });
+  return sizeOf(app.synth().getStackByName(stack.stackName).template, groups);
+}
+
+function sizeOf(template: any, groups: number): TemplateSize {
+  return {
+    groups,
+    resources: Object.keys(template.Resources ?? {}).length,
+    bytes: Buffer.byteLength(JSON.stringify(template)),
+    parameters: Object.keys(template.Parameters ?? {}).length,
+    outputs: Object.keys(template.Outputs ?? {}).length,
+    template,
+  };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+function timeSynth(withKeys: boolean): number {
+  const start = performance.now();
+  exampleStack(20, withKeys);
+  return performance.now() - start;
+}
+
+function main(): void {
+  const counts = [1, 10, 50];
+  console.log('Template size against gated groups (fixture: role + launch template + group per group)');
+  console.log('groups | resources (gated / plain / added) | bytes (gated / plain / added) | params | outputs');
+  const overhead: Array<{ groups: number; resources: number; bytes: number }> = [];
+  for (const n of counts) {
+    const gated = fleetStack(n, true);
+    const plain = fleetStack(n, false);
+    overhead.push({ groups: n, resources: gated.resources - plain.resources, bytes: gated.bytes - plain.bytes });
+    console.log(`${String(n).padStart(6)} | ${gated.resources} / ${plain.resources} / ${gated.resources - plain.resources}`
+      + ` | ${gated.bytes} / ${plain.bytes} / ${gated.bytes - plain.bytes} | ${gated.parameters} | ${gated.outputs}`);
+  }
+  for (let i = 1; i < overhead.length; i++) {
+    const a = overhead[i - 1];
+    const b = overhead[i];
+    const k = b.groups - a.groups;
+    console.log(`per group ${a.groups}->${b.groups}: +${(b.resources - a.resources) / k} resources, +${(b.bytes - a.bytes) / k} bytes`);
+  }
+
+  const example50 = exampleStack(50, true);
+  console.log(`example app, 50 gated publish groups: ${example50.resources} resources (limit 500), ${example50.bytes} bytes (limit 1,000,000)`);
+
+  // Warm up both paths once (module loading, asset hashing), then alternate.
+  timeSynth(true);
+  timeSynth(false);
+  const withKeys: number[] = [];
+  const without: number[] = [];
+  const runs = Number(process.env.BENCH_RUNS ?? 5);
+  for (let i = 0; i < runs; i++) {
+    without.push(timeSynth(false));
+    withKeys.push(timeSynth(true));
+  }
+  const a = median(withKeys);
+  const b = median(without);
+  console.log(`synth of the example app with 20 publish groups (median of ${runs}): with keys ${a.toFixed(0)} ms, without ${b.toFixed(0)} ms, ratio ${(a / b).toFixed(2)}`);
+}
+
+if (require.main === module) {
+  main();
+}

@@ -1,0 +1,399 @@
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { AemCryptoKeys, AutoScalingGroupOptions, GATE_TAG_KEY, RestartBehavior } from '../lib';
+
+interface Fixture {
+  app: App;
+  stack: Stack;
+  keys: AemCryptoKeys;
+  vpc: ec2.Vpc;
+  group: (id: string, props?: Partial<autoscaling.AutoScalingGroupProps>) => autoscaling.AutoScalingGroup;
+}
+
+function fixture(): Fixture {
+  const app = new App({ context: { 'aws:cdk:enable-path-metadata': true } });
+  const stack = new Stack(app, 'GateStack');
+  const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 1, natGateways: 0, subnetConfiguration: [{ name: 'app', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
+  const keys = new AemCryptoKeys(stack, 'Keys');
+  const group = (id: string, props: Partial<autoscaling.AutoScalingGroupProps> = {}) => new autoscaling.AutoScalingGroup(stack, id, {
+    vpc,
+    launchTemplate: new ec2.LaunchTemplate(stack, `${id}Template`, {
+      instanceType: new ec2.InstanceType('m6i.large'),
+      machineImage: ec2.MachineImage.genericLinux({ 'us-east-1': 'ami-12345678' }),
+      role: new iam.Role(stack, `${id}Role`, { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') }),
+    }),
+    ...props,
+  });
+  return { app, stack, keys, vpc, group };
+}
+
+function gated(options: AutoScalingGroupOptions = {}) {
+  const f = fixture();
+  const asg = f.group('Publish');
+  const result = f.keys.addAutoScalingGroup(asg, options);
+  const template = Template.fromStack(f.stack);
+  return { ...f, asg, result, template, json: template.toJSON() as any };
+}
+
+const logicalIdOf = (json: any, type: string, pathPart: string): string => {
+  const hits = Object.entries(json.Resources as Record<string, any>)
+    .filter(([, r]) => r.Type === type && (r.Metadata?.['aws:cdk:path'] ?? '').includes(pathPart));
+  expect(hits).toHaveLength(1);
+  return hits[0][0];
+};
+
+describe('the launching hook is part of the group', () => {
+  test('LifecycleHookSpecificationList on the group itself, ABANDON by default, no separate hook resource', () => {
+    const { template, result } = gated();
+    template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
+      LifecycleHookSpecificationList: [{
+        LifecycleHookName: result.hookName,
+        LifecycleTransition: 'autoscaling:EC2_INSTANCE_LAUNCHING',
+        DefaultResult: 'ABANDON',
+        HeartbeatTimeout: 45 * 60,
+      }],
+    });
+    template.resourceCountIs('AWS::AutoScaling::LifecycleHook', 0);
+    expect(result.hookName).toMatch(/^aem-keys-GateStack-[0-9a-f]{12}$/);
+  });
+
+  test('appends to hooks the group already declares', () => {
+    const f = fixture();
+    const asg = f.group('Publish');
+    const cfn = asg.node.defaultChild as autoscaling.CfnAutoScalingGroup;
+    cfn.lifecycleHookSpecificationList = [{ lifecycleHookName: 'drain', lifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING' }];
+    const { hookName } = f.keys.addAutoScalingGroup(asg, { heartbeatTimeout: Duration.hours(1) });
+    Template.fromStack(f.stack).hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
+      LifecycleHookSpecificationList: [
+        { LifecycleHookName: 'drain', LifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING' },
+        Match.objectLike({ LifecycleHookName: hookName, HeartbeatTimeout: 3600, DefaultResult: 'ABANDON' }),
+      ],
+    });
+  });
+
+  test('the gate tag is on the group and propagated to its instances', () => {
+    const { template, result } = gated();
+    template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
+      Tags: Match.arrayWith([{ Key: GATE_TAG_KEY, Value: result.hookName, PropagateAtLaunch: true }]),
+    });
+  });
+
+  test('the group depends on the automation, both roles and their policies, its rule and its read grant', () => {
+    const { json } = gated();
+    const asgId = logicalIdOf(json, 'AWS::AutoScaling::AutoScalingGroup', 'Publish/ASG');
+    const expected = [
+      logicalIdOf(json, 'AWS::SSM::Document', 'LifecycleGate/Automation'),
+      logicalIdOf(json, 'AWS::IAM::Role', 'LifecycleGate/AutomationRole/'),
+      logicalIdOf(json, 'AWS::IAM::Policy', 'LifecycleGate/AutomationRole/DefaultPolicy'),
+      logicalIdOf(json, 'AWS::IAM::Role', 'LifecycleGate/EventsRole/'),
+      logicalIdOf(json, 'AWS::IAM::Policy', 'LifecycleGate/EventsRole/DefaultPolicy'),
+      logicalIdOf(json, 'AWS::Events::Rule', 'LifecycleGate/Group'),
+      logicalIdOf(json, 'AWS::IAM::Policy', 'PublishRole/DefaultPolicy'),
+    ];
+    expect(json.Resources[asgId].DependsOn).toEqual(expect.arrayContaining(expected));
+  });
+
+  test('nothing the gate creates refers to the group, and the template has no dependency cycle', () => {
+    const { json } = gated();
+    const asgId = logicalIdOf(json, 'AWS::AutoScaling::AutoScalingGroup', 'Publish/ASG');
+    for (const [id, resource] of Object.entries(json.Resources as Record<string, any>)) {
+      if ((resource.Metadata?.['aws:cdk:path'] ?? '').includes('/Keys/')) {
+        expect({ id, refs: [...references(resource)] }).toEqual({ id, refs: expect.not.arrayContaining([asgId]) });
+      }
+    }
+    expect(findCycle(json.Resources)).toBeUndefined();
+  });
+
+  test('manageSsm (default) attaches AmazonSSMManagedInstanceCore to the group role; false leaves the role alone', () => {
+    const on = gated();
+    on.template.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: Match.objectLike({ Statement: [Match.objectLike({ Principal: { Service: 'ec2.amazonaws.com' } })] }),
+      ManagedPolicyArns: [{ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/AmazonSSMManagedInstanceCore']] }],
+    });
+    const off = gated({ manageSsm: false });
+    off.template.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: Match.objectLike({ Statement: [Match.objectLike({ Principal: { Service: 'ec2.amazonaws.com' } })] }),
+      ManagedPolicyArns: Match.absent(),
+    });
+  });
+});
+
+describe('the EventBridge rule', () => {
+  test('matches only launching lifecycle actions of this group\'s hook and starts the automation with the event and the options', () => {
+    const { template, result } = gated({ quickstartDir: '/opt/aem/publish/crx-quickstart', startAfterInstall: true, aemUser: 'cq' });
+    const rules = template.findResources('AWS::Events::Rule');
+    expect(Object.keys(rules)).toHaveLength(1);
+    const rule = Object.values(rules)[0] as any;
+    expect(rule.Properties.EventPattern).toEqual({
+      'source': ['aws.autoscaling'],
+      'detail-type': ['EC2 Instance-launch Lifecycle Action'],
+      'detail': { LifecycleHookName: [result.hookName], LifecycleTransition: ['autoscaling:EC2_INSTANCE_LAUNCHING'] },
+    });
+    const [target] = rule.Properties.Targets;
+    expect(JSON.stringify(target.Arn)).toContain(':automation-definition/');
+    expect(JSON.stringify(target.Arn)).toContain(':$DEFAULT');
+    expect(target.RoleArn).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^KeysLifecycleGateEventsRole/), 'Arn'] });
+    expect(target.InputTransformer.InputPathsMap).toEqual({
+      'detail-EC2InstanceId': '$.detail.EC2InstanceId',
+      'detail-LifecycleHookName': '$.detail.LifecycleHookName',
+      'detail-AutoScalingGroupName': '$.detail.AutoScalingGroupName',
+      'detail-LifecycleActionToken': '$.detail.LifecycleActionToken',
+      'detail-Destination': '$.detail.Destination',
+    });
+    // The template is JSON once EventBridge substitutes the (quoted) event values.
+    const input = JSON.parse(target.InputTransformer.InputTemplate.replace(/<([^>]+)>/g, '"$1"'));
+    expect(input).toEqual({
+      InstanceId: ['detail-EC2InstanceId'],
+      LifecycleHookName: ['detail-LifecycleHookName'],
+      AutoScalingGroupName: ['detail-AutoScalingGroupName'],
+      LifecycleActionToken: ['detail-LifecycleActionToken'],
+      Destination: ['detail-Destination'],
+      QuickstartDir: ['/opt/aem/publish/crx-quickstart'],
+      AemUser: ['cq'],
+      EncapsulatedToken: ['true'],
+      OnKeyMismatch: ['replace'],
+      Restart: ['service'],
+      ServiceName: ['aem'],
+      StartAfterInstall: ['true'],
+      AemPort: ['4502'],
+    });
+  });
+
+  test('two groups: each rule names only its own hook; a literal group name is matched too', () => {
+    const f = fixture();
+    const a = f.keys.addAutoScalingGroup(f.group('PublishA'));
+    const b = f.keys.addAutoScalingGroup(f.group('PublishB', { autoScalingGroupName: 'aem-publish-b' }));
+    expect(a.hookName).not.toEqual(b.hookName);
+    const patterns = Object.values(Template.fromStack(f.stack).findResources('AWS::Events::Rule')).map((r: any) => r.Properties.EventPattern.detail);
+    expect(patterns).toEqual(expect.arrayContaining([
+      { LifecycleHookName: [a.hookName], LifecycleTransition: ['autoscaling:EC2_INSTANCE_LAUNCHING'] },
+      { LifecycleHookName: [b.hookName], LifecycleTransition: ['autoscaling:EC2_INSTANCE_LAUNCHING'], AutoScalingGroupName: ['aem-publish-b'] },
+    ]));
+    expect(patterns).toHaveLength(2);
+    // One automation and one pair of roles for both groups.
+    const template = Template.fromStack(f.stack);
+    expect(Object.values(template.findResources('AWS::SSM::Document')).filter((d: any) => d.Properties.DocumentType === 'Automation')).toHaveLength(1);
+  });
+
+  test('an admin secret (Restart=bundles) travels as its ARN, and the group may read it', () => {
+    const f = fixture();
+    const admin = new secretsmanager.Secret(f.stack, 'Admin');
+    f.keys.addAutoScalingGroup(f.group('Publish'), { restart: RestartBehavior.BUNDLES, adminSecret: admin });
+    const rule = Object.values(Template.fromStack(f.stack).findResources('AWS::Events::Rule'))[0] as any;
+    const inputTemplate = JSON.stringify(rule.Properties.Targets[0].InputTransformer.InputTemplate);
+    expect(inputTemplate).toContain('AdminSecretId');
+    expect(inputTemplate).toContain('Admin');
+    expect(inputTemplate).toContain('bundles');
+    const json = Template.fromStack(f.stack).toJSON();
+    const adminId = logicalIdOf(json, 'AWS::SecretsManager::Secret', 'GateStack/Admin/');
+    const groupPolicy = json.Resources[logicalIdOf(json, 'AWS::IAM::Policy', 'PublishRole/DefaultPolicy')].Properties.PolicyDocument.Statement;
+    expect(groupPolicy).toEqual(expect.arrayContaining([expect.objectContaining({ Resource: { Ref: adminId } })]));
+  });
+});
+
+describe('the Automation document', () => {
+  const content = (json: any) => Object.values(json.Resources as Record<string, any>)
+    .find((r) => r.Type === 'AWS::SSM::Document' && r.Properties.DocumentType === 'Automation').Properties.Content;
+
+  test('schema 0.3, its own role, steps wait -> branch -> install (service | warm pool) -> CONTINUE, and ABANDON', () => {
+    const doc = content(gated().json);
+    expect(doc.schemaVersion).toBe('0.3');
+    expect(doc.assumeRole).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^KeysLifecycleGateAutomationRole/), 'Arn'] });
+    expect(doc.mainSteps.map((s: any) => [s.name, s.action])).toEqual([
+      ['waitForSsmOnline', 'aws:waitForAwsResourceProperty'],
+      ['chooseInstallPath', 'aws:branch'],
+      ['installKeys', 'aws:runCommand'],
+      ['installKeysForWarmPool', 'aws:runCommand'],
+      ['completeLifecycleContinue', 'aws:executeAwsApi'],
+      ['completeLifecycleAbandon', 'aws:executeAwsApi'],
+    ]);
+    for (const step of doc.mainSteps.slice(0, 5)) {
+      expect([step.name, step.onFailure, step.onCancel]).toEqual([step.name, 'step:completeLifecycleAbandon', 'step:completeLifecycleAbandon']);
+    }
+    const [wait, branch, install, warm, proceed, abandon] = doc.mainSteps;
+    expect(wait.inputs).toMatchObject({ Service: 'ssm', Api: 'DescribeInstanceInformation', DesiredValues: ['Online'] });
+    expect(wait.timeoutSeconds).toBe(600);
+    expect(branch.inputs).toEqual({ Choices: [{ NextStep: 'installKeysForWarmPool', Variable: '{{ Destination }}', StringEquals: 'WarmPool' }], Default: 'installKeys' });
+    expect(proceed.inputs).toMatchObject({ Service: 'autoscaling', Api: 'CompleteLifecycleAction', LifecycleActionResult: 'CONTINUE' });
+    expect(abandon.inputs).toMatchObject({ Service: 'autoscaling', Api: 'CompleteLifecycleAction', LifecycleActionResult: 'ABANDON' });
+    expect([proceed.isEnd, abandon.isEnd]).toEqual([true, true]);
+    for (const step of [install, warm]) {
+      expect(step.inputs.DocumentName).toEqual({ Ref: expect.stringMatching(/^KeysInstallerDocument/) });
+      expect(step.inputs.InstanceIds).toEqual(['{{ InstanceId }}']);
+      expect(step.timeoutSeconds).toBe(20 * 60);
+      expect(step.nextStep).toBe('completeLifecycleContinue');
+    }
+  });
+
+  test('every installer parameter is passed through; the warm-pool path never starts or restarts AEM', () => {
+    const doc = content(gated().json);
+    const install = doc.mainSteps.find((s: any) => s.name === 'installKeys');
+    const warm = doc.mainSteps.find((s: any) => s.name === 'installKeysForWarmPool');
+    const passed = ['QuickstartDir', 'AemUser', 'EncapsulatedToken', 'OnKeyMismatch', 'Restart', 'ServiceName', 'StartAfterInstall', 'AdminSecretId', 'AemPort'];
+    expect(install.inputs.Parameters).toEqual({
+      SecretId: { Ref: expect.stringMatching(/^KeysSecret/) },
+      Mode: 'install',
+      ...Object.fromEntries(passed.map((p) => [p, `{{ ${p} }}`])),
+    });
+    expect(warm.inputs.Parameters).toEqual({ ...install.inputs.Parameters, StartAfterInstall: 'false', Restart: 'none' });
+    for (const p of [...passed, 'InstanceId', 'LifecycleHookName', 'AutoScalingGroupName', 'LifecycleActionToken', 'Destination']) {
+      expect(doc.parameters[p]).toMatchObject({ type: 'String' });
+    }
+  });
+
+  test('step bounds are the largest timeouts of the key set\'s groups', () => {
+    const f = fixture();
+    f.keys.addAutoScalingGroup(f.group('A'), { commandTimeout: Duration.minutes(30), heartbeatTimeout: Duration.hours(1) });
+    f.keys.addAutoScalingGroup(f.group('B'), { ssmOnlineTimeout: Duration.minutes(15), heartbeatTimeout: Duration.hours(1) });
+    const doc = content(Template.fromStack(f.stack).toJSON());
+    expect(doc.mainSteps[0].timeoutSeconds).toBe(15 * 60);
+    expect(doc.mainSteps[2].timeoutSeconds).toBe(30 * 60);
+  });
+});
+
+describe('least-privilege roles', () => {
+  const policyOf = (json: any, pathPart: string) => {
+    const id = logicalIdOf(json, 'AWS::IAM::Policy', pathPart);
+    return json.Resources[id].Properties.PolicyDocument.Statement;
+  };
+  const arn = (service: string, resource: string) => ({
+    'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:${service}:`, { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, resource]],
+  });
+
+  test('automation role: installer document only, gated instances only, lifecycle actions of gated groups only, read-only calls', () => {
+    const f = fixture();
+    const a = f.keys.addAutoScalingGroup(f.group('PublishA'));
+    const b = f.keys.addAutoScalingGroup(f.group('PublishB'));
+    const json = Template.fromStack(f.stack).toJSON();
+    const installerDoc = logicalIdOf(json, 'AWS::SSM::Document', 'Keys/InstallerDocument');
+    expect(policyOf(json, 'LifecycleGate/AutomationRole/DefaultPolicy')).toEqual([
+      {
+        Sid: 'SendInstallerDocument', Effect: 'Allow', Action: 'ssm:SendCommand',
+        Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ssm:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':document/', { Ref: installerDoc }]] },
+      },
+      {
+        Sid: 'SendToGatedInstancesOnly', Effect: 'Allow', Action: 'ssm:SendCommand',
+        Resource: arn('ec2', ':instance/*'),
+        Condition: { StringEquals: { 'ssm:resourceTag/aem-crypto-keys:gate': [a.hookName, b.hookName] } },
+      },
+      {
+        Sid: 'CompleteLifecycleActionOfGatedGroupsOnly', Effect: 'Allow', Action: 'autoscaling:CompleteLifecycleAction',
+        Resource: arn('autoscaling', ':autoScalingGroup:*:autoScalingGroupName/*'),
+        Condition: { StringEquals: { 'autoscaling:ResourceTag/aem-crypto-keys:gate': [a.hookName, b.hookName] } },
+      },
+      {
+        Sid: 'FollowCommandsAndManagedNodes', Effect: 'Allow', Resource: '*',
+        Action: ['ssm:DescribeInstanceInformation', 'ssm:GetCommandInvocation', 'ssm:ListCommandInvocations', 'ssm:ListCommands'],
+      },
+    ]);
+    const role = json.Resources[logicalIdOf(json, 'AWS::IAM::Role', 'LifecycleGate/AutomationRole/')];
+    expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([expect.objectContaining({
+      Principal: { Service: 'ssm.amazonaws.com' },
+      Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } }, ArnLike: { 'aws:SourceArn': arn('ssm', ':automation-execution/*') } },
+    })]);
+    expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+  });
+
+  test('EventBridge role: start only this automation, pass only the automation role, only to SSM', () => {
+    const { json } = gated();
+    const automation = logicalIdOf(json, 'AWS::SSM::Document', 'LifecycleGate/Automation');
+    const automationRole = logicalIdOf(json, 'AWS::IAM::Role', 'LifecycleGate/AutomationRole/');
+    expect(policyOf(json, 'LifecycleGate/EventsRole/DefaultPolicy')).toEqual([
+      {
+        Sid: 'StartLifecycleAutomation', Effect: 'Allow', Action: 'ssm:StartAutomationExecution',
+        Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ssm:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':automation-definition/', { Ref: automation }, ':$DEFAULT']] },
+      },
+      {
+        Sid: 'PassAutomationRole', Effect: 'Allow', Action: 'iam:PassRole',
+        Resource: { 'Fn::GetAtt': [automationRole, 'Arn'] },
+        Condition: { StringEquals: { 'iam:PassedToService': 'ssm.amazonaws.com' } },
+      },
+    ]);
+    const role = json.Resources[logicalIdOf(json, 'AWS::IAM::Role', 'LifecycleGate/EventsRole/')];
+    expect(role.Properties.AssumeRolePolicyDocument.Statement[0].Principal).toEqual({ Service: 'events.amazonaws.com' });
+  });
+
+  test('the group role reads the secret only (and its key only through Secrets Manager)', () => {
+    const { json } = gated();
+    const statements = policyOf(json, 'PublishRole/DefaultPolicy');
+    expect(statements.map((s: any) => s.Action)).toEqual([['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], 'kms:Decrypt']);
+  });
+});
+
+describe('input checks at synth', () => {
+  test('heartbeat shorter than the automation\'s worst case', () => {
+    const f = fixture();
+    expect(() => f.keys.addAutoScalingGroup(f.group('P'), { heartbeatTimeout: Duration.minutes(20) }))
+      .toThrow(/heartbeatTimeout \(1200 s\) must be at least ssmOnlineTimeout \+ commandTimeout/);
+    expect(() => f.keys.addAutoScalingGroup(f.group('Q'), { heartbeatTimeout: Duration.hours(3) })).toThrow(/between 30 seconds and 2 hours/);
+  });
+
+  test('a group whose heartbeat is shorter than another group\'s longer command timeout fails synthesis', () => {
+    const f = fixture();
+    f.keys.addAutoScalingGroup(f.group('Slow'), { commandTimeout: Duration.minutes(60), heartbeatTimeout: Duration.minutes(75) });
+    f.keys.addAutoScalingGroup(f.group('Fast'));
+    expect(() => f.app.synth()).toThrow(/heartbeatTimeout 2700 s is shorter than the shared automation's worst case/);
+  });
+
+  test('bad hook names, a group gated twice, bundles restart without admin secret', () => {
+    const f = fixture();
+    expect(() => f.keys.addAutoScalingGroup(f.group('P1'), { hookName: 'has space' })).toThrow(/hookName must be/);
+    expect(() => f.keys.addAutoScalingGroup(f.group('P2'), { hookName: 'x'.repeat(256) })).toThrow(/hookName must be/);
+    const asg = f.group('P3');
+    f.keys.addAutoScalingGroup(asg, { hookName: 'publish-gate' });
+    expect(() => f.keys.addAutoScalingGroup(asg)).toThrow(/already gated/);
+    expect(() => f.keys.addAutoScalingGroup(f.group('P4'), { hookName: 'publish-gate' })).toThrow(/already used/);
+    expect(() => f.keys.addAutoScalingGroup(f.group('P5'), { restart: RestartBehavior.BUNDLES })).toThrow(/needs adminSecret/);
+  });
+});
+
+test('the cycle finder finds cycles', () => {
+  expect(findCycle({ A: { DependsOn: ['B'] }, B: { Properties: { X: { 'Fn::GetAtt': ['A', 'Arn'] } } } })).toEqual(['A', 'B', 'A']);
+  expect(findCycle({ A: { DependsOn: ['B'] }, B: { Properties: { X: { Ref: 'C' } } }, C: {} })).toBeUndefined();
+});
+
+/** Every logical ID a CloudFormation value refers to (Ref, GetAtt, ${} in Sub, DependsOn). */
+function references(value: any, out = new Set<string>()): Set<string> {
+  if (Array.isArray(value)) {
+    value.forEach((v) => references(v, out));
+  } else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      if (k === 'Ref' && typeof v === 'string') out.add(v);
+      else if (k === 'Fn::GetAtt') out.add(Array.isArray(v) ? String(v[0]) : String(v).split('.')[0]);
+      else if (k === 'Fn::Sub') {
+        const text = Array.isArray(v) ? v[0] : v;
+        for (const m of String(text).matchAll(/\$\{([A-Za-z0-9]+)[.}]/g)) out.add(m[1]);
+        if (Array.isArray(v)) references(v[1], out);
+      } else if (k === 'DependsOn') [].concat(v as any).forEach((d) => out.add(d));
+      else references(v, out);
+    }
+  }
+  return out;
+}
+
+/** A dependency cycle among the resources, if any (DFS over Ref/GetAtt/Sub/DependsOn edges). */
+function findCycle(resources: Record<string, any>): string[] | undefined {
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (id: string, stack: string[]): string[] | undefined => {
+    if (state.get(id) === 'done') return undefined;
+    if (state.get(id) === 'visiting') return [...stack, id];
+    state.set(id, 'visiting');
+    for (const next of references(resources[id])) {
+      if (next in resources && next !== id) {
+        const cycle = visit(next, [...stack, id]);
+        if (cycle) return cycle;
+      }
+    }
+    state.set(id, 'done');
+    return undefined;
+  };
+  for (const id of Object.keys(resources)) {
+    const cycle = visit(id, []);
+    if (cycle) return cycle;
+  }
+  return undefined;
+}
