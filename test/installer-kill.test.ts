@@ -16,7 +16,7 @@ const ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:aem-keys-AbCdE
  * every finished backup must be whole, and the next run must complete the job.
  * The secret comes from a stub `aws` here so the run is short and the kills land in the writes.
  */
-describeWithTools(['java'], 'installer killed with SIGKILL at random moments', () => {
+describeWithTools(['java', 'strace'], 'installer killed with SIGKILL at random moments', () => {
   const user = testUser();
   const doc = synthInstaller({ tokenHandlerProperties: { 'token.samesite.cookie.attr': 'Lax' } });
   const keys = { hmac: randomBytes(32), master: randomBytes(16) };
@@ -45,19 +45,30 @@ describeWithTools(['java'], 'installer killed with SIGKILL at random moments', (
 
   test(`${TRIALS} trials: never a torn file, and a re-run always completes`, async () => {
     const cache = felixCache(aemBundles({ fillers: 40 }));
-    // How long a whole run takes, to spread the kills over it.
-    const probe = prepare(cache);
-    const t0 = Date.now();
-    expect(runScript(probe.inst, probe.script, {}).status).toBe(0);
-    const duration = Math.max(Date.now() - t0, 20);
-    const tokenText = fs.readFileSync(probe.inst.tokenFile);
+    // Half the trials run at full speed; the other half under strace with every write(2) delayed
+    // by 10 ms, which widens any window in which a file is truncated but not yet rewritten (a
+    // non-atomic write is then caught reliably, not only by luck).
+    const slow = ['strace', '-f', '-qq', '-o', '/dev/null', '-e', 'trace=write', '-e', 'inject=write:delay_enter=10000'];
+    const durations: number[] = [];
+    let tokenText = Buffer.alloc(0);
+    for (const wrap of [[], slow]) {
+      // How long a whole run takes, to spread the kills over it.
+      const probe = prepare(cache);
+      const t0 = Date.now();
+      const child = spawnScript(probe.inst, probe.script, {}, wrap);
+      const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+      expect(code).toBe(0);
+      durations.push(Math.max(Date.now() - t0, 20));
+      tokenText = fs.readFileSync(probe.inst.tokenFile);
+    }
 
     const outcomes = { untouched: 0, partial: 0, complete: 0 };
     for (let trial = 0; trial < TRIALS; trial++) {
       const { inst, old, script } = prepare(cache);
-      const child = spawnScript(inst, script, {});
+      const mode = trial % 2;
+      const child = spawnScript(inst, script, {}, mode ? slow : []);
       const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-      await new Promise((r) => setTimeout(r, Math.random() * duration * 1.1));
+      await new Promise((r) => setTimeout(r, Math.random() * durations[mode] * 1.1));
       try {
         process.kill(-child.pid!, 'SIGKILL');
       } catch {
@@ -103,7 +114,7 @@ describeWithTools(['java'], 'installer killed with SIGKILL at random moments', (
       fs.rmSync(inst.root, { recursive: true, force: true });
     }
     // eslint-disable-next-line no-console
-    console.log(`kill -9 trials over a ${duration} ms run: ${JSON.stringify(outcomes)}`);
+    console.log(`kill -9 trials over runs of ${durations.join(' / ')} ms (plain / slowed writes): ${JSON.stringify(outcomes)}`);
     expect(outcomes.untouched + outcomes.partial + outcomes.complete).toBe(TRIALS);
     // The kills really landed inside the writes, not only before or after them.
     expect(outcomes.partial + outcomes.complete).toBeGreaterThan(0);

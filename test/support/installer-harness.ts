@@ -148,10 +148,11 @@ export function runScript(inst: Instance, script: string, env: Record<string, st
 }
 
 /** Starts the script like runScript, without waiting. */
-export function spawnScript(inst: Instance, script: string, env: Record<string, string>) {
+export function spawnScript(inst: Instance, script: string, env: Record<string, string>, wrap: string[] = []) {
   const file = path.join(inst.root, '_script.sh');
   fs.writeFileSync(file, script, { mode: 0o700 });
-  return spawn('sh', ['-c', file], { env: { ...env, PATH: `${inst.stubs}:${process.env.PATH}` }, cwd: inst.root, stdio: 'ignore', detached: true });
+  const cmd = [...wrap, 'sh', '-c', file];
+  return spawn(cmd[0], cmd.slice(1), { env: { ...env, PATH: `${inst.stubs}:${process.env.PATH}` }, cwd: inst.root, stdio: 'ignore', detached: true });
 }
 
 /** Every file and folder under `dir` with its type, mode, owner and content hash (or link target). */
