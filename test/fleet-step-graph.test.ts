@@ -1,0 +1,181 @@
+/**
+ * Walks the step graph of the synthesized lifecycle Automation document: whatever happens, a
+ * launching instance ends in CompleteLifecycleAction, and CONTINUE only after the installer ran.
+ */
+import { App, Stack } from 'aws-cdk-lib';
+import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { AemCryptoKeys } from '../lib';
+
+type Edge = { to: string; kind: 'success' | 'failure' | 'cancel' | 'timeout' };
+const END = '(end)';
+const ABORT = '(abort)';
+
+function automationContent(): any {
+  const app = new App();
+  const stack = new Stack(app, 'GraphStack');
+  const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 1, natGateways: 0, subnetConfiguration: [{ name: 'app', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
+  const keys = new AemCryptoKeys(stack, 'Keys');
+  const asg = new autoscaling.AutoScalingGroup(stack, 'Publish', {
+    vpc,
+    instanceType: new ec2.InstanceType('m6i.large'),
+    machineImage: ec2.MachineImage.genericLinux({ 'us-east-1': 'ami-12345678' }),
+  });
+  keys.addAutoScalingGroup(asg, { startAfterInstall: true });
+  const template = app.synth().getStackByName('GraphStack').template;
+  const docs = Object.values(template.Resources as Record<string, any>)
+    .filter((r) => r.Type === 'AWS::SSM::Document' && r.Properties.DocumentType === 'Automation');
+  expect(docs).toHaveLength(1);
+  return { content: docs[0].Properties.Content, installerRef: installerRefOf(template) };
+}
+
+function installerRefOf(template: any): string {
+  const ids = Object.entries(template.Resources as Record<string, any>)
+    .filter(([id, r]) => r.Type === 'AWS::SSM::Document' && r.Properties.DocumentType === 'Command' && id.startsWith('KeysInstallerDocument'))
+    .map(([id]) => id);
+  expect(ids).toHaveLength(1);
+  return ids[0];
+}
+
+/**
+ * The edges out of a step, following Automation's rules: `nextStep` (or, for `aws:branch`, every
+ * choice and the default; or the next step in the list; or the end with `isEnd`) on success;
+ * `onFailure` / `onCancel` (`Abort` by default, `Continue` = the success edge, `step:<name>`) on
+ * failure, cancel, and on timeout, which Automation treats as a failure.
+ */
+function edgesOf(steps: any[], index: number): Edge[] {
+  const step = steps[index];
+  const names = new Set(steps.map((s) => s.name));
+  const successTargets: string[] = [];
+  if (step.action === 'aws:branch') {
+    successTargets.push(...step.inputs.Choices.map((c: any) => c.NextStep), step.inputs.Default);
+  } else if (step.isEnd) {
+    successTargets.push(END);
+  } else if (step.nextStep) {
+    successTargets.push(step.nextStep);
+  } else {
+    successTargets.push(index + 1 < steps.length ? steps[index + 1].name : END);
+  }
+  const edges: Edge[] = successTargets.map((to) => ({ to, kind: 'success' }));
+  const onError = (value: string | undefined, kind: Edge['kind']) => {
+    const v = value ?? 'Abort';
+    if (v === 'Abort') edges.push({ to: ABORT, kind });
+    else if (v === 'Continue') edges.push(...successTargets.map((to) => ({ to, kind })));
+    else if (v.startsWith('step:')) edges.push({ to: v.slice(5), kind });
+    else throw new Error(`${step.name}: unknown onFailure/onCancel ${v}`);
+  };
+  onError(step.onFailure, 'failure');
+  onError(step.onCancel, 'cancel');
+  onError(step.onFailure, 'timeout');
+  for (const e of edges) {
+    if (e.to !== END && e.to !== ABORT && !names.has(e.to)) throw new Error(`${step.name}: edge to unknown step ${e.to}`);
+  }
+  return edges;
+}
+
+/** Every path from the first step to an end (END or ABORT); the graph must be acyclic. */
+function allPaths(steps: any[]): Array<Array<{ step: string; via: Edge['kind'] }>> {
+  const index = new Map(steps.map((s, i) => [s.name, i]));
+  const paths: Array<Array<{ step: string; via: Edge['kind'] }>> = [];
+  const walk = (name: string, path: Array<{ step: string; via: Edge['kind'] }>) => {
+    if (name === END || name === ABORT) {
+      paths.push([...path, { step: name, via: path.length ? path[path.length - 1].via : 'success' }]);
+      return;
+    }
+    if (path.some((p) => p.step === name)) throw new Error(`cycle through ${name}`);
+    for (const edge of edgesOf(steps, index.get(name)!)) {
+      walk(edge.to, [...path, { step: name, via: edge.kind }]);
+    }
+  };
+  walk(steps[0].name, []);
+  return paths;
+}
+
+describe('lifecycle automation step graph', () => {
+  const { content, installerRef } = automationContent();
+  const steps: any[] = content.mainSteps;
+  const byName = new Map(steps.map((s) => [s.name, s]));
+  const result = (name: string) => (byName.get(name)?.action === 'aws:executeAwsApi' && byName.get(name)?.inputs.Api === 'CompleteLifecycleAction'
+    ? byName.get(name).inputs.LifecycleActionResult : undefined);
+  const isInstaller = (name: string) => byName.get(name)?.action === 'aws:runCommand'
+    && byName.get(name)?.inputs.DocumentName?.Ref === installerRef;
+  const paths = allPaths(steps);
+  const continueSteps = steps.filter((s) => result(s.name) === 'CONTINUE').map((s) => s.name);
+  const abandonSteps = steps.filter((s) => result(s.name) === 'ABANDON').map((s) => s.name);
+
+  test('one CONTINUE step and one ABANDON step, both ends', () => {
+    expect(continueSteps).toHaveLength(1);
+    expect(abandonSteps).toHaveLength(1);
+    expect(byName.get(continueSteps[0]).isEnd).toBe(true);
+    expect(byName.get(abandonSteps[0]).isEnd).toBe(true);
+  });
+
+  test('the graph is acyclic and every step is reachable', () => {
+    const reached = new Set(paths.flatMap((p) => p.map((n) => n.step)));
+    for (const s of steps) expect(reached).toContain(s.name);
+  });
+
+  test('every failure, cancel or timeout edge outside the ABANDON step leads to ABANDON', () => {
+    steps.forEach((s, i) => {
+      if (abandonSteps.includes(s.name)) return;
+      for (const edge of edgesOf(steps, i).filter((e) => e.kind !== 'success')) {
+        expect({ from: s.name, kind: edge.kind, to: edge.to }).toEqual({ from: s.name, kind: edge.kind, to: abandonSteps[0] });
+      }
+    });
+    // Nothing marks a failure as harmless.
+    for (const s of steps) expect(s.isCritical).not.toBe(false);
+  });
+
+  test('the all-success path of every branch ends in CONTINUE', () => {
+    const successOnly = paths.filter((p) => p.slice(0, -1).every((n) => n.via === 'success'));
+    expect(successOnly.length).toBeGreaterThanOrEqual(2); // service and warm-pool branches
+    for (const p of successOnly) {
+      expect(p[p.length - 2].step).toBe(continueSteps[0]);
+      expect(p[p.length - 1].step).toBe(END);
+    }
+  });
+
+  test('no path reaches CONTINUE without a successful installer runCommand before it', () => {
+    const toContinue = paths.filter((p) => p.some((n) => n.step === continueSteps[0]));
+    expect(toContinue.length).toBeGreaterThan(0);
+    for (const p of toContinue) {
+      const before = p.slice(0, p.findIndex((n) => n.step === continueSteps[0]));
+      expect(before.some((n) => isInstaller(n.step) && n.via === 'success')).toBe(true);
+    }
+  });
+
+  test('every path ends by completing the lifecycle action, except a failed ABANDON call itself', () => {
+    for (const p of paths) {
+      const last = p[p.length - 2].step;
+      expect([...continueSteps, ...abandonSteps]).toContain(last);
+      if (p[p.length - 1].step === ABORT) {
+        // Only the ABANDON call may abort (the hook's DefaultResult ABANDON still applies then).
+        expect(abandonSteps).toContain(last);
+      }
+    }
+  });
+
+  test('steps that wait are bounded; the warm-pool install neither starts nor restarts AEM', () => {
+    for (const s of steps.filter((x) => ['aws:waitForAwsResourceProperty', 'aws:runCommand'].includes(x.action))) {
+      expect(typeof s.timeoutSeconds).toBe('number');
+      expect(s.timeoutSeconds).toBeGreaterThan(0);
+    }
+    const branch = steps.find((s) => s.action === 'aws:branch');
+    const warm = branch.inputs.Choices.find((c: any) => c.StringEquals === 'WarmPool').NextStep;
+    expect(byName.get(warm).inputs.Parameters).toMatchObject({ StartAfterInstall: 'false', Restart: 'none' });
+    expect(isInstaller(warm)).toBe(true);
+    expect(isInstaller(branch.inputs.Default)).toBe(true);
+  });
+});
+
+describe('the walker itself', () => {
+  test('a step without onFailure aborts; Continue follows the success edge', () => {
+    const steps = [
+      { name: 'a', action: 'aws:sleep', nextStep: 'b' },
+      { name: 'b', action: 'aws:sleep', onFailure: 'Continue', onCancel: 'step:a', isEnd: true },
+    ];
+    expect(edgesOf(steps, 0)).toEqual([{ to: 'b', kind: 'success' }, { to: ABORT, kind: 'failure' }, { to: ABORT, kind: 'cancel' }, { to: ABORT, kind: 'timeout' }]);
+    expect(edgesOf(steps, 1)).toEqual([{ to: END, kind: 'success' }, { to: END, kind: 'failure' }, { to: 'a', kind: 'cancel' }, { to: END, kind: 'timeout' }]);
+    expect(() => allPaths(steps)).toThrow(/cycle/);
+  });
+});
