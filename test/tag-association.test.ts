@@ -1,0 +1,125 @@
+import { App, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { AemCryptoKeys, InstancesByTagOptions, OnKeyMismatch, RestartBehavior } from '../lib';
+
+function setup() {
+  const app = new App();
+  const stack = new Stack(app, 'TagStack');
+  const keys = new AemCryptoKeys(stack, 'Keys');
+  return { stack, keys };
+}
+
+function associate(key: string, value: string, options: InstancesByTagOptions = {}) {
+  const { stack, keys } = setup();
+  const association = keys.addInstancesByTag(key, value, options);
+  return { stack, keys, association, template: Template.fromStack(stack) };
+}
+
+describe('addInstancesByTag', () => {
+  test('targets the tag, runs the installer document with the options, at once and every 30 minutes, 10% at a time', () => {
+    const { template, stack } = associate('aem-role', 'author', { quickstartDir: '/opt/aem/author/crx-quickstart', onKeyMismatch: OnKeyMismatch.FAIL });
+    const installer = Object.keys(template.findResources('AWS::SSM::Document')).find((id) => id.startsWith('KeysInstallerDocument'));
+    const secret = Object.keys(template.findResources('AWS::SecretsManager::Secret'))[0];
+    template.resourceCountIs('AWS::SSM::Association', 1);
+    template.hasResourceProperties('AWS::SSM::Association', {
+      Name: { Ref: installer },
+      Targets: [{ Key: 'tag:aem-role', Values: ['author'] }],
+      ScheduleExpression: 'rate(30 minutes)',
+      ApplyOnlyAtCronInterval: false,
+      MaxConcurrency: '10%',
+      MaxErrors: '10%',
+      ComplianceSeverity: 'HIGH',
+      AssociationName: Match.absent(),
+      OutputLocation: Match.absent(),
+      Parameters: {
+        SecretId: [{ Ref: secret }],
+        QuickstartDir: ['/opt/aem/author/crx-quickstart'],
+        AemUser: ['aem'],
+        EncapsulatedToken: ['true'],
+        OnKeyMismatch: ['fail'],
+        Restart: ['service'],
+        ServiceName: ['aem'],
+        StartAfterInstall: ['false'],
+        AemPort: ['4502'],
+      },
+    });
+    expect(stack).toBeDefined();
+  });
+
+  test('schedule, rate controls, name, compliance severity and output location are options', () => {
+    const { stack, keys } = setup();
+    const bucket = new s3.Bucket(stack, 'Logs');
+    const admin = new secretsmanager.Secret(stack, 'Admin');
+    keys.addInstancesByTag('aem-role', 'publish-standalone', {
+      schedule: 'cron(0 3 ? * SUN *)',
+      maxConcurrency: '1',
+      maxErrors: '0',
+      associationName: 'aem-keys-standalone',
+      complianceSeverity: 'CRITICAL',
+      outputBucket: bucket,
+      outputKeyPrefix: 'aem-keys/',
+      restart: RestartBehavior.BUNDLES,
+      adminSecret: admin,
+    });
+    const template = Template.fromStack(stack);
+    const bucketId = Object.keys(template.findResources('AWS::S3::Bucket'))[0];
+    const adminId = Object.keys(template.findResources('AWS::SecretsManager::Secret')).find((id) => id.startsWith('Admin'));
+    template.hasResourceProperties('AWS::SSM::Association', {
+      ScheduleExpression: 'cron(0 3 ? * SUN *)',
+      MaxConcurrency: '1',
+      MaxErrors: '0',
+      AssociationName: 'aem-keys-standalone',
+      ComplianceSeverity: 'CRITICAL',
+      OutputLocation: { S3Location: { OutputS3BucketName: { Ref: bucketId }, OutputS3KeyPrefix: 'aem-keys/', OutputS3Region: { Ref: 'AWS::Region' } } },
+      Parameters: Match.objectLike({ Restart: ['bundles'], AdminSecretId: [{ Ref: adminId }] }),
+    });
+  });
+
+  test('an empty AdminSecretId is left out (the document default applies)', () => {
+    const { template } = associate('aem-role', 'author');
+    const association = Object.values(template.findResources('AWS::SSM::Association'))[0] as any;
+    expect(Object.keys(association.Properties.Parameters)).not.toContain('AdminSecretId');
+  });
+
+  test('several tags, several associations, one installer document', () => {
+    const { stack, keys } = setup();
+    keys.addInstancesByTag('aem-role', 'author');
+    keys.addInstancesByTag('aem-role', 'dispatcher-publish');
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::SSM::Association', 2);
+    expect(Object.values(template.findResources('AWS::SSM::Document')).filter((d: any) => d.Properties.DocumentType === 'Command')).toHaveLength(1);
+  });
+
+  test.each([
+    ['an empty key', '', 'author', /tag key is empty/],
+    ['a blank key', '   ', 'author', /tag key is empty/],
+    ['a reserved aws: key', 'aws:cloudformation:stack-name', 'x', /reserved/],
+    ['a 129-character key', 'k'.repeat(129), 'x', /longer than 128/],
+    ['an empty value', 'aem-role', '', /value of tag aem-role is empty/],
+    ['a 257-character value', 'aem-role', 'v'.repeat(257), /longer than 256/],
+  ])('rejects %s', (_label, key, value, error) => {
+    const { keys } = setup();
+    expect(() => keys.addInstancesByTag(key, value)).toThrow(error);
+  });
+
+  test.each<[InstancesByTagOptions, RegExp]>([
+    [{ schedule: 'rate(5 minutes)' }, /at most every 30 minutes/],
+    [{ schedule: 'every day' }, /rate\(…\) or cron\(…\)/],
+    [{ maxConcurrency: '0' }, /maxConcurrency must be a number or a percentage/],
+    [{ maxConcurrency: '150%' }, /maxConcurrency/],
+    [{ maxErrors: 'ten' }, /maxErrors must be/],
+    [{ associationName: 'has space' }, /associationName must be/],
+    [{ outputKeyPrefix: 'x/' }, /outputKeyPrefix needs outputBucket/],
+    [{ restart: RestartBehavior.BUNDLES }, /needs adminSecret/],
+  ])('rejects options %j', (options, error) => {
+    const { keys } = setup();
+    expect(() => keys.addInstancesByTag('aem-role', 'author', options)).toThrow(error);
+  });
+
+  test('rate of hours and days is accepted', () => {
+    expect(() => associate('aem-role', 'author', { schedule: 'rate(1 hour)' })).not.toThrow();
+    expect(() => associate('aem-role', 'author', { schedule: 'rate(2 days)' })).not.toThrow();
+  });
+});
