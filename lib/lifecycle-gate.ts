@@ -242,6 +242,7 @@ export class LifecycleGate extends Construct {
     }
     // Validates the installer options (e.g. bundles restart without admin secret) up front.
     const parameters = installerParameters('unused', options);
+    const role = (options.manageSsm ?? true) ? roleOf(asg) : undefined;
     gatedGroups.set(asg, hookName);
     this.hookNames.push(hookName);
     this.timeouts.push({ hookName, ...timeouts });
@@ -266,9 +267,9 @@ export class LifecycleGate extends Construct {
     Tags.of(asg).add(GATE_TAG_KEY, hookName, { applyToLaunchedInstances: true });
 
     // 3. SSM agent registration.
-    if (options.manageSsm ?? true) {
-      asg.role.addManagedPolicy(iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore'));
-      Validations.of(asg.role).acknowledge({
+    if (role) {
+      role.addManagedPolicy(iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore'));
+      Validations.of(role).acknowledge({
         id: 'AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
         reason: 'AmazonSSMManagedInstanceCore is the AWS-maintained minimum an instance needs to be an SSM managed node, which the keys installer (Run Command) requires.',
       });
@@ -426,6 +427,15 @@ function renderAutomation(props: AutomationRenderProps): Record<string, any> {
       { ...complete(s.abandon, 'ABANDON'), onFailure: 'Abort', onCancel: 'Abort', isEnd: true },
     ],
   };
+}
+
+function roleOf(asg: autoscaling.AutoScalingGroup): iam.IRole {
+  try {
+    return asg.role;
+  } catch {
+    throw new Error(`addAutoScalingGroup: the launch template of ${asg.node.path} exposes no role, so its instances cannot be made SSM-managed `
+      + 'nor granted the secret here. Give the launch template a role, or pass manageSsm: false and grant both yourself.');
+  }
 }
 
 function checkTimeouts(options: AutoScalingGroupOptions): { heartbeat: number; command: number; ssm: number } {

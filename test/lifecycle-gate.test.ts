@@ -122,6 +122,33 @@ describe('the launching hook is part of the group', () => {
   });
 });
 
+describe('warm pools and odd groups', () => {
+  test('a group with a warm pool: same single hook (it fires for Warmed:Pending:Wait too), no cycle', () => {
+    const f = fixture();
+    const asg = f.group('Publish');
+    asg.addWarmPool({ minSize: 1, poolState: autoscaling.PoolState.STOPPED });
+    const { hookName } = f.keys.addAutoScalingGroup(asg);
+    const json = Template.fromStack(f.stack).toJSON();
+    expect(findCycle(json.Resources)).toBeUndefined();
+    const group = json.Resources[logicalIdOf(json, 'AWS::AutoScaling::AutoScalingGroup', 'Publish/ASG')];
+    expect(group.Properties.LifecycleHookSpecificationList.map((h: any) => h.LifecycleHookName)).toEqual([hookName]);
+    expect(Object.keys(Template.fromStack(f.stack).findResources('AWS::AutoScaling::WarmPool'))).toHaveLength(1);
+  });
+
+  test('a launch template without a role: clear error unless manageSsm is false', () => {
+    const f = fixture();
+    const noRole = () => new autoscaling.AutoScalingGroup(f.stack, `NoRole${Math.random().toString(36).slice(2, 8)}`, {
+      vpc: f.vpc,
+      launchTemplate: new ec2.LaunchTemplate(f.stack, `T${Math.random().toString(36).slice(2, 8)}`, {
+        instanceType: new ec2.InstanceType('m6i.large'),
+        machineImage: ec2.MachineImage.genericLinux({ 'us-east-1': 'ami-12345678' }),
+      }),
+    });
+    expect(() => f.keys.addAutoScalingGroup(noRole())).toThrow(/exposes no role/);
+    expect(() => f.keys.addAutoScalingGroup(noRole(), { manageSsm: false })).not.toThrow();
+  });
+});
+
 describe('the EventBridge rule', () => {
   test('matches only launching lifecycle actions of this group\'s hook and starts the automation with the event and the options', () => {
     const { template, result } = gated({ quickstartDir: '/opt/aem/publish/crx-quickstart', startAfterInstall: true, aemUser: 'cq' });
