@@ -17,6 +17,9 @@ export const DEFAULT_COMMAND_TIMEOUT = Duration.minutes(20);
 /** Default time a new instance has to register with SSM (agent online). */
 export const DEFAULT_SSM_ONLINE_TIMEOUT = Duration.minutes(10);
 
+/** IAM's limit for the inline policies of one role, in characters. */
+const MAX_ROLE_POLICY_CHARS = 10_240;
+
 /** Slack between the automation's worst case and the hook's heartbeat, for the last API calls. */
 const HEARTBEAT_MARGIN_SECONDS = 120;
 
@@ -83,7 +86,9 @@ export interface AutoScalingGroupOptions extends InstallerOptions {
    * Name of the launching lifecycle hook (also the value of the `aem-crypto-keys:gate` tag).
    * Only `[A-Za-z0-9_/-]`, at most 255 characters, unique among the gated groups of an account
    * and region.
-   * @default - `aem-keys-<stack name>-<hash of the group's construct path>`
+   * Each name is listed twice in the automation role's policy (IAM allows 10,240 characters per
+   * role), which bounds a key set to about 80 gated groups with default names; short names allow more.
+   * @default - `aem-keys-<stack name, cut to 32 characters>-<12 hex digits of a hash of the group's construct path>`
    */
   readonly hookName?: string;
 }
@@ -180,7 +185,7 @@ export class LifecycleGate extends Construct {
       }),
     });
     this.automationDocumentName = this.document.ref;
-    this.node.addValidation({ validate: () => this.validateTimeouts() });
+    this.node.addValidation({ validate: () => [...this.validateTimeouts(), ...this.validatePolicySize()] });
 
     this.eventsRole = new iam.Role(this, 'EventsRole', {
       description: 'Lets EventBridge start the AEM crypto keys lifecycle automation',
@@ -227,6 +232,15 @@ export class LifecycleGate extends Construct {
       .filter((t) => t.heartbeat < bound)
       .map((t) => `lifecycle hook ${t.hookName}: heartbeatTimeout ${t.heartbeat} s is shorter than the shared automation's worst case `
         + `(largest ssmOnlineTimeout + largest commandTimeout + ${HEARTBEAT_MARGIN_SECONDS} s = ${bound} s); raise it or lower the others`);
+  }
+
+  private validatePolicySize(): string[] {
+    // Every hook name appears in two conditions of the automation role's inline policy; IAM allows
+    // 10,240 characters of inline policy per role. The fixed part is about 1,300 characters.
+    const estimate = 1_400 + 2 * this.hookNames.reduce((sum, h) => sum + h.length + 3, 0);
+    return estimate > MAX_ROLE_POLICY_CHARS
+      ? [`${this.hookNames.length} gated groups make the automation role's policy about ${estimate} characters (IAM allows ${MAX_ROLE_POLICY_CHARS}); use shorter hookName values`]
+      : [];
   }
 
   /** Gates one more group. */
@@ -464,9 +478,9 @@ function checkHookName(name: string): void {
   }
 }
 
-/** `aem-keys-<stack name, at most 64 characters>-<12 hex of the group's path>`: unique, stable, group-independent. */
+/** `aem-keys-<stack name, at most 32 characters>-<12 hex of the group's path>`: unique, stable, group-independent. */
 function defaultHookName(asg: autoscaling.AutoScalingGroup): string {
-  const stackName = Stack.of(asg).stackName.replace(/[^A-Za-z0-9-]/g, '-').slice(0, 64);
+  const stackName = Stack.of(asg).stackName.replace(/[^A-Za-z0-9-]/g, '-').slice(0, 32);
   const hash = crypto.createHash('sha256').update(asg.node.path).digest('hex').slice(0, 12);
   return `aem-keys-${stackName}-${hash}`;
 }

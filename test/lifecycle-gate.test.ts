@@ -366,6 +366,14 @@ describe('input checks at synth', () => {
     expect(() => f.app.synth()).toThrow(/heartbeatTimeout 2700 s is shorter than the shared automation's worst case/);
   });
 
+  test('too many long hook names for the automation role\'s policy fail synthesis', () => {
+    const f = fixture();
+    for (let i = 0; i < 40; i++) {
+      f.keys.addAutoScalingGroup(f.group(`G${i}`), { hookName: `${'h'.repeat(120)}-${i}` });
+    }
+    expect(() => f.app.synth()).toThrow(/40 gated groups make the automation role's policy about \d+ characters/);
+  });
+
   test('bad hook names, a group gated twice, bundles restart without admin secret', () => {
     const f = fixture();
     expect(() => f.keys.addAutoScalingGroup(f.group('P1'), { hookName: 'has space' })).toThrow(/hookName must be/);
