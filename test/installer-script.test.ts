@@ -13,6 +13,7 @@ import { Moto, startMoto } from './support/moto';
 import { describeWithTools } from './support/tools';
 
 const TOKEN_PROPS = { 'token.samesite.cookie.attr': 'Lax', 'path': '/' };
+const ADMIN = 'admin:p\u00e4ss "w0rd" \\ $(x) \u{1F600} /';
 const TOKEN_CONFIG = 'token.encapsulated=B"true"\npath="/"\ntoken.samesite.cookie.attr="Lax"\n';
 
 /** Random keys whose base64 holds a '/', so the secret's JSON can escape it as \/. */
@@ -52,7 +53,8 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
     arns.badBase64 = createSecret('bad-b64', JSON.stringify({ hmac: 'not*base64!', master: keys.master.toString('base64') }));
     arns.short = createSecret('short', JSON.stringify({ hmac: randomBytes(31).toString('base64'), master: keys.master.toString('base64') }));
     arns.noMaster = createSecret('no-master', JSON.stringify({ hmac: keys.hmac.toString('base64') }));
-    arns.admin = createSecret('admin', JSON.stringify({ username: 'admin', password: 'p\u00e4ss "w0rd" \\ $(x)' }));
+    // JSON escapes of every kind, decoded by the script to UTF-8 whatever the locale.
+    arns.admin = createSecret('admin', String.raw`{"username":"admin","password":"p\u00e4ss \"w0rd\" \\ $(x) \ud83d\ude00 \/"}`);
     arns.missing = arns.good.replace(/secret:aem-keys-/, 'secret:does-not-exist-');
   }, 60000);
 
@@ -258,6 +260,24 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
     expect(snapshotTree(inst.quickstart)).toEqual(before);
   });
 
+  test('runs when started by dash (re-execs bash) and by bash -c (reads its parameters from BASH_EXECUTION_STRING)', () => {
+    const inst = instance();
+    const script = renderScript(doc(), { SecretId: arns.good, QuickstartDir: inst.quickstart, AemUser: user.name, Mode: 'verify', EncapsulatedToken: 'false' });
+    const file = path.join(inst.root, 'script.sh');
+    fs.writeFileSync(file, script);
+    const env = { ...moto.env, HOME: process.env.HOME ?? '/root', PATH: process.env.PATH! };
+    const expected = [
+      bundlesLine(), `hmac: ${fp.hmac} missing on the instance`, `master: ${fp.master} missing on the instance`, 'storage: missing on the instance',
+      'token config: not managed (EncapsulatedToken=false)', 'result: mismatch (Mode=verify changed nothing)',
+    ];
+    for (const [cmd, args] of [['dash', [file]], ['bash', ['-c', script]]] as const) {
+      const r = spawnSync(cmd, [...args], { env, encoding: 'utf8' });
+      expect(`${cmd} ${r.stderr}`).toBe(`${cmd} `);
+      expect(lines(r.stdout)).toEqual(expected);
+      expect(r.status).toBe(3);
+    }
+  });
+
   test('crypto.file bundle missing from the cache: fails, nothing changed', () => {
     const inst = instance();
     fs.rmSync(path.dirname(inst.keyDir), { recursive: true });
@@ -375,7 +395,7 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
         req.on('data', (c) => { body += c; });
         req.on('end', () => {
           requests.push({ method: req.method!, url: req.url!, auth: req.headers.authorization, body });
-          if (req.headers.authorization !== `Basic ${Buffer.from('admin:p\u00e4ss "w0rd" \\ $(x)').toString('base64')}`) {
+          if (req.headers.authorization !== `Basic ${Buffer.from(ADMIN).toString('base64')}`) {
             res.writeHead(401).end();
           } else if (req.method === 'POST') {
             res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"fragment":false,"stateRaw":4}');
@@ -428,6 +448,7 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
       expect(systemctlCalls(inst)).toEqual(['is-active --quiet -- aem']);
       const decoded = Buffer.concat([...fs.readFileSync(trace, 'utf8').matchAll(/"((?:\\x[0-9a-f]{2})*)"/g)].map((m) => Buffer.from(m[1].replace(/\\x/g, ''), 'hex')));
       expect(decoded.includes(Buffer.from('p\u00e4ss'))).toBe(false);
+      expect(decoded.includes(Buffer.from('p\\u00e4ss'))).toBe(false);
       expect(decoded.includes(Buffer.from(requests[0].auth!.slice(6)))).toBe(false);
       expect(decoded.includes(Buffer.from(keys.hmac.toString('base64')))).toBe(false);
     });

@@ -224,7 +224,7 @@ aemkeys_get_secret_string() {
   if ! command -v aws >/dev/null 2>&1; then
     aemkeys_fail "the AWS CLI (aws) is not on the PATH"
   fi
-  aemkeys_capture aws secretsmanager get-secret-value --secret-id "$arn" --region "$region" \
+  AWS_PAGER='' aemkeys_capture aws secretsmanager get-secret-value --secret-id "$arn" --region "$region" \
     --query SecretString --output text
   if [[ $AEMKEYS_RC != 0 ]]; then
     AEMKEYS_OUT=''
@@ -309,7 +309,7 @@ aemkeys_json_object() {
 #   AEMKEYS_REPLY = the JSON string escape sequences of RAW decoded (\" \\ \/ \b \f \n \r \t
 #   \uXXXX). Returns 1 on an invalid escape.
 aemkeys_json_unescape() {
-  local rest=$1 out='' c ch
+  local rest=$1 out='' c ch cp
   while [[ $rest == *\\* ]]; do
     out+=${rest%%\\*}
     rest=${rest#*\\}
@@ -323,9 +323,30 @@ aemkeys_json_unescape() {
       t) out+=$'\t'; rest=${rest:1} ;;
       u)
         [[ ${rest:1:4} =~ ^[0-9A-Fa-f]{4}$ ]] || return 1
-        printf -v ch "\\u${rest:1:4}"
-        out+=$ch
+        cp=$(( 16#${rest:1:4} ))
         rest=${rest:5}
+        if (( cp >= 0xD800 && cp <= 0xDBFF )); then
+          [[ ${rest:0:2} == '\u' && ${rest:2:4} =~ ^[dD][c-fC-F][0-9A-Fa-f]{2}$ ]] || return 1
+          cp=$(( 0x10000 + ((cp - 0xD800) << 10) + (16#${rest:2:4} - 0xDC00) ))
+          rest=${rest:6}
+        elif (( cp >= 0xDC00 && cp <= 0xDFFF )); then
+          return 1
+        fi
+        # UTF-8 bytes through \x escapes: independent of the locale (SSM runs with none).
+        if (( cp < 0x80 )); then
+          printf -v ch '\\x%02x' "$cp"
+          printf -v ch "$ch"
+        elif (( cp < 0x800 )); then
+          printf -v ch '\\x%02x\\x%02x' $(( 0xC0 | cp >> 6 )) $(( 0x80 | (cp & 0x3F) ))
+          printf -v ch "$ch"
+        elif (( cp < 0x10000 )); then
+          printf -v ch '\\x%02x\\x%02x\\x%02x' $(( 0xE0 | cp >> 12 )) $(( 0x80 | (cp >> 6 & 0x3F) )) $(( 0x80 | (cp & 0x3F) ))
+          printf -v ch "$ch"
+        else
+          printf -v ch '\\x%02x\\x%02x\\x%02x\\x%02x' $(( 0xF0 | cp >> 18 )) $(( 0x80 | (cp >> 12 & 0x3F) )) $(( 0x80 | (cp >> 6 & 0x3F) )) $(( 0x80 | (cp & 0x3F) ))
+          printf -v ch "$ch"
+        fi
+        out+=$ch
         ;;
       *) return 1 ;;
     esac
@@ -335,7 +356,7 @@ aemkeys_json_unescape() {
 
 # aemkeys_secret_key JSON_FIELD EXPECTED_BYTES
 #   Reads a base64 key from the parsed secret (aemkeys_json_object), checks it is valid base64
-#   of exactly EXPECTED_BYTES bytes, and sets AEMKEYS_KEY_<FIELD> (base64, "\/" unescaped) and
+#   of exactly EXPECTED_BYTES bytes, and sets AEMKEYS_KEY_<FIELD> (base64, JSON escapes decoded) and
 #   AEMKEYS_SHA_<FIELD> (sha256 hex of the decoded bytes). Fails naming the field, never
 #   showing the value.
 aemkeys_secret_key() {
@@ -344,7 +365,9 @@ aemkeys_secret_key() {
     aemkeys_fail "the secret has no \"$field\" string field"
   fi
   raw=${AEMKEYS_JSON[$field]}
-  b64=${raw//\\\//\/}
+  b64=''
+  aemkeys_json_unescape "$raw" && b64=$AEMKEYS_REPLY
+  AEMKEYS_REPLY=''
   if [[ -z $b64 || ! $b64 =~ $AEMKEYS_B64_RE ]]; then
     aemkeys_fail "\"$field\" in the secret is not valid base64"
   fi
@@ -424,6 +447,7 @@ aemkeys_scan_bundles() {
 aemkeys_find_bundle() {
   local want=$1 i
   local -a all=() active=()
+  (( ${#AEMKEYS_B_NAME[@]} > 0 )) || aemkeys_fail "no bundle $want in the Felix bundle cache (is this an AEM 6.3+ instance that was started once?)"
   for i in "${!AEMKEYS_B_NAME[@]}"; do
     if [[ ${AEMKEYS_B_NAME[i]} == "$want" ]]; then
       all+=("$i")
