@@ -1,9 +1,7 @@
-import * as fs from 'fs';
-import * as path from 'path';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { HMAC_BYTES, MASTER_BYTES } from './key-set';
+import { createShellScriptDocument, PARAMETER_PATTERNS, ScriptParameter } from './shell-script-document';
 
 /** Properties of an `InstallerDocument`. */
 export interface InstallerDocumentProps {
@@ -32,70 +30,11 @@ export type TokenHandlerProperties = Record<string, string | number | boolean | 
 /** The OSGi PID of AEM's token authentication handler. */
 export const TOKEN_HANDLER_PID = 'com.day.crx.security.token.impl.impl.TokenAuthenticationHandler';
 
-/** Secrets Manager secret ARN, in every partition. Same expression as AEMKEYS_ARN_RE in the script. */
-export const SECRET_ARN_PATTERN =
-  '^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):secretsmanager:([a-z]{2}(-[a-z]+)+-[0-9]+):([0-9]{12}):secret:([A-Za-z0-9/_+=.@-]{1,512})$';
-
 /** Installer document parameters, in the order of the script's data block. */
 export const INSTALLER_PARAMETER_NAMES = [
   'SecretId', 'QuickstartDir', 'AemUser', 'EncapsulatedToken', 'Mode', 'OnKeyMismatch', 'Restart',
   'ServiceName', 'StartAfterInstall', 'AdminSecretId', 'AemPort', 'HmacBytes', 'MasterBytes',
 ] as const;
-
-/** The data block's first line; the script finds its parameters after it. */
-export const DATA_BLOCK_MARKER = '#@aem-crypto-keys-data 1';
-
-const SCRIPTS_DIR = path.join(__dirname, 'scripts');
-const COMMON_BEGIN = '# >>> aem-keys-common.sh';
-const COMMON_END = '# <<< aem-keys-common.sh';
-/** SSM's limit for a Command document's content is 64 KB; keep a margin for the JSON around the script. */
-const MAX_SCRIPT_BYTES = 60 * 1024;
-
-/**
- * The lines of an on-instance script as a document's `runCommand`: `lib/scripts/<scriptFile>`
- * with `aem-keys-common.sh` inlined between its `# >>> aem-keys-common.sh` / `# <<< ...` markers,
- * followed by the data block: one `#@param Name` line and one `{{ Name }}` line per parameter
- * (SSM substitutes the value there; the script reads it back from its own file and never
- * executes it), then each static section's lines, then `#@end`.
- *
- * Throws when the script holds `{{` outside the data block (SSM would substitute it).
- */
-export function embedShellScript(scriptFile: string, parameterNames: readonly string[], staticSections: Record<string, string[]> = {}): string[] {
-  const script = fs.readFileSync(path.join(SCRIPTS_DIR, scriptFile), 'utf8');
-  const common = fs.readFileSync(path.join(SCRIPTS_DIR, 'aem-keys-common.sh'), 'utf8');
-  const lines = script.replace(/\n$/, '').split('\n');
-  const begin = lines.indexOf(COMMON_BEGIN);
-  const end = lines.indexOf(COMMON_END);
-  if (begin < 0 || end < begin) {
-    throw new Error(`${scriptFile}: missing the "${COMMON_BEGIN}" / "${COMMON_END}" markers`);
-  }
-  const body = [...lines.slice(0, begin + 1), ...common.replace(/\n$/, '').split('\n'), ...lines.slice(end)];
-  if (body.some((l) => l.includes('{{'))) {
-    throw new Error(`${scriptFile}: the script contains "{{", which SSM would take for a parameter`);
-  }
-  if (body.some((l) => l === DATA_BLOCK_MARKER)) {
-    throw new Error(`${scriptFile}: the script contains the data block marker as a line`);
-  }
-  const data = [DATA_BLOCK_MARKER];
-  for (const name of parameterNames) {
-    data.push(`#@param ${name}`, `{{ ${name} }}`);
-  }
-  for (const [section, sectionLines] of Object.entries(staticSections)) {
-    if (!/^[a-z][a-z0-9-]{0,40}$/.test(section)) throw new Error(`bad static section name ${section}`);
-    data.push(`#@static ${section}`);
-    for (const l of sectionLines) {
-      if (/[\r\n]/.test(l) || l.includes('{{')) throw new Error(`static section ${section}: a line holds a newline or "{{"`);
-      data.push(`#@|${l}`);
-    }
-  }
-  data.push('#@end');
-  const all = [...body, ...data];
-  const size = Buffer.byteLength(all.join('\n'));
-  if (size > MAX_SCRIPT_BYTES) {
-    throw new Error(`${scriptFile}: the embedded script is ${size} bytes, over the ${MAX_SCRIPT_BYTES} bytes that fit an SSM document`);
-  }
-  return all;
-}
 
 const PROPERTY_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,199}$/;
 const RESERVED_PROPERTIES = new Set(['token.encapsulated', 'service.pid', 'service.factoryPid', 'service.bundleLocation']);
@@ -148,7 +87,8 @@ export function renderTokenHandlerConfig(properties: TokenHandlerProperties = {}
   return lines;
 }
 
-function checkKeyBytes(name: string, value: number | undefined, fallback: number): string {
+/** The key size for a document parameter default; throws unless an integer from 1 to 4096. */
+export function checkKeyBytes(name: string, value: number | undefined, fallback: number): string {
   const v = value ?? fallback;
   if (!Number.isInteger(v) || v < 1 || v > 4096) {
     throw new Error(`${name} must be an integer from 1 to 4096, got ${v}`);
@@ -156,16 +96,8 @@ function checkKeyBytes(name: string, value: number | undefined, fallback: number
   return String(v);
 }
 
-const ALLOWED = {
-  path: '^/[-A-Za-z0-9_./ @+,:=~]*$',
-  user: '^[a-z_][a-z0-9_-]{0,31}$',
-  unit: '^[A-Za-z0-9_][A-Za-z0-9:_.@-]{0,254}$',
-  port: '^[1-9][0-9]{0,4}$',
-  bytes: '^[1-9][0-9]{0,3}$',
-};
-
 /**
- * The SSM Command document that installs a key set on an AEM instance (docs/installer.md).
+ * The SSM Command document that installs a key set on an AEM instance (README: Installer document).
  *
  * The on-instance logic is `lib/scripts/install-keys.sh` (with `aem-keys-common.sh` inlined),
  * embedded at synth time; parameter values travel in a data block the script reads back and
@@ -183,103 +115,83 @@ export class InstallerDocument extends Construct {
     const hmacBytes = checkKeyBytes('hmacBytes (keyLengths.hmac)', props.hmacBytes, HMAC_BYTES);
     const masterBytes = checkKeyBytes('masterBytes (keyLengths.master)', props.masterBytes, MASTER_BYTES);
     const tokenConfig = renderTokenHandlerConfig(props.tokenHandlerProperties);
-    this.runCommand = embedShellScript('install-keys.sh', INSTALLER_PARAMETER_NAMES, { 'token-config': tokenConfig });
-
-    const parameters: Record<string, Record<string, unknown>> = {
+    const parameters: Record<typeof INSTALLER_PARAMETER_NAMES[number], ScriptParameter> = {
       SecretId: {
-        type: 'String',
         description: 'ARN of the secret holding {"hmac","master"} (base64). The region is taken from the ARN.',
         default: props.secret.secretArn,
-        allowedPattern: SECRET_ARN_PATTERN,
+        allowedPattern: PARAMETER_PATTERNS.secretArn,
       },
       QuickstartDir: {
-        type: 'String',
         description: 'The instance\'s crx-quickstart folder (absolute path).',
         default: '/opt/aem/crx-quickstart',
-        allowedPattern: ALLOWED.path,
+        allowedPattern: PARAMETER_PATTERNS.path,
       },
       AemUser: {
-        type: 'String',
         description: 'User that runs AEM and owns the files written.',
         default: 'aem',
-        allowedPattern: ALLOWED.user,
+        allowedPattern: PARAMETER_PATTERNS.user,
       },
       EncapsulatedToken: {
-        type: 'String',
         description: `Write ${TOKEN_HANDLER_PID}.config (token.encapsulated=B"true") into <QuickstartDir>/install. It replaces the whole configuration of that PID.`,
         default: 'true',
         allowedValues: ['true', 'false'],
       },
       Mode: {
-        type: 'String',
         description: 'install: put the keys in place. verify: change nothing, print the same summary, exit 0 only when hmac and master equal the secret and storage is Bundle.',
         default: 'install',
         allowedValues: ['install', 'verify'],
       },
       OnKeyMismatch: {
-        type: 'String',
         description: 'When the instance already has other keys: replace (after a backup under <QuickstartDir>/crypto-key-backups) or fail (change nothing).',
         default: 'replace',
         allowedValues: ['replace', 'fail'],
       },
       Restart: {
-        type: 'String',
         description: 'How a running AEM picks up changed key files: none, service (systemctl restart) or bundles (Web Console refresh on localhost, needs AdminSecretId).',
         default: 'service',
         allowedValues: ['none', 'service', 'bundles'],
       },
       ServiceName: {
-        type: 'String',
         description: 'The systemd unit that runs AEM.',
         default: 'aem',
-        allowedPattern: ALLOWED.unit,
+        allowedPattern: PARAMETER_PATTERNS.unit,
       },
       StartAfterInstall: {
-        type: 'String',
         description: 'Start the service when it is not running, after a successful install.',
         default: 'false',
         allowedValues: ['true', 'false'],
       },
       AdminSecretId: {
-        type: 'String',
         description: 'ARN of a secret holding an AEM admin\'s {"username","password"}; only for Restart=bundles.',
         default: '',
-        allowedPattern: `^(${SECRET_ARN_PATTERN.slice(1, -1)})?$`,
+        allowedPattern: PARAMETER_PATTERNS.optionalSecretArn,
       },
       AemPort: {
-        type: 'String',
         description: 'AEM\'s HTTP port on 127.0.0.1, for Restart=bundles.',
         default: '4502',
-        allowedPattern: ALLOWED.port,
+        allowedPattern: PARAMETER_PATTERNS.port,
       },
       HmacBytes: {
-        type: 'String',
         description: 'Expected size of hmac in bytes.',
         default: hmacBytes,
-        allowedPattern: ALLOWED.bytes,
+        allowedPattern: PARAMETER_PATTERNS.bytes,
       },
       MasterBytes: {
-        type: 'String',
         description: 'Expected size of master in bytes.',
         default: masterBytes,
-        allowedPattern: ALLOWED.bytes,
+        allowedPattern: PARAMETER_PATTERNS.bytes,
       },
     };
 
-    const doc = new ssm.CfnDocument(this, 'Resource', {
-      documentType: 'Command',
-      content: {
-        schemaVersion: '2.2',
-        description: 'Installs the shared AEM crypto keys (hmac, master), storage=Bundle and the encapsulated token config on an AEM instance.',
-        parameters,
-        mainSteps: [{
-          action: 'aws:runShellScript',
-          name: 'installKeys',
-          precondition: { StringEquals: ['platformType', 'Linux'] },
-          inputs: { timeoutSeconds: '900', runCommand: this.runCommand },
-        }],
-      },
+    const { document, runCommand } = createShellScriptDocument(this, {
+      description: 'Installs the shared AEM crypto keys (hmac, master), storage=Bundle and the encapsulated token config on an AEM instance.',
+      stepName: 'installKeys',
+      scriptFile: 'install-keys.sh',
+      parameters,
+      timeoutSeconds: 900,
+      staticSections: { 'token-config': tokenConfig },
     });
-    this.documentName = doc.ref;
+    this.runCommand = runCommand;
+    this.documentName = document.ref;
   }
 }

@@ -3,9 +3,8 @@ import * as path from 'path';
 import { App, Stack } from 'aws-cdk-lib';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { AemCryptoKeys } from '../lib/aem-crypto-keys';
-import {
-  DATA_BLOCK_MARKER, INSTALLER_PARAMETER_NAMES, InstallerDocument, renderTokenHandlerConfig, SECRET_ARN_PATTERN,
-} from '../lib/installer-document';
+import { INSTALLER_PARAMETER_NAMES, InstallerDocument, renderTokenHandlerConfig } from '../lib/installer-document';
+import { DATA_BLOCK_MARKER, SECRET_ARN_PATTERN } from '../lib/shell-script-document';
 import { installerParameters, OnKeyMismatch, RestartBehavior } from '../lib/installer-options';
 import { synthInstaller } from './support/installer-harness';
 

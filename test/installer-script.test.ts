@@ -7,7 +7,7 @@ import * as path from 'path';
 import { fingerprint } from '../lib/key-set';
 import { aemBundles, CRYPTO_FILE, felixCache, bundleDir } from './support/felix';
 import {
-  Instance, makeInstance, plant, plantGeneratedKeys, renderScript, runScript, snapshotTree, synthInstaller, testUser, RunResult,
+  Instance, makeInstance, plant, plantGeneratedKeys, renderScript, runScript, runScriptAsync, snapshotTree, synthInstaller, testUser, RunResult,
 } from './support/installer-harness';
 import { Moto, startMoto } from './support/moto';
 import { describeWithTools } from './support/tools';
@@ -301,6 +301,23 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
       expectFailure(inst, {}, `ambiguous: 2 bundle folders claim ${CRYPTO_FILE} (${ids.join(' ')}) and 0 of them are active; refusing to guess`);
     });
 
+    test('one of them uninstalled (state 1, folder awaiting removal by Felix): the other one gets the keys', () => {
+      const c = felixCache(aemBundles({ fillers: 40, cryptoFileStarted: false, extra: [second] }));
+      const inst = makeInstance(c, user);
+      instances.push(inst);
+      // Felix writes persistent state 1 into bundle.info on uninstall and removes the folder once
+      // nothing uses the bundle any more; simulate a folder still awaiting that removal.
+      const info = path.join(bundleDir(c, inst.felix, CRYPTO_FILE, 1), 'bundle.info');
+      const infoLines = fs.readFileSync(info, 'utf8').split('\n');
+      expect(infoLines[2]).toBe('2');
+      fs.writeFileSync(info, [infoLines[0], infoLines[1], '1', ...infoLines.slice(3)].join('\n'));
+      const r = run(inst);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(read(path.join(bundleDir(c, inst.felix, CRYPTO_FILE, 0), 'data', 'hmac'))).toEqual(keys.hmac);
+      expect(fs.existsSync(path.join(bundleDir(c, inst.felix, CRYPTO_FILE, 1), 'data', 'hmac'))).toBe(false);
+    });
+
     test('one active: the active one gets the keys', () => {
       const c = felixCache(aemBundles({ fillers: 40, cryptoFileStarted: true, extra: [second] }));
       const inst = makeInstance(c, user);
@@ -388,6 +405,7 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
     let port: number;
     const requests: Req[] = [];
     const polls = new Map<string, number>();
+    let refuseRefresh = false;
 
     beforeAll(async () => {
       server = http.createServer((req, res) => {
@@ -397,6 +415,8 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
           requests.push({ method: req.method!, url: req.url!, auth: req.headers.authorization, body });
           if (req.headers.authorization !== `Basic ${Buffer.from(ADMIN).toString('base64')}`) {
             res.writeHead(401).end();
+          } else if (req.method === 'POST' && refuseRefresh) {
+            res.writeHead(403).end();
           } else if (req.method === 'POST') {
             res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"fragment":false,"stateRaw":4}');
           } else {
@@ -451,6 +471,21 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
       expect(decoded.includes(Buffer.from('p\\u00e4ss'))).toBe(false);
       expect(decoded.includes(Buffer.from(requests[0].auth!.slice(6)))).toBe(false);
       expect(decoded.includes(Buffer.from(keys.hmac.toString('base64')))).toBe(false);
+    });
+
+    test('a refused refresh is reported on stderr (after an HTTP call stderr still reaches the caller)', async () => {
+      const inst = instance({ running: true });
+      plantGeneratedKeys(inst, user);
+      const script = renderScript(doc(), {
+        SecretId: arns.good, QuickstartDir: inst.quickstart, AemUser: user.name, Restart: 'bundles', AdminSecretId: arns.admin, AemPort: String(port),
+      });
+      refuseRefresh = true;
+      const r = await runScriptAsync(inst, script, { ...moto.env, HOME: process.env.HOME ?? '/root' });
+      refuseRefresh = false;
+      const fileId = path.basename(bundleDir(cache, '/', CRYPTO_FILE)).slice('bundle'.length);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toBe(`aem-crypto-keys: error: the keys were written, but the Web Console refused the refresh of bundle ${fileId}: HTTP 403\n`);
+      expect(read(path.join(inst.keyDir, 'hmac')).equals(keys.hmac)).toBe(true);
     });
   });
 });

@@ -410,7 +410,8 @@ aemkeys_sha256_file() {
 
 # aemkeys_scan_bundles FELIX_DIR
 #   Reads line 1 (bundle id), 2 (location) and 3 (persistent state) of every
-#   FELIX_DIR/bundle*/bundle.info (Apache Felix 4+ cache). Never opens a jar. Fills the arrays
+#   FELIX_DIR/bundle*/bundle.info (Apache Felix 4+ cache); folders of uninstalled bundles (state 1)
+#   are left out. Never opens a jar. Fills the arrays
 #   AEMKEYS_B_NAME (symbolic name guessed from the location's jar name: after the last '/' or
 #   ':', without '.jar' and without a '-<digit>...' version suffix), AEMKEYS_B_ID,
 #   AEMKEYS_B_STATE and AEMKEYS_B_DIR. Fails when FELIX_DIR is not a directory.
@@ -425,7 +426,9 @@ aemkeys_scan_bundles() {
     dir=${info%/bundle.info}
     id='' loc='' state=''
     { IFS= read -r id; IFS= read -r loc; IFS= read -r state; } < "$info" 2>/dev/null || true
-    [[ $id =~ ^[0-9]+$ && -n $loc ]] || continue
+    id=${id%$'\r'} loc=${loc%$'\r'} state=${state%$'\r'}
+    # Not a bundle, or uninstalled (state 1: Felix deletes the folder at its next start).
+    [[ $id =~ ^[0-9]+$ && -n $loc && $state != 1 ]] || continue
     name=${loc##*/}
     name=${name##*:}
     name=${name%.jar}
@@ -510,6 +513,29 @@ aemkeys_write_atomic() {
   sync -- "${dest%/*}" 2>/dev/null || true
 }
 
+# aemkeys_backup QUICKSTART_DIR FILE...
+#   Copies FILEs (cp -p) into QUICKSTART_DIR/crypto-key-backups/<UTC time>[-n]/ (0700), staged
+#   under a hidden name and renamed when complete. AEMKEYS_REPLY = the backup folder.
+aemkeys_backup() {
+  local root="$1/crypto-key-backups" stamp name n=1 staging
+  shift
+  if [[ ! -d $root ]]; then
+    mkdir -m 0700 -- "$root" || aemkeys_fail "cannot create $root"
+  fi
+  stamp=$(date -u +%Y%m%dT%H%M%SZ) || aemkeys_fail "date failed"
+  name=$stamp
+  while [[ -e $root/$name ]]; do
+    (( n++ ))
+    name=$stamp-$n
+  done
+  staging="$root/.incomplete-$name.$$"
+  mkdir -m 0700 -- "$staging" || aemkeys_fail "cannot create $staging"
+  cp -p -- "$@" "$staging/" && sync -- "$staging" "$@" || aemkeys_fail "cannot back up the existing keys into $staging"
+  mv -T -- "$staging" "$root/$name" || aemkeys_fail "cannot rename $staging"
+  sync -- "$root" 2>/dev/null || true
+  AEMKEYS_REPLY="$root/$name"
+}
+
 # aemkeys_owner_mode FILE
 #   AEMKEYS_REPLY = "OWNER MODE" of FILE (stat -c '%U %a'), e.g. "aem 600".
 aemkeys_owner_mode() {
@@ -536,7 +562,8 @@ aemkeys_ensure_dir() {
 aemkeys_http() {
   local method=$1 port=$2 path=$3 auth=$4 body=${5:-} fd line resp=''
   AEMKEYS_HTTP_STATUS='' AEMKEYS_HTTP_BODY=''
-  exec {fd}<>"/dev/tcp/127.0.0.1/$port" 2>/dev/null || return 1
+  # Braces: a redirection on a bare `exec` would stay in force and silence stderr for good.
+  { exec {fd}<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null || return 1
   {
     printf '%s %s HTTP/1.0\r\nHost: 127.0.0.1:%s\r\nAuthorization: Basic %s\r\nConnection: close\r\n' \
       "$method" "$path" "$port" "$auth"

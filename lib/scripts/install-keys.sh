@@ -2,7 +2,7 @@
 # install-keys.sh: puts the AEM crypto keys (hmac, master), `storage` and the token handler
 # config in place on one instance. Run by the SSM Command document of lib/installer-document.ts,
 # which inlines aem-keys-common.sh between the markers below and appends the data block holding
-# the parameters after the final `exit` (bash never parses it). Docs: docs/installer.md.
+# the parameters after the final `exit` (bash never parses it). Docs: README, "Installer document".
 # Exit status: 0 success, 1 error (nothing changed when the input was bad), 3 Mode=verify found
 # a mismatch.
 [ -z "$BASH_VERSION" ] && exec bash "$0" "$@"
@@ -38,29 +38,6 @@ aemkeys_storage_label() {
   else
     AEMKEYS_REPLY='other content'
   fi
-}
-
-# aemkeys_backup QUICKSTART_DIR FILE...
-#   Copies FILEs (cp -p) into QUICKSTART_DIR/crypto-key-backups/<UTC time>[-n]/ (0700), staged
-#   under a hidden name and renamed when complete. AEMKEYS_REPLY = the backup folder.
-aemkeys_backup() {
-  local root="$1/crypto-key-backups" stamp name n=1 staging
-  shift
-  if [[ ! -d $root ]]; then
-    mkdir -m 0700 -- "$root" || aemkeys_fail "cannot create $root"
-  fi
-  stamp=$(date -u +%Y%m%dT%H%M%SZ) || aemkeys_fail "date failed"
-  name=$stamp
-  while [[ -e $root/$name ]]; do
-    (( n++ ))
-    name=$stamp-$n
-  done
-  staging="$root/.incomplete-$name.$$"
-  mkdir -m 0700 -- "$staging" || aemkeys_fail "cannot create $staging"
-  cp -p -- "$@" "$staging/" && sync -- "$staging" "$@" || aemkeys_fail "cannot back up the existing keys into $staging"
-  mv -T -- "$staging" "$root/$name" || aemkeys_fail "cannot rename $staging"
-  sync -- "$root" 2>/dev/null || true
-  AEMKEYS_REPLY="$root/$name"
 }
 
 # aemkeys_refresh_bundles PORT AUTH ID...

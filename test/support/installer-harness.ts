@@ -8,18 +8,18 @@ import { AemCryptoKeys } from '../../lib/aem-crypto-keys';
 import { TokenHandlerProperties } from '../../lib/installer-document';
 import { bundleDir, CRYPTO, CRYPTO_FILE, InstalledBundle } from './felix';
 
-/** The installer document as synthesized in a stack with `AemCryptoKeys`. */
-export interface SynthesizedInstaller {
+/** An SSM document as synthesized: its single step's lines and its parameters. */
+export interface SynthesizedDocument {
   readonly runCommand: string[];
   readonly parameters: Record<string, { type: string; default?: unknown; allowedPattern?: string; allowedValues?: string[] }>;
   readonly content: Record<string, any>;
   readonly template: Record<string, any>;
 }
 
-const synthCache = new Map<string, SynthesizedInstaller>();
+const synthCache = new Map<string, Record<string, any>>();
 
-/** Synthesizes a stack with `AemCryptoKeys` and returns its installer document's content. */
-export function synthInstaller(props: { tokenHandlerProperties?: TokenHandlerProperties; keyLengths?: { hmac?: number; master?: number } } = {}): SynthesizedInstaller {
+/** Synthesizes a stack with `AemCryptoKeys` (id `Keys`), once per set of props; returns its template. */
+function synthKeys(props: { tokenHandlerProperties?: TokenHandlerProperties; keyLengths?: { hmac?: number; master?: number } }): Record<string, any> {
   const key = JSON.stringify(props);
   const cached = synthCache.get(key);
   if (cached) return cached;
@@ -27,19 +27,34 @@ export function synthInstaller(props: { tokenHandlerProperties?: TokenHandlerPro
   const stack = new Stack(app, 'InstallerTest');
   new AemCryptoKeys(stack, 'Keys', props);
   const template = app.synth().getStackByName(stack.stackName).template;
-  const docs = Object.values(template.Resources as Record<string, any>).filter((r) => r.Type === 'AWS::SSM::Document');
-  if (docs.length !== 1) throw new Error(`expected one SSM document, found ${docs.length}`);
-  const content = docs[0].Properties.Content;
-  const result = { runCommand: content.mainSteps[0].inputs.runCommand, parameters: content.parameters, content, template };
-  synthCache.set(key, result);
-  return result;
+  synthCache.set(key, template);
+  return template;
+}
+
+/** The one SSM document of `template` whose logical ID starts with `prefix`. */
+export function documentIn(template: Record<string, any>, prefix: string): SynthesizedDocument {
+  const docs = Object.entries(template.Resources as Record<string, any>)
+    .filter(([id, r]) => r.Type === 'AWS::SSM::Document' && id.startsWith(prefix));
+  if (docs.length !== 1) throw new Error(`expected one SSM document ${prefix}*, found ${docs.length}`);
+  const content = docs[0][1].Properties.Content;
+  return { runCommand: content.mainSteps[0].inputs.runCommand, parameters: content.parameters, content, template };
+}
+
+/** Synthesizes a stack with `AemCryptoKeys` and returns its installer document's content. */
+export function synthInstaller(props: { tokenHandlerProperties?: TokenHandlerProperties; keyLengths?: { hmac?: number; master?: number } } = {}): SynthesizedDocument {
+  return documentIn(synthKeys(props), 'KeysInstallerDocument');
+}
+
+/** Synthesizes a stack with `AemCryptoKeys` and returns its export document's content. */
+export function synthExport(props: { keyLengths?: { hmac?: number; master?: number } } = {}): SynthesizedDocument {
+  return documentIn(synthKeys(props), 'KeysExportDocument');
 }
 
 /**
  * The script file SSM would write: every `{{ Name }}` of a declared parameter replaced by its
  * value (the given one, else the document's default), textually, as SSM does.
  */
-export function renderScript(doc: SynthesizedInstaller, values: Record<string, string>): string {
+export function renderScript(doc: SynthesizedDocument, values: Record<string, string>): string {
   const all: Record<string, string> = {};
   for (const [name, p] of Object.entries(doc.parameters)) {
     if (typeof p.default === 'string') all[name] = p.default;
@@ -83,9 +98,11 @@ export const TOKEN_FILE = 'com.day.crx.security.token.impl.impl.TokenAuthenticat
 
 /**
  * Copies the cache into `<root>/<dirName>/launchpad/felix` (cp -a), chowns it to `owner`, and
- * writes a `systemctl` stub (logs its arguments; `is-active` answers from a `running` file).
+ * writes a `systemctl` stub (logs its arguments; `is-active` answers from a `running` file that
+ * start/restart create and stop removes; the verb `systemctlFailsOn` exits 1).
  */
-export function makeInstance(cache: { dir: string; bundles: InstalledBundle[] }, owner: { uid: number; gid: number }, opts: { dirName?: string; running?: boolean; root?: string } = {}): Instance {
+export function makeInstance(cache: { dir: string; bundles: InstalledBundle[] }, owner: { uid: number; gid: number },
+  opts: { dirName?: string; running?: boolean; root?: string; systemctlFailsOn?: string } = {}): Instance {
   const root = opts.root ?? fs.mkdtempSync(path.join(os.tmpdir(), 'aem-keys-instance-'));
   const quickstart = path.join(root, opts.dirName ?? 'crx-quickstart');
   fs.mkdirSync(path.join(quickstart, 'launchpad'), { recursive: true });
@@ -99,7 +116,8 @@ export function makeInstance(cache: { dir: string; bundles: InstalledBundle[] },
   fs.writeFileSync(path.join(stubs, 'systemctl'), [
     '#!/bin/bash',
     `printf '%s\\n' "$*" >> '${systemctlLog}'`,
-    `case $1 in is-active) [ -e '${stubs}/running' ] && exit 0; exit 3 ;; start|restart) touch '${stubs}/running' ;; esac`,
+    `[ "$1" = '${opts.systemctlFailsOn ?? '-'}' ] && exit 1`,
+    `case $1 in is-active) [ -e '${stubs}/running' ] && exit 0; exit 3 ;; start|restart) touch '${stubs}/running' ;; stop) rm -f '${stubs}/running' ;; esac`,
     'exit 0',
   ].join('\n') + '\n', { mode: 0o755 });
   if (opts.running) fs.writeFileSync(path.join(stubs, 'running'), '');
@@ -153,6 +171,23 @@ export function spawnScript(inst: Instance, script: string, env: Record<string, 
   fs.writeFileSync(file, script, { mode: 0o700 });
   const cmd = [...wrap, 'sh', '-c', file];
   return spawn(cmd[0], cmd.slice(1), { env: { ...env, PATH: `${inst.stubs}:${process.env.PATH}` }, cwd: inst.root, stdio: 'ignore', detached: true });
+}
+
+/** Runs the script like runScript, without blocking the event loop (for servers in this process). */
+export function runScriptAsync(inst: Instance, script: string, env: Record<string, string>, wrap: string[] = []): Promise<RunResult> {
+  const file = path.join(inst.root, '_script.sh');
+  fs.writeFileSync(file, script, { mode: 0o700 });
+  const cmd = [...wrap, 'sh', '-c', file];
+  const child = spawn(cmd[0], cmd.slice(1), { env: { ...env, PATH: `${inst.stubs}:${process.env.PATH}` }, cwd: inst.root, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => { stdout += d.toString('utf8'); });
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 120000);
+  return new Promise((resolve) => child.on('close', (status) => {
+    clearTimeout(timer);
+    resolve({ status, stdout, stderr });
+  }));
 }
 
 /** Every file and folder under `dir` with its type, mode, owner and content hash (or link target). */

@@ -1,0 +1,162 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
+import { Construct } from 'constructs';
+
+/**
+ * What the three on-instance documents (installer, export, JCR migration) share: a shell script
+ * from `lib/scripts/` embedded at synth time into a Linux Command document, its parameters
+ * carried in a data block that the script reads back and validates (never executes).
+ */
+
+/** One parameter of a shell-script Command document. SSM checks its pattern; the script checks the value again. */
+export interface ScriptParameter {
+  /** What the parameter means. */
+  readonly description: string;
+  /**
+   * The value used when the caller passes none.
+   * @default - the caller must pass a value
+   */
+  readonly default?: string;
+  /**
+   * Regular expression SSM checks the value against.
+   * @default - none (then `allowedValues` is given)
+   */
+  readonly allowedPattern?: string;
+  /**
+   * The only values SSM accepts.
+   * @default - any value matching `allowedPattern`
+   */
+  readonly allowedValues?: string[];
+}
+
+/** Secrets Manager secret ARN, in every partition. The same expression as AEMKEYS_ARN_RE in aem-keys-common.sh. */
+export const SECRET_ARN_PATTERN =
+  '^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):secretsmanager:([a-z]{2}(-[a-z]+)+-[0-9]+):([0-9]{12}):secret:([A-Za-z0-9/_+=.@-]{1,512})$';
+
+/** Parameter patterns, each the same as the script's own check (aem-keys-common.sh). */
+export const PARAMETER_PATTERNS = {
+  secretArn: SECRET_ARN_PATTERN,
+  optionalSecretArn: `^(${SECRET_ARN_PATTERN.slice(1, -1)})?$`,
+  path: '^/[-A-Za-z0-9_./ @+,:=~]*$',
+  user: '^[a-z_][a-z0-9_-]{0,31}$',
+  unit: '^[A-Za-z0-9_][A-Za-z0-9:_.@-]{0,254}$',
+  port: '^[1-9][0-9]{0,4}$',
+  bytes: '^[1-9][0-9]{0,3}$',
+  seconds: '^[1-9][0-9]{0,4}$',
+} as const;
+
+/** The data block's first line; the script finds its parameters after it. */
+export const DATA_BLOCK_MARKER = '#@aem-crypto-keys-data 1';
+
+const SCRIPTS_DIR = path.join(__dirname, 'scripts');
+const COMMON_FILE = 'aem-keys-common.sh';
+const COMMON_BEGIN = `# >>> ${COMMON_FILE}`;
+const COMMON_END = `# <<< ${COMMON_FILE}`;
+/** SSM's limit for a Command document's content is 64 KB; keep a margin for the JSON around the script. */
+const MAX_SCRIPT_BYTES = 60 * 1024;
+
+/**
+ * The lines of an on-instance script as a document's `runCommand`: `lib/scripts/<scriptFile>`
+ * with `aem-keys-common.sh` inlined between its `# >>> aem-keys-common.sh` / `# <<< ...` markers,
+ * followed by the data block: one `#@param Name` line and one `{{ Name }}` line per parameter
+ * (SSM substitutes the value there; the script reads it back from its own file and never
+ * executes it), then each static section's lines, then `#@end`.
+ *
+ * Throws when the script holds `{{` outside the data block (SSM would substitute it).
+ */
+export function embedShellScript(scriptFile: string, parameterNames: readonly string[], staticSections: Record<string, string[]> = {}): string[] {
+  const body = inlineCommon(scriptFile);
+  if (body.some((l) => l.includes('{{'))) {
+    throw new Error(`${scriptFile}: the script contains "{{", which SSM would take for a parameter`);
+  }
+  if (body.some((l) => l === DATA_BLOCK_MARKER)) {
+    throw new Error(`${scriptFile}: the script contains the data block marker as a line`);
+  }
+  const all = [...body, ...dataBlock(parameterNames, staticSections)];
+  const size = Buffer.byteLength(all.join('\n'));
+  if (size > MAX_SCRIPT_BYTES) {
+    throw new Error(`${scriptFile}: the embedded script is ${size} bytes, over the ${MAX_SCRIPT_BYTES} bytes that fit an SSM document`);
+  }
+  return all;
+}
+
+function inlineCommon(scriptFile: string): string[] {
+  const lines = readScript(scriptFile);
+  const begin = lines.indexOf(COMMON_BEGIN);
+  const end = lines.indexOf(COMMON_END);
+  if (begin < 0 || end < begin) {
+    throw new Error(`${scriptFile}: missing the "${COMMON_BEGIN}" / "${COMMON_END}" markers`);
+  }
+  return [...lines.slice(0, begin + 1), ...readScript(COMMON_FILE), ...lines.slice(end)];
+}
+
+function readScript(file: string): string[] {
+  return fs.readFileSync(path.join(SCRIPTS_DIR, file), 'utf8').replace(/\n$/, '').split('\n');
+}
+
+function dataBlock(parameterNames: readonly string[], staticSections: Record<string, string[]>): string[] {
+  const data = [DATA_BLOCK_MARKER];
+  for (const name of parameterNames) {
+    data.push(`#@param ${name}`, `{{ ${name} }}`);
+  }
+  for (const [section, sectionLines] of Object.entries(staticSections)) {
+    if (!/^[a-z][a-z0-9-]{0,40}$/.test(section)) throw new Error(`bad static section name ${section}`);
+    data.push(`#@static ${section}`);
+    for (const l of sectionLines) {
+      if (/[\r\n]/.test(l) || l.includes('{{')) throw new Error(`static section ${section}: a line holds a newline or "{{"`);
+      data.push(`#@|${l}`);
+    }
+  }
+  data.push('#@end');
+  return data;
+}
+
+/** What a shell-script Command document is made of. */
+export interface ShellScriptDocumentOptions {
+  /** The document's description. */
+  readonly description: string;
+  /** The name of its single `aws:runShellScript` step. */
+  readonly stepName: string;
+  /** The script in `lib/scripts/`. */
+  readonly scriptFile: string;
+  /** The parameters, in the order of the script's data block. */
+  readonly parameters: Record<string, ScriptParameter>;
+  /** How long the step may run. */
+  readonly timeoutSeconds: number;
+  /**
+   * Lines rendered at synth time that the script reads from its data block.
+   * @default - none
+   */
+  readonly staticSections?: Record<string, string[]>;
+}
+
+/**
+ * An `AWS::SSM::Document` (Command, schemaVersion 2.2, Linux, one `aws:runShellScript` step)
+ * running `scriptFile`, created as `scope`'s `Resource` child.
+ */
+export function createShellScriptDocument(scope: Construct, options: ShellScriptDocumentOptions): { document: ssm.CfnDocument; runCommand: string[] } {
+  const runCommand = embedShellScript(options.scriptFile, Object.keys(options.parameters), options.staticSections);
+  const parameters = Object.fromEntries(Object.entries(options.parameters).map(([name, p]) => [name, {
+    type: 'String',
+    description: p.description,
+    ...(p.default !== undefined ? { default: p.default } : {}),
+    ...(p.allowedPattern ? { allowedPattern: p.allowedPattern } : {}),
+    ...(p.allowedValues ? { allowedValues: p.allowedValues } : {}),
+  }]));
+  const document = new ssm.CfnDocument(scope, 'Resource', {
+    documentType: 'Command',
+    content: {
+      schemaVersion: '2.2',
+      description: options.description,
+      parameters,
+      mainSteps: [{
+        action: 'aws:runShellScript',
+        name: options.stepName,
+        precondition: { StringEquals: ['platformType', 'Linux'] },
+        inputs: { timeoutSeconds: String(options.timeoutSeconds), runCommand },
+      }],
+    },
+  });
+  return { document, runCommand };
+}
