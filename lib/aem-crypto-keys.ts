@@ -5,6 +5,7 @@ import {
   CustomResourceProviderRuntime,
   RemovalPolicy,
   Stack,
+  Tags,
   Validations,
 } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
@@ -12,7 +13,9 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { ExportDocument } from './export-document';
 import { InstallerDocument, TokenHandlerProperties } from './installer-document';
+import { EXPORT_DOCUMENT_TAG, INSTALLER_DOCUMENT_TAG } from './key-set';
 import { KeySource, KeySourceKind } from './key-source';
 import { AutoScalingGroupOptions, GatedGroup, LifecycleGate } from './lifecycle-gate';
 import { InstancesByTagOptions, TagAssociation } from './tag-association';
@@ -106,6 +109,12 @@ export class AemCryptoKeys extends Construct {
   /** The installer document. */
   public readonly installerDocument: InstallerDocument;
 
+  /**
+   * Name of the SSM Command document that copies a reference instance's keys into the secret
+   * (adoption of an existing estate). Its instance needs `grantWrite`.
+   */
+  public readonly exportDocumentName: string;
+
   /** Where the keys come from. */
   public readonly keySource: KeySource;
 
@@ -138,6 +147,16 @@ export class AemCryptoKeys extends Construct {
       masterBytes: props.keyLengths?.master,
     });
     this.installerDocumentName = this.installerDocument.documentName;
+    const exportDocument = new ExportDocument(this, 'ExportDocument', {
+      secret: this.secret,
+      hmacBytes: props.keyLengths?.hmac,
+      masterBytes: props.keyLengths?.master,
+    });
+    this.exportDocumentName = exportDocument.documentName;
+    // The aem-keys CLI finds the documents of a key set through these tags.
+    const secretArn = this.secret.secretFullArn ?? this.secret.secretArn;
+    Tags.of(this.installerDocument).add(INSTALLER_DOCUMENT_TAG, secretArn);
+    Tags.of(exportDocument).add(EXPORT_DOCUMENT_TAG, secretArn);
   }
 
   /**

@@ -4,6 +4,10 @@ import { createHash, randomBytes } from 'crypto';
 export const HMAC_BYTES = 32;
 export const MASTER_BYTES = 16;
 
+/** Tags on a key set's documents, valued with its secret's ARN, so the `aem-keys` CLI needs no `--document`. */
+export const INSTALLER_DOCUMENT_TAG = 'aem-crypto-keys:installer-document';
+export const EXPORT_DOCUMENT_TAG = 'aem-crypto-keys:export-document';
+
 /** The two raw AEM keys. */
 export interface KeySet {
   readonly hmac: Buffer;

@@ -4,6 +4,7 @@ import {
   GetCommandInvocationCommand,
   ListCommandInvocationsCommand,
   ListCommandsCommand,
+  ListDocumentsCommand,
   SendCommandCommand,
   SSMClient,
 } from '@aws-sdk/client-ssm';
@@ -47,7 +48,16 @@ const bad = (id: string, err: string): CommandInvocation => ({
 beforeEach(() => {
   sm.reset();
   ssm.reset();
-  sm.on(DescribeSecretCommand).resolves({ ARN, Tags: [{ Key: 'aem-crypto-keys:installer-document', Value: 'AemKeys-Installer' }] });
+  sm.on(DescribeSecretCommand).resolves({ ARN });
+  // The account's documents tagged with the key set's secret; the filter is applied as SSM would.
+  const documents = [
+    { Name: 'AemKeys-Installer', Tags: [{ Key: 'aem-crypto-keys:installer-document', Value: ARN }] },
+    { Name: 'AemKeys-Export', Tags: [{ Key: 'aem-crypto-keys:export-document', Value: ARN }] },
+  ];
+  ssm.on(ListDocumentsCommand).callsFake((input) => {
+    const tag = input.Filters.find((f: { Key: string }) => f.Key.startsWith('tag:'));
+    return { DocumentIdentifiers: documents.filter((d) => d.Tags.some((t) => `tag:${t.Key}` === tag.Key && tag.Values.includes(t.Value))) };
+  });
   ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-1' } });
 });
 

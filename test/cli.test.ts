@@ -3,9 +3,9 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { CreateSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { ListCommandsCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { CreateDocumentCommand, ListCommandsCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { main } from '../lib/cli/main';
-import { fingerprint, parseKeySet, serializeKeySet } from '../lib/key-set';
+import { EXPORT_DOCUMENT_TAG, fingerprint, INSTALLER_DOCUMENT_TAG, parseKeySet, serializeKeySet } from '../lib/key-set';
 import { Moto, MOTO_REGION, startMoto } from './support/moto';
 import { describeWithTools } from './support/tools';
 
@@ -121,6 +121,12 @@ describeWithTools(['moto_server', 'aws'], 'aem-keys against moto_server (real SD
     return r.ARN!;
   }
 
+  /** A Command document tagged as AemCryptoKeys tags its documents: `tag` = the secret's ARN. */
+  async function taggedDocument(name: string, tag: string, secretArn: string): Promise<void> {
+    const content = { schemaVersion: '2.2', description: name, mainSteps: [{ action: 'aws:runShellScript', name: 'run', inputs: { runCommand: ['true'] } }] };
+    await ssm.send(new CreateDocumentCommand({ Name: name, DocumentType: 'Command', Content: JSON.stringify(content), Tags: [{ Key: tag, Value: secretArn }] }));
+  }
+
   async function secretKeys(arn: string) {
     const v = await sm.send(new GetSecretValueCommand({ SecretId: arn }));
     return parseKeySet(v.SecretString!);
@@ -211,7 +217,9 @@ describeWithTools(['moto_server', 'aws'], 'aem-keys against moto_server (real SD
   });
 
   test('status sends the installer with Mode=verify to the tag, reads every invocation back', async () => {
-    const arn = await createSecret('keys-status', { 'aem-crypto-keys:installer-document': 'Installer-From-Tag' }, serializeKeySet(keysA));
+    const arn = await createSecret('keys-status', {}, serializeKeySet(keysA));
+    await taggedDocument('Installer-From-Tag', INSTALLER_DOCUMENT_TAG, arn);
+    await taggedDocument('Other-Key-Set-Installer', INSTALLER_DOCUMENT_TAG, arn.replace('keys-status', 'keys-other'));
     const r = await run(['status', '--secret', arn, '--targets', 'tag:aem-role=publish', '--param', 'QuickstartDir=/opt/aem/publish/crx-quickstart', '--json']);
     expect(r.code).toBe(0);
     const cmd = await lastCommand();
@@ -232,7 +240,8 @@ describeWithTools(['moto_server', 'aws'], 'aem-keys against moto_server (real SD
   });
 
   test('rollout sends the installer (Mode=install) with rate controls', async () => {
-    const arn = await createSecret('keys-rollout', { 'aem-crypto-keys:installer-document': 'Inst' }, serializeKeySet(keysA));
+    const arn = await createSecret('keys-rollout', {}, serializeKeySet(keysA));
+    await taggedDocument('Inst', INSTALLER_DOCUMENT_TAG, arn);
     const r = await run(['rollout', '--secret', arn, '--targets', 'tag:aem-role=publish', '--max-concurrency', '2', '--max-errors', '0']);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('installed on all 3 instance(s)');
@@ -244,21 +253,28 @@ describeWithTools(['moto_server', 'aws'], 'aem-keys against moto_server (real SD
   });
 
   test('rollout/status to a tag no instance carries fails', async () => {
-    const arn = await createSecret('keys-none', { 'aem-crypto-keys:installer-document': 'Inst' });
+    const arn = await createSecret('keys-none');
+    await taggedDocument('Inst-none', INSTALLER_DOCUMENT_TAG, arn);
     const r = await run(['rollout', '--secret', arn, '--targets', 'tag:aem-role=nobody']);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/no instance carries tag:aem-role=nobody/);
   });
 
-  test('a secret without the document tag needs --document', async () => {
+  test('no document, or two, tagged with the secret: --document is needed', async () => {
     const arn = await createSecret('keys-untagged');
     const r = await run(['status', '--secret', arn, '--targets', 'tag:aem-role=publish']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/has no tag aem-crypto-keys:installer-document; pass --document NAME/);
+    expect(r.stderr).toMatch(/no SSM document of this account is tagged aem-crypto-keys:installer-document=arn:.*keys-untagged.*; pass --document NAME/);
+    await taggedDocument('Twin-1', INSTALLER_DOCUMENT_TAG, arn);
+    await taggedDocument('Twin-2', INSTALLER_DOCUMENT_TAG, arn);
+    const twins = await run(['status', '--secret', arn, '--targets', 'tag:aem-role=publish']);
+    expect(twins.code).toBe(1);
+    expect(twins.stderr).toMatch(/2 SSM documents \(Twin-1, Twin-2\) are tagged/);
   });
 
   test('export runs the export document on the one instance with SecretId and Force', async () => {
-    const arn = await createSecret('keys-export', { 'aem-crypto-keys:export-document': 'Exporter' });
+    const arn = await createSecret('keys-export');
+    await taggedDocument('Exporter', EXPORT_DOCUMENT_TAG, arn);
     const [author] = JSON.parse(aws('ec2', 'describe-instances', '--filters', 'Name=tag:aem-role,Values=author',
       '--query', 'Reservations[].Instances[].InstanceId', '--output', 'json'));
     const r = await run(['export', '--secret', arn, '--instance', author, '--force']);

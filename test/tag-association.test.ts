@@ -89,7 +89,9 @@ describe('addInstancesByTag', () => {
     keys.addInstancesByTag('aem-role', 'dispatcher-publish');
     const template = Template.fromStack(stack);
     template.resourceCountIs('AWS::SSM::Association', 2);
-    expect(Object.values(template.findResources('AWS::SSM::Document')).filter((d: any) => d.Properties.DocumentType === 'Command')).toHaveLength(1);
+    const commands = Object.keys(template.findResources('AWS::SSM::Document', { Properties: { DocumentType: 'Command' } }));
+    expect(commands.filter((id) => id.includes('InstallerDocument'))).toHaveLength(1);
+    expect(commands.filter((id) => !id.includes('InstallerDocument') && !id.includes('ExportDocument'))).toEqual([]);
   });
 
   test.each([

@@ -1,6 +1,6 @@
 import { DescribeSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SSMClient, SendCommandCommandInput } from '@aws-sdk/client-ssm';
-import { HMAC_BYTES, MASTER_BYTES } from '../key-set';
+import { ListDocumentsCommand, SSMClient, SendCommandCommandInput } from '@aws-sdk/client-ssm';
+import { EXPORT_DOCUMENT_TAG, HMAC_BYTES, INSTALLER_DOCUMENT_TAG, MASTER_BYTES } from '../key-set';
 import {
   formatOptions,
   GLOBAL_OPTIONS,
@@ -19,10 +19,6 @@ import {
 import { importKeys, OperationError, readKeyFile } from './import-keys';
 import { Output, Progress } from './progress';
 import { CommandResult, InstanceResult, sendAndWait } from './run-command';
-
-/** Secret tags naming the key set's documents, so operators need not pass `--document`. */
-export const INSTALLER_DOCUMENT_TAG = 'aem-crypto-keys:installer-document';
-export const EXPORT_DOCUMENT_TAG = 'aem-crypto-keys:export-document';
 
 /** Exit codes. */
 export const EXIT_OK = 0;
@@ -61,7 +57,7 @@ interface Context {
 const SECRET: OptionSpec = { name: 'secret', type: 'string', metavar: 'ARN', required: true, help: 'The key set\'s Secrets Manager secret (ARN or name)' };
 const DOCUMENT = (tag: string): OptionSpec => ({
   name: 'document', type: 'string', metavar: 'NAME',
-  help: `SSM document to run (default: the secret's tag ${tag})`,
+  help: `SSM document to run (default: this account's document tagged ${tag}=<secret ARN>)`,
 });
 const TIMEOUT: OptionSpec = { name: 'timeout', type: 'string', metavar: 'SECONDS', help: 'Stop waiting after this long (default 900; the command keeps running)' };
 const PARAM: OptionSpec = {
@@ -133,7 +129,7 @@ Options for every command:
 ${formatOptions(GLOBAL_OPTIONS)}
 
 Run "aem-keys <command> --help" for a command's options. Exit codes: 0 success, 1 failure or
-refusal, 2 bad command line. Guide: docs/adoption.md
+refusal, 2 bad command line. Guide: README, "Adopting an existing AEM estate"
 `;
 
 function commandHelp(_name: string, c: CommandDef): string {
@@ -236,11 +232,30 @@ async function resolveDocument(ctx: Context, command: string, secretId: string, 
     if (!/^[A-Za-z0-9_.:/-]{3,200}$/.test(flag)) throw new UsageError(`${command}: --document is not a valid SSM document name: "${printable(flag)}"`);
     return { name: flag, secretArn };
   }
-  const value = described.Tags?.find((t) => t.Key === tag)?.Value;
-  if (!value) {
-    throw new OperationError(`${command}: secret ${secretArn} has no tag ${tag}; pass --document NAME (the stack output of the key set)`);
+  const names = await documentsTagged(ctx.ssm(), tag, secretArn);
+  if (names.length !== 1) {
+    const found = names.length === 0 ? 'no SSM document of this account is' : `${names.length} SSM documents (${names.join(', ')}) are`;
+    throw new OperationError(`${command}: ${found} tagged ${tag}=${secretArn}; pass --document NAME (the key set's document name, a stack output)`);
   }
-  return { name: value, secretArn };
+  return { name: names[0], secretArn };
+}
+
+/** Names of this account's documents tagged `tag` = `value` (AemCryptoKeys tags its documents with its secret's ARN). */
+async function documentsTagged(ssm: SSMClient, tag: string, value: string): Promise<string[]> {
+  const names: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await ssm.send(new ListDocumentsCommand({
+      Filters: [{ Key: 'Owner', Values: ['Self'] }, { Key: `tag:${tag}`, Values: [value] }],
+      NextToken: token,
+    }));
+    // The tags are checked here too: not every endpoint (e.g. a local emulator) applies tag filters.
+    for (const d of page.DocumentIdentifiers ?? []) {
+      if (d.Name && d.Tags?.some((t) => t.Key === tag && t.Value === value)) names.push(d.Name);
+    }
+    token = page.NextToken;
+  } while (token);
+  return names;
 }
 
 function timeoutMs(opts: ParsedOptions, command: string): number {

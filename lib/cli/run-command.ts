@@ -199,7 +199,7 @@ function lastLine(text: string): string | undefined {
 
 /**
  * The fingerprints a script printed: the last `hmac … <12 hex>` and `master … <12 hex>` on a
- * line (the scripts print `hmac 1a2b3c4d5e6f` style summaries; see docs/adoption.md).
+ * line (the scripts print `hmac 1a2b3c4d5e6f` style summaries; README, "Installer document").
  */
 export function parseFingerprints(stdout: string): { hmac?: string; master?: string } {
   const out: { hmac?: string; master?: string } = {};
