@@ -1,0 +1,273 @@
+#!/bin/bash
+# migrate-jcr-keys.sh: moves AEM's crypto keys out of the JCR (/etc/key) into the file system
+# (Adobe KB KA-23909). Run by the SSM Command document of lib/migration-document.ts, which
+# inlines aem-keys-common.sh between the markers below and appends the parameter data block after
+# the final `exit`. Needs bash, coreutils, systemctl and the AWS CLI only; HTTP goes to AEM on
+# 127.0.0.1 through bash's /dev/tcp.
+#
+# Order (any failure before step 8 leaves /etc/key untouched):
+#   1 validate parameters, read the admin credentials (Secrets Manager; never argv)
+#   2 locate both crypto bundles' data folders (exact symbolic names, shared lookup)
+#   3 GET /etc/key/hmac and /etc/key/master, streamed byte for byte into private temp files in
+#     the destination folder; check sizes
+#   4 when the files differ: back up the current hmac, master and storage; stop AEM; install
+#     hmac, master and storage=Bundle atomically; start AEM. Identical files: no restart.
+#   5 wait until both crypto bundles are active again (Web Console JSON)
+#   6 verify: the files still hold the bytes read (AEM did not replace them), storage is still
+#     Bundle, and AEM still serves the same bytes from /etc/key (checksums)
+#   7 print fingerprints (first 12 hex digits of SHA-256) only
+#   8 delete the two properties (one Sling POST: hmac@Delete, master@Delete) and check both are gone
+# Exit status: 0 success (also: nothing to migrate), 1 error.
+[ -z "$BASH_VERSION" ] && exec bash "$0" "$@"
+# >>> aem-keys-common.sh
+. "${BASH_SOURCE[0]%/*}/aem-keys-common.sh"
+# <<< aem-keys-common.sh
+
+MIGRATE_TMP_FILES=()
+migrate_cleanup() {
+  local f
+  for f in "${MIGRATE_TMP_FILES[@]}"; do rm -f -- "$f"; done
+}
+
+# migrate_fail MESSAGE...: fails, saying /etc/key was not touched.
+migrate_fail() {
+  aemkeys_fail "$* (/etc/key left untouched)"
+}
+
+# migrate_tmp DIR → MIGRATE_TMP: a new private (0600) temp file in DIR, removed on exit. Named
+# like the shared staging files, so aemkeys_clean_stale_tmp removes leftovers of a crash.
+migrate_tmp() {
+  MIGRATE_TMP=$(umask 077; mktemp -p "$1" --suffix="$AEMKEYS_TMP_SUFFIX" "${AEMKEYS_TMP_PREFIX}fetch.XXXXXXXX") \
+    || migrate_fail "cannot create a temp file in $1"
+  MIGRATE_TMP_FILES+=("$MIGRATE_TMP")
+}
+
+# migrate_get_file PORT AUTH PATH OUT_FILE
+#   GET over /dev/tcp that streams the body byte for byte into OUT_FILE (bash variables cannot
+#   hold NUL bytes, so aemkeys_http does not fit binaries). Bash reads a socket one byte at a
+#   time, so after the headers the body is still unread for head/cat. Sets MIGRATE_STATUS.
+#   Returns 1 when the connection fails or the body is shorter than its Content-Length.
+migrate_get_file() {
+  local port=$1 auth=$2 path=$3 out=$4 fd line length=-1
+  MIGRATE_STATUS=''
+  { exec {fd}<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null || return 1
+  printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1:%s\r\nAuthorization: Basic %s\r\nConnection: close\r\n\r\n' \
+    "$path" "$port" "$auth" >&"$fd" 2>/dev/null || { exec {fd}>&-; return 1; }
+  if ! IFS= read -r -t 60 line <&"$fd" || [[ ! ${line%$'\r'} =~ ^HTTP/[0-9.]+\ ([0-9]{3}) ]]; then
+    exec {fd}>&-
+    return 1
+  fi
+  MIGRATE_STATUS=${BASH_REMATCH[1]}
+  while IFS= read -r -t 60 line <&"$fd"; do
+    line=${line%$'\r'}
+    [[ -z $line ]] && break
+    if [[ ${line,,} =~ ^content-length:[[:space:]]*([0-9]{1,12})[[:space:]]*$ ]]; then length=${BASH_REMATCH[1]}; fi
+  done
+  if (( length >= 0 )); then
+    head -c "$length" <&"$fd" > "$out" || { exec {fd}>&-; return 1; }
+  else
+    cat <&"$fd" > "$out" || { exec {fd}>&-; return 1; }
+  fi
+  exec {fd}>&-
+  (( length < 0 )) || [[ $(stat -c %s -- "$out") == "$length" ]]
+}
+
+# migrate_read_admin ARN REGION → MIGRATE_AUTH: base64 "user:password" for Basic auth.
+migrate_read_admin() {
+  local field user
+  aemkeys_get_secret_string "$1" "$2"
+  aemkeys_json_object "$AEMKEYS_SECRET" || { AEMKEYS_SECRET=''; migrate_fail "AdminSecretId: the secret is not a JSON object"; }
+  AEMKEYS_SECRET=''
+  for field in username password; do
+    [[ ${AEMKEYS_JSON_TYPE[$field]:-} == string ]] || { AEMKEYS_JSON=(); migrate_fail "AdminSecretId: the secret has no \"$field\" string"; }
+  done
+  aemkeys_json_unescape "${AEMKEYS_JSON[username]}" || { AEMKEYS_JSON=(); migrate_fail "AdminSecretId: bad escape in \"username\""; }
+  user=$AEMKEYS_REPLY
+  aemkeys_json_unescape "${AEMKEYS_JSON[password]}" || { AEMKEYS_JSON=(); migrate_fail "AdminSecretId: bad escape in \"password\""; }
+  AEMKEYS_JSON=()
+  aemkeys_basic_auth "$user" "$AEMKEYS_REPLY"
+  MIGRATE_AUTH=$AEMKEYS_REPLY
+  AEMKEYS_REPLY=''
+}
+
+# migrate_fetch_key PORT NAME EXPECTED_BYTES DIR → MIGRATE_FETCHED: a temp file in DIR with the
+# bytes of /etc/key/NAME, or empty when /etc/key has no such property.
+migrate_fetch_key() {
+  local port=$1 name=$2 size=$3 got
+  migrate_tmp "$4"
+  MIGRATE_FETCHED=$MIGRATE_TMP
+  migrate_get_file "$port" "$MIGRATE_AUTH" "/etc/key/$name" "$MIGRATE_FETCHED" \
+    || migrate_fail "cannot read /etc/key/$name from AEM on 127.0.0.1:$port"
+  case $MIGRATE_STATUS in
+    200) ;;
+    404) MIGRATE_FETCHED=''; return 0 ;;
+    401|403) migrate_fail "AEM refused the admin credentials for /etc/key/$name (HTTP $MIGRATE_STATUS)" ;;
+    *) migrate_fail "GET /etc/key/$name answered HTTP $MIGRATE_STATUS" ;;
+  esac
+  got=$(stat -c %s -- "$MIGRATE_FETCHED")
+  (( got == size )) || migrate_fail "/etc/key/$name is $got bytes, expected $size (parameter ${name^}Bytes)"
+}
+
+# migrate_install SERVICE USER QS FILE_DIR CRYPTO_DIR HMAC_FILE MASTER_FILE
+#   Backs up the current files, stops AEM, writes hmac, master and storage=Bundle atomically,
+#   starts AEM (also when a write failed: a stopped AEM is always started again).
+migrate_install() {
+  local service=$1 user=$2 qs=$3 file_dir=$4 crypto_dir=$5 b64_hmac b64_master f
+  local -a existing=()
+  systemctl is-active --quiet -- "$service" || migrate_fail "service $service is not active"
+  for f in "$file_dir/hmac" "$file_dir/master" "$crypto_dir/storage"; do
+    [[ -e $f ]] && existing+=("$f")
+  done
+  if (( ${#existing[@]} > 0 )); then
+    aemkeys_backup "$qs" "${existing[@]}"
+    aemkeys_log "backup: $AEMKEYS_REPLY"
+  fi
+  # The keys travel to the shared atomic writer as base64 in shell variables (never argv).
+  b64_hmac=$(base64 -w 0 < "$6") && b64_master=$(base64 -w 0 < "$7") || migrate_fail "cannot read the fetched keys"
+  # From here on, whatever happens, AEM is started again on the way out (a no-op if it runs).
+  trap 'systemctl start -- "$MIGRATE_SERVICE" || true; migrate_cleanup' EXIT
+  systemctl stop -- "$service" || migrate_fail "cannot stop $service"
+  aemkeys_write_atomic "$file_dir/hmac" "$user" 0600 base64 "$b64_hmac"
+  aemkeys_write_atomic "$file_dir/master" "$user" 0600 base64 "$b64_master"
+  aemkeys_write_atomic "$crypto_dir/storage" "$user" 0600 text Bundle
+  b64_hmac='' b64_master=''
+  trap migrate_cleanup EXIT
+  systemctl start -- "$service" || migrate_fail "cannot start $service"
+  aemkeys_log "installed hmac, master and storage=Bundle; restarted $service"
+}
+
+# migrate_bundle_active PORT SYMBOLIC_NAME → 0 when the Web Console reports it Active.
+migrate_bundle_active() {
+  aemkeys_http GET "$1" "/system/console/bundles/$2.json" "$MIGRATE_AUTH" || return 1
+  [[ $AEMKEYS_HTTP_STATUS == 200 ]] || return 1
+  [[ $AEMKEYS_HTTP_BODY =~ \"symbolicName\"[[:space:]]*:[[:space:]]*\"$2\" ]] || return 1
+  [[ $AEMKEYS_HTTP_BODY =~ \"state\"[[:space:]]*:[[:space:]]*\"Active\" ]]
+}
+
+# migrate_wait_healthy PORT TIMEOUT: both crypto bundles active within TIMEOUT seconds, or fails.
+migrate_wait_healthy() {
+  local port=$1 timeout=$2 deadline=$(( SECONDS + $2 ))
+  until migrate_bundle_active "$port" com.adobe.granite.crypto.file && migrate_bundle_active "$port" com.adobe.granite.crypto; do
+    (( SECONDS < deadline )) || migrate_fail "AEM did not come back with both crypto bundles active within ${timeout}s"
+    sleep $(( timeout < 10 ? 1 : 5 ))
+  done
+}
+
+# migrate_verify PORT FILE_DIR CRYPTO_DIR: the files, storage and what AEM serves from /etc/key agree.
+migrate_verify() {
+  local port=$1 file_dir=$2 crypto_dir=$3 name want
+  for name in hmac master; do
+    want=MIGRATE_SUM_$name
+    aemkeys_sha256_file "$file_dir/$name"
+    [[ $AEMKEYS_REPLY == "${!want}" ]] || migrate_fail "$name on disk changed after the restart"
+  done
+  aemkeys_sha256_file "$crypto_dir/storage"
+  local storage_sha=$AEMKEYS_REPLY
+  aemkeys_sha256_text Bundle
+  [[ $storage_sha == "$AEMKEYS_REPLY" ]] || migrate_fail "storage is no longer Bundle after the restart"
+  for name in hmac master; do
+    want=MIGRATE_SUM_$name
+    migrate_tmp "$file_dir"
+    migrate_get_file "$port" "$MIGRATE_AUTH" "/etc/key/$name" "$MIGRATE_TMP" && [[ $MIGRATE_STATUS == 200 ]] \
+      || migrate_fail "cannot read /etc/key/$name again after the restart (HTTP ${MIGRATE_STATUS:-none})"
+    aemkeys_sha256_file "$MIGRATE_TMP"
+    [[ $AEMKEYS_REPLY == "${!want}" ]] || migrate_fail "/etc/key/$name served after the restart differs from the file"
+  done
+}
+
+# migrate_delete_properties PORT FILE_DIR: removes hmac and master from /etc/key and checks both are gone.
+migrate_delete_properties() {
+  local port=$1 name manual="the keys are on disk and verified, but they could not be removed from /etc/key"
+  aemkeys_http POST "$port" /etc/key "$MIGRATE_AUTH" 'hmac%40Delete=&master%40Delete=' || aemkeys_fail "$manual: AEM did not answer"
+  [[ $AEMKEYS_HTTP_STATUS == 200 || $AEMKEYS_HTTP_STATUS == 201 || $AEMKEYS_HTTP_STATUS == 204 ]] \
+    || aemkeys_fail "$manual: HTTP $AEMKEYS_HTTP_STATUS; run the migration again or delete them by hand"
+  for name in hmac master; do
+    migrate_tmp "$2"
+    migrate_get_file "$port" "$MIGRATE_AUTH" "/etc/key/$name" "$MIGRATE_TMP" || true
+    [[ $MIGRATE_STATUS == 404 ]] || aemkeys_fail "/etc/key/$name is still there after the delete (HTTP ${MIGRATE_STATUS:-none})"
+  done
+}
+
+aemkeys_migrate_main() {
+  local self=$1
+  set -o pipefail
+  umask 077
+  aemkeys_require_bash
+  aemkeys_load_data_block "$self" QuickstartDir AemUser ServiceName AdminSecretId AemPort HealthTimeoutSeconds HmacBytes MasterBytes
+  trap migrate_cleanup EXIT
+
+  # 1. Parameters and credentials.
+  local qs user=$AEMKEYS_P_AemUser port=$AEMKEYS_P_AemPort admin_region
+  aemkeys_check_abs_path QuickstartDir "$AEMKEYS_P_QuickstartDir"
+  qs=$AEMKEYS_REPLY
+  aemkeys_check_unit ServiceName "$AEMKEYS_P_ServiceName"
+  MIGRATE_SERVICE=$AEMKEYS_P_ServiceName
+  aemkeys_check_secret_arn AdminSecretId "$AEMKEYS_P_AdminSecretId"
+  admin_region=$AEMKEYS_REPLY
+  aemkeys_check_uint AemPort "$port" 1 65535
+  aemkeys_check_uint HealthTimeoutSeconds "$AEMKEYS_P_HealthTimeoutSeconds" 1 3000
+  aemkeys_check_uint HmacBytes "$AEMKEYS_P_HmacBytes" 1 4096
+  aemkeys_check_uint MasterBytes "$AEMKEYS_P_MasterBytes" 1 4096
+  aemkeys_check_user AemUser "$user"
+  [[ -d $qs ]] || migrate_fail "QuickstartDir $qs is not a directory"
+  command -v systemctl >/dev/null 2>&1 || migrate_fail "systemctl is not on the PATH"
+  migrate_read_admin "$AEMKEYS_P_AdminSecretId" "$admin_region"
+
+  # 2. Locate the bundles.
+  local file_dir crypto_dir
+  aemkeys_scan_bundles "$qs/launchpad/felix"
+  aemkeys_find_bundle com.adobe.granite.crypto.file
+  file_dir=$AEMKEYS_BUNDLE_DIR/data
+  aemkeys_find_bundle com.adobe.granite.crypto
+  crypto_dir=$AEMKEYS_BUNDLE_DIR/data
+
+  # 3. Read the keys from the JCR (into the destination folder: a rename target never crosses a file system).
+  aemkeys_ensure_dir "$file_dir" "$user" 0700
+  aemkeys_ensure_dir "$crypto_dir" "$user" 0700
+  aemkeys_clean_stale_tmp "$file_dir"
+  local jcr_hmac jcr_master
+  migrate_fetch_key "$port" hmac "$AEMKEYS_P_HmacBytes" "$file_dir"
+  jcr_hmac=$MIGRATE_FETCHED
+  migrate_fetch_key "$port" master "$AEMKEYS_P_MasterBytes" "$file_dir"
+  jcr_master=$MIGRATE_FETCHED
+  if [[ -z $jcr_hmac && -z $jcr_master ]]; then
+    aemkeys_log "result: unchanged (/etc/key holds no hmac or master property: nothing to migrate)"
+    return 0
+  fi
+  [[ -n $jcr_hmac ]] || migrate_fail "/etc/key has master but no hmac"
+  [[ -n $jcr_master ]] || migrate_fail "/etc/key has hmac but no master"
+  aemkeys_sha256_file "$jcr_hmac"
+  MIGRATE_SUM_hmac=$AEMKEYS_REPLY
+  aemkeys_sha256_file "$jcr_master"
+  MIGRATE_SUM_master=$AEMKEYS_REPLY
+  local fps="hmac ${MIGRATE_SUM_hmac:0:12} master ${MIGRATE_SUM_master:0:12}"
+  aemkeys_log "read from /etc/key: $fps"
+
+  # 4. Install the files (restart only when something differs).
+  local old_hmac old_master old_storage
+  aemkeys_sha256_file "$file_dir/hmac"
+  old_hmac=$AEMKEYS_REPLY
+  aemkeys_sha256_file "$file_dir/master"
+  old_master=$AEMKEYS_REPLY
+  aemkeys_sha256_file "$crypto_dir/storage"
+  old_storage=$AEMKEYS_REPLY
+  aemkeys_sha256_text Bundle
+  if [[ $old_hmac == "$MIGRATE_SUM_hmac" && $old_master == "$MIGRATE_SUM_master" && $old_storage == "$AEMKEYS_REPLY" ]]; then
+    aemkeys_log "the key files already hold these keys and storage is Bundle: no restart"
+  else
+    migrate_install "$MIGRATE_SERVICE" "$user" "$qs" "$file_dir" "$crypto_dir" "$jcr_hmac" "$jcr_master"
+  fi
+
+  # 5-7. Wait until healthy, verify, report.
+  migrate_wait_healthy "$port" "$AEMKEYS_P_HealthTimeoutSeconds"
+  migrate_verify "$port" "$file_dir" "$crypto_dir"
+  aemkeys_log "verified: files, /etc/key and the running AEM agree: $fps"
+
+  # 8. Only now remove the properties from /etc/key.
+  migrate_delete_properties "$port" "$file_dir"
+  aemkeys_log "result: migrated (removed hmac and master from /etc/key)"
+  return 0
+}
+
+aemkeys_migrate_main "${BASH_SOURCE[0]:-$0}"
+exit $?

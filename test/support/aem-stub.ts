@@ -1,0 +1,104 @@
+import * as fs from 'fs';
+import * as http from 'http';
+import * as net from 'net';
+
+/**
+ * A stand-in for the HTTP endpoints of a running AEM on 127.0.0.1 that the JCR migration uses:
+ * `/etc/key/{hmac,master}` binaries (Sling's default GET servlet streams a binary property), the
+ * Web Console's bundle JSON, and the Sling POST servlet's `@Delete`. Every request is appended to
+ * an event log shared with the `systemctl` stub, so tests can check the order of events.
+ */
+
+/** How the stand-in behaves. */
+export interface AemStubOptions {
+  /** The `/etc/key` binaries (absent = 404). */
+  hmac?: Buffer;
+  master?: Buffer;
+  user?: string;
+  password?: string;
+  /** Append every request (and delete) to this file, shared with the systemctl stub. */
+  events: string;
+  /** After a `start` in the event log: bundles never become active. */
+  unhealthyAfterRestart?: boolean;
+  /** After the restart: serve these bytes for /etc/key/hmac instead. */
+  hmacAfterRestart?: Buffer;
+  /** Answer the delete POST with this status (default 200). */
+  deleteStatus?: number;
+  /** Send a Content-Length larger than the body for /etc/key/master (a cut connection). */
+  truncateMaster?: boolean;
+}
+
+export interface AemStub {
+  readonly port: number;
+  /** Properties deleted from /etc/key, in order. */
+  readonly deleted: string[];
+  close(): Promise<void>;
+}
+
+/** Starts the stand-in for AEM on 127.0.0.1 (random port). */
+export async function startAemStub(o: AemStubOptions): Promise<AemStub> {
+  const props: Record<string, Buffer | undefined> = { hmac: o.hmac, master: o.master };
+  const deleted: string[] = [];
+  const log = (line: string) => fs.appendFileSync(o.events, line + '\n');
+  const restarted = () => /^start /m.test(fs.readFileSync(o.events, 'utf8'));
+  const expected = 'Basic ' + Buffer.from(`${o.user ?? 'admin'}:${o.password ?? 'admin'}`).toString('base64');
+
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      log(`http ${req.method} ${req.url}${body ? ' ' + body : ''}`);
+      if (req.headers.authorization !== expected) {
+        res.writeHead(401, { 'Content-Type': 'text/plain' });
+        res.end('unauthorized');
+        return;
+      }
+      const key = /^\/etc\/key\/(hmac|master)$/.exec(req.url ?? '');
+      if (req.method === 'GET' && key) {
+        let bytes = props[key[1]];
+        if (key[1] === 'hmac' && o.hmacAfterRestart && restarted()) bytes = o.hmacAfterRestart;
+        if (!bytes) {
+          res.writeHead(404, { 'Content-Type': 'text/plain' });
+          res.end('not found');
+          return;
+        }
+        if (key[1] === 'master' && o.truncateMaster) {
+          res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(bytes.length + 8) });
+          res.write(bytes);
+          res.destroy();
+          return;
+        }
+        res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(bytes.length) });
+        res.end(bytes);
+        return;
+      }
+      const bundle = /^\/system\/console\/bundles\/([A-Za-z0-9.]+)\.json$/.exec(req.url ?? '');
+      if (req.method === 'GET' && bundle) {
+        const state = o.unhealthyAfterRestart && restarted() ? 'Resolved' : 'Active';
+        const json = JSON.stringify({ status: 'Bundle information: 1 bundle', s: [1, 1, 0, 0, 0], data: [{ id: 200, name: bundle[1], symbolicName: bundle[1], state, stateRaw: 32 }] });
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(json);
+        return;
+      }
+      if (req.method === 'POST' && req.url === '/etc/key') {
+        const status = o.deleteStatus ?? 200;
+        if (status === 200) {
+          for (const m of body.matchAll(/(?:^|&)(hmac|master)%40Delete=/g)) {
+            props[m[1]] = undefined;
+            deleted.push(m[1]);
+            log(`deleted /etc/key/${m[1]}`);
+          }
+        }
+        res.writeHead(status, { 'Content-Type': 'text/html' });
+        res.end('<html><body>Content modified /etc/key</body></html>');
+        return;
+      }
+      res.writeHead(404);
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return { port, deleted, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
