@@ -1,4 +1,4 @@
-import { Duration, Stack, StackProps, Tags, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, StackProps, Tags, Validations } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -51,6 +51,10 @@ export class ExampleAemStack extends Stack {
     for (const group of publishGroups) {
       this.keys.addAutoScalingGroup(group, { quickstartDir: '/opt/aem/publish/crx-quickstart', startAfterInstall: true });
     }
+    // What operators pass to the aem-keys CLI (which also finds the documents by their tags).
+    new CfnOutput(this, 'KeySetSecretArn', { value: this.keys.secret.secretArn });
+    new CfnOutput(this, 'InstallerDocumentName', { value: this.keys.installerDocumentName });
+    new CfnOutput(this, 'ExportDocumentName', { value: this.keys.exportDocumentName });
   }
 
   private createVpc(): ec2.Vpc {
