@@ -1,9 +1,8 @@
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { checkKeyBytes } from './installer-document';
+import { KEY_LENGTH_LABELS } from './installer-document';
 import { INSTALLER_DEFAULTS } from './installer-options';
-import { HMAC_BYTES, MASTER_BYTES } from './key-set';
-import { createShellScriptDocument, PARAMETER_PATTERNS, ScriptParameter } from './shell-script-document';
+import { createShellScriptDocument, keySizeParameters, PARAMETER_PATTERNS, ScriptParameter } from './shell-script-document';
 
 /** Properties of an `ExportDocument`. */
 export interface ExportDocumentProps {
@@ -57,16 +56,7 @@ export class ExportDocument extends Construct {
         default: 'false',
         allowedValues: ['true', 'false'],
       },
-      HmacBytes: {
-        description: 'Expected size of hmac in bytes.',
-        default: checkKeyBytes('hmacBytes (keyLengths.hmac)', props.hmacBytes, HMAC_BYTES),
-        allowedPattern: PARAMETER_PATTERNS.bytes,
-      },
-      MasterBytes: {
-        description: 'Expected size of master in bytes.',
-        default: checkKeyBytes('masterBytes (keyLengths.master)', props.masterBytes, MASTER_BYTES),
-        allowedPattern: PARAMETER_PATTERNS.bytes,
-      },
+      ...keySizeParameters({ hmac: props.hmacBytes, master: props.masterBytes }, KEY_LENGTH_LABELS),
     };
     const { document, runCommand } = createShellScriptDocument(this, {
       description: 'Exports the AEM crypto keys (hmac, master) of this instance into the key set\'s secret.',

@@ -1,7 +1,6 @@
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { HMAC_BYTES, MASTER_BYTES } from './key-set';
-import { createShellScriptDocument, PARAMETER_PATTERNS, ScriptParameter } from './shell-script-document';
+import { createShellScriptDocument, keySizeParameters, PARAMETER_PATTERNS, ScriptParameter } from './shell-script-document';
 
 /** Properties of an `InstallerDocument`. */
 export interface InstallerDocumentProps {
@@ -35,6 +34,9 @@ export const INSTALLER_PARAMETER_NAMES = [
   'SecretId', 'QuickstartDir', 'AemUser', 'EncapsulatedToken', 'Mode', 'OnKeyMismatch', 'Restart',
   'ServiceName', 'StartAfterInstall', 'AdminSecretId', 'AemPort', 'HmacBytes', 'MasterBytes',
 ] as const;
+
+/** How key size errors name the construct's props. */
+export const KEY_LENGTH_LABELS = { hmac: 'hmacBytes (keyLengths.hmac)', master: 'masterBytes (keyLengths.master)' };
 
 const PROPERTY_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,199}$/;
 const RESERVED_PROPERTIES = new Set(['token.encapsulated', 'service.pid', 'service.factoryPid', 'service.bundleLocation']);
@@ -87,15 +89,6 @@ export function renderTokenHandlerConfig(properties: TokenHandlerProperties = {}
   return lines;
 }
 
-/** The key size for a document parameter default; throws unless an integer from 1 to 4096. */
-export function checkKeyBytes(name: string, value: number | undefined, fallback: number): string {
-  const v = value ?? fallback;
-  if (!Number.isInteger(v) || v < 1 || v > 4096) {
-    throw new Error(`${name} must be an integer from 1 to 4096, got ${v}`);
-  }
-  return String(v);
-}
-
 /**
  * The SSM Command document that installs a key set on an AEM instance (README: Installer document).
  *
@@ -112,8 +105,6 @@ export class InstallerDocument extends Construct {
 
   constructor(scope: Construct, id: string, props: InstallerDocumentProps) {
     super(scope, id);
-    const hmacBytes = checkKeyBytes('hmacBytes (keyLengths.hmac)', props.hmacBytes, HMAC_BYTES);
-    const masterBytes = checkKeyBytes('masterBytes (keyLengths.master)', props.masterBytes, MASTER_BYTES);
     const tokenConfig = renderTokenHandlerConfig(props.tokenHandlerProperties);
     const parameters: Record<typeof INSTALLER_PARAMETER_NAMES[number], ScriptParameter> = {
       SecretId: {
@@ -171,16 +162,7 @@ export class InstallerDocument extends Construct {
         default: '4502',
         allowedPattern: PARAMETER_PATTERNS.port,
       },
-      HmacBytes: {
-        description: 'Expected size of hmac in bytes.',
-        default: hmacBytes,
-        allowedPattern: PARAMETER_PATTERNS.bytes,
-      },
-      MasterBytes: {
-        description: 'Expected size of master in bytes.',
-        default: masterBytes,
-        allowedPattern: PARAMETER_PATTERNS.bytes,
-      },
+      ...keySizeParameters({ hmac: props.hmacBytes, master: props.masterBytes }, KEY_LENGTH_LABELS),
     };
 
     const { document, runCommand } = createShellScriptDocument(this, {

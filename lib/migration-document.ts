@@ -1,9 +1,7 @@
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { checkKeyBytes } from './installer-document';
 import { INSTALLER_DEFAULTS } from './installer-options';
-import { HMAC_BYTES, MASTER_BYTES } from './key-set';
-import { createShellScriptDocument, PARAMETER_PATTERNS, ScriptParameter } from './shell-script-document';
+import { createShellScriptDocument, keySizeParameters, PARAMETER_PATTERNS, ScriptParameter } from './shell-script-document';
 
 /** Properties of a `JcrKeyMigrationDocument`. */
 export interface JcrKeyMigrationDocumentProps {
@@ -88,16 +86,7 @@ export class JcrKeyMigrationDocument extends Construct {
         default: String(healthTimeout),
         allowedPattern: PARAMETER_PATTERNS.seconds,
       },
-      HmacBytes: {
-        description: 'Expected size of hmac in bytes.',
-        default: checkKeyBytes('hmacBytes', props.hmacBytes, HMAC_BYTES),
-        allowedPattern: PARAMETER_PATTERNS.bytes,
-      },
-      MasterBytes: {
-        description: 'Expected size of master in bytes.',
-        default: checkKeyBytes('masterBytes', props.masterBytes, MASTER_BYTES),
-        allowedPattern: PARAMETER_PATTERNS.bytes,
-      },
+      ...keySizeParameters({ hmac: props.hmacBytes, master: props.masterBytes }, { hmac: 'hmacBytes', master: 'masterBytes' }),
     };
     const { document, runCommand } = createShellScriptDocument(this, {
       description: 'Moves the AEM crypto keys from /etc/key (JCR) into the com.adobe.granite.crypto.file data folder (Adobe KB KA-23909).',

@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
+import { HMAC_BYTES, MASTER_BYTES } from './key-set';
 
 /**
  * What the three on-instance documents (installer, export, JCR migration) share: a shell script
@@ -45,6 +46,25 @@ export const PARAMETER_PATTERNS = {
   bytes: '^[1-9][0-9]{0,3}$',
   seconds: '^[1-9][0-9]{0,4}$',
 } as const;
+
+/**
+ * The `HmacBytes` and `MasterBytes` parameters (expected key sizes), with defaults from the given
+ * sizes. Throws unless each is an integer from 1 to 4096; `label` names the prop in the error.
+ */
+export function keySizeParameters(sizes: { hmac?: number; master?: number }, label: { hmac: string; master: string }): Record<'HmacBytes' | 'MasterBytes', ScriptParameter> {
+  return {
+    HmacBytes: { description: 'Expected size of hmac in bytes.', default: checkKeyBytes(label.hmac, sizes.hmac, HMAC_BYTES), allowedPattern: PARAMETER_PATTERNS.bytes },
+    MasterBytes: { description: 'Expected size of master in bytes.', default: checkKeyBytes(label.master, sizes.master, MASTER_BYTES), allowedPattern: PARAMETER_PATTERNS.bytes },
+  };
+}
+
+function checkKeyBytes(name: string, value: number | undefined, fallback: number): string {
+  const v = value ?? fallback;
+  if (!Number.isInteger(v) || v < 1 || v > 4096) {
+    throw new Error(`${name} must be an integer from 1 to 4096, got ${v}`);
+  }
+  return String(v);
+}
 
 /** The data block's first line; the script finds its parameters after it. */
 export const DATA_BLOCK_MARKER = '#@aem-crypto-keys-data 1';

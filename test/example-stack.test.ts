@@ -41,6 +41,14 @@ describe('stable snapshot keys', () => {
     expect(stableTemplate({ S3Key: `${hash}.zip`, Other: 'b'.repeat(63), Name: 'AemCryptoKeys' }))
       .toEqual({ S3Key: 'ASSET_HASH.zip', Other: 'b'.repeat(63), Name: 'AemCryptoKeys' });
   });
+
+  test('an embedded script body becomes one line; its data block (the parameters) stays', () => {
+    const runCommand = ['#!/bin/bash', '# install-keys.sh: puts the keys', 'echo body', 'exit $?', '#@aem-crypto-keys-data 1', '#@param A', '{{ A }}', '#@end'];
+    expect(stableTemplate({ inputs: { runCommand } })).toEqual({
+      inputs: { runCommand: ['EMBEDDED_SCRIPT install-keys.sh', '#@aem-crypto-keys-data 1', '#@param A', '{{ A }}', '#@end'] },
+    });
+    expect(stableTemplate({ runCommand: ['echo', 'other'] })).toEqual({ runCommand: ['echo', 'other'] });
+  });
 });
 
 describe('cdk-nag AwsSolutionsChecks on the example stack', () => {

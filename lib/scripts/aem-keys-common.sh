@@ -408,6 +408,32 @@ aemkeys_sha256_file() {
   AEMKEYS_REPLY=${h:0:64}
 }
 
+# aemkeys_storage_is_bundle FILE
+#   Returns 0 when FILE holds exactly the six bytes "Bundle" (no newline).
+aemkeys_storage_is_bundle() {
+  local want
+  aemkeys_sha256_text Bundle
+  want=$AEMKEYS_REPLY
+  aemkeys_sha256_file "$1"
+  [[ $AEMKEYS_REPLY == "$want" ]]
+}
+
+# aemkeys_key_files_hold DIR SHA_VAR_PREFIX
+#   Returns 0 when DIR/hmac and DIR/master hash to the values of the variables
+#   <SHA_VAR_PREFIX>hmac and <SHA_VAR_PREFIX>master; otherwise AEMKEYS_REPLY = the first key that
+#   does not.
+aemkeys_key_files_hold() {
+  local dir=$1 prefix=$2 k want
+  for k in hmac master; do
+    want="$prefix$k"
+    aemkeys_sha256_file "$dir/$k"
+    if [[ $AEMKEYS_REPLY != "${!want}" ]]; then
+      AEMKEYS_REPLY=$k
+      return 1
+    fi
+  done
+}
+
 # aemkeys_scan_bundles FELIX_DIR
 #   Reads line 1 (bundle id), 2 (location) and 3 (persistent state) of every
 #   FELIX_DIR/bundle*/bundle.info (Apache Felix 4+ cache); folders of uninstalled bundles (state 1)

@@ -28,15 +28,12 @@ export_fail() {
 # export_check_storage CRYPTO_DATA_DIR
 #   Refuses an instance whose storage file says anything but Bundle (keys still in the JCR).
 export_check_storage() {
-  local storage="$1/storage" have
+  local storage="$1/storage"
   if [[ ! -e $storage ]]; then
     aemkeys_log "note: $storage does not exist; exporting the key files as they are"
     return 0
   fi
-  aemkeys_sha256_file "$storage"
-  have=$AEMKEYS_REPLY
-  aemkeys_sha256_text Bundle
-  if [[ $have != "$AEMKEYS_REPLY" ]]; then
+  if ! aemkeys_storage_is_bundle "$storage"; then
     export_fail "$storage does not say Bundle: this instance may still use keys stored in the JCR (/etc/key); run the JCR migration document first"
   fi
 }

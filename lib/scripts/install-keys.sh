@@ -291,15 +291,9 @@ aemkeys_install_main() {
   [[ -n $backup ]] && out+=("backup: $backup")
 
   # 6. Verify what landed on disk.
-  for k in hmac master; do
-    sha="AEMKEYS_SHA_$k"
-    aemkeys_sha256_file "$keydir/$k"
-    [[ $AEMKEYS_REPLY == "${!sha}" ]] || aemkeys_fail "$keydir/$k does not hold the secret's $k after writing"
-  done
-  aemkeys_sha256_file "$storage_file"
-  local bundle_sha=$AEMKEYS_REPLY
-  aemkeys_sha256_text Bundle
-  [[ $bundle_sha == "$AEMKEYS_REPLY" ]] || aemkeys_fail "$storage_file does not hold Bundle after writing"
+  aemkeys_key_files_hold "$keydir" AEMKEYS_SHA_ \
+    || aemkeys_fail "$keydir/$AEMKEYS_REPLY does not hold the secret's $AEMKEYS_REPLY after writing"
+  aemkeys_storage_is_bundle "$storage_file" || aemkeys_fail "$storage_file does not hold Bundle after writing"
 
   # Token handler config (applied by the Sling installer; no restart needed for it).
   case ${st[token]} in

@@ -156,15 +156,8 @@ migrate_wait_healthy() {
 # migrate_verify PORT FILE_DIR CRYPTO_DIR: the files, storage and what AEM serves from /etc/key agree.
 migrate_verify() {
   local port=$1 file_dir=$2 crypto_dir=$3 name want
-  for name in hmac master; do
-    want=MIGRATE_SUM_$name
-    aemkeys_sha256_file "$file_dir/$name"
-    [[ $AEMKEYS_REPLY == "${!want}" ]] || migrate_fail "$name on disk changed after the restart"
-  done
-  aemkeys_sha256_file "$crypto_dir/storage"
-  local storage_sha=$AEMKEYS_REPLY
-  aemkeys_sha256_text Bundle
-  [[ $storage_sha == "$AEMKEYS_REPLY" ]] || migrate_fail "storage is no longer Bundle after the restart"
+  aemkeys_key_files_hold "$file_dir" MIGRATE_SUM_ || migrate_fail "$AEMKEYS_REPLY on disk changed after the restart"
+  aemkeys_storage_is_bundle "$crypto_dir/storage" || migrate_fail "storage is no longer Bundle after the restart"
   for name in hmac master; do
     want=MIGRATE_SUM_$name
     migrate_tmp "$file_dir"
@@ -244,15 +237,7 @@ aemkeys_migrate_main() {
   aemkeys_log "read from /etc/key: $fps"
 
   # 4. Install the files (restart only when something differs).
-  local old_hmac old_master old_storage
-  aemkeys_sha256_file "$file_dir/hmac"
-  old_hmac=$AEMKEYS_REPLY
-  aemkeys_sha256_file "$file_dir/master"
-  old_master=$AEMKEYS_REPLY
-  aemkeys_sha256_file "$crypto_dir/storage"
-  old_storage=$AEMKEYS_REPLY
-  aemkeys_sha256_text Bundle
-  if [[ $old_hmac == "$MIGRATE_SUM_hmac" && $old_master == "$MIGRATE_SUM_master" && $old_storage == "$AEMKEYS_REPLY" ]]; then
+  if aemkeys_key_files_hold "$file_dir" MIGRATE_SUM_ && aemkeys_storage_is_bundle "$crypto_dir/storage"; then
     aemkeys_log "the key files already hold these keys and storage is Bundle: no restart"
   else
     migrate_install "$MIGRATE_SERVICE" "$user" "$qs" "$file_dir" "$crypto_dir" "$jcr_hmac" "$jcr_master"

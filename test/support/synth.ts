@@ -3,6 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { App } from 'aws-cdk-lib';
 import { ExampleAemStack, ExampleAemStackProps } from '../../bin/example-stack';
+import { DATA_BLOCK_MARKER } from '../../lib/shell-script-document';
 
 /** Synthesizes the example stack into a fresh temporary cloud assembly folder. */
 export function synthExample(props: ExampleAemStackProps = {}, aspects?: (app: App, stack: ExampleAemStack) => void) {
@@ -16,11 +17,20 @@ export function synthExample(props: ExampleAemStackProps = {}, aspects?: (app: A
 
 /**
  * Replaces asset hashes (S3 keys, asset paths, hashes in metadata) with stable placeholders, the
- * way cdk-monitoring-constructs' StableTestKeys does, so snapshots change only when the
- * infrastructure does, not when a bundled script or handler changes by a byte.
+ * way cdk-monitoring-constructs' StableTestKeys does, and the body of each embedded on-instance
+ * script with one line naming it (the scripts have tests of their own; the data block, the
+ * document's interface, stays), so snapshots change only when the infrastructure does, not when
+ * a bundled script or handler changes by a byte.
  */
 export function stableTemplate(template: unknown): unknown {
   const text = JSON.stringify(template)
     .replace(/[0-9a-f]{64}(\.zip|\.json)?/g, (_m, ext) => `ASSET_HASH${ext ?? ''}`);
-  return JSON.parse(text);
+  return JSON.parse(text, (key, value) => (key === 'runCommand' && Array.isArray(value) ? stableRunCommand(value) : value));
+}
+
+function stableRunCommand(lines: string[]): string[] {
+  const data = lines.indexOf(DATA_BLOCK_MARKER);
+  if (lines[0] !== '#!/bin/bash' || data < 0) return lines;
+  const name = /^# ([\w.-]+\.sh):/.exec(lines[1] ?? '')?.[1] ?? 'script';
+  return [`EMBEDDED_SCRIPT ${name}`, ...lines.slice(data)];
 }
