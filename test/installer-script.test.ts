@@ -55,6 +55,7 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
     arns.noMaster = createSecret('no-master', JSON.stringify({ hmac: keys.hmac.toString('base64') }));
     // JSON escapes of every kind, decoded by the script to UTF-8 whatever the locale.
     arns.admin = createSecret('admin', String.raw`{"username":"admin","password":"p\u00e4ss \"w0rd\" \\ $(x) \ud83d\ude00 \/"}`);
+    arns.adminNoPassword = createSecret('admin-no-password', '{"username":"admin"}');
     arns.missing = arns.good.replace(/secret:aem-keys-/, 'secret:does-not-exist-');
   }, 60000);
 
@@ -471,6 +472,15 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
       expect(decoded.includes(Buffer.from('p\\u00e4ss'))).toBe(false);
       expect(decoded.includes(Buffer.from(requests[0].auth!.slice(6)))).toBe(false);
       expect(decoded.includes(Buffer.from(keys.hmac.toString('base64')))).toBe(false);
+    });
+
+    test('an admin secret without a password: one error line, nothing changed', () => {
+      const inst = instance({ running: true });
+      plantGeneratedKeys(inst, user);
+      const before = requests.length;
+      expectFailure(inst, { Restart: 'bundles', AdminSecretId: arns.adminNoPassword, AemPort: String(port) },
+        'AdminSecretId: the secret must be a JSON object with "username" and "password" strings');
+      expect(requests.length).toBe(before);
     });
 
     test('a refused refresh is reported on stderr (after an HTTP call stderr still reaches the caller)', async () => {

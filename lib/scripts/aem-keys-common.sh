@@ -610,6 +610,24 @@ aemkeys_http() {
   [[ -n $AEMKEYS_HTTP_STATUS ]]
 }
 
+# aemkeys_admin_auth ARN REGION
+#   AEMKEYS_REPLY = base64 of "username:password" from the secret ARN ({"username","password"},
+#   JSON escapes decoded), for HTTP Basic auth. Fails naming AdminSecretId; never shows a value.
+aemkeys_admin_auth() {
+  local user
+  aemkeys_get_secret_string "$1" "$2"
+  if ! aemkeys_json_object "$AEMKEYS_SECRET" || [[ ${AEMKEYS_JSON_TYPE[username]:-} != string || ${AEMKEYS_JSON_TYPE[password]:-} != string ]]; then
+    AEMKEYS_SECRET='' AEMKEYS_JSON=()
+    aemkeys_fail "AdminSecretId: the secret must be a JSON object with \"username\" and \"password\" strings"
+  fi
+  AEMKEYS_SECRET=''
+  aemkeys_json_unescape "${AEMKEYS_JSON[username]}" || { AEMKEYS_JSON=(); aemkeys_fail "AdminSecretId: bad escape in \"username\""; }
+  user=$AEMKEYS_REPLY
+  aemkeys_json_unescape "${AEMKEYS_JSON[password]}" || { AEMKEYS_JSON=(); aemkeys_fail "AdminSecretId: bad escape in \"password\""; }
+  AEMKEYS_JSON=()
+  aemkeys_basic_auth "$user" "$AEMKEYS_REPLY"
+}
+
 # aemkeys_basic_auth USER PASSWORD
 #   AEMKEYS_REPLY = base64 of "USER:PASSWORD" (encoded in a pipe, never in argv).
 aemkeys_basic_auth() {

@@ -214,18 +214,7 @@ aemkeys_install_main() {
   # Credentials for Restart=bundles are read before anything is touched.
   local auth=''
   if [[ $key_change == true && $running == true && $restart == bundles ]]; then
-    aemkeys_get_secret_string "$admin_id" "$admin_region"
-    if ! aemkeys_json_object "$AEMKEYS_SECRET" || [[ ${AEMKEYS_JSON_TYPE[username]:-} != string || ${AEMKEYS_JSON_TYPE[password]:-} != string ]]; then
-      AEMKEYS_SECRET='' AEMKEYS_JSON=()
-      aemkeys_fail "AdminSecretId: the secret must be a JSON object with \"username\" and \"password\" strings"
-    fi
-    AEMKEYS_SECRET=''
-    local admin_user
-    aemkeys_json_unescape "${AEMKEYS_JSON[username]}" || aemkeys_fail "AdminSecretId: bad escape in \"username\""
-    admin_user=$AEMKEYS_REPLY
-    aemkeys_json_unescape "${AEMKEYS_JSON[password]}" || { AEMKEYS_JSON=(); aemkeys_fail "AdminSecretId: bad escape in \"password\""; }
-    AEMKEYS_JSON=()
-    aemkeys_basic_auth "$admin_user" "$AEMKEYS_REPLY"
+    aemkeys_admin_auth "$admin_id" "$admin_region"
     auth=$AEMKEYS_REPLY
     AEMKEYS_REPLY=''
   fi

@@ -72,24 +72,6 @@ migrate_get_file() {
   (( length < 0 )) || [[ $(stat -c %s -- "$out") == "$length" ]]
 }
 
-# migrate_read_admin ARN REGION → MIGRATE_AUTH: base64 "user:password" for Basic auth.
-migrate_read_admin() {
-  local field user
-  aemkeys_get_secret_string "$1" "$2"
-  aemkeys_json_object "$AEMKEYS_SECRET" || { AEMKEYS_SECRET=''; migrate_fail "AdminSecretId: the secret is not a JSON object"; }
-  AEMKEYS_SECRET=''
-  for field in username password; do
-    [[ ${AEMKEYS_JSON_TYPE[$field]:-} == string ]] || { AEMKEYS_JSON=(); migrate_fail "AdminSecretId: the secret has no \"$field\" string"; }
-  done
-  aemkeys_json_unescape "${AEMKEYS_JSON[username]}" || { AEMKEYS_JSON=(); migrate_fail "AdminSecretId: bad escape in \"username\""; }
-  user=$AEMKEYS_REPLY
-  aemkeys_json_unescape "${AEMKEYS_JSON[password]}" || { AEMKEYS_JSON=(); migrate_fail "AdminSecretId: bad escape in \"password\""; }
-  AEMKEYS_JSON=()
-  aemkeys_basic_auth "$user" "$AEMKEYS_REPLY"
-  MIGRATE_AUTH=$AEMKEYS_REPLY
-  AEMKEYS_REPLY=''
-}
-
 # migrate_fetch_key PORT NAME EXPECTED_BYTES DIR → MIGRATE_FETCHED: a temp file in DIR with the
 # bytes of /etc/key/NAME, or empty when /etc/key has no such property.
 migrate_fetch_key() {
@@ -204,7 +186,9 @@ aemkeys_migrate_main() {
   aemkeys_check_user AemUser "$user"
   [[ -d $qs ]] || migrate_fail "QuickstartDir $qs is not a directory"
   command -v systemctl >/dev/null 2>&1 || migrate_fail "systemctl is not on the PATH"
-  migrate_read_admin "$AEMKEYS_P_AdminSecretId" "$admin_region"
+  aemkeys_admin_auth "$AEMKEYS_P_AdminSecretId" "$admin_region"
+  MIGRATE_AUTH=$AEMKEYS_REPLY
+  AEMKEYS_REPLY=''
 
   # 2. Locate the bundles.
   local file_dir crypto_dir
