@@ -184,9 +184,12 @@ export class AemCryptoKeys extends Construct {
    * installer put the keys in place, and is abandoned when it fails.
    */
   public addAutoScalingGroup(asg: autoscaling.AutoScalingGroup, options: AutoScalingGroupOptions = {}): GatedGroup {
-    // The first instance already needs the grant: the group waits for the role's policy.
-    this.grantRead(asg).applyBefore(asg);
-    options.adminSecret?.grantRead(asg).applyBefore(asg);
+    // The first instance already needs the grant: the group resource waits for the role's policy.
+    // Only the group resource: a role the group created itself is a child of the construct, and
+    // making it wait for its own policy would be a dependency cycle.
+    const groupResource = asg.node.defaultChild as autoscaling.CfnAutoScalingGroup;
+    this.grantRead(asg).applyBefore(groupResource);
+    options.adminSecret?.grantRead(asg).applyBefore(groupResource);
     this.lifecycleGate ??= new LifecycleGate(this, 'LifecycleGate', {
       installerDocumentName: this.installerDocumentName,
       secretArn: this.secret.secretArn,

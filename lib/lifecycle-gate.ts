@@ -319,7 +319,7 @@ export class LifecycleGate extends Construct {
     });
 
     // 5. Everything the first launch needs exists before the group: no instance is ever missed.
-    asg.node.addDependency(this.document, this.automationRole, this.eventsRole, rule);
+    (asg.node.defaultChild as autoscaling.CfnAutoScalingGroup).node.addDependency(this.document, this.automationRole, this.eventsRole, rule);
     return { hookName, rule };
   }
 }

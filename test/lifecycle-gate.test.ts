@@ -135,6 +135,22 @@ describe('warm pools and odd groups', () => {
     expect(Object.keys(Template.fromStack(f.stack).findResources('AWS::AutoScaling::WarmPool'))).toHaveLength(1);
   });
 
+  test('a group that creates its own role: read grant before the group, no dependency cycle', () => {
+    const f = fixture();
+    const asg = new autoscaling.AutoScalingGroup(f.stack, 'OwnRole', {
+      vpc: f.vpc,
+      instanceType: new ec2.InstanceType('m6i.large'),
+      machineImage: ec2.MachineImage.genericLinux({ 'us-east-1': 'ami-12345678' }),
+    });
+    f.keys.addAutoScalingGroup(asg);
+    const json = Template.fromStack(f.stack).toJSON() as any;
+    expect(findCycle(json.Resources)).toBeUndefined();
+    const asgId = logicalIdOf(json, 'AWS::AutoScaling::AutoScalingGroup', 'OwnRole/ASG');
+    expect(json.Resources[asgId].DependsOn).toEqual(expect.arrayContaining([logicalIdOf(json, 'AWS::IAM::Policy', 'OwnRole/InstanceRole/DefaultPolicy')]));
+    const roleId = logicalIdOf(json, 'AWS::IAM::Role', 'OwnRole/InstanceRole/Resource');
+    expect(json.Resources[roleId].DependsOn ?? []).toEqual([]);
+  });
+
   test('a launch template without a role: clear error unless manageSsm is false', () => {
     const f = fixture();
     const noRole = () => new autoscaling.AutoScalingGroup(f.stack, `NoRole${Math.random().toString(36).slice(2, 8)}`, {
