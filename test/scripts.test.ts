@@ -2,6 +2,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { embedShellScript } from '../lib/shell-script-document';
+import { describeWithTools } from './support/tools';
 
 const SCRIPTS = path.join(__dirname, '..', 'lib', 'scripts');
 const MAIN_SCRIPTS = ['install-keys.sh', 'export-keys.sh', 'migrate-jcr-keys.sh'];
@@ -27,5 +28,16 @@ describe('on-instance scripts', () => {
 
   test('a script without the inlining markers is refused at synth time', () => {
     expect(() => embedShellScript('aem-keys-common.sh', [])).toThrow(/missing the "# >>> aem-keys-common.sh"/);
+  });
+});
+
+describeWithTools(['shellcheck'], 'shellcheck', () => {
+  // SC2034/SC2154: the scripts set and read variables by computed names (printf -v, ${!name}),
+  // which shellcheck cannot follow.
+  test('no warning or error in any script', () => {
+    const files = fs.readdirSync(SCRIPTS).map((f) => path.join(SCRIPTS, f));
+    const r = spawnSync('shellcheck', ['-s', 'bash', '-S', 'warning', '-e', 'SC2034,SC2154', ...files], { encoding: 'utf8' });
+    expect(r.stdout).toBe('');
+    expect(r.status).toBe(0);
   });
 });

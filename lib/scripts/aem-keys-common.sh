@@ -598,7 +598,7 @@ aemkeys_http() {
     else
       printf '\r\n'
     fi
-  } >&"$fd" 2>/dev/null
+  } 1>&"$fd" 2>/dev/null
   if IFS= read -r -t 30 line <&"$fd" && [[ $line =~ ^HTTP/[0-9.]+\ ([0-9]{3}) ]]; then
     AEMKEYS_HTTP_STATUS=${BASH_REMATCH[1]}
     while IFS= read -r -t 30 line <&"$fd" || [[ -n $line ]]; do

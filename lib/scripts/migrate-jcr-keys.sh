@@ -52,7 +52,7 @@ migrate_get_file() {
   MIGRATE_STATUS=''
   { exec {fd}<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null || return 1
   printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1:%s\r\nAuthorization: Basic %s\r\nConnection: close\r\n\r\n' \
-    "$path" "$port" "$auth" >&"$fd" 2>/dev/null || { exec {fd}>&-; return 1; }
+    "$path" "$port" "$auth" 1>&"$fd" 2>/dev/null || { exec {fd}>&-; return 1; }
   if ! IFS= read -r -t 60 line <&"$fd" || [[ ! ${line%$'\r'} =~ ^HTTP/[0-9.]+\ ([0-9]{3}) ]]; then
     exec {fd}>&-
     return 1
