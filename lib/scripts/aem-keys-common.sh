@@ -581,13 +581,15 @@ aemkeys_ensure_dir() {
   AEMKEYS_REPLY=created
 }
 
-# aemkeys_http METHOD PORT PATH BASIC_AUTH [FORM_BODY]
-#   One HTTP/1.0 request to 127.0.0.1:PORT over bash's /dev/tcp (credentials go through the
-#   socket, never argv). BASIC_AUTH is the base64 "user:password". Sets AEMKEYS_HTTP_STATUS
-#   (e.g. 200, or empty when the connection failed) and AEMKEYS_HTTP_BODY (headers and body).
-aemkeys_http() {
-  local method=$1 port=$2 path=$3 auth=$4 body=${5:-} fd line resp=''
-  AEMKEYS_HTTP_STATUS='' AEMKEYS_HTTP_BODY=''
+# aemkeys_http_open METHOD PORT PATH BASIC_AUTH TIMEOUT [FORM_BODY]
+#   Sends one HTTP/1.0 request to 127.0.0.1:PORT over bash's /dev/tcp (credentials go through the
+#   socket, never argv; BASIC_AUTH is the base64 "user:password") and reads the status line
+#   (waiting at most TIMEOUT s). Sets AEMKEYS_HTTP_STATUS (e.g. 200) and AEMKEYS_HTTP_FD, the open
+#   socket positioned at the headers: the caller reads the rest and closes it
+#   (exec {AEMKEYS_HTTP_FD}>&-). Returns 1, socket closed, when the connection or the status line fails.
+aemkeys_http_open() {
+  local method=$1 port=$2 path=$3 auth=$4 timeout=$5 body=${6:-} fd line
+  AEMKEYS_HTTP_STATUS=''
   # Braces: a redirection on a bare `exec` would stay in force and silence stderr for good.
   { exec {fd}<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null || return 1
   {
@@ -598,16 +600,27 @@ aemkeys_http() {
     else
       printf '\r\n'
     fi
-  } 1>&"$fd" 2>/dev/null
-  if IFS= read -r -t 30 line <&"$fd" && [[ $line =~ ^HTTP/[0-9.]+\ ([0-9]{3}) ]]; then
-    AEMKEYS_HTTP_STATUS=${BASH_REMATCH[1]}
-    while IFS= read -r -t 30 line <&"$fd" || [[ -n $line ]]; do
-      resp+=$line$'\n'
-    done
+  } 1>&"$fd" 2>/dev/null || { exec {fd}>&-; return 1; }
+  if ! IFS= read -r -t "$timeout" line <&"$fd" || [[ ! ${line%$'\r'} =~ ^HTTP/[0-9.]+\ ([0-9]{3}) ]]; then
+    exec {fd}>&-
+    return 1
   fi
-  exec {fd}>&-
+  AEMKEYS_HTTP_STATUS=${BASH_REMATCH[1]}
+  AEMKEYS_HTTP_FD=$fd
+}
+
+# aemkeys_http METHOD PORT PATH BASIC_AUTH [FORM_BODY]
+#   One request (aemkeys_http_open, 30 s per read) for a text answer. Sets AEMKEYS_HTTP_STATUS
+#   (empty when the connection failed) and AEMKEYS_HTTP_BODY (headers and body).
+aemkeys_http() {
+  local line resp=''
+  AEMKEYS_HTTP_BODY=''
+  aemkeys_http_open "$1" "$2" "$3" "$4" 30 "${5:-}" || return 1
+  while IFS= read -r -t 30 line <&"$AEMKEYS_HTTP_FD" || [[ -n $line ]]; do
+    resp+=$line$'\n'
+  done
+  exec {AEMKEYS_HTTP_FD}>&-
   AEMKEYS_HTTP_BODY=$resp
-  [[ -n $AEMKEYS_HTTP_STATUS ]]
 }
 
 # aemkeys_admin_auth ARN REGION

@@ -43,21 +43,16 @@ migrate_tmp() {
 }
 
 # migrate_get_file PORT AUTH PATH OUT_FILE
-#   GET over /dev/tcp that streams the body byte for byte into OUT_FILE (bash variables cannot
-#   hold NUL bytes, so aemkeys_http does not fit binaries). Bash reads a socket one byte at a
-#   time, so after the headers the body is still unread for head/cat. Sets MIGRATE_STATUS.
+#   GET (aemkeys_http_open) that streams the body byte for byte into OUT_FILE (bash variables
+#   cannot hold NUL bytes, so aemkeys_http does not fit binaries). Bash reads a socket one byte at
+#   a time, so after the headers the body is still unread for head/cat. Sets MIGRATE_STATUS.
 #   Returns 1 when the connection fails or the body is shorter than its Content-Length.
 migrate_get_file() {
-  local port=$1 auth=$2 path=$3 out=$4 fd line length=-1
+  local out=$4 fd line length=-1
   MIGRATE_STATUS=''
-  { exec {fd}<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null || return 1
-  printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1:%s\r\nAuthorization: Basic %s\r\nConnection: close\r\n\r\n' \
-    "$path" "$port" "$auth" 1>&"$fd" 2>/dev/null || { exec {fd}>&-; return 1; }
-  if ! IFS= read -r -t 60 line <&"$fd" || [[ ! ${line%$'\r'} =~ ^HTTP/[0-9.]+\ ([0-9]{3}) ]]; then
-    exec {fd}>&-
-    return 1
-  fi
-  MIGRATE_STATUS=${BASH_REMATCH[1]}
+  aemkeys_http_open GET "$1" "$3" "$2" 60 || return 1
+  fd=$AEMKEYS_HTTP_FD
+  MIGRATE_STATUS=$AEMKEYS_HTTP_STATUS
   while IFS= read -r -t 60 line <&"$fd"; do
     line=${line%$'\r'}
     [[ -z $line ]] && break
