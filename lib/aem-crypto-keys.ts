@@ -12,12 +12,13 @@ import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { Construct } from 'constructs';
+import { Construct, DependencyGroup, IDependable } from 'constructs';
 import { ExportDocument } from './export-document';
-import { InstallerDocument, TokenHandlerProperties } from './installer-document';
+import { InstallerDocument, KEY_LENGTH_LABELS, TokenHandlerProperties } from './installer-document';
 import { EXPORT_DOCUMENT_TAG, INSTALLER_DOCUMENT_TAG } from './key-set';
 import { KeySource, KeySourceKind } from './key-source';
 import { AutoScalingGroupOptions, GatedGroup, LifecycleGate } from './lifecycle-gate';
+import { keySizeParameters } from './shell-script-document';
 import { InstancesByTagOptions, TagAssociation } from './tag-association';
 
 /**
@@ -118,6 +119,14 @@ export class AemCryptoKeys extends Construct {
   /** Where the keys come from. */
   public readonly keySource: KeySource;
 
+  /**
+   * Completes once the secret holds its keys: the generator custom resource for
+   * `KeySource.generate()`, nothing otherwise. Gated groups and tag associations of this key set
+   * already depend on it; make your own resources (e.g. an instance that reads the keys at boot)
+   * depend on it with `node.addDependency(keys.keysReady)`.
+   */
+  public readonly keysReady: IDependable;
+
   private readonly ownsSecret: boolean;
   private lifecycleGate?: LifecycleGate;
   private tagAssociations = 0;
@@ -136,9 +145,11 @@ export class AemCryptoKeys extends Construct {
       this.secret = this.createSecret(props, this.encryptionKey, removalPolicy);
       this.ownsSecret = true;
     }
+    const keysReady = new DependencyGroup();
     if (this.keySource.kind === KeySourceKind.GENERATED) {
-      this.generateKeysOnce();
+      keysReady.add(this.generateKeysOnce(props.keyLengths));
     }
+    this.keysReady = keysReady;
 
     this.installerDocument = new InstallerDocument(this, 'InstallerDocument', {
       secret: this.secret,
@@ -194,7 +205,10 @@ export class AemCryptoKeys extends Construct {
       installerDocumentName: this.installerDocumentName,
       secretArn: this.secret.secretArn,
     });
-    return this.lifecycleGate.addGroup(asg, options);
+    const gated = this.lifecycleGate.addGroup(asg, options);
+    // No instance launches (and no installer runs) before the generator filled the secret.
+    groupResource.node.addDependency(this.keysReady);
+    return gated;
   }
 
   /**
@@ -203,13 +217,16 @@ export class AemCryptoKeys extends Construct {
    */
   public addInstancesByTag(key: string, value: string, options: InstancesByTagOptions = {}): TagAssociation {
     this.tagAssociations += 1;
-    return new TagAssociation(this, `TagAssociation${this.tagAssociations}`, {
+    const association = new TagAssociation(this, `TagAssociation${this.tagAssociations}`, {
       ...options,
       installerDocumentName: this.installerDocumentName,
       secretArn: this.secret.secretArn,
       tagKey: key,
       tagValue: value,
     });
+    // The association runs at once when created: only after the generator filled the secret.
+    association.association.node.addDependency(this.keysReady);
+    return association;
   }
 
   private grantSecret(grantee: iam.IGrantable, secretActions: string[], keyActions: string[]): iam.Grant {
@@ -257,7 +274,8 @@ export class AemCryptoKeys extends Construct {
     return secret;
   }
 
-  private generateKeysOnce(): void {
+  private generateKeysOnce(keyLengths: KeyLengths = {}): CustomResource {
+    const sizes = keySizeParameters(keyLengths, KEY_LENGTH_LABELS);
     const provider = CustomResourceProvider.getOrCreateProvider(this, 'Custom::AemCryptoKeysGenerator', {
       codeDirectory: path.join(__dirname, '..', 'assets', 'handlers', 'generate-keys'),
       runtime: CustomResourceProviderRuntime.NODEJS_22_X,
@@ -277,11 +295,13 @@ export class AemCryptoKeys extends Construct {
     const generator = new CustomResource(this, 'GeneratedKeys', {
       serviceToken: provider.serviceToken,
       resourceType: 'Custom::AemCryptoKeys',
-      properties: { SecretId: this.secret.secretArn },
+      // The sizes to write and to check an existing value against (the installer's HmacBytes/MasterBytes).
+      properties: { SecretId: this.secret.secretArn, HmacBytes: sizes.HmacBytes.default, MasterBytes: sizes.MasterBytes.default },
       // Deleting this resource never touches the secret: the handler's Delete does nothing.
       removalPolicy: RemovalPolicy.RETAIN,
     });
     generator.node.addDependency(this.secret);
+    return generator;
   }
 }
 

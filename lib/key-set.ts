@@ -16,9 +16,9 @@ export interface KeySet {
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
-/** A fresh key set from the operating system's CSPRNG. */
-export function generateKeySet(): KeySet {
-  return { hmac: randomBytes(HMAC_BYTES), master: randomBytes(MASTER_BYTES) };
+/** A fresh key set from the operating system's CSPRNG (32 + 16 bytes unless other sizes are given). */
+export function generateKeySet(sizes = { hmac: HMAC_BYTES, master: MASTER_BYTES }): KeySet {
+  return { hmac: randomBytes(sizes.hmac), master: randomBytes(sizes.master) };
 }
 
 /** The secret's JSON (`{"hmac","master"}` as base64); unknown fields are kept out. */

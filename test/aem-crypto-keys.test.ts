@@ -48,9 +48,19 @@ describe('AemCryptoKeys defaults', () => {
   test('keys are generated once by a custom resource that only names the secret', () => {
     template.resourceCountIs('Custom::AemCryptoKeys', 1);
     const [generator] = Object.values(template.findResources('Custom::AemCryptoKeys')) as any[];
-    expect(Object.keys(generator.Properties).sort()).toEqual(['SecretId', 'ServiceToken']);
+    expect(Object.keys(generator.Properties).sort()).toEqual(['HmacBytes', 'MasterBytes', 'SecretId', 'ServiceToken']);
     expect(generator.Properties.SecretId).toEqual({ Ref: expect.stringMatching(/^KeysSecret/) });
+    expect([generator.Properties.HmacBytes, generator.Properties.MasterBytes]).toEqual(['32', '16']);
     expect(generator.DeletionPolicy).toBe('Retain');
+  });
+
+  test('keyLengths reach the generator (which writes and checks them) and the installer document', () => {
+    const { template: sized } = synth({ keyLengths: { hmac: 64, master: 32 } });
+    const [generator] = Object.values(sized.findResources('Custom::AemCryptoKeys')) as any[];
+    expect([generator.Properties.HmacBytes, generator.Properties.MasterBytes]).toEqual(['64', '32']);
+    const installer = Object.values(sized.findResources('AWS::SSM::Document')).find((d: any) => d.Properties.Content.mainSteps?.[0]?.name === 'installKeys') as any;
+    expect([installer.Properties.Content.parameters.HmacBytes.default, installer.Properties.Content.parameters.MasterBytes.default]).toEqual(['64', '32']);
+    expect(() => synth({ keyLengths: { hmac: 0 } })).toThrow('hmacBytes (keyLengths.hmac) must be an integer from 1 to 4096, got 0');
   });
 
   test('generator may write only this secret, and use the key only through Secrets Manager', () => {

@@ -139,6 +139,39 @@ describeWithTools(['moto_server'], 'generate-keys handler against moto_server (r
     expect(await current(arn)).toBe(before);
   });
 
+  test('configured sizes (HmacBytes 64, MasterBytes 32) are written, and checked on update', async () => {
+    const arn = await emptySecret('sized');
+    const sized = (type: GenerateKeysEvent['RequestType'], hmac: string, master: string, id?: string): GenerateKeysEvent =>
+      ({ ...event(type, arn, id), ResourceProperties: { SecretId: arn, HmacBytes: hmac, MasterBytes: master } });
+    await handler(sized('Create', '64', '32'));
+    const value = await current(arn);
+    const keys = parseKeySet(value, { hmac: 64, master: 32 });
+    expect(keys.hmac).toHaveLength(64);
+    expect(keys.master).toHaveLength(32);
+    // The same sizes again: kept. Other sizes (e.g. keyLengths changed after the fact): refused, nothing written.
+    await expect(handler(sized('Update', '64', '32', 'cccccccc-1111-2222-3333-444455556666'))).resolves.toMatchObject({ Data: { Generated: 'false' } });
+    await expect(handler(sized('Update', '32', '16', 'dddddddd-1111-2222-3333-444455556666'))).rejects.toThrow('"hmac" is 64 bytes, expected 32');
+    expect(await current(arn)).toBe(value);
+  });
+
+  test('default-sized keys are refused by a key set configured for other sizes', async () => {
+    const arn = await emptySecret('default-sized');
+    await handler(event('Create', arn));
+    const value = await current(arn);
+    await expect(handler({ ...event('Update', arn, 'eeeeeeee-1111-2222-3333-444455556666'), ResourceProperties: { SecretId: arn, HmacBytes: '32', MasterBytes: '24' } }))
+      .rejects.toThrow('"master" is 16 bytes, expected 24');
+    expect(await current(arn)).toBe(value);
+  });
+
+  test('bad sizes fail before anything is written', async () => {
+    const arn = await emptySecret('bad-size');
+    for (const bad of ['0', '4097', '-1', '12.5', 'abc']) {
+      await expect(handler({ ...event('Create', arn), ResourceProperties: { SecretId: arn, HmacBytes: bad } })).rejects.toThrow(`HmacBytes must be an integer from 1 to 4096, got "${bad}"`);
+    }
+    const description = await client.send(new DescribeSecretCommand({ SecretId: arn }));
+    expect(Object.values(description.VersionIdsToStages ?? {}).flat()).not.toContain('AWSCURRENT');
+  });
+
   test('a deleted (scheduled) secret is not recreated', async () => {
     const arn = await emptySecret('deleted');
     await client.send(new DeleteSecretCommand({ SecretId: arn, RecoveryWindowInDays: 7 }));

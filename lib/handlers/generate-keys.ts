@@ -1,8 +1,9 @@
 /**
  * Custom resource handler: fills an empty secret with a freshly generated AEM key set, once.
  *
- * - Create/Update: when the secret already holds a value, it is kept (a valid key set) or the
- *   request fails (anything else): keys are never regenerated. Only an empty secret is filled.
+ * - Create/Update: when the secret already holds a value, it is kept (a valid key set of the
+ *   configured sizes `HmacBytes`/`MasterBytes`, default 32/16) or the request fails (anything
+ *   else): keys are never regenerated. Only an empty secret is filled, with keys of those sizes.
  * - Delete: does nothing; the secret has its own removal policy (retain by default).
  * Nothing returned or logged contains key material.
  */
@@ -12,14 +13,23 @@ import {
   PutSecretValueCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { generateKeySet, parseKeySet, serializeKeySet } from '../key-set';
+import { generateKeySet, HMAC_BYTES, MASTER_BYTES, parseKeySet, serializeKeySet } from '../key-set';
 
 export interface GenerateKeysEvent {
   readonly RequestType: 'Create' | 'Update' | 'Delete';
   readonly RequestId: string;
   readonly PhysicalResourceId?: string;
-  readonly ResourceProperties: { readonly SecretId?: string };
+  readonly ResourceProperties: GenerateKeysProperties;
   readonly OldResourceProperties?: { readonly SecretId?: string };
+}
+
+/** The custom resource's properties (CloudFormation passes every value as a string). */
+export interface GenerateKeysProperties {
+  readonly SecretId?: string;
+  /** Size of `hmac` in bytes, 1 to 4096. Default 32. */
+  readonly HmacBytes?: string;
+  /** Size of `master` in bytes, 1 to 4096. Default 16. */
+  readonly MasterBytes?: string;
 }
 
 export interface GenerateKeysResult {
@@ -42,14 +52,18 @@ export async function handler(event: GenerateKeysEvent): Promise<GenerateKeysRes
   if (event.RequestType === 'Delete') {
     return { PhysicalResourceId: event.PhysicalResourceId ?? secretId, Data: { Generated: 'false' } };
   }
+  const sizes = {
+    hmac: keySize('HmacBytes', event.ResourceProperties.HmacBytes, HMAC_BYTES),
+    master: keySize('MasterBytes', event.ResourceProperties.MasterBytes, MASTER_BYTES),
+  };
   if (await hasCurrentValue(secretId)) {
-    await checkExistingValue(secretId);
+    await checkExistingValue(secretId, sizes);
     return { PhysicalResourceId: secretId, Data: { Generated: 'false' } };
   }
   refuseReplacedSecret(event, secretId);
   await client.send(new PutSecretValueCommand({
     SecretId: secretId,
-    SecretString: serializeKeySet(generateKeySet()),
+    SecretString: serializeKeySet(generateKeySet(sizes)),
     ClientRequestToken: event.RequestId,
   }));
   return { PhysicalResourceId: secretId, Data: { Generated: 'true' } };
@@ -77,10 +91,21 @@ async function hasCurrentValue(secretId: string): Promise<boolean> {
   return stages.some((labels) => labels.includes('AWSCURRENT'));
 }
 
-async function checkExistingValue(secretId: string): Promise<void> {
+function keySize(name: string, value: string | number | undefined, fallback: number): number {
+  if (value === undefined || value === '') {
+    return fallback;
+  }
+  const text = String(value);
+  if (!/^[1-9][0-9]{0,3}$/.test(text) || Number(text) > 4096) {
+    throw new Error(`${name} must be an integer from 1 to 4096, got ${JSON.stringify(text)}`);
+  }
+  return Number(text);
+}
+
+async function checkExistingValue(secretId: string, sizes: { hmac: number; master: number }): Promise<void> {
   const current = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
   try {
-    parseKeySet(current.SecretString ?? '');
+    parseKeySet(current.SecretString ?? '', sizes);
   } catch (e) {
     throw new Error(`secret ${secretId} already holds a value that is not an AEM key set (${(e as Error).message}); refusing to overwrite it`);
   }

@@ -31,8 +31,8 @@ var import_crypto = require("crypto");
 var HMAC_BYTES = 32;
 var MASTER_BYTES = 16;
 var BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-function generateKeySet() {
-  return { hmac: (0, import_crypto.randomBytes)(HMAC_BYTES), master: (0, import_crypto.randomBytes)(MASTER_BYTES) };
+function generateKeySet(sizes = { hmac: HMAC_BYTES, master: MASTER_BYTES }) {
+  return { hmac: (0, import_crypto.randomBytes)(sizes.hmac), master: (0, import_crypto.randomBytes)(sizes.master) };
 }
 function serializeKeySet(keys) {
   return JSON.stringify({ hmac: keys.hmac.toString("base64"), master: keys.master.toString("base64"), format: 1 });
@@ -81,14 +81,18 @@ async function handler(event) {
   if (event.RequestType === "Delete") {
     return { PhysicalResourceId: event.PhysicalResourceId ?? secretId, Data: { Generated: "false" } };
   }
+  const sizes = {
+    hmac: keySize("HmacBytes", event.ResourceProperties.HmacBytes, HMAC_BYTES),
+    master: keySize("MasterBytes", event.ResourceProperties.MasterBytes, MASTER_BYTES)
+  };
   if (await hasCurrentValue(secretId)) {
-    await checkExistingValue(secretId);
+    await checkExistingValue(secretId, sizes);
     return { PhysicalResourceId: secretId, Data: { Generated: "false" } };
   }
   refuseReplacedSecret(event, secretId);
   await client.send(new import_client_secrets_manager.PutSecretValueCommand({
     SecretId: secretId,
-    SecretString: serializeKeySet(generateKeySet()),
+    SecretString: serializeKeySet(generateKeySet(sizes)),
     ClientRequestToken: event.RequestId
   }));
   return { PhysicalResourceId: secretId, Data: { Generated: "true" } };
@@ -107,10 +111,20 @@ async function hasCurrentValue(secretId) {
   const stages = Object.values(description.VersionIdsToStages ?? {});
   return stages.some((labels) => labels.includes("AWSCURRENT"));
 }
-async function checkExistingValue(secretId) {
+function keySize(name, value, fallback) {
+  if (value === void 0 || value === "") {
+    return fallback;
+  }
+  const text = String(value);
+  if (!/^[1-9][0-9]{0,3}$/.test(text) || Number(text) > 4096) {
+    throw new Error(`${name} must be an integer from 1 to 4096, got ${JSON.stringify(text)}`);
+  }
+  return Number(text);
+}
+async function checkExistingValue(secretId, sizes) {
   const current = await client.send(new import_client_secrets_manager.GetSecretValueCommand({ SecretId: secretId }));
   try {
-    parseKeySet(current.SecretString ?? "");
+    parseKeySet(current.SecretString ?? "", sizes);
   } catch (e) {
     throw new Error(`secret ${secretId} already holds a value that is not an AEM key set (${e.message}); refusing to overwrite it`);
   }
