@@ -15,6 +15,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct, DependencyGroup, IDependable } from 'constructs';
 import { ExportDocument } from './export-document';
 import { InstallerDocument, KEY_LENGTH_LABELS, TokenHandlerProperties } from './installer-document';
+import { installerParameters } from './installer-options';
 import { EXPORT_DOCUMENT_TAG, INSTALLER_DOCUMENT_TAG } from './key-set';
 import { KeySource, KeySourceKind } from './key-source';
 import { AutoScalingGroupOptions, GatedGroup, LifecycleGate } from './lifecycle-gate';
@@ -195,6 +196,7 @@ export class AemCryptoKeys extends Construct {
    * installer put the keys in place, and is abandoned when it fails.
    */
   public addAutoScalingGroup(asg: autoscaling.AutoScalingGroup, options: AutoScalingGroupOptions = {}): GatedGroup {
+    installerParameters(this.secret.secretArn, options); // a bad option fails before anything is added
     // The first instance already needs the grant: the group resource waits for the role's policy.
     // Only the group resource: a role the group created itself is a child of the construct, and
     // making it wait for its own policy would be a dependency cycle.

@@ -1,6 +1,7 @@
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { createShellScriptDocument, keySizeParameters, PARAMETER_PATTERNS, ScriptParameter } from './shell-script-document';
+import { ssmConstraint } from './installer-checks';
+import { createShellScriptDocument, keySizeParameters, ScriptParameter } from './shell-script-document';
 
 /** Properties of an `InstallerDocument`. */
 export interface InstallerDocumentProps {
@@ -110,57 +111,57 @@ export class InstallerDocument extends Construct {
       SecretId: {
         description: 'ARN of the secret holding {"hmac","master"} (base64). The region is taken from the ARN.',
         default: props.secret.secretArn,
-        allowedPattern: PARAMETER_PATTERNS.secretArn,
+        ...ssmConstraint('SecretId'),
       },
       QuickstartDir: {
         description: 'The instance\'s crx-quickstart folder (absolute path).',
         default: '/opt/aem/crx-quickstart',
-        allowedPattern: PARAMETER_PATTERNS.path,
+        ...ssmConstraint('QuickstartDir'),
       },
       AemUser: {
         description: 'User that runs AEM and owns the files written.',
         default: 'aem',
-        allowedPattern: PARAMETER_PATTERNS.user,
+        ...ssmConstraint('AemUser'),
       },
       EncapsulatedToken: {
         description: `Write ${TOKEN_HANDLER_PID}.config (token.encapsulated=B"true") into <QuickstartDir>/install. It replaces the whole configuration of that PID.`,
         default: 'true',
-        allowedValues: ['true', 'false'],
+        ...ssmConstraint('EncapsulatedToken'),
       },
       Mode: {
         description: 'install: put the keys in place. verify: change nothing, print the same summary, exit 0 only when hmac and master equal the secret and storage is Bundle.',
         default: 'install',
-        allowedValues: ['install', 'verify'],
+        ...ssmConstraint('Mode'),
       },
       OnKeyMismatch: {
         description: 'When the instance already has other keys: replace (after a backup under <QuickstartDir>/crypto-key-backups) or fail (change nothing).',
         default: 'replace',
-        allowedValues: ['replace', 'fail'],
+        ...ssmConstraint('OnKeyMismatch'),
       },
       Restart: {
         description: 'How a running AEM picks up changed key files: none, service (systemctl restart) or bundles (Web Console refresh on localhost, needs AdminSecretId).',
         default: 'service',
-        allowedValues: ['none', 'service', 'bundles'],
+        ...ssmConstraint('Restart'),
       },
       ServiceName: {
         description: 'The systemd unit that runs AEM.',
         default: 'aem',
-        allowedPattern: PARAMETER_PATTERNS.unit,
+        ...ssmConstraint('ServiceName'),
       },
       StartAfterInstall: {
         description: 'Start the service when it is not running, after a successful install.',
         default: 'false',
-        allowedValues: ['true', 'false'],
+        ...ssmConstraint('StartAfterInstall'),
       },
       AdminSecretId: {
         description: 'ARN of a secret holding an AEM admin\'s {"username","password"}; only for Restart=bundles.',
         default: '',
-        allowedPattern: PARAMETER_PATTERNS.optionalSecretArn,
+        ...ssmConstraint('AdminSecretId'),
       },
       AemPort: {
         description: 'AEM\'s HTTP port on 127.0.0.1, for Restart=bundles.',
         default: '4502',
-        allowedPattern: PARAMETER_PATTERNS.port,
+        ...ssmConstraint('AemPort'),
       },
       ...keySizeParameters({ hmac: props.hmacBytes, master: props.masterBytes }, KEY_LENGTH_LABELS),
     };

@@ -1,4 +1,5 @@
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { INSTALLER_PARAMETER_RULES, installerValueError, RuledInstallerParameter } from './installer-checks';
 
 /**
  * How a running AEM picks up changed key files.
@@ -100,6 +101,7 @@ export const INSTALLER_DEFAULTS = {
 
 /**
  * The installer document parameters for these options, as SSM expects them (every value a list of one string).
+ * Throws, naming the option, for a value the installer document would refuse.
  */
 export function installerParameters(secretArn: string, options: InstallerOptions = {}): Record<string, string[]> {
   const values: Record<string, string> = {
@@ -114,6 +116,15 @@ export function installerParameters(secretArn: string, options: InstallerOptions
     AdminSecretId: options.adminSecret?.secretArn ?? '',
     AemPort: String(options.aemPort ?? 4502),
   };
+  // The same rules the installer document (SSM and the script) applies: fail synth, not an instance.
+  for (const name of Object.keys(values) as Array<keyof typeof values>) {
+    if (name !== 'SecretId' && name in INSTALLER_PARAMETER_RULES) {
+      const error = installerValueError(name as RuledInstallerParameter, values[name]);
+      if (error) {
+        throw new Error(error);
+      }
+    }
+  }
   if (values.Restart === RestartBehavior.BUNDLES && !options.adminSecret) {
     throw new Error('restart: RestartBehavior.BUNDLES needs adminSecret (an AEM admin\'s {"username","password"})');
   }

@@ -5,6 +5,7 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct, IConstruct } from 'constructs';
+import { RuledInstallerParameter, ssmConstraint } from './installer-checks';
 import { INSTALLER_DEFAULTS, InstallerOptions, installerParameters } from './installer-options';
 
 /** Tag put on every gated group (and, through `PropagateAtLaunch`, on its instances). */
@@ -402,6 +403,8 @@ function renderAutomation(props: AutomationRenderProps): Record<string, any> {
       type: 'String',
       description: `Installer document parameter ${name}.`,
       default: (INSTALLER_DEFAULTS as Record<string, string>)[name] ?? '',
+      // The installer document's own constraints: a bad value fails the Automation's start.
+      ...ssmConstraint(name as RuledInstallerParameter),
     };
   }
 
