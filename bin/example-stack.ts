@@ -3,7 +3,7 @@ import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { AemCryptoKeys } from '../lib';
+import { AemCryptoKeys, AemCryptoKeysProps } from '../lib';
 
 /** Properties of the example AEM stack. */
 export interface ExampleAemStackProps extends StackProps {
@@ -18,6 +18,13 @@ export interface ExampleAemStackProps extends StackProps {
    * @default true
    */
   readonly withKeys?: boolean;
+
+  /**
+   * Properties of the key set, made in this stack: e.g. `replicaRegions` in the primary region, or
+   * `KeySource.fromReplica(...)` in a replica region (bin/multi-region-app.ts).
+   * @default - a generated key set
+   */
+  readonly cryptoKeys?: (stack: Stack) => AemCryptoKeysProps;
 }
 
 /**
@@ -45,7 +52,7 @@ export class ExampleAemStack extends Stack {
     if (props.withKeys === false) {
       return;
     }
-    this.keys = new AemCryptoKeys(this, 'CryptoKeys');
+    this.keys = new AemCryptoKeys(this, 'CryptoKeys', props.cryptoKeys?.(this));
     this.keys.grantRead(author);
     this.keys.addInstancesByTag('aem-role', 'author', { quickstartDir: '/opt/aem/author/crx-quickstart' });
     for (const group of publishGroups) {
@@ -54,7 +61,9 @@ export class ExampleAemStack extends Stack {
     // What operators pass to the aem-keys CLI (which also finds the documents by their tags).
     new CfnOutput(this, 'KeySetSecretArn', { value: this.keys.secret.secretArn });
     new CfnOutput(this, 'InstallerDocumentName', { value: this.keys.installerDocumentName });
-    new CfnOutput(this, 'ExportDocumentName', { value: this.keys.exportDocumentName });
+    if (this.keys.exportDocumentName) {
+      new CfnOutput(this, 'ExportDocumentName', { value: this.keys.exportDocumentName });
+    }
   }
 
   private createVpc(): ec2.Vpc {

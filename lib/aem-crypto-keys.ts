@@ -1,11 +1,14 @@
 import * as path from 'path';
 import {
+  Annotations,
+  ArnFormat,
   CustomResource,
   CustomResourceProvider,
   CustomResourceProviderRuntime,
   RemovalPolicy,
   Stack,
   Tags,
+  Token,
   Validations,
 } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
@@ -17,9 +20,10 @@ import { ExportDocument } from './export-document';
 import { InstallerDocument, KEY_LENGTH_LABELS, TokenHandlerProperties } from './installer-document';
 import { installerParameters } from './installer-options';
 import { EXPORT_DOCUMENT_TAG, INSTALLER_DOCUMENT_TAG } from './key-set';
-import { KeySource, KeySourceKind } from './key-source';
+import { KeySource, KeySourceKind, ReplicaSourceOptions } from './key-source';
+import { aliasOfKeyReference, knownKeyRegion } from './replica-key';
 import { AutoScalingGroupOptions, GatedGroup, LifecycleGate } from './lifecycle-gate';
-import { keySizeParameters } from './shell-script-document';
+import { keySizeParameters, SECRET_ARN_PATTERN } from './shell-script-document';
 import { InstancesByTagOptions, TagAssociation } from './tag-association';
 
 /**
@@ -33,8 +37,9 @@ export interface AemCryptoKeysProps {
   readonly keySource?: KeySource;
 
   /**
-   * The KMS key that encrypts the secret. Ignored for `KeySource.fromSecret` (pass that
-   * secret with its own `encryptionKey` so grants cover it).
+   * The KMS key that encrypts the secret (in this stack's region). Not for `KeySource.fromSecret`
+   * (import that secret with its own `encryptionKey` so grants cover it) nor `KeySource.fromReplica`
+   * (pass the replica's key there).
    * @default - a new customer-managed key with automatic rotation
    */
   readonly encryptionKey?: kms.IKey;
@@ -60,7 +65,10 @@ export interface AemCryptoKeysProps {
 
   /**
    * Regions the secret is replicated to (multi-region estates). A replica is encrypted with the
-   * key given for its region, or with that region's `aws/secretsmanager` key.
+   * key given for its region, or with that region's `aws/secretsmanager` key. A KMS key is
+   * regional: give a key of the replica's region (`ReplicaKey.fromRegion`), never this stack's
+   * key; checked at synth where the regions are known. Each replica region's stack uses its
+   * replica with `KeySource.fromReplica` (README: Multi-region).
    * @default - not replicated
    */
   readonly replicaRegions?: secretsmanager.ReplicaRegion[];
@@ -114,8 +122,9 @@ export class AemCryptoKeys extends Construct {
   /**
    * Name of the SSM Command document that copies a reference instance's keys into the secret
    * (adoption of an existing estate). Its instance needs `grantWrite`.
+   * @default - none for `KeySource.fromReplica` (a replica is read-only: export into the primary)
    */
-  public readonly exportDocumentName: string;
+  public readonly exportDocumentName?: string;
 
   /** Where the keys come from. */
   public readonly keySource: KeySource;
@@ -137,11 +146,17 @@ export class AemCryptoKeys extends Construct {
     this.keySource = props.keySource ?? KeySource.generate();
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
 
-    if (this.keySource.kind === KeySourceKind.EXISTING_SECRET) {
-      this.secret = this.keySource.secret!;
-      this.encryptionKey = this.secret.encryptionKey;
+    if (this.keySource.kind === KeySourceKind.EXISTING_SECRET || this.keySource.kind === KeySourceKind.REPLICA) {
+      checkNotOwnedProps(props);
+      const source = this.keySource.kind === KeySourceKind.REPLICA
+        ? this.replicaSecret(this.keySource.replica!)
+        : { secret: this.keySource.secret!, key: this.keySource.secret!.encryptionKey };
+      this.secret = source.secret;
+      this.encryptionKey = source.key;
       this.ownsSecret = false;
+      this.warnWithoutKey();
     } else {
+      checkReplicaRegions(this, props);
       this.encryptionKey = props.encryptionKey ?? this.createKey(removalPolicy);
       this.secret = this.createSecret(props, this.encryptionKey, removalPolicy);
       this.ownsSecret = true;
@@ -159,16 +174,19 @@ export class AemCryptoKeys extends Construct {
       masterBytes: props.keyLengths?.master,
     });
     this.installerDocumentName = this.installerDocument.documentName;
-    const exportDocument = new ExportDocument(this, 'ExportDocument', {
-      secret: this.secret,
-      hmacBytes: props.keyLengths?.hmac,
-      masterBytes: props.keyLengths?.master,
-    });
-    this.exportDocumentName = exportDocument.documentName;
     // The aem-keys CLI finds the documents of a key set through these tags.
     const secretArn = this.secret.secretFullArn ?? this.secret.secretArn;
     Tags.of(this.installerDocument).add(INSTALLER_DOCUMENT_TAG, secretArn);
-    Tags.of(exportDocument).add(EXPORT_DOCUMENT_TAG, secretArn);
+    // A replica is read-only (write the primary): no export document in a replica region.
+    if (this.keySource.kind !== KeySourceKind.REPLICA) {
+      const exportDocument = new ExportDocument(this, 'ExportDocument', {
+        secret: this.secret,
+        hmacBytes: props.keyLengths?.hmac,
+        masterBytes: props.keyLengths?.master,
+      });
+      this.exportDocumentName = exportDocument.documentName;
+      Tags.of(exportDocument).add(EXPORT_DOCUMENT_TAG, secretArn);
+    }
   }
 
   /**
@@ -184,6 +202,9 @@ export class AemCryptoKeys extends Construct {
    * runs the export document. Not part of `grantRead`.
    */
   public grantWrite(grantee: iam.IGrantable): iam.Grant {
+    if (this.keySource.kind === KeySourceKind.REPLICA) {
+      throw new Error('grantWrite: this key set reads a replica, which is read-only; grant writing on the primary region\'s key set');
+    }
     return this.grantSecret(
       grantee,
       ['secretsmanager:PutSecretValue', 'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
@@ -242,12 +263,60 @@ export class AemCryptoKeys extends Construct {
   }
 
   private grantKey(grantee: iam.IGrantable, key: kms.IKey, actions: string[]): iam.Grant {
+    // Only through this region's Secrets Manager: in a replica region, its replica's key only.
+    const viaService = { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` };
+    const alias = aliasOfKeyReference(key);
+    if (alias === undefined) {
+      return iam.Grant.addToPrincipal({ grantee, actions, resourceArns: [key.keyArn], conditions: { StringEquals: viaService } });
+    }
+    // IAM cannot name a key by its alias ARN: any key of this region and account that carries the alias.
+    acknowledgeAliasGrant(Stack.of(this), grantee, alias);
     return iam.Grant.addToPrincipal({
       grantee,
       actions,
-      resourceArns: [key.keyArn],
-      conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` } },
+      resourceArns: [Stack.of(this).formatArn({ service: 'kms', resource: 'key', resourceName: '*' })],
+      conditions: { 'StringEquals': viaService, 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': alias } },
     });
+  }
+
+  /** This region's replica of the primary secret, imported with its key. */
+  private replicaSecret(options: ReplicaSourceOptions): { secret: secretsmanager.ISecret; key?: kms.IKey } {
+    const stack = Stack.of(this);
+    const key = options.encryptionKey;
+    if (key) {
+      const keyRegion = knownKeyRegion(key);
+      if (keyRegion !== undefined && !Token.isUnresolved(stack.region) && keyRegion !== stack.region) {
+        throw new Error(`KeySource.fromReplica: encryptionKey is in ${keyRegion}, but this stack (the replica's region) is in ${stack.region}; `
+          + 'pass the key that encrypts the replica in this region (e.g. the ReplicaKey of this region)');
+      }
+    }
+    if (options.primarySecretArn === undefined) {
+      const partialArn = stack.formatArn({ service: 'secretsmanager', resource: 'secret', resourceName: options.secretName!, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+      return { secret: secretsmanager.Secret.fromSecretAttributes(this, 'Replica', { secretPartialArn: partialArn, encryptionKey: key }), key };
+    }
+    const primary = Token.isUnresolved(options.primarySecretArn) ? null : new RegExp(SECRET_ARN_PATTERN).exec(options.primarySecretArn);
+    if (!primary) {
+      throw new Error('KeySource.fromReplica: primarySecretArn must be a literal Secrets Manager secret ARN (a reference to a stack in another region '
+        + `cannot be resolved; pass secretName instead), got ${JSON.stringify(options.primarySecretArn)}`);
+    }
+    const [, partition, primaryRegion, , account, name] = primary;
+    if (!Token.isUnresolved(stack.region) && stack.region === primaryRegion) {
+      throw new Error(`KeySource.fromReplica: this stack is in ${primaryRegion}, the primary secret's own region; use KeySource.fromSecret there`);
+    }
+    const replicaArn = `arn:${partition}:secretsmanager:${stack.region}:${account}:secret:${name}`;
+    return { secret: secretsmanager.Secret.fromSecretAttributes(this, 'Replica', { secretCompleteArn: replicaArn, encryptionKey: key }), key };
+  }
+
+  /** Without a key, grants hold no kms:Decrypt: fine for aws/secretsmanager only. */
+  private warnWithoutKey(): void {
+    if (this.encryptionKey || this.keySource.awsManagedKey) {
+      return;
+    }
+    const how = this.keySource.kind === KeySourceKind.REPLICA
+      ? 'Pass the replica\'s key in this region, KeySource.fromReplica({ ..., encryptionKey }), or state { awsManagedKey: true } when the replica uses aws/secretsmanager.'
+      : 'Import the secret with its key, Secret.fromSecretAttributes(scope, id, { secretCompleteArn, encryptionKey }), or state KeySource.fromSecret(secret, { awsManagedKey: true }) when it uses aws/secretsmanager.';
+    Annotations.of(this).addWarningV2('cdk-aem-crypto-keys:noDecryptGrant',
+      `keySource: the secret has no encryptionKey, so grantRead, gated groups and tag associations grant no kms:Decrypt; instances fail to read a secret encrypted with a customer-managed key. ${how}`);
   }
 
   private createKey(removalPolicy: RemovalPolicy): kms.Key {
@@ -305,6 +374,71 @@ export class AemCryptoKeys extends Construct {
     generator.node.addDependency(this.secret);
     return generator;
   }
+}
+
+/** cdk-nag: the key/* resource of an alias grant is narrowed by its kms:ResourceAliases condition. */
+function acknowledgeAliasGrant(stack: Stack, grantee: iam.IGrantable, alias: string): void {
+  const principal = grantee.grantPrincipal;
+  if (!Construct.isConstruct(principal)) {
+    return;
+  }
+  const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
+  const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
+  Validations.of(principal).acknowledge({
+    id: `AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:${region}:${account}:key/*]`,
+    reason: `kms:Decrypt only on the key carrying ${alias} (kms:ResourceAliases condition) and only through Secrets Manager (kms:ViaService); IAM cannot name a key by its alias ARN.`,
+  });
+}
+
+/** Props that only apply to a secret this key set creates. */
+function checkNotOwnedProps(props: AemCryptoKeysProps): void {
+  for (const name of ['encryptionKey', 'replicaRegions', 'secretName', 'description'] as const) {
+    if (props[name] !== undefined) {
+      throw new Error(`${name}: only for a secret this key set creates; with KeySource.fromSecret or KeySource.fromReplica the secret (and its key) are the owner's`);
+    }
+  }
+}
+
+/**
+ * Each replica needs a key valid in its own region (KMS keys are regional): never the primary's
+ * key, nor one known to live in another region. Checked where the values are known at synth.
+ */
+function checkReplicaRegions(scope: Construct, props: AemCryptoKeysProps): void {
+  const stackRegion = Stack.of(scope).region;
+  const seen = new Set<string>();
+  (props.replicaRegions ?? []).forEach((replica, i) => {
+    const label = `replicaRegions[${i}]`;
+    const region = replica.region;
+    if (Token.isUnresolved(region)) {
+      return;
+    }
+    if (!/^[a-z]{2}(-[a-z]+)+-[0-9]+$/.test(region)) {
+      throw new Error(`${label}.region: must be a region name like eu-west-1, got ${JSON.stringify(region)}`);
+    }
+    if (seen.has(region)) {
+      throw new Error(`${label}.region: ${region} is listed twice`);
+    }
+    seen.add(region);
+    if (!Token.isUnresolved(stackRegion) && region === stackRegion) {
+      throw new Error(`${label}.region: ${region} is the primary secret's own region (this stack's); list only other regions`);
+    }
+    const key = replica.encryptionKey;
+    if (!key) {
+      return;
+    }
+    const fix = `create a key in ${region} (ReplicaKey in a stack of that region) and name it here with ReplicaKey.fromRegion(this, id, '${region}'), `
+      + 'or leave encryptionKey out to use that region\'s aws/secretsmanager';
+    if (key === props.encryptionKey) {
+      throw new Error(`${label}.encryptionKey: the primary's encryptionKey cannot encrypt a replica in ${region} (KMS keys are regional); ${fix}`);
+    }
+    const keyRegion = knownKeyRegion(key);
+    if (keyRegion !== undefined && keyRegion !== region) {
+      throw new Error(`${label}.encryptionKey: the key is in ${keyRegion}, the replica in ${region} (KMS keys are regional); ${fix}`);
+    }
+    if (keyRegion === undefined && key instanceof kms.Key && Stack.of(key) === Stack.of(scope)) {
+      throw new Error(`${label}.encryptionKey: the key is created in this stack, i.e. in the primary's region, not in ${region}; ${fix}`);
+    }
+  });
 }
 
 function secretArnForPolicies(secret: secretsmanager.ISecret): string {

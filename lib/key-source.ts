@@ -1,3 +1,4 @@
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 
 /** The kinds of key source. */
@@ -8,6 +9,54 @@ export enum KeySourceKind {
   IMPORTED_LATER = 'imported-later',
   /** A secret that already exists (and holds the keys in the contract's JSON format). */
   EXISTING_SECRET = 'existing-secret',
+  /** This region's replica of a key set whose primary secret lives in another region. */
+  REPLICA = 'replica',
+}
+
+/** Options of `KeySource.fromSecret`. */
+export interface ExistingSecretOptions {
+  /**
+   * The secret is encrypted with the AWS-managed key `aws/secretsmanager`, whose key policy already
+   * lets every principal of the account decrypt through Secrets Manager: no `kms:Decrypt` grant is
+   * needed, and no warning is given for the secret's missing `encryptionKey`.
+   * @default false
+   */
+  readonly awsManagedKey?: boolean;
+}
+
+/**
+ * Options of `KeySource.fromReplica`: which key set's replica, and the key that encrypts it here.
+ * Give exactly one of `secretName` and `primarySecretArn`.
+ */
+export interface ReplicaSourceOptions {
+  /**
+   * Name of the primary secret (`AemCryptoKeysProps.secretName`); its replicas carry the same name.
+   * @default - taken from `primarySecretArn`
+   */
+  readonly secretName?: string;
+
+  /**
+   * Complete ARN of the primary secret (with its 6-character suffix), e.g. from the primary
+   * stack's output. The replica's ARN is the same in this stack's region. Must be a literal: a
+   * reference to a stack in another region cannot be resolved.
+   * @default - the replica is found by `secretName`
+   */
+  readonly primarySecretArn?: string;
+
+  /**
+   * The KMS key that encrypts the replica in this region: the key given for this region in the
+   * primary's `replicaRegions` (e.g. the `ReplicaKey` of this region). Grants cover it through
+   * this region's Secrets Manager only. Must be in this stack's region.
+   * @default - none: set `awsManagedKey` when the replica uses `aws/secretsmanager`, or a warning says no kms:Decrypt is granted
+   */
+  readonly encryptionKey?: kms.IKey;
+
+  /**
+   * The replica is encrypted with this region's AWS-managed key `aws/secretsmanager` (the primary's
+   * `replicaRegions` entry for this region has no `encryptionKey`).
+   * @default false
+   */
+  readonly awsManagedKey?: boolean;
 }
 
 /**
@@ -33,9 +82,31 @@ export class KeySource {
   /**
    * A secret that already holds `{"hmac": "<base64>", "master": "<base64>"}`.
    * The construct neither owns nor changes it; its removal policy is the owner's.
+   *
+   * Import it with its KMS key (`Secret.fromSecretAttributes(scope, id, { secretCompleteArn,
+   * encryptionKey })`) so that grants include `kms:Decrypt`; for a secret encrypted with
+   * `aws/secretsmanager`, say so with `{ awsManagedKey: true }`. Otherwise synthesis warns.
    */
-  public static fromSecret(secret: secretsmanager.ISecret): KeySource {
-    return new KeySource(KeySourceKind.EXISTING_SECRET, secret);
+  public static fromSecret(secret: secretsmanager.ISecret, options: ExistingSecretOptions = {}): KeySource {
+    return new KeySource(KeySourceKind.EXISTING_SECRET, secret, options.awsManagedKey ?? false);
+  }
+
+  /**
+   * The replica, in this stack's region, of a key set whose primary secret lives in another
+   * region (`AemCryptoKeysProps.replicaRegions`). The key set built on it has its own installer
+   * document, gates and associations in this region, reads the replica through this region's
+   * Secrets Manager, and never writes it (replicas are read-only: write the primary).
+   * Deploy the primary's stack first.
+   */
+  public static fromReplica(options: ReplicaSourceOptions): KeySource {
+    const named = [options.secretName, options.primarySecretArn].filter((v) => v !== undefined).length;
+    if (named !== 1) {
+      throw new Error('KeySource.fromReplica: give exactly one of secretName and primarySecretArn');
+    }
+    if (options.encryptionKey && options.awsManagedKey) {
+      throw new Error('KeySource.fromReplica: encryptionKey and awsManagedKey exclude each other');
+    }
+    return new KeySource(KeySourceKind.REPLICA, undefined, options.awsManagedKey ?? false, options);
   }
 
   private constructor(
@@ -43,5 +114,9 @@ export class KeySource {
     public readonly kind: KeySourceKind,
     /** The existing secret, for `EXISTING_SECRET`. */
     public readonly secret?: secretsmanager.ISecret,
+    /** The secret (or replica) is encrypted with `aws/secretsmanager`. */
+    public readonly awsManagedKey: boolean = false,
+    /** Which replica, for `REPLICA`. */
+    public readonly replica?: ReplicaSourceOptions,
   ) {}
 }

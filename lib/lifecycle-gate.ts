@@ -210,9 +210,12 @@ export class LifecycleGate extends Construct {
       id: `AwsSolutions::AwsSolutions-IAM5[Resource::${resource}]`,
       reason,
     });
-    ack('arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*',
+    // cdk-nag names the region and account as written in the template: literal for a stack with an env.
+    const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
+    const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
+    ack(`arn:<AWS::Partition>:ec2:${region}:${account}:instance/*`,
       'SendCommand may reach only instances whose aem-crypto-keys:gate tag names a gated group (ssm:resourceTag condition); instance IDs are unknown until launch.');
-    ack('arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/*',
+    ack(`arn:<AWS::Partition>:autoscaling:${region}:${account}:autoScalingGroup:*:autoScalingGroupName/*`,
       'CompleteLifecycleAction is limited to groups tagged aem-crypto-keys:gate with a gated value (autoscaling:ResourceTag condition); naming the group ARNs would make every group depend on itself through the gate.');
     ack('*',
       'ssm:DescribeInstanceInformation, GetCommandInvocation, ListCommands and ListCommandInvocations are read-only and do not support resource-level permissions.');

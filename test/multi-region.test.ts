@@ -1,0 +1,256 @@
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { App, Stack, Validations } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { addMultiRegionEstate, AWS_KEY_REPLICA_REGION, CMK_REPLICA_REGION, EXAMPLE_SECRET_NAME, PRIMARY_REGION } from '../bin/multi-region-stacks';
+import { AemCryptoKeys, AemCryptoKeysProps, KeySource, ReplicaKey } from '../lib';
+import { describeWithTools } from './support/tools';
+
+/** Every IAM statement of the template, flattened. */
+function statements(template: Template): any[] {
+  return Object.values(template.findResources('AWS::IAM::Policy')).flatMap((p: any) => p.Properties.PolicyDocument.Statement);
+}
+
+/** A template value with its tokens resolved to text where the region/partition/account are intrinsics. */
+function text(value: unknown): string {
+  return JSON.stringify(value);
+}
+
+describe('the three-region example', () => {
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'aem-keys-multi-region-'));
+  const app = new App({ outdir });
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  const estate = addMultiRegionEstate(app);
+  const assembly = app.synth();
+  const t = (stack: Stack) => Template.fromJSON(assembly.getStackByName(stack.stackName).template);
+  const primary = t(estate.primary);
+  const cmk = t(estate.cmkReplica);
+  const awsKey = t(estate.awsKeyReplica);
+  const keys = t(estate.replicaKeys);
+
+  test('stacks in their regions, deployed key stack -> primary -> replica estates', () => {
+    expect([estate.replicaKeys, estate.primary, estate.cmkReplica, estate.awsKeyReplica].map((s) => s.region))
+      .toEqual([CMK_REPLICA_REGION, PRIMARY_REGION, CMK_REPLICA_REGION, AWS_KEY_REPLICA_REGION]);
+    expect(estate.primary.dependencies).toEqual([estate.replicaKeys]);
+    expect(estate.cmkReplica.dependencies).toEqual([estate.primary]);
+    expect(estate.awsKeyReplica.dependencies).toEqual([estate.primary]);
+  });
+
+  test('no cross-stack references (no exports, no imports): each stack deploys on its own', () => {
+    for (const template of [primary, cmk, awsKey, keys]) {
+      expect(text(template.toJSON())).not.toMatch(/Fn::ImportValue/);
+      expect(Object.keys(template.toJSON().Outputs ?? {}).filter((k) => k.startsWith('ExportsOutput'))).toEqual([]);
+    }
+  });
+
+  test('the replica key: customer managed, rotated, retained, under the alias the primary names', () => {
+    keys.hasResource('AWS::KMS::Key', { Properties: { EnableKeyRotation: true }, DeletionPolicy: 'Retain' });
+    keys.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/aem-crypto-keys' });
+  });
+
+  test('the primary owns the secret, generated keys and replicas: eu-west-1 with its own key, ap-southeast-2 with aws/secretsmanager', () => {
+    primary.resourceCountIs('AWS::SecretsManager::Secret', 1);
+    primary.resourceCountIs('Custom::AemCryptoKeys', 1);
+    const [secret] = Object.values(primary.findResources('AWS::SecretsManager::Secret')) as any[];
+    expect(secret.Properties.Name).toBe(EXAMPLE_SECRET_NAME);
+    expect(secret.Properties.ReplicaRegions).toEqual([
+      { Region: CMK_REPLICA_REGION, KmsKeyId: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:kms:${CMK_REPLICA_REGION}:`, { Ref: 'AWS::AccountId' }, ':alias/aem-crypto-keys']] } },
+      { Region: AWS_KEY_REPLICA_REGION },
+    ]);
+  });
+
+  test('primary grants: its own key, through us-east-1 Secrets Manager only', () => {
+    const kmsStatements = statements(primary).filter((s) => [].concat(s.Action).includes('kms:Decrypt' as never));
+    expect(kmsStatements.length).toBeGreaterThan(0);
+    for (const s of kmsStatements) {
+      expect(s.Condition.StringEquals['kms:ViaService']).toBe(`secretsmanager.${PRIMARY_REGION}.amazonaws.com`);
+      expect(text(s.Resource)).not.toMatch(/eu-west-1|ap-southeast-2|alias/);
+    }
+  });
+
+  test.each([
+    ['eu-west-1 (customer-managed replica key)', () => cmk, CMK_REPLICA_REGION],
+    ['ap-southeast-2 (aws/secretsmanager)', () => awsKey, AWS_KEY_REPLICA_REGION],
+  ])('%s: its own installer document, gate and association, reading the replica in its region; no secret, no generator, no export document', (_name, template, region) => {
+    const tpl = template();
+    tpl.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    tpl.resourceCountIs('Custom::AemCryptoKeys', 0);
+    tpl.resourceCountIs('AWS::KMS::Key', 0);
+    const docs = Object.values(tpl.findResources('AWS::SSM::Document')) as any[];
+    expect(docs.map((d) => d.Properties.Content.mainSteps[0].name).sort()).toEqual(['installKeys', 'waitForSsmOnline']);
+    tpl.resourceCountIs('AWS::SSM::Association', 1);
+    tpl.resourceCountIs('AWS::Events::Rule', 1);
+    const installer = docs.find((d) => d.Properties.Content.mainSteps[0].name === 'installKeys');
+    const replicaArn = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:secretsmanager:${region}:`, { Ref: 'AWS::AccountId' }, `:secret:${EXAMPLE_SECRET_NAME}`]] };
+    expect(installer.Properties.Content.parameters.SecretId.default).toEqual(replicaArn);
+    const reads = statements(tpl).filter((s) => [].concat(s.Action).includes('secretsmanager:GetSecretValue' as never));
+    expect(reads.length).toBeGreaterThanOrEqual(2); // author + publish group
+    for (const s of reads) {
+      expect(text(s.Resource)).toContain(`:secretsmanager:${region}:`);
+      expect(text(s.Resource)).toContain(`:secret:${EXAMPLE_SECRET_NAME}-??????`);
+    }
+  });
+
+  test('eu-west-1 grants kms:Decrypt on its replica key only (by alias), only through eu-west-1 Secrets Manager', () => {
+    const kmsStatements = statements(cmk).filter((s) => [].concat(s.Action).some((a: string) => a.startsWith('kms:')));
+    expect(kmsStatements.length).toBeGreaterThanOrEqual(2);
+    for (const s of kmsStatements) {
+      expect(s.Action).toBe('kms:Decrypt');
+      expect(s.Resource).toEqual({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:kms:${CMK_REPLICA_REGION}:`, { Ref: 'AWS::AccountId' }, ':key/*']] });
+      expect(s.Condition).toEqual({
+        'StringEquals': { 'kms:ViaService': `secretsmanager.${CMK_REPLICA_REGION}.amazonaws.com` },
+        'ForAnyValue:StringEquals': { 'kms:ResourceAliases': 'alias/aem-crypto-keys' },
+      });
+    }
+  });
+
+  test('ap-southeast-2 (aws/secretsmanager) needs and gets no KMS grant, and says so without a warning', () => {
+    expect(statements(awsKey).filter((s) => [].concat(s.Action).some((a: string) => a.startsWith('kms:')))).toEqual([]);
+    expect(assembly.getStackByName(estate.awsKeyReplica.stackName).messages.filter((m) => /noDecryptGrant/.test(String(m.entry.data)))).toEqual([]);
+  });
+
+  test('cdk-nag AwsSolutionsChecks pass on every stack (synth above would have thrown)', () => {
+    expect(fs.existsSync(path.join(outdir, 'manifest.json'))).toBe(true);
+  });
+
+  describeWithTools(['cfn-lint'], 'cfn-lint', () => {
+    test('zero errors in the four templates', () => {
+      const templates = fs.readdirSync(outdir).filter((f) => f.endsWith('.template.json')).map((f) => path.join(outdir, f));
+      expect(templates).toHaveLength(4);
+      let output = '';
+      try {
+        output = execFileSync('cfn-lint', ['--format', 'parseable', ...templates], { encoding: 'utf8' });
+      } catch (e: any) {
+        output = `${e.stdout ?? ''}${e.stderr ?? ''}`;
+      }
+      expect(output.split('\n').filter((l) => /:E\d{4}:/.test(l))).toEqual([]);
+    });
+  });
+});
+
+describe('each replica gets a key valid in its region (checked at synth)', () => {
+  const primaryIn = (region?: string) => new Stack(new App(), 'Primary', region ? { env: { region } } : {});
+  const make = (stack: Stack, props: AemCryptoKeysProps) => () => new AemCryptoKeys(stack, 'Keys', props);
+
+  test('the primary\'s own key for a replica', () => {
+    const stack = primaryIn();
+    const key = new kms.Key(stack, 'Key');
+    expect(make(stack, { encryptionKey: key, replicaRegions: [{ region: 'eu-west-1', encryptionKey: key }] }))
+      .toThrow('replicaRegions[0].encryptionKey: the primary\'s encryptionKey cannot encrypt a replica in eu-west-1 (KMS keys are regional)');
+  });
+
+  test('a key created in the (environment-agnostic) primary stack', () => {
+    const stack = primaryIn();
+    expect(make(stack, { replicaRegions: [{ region: 'eu-west-1', encryptionKey: new kms.Key(stack, 'Other') }] }))
+      .toThrow('replicaRegions[0].encryptionKey: the key is created in this stack, i.e. in the primary\'s region, not in eu-west-1');
+  });
+
+  test('a key whose ARN or stack names another region', () => {
+    const stack = primaryIn('us-east-1');
+    const byArn = kms.Key.fromKeyArn(stack, 'ByArn', 'arn:aws:kms:us-west-2:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab');
+    expect(make(stack, { replicaRegions: [{ region: 'eu-west-1' }, { region: 'ap-southeast-2', encryptionKey: byArn }] }))
+      .toThrow('replicaRegions[1].encryptionKey: the key is in us-west-2, the replica in ap-southeast-2 (KMS keys are regional); create a key in ap-southeast-2');
+    const other = new Stack(stack.node.root as App, 'Keys', { env: { region: 'eu-central-1' } });
+    const third = primaryIn();
+    const fromRegion = ReplicaKey.fromRegion(third, 'Ref', 'eu-central-1');
+    expect(make(primaryIn('us-east-1'), { replicaRegions: [{ region: 'eu-west-1', encryptionKey: new kms.Key(other, 'K') }] })).toThrow('the key is in eu-central-1, the replica in eu-west-1');
+    expect(make(third, { replicaRegions: [{ region: 'eu-west-1', encryptionKey: fromRegion }] })).toThrow('the key is in eu-central-1, the replica in eu-west-1');
+  });
+
+  test('the primary\'s own region, duplicates and bad names', () => {
+    expect(make(primaryIn('eu-west-1'), { replicaRegions: [{ region: 'eu-west-1' }] })).toThrow('replicaRegions[0].region: eu-west-1 is the primary secret\'s own region');
+    expect(make(primaryIn(), { replicaRegions: [{ region: 'eu-west-1' }, { region: 'eu-west-1' }] })).toThrow('replicaRegions[1].region: eu-west-1 is listed twice');
+    expect(make(primaryIn(), { replicaRegions: [{ region: 'Europe' }] })).toThrow('replicaRegions[0].region: must be a region name like eu-west-1');
+  });
+
+  test('valid: ReplicaKey.fromRegion of the replica\'s region, a literal key ARN of that region, or none', () => {
+    const stack = primaryIn();
+    new AemCryptoKeys(stack, 'Keys', {
+      replicaRegions: [
+        { region: 'eu-west-1', encryptionKey: ReplicaKey.fromRegion(stack, 'Eu', 'eu-west-1') },
+        { region: 'us-west-2', encryptionKey: kms.Key.fromKeyArn(stack, 'Us', 'arn:aws:kms:us-west-2:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab') },
+        { region: 'ap-southeast-2' },
+      ],
+    });
+    expect(Template.fromStack(stack).findResources('AWS::SecretsManager::Secret')).toBeDefined();
+  });
+
+  test('replicaRegions and encryptionKey are refused for a secret this key set does not create', () => {
+    const stack = primaryIn();
+    const secret = secretsmanager.Secret.fromSecretNameV2(stack, 'S', 'x');
+    expect(make(stack, { keySource: KeySource.fromSecret(secret), replicaRegions: [{ region: 'eu-west-1' }] }))
+      .toThrow('replicaRegions: only for a secret this key set creates');
+  });
+});
+
+describe('KeySource.fromReplica', () => {
+  const replicaStack = (region = 'eu-west-1') => new Stack(new App(), 'Replica', { env: { region } });
+
+  test('by the primary\'s complete ARN: the replica\'s ARN in this region, granted exactly', () => {
+    const stack = replicaStack();
+    const key = kms.Key.fromKeyArn(stack, 'K', 'arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab');
+    const keys = new AemCryptoKeys(stack, 'Keys', {
+      keySource: KeySource.fromReplica({ primarySecretArn: 'arn:aws:secretsmanager:us-east-1:111111111111:secret:aem/keys-AbCdEf', encryptionKey: key }),
+    });
+    const role = new iam.Role(stack, 'Role', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
+    keys.grantRead(role);
+    expect(keys.secret.secretArn).toBe('arn:aws:secretsmanager:eu-west-1:111111111111:secret:aem/keys-AbCdEf');
+    const s = statements(Template.fromStack(stack));
+    expect(s).toContainEqual({ Action: 'kms:Decrypt', Effect: 'Allow', Resource: key.keyArn, Condition: { StringEquals: { 'kms:ViaService': 'secretsmanager.eu-west-1.amazonaws.com' } } });
+    expect(s).toContainEqual({ Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Effect: 'Allow', Resource: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:aem/keys-AbCdEf' });
+    expect(keys.exportDocumentName).toBeUndefined();
+    expect(() => keys.grantWrite(role)).toThrow('grantWrite: this key set reads a replica, which is read-only');
+  });
+
+  test('mistakes: key of another region, the primary\'s own region, a token ARN, both or neither name', () => {
+    const other = (stack: Stack) => kms.Key.fromKeyArn(stack, 'K', 'arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab');
+    let stack = replicaStack();
+    expect(() => new AemCryptoKeys(stack, 'Keys', { keySource: KeySource.fromReplica({ secretName: 'x', encryptionKey: other(stack) }) }))
+      .toThrow('KeySource.fromReplica: encryptionKey is in us-east-1, but this stack (the replica\'s region) is in eu-west-1');
+    stack = replicaStack('us-east-1');
+    expect(() => new AemCryptoKeys(stack, 'Keys', { keySource: KeySource.fromReplica({ primarySecretArn: 'arn:aws:secretsmanager:us-east-1:111111111111:secret:aem/keys-AbCdEf', awsManagedKey: true }) }))
+      .toThrow('this stack is in us-east-1, the primary secret\'s own region; use KeySource.fromSecret there');
+    stack = replicaStack();
+    const tokenArn = new secretsmanager.Secret(new Stack(new App(), 'P'), 'S').secretArn;
+    expect(() => new AemCryptoKeys(stack, 'Keys', { keySource: KeySource.fromReplica({ primarySecretArn: tokenArn, awsManagedKey: true }) }))
+      .toThrow('primarySecretArn must be a literal Secrets Manager secret ARN');
+    expect(() => KeySource.fromReplica({})).toThrow('give exactly one of secretName and primarySecretArn');
+    expect(() => KeySource.fromReplica({ secretName: 'a', primarySecretArn: 'b' })).toThrow('give exactly one of secretName and primarySecretArn');
+    expect(() => new AemCryptoKeys(replicaStack(), 'Keys', { keySource: KeySource.fromReplica({ secretName: 'x' }), encryptionKey: new kms.Key(stack, 'Own') }))
+      .toThrow('encryptionKey: only for a secret this key set creates');
+  });
+});
+
+describe('a secret without a known key grants no kms:Decrypt: warned at synth', () => {
+  const warnings = (source: (stack: Stack) => KeySource) => {
+    const stack = new Stack(new App(), 'W');
+    new AemCryptoKeys(stack, 'Keys', { keySource: source(stack) });
+    return Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('grant no kms:Decrypt'));
+  };
+  const arn = 'arn:aws:secretsmanager:us-east-1:111111111111:secret:aem/keys-AbCdEf';
+
+  test('fromSecret without encryptionKey: a warning naming the fix', () => {
+    const found = warnings((s) => KeySource.fromSecret(secretsmanager.Secret.fromSecretCompleteArn(s, 'S', arn)));
+    expect(found).toHaveLength(1);
+    expect(String(found[0].entry.data)).toContain('Secret.fromSecretAttributes(scope, id, { secretCompleteArn, encryptionKey })');
+    expect(String(found[0].entry.data)).toContain('{ awsManagedKey: true }');
+  });
+
+  test('no warning with the secret\'s key, or when the AWS-managed key is stated', () => {
+    expect(warnings((s) => KeySource.fromSecret(secretsmanager.Secret.fromSecretAttributes(s, 'S', {
+      secretCompleteArn: arn, encryptionKey: kms.Key.fromKeyArn(s, 'K', 'arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab'),
+    })))).toHaveLength(0);
+    expect(warnings((s) => KeySource.fromSecret(secretsmanager.Secret.fromSecretCompleteArn(s, 'S', arn), { awsManagedKey: true }))).toHaveLength(0);
+  });
+
+  test('fromReplica without a key or awsManagedKey warns too', () => {
+    expect(warnings(() => KeySource.fromReplica({ secretName: 'aem/keys' }))).toHaveLength(1);
+    expect(warnings(() => KeySource.fromReplica({ secretName: 'aem/keys', awsManagedKey: true }))).toHaveLength(0);
+  });
+});
