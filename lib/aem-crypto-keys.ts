@@ -215,22 +215,34 @@ export class AemCryptoKeys extends Construct {
   /**
    * Gates the group's launches: a new (or warmed) instance stays in `Pending:Wait` until the
    * installer put the keys in place, and is abandoned when it fails.
+   *
+   * For a group this app creates, the hook is part of the group's own creation, and its role is
+   * granted here. A group imported with `AutoScalingGroup.fromAutoScalingGroupName` gets a separate
+   * lifecycle hook resource: instances launched before that hook exists are not gated, and its
+   * instances' role must be passed as `instanceRole` (or granted by its owner).
    */
-  public addAutoScalingGroup(asg: autoscaling.AutoScalingGroup, options: AutoScalingGroupOptions = {}): GatedGroup {
+  public addAutoScalingGroup(asg: autoscaling.IAutoScalingGroup, options: AutoScalingGroupOptions = {}): GatedGroup {
     installerParameters(this.secret.secretArn, options); // a bad option fails before anything is added
-    // The first instance already needs the grant: the group resource waits for the role's policy.
-    // Only the group resource: a role the group created itself is a child of the construct, and
-    // making it wait for its own policy would be a dependency cycle.
-    const groupResource = asg.node.defaultChild as autoscaling.CfnAutoScalingGroup;
-    this.grantRead(asg).applyBefore(groupResource);
-    options.adminSecret?.grantRead(asg).applyBefore(groupResource);
+    const groupResource = asg.node.defaultChild instanceof autoscaling.CfnAutoScalingGroup ? asg.node.defaultChild : undefined;
     this.lifecycleGate ??= new LifecycleGate(this, 'LifecycleGate', {
       installerDocumentName: this.installerDocumentName,
       secretArn: this.secret.secretArn,
     });
     const gated = this.lifecycleGate.addGroup(asg, options);
-    // No instance launches (and no installer runs) before the generator filled the secret.
-    groupResource.node.addDependency(this.keysReady);
+    // What starts installs (the group, or an imported group's hook) waits for the read grant and for
+    // the generator to fill the secret. Only the group resource: a role the group created itself
+    // is a child of the construct, and making it wait for its own policy would be a cycle.
+    const first = groupResource ?? gated.lifecycleHook!;
+    const grantee: iam.IGrantable | undefined = groupResource ? asg : options.instanceRole;
+    if (grantee) {
+      this.grantRead(grantee).applyBefore(first);
+      options.adminSecret?.grantRead(grantee).applyBefore(first);
+    } else {
+      Annotations.of(this).addWarningV2('cdk-aem-crypto-keys:importedGroupNotGranted',
+        `addAutoScalingGroup: the imported group ${asg.autoScalingGroupName} gets no read grant here; pass its instances' role as instanceRole, `
+        + 'or have its owner grant it (keys.grantRead(role)), or every launch is abandoned');
+    }
+    first.node.addDependency(this.keysReady);
     return gated;
   }
 

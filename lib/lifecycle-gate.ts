@@ -92,6 +92,15 @@ export interface AutoScalingGroupOptions extends InstallerOptions {
    * @default - `aem-keys-<stack name, cut to 32 characters>-<12 hex digits of a hash of the group's construct path>`
    */
   readonly hookName?: string;
+
+  /**
+   * The instances' role of a group imported with `AutoScalingGroup.fromAutoScalingGroupName`
+   * (whose role cannot be seen from here): it is granted reading the keys (and `adminSecret`)
+   * before the hook exists, and `manageSsm: true` attaches `AmazonSSMManagedInstanceCore` to it.
+   * Only for imported groups: an owned group's own role is used.
+   * @default - none: grant the imported group's role yourself (`grantRead`); synthesis warns
+   */
+  readonly instanceRole?: iam.IRole;
 }
 
 /** Properties of a `LifecycleGate`. */
@@ -108,6 +117,11 @@ export interface GatedGroup {
   readonly hookName: string;
   /** The EventBridge rule that starts the automation for this group's launches. */
   readonly rule: events.Rule;
+  /**
+   * The separate lifecycle hook of an imported group.
+   * @default - none: an owned group's hook is part of the group itself
+   */
+  readonly lifecycleHook?: autoscaling.CfnLifecycleHook;
 }
 
 const gatedGroups = new WeakMap<IConstruct, string>();
@@ -135,6 +149,8 @@ export class LifecycleGate extends Construct {
   public readonly hookNames: string[] = [];
 
   private readonly document: ssm.CfnDocument;
+  /** Names of the imported groups gated so far (their instances carry `aws:autoscaling:groupName`). */
+  private readonly importedGroupNames: string[] = [];
   private readonly timeouts: Array<{ hookName: string; heartbeat: number; command: number; ssm: number }> = [];
 
   constructor(scope: Construct, id: string, props: LifecycleGateProps) {
@@ -241,14 +257,21 @@ export class LifecycleGate extends Construct {
   private validatePolicySize(): string[] {
     // Every hook name appears in two conditions of the automation role's inline policy; IAM allows
     // 10,240 characters of inline policy per role. The fixed part is about 1,300 characters.
-    const estimate = 1_400 + 2 * this.hookNames.reduce((sum, h) => sum + h.length + 3, 0);
+    const estimate = 1_400 + 2 * this.hookNames.reduce((sum, h) => sum + h.length + 3, 0)
+      + this.importedGroupNames.reduce((sum, n) => sum + 2 * n.length + 400, 0);
     return estimate > MAX_ROLE_POLICY_CHARS
       ? [`${this.hookNames.length} gated groups make the automation role's policy about ${estimate} characters (IAM allows ${MAX_ROLE_POLICY_CHARS}); use shorter hookName values`]
       : [];
   }
 
   /** Gates one more group. */
-  public addGroup(asg: autoscaling.AutoScalingGroup, options: AutoScalingGroupOptions = {}): GatedGroup {
+  public addGroup(asg: autoscaling.IAutoScalingGroup, options: AutoScalingGroupOptions = {}): GatedGroup {
+    const cfnAsg = asg.node.defaultChild instanceof autoscaling.CfnAutoScalingGroup ? asg.node.defaultChild : undefined;
+    if (!cfnAsg) {
+      checkImportedGroup(asg, options, this.importedGroupNames);
+    } else if (options.instanceRole) {
+      throw new Error(`addAutoScalingGroup: instanceRole is only for imported groups; ${asg.node.path} uses its own role`);
+    }
     if (gatedGroups.has(asg)) {
       throw new Error(`addAutoScalingGroup: ${asg.node.path} is already gated (hook ${gatedGroups.get(asg)}); a group can be gated by one key set only`);
     }
@@ -260,29 +283,34 @@ export class LifecycleGate extends Construct {
     }
     // Validates the installer options (e.g. bundles restart without admin secret) up front.
     const parameters = installerParameters('unused', options);
-    const role = (options.manageSsm ?? true) ? roleOf(asg) : undefined;
+    const role = !(options.manageSsm ?? cfnAsg !== undefined) ? undefined : cfnAsg ? roleOf(asg as autoscaling.AutoScalingGroup) : options.instanceRole;
     gatedGroups.set(asg, hookName);
     this.hookNames.push(hookName);
     this.timeouts.push({ hookName, ...timeouts });
 
-    // 1. The hook is part of the group's own creation: no instance can launch without it.
-    const cfnAsg = asg.node.defaultChild as autoscaling.CfnAutoScalingGroup;
-    const existing = cfnAsg.lifecycleHookSpecificationList;
-    if (existing !== undefined && !Array.isArray(existing)) {
-      throw new Error(`addAutoScalingGroup: ${asg.node.path} has a lifecycleHookSpecificationList token; cannot add the launching hook to it`);
-    }
-    cfnAsg.lifecycleHookSpecificationList = [
-      ...(existing ?? []),
-      {
-        lifecycleHookName: hookName,
-        lifecycleTransition: 'autoscaling:EC2_INSTANCE_LAUNCHING',
-        defaultResult: 'ABANDON',
-        heartbeatTimeout: timeouts.heartbeat,
-      },
-    ];
+    const hook = {
+      lifecycleHookName: hookName,
+      lifecycleTransition: 'autoscaling:EC2_INSTANCE_LAUNCHING',
+      defaultResult: 'ABANDON',
+      heartbeatTimeout: timeouts.heartbeat,
+    };
+    let lifecycleHook: autoscaling.CfnLifecycleHook | undefined;
+    if (cfnAsg) {
+      // 1. The hook is part of the group's own creation: no instance can launch without it.
+      const existing = cfnAsg.lifecycleHookSpecificationList;
+      if (existing !== undefined && !Array.isArray(existing)) {
+        throw new Error(`addAutoScalingGroup: ${asg.node.path} has a lifecycleHookSpecificationList token; cannot add the launching hook to it`);
+      }
+      cfnAsg.lifecycleHookSpecificationList = [...(existing ?? []), hook];
 
-    // 2. The tag that scopes the automation role to this group and its instances.
-    Tags.of(asg).add(GATE_TAG_KEY, hookName, { applyToLaunchedInstances: true });
+      // 2. The tag that scopes the automation role to this group and its instances.
+      Tags.of(asg).add(GATE_TAG_KEY, hookName, { applyToLaunchedInstances: true });
+    } else {
+      // 1-2. An imported group (another stack's or team's): a hook resource of its own, and the
+      // automation role scoped by the group's name (instances carry aws:autoscaling:groupName).
+      lifecycleHook = new autoscaling.CfnLifecycleHook(this, `Hook${hookHash(hookName)}`, { ...hook, autoScalingGroupName: asg.autoScalingGroupName });
+      this.allowImportedGroup(asg);
+    }
 
     // 3. SSM agent registration.
     if (role) {
@@ -298,7 +326,7 @@ export class LifecycleGate extends Construct {
       LifecycleHookName: [hookName],
       LifecycleTransition: ['autoscaling:EC2_INSTANCE_LAUNCHING'],
     };
-    const literalName = cfnAsg.autoScalingGroupName;
+    const literalName = cfnAsg ? cfnAsg.autoScalingGroupName : asg.autoScalingGroupName;
     if (literalName !== undefined && !Token.isUnresolved(literalName)) {
       detail.AutoScalingGroupName = [literalName];
     }
@@ -322,9 +350,32 @@ export class LifecycleGate extends Construct {
       targets: [new AutomationTarget(this.automationDefinitionArn, this.eventsRole, events.RuleTargetInput.fromObject(input))],
     });
 
-    // 5. Everything the first launch needs exists before the group: no instance is ever missed.
-    (asg.node.defaultChild as autoscaling.CfnAutoScalingGroup).node.addDependency(this.document, this.automationRole, this.eventsRole, rule);
-    return { hookName, rule };
+    // 5. Everything the first launch needs exists before the group (or the imported group's hook).
+    (cfnAsg ?? lifecycleHook!).node.addDependency(this.document, this.automationRole, this.eventsRole, rule);
+    return { hookName, rule, lifecycleHook };
+  }
+
+  /** The automation may send to an imported group's instances and complete its lifecycle actions. */
+  private allowImportedGroup(asg: autoscaling.IAutoScalingGroup): void {
+    const stack = Stack.of(this);
+    this.importedGroupNames.push(asg.autoScalingGroupName);
+    this.automationRole.addToPolicy(new iam.PolicyStatement({
+      actions: ['ssm:SendCommand'],
+      resources: [stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' })],
+      conditions: { StringEquals: { 'ssm:resourceTag/aws:autoscaling:groupName': asg.autoScalingGroupName } },
+    }));
+    this.automationRole.addToPolicy(new iam.PolicyStatement({
+      actions: ['autoscaling:CompleteLifecycleAction'],
+      resources: [asg.autoScalingGroupArn],
+    }));
+    if (!Token.isUnresolved(asg.autoScalingGroupName)) {
+      const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
+      const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
+      Validations.of(this.automationRole).acknowledge({
+        id: `AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:${region}:${account}:autoScalingGroup:*:autoScalingGroupName/${asg.autoScalingGroupName}]`,
+        reason: 'CompleteLifecycleAction on the imported group named here only; the wildcard stands for the group ID, unknown to an imported group.',
+      });
+    }
   }
 }
 
@@ -458,6 +509,16 @@ function roleOf(asg: autoscaling.AutoScalingGroup): iam.IRole {
   }
 }
 
+function checkImportedGroup(asg: autoscaling.IAutoScalingGroup, options: AutoScalingGroupOptions, gated: string[]): void {
+  const name = asg.autoScalingGroupName;
+  if (gated.includes(name)) {
+    throw new Error(`addAutoScalingGroup: the imported group ${name} is already gated; a group can be gated by one key set only`);
+  }
+  if (options.manageSsm === true && !options.instanceRole) {
+    throw new Error(`addAutoScalingGroup: manageSsm for the imported group ${name} needs instanceRole (its role cannot be seen from here)`);
+  }
+}
+
 function checkTimeouts(options: AutoScalingGroupOptions): { heartbeat: number; command: number; ssm: number } {
   const heartbeat = (options.heartbeatTimeout ?? DEFAULT_HEARTBEAT_TIMEOUT).toSeconds();
   const command = (options.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT).toSeconds();
@@ -485,7 +546,7 @@ function checkHookName(name: string): void {
 }
 
 /** `aem-keys-<stack name, at most 32 characters>-<12 hex of the group's path>`: unique, stable, group-independent. */
-function defaultHookName(asg: autoscaling.AutoScalingGroup): string {
+function defaultHookName(asg: autoscaling.IAutoScalingGroup): string {
   const stackName = Stack.of(asg).stackName.replace(/[^A-Za-z0-9-]/g, '-').slice(0, 32);
   const hash = crypto.createHash('sha256').update(asg.node.path).digest('hex').slice(0, 12);
   return `aem-keys-${stackName}-${hash}`;
