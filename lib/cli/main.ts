@@ -17,6 +17,7 @@ import {
   validateSecretId,
 } from './args';
 import { importKeys, OperationError, readKeyFile } from './import-keys';
+import { explainNetworkErrors } from './network-errors';
 import { Output, Progress } from './progress';
 import { CommandResult, InstanceResult, sendAndWait } from './run-command';
 
@@ -174,8 +175,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       json: opts.json === true,
       region,
       endpoint,
-      sm: () => (sm ??= new SecretsManagerClient(config)),
-      ssm: () => (ssm ??= new SSMClient(config)),
+      sm: () => explainNetworkErrors(sm ??= new SecretsManagerClient(config)),
+      ssm: () => explainNetworkErrors(ssm ??= new SSMClient(config)),
     };
     return await command.run(opts, ctx);
   } catch (e) {
