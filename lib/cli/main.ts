@@ -233,7 +233,9 @@ async function resolveDocument(ctx: Context, command: string, secretId: string, 
     if (!/^[A-Za-z0-9_.:/-]{3,200}$/.test(flag)) throw new UsageError(`${command}: --document is not a valid SSM document name: "${printable(flag)}"`);
     return { name: flag, secretArn };
   }
-  const names = await documentsTagged(ctx.ssm(), tag, secretArn);
+  // A key set that names its secret without the 6-character suffix (e.g. a replica region's,
+  // KeySource.fromReplica({ secretName })) tags its documents with that partial ARN.
+  const names = await documentsTagged(ctx.ssm(), tag, [secretArn, secretArn.replace(/-[A-Za-z0-9]{6}$/, '')]);
   if (names.length !== 1) {
     const found = names.length === 0 ? 'no SSM document of this account is' : `${names.length} SSM documents (${names.join(', ')}) are`;
     throw new OperationError(`${command}: ${found} tagged ${tag}=${secretArn}; pass --document NAME (the key set's document name, a stack output)`);
@@ -241,18 +243,18 @@ async function resolveDocument(ctx: Context, command: string, secretId: string, 
   return { name: names[0], secretArn };
 }
 
-/** Names of this account's documents tagged `tag` = `value` (AemCryptoKeys tags its documents with its secret's ARN). */
-async function documentsTagged(ssm: SSMClient, tag: string, value: string): Promise<string[]> {
+/** Names of this account's documents tagged `tag` = one of `values` (AemCryptoKeys tags its documents with its secret's ARN). */
+async function documentsTagged(ssm: SSMClient, tag: string, values: string[]): Promise<string[]> {
   const names: string[] = [];
   let token: string | undefined;
   do {
     const page = await ssm.send(new ListDocumentsCommand({
-      Filters: [{ Key: 'Owner', Values: ['Self'] }, { Key: `tag:${tag}`, Values: [value] }],
+      Filters: [{ Key: 'Owner', Values: ['Self'] }, { Key: `tag:${tag}`, Values: [...new Set(values)] }],
       NextToken: token,
     }));
     // The tags are checked here too: not every endpoint (e.g. a local emulator) applies tag filters.
     for (const d of page.DocumentIdentifiers ?? []) {
-      if (d.Name && d.Tags?.some((t) => t.Key === tag && t.Value === value)) names.push(d.Name);
+      if (d.Name && d.Tags?.some((t) => t.Key === tag && values.includes(t.Value ?? ''))) names.push(d.Name);
     }
     token = page.NextToken;
   } while (token);
