@@ -10,6 +10,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { addMultiRegionEstate, AWS_KEY_REPLICA_REGION, CMK_REPLICA_REGION, EXAMPLE_SECRET_NAME, PRIMARY_REGION } from '../bin/multi-region-stacks';
 import { AemCryptoKeys, AemCryptoKeysProps, KeySource, ReplicaKey } from '../lib';
+import { scanDirectory } from './support/key-scan';
 import { describeWithTools } from './support/tools';
 
 /** Every IAM statement of the template, flattened. */
@@ -117,6 +118,10 @@ describe('the three-region example', () => {
 
   test('cdk-nag AwsSolutionsChecks pass on every stack (synth above would have thrown)', () => {
     expect(fs.existsSync(path.join(outdir, 'manifest.json'))).toBe(true);
+  });
+
+  test('no key-like material in the four stacks\' cloud assembly', () => {
+    expect(scanDirectory(outdir)).toEqual([]);
   });
 
   describeWithTools(['cfn-lint'], 'cfn-lint', () => {
