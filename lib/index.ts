@@ -1,6 +1,6 @@
 export * from './aem-crypto-keys';
 export * from './key-source';
-export { ReplicaKey, DEFAULT_REPLICA_KEY_ALIAS } from './replica-key';
+export { ReplicaKey } from './replica-key';
 export type { ReplicaKeyProps } from './replica-key';
 export * from './installer-options';
 export * from './installer-document';

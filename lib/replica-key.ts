@@ -2,8 +2,7 @@ import { Arn, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 
-/** The alias `ReplicaKey` gives its key unless told otherwise. */
-export const DEFAULT_REPLICA_KEY_ALIAS = 'alias/aem-crypto-keys';
+const DEFAULT_REPLICA_KEY_ALIAS = 'alias/aem-crypto-keys';
 
 const ALIAS_NAME = /^alias\/[a-zA-Z0-9/_-]{1,250}$/;
 
@@ -32,6 +31,9 @@ export interface ReplicaKeyProps {
  * region's key set passes `replicaKey.key` to `KeySource.fromReplica({ encryptionKey })`.
  */
 export class ReplicaKey extends Construct {
+  /** The alias `ReplicaKey` gives its key unless told otherwise: `alias/aem-crypto-keys`. */
+  public static readonly DEFAULT_ALIAS_NAME = DEFAULT_REPLICA_KEY_ALIAS;
+
   /**
    * A reference to the key a `ReplicaKey` created in `region`, by its alias ARN (same account as
    * `scope`), without a cross-stack or cross-region reference:
