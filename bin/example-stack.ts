@@ -54,7 +54,9 @@ export class ExampleAemStack extends Stack {
     // What operators pass to the aem-keys CLI (which also finds the documents by their tags).
     new CfnOutput(this, 'KeySetSecretArn', { value: this.keys.secret.secretArn });
     new CfnOutput(this, 'InstallerDocumentName', { value: this.keys.installerDocumentName });
-    new CfnOutput(this, 'ExportDocumentName', { value: this.keys.exportDocumentName });
+    if (this.keys.exportDocumentName) {
+      new CfnOutput(this, 'ExportDocumentName', { value: this.keys.exportDocumentName });
+    }
   }
 
   private createVpc(): ec2.Vpc {

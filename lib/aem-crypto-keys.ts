@@ -76,6 +76,15 @@ export interface AemCryptoKeysProps {
    * @default { hmac: 32, master: 16 }
    */
   readonly keyLengths?: KeyLengths;
+
+  /**
+   * Create the export document, which copies a reference instance's keys into the secret
+   * (adoption of an existing estate, `aem-keys export`). Only `KeySource.importLater()` key sets
+   * need it by default: a generated or existing secret already holds its keys, and leaving the
+   * document out saves its template bytes (about 18 KB).
+   * @default - true for `KeySource.importLater()`, false otherwise
+   */
+  readonly exportDocument?: boolean;
 }
 
 /** Expected sizes of the two keys, in bytes. */
@@ -111,9 +120,10 @@ export class AemCryptoKeys extends Construct {
 
   /**
    * Name of the SSM Command document that copies a reference instance's keys into the secret
-   * (adoption of an existing estate). Its instance needs `grantWrite`.
+   * (adoption of an existing estate). Its instance needs `grantWrite`. Undefined when the key set
+   * has no export document (see `AemCryptoKeysProps.exportDocument`).
    */
-  public readonly exportDocumentName: string;
+  public readonly exportDocumentName?: string;
 
   /** Where the keys come from. */
   public readonly keySource: KeySource;
@@ -147,16 +157,18 @@ export class AemCryptoKeys extends Construct {
       masterBytes: props.keyLengths?.master,
     });
     this.installerDocumentName = this.installerDocument.documentName;
-    const exportDocument = new ExportDocument(this, 'ExportDocument', {
-      secret: this.secret,
-      hmacBytes: props.keyLengths?.hmac,
-      masterBytes: props.keyLengths?.master,
-    });
-    this.exportDocumentName = exportDocument.documentName;
     // The aem-keys CLI finds the documents of a key set through these tags.
     const secretArn = this.secret.secretFullArn ?? this.secret.secretArn;
     Tags.of(this.installerDocument).add(INSTALLER_DOCUMENT_TAG, secretArn);
-    Tags.of(exportDocument).add(EXPORT_DOCUMENT_TAG, secretArn);
+    if (props.exportDocument ?? this.keySource.kind === KeySourceKind.IMPORTED_LATER) {
+      const exportDocument = new ExportDocument(this, 'ExportDocument', {
+        secret: this.secret,
+        hmacBytes: props.keyLengths?.hmac,
+        masterBytes: props.keyLengths?.master,
+      });
+      this.exportDocumentName = exportDocument.documentName;
+      Tags.of(exportDocument).add(EXPORT_DOCUMENT_TAG, secretArn);
+    }
   }
 
   /**
