@@ -1,7 +1,7 @@
 /**
  * The compact form of an on-instance script, as embedded into an SSM document: full-line comments,
  * blank lines and indentation removed, and of the shared functions only those the script calls
- * (directly or through other shared functions). The files in `lib/scripts/` keep their comments;
+ * (directly or through other shared functions). The files in `scripts/` (beside this module) keep their comments;
  * only what travels in a document is compacted, and the tests run that compacted form.
  *
  * Lines inside a multi-line quoted string, a here-document body, or after a line continuation are

@@ -8,7 +8,7 @@ import { compactShell, usedFunctions } from './shell-compact';
 
 /**
  * What the three on-instance documents (installer, export, JCR migration) share: a shell script
- * from `lib/scripts/` embedded at synth time into a Linux Command document, its parameters
+ * from `scripts/` (beside this module) embedded at synth time into a Linux Command document, its parameters
  * carried in a data block that the script reads back and validates (never executes).
  */
 
@@ -77,7 +77,7 @@ const COMMON_BEGIN = `# >>> ${COMMON_FILE}`;
 const COMMON_END = `# <<< ${COMMON_FILE}`;
 
 /**
- * The lines of an on-instance script as a document's `runCommand`: `lib/scripts/<scriptFile>`
+ * The lines of an on-instance script as a document's `runCommand`: `scripts/<scriptFile>`
  * with the functions of `aem-keys-common.sh` it uses inlined between its `# >>> aem-keys-common.sh`
  * / `# <<< ...` markers, compacted (no comments, blank lines or indentation; see
  * `compactShell`), its first comment line kept after the `#!` line to name it, followed by the
@@ -141,7 +141,7 @@ export interface ShellScriptDocumentOptions {
   readonly description: string;
   /** The name of its single `aws:runShellScript` step. */
   readonly stepName: string;
-  /** The script in `lib/scripts/`. */
+  /** The script in `scripts/` (beside this module). */
   readonly scriptFile: string;
   /** The parameters, in the order of the script's data block. */
   readonly parameters: Record<string, ScriptParameter>;

@@ -104,6 +104,9 @@ describe('the packed package', () => {
       .map((f) => [f, fs.readFileSync(path.join(packed.installed, f), 'utf8')] as const);
     const outside = /CONTRACT\.md|AEM-FACTS|ARCHITECTURE\.md|\/work\/|shared\//;
     expect(text.filter(([, t]) => outside.test(t)).map(([f]) => f)).toEqual([]);
+    // The compiled code's comments name files as they are in the package (no lib/, test/ or bin/example paths).
+    const sourcePath = /(^|[^-\w])(lib|test)\/|bin\/example/;
+    expect(text.filter(([f, t]) => f.startsWith('dist/') && !f.startsWith('dist/scripts/') && sourcePath.test(t)).map(([f]) => f)).toEqual([]);
   });
 
   test('a plain JavaScript app synthesizes a gated group and a tag association through the public API', () => {
