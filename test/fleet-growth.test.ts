@@ -44,7 +44,7 @@ describe('growth with the number of gated groups', () => {
       const gated = types(sizes.get(n)!.gated.template);
       const plain = types(sizes.get(n)!.plain.template);
       expect(count(gated, 'AWS::Events::Rule') - count(plain, 'AWS::Events::Rule')).toBe(n);
-      expect(count(gated, 'AWS::SSM::Document')).toBe(3); // installer, export, Automation: once per key set
+      expect(count(gated, 'AWS::SSM::Document')).toBe(2); // installer, Automation: once per key set (no export document for generated keys)
       expect(count(gated, 'AWS::AutoScaling::LifecycleHook')).toBe(0);
       expect(count(gated, 'AWS::Lambda::Function') - count(plain, 'AWS::Lambda::Function')).toBe(1); // the key generator, once
     }
