@@ -3,8 +3,7 @@
 //
 // In a clone (after `npm ci`, no build step) it runs the TypeScript source lib/cli/main.ts through
 // ts-node (transpile only). In an installed package, which ships compiled JavaScript only, it runs
-// lib/cli/main.js. The CLI itself lives in lib/cli/ rather than bin/aem-keys.ts so that `tsc` can
-// never overwrite this launcher with a compiled bin/aem-keys.js.
+// dist/cli/main.js (built by `npm run build`, which `npm pack` runs first).
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -15,7 +14,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const root = path.join(__dirname, '..');
 const source = path.join(root, 'lib', 'cli', 'main.ts');
-const compiled = path.join(root, 'lib', 'cli', 'main.js');
+const compiled = path.join(root, 'dist', 'cli', 'main.js');
 
 function load() {
   if (fs.existsSync(source)) {

@@ -86,6 +86,15 @@ export interface AemCryptoKeysProps {
    * @default { hmac: 32, master: 16 }
    */
   readonly keyLengths?: KeyLengths;
+
+  /**
+   * Create the export document, which copies a reference instance's keys into the secret
+   * (adoption of an existing estate, `aem-keys export`). Only `KeySource.importLater()` key sets
+   * need it by default: a generated or existing secret already holds its keys, and leaving the
+   * document out saves its template bytes (about 18 KB).
+   * @default - true for `KeySource.importLater()`, false otherwise
+   */
+  readonly exportDocument?: boolean;
 }
 
 /** Expected sizes of the two keys, in bytes. */
@@ -121,8 +130,9 @@ export class AemCryptoKeys extends Construct {
 
   /**
    * Name of the SSM Command document that copies a reference instance's keys into the secret
-   * (adoption of an existing estate). Its instance needs `grantWrite`.
-   * @default - none for `KeySource.fromReplica` (a replica is read-only: export into the primary)
+   * (adoption of an existing estate). Its instance needs `grantWrite`. Undefined when the key set
+   * has no export document (see `AemCryptoKeysProps.exportDocument`; never for `KeySource.fromReplica`:
+   * a replica is read-only, export into the primary).
    */
   public readonly exportDocumentName?: string;
 
@@ -178,7 +188,7 @@ export class AemCryptoKeys extends Construct {
     const secretArn = this.secret.secretFullArn ?? this.secret.secretArn;
     Tags.of(this.installerDocument).add(INSTALLER_DOCUMENT_TAG, secretArn);
     // A replica is read-only (write the primary): no export document in a replica region.
-    if (this.keySource.kind !== KeySourceKind.REPLICA) {
+    if (this.keySource.kind !== KeySourceKind.REPLICA && (props.exportDocument ?? this.keySource.kind === KeySourceKind.IMPORTED_LATER)) {
       const exportDocument = new ExportDocument(this, 'ExportDocument', {
         secret: this.secret,
         hmacBytes: props.keyLengths?.hmac,

@@ -25,7 +25,7 @@ export const EXPORT_PARAMETER_NAMES = ['SecretId', 'QuickstartDir', 'Force', 'Hm
 
 /**
  * SSM Command document that copies the keys of a reference AEM instance (usually the author)
- * into the key set's secret (`lib/scripts/export-keys.sh`): it reads `hmac` and `master` from the
+ * into the key set's secret (`scripts/export-keys.sh`): it reads `hmac` and `master` from the
  * instance's `com.adobe.granite.crypto.file` data folder (the installer's bundle lookup) and calls
  * `PutSecretValue` from the instance. Key material never appears in a parameter, an argument or
  * the command's output. The instance's role needs `AemCryptoKeys.grantWrite`. A secret that

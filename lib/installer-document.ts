@@ -93,7 +93,7 @@ export function renderTokenHandlerConfig(properties: TokenHandlerProperties = {}
 /**
  * The SSM Command document that installs a key set on an AEM instance (README: Installer document).
  *
- * The on-instance logic is `lib/scripts/install-keys.sh` (with `aem-keys-common.sh` inlined),
+ * The on-instance logic is `scripts/install-keys.sh` (with `aem-keys-common.sh` inlined),
  * embedded at synth time; parameter values travel in a data block the script reads back and
  * validates, so no value is ever parsed as shell code.
  */

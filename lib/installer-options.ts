@@ -26,7 +26,7 @@ export enum OnKeyMismatch {
 /**
  * Installer document parameters, in camelCase, for `addAutoScalingGroup` and `addInstancesByTag`.
  *
- * Each maps to the document parameter of the same name in PascalCase (see CONTRACT.md).
+ * Each maps to the document parameter of the same name in PascalCase (README: Installer document).
  */
 export interface InstallerOptions {
   /**

@@ -193,6 +193,9 @@ export class LifecycleGate extends Construct {
 
     this.document = new ssm.CfnDocument(this, 'Automation', {
       documentType: 'Automation',
+      // A changed content becomes a new default version under the same name, so the rules'
+      // target ARN stays valid and executions in flight keep their version (README: Upgrades).
+      updateMethod: 'NewVersion',
       content: renderAutomation({
         assumeRoleArn: this.automationRole.roleArn,
         installerDocumentName: props.installerDocumentName,

@@ -36,7 +36,7 @@ export const MIGRATION_PARAMETER_NAMES = [
 /**
  * SSM Command document for instances upgraded from AEM 6.2 or older whose keys are still the
  * `hmac`/`master` properties of `/etc/key` (Adobe KB KA-23909), from
- * `lib/scripts/migrate-jcr-keys.sh`. It reads them over HTTP from the running AEM on 127.0.0.1
+ * `scripts/migrate-jcr-keys.sh`. It reads them over HTTP from the running AEM on 127.0.0.1
  * (admin credentials from a secret), writes them into the `com.adobe.granite.crypto.file` data
  * folder, sets `storage` to `Bundle`, restarts AEM, waits until both crypto bundles are active,
  * verifies files and `/etc/key` agree (checksums), and only then removes the two properties.

@@ -3,10 +3,12 @@ import * as path from 'path';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { HMAC_BYTES, MASTER_BYTES } from './key-set';
+import { checkDocumentSize } from './document-size';
+import { compactShell, usedFunctions } from './shell-compact';
 
 /**
  * What the three on-instance documents (installer, export, JCR migration) share: a shell script
- * from `lib/scripts/` embedded at synth time into a Linux Command document, its parameters
+ * from `scripts/` (beside this module) embedded at synth time into a Linux Command document, its parameters
  * carried in a data block that the script reads back and validates (never executes).
  */
 
@@ -33,13 +35,13 @@ export interface ScriptParameter {
 
 /** Secrets Manager secret ARN, in every partition. The same expression as AEMKEYS_ARN_RE in aem-keys-common.sh. */
 export const SECRET_ARN_PATTERN =
-  '^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):secretsmanager:([a-z]{2}(-[a-z]+)+-[0-9]+):([0-9]{12}):secret:([A-Za-z0-9/_+=.@-]{1,512})$';
+  '^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):secretsmanager:([a-z]{2}(-[a-z]{1,10}){1,3}-[0-9]{1,2}):([0-9]{12}):secret:([A-Za-z0-9/_+=.@-]{1,512})$';
 
 /** Parameter patterns, each the same as the script's own check (aem-keys-common.sh). */
 export const PARAMETER_PATTERNS = {
   secretArn: SECRET_ARN_PATTERN,
   optionalSecretArn: `^(${SECRET_ARN_PATTERN.slice(1, -1)})?$`,
-  path: '^/[-A-Za-z0-9_./ @+,:=~]*$',
+  path: '^/[-A-Za-z0-9_./ @+,:=~]{0,1023}$',
   user: '^[a-z_][a-z0-9_-]{0,31}$',
   unit: '^[A-Za-z0-9_][A-Za-z0-9:_.@-]{0,254}$',
   port: '^[1-9][0-9]{0,4}$',
@@ -73,15 +75,15 @@ const SCRIPTS_DIR = path.join(__dirname, 'scripts');
 const COMMON_FILE = 'aem-keys-common.sh';
 const COMMON_BEGIN = `# >>> ${COMMON_FILE}`;
 const COMMON_END = `# <<< ${COMMON_FILE}`;
-/** SSM's limit for a Command document's content is 64 KB; keep a margin for the JSON around the script. */
-const MAX_SCRIPT_BYTES = 60 * 1024;
 
 /**
- * The lines of an on-instance script as a document's `runCommand`: `lib/scripts/<scriptFile>`
- * with `aem-keys-common.sh` inlined between its `# >>> aem-keys-common.sh` / `# <<< ...` markers,
- * followed by the data block: one `#@param Name` line and one `{{ Name }}` line per parameter
- * (SSM substitutes the value there; the script reads it back from its own file and never
- * executes it), then each static section's lines, then `#@end`.
+ * The lines of an on-instance script as a document's `runCommand`: `scripts/<scriptFile>`
+ * with the functions of `aem-keys-common.sh` it uses inlined between its `# >>> aem-keys-common.sh`
+ * / `# <<< ...` markers, compacted (no comments, blank lines or indentation; see
+ * `compactShell`), its first comment line kept after the `#!` line to name it, followed by the
+ * data block: one `#@param Name` line and one `{{ Name }}` line per parameter (SSM substitutes the
+ * value there; the script reads it back from its own file and never executes it), then each
+ * static section's lines, then `#@end`.
  *
  * Throws when the script holds `{{` outside the data block (SSM would substitute it).
  */
@@ -93,12 +95,7 @@ export function embedShellScript(scriptFile: string, parameterNames: readonly st
   if (body.some((l) => l === DATA_BLOCK_MARKER)) {
     throw new Error(`${scriptFile}: the script contains the data block marker as a line`);
   }
-  const all = [...body, ...dataBlock(parameterNames, staticSections)];
-  const size = Buffer.byteLength(all.join('\n'));
-  if (size > MAX_SCRIPT_BYTES) {
-    throw new Error(`${scriptFile}: the embedded script is ${size} bytes, over the ${MAX_SCRIPT_BYTES} bytes that fit an SSM document`);
-  }
-  return all;
+  return [...body, ...dataBlock(parameterNames, staticSections)];
 }
 
 function inlineCommon(scriptFile: string): string[] {
@@ -108,7 +105,13 @@ function inlineCommon(scriptFile: string): string[] {
   if (begin < 0 || end < begin) {
     throw new Error(`${scriptFile}: missing the "${COMMON_BEGIN}" / "${COMMON_END}" markers`);
   }
-  return [...lines.slice(0, begin + 1), ...readScript(COMMON_FILE), ...lines.slice(end)];
+  if (!lines[0].startsWith('#!') || !lines[1]?.startsWith(`# ${scriptFile}:`)) {
+    throw new Error(`${scriptFile}: must start with a "#!" line and a "# ${scriptFile}: ..." comment`);
+  }
+  const head = compactShell(lines.slice(2, begin), scriptFile);
+  const tail = compactShell(lines.slice(end + 1), scriptFile);
+  const common = usedFunctions([...head, ...tail], readScript(COMMON_FILE), COMMON_FILE);
+  return [lines[0], lines[1], ...head, ...common, ...tail];
 }
 
 function readScript(file: string): string[] {
@@ -138,7 +141,7 @@ export interface ShellScriptDocumentOptions {
   readonly description: string;
   /** The name of its single `aws:runShellScript` step. */
   readonly stepName: string;
-  /** The script in `lib/scripts/`. */
+  /** The script in `scripts/` (beside this module). */
   readonly scriptFile: string;
   /** The parameters, in the order of the script's data block. */
   readonly parameters: Record<string, ScriptParameter>;
@@ -164,19 +167,24 @@ export function createShellScriptDocument(scope: Construct, options: ShellScript
     ...(p.allowedPattern ? { allowedPattern: p.allowedPattern } : {}),
     ...(p.allowedValues ? { allowedValues: p.allowedValues } : {}),
   }]));
+  const content = {
+    schemaVersion: '2.2',
+    description: options.description,
+    parameters,
+    mainSteps: [{
+      action: 'aws:runShellScript',
+      name: options.stepName,
+      precondition: { StringEquals: ['platformType', 'Linux'] },
+      inputs: { timeoutSeconds: String(options.timeoutSeconds), runCommand },
+    }],
+  };
+  checkDocumentSize(content, `${scope.node.path} (${options.scriptFile})`);
   const document = new ssm.CfnDocument(scope, 'Resource', {
     documentType: 'Command',
-    content: {
-      schemaVersion: '2.2',
-      description: options.description,
-      parameters,
-      mainSteps: [{
-        action: 'aws:runShellScript',
-        name: options.stepName,
-        precondition: { StringEquals: ['platformType', 'Linux'] },
-        inputs: { timeoutSeconds: String(options.timeoutSeconds), runCommand },
-      }],
-    },
+    content,
+    // A changed content becomes a new version of the same document (its name stays), which
+    // becomes the default version: see README, "Upgrades".
+    updateMethod: 'NewVersion',
   });
   return { document, runCommand };
 }

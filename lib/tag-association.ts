@@ -76,8 +76,9 @@ export interface TagAssociationProps extends InstancesByTagOptions {
 
 /**
  * State Manager association running the installer on every instance tagged `tagKey=tagValue`:
- * at once on instances that come online (including new ones, since `ApplyOnlyAtCronInterval` is
- * off), then on the schedule. For authors and any instance not in a gated Auto Scaling group.
+ * at once on instances that come online (including new ones; `ApplyOnlyAtCronInterval` is left
+ * unset, as rate schedules require), then on the schedule. For authors and any instance not in a
+ * gated Auto Scaling group.
  */
 export class TagAssociation extends Construct {
   /** The association's ID. */
@@ -110,7 +111,6 @@ export class TagAssociation extends Construct {
       // Empty values (e.g. no AdminSecretId) are left out: the document's default applies.
       parameters: Object.fromEntries(Object.entries(installerParameters(props.secretArn, props)).filter(([, v]) => v[0] !== '')),
       scheduleExpression: schedule,
-      applyOnlyAtCronInterval: false,
       maxConcurrency,
       maxErrors,
       complianceSeverity: props.complianceSeverity ?? 'HIGH',

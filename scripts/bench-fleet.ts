@@ -18,7 +18,8 @@ import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { ExampleAemStack } from '../bin/example-stack';
-import { AemCryptoKeys } from '../lib';
+import { AemCryptoKeys, AemCryptoKeysProps, JcrKeyMigrationDocument, KeySource } from '../lib';
+import { documentContentBound, SSM_DOCUMENT_MAX_BYTES } from '../lib/document-size';
 
 /** Size of a synthesized stack. */
 export interface TemplateSize {
@@ -34,12 +35,12 @@ export interface TemplateSize {
  * A stack with `groups` publish-like Auto Scaling groups (role, launch template, group), gated by
  * one key set or not. IDs are `Group001`…: the same length for every group.
  */
-export function fleetStack(groups: number, gated: boolean): TemplateSize {
+export function fleetStack(groups: number, gated: boolean, keyProps: AemCryptoKeysProps = {}): TemplateSize {
   const app = new App({ context: { 'aws:cdk:enable-path-metadata': true } });
   const stack = new Stack(app, 'FleetStack');
   const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 1, natGateways: 0, subnetConfiguration: [{ name: 'app', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
   const machineImage = ec2.MachineImage.genericLinux({ 'us-east-1': 'ami-12345678' });
-  const keys = gated ? new AemCryptoKeys(stack, 'Keys') : undefined;
+  const keys = gated ? new AemCryptoKeys(stack, 'Keys', keyProps) : undefined;
   for (let i = 1; i <= groups; i++) {
     const id = `Group${String(i).padStart(3, '0')}`;
     const role = new iam.Role(stack, `${id}Role`, { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
@@ -90,7 +91,46 @@ function timeSynth(withKeys: boolean): number {
   return performance.now() - start;
 }
 
+/** Bytes of each SSM document's content: as synthesized, and at most once SSM substitutes the longest parameter values. */
+export function documentSizes(): Array<{ name: string; bytes: number; bound: number }> {
+  const app = new App();
+  const stack = new Stack(app, 'DocumentSizes');
+  const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 1, natGateways: 0, subnetConfiguration: [{ name: 'app', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
+  const role = new iam.Role(stack, 'Role', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
+  const launchTemplate = new ec2.LaunchTemplate(stack, 'Template', { instanceType: new ec2.InstanceType('m6i.large'), machineImage: ec2.MachineImage.genericLinux({ 'us-east-1': 'ami-12345678' }), role });
+  const keys = new AemCryptoKeys(stack, 'Keys', { keySource: KeySource.importLater() });
+  keys.addAutoScalingGroup(new autoscaling.AutoScalingGroup(stack, 'Group', { vpc, launchTemplate }));
+  new JcrKeyMigrationDocument(stack, 'Migration');
+  const template = app.synth().getStackByName(stack.stackName).template;
+  return Object.entries<any>(template.Resources).filter(([, r]) => r.Type === 'AWS::SSM::Document').map(([id, r]) => ({
+    name: id.replace(/[0-9A-F]{8}$/, ''),
+    bytes: Buffer.byteLength(JSON.stringify(r.Properties.Content)),
+    bound: r.Properties.DocumentType === 'Command' ? documentContentBound(r.Properties.Content) : Buffer.byteLength(JSON.stringify(r.Properties.Content)),
+  }));
+}
+
+/** Template bytes of a key set without its groups: one gated group's added bytes minus the per-group bytes. */
+export function fixedCost(keyProps: AemCryptoKeysProps = {}): { fixed: number; perGroup: number } {
+  const added = (n: number) => fleetStack(n, true, keyProps).bytes - fleetStack(n, false).bytes;
+  const one = added(1);
+  const perGroup = (added(10) - one) / 9;
+  return { fixed: one - perGroup, perGroup };
+}
+
+function printSizes(): void {
+  console.log(`SSM document content, bytes (as synthesized / at most, with the longest parameter values; SSM limit ${SSM_DOCUMENT_MAX_BYTES}, goal 49152)`);
+  for (const d of documentSizes()) {
+    console.log(`  ${d.name.padEnd(28)} ${String(d.bytes).padStart(6)} / ${String(d.bound).padStart(6)}`);
+  }
+  const generated = fixedCost();
+  const imported = fixedCost({ keySource: KeySource.importLater() });
+  console.log(`fixed template cost of a key set (goal 65536): ${generated.fixed} bytes (KeySource.generate(), default), `
+    + `${imported.fixed} bytes (KeySource.importLater(), with the export document)`);
+  console.log(`per gated group (goal 4096): ${generated.perGroup} bytes`);
+}
+
 function main(): void {
+  printSizes();
   const counts = [1, 10, 50];
   console.log('Template size against gated groups (fixture: role + launch template + group per group)');
   console.log('groups | resources (gated / plain / added) | bytes (gated / plain / added) | params | outputs');

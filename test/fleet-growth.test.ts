@@ -37,14 +37,14 @@ describe('growth with the number of gated groups', () => {
     expect(perGroupBytes[0]).toBeLessThan(4_000);
   });
 
-  test('what each group adds: one rule, one role policy; one Automation, one installer and one export document per key set', () => {
+  test('what each group adds: one rule, one role policy; one Automation and one installer document per key set', () => {
     const types = (t: any) => Object.values(t.Resources as Record<string, any>).map((r) => r.Type as string);
     const count = (list: string[], type: string) => list.filter((t) => t === type).length;
     for (const n of counts) {
       const gated = types(sizes.get(n)!.gated.template);
       const plain = types(sizes.get(n)!.plain.template);
       expect(count(gated, 'AWS::Events::Rule') - count(plain, 'AWS::Events::Rule')).toBe(n);
-      expect(count(gated, 'AWS::SSM::Document')).toBe(3); // installer, export, Automation: once per key set
+      expect(count(gated, 'AWS::SSM::Document')).toBe(2); // installer, Automation: once per key set (no export document for generated keys)
       expect(count(gated, 'AWS::AutoScaling::LifecycleHook')).toBe(0);
       expect(count(gated, 'AWS::Lambda::Function') - count(plain, 'AWS::Lambda::Function')).toBe(1); // the key generator, once
     }

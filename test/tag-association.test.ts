@@ -27,7 +27,7 @@ describe('addInstancesByTag', () => {
       Name: { Ref: installer },
       Targets: [{ Key: 'tag:aem-role', Values: ['author'] }],
       ScheduleExpression: 'rate(30 minutes)',
-      ApplyOnlyAtCronInterval: false,
+      ApplyOnlyAtCronInterval: Match.absent(),
       MaxConcurrency: '10%',
       MaxErrors: '10%',
       ComplianceSeverity: 'HIGH',

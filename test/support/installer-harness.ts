@@ -19,7 +19,7 @@ export interface SynthesizedDocument {
 const synthCache = new Map<string, Record<string, any>>();
 
 /** Synthesizes a stack with `AemCryptoKeys` (id `Keys`), once per set of props; returns its template. */
-function synthKeys(props: { tokenHandlerProperties?: TokenHandlerProperties; keyLengths?: { hmac?: number; master?: number } }): Record<string, any> {
+function synthKeys(props: { tokenHandlerProperties?: TokenHandlerProperties; keyLengths?: { hmac?: number; master?: number }; exportDocument?: boolean }): Record<string, any> {
   const key = JSON.stringify(props);
   const cached = synthCache.get(key);
   if (cached) return cached;
@@ -47,7 +47,7 @@ export function synthInstaller(props: { tokenHandlerProperties?: TokenHandlerPro
 
 /** Synthesizes a stack with `AemCryptoKeys` and returns its export document's content. */
 export function synthExport(props: { keyLengths?: { hmac?: number; master?: number } } = {}): SynthesizedDocument {
-  return documentIn(synthKeys(props), 'KeysExportDocument');
+  return documentIn(synthKeys({ ...props, exportDocument: true }), 'KeysExportDocument');
 }
 
 /**

@@ -1,0 +1,150 @@
+import { execFileSync, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+/**
+ * The package as a consumer gets it from the registry: `npm pack` (which builds first), the
+ * tarball unpacked into a scratch app's node_modules the way `npm install` lays it out, and a
+ * plain JavaScript CDK app (no ts-node, no path into this clone) that synthesizes through the
+ * public API. Its peer and runtime dependencies are the clone's installed copies (linked, as npm
+ * would install the same versions), so no network is needed.
+ */
+
+const root = path.join(__dirname, '..');
+const modules = path.join(root, 'node_modules');
+
+interface Packed {
+  readonly tarball: string;
+  readonly files: string[];
+  readonly app: string;
+  readonly installed: string;
+}
+
+function linkDependency(app: string, name: string): void {
+  const target = path.join(app, 'node_modules', name);
+  fs.mkdirSync(path.dirname(target), { recursive: true });
+  fs.symlinkSync(fs.realpathSync(path.join(modules, name)), target, 'dir');
+}
+
+/** Packs once; installs the tarball into a fresh app; returns both. */
+function packAndInstall(): Packed {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'aem-keys-pack-'));
+  const out = execFileSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const [info] = JSON.parse(out);
+  const tarball = path.join(work, info.filename);
+  const app = path.join(work, 'app');
+  const installed = path.join(app, 'node_modules', 'cdk-aem-crypto-keys');
+  fs.mkdirSync(installed, { recursive: true });
+  execFileSync('tar', ['-xzf', tarball, '-C', installed, '--strip-components=1']);
+  const manifest = JSON.parse(fs.readFileSync(path.join(installed, 'package.json'), 'utf8'));
+  for (const name of [...Object.keys(manifest.peerDependencies), ...Object.keys(manifest.dependencies)]) {
+    linkDependency(app, name);
+  }
+  // What npm does for "bin": a link in node_modules/.bin to the launcher.
+  fs.mkdirSync(path.join(app, 'node_modules', '.bin'));
+  for (const [name, file] of Object.entries<string>(manifest.bin)) {
+    fs.symlinkSync(path.join('..', 'cdk-aem-crypto-keys', file), path.join(app, 'node_modules', '.bin', name));
+  }
+  fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'consumer', private: true, version: '1.0.0' }));
+  return { tarball, files: info.files.map((f: { path: string }) => f.path), app, installed };
+}
+
+const CONSUMER_APP = `
+'use strict';
+const { App, Stack } = require('aws-cdk-lib');
+const autoscaling = require('aws-cdk-lib/aws-autoscaling');
+const ec2 = require('aws-cdk-lib/aws-ec2');
+const iam = require('aws-cdk-lib/aws-iam');
+const { AemCryptoKeys } = require('cdk-aem-crypto-keys');
+
+const app = new App({ outdir: process.argv[2] });
+const stack = new Stack(app, 'Consumer');
+const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 1, natGateways: 0, subnetConfiguration: [{ name: 'app', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
+const role = new iam.Role(stack, 'Role', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
+const launchTemplate = new ec2.LaunchTemplate(stack, 'Template', {
+  instanceType: new ec2.InstanceType('m6i.large'),
+  machineImage: ec2.MachineImage.genericLinux({ 'eu-west-1': 'ami-12345678' }),
+  role,
+});
+const publish = new autoscaling.AutoScalingGroup(stack, 'Publish', { vpc, launchTemplate });
+const keys = new AemCryptoKeys(stack, 'Keys');
+keys.addAutoScalingGroup(publish, { quickstartDir: '/opt/aem/publish/crx-quickstart', startAfterInstall: true });
+keys.addInstancesByTag('aem-role', 'author', { quickstartDir: '/opt/aem/author/crx-quickstart' });
+app.synth();
+process.stdout.write(require.resolve('cdk-aem-crypto-keys') + '\\n');
+`;
+
+describe('the packed package', () => {
+  let packed: Packed;
+  beforeAll(() => {
+    packed = packAndInstall();
+  }, 600_000);
+  afterAll(() => {
+    if (packed) fs.rmSync(path.dirname(packed.tarball), { recursive: true, force: true });
+  });
+
+  test('holds exactly what a consumer needs: compiled JS and .d.ts, scripts beside the code, handler, launcher, README, LICENSE', () => {
+    const { files } = packed;
+    for (const f of ['package.json', 'README.md', 'LICENSE', 'bin/aem-keys.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js',
+      'dist/shell-script-document.js', 'dist/scripts/aem-keys-common.sh', 'dist/scripts/install-keys.sh', 'dist/scripts/export-keys.sh',
+      'dist/scripts/migrate-jcr-keys.sh', 'assets/handlers/generate-keys/index.js']) {
+      expect(files).toContain(f);
+    }
+    expect(files.filter((f) => /^(test|lib|scripts|\.ci)\//.test(f) || /^bin\/example/.test(f))).toEqual([]);
+    expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
+    expect(files.filter((f) => f.endsWith('.map') || f.endsWith('.tgz'))).toEqual([]);
+    const js = files.filter((f) => f.startsWith('dist/') && f.endsWith('.js'));
+    expect(js.filter((f) => /sourceMappingURL/.test(fs.readFileSync(path.join(packed.installed, f), 'utf8')))).toEqual([]);
+    for (const f of js) expect(files).toContain(f.replace(/\.js$/, '.d.ts'));
+  });
+
+  test('shipped code and docs refer to nothing outside the package', () => {
+    const text = packed.files.filter((f) => /\.(js|ts|md|sh)$/.test(f))
+      .map((f) => [f, fs.readFileSync(path.join(packed.installed, f), 'utf8')] as const);
+    const outside = /CONTRACT\.md|AEM-FACTS|ARCHITECTURE\.md|\/work\/|shared\//;
+    expect(text.filter(([, t]) => outside.test(t)).map(([f]) => f)).toEqual([]);
+    // The compiled code's comments name files as they are in the package (no lib/, test/ or bin/example paths).
+    const sourcePath = /(^|[^-\w])(lib|test)\/|bin\/example/;
+    expect(text.filter(([f, t]) => f.startsWith('dist/') && !f.startsWith('dist/scripts/') && sourcePath.test(t)).map(([f]) => f)).toEqual([]);
+  });
+
+  test('a plain JavaScript app synthesizes a gated group and a tag association through the public API', () => {
+    const appFile = path.join(packed.app, 'app.js');
+    fs.writeFileSync(appFile, CONSUMER_APP);
+    const outdir = path.join(packed.app, 'cdk.out');
+    const env = { PATH: process.env.PATH, HOME: process.env.HOME };
+    const r = spawnSync(process.execPath, [appFile, outdir], { cwd: packed.app, env, encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    // The library came from the unpacked tarball, not from this clone.
+    expect(fs.realpathSync(r.stdout.trim())).toBe(fs.realpathSync(path.join(packed.installed, 'dist', 'index.js')));
+
+    const template = JSON.parse(fs.readFileSync(path.join(outdir, 'Consumer.template.json'), 'utf8'));
+    const resources = Object.values<any>(template.Resources);
+    const ofType = (t: string) => resources.filter((x) => x.Type === t);
+    const commands = ofType('AWS::SSM::Document').filter((d) => d.Properties.DocumentType === 'Command');
+    expect(commands).toHaveLength(1);
+    const runCommand: string[] = commands[0].Properties.Content.mainSteps[0].inputs.runCommand;
+    expect(runCommand[0]).toBe('#!/bin/bash');
+    expect(runCommand).toContain('aemkeys_find_bundle() {');
+    expect(ofType('AWS::SSM::Document').filter((d) => d.Properties.DocumentType === 'Automation')).toHaveLength(1);
+    expect(ofType('AWS::SSM::Association')).toHaveLength(1);
+    expect(ofType('AWS::Events::Rule')).toHaveLength(1);
+    expect(ofType('AWS::AutoScaling::AutoScalingGroup')[0].Properties.LifecycleHookSpecificationList).toHaveLength(1);
+    // The key generator's prebuilt handler is staged as an asset.
+    const handler = ofType('AWS::Lambda::Function')[0];
+    expect(handler).toBeDefined();
+    const assets = fs.readdirSync(outdir).filter((d) => d.startsWith('asset.'));
+    expect(assets.some((d) => fs.existsSync(path.join(outdir, d, 'index.js')))).toBe(true);
+  });
+
+  test('the installed aem-keys command starts and prints its help', () => {
+    const bin = path.join(packed.app, 'node_modules', '.bin', 'aem-keys');
+    const r = spawnSync(bin, ['--help'], { cwd: packed.app, env: { PATH: process.env.PATH, HOME: process.env.HOME }, encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/aem-keys/);
+    expect(r.stdout).toMatch(/rollout/);
+  });
+});
