@@ -443,7 +443,7 @@ aemkeys_key_files_hold() {
 #   AEMKEYS_B_STATE and AEMKEYS_B_DIR. Fails when FELIX_DIR is not a directory.
 aemkeys_scan_bundles() {
   local felix=$1 info id loc state name dir
-  AEMKEYS_B_NAME=() AEMKEYS_B_ID=() AEMKEYS_B_STATE=() AEMKEYS_B_DIR=()
+  AEMKEYS_B_NAME=() AEMKEYS_B_ID=() AEMKEYS_B_STATE=() AEMKEYS_B_DIR=() AEMKEYS_B_MNAME=() AEMKEYS_B_MREAD=''
   [[ -d $felix ]] || aemkeys_fail "no Felix bundle cache at $felix (has AEM been started once on this instance?)"
   local restore
   restore=$(shopt -p nullglob)
@@ -471,8 +471,9 @@ aemkeys_scan_bundles() {
 
 # aemkeys_find_bundle SYMBOLIC_NAME
 #   After aemkeys_scan_bundles: AEMKEYS_BUNDLE_DIR and AEMKEYS_BUNDLE_ID of the one bundle whose
-#   symbolic name is exactly SYMBOLIC_NAME. Several folders: the single active one (state 32)
-#   wins; otherwise fails as ambiguous. None: fails.
+#   symbolic name is exactly SYMBOLIC_NAME: by the location's jar name (no jar opened) or, when no
+#   location names it, by Bundle-SymbolicName in the manifests (aemkeys_manifest_names). Several
+#   folders: the single active one (state 32) wins; otherwise fails as ambiguous. None: fails.
 aemkeys_find_bundle() {
   local want=$1 i
   local -a all=() active=()
@@ -483,6 +484,16 @@ aemkeys_find_bundle() {
       [[ ${AEMKEYS_B_STATE[i]} == 32 ]] && active+=("$i")
     fi
   done
+  if (( ${#all[@]} == 0 )); then
+    # No location names it: ask the manifests of the cached jars (slower; read once per scan).
+    aemkeys_manifest_names
+    for i in "${!AEMKEYS_B_MNAME[@]}"; do
+      if [[ ${AEMKEYS_B_MNAME[i]} == "$want" ]]; then
+        all+=("$i")
+        [[ ${AEMKEYS_B_STATE[i]} == 32 ]] && active+=("$i")
+      fi
+    done
+  fi
   if (( ${#all[@]} == 0 )); then
     aemkeys_fail "no bundle $want in the Felix bundle cache (is this an AEM 6.3+ instance that was started once?)"
   fi
@@ -496,6 +507,341 @@ aemkeys_find_bundle() {
   fi
   AEMKEYS_BUNDLE_DIR=${AEMKEYS_B_DIR[all[0]]}
   AEMKEYS_BUNDLE_ID=${AEMKEYS_B_ID[all[0]]}
+}
+
+# --- What AEM really reads (issue 12): the bundle cache's place, manifests, key-path overrides. ---
+# Every read of the AEM tree below goes through aemkeys_tree_read (bounded in bytes).
+
+AEMKEYS_KEYS_PATH_RE='com[._]adobe[._]granite[._]crypto[._]keys[._]path'
+AEMKEYS_MANIFEST_MAX=1048576
+
+# aemkeys_tree_read FILE OFFSET COUNT
+#   Writes at most COUNT bytes of FILE, from byte OFFSET, to stdout. The one way the functions
+#   below read file contents inside QuickstartDir. Returns non-zero when FILE is a symlink, not a
+#   regular file, or cannot be read. Never exits the script (it runs in pipelines).
+aemkeys_tree_read() {
+  [[ -f $1 && ! -L $1 ]] || return 1
+  dd if="$1" iflag=skip_bytes,count_bytes skip="$2" count="$3" bs=65536 status=none 2>/dev/null
+}
+
+# aemkeys_tree_text FILE MAX_BYTES
+#   AEMKEYS_REPLY = the first MAX_BYTES bytes of FILE as text (NUL bytes dropped). Returns 1 when
+#   FILE cannot be read (aemkeys_tree_read).
+aemkeys_tree_text() {
+  AEMKEYS_REPLY=''
+  local t
+  t=$(set -o pipefail; aemkeys_tree_read "$1" 0 "$2" | tr -d '\000' && printf x) || return 1
+  AEMKEYS_REPLY=${t%x}
+}
+
+# aemkeys_tree_bytes FILE OFFSET COUNT [FILE OFFSET COUNT]...
+#   AEMKEYS_U8 = the bytes (decimal) of each range, one after the other (aemkeys_tree_read).
+aemkeys_tree_bytes() {
+  local x
+  x=$(while (( $# >= 3 )); do aemkeys_tree_read "$1" "$2" "$3"; shift 3; done | od -An -v -tu1)
+  read -r -d '' -a AEMKEYS_U8 <<< "$x" || true
+}
+
+# aemkeys_tree_tails COUNT FILE...
+#   Writes the last COUNT bytes of each FILE, one after the other, to stdout (one tail for all:
+#   the batch read of aemkeys_manifest_names; every FILE must be a regular file of COUNT bytes or more).
+aemkeys_tree_tails() {
+  local count=$1 f
+  shift
+  for f in "$@"; do [[ -f $f && ! -L $f ]] || return 1; done
+  tail -q -c "$count" -- "$@" 2>/dev/null
+}
+
+# aemkeys_u8_le POS N
+#   AEMKEYS_N = the N-byte little-endian number at AEMKEYS_U8[POS] (0 when out of range).
+aemkeys_u8_le() {
+  local i
+  AEMKEYS_N=0
+  for (( i = $1 + $2 - 1; i >= $1; i-- )); do
+    AEMKEYS_N=$(( AEMKEYS_N * 256 + ${AEMKEYS_U8[i]:-0} ))
+  done
+}
+
+# aemkeys_u8_esc POS N
+#   AEMKEYS_REPLY = printf %b escapes (\xHH) of N bytes of AEMKEYS_U8 from POS.
+aemkeys_u8_esc() {
+  local i
+  AEMKEYS_REPLY=''
+  for (( i = $1; i < $1 + $2; i++ )); do
+    printf -v AEMKEYS_REPLY '%s\\x%02x' "$AEMKEYS_REPLY" "${AEMKEYS_U8[i]:-0}"
+  done
+}
+
+# aemkeys_jar_entry JAR NAME MAX_BYTES [SIZE LAST22]
+#   AEMKEYS_REPLY = the content of entry NAME of the zip JAR, found through its central directory
+#   (among the first 64 KiB of it) and its local header; a deflated entry (method 8) is inflated by
+#   gzip with a header and a trailer made from the central directory's CRC-32 and size, a stored
+#   one (method 0) is wrapped in deflate stored blocks first, so gzip checks the CRC of both.
+#   SIZE and LAST22 (the file's size and its last 22 bytes, decimal, space separated) may be given
+#   when already read. Returns 1 when the entry is missing, larger than MAX_BYTES, or anything does
+#   not check.
+aemkeys_jar_entry() {
+  local jar=$1 want=$2 max=$3 size=${4:-} p eocd=-1 cdoff cdsize cdread n e k method='' usize csize lho data want_u8='' i head crc
+  local LC_ALL=C
+  local -a tail22
+  AEMKEYS_REPLY=''
+  if [[ -z $size ]]; then
+    size=$(stat -c %s -- "$jar" 2>/dev/null) || return 1
+    [[ $size =~ ^[0-9]+$ ]] && (( size >= 22 )) || return 1
+    aemkeys_tree_bytes "$jar" $(( size - 22 )) 22
+    tail22=("${AEMKEYS_U8[@]}")
+  else
+    read -r -a tail22 <<< "$5"
+  fi
+  # End of central directory: the last 22 bytes, or further back when the zip has a comment.
+  AEMKEYS_U8=("${tail22[@]}")
+  if [[ "${AEMKEYS_U8[*]:0:4}" == '80 75 5 6' ]]; then
+    eocd=0
+  else
+    p=$(( size < 65557 ? size : 65557 ))
+    aemkeys_tree_bytes "$jar" $(( size - p )) "$p"
+    for (( i = ${#AEMKEYS_U8[@]} - 22; i >= 0; i-- )); do
+      [[ ${AEMKEYS_U8[i]} == 80 && "${AEMKEYS_U8[*]:i:4}" == '80 75 5 6' ]] && { eocd=$i; break; }
+    done
+  fi
+  (( eocd >= 0 )) || return 1
+  aemkeys_u8_le $(( eocd + 12 )) 4; cdsize=$AEMKEYS_N
+  aemkeys_u8_le $(( eocd + 16 )) 4; cdoff=$AEMKEYS_N
+  (( cdoff + cdsize <= size )) || return 1
+  for (( i = 0; i < ${#want}; i++ )); do
+    printf -v want_u8 '%s %d' "$want_u8" "'${want:i:1}"
+  done
+  want_u8=${want_u8# }
+  # The first 4 KiB of the central directory and of the file (where the local header of a
+  # manifest usually is) in one read; up to 64 KiB of the directory when that is not enough.
+  head=$(( size < 1024 ? size : 1024 ))
+  for cdread in $(( cdsize < 4096 ? cdsize : 4096 )) $(( cdsize < 65536 ? cdsize : 65536 )); do
+    aemkeys_tree_bytes "$jar" "$cdoff" "$cdread" "$jar" 0 "$head"
+    p=0
+    while (( p + 46 <= cdread )) && [[ "${AEMKEYS_U8[*]:p:4}" == '80 75 1 2' ]]; do
+      aemkeys_u8_le $(( p + 28 )) 2; n=$AEMKEYS_N
+      aemkeys_u8_le $(( p + 30 )) 2; e=$AEMKEYS_N
+      aemkeys_u8_le $(( p + 32 )) 2; k=$AEMKEYS_N
+      if (( n == ${#want} )) && [[ "${AEMKEYS_U8[*]:p+46:n}" == "$want_u8" ]]; then
+        aemkeys_u8_le $(( p + 10 )) 2; method=$AEMKEYS_N
+        aemkeys_u8_le $(( p + 20 )) 4; csize=$AEMKEYS_N
+        aemkeys_u8_le $(( p + 24 )) 4; usize=$AEMKEYS_N
+        aemkeys_u8_le $(( p + 42 )) 4; lho=$AEMKEYS_N
+        aemkeys_u8_esc $(( p + 16 )) 4; crc=$AEMKEYS_REPLY
+        aemkeys_u8_esc $(( p + 24 )) 4; crc+=$AEMKEYS_REPLY
+        break 2
+      fi
+      (( p += 46 + n + e + k ))
+    done
+    (( cdread == cdsize )) && break
+  done
+  [[ $method == 0 || $method == 8 ]] && (( usize <= max && csize <= max )) || return 1
+  [[ $method == 8 ]] || (( csize == usize )) || return 1
+  if (( lho + 30 <= head )); then
+    AEMKEYS_U8=("${AEMKEYS_U8[@]:cdread+lho:30}")
+  else
+    aemkeys_tree_bytes "$jar" "$lho" 30
+  fi
+  [[ "${AEMKEYS_U8[*]:0:4}" == '80 75 3 4' ]] || return 1
+  aemkeys_u8_le 26 2; n=$AEMKEYS_N
+  aemkeys_u8_le 28 2; e=$AEMKEYS_N
+  data=$(( lho + 30 + n + e ))
+  (( data + csize <= size )) || return 1
+  local text
+  text=$(
+    set -o pipefail
+    {
+      printf '%b' '\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff'
+      if [[ $method == 8 ]]; then
+        aemkeys_tree_read "$jar" "$data" "$csize" || exit 1
+      else
+        # Stored: deflate stored blocks of at most 65535 bytes (BFINAL on the last one).
+        off=0
+        while :; do
+          len=$(( csize - off > 65535 ? 65535 : csize - off ))
+          last=$(( off + len >= csize ? 1 : 0 ))
+          printf '%b' "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x\\x%02x' "$last" $(( len & 255 )) $(( len >> 8 )) $(( ~len & 255 )) $(( (~len >> 8) & 255 )))"
+          (( len == 0 )) || aemkeys_tree_read "$jar" $(( data + off )) "$len" || exit 1
+          (( off += len ))
+          (( last )) && break
+        done
+      fi
+      printf '%b' "$crc"
+    } | gzip -dc 2>/dev/null | head -c "$usize" && printf x
+  ) || return 1
+  [[ $text == *x ]] || return 1
+  AEMKEYS_REPLY=${text%x}
+}
+
+# aemkeys_manifest_name JAR [SIZE LAST22]
+#   AEMKEYS_REPLY = Bundle-SymbolicName from JAR's META-INF/MANIFEST.MF (main section; continuation
+#   lines joined; attributes such as ;singleton:=true dropped). Returns 1 when there is none.
+#   SIZE and LAST22: see aemkeys_jar_entry.
+aemkeys_manifest_name() {
+  local text line key value
+  local LC_ALL=C
+  aemkeys_jar_entry "$1" META-INF/MANIFEST.MF "$AEMKEYS_MANIFEST_MAX" "${@:2}" || return 1
+  text=${AEMKEYS_REPLY//$'\r\n'/$'\n'}
+  text=${text//$'\r'/$'\n'}
+  text=${text//$'\n '/}
+  AEMKEYS_REPLY=''
+  while IFS= read -r line; do
+    [[ -z $line ]] && break
+    key=${line%%:*}
+    [[ ${key,,} == bundle-symbolicname && $line == *:* ]] || continue
+    value=${line#*:}
+    value=${value%%;*}
+    value=${value#"${value%%[![:space:]]*}"}
+    value=${value%"${value##*[![:space:]]}"}
+    [[ $value =~ ^[A-Za-z0-9_.-]+$ ]] || return 1
+    AEMKEYS_REPLY=$value
+    return 0
+  done <<< "$text"
+  return 1
+}
+
+# aemkeys_bundle_jar BUNDLE_DIR
+#   AEMKEYS_REPLY = BUNDLE_DIR/version<N>.<M>/bundle.jar of the highest revision (N, then M), or
+#   empty when there is none.
+aemkeys_bundle_jar() {
+  local f best='' bn=-1 bm=-1 restore
+  restore=$(shopt -p nullglob)
+  shopt -s nullglob
+  for f in "$1"/version*.*/bundle.jar; do
+    [[ ${f%/bundle.jar} =~ /version([0-9]{1,9})\.([0-9]{1,9})$ ]] || continue
+    if (( BASH_REMATCH[1] > bn || (BASH_REMATCH[1] == bn && BASH_REMATCH[2] > bm) )); then
+      bn=${BASH_REMATCH[1]} bm=${BASH_REMATCH[2]} best=$f
+    fi
+  done
+  eval "$restore"
+  AEMKEYS_REPLY=$best
+}
+
+# aemkeys_manifest_names
+#   After aemkeys_scan_bundles: AEMKEYS_B_MNAME[i] = Bundle-SymbolicName of bundle i's newest
+#   cached jar (empty when unreadable). Read once per scan; the jars' sizes and last 22 bytes
+#   are read for all of them at once.
+aemkeys_manifest_names() {
+  local i j x
+  local -a idx=() jars=() sizes=() tails=()
+  [[ ${AEMKEYS_B_MREAD:-} == "${#AEMKEYS_B_DIR[@]}" ]] && return 0
+  AEMKEYS_B_MNAME=()
+  for i in "${!AEMKEYS_B_DIR[@]}"; do
+    AEMKEYS_B_MNAME[i]=''
+    aemkeys_bundle_jar "${AEMKEYS_B_DIR[i]}"
+    [[ -n $AEMKEYS_REPLY && -f $AEMKEYS_REPLY && ! -L $AEMKEYS_REPLY ]] || continue
+    idx+=("$i") jars+=("$AEMKEYS_REPLY")
+  done
+  (( ${#jars[@]} > 0 )) || { AEMKEYS_B_MREAD=${#AEMKEYS_B_DIR[@]}; return 0; }
+  mapfile -t sizes < <(stat -c %s -- "${jars[@]}" 2>/dev/null)
+  # Only when every jar has 22 bytes or more do the tails line up (else each is read alone).
+  if (( ${#sizes[@]} == ${#jars[@]} )); then
+    for x in "${sizes[@]}"; do [[ $x =~ ^[0-9]+$ ]] && (( x >= 22 )) || { sizes=(); break; }; done
+  fi
+  if (( ${#sizes[@]} == ${#jars[@]} )); then
+    mapfile -t tails < <(aemkeys_tree_tails 22 "${jars[@]}" | od -An -v -tu1 -w22)
+  fi
+  for j in "${!jars[@]}"; do
+    if (( ${#tails[@]} == ${#jars[@]} )); then
+      aemkeys_manifest_name "${jars[j]}" "${sizes[j]}" "${tails[j]}" || continue
+    else
+      aemkeys_manifest_name "${jars[j]}" || continue
+    fi
+    AEMKEYS_B_MNAME[idx[j]]=$AEMKEYS_REPLY
+  done
+  AEMKEYS_B_MREAD=${#AEMKEYS_B_DIR[@]}
+}
+
+# aemkeys_props_get FILE KEY
+#   AEMKEYS_REPLY = the value of KEY in the Java properties FILE (first 1 MiB; comments, key=value,
+#   key: value, key value, backslash continuation lines). Returns 1 when KEY is absent or FILE is
+#   missing; fails when FILE exists but cannot be read.
+aemkeys_props_get() {
+  local file=$1 want=$2 line full='' key rest
+  AEMKEYS_REPLY=''
+  [[ -e $file || -L $file ]] || return 1
+  aemkeys_tree_text "$file" 1048576 || aemkeys_fail "cannot read $file (not a regular file?)"
+  while IFS= read -r line || [[ -n $line ]]; do
+    line=${line%$'\r'}
+    line=${line#"${line%%[![:space:]]*}"}
+    if [[ -n $full ]]; then full=${full%\\}$line; else full=$line; fi
+    [[ $full =~ (^|[^\\])(\\\\)*\\$ ]] && continue
+    line=$full full=''
+    [[ -z $line || $line == '#'* || $line == '!'* ]] && continue
+    [[ $line =~ ^([^=:[:space:]]+)[[:space:]]*[=:]?[[:space:]]*(.*)$ ]] || continue
+    key=${BASH_REMATCH[1]} rest=${BASH_REMATCH[2]}
+    if [[ $key == "$want" ]]; then
+      AEMKEYS_REPLY=$rest
+      return 0
+    fi
+  done <<< "$AEMKEYS_REPLY"
+  return 1
+}
+
+# aemkeys_felix_dir QUICKSTART_DIR
+#   AEMKEYS_REPLY = the Felix bundle cache: org.osgi.framework.storage from
+#   QUICKSTART_DIR/conf/sling.properties (${sling.home} = QUICKSTART_DIR, ${sling.launchpad},
+#   relative to QUICKSTART_DIR), else QUICKSTART_DIR/launchpad/felix. Fails when the setting points
+#   outside QUICKSTART_DIR or at no folder, and names the folder to pass when QUICKSTART_DIR only
+#   holds an AEM Forms on JEE crx-repository/ with a cache.
+aemkeys_felix_dir() {
+  local qs=$1 props="$1/conf/sling.properties" dir launchpad="$1/launchpad"
+  if aemkeys_props_get "$props" sling.launchpad; then
+    launchpad=${AEMKEYS_REPLY//'${sling.home}'/$qs}
+    [[ $launchpad == /* ]] || launchpad=$qs/$launchpad
+  fi
+  if aemkeys_props_get "$props" org.osgi.framework.storage; then
+    dir=${AEMKEYS_REPLY//'${sling.home}'/$qs}
+    dir=${dir//'${sling.launchpad}'/$launchpad}
+    [[ $dir == /* ]] || dir=$qs/$dir
+    while [[ $dir == */ && $dir != / ]]; do dir=${dir%/}; done
+    if [[ $dir == *'${'* || /$dir/ == */../* || /$dir/ == */./* || $dir != "$qs"/* ]]; then
+      aemkeys_fail "org.osgi.framework.storage in $props ($dir) is not a folder inside QuickstartDir; refusing to use it"
+    fi
+    [[ -d $dir && ! -L $dir ]] || aemkeys_fail "no Felix bundle cache at $dir (org.osgi.framework.storage in $props)"
+    AEMKEYS_REPLY=$dir
+    return 0
+  fi
+  dir=$qs/launchpad/felix
+  if [[ ! -d $dir && -d $qs/crx-repository/launchpad/felix ]]; then
+    aemkeys_fail "no Felix bundle cache at $dir, but $qs/crx-repository has one (AEM Forms on JEE): pass QuickstartDir=$qs/crx-repository"
+  fi
+  AEMKEYS_REPLY=$dir
+}
+
+# aemkeys_keys_path_override QUICKSTART_DIR SERVICE
+#   Returns 0 with AEMKEYS_REPLY = where, when com.adobe.granite.crypto.keys.path (the property, or
+#   the environment variable, dots or underscores, any case) is set in QUICKSTART_DIR/conf/
+#   sling.properties, in an uncommented line of QUICKSTART_DIR/bin/start, or in the Environment
+#   or ExecStart of the systemd unit SERVICE (systemctl show; skipped when SERVICE is empty). AEM
+#   then reads its keys elsewhere.
+aemkeys_keys_path_override() {
+  local qs=$1 service=$2 line f="$1/bin/start"
+  AEMKEYS_REPLY=''
+  if aemkeys_props_get "$qs/conf/sling.properties" com.adobe.granite.crypto.keys.path && [[ -n $AEMKEYS_REPLY ]]; then
+    AEMKEYS_REPLY="$qs/conf/sling.properties sets com.adobe.granite.crypto.keys.path=$AEMKEYS_REPLY"
+    return 0
+  fi
+  if [[ -e $f || -L $f ]]; then
+    aemkeys_tree_text "$f" 1048576 || aemkeys_fail "cannot read $f (not a regular file?)"
+    while IFS= read -r line || [[ -n $line ]]; do
+      line=${line#"${line%%[![:space:]]*}"}
+      [[ $line == '#'* ]] && continue
+      if [[ ${line,,} =~ $AEMKEYS_KEYS_PATH_RE ]]; then
+        AEMKEYS_REPLY="$f sets com.adobe.granite.crypto.keys.path"
+        return 0
+      fi
+    done <<< "$AEMKEYS_REPLY"
+  fi
+  if [[ -n $service ]] && command -v systemctl >/dev/null 2>&1; then
+    aemkeys_capture systemctl show -p Environment -p ExecStart -- "$service"
+    if [[ $AEMKEYS_RC == 0 && ${AEMKEYS_OUT,,} =~ $AEMKEYS_KEYS_PATH_RE ]]; then
+      AEMKEYS_REPLY="the systemd unit $service sets com.adobe.granite.crypto.keys.path (Environment or ExecStart)"
+      return 0
+    fi
+  fi
+  AEMKEYS_REPLY=''
+  return 1
 }
 
 # aemkeys_tmp_name DEST
