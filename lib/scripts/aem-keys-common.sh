@@ -542,14 +542,15 @@ aemkeys_tree_bytes() {
   read -r -d '' -a AEMKEYS_U8 <<< "$x" || true
 }
 
-# aemkeys_tree_tails COUNT FILE...
-#   Writes the last COUNT bytes of each FILE, one after the other, to stdout (one tail for all:
-#   the batch read of aemkeys_manifest_names; every FILE must be a regular file of COUNT bytes or more).
-aemkeys_tree_tails() {
-  local count=$1 f
-  shift
+# aemkeys_tree_ends head|tail COUNT FILE...
+#   Writes the first (head) or last (tail) COUNT bytes of each FILE, one after the other, to stdout:
+#   one process for all (the batch reads of aemkeys_manifest_names). Every FILE must be a regular
+#   file of COUNT bytes or more.
+aemkeys_tree_ends() {
+  local which=$1 count=$2 f
+  shift 2
   for f in "$@"; do [[ -f $f && ! -L $f ]] || return 1; done
-  tail -q -c "$count" -- "$@" 2>/dev/null
+  if [[ $which == head ]]; then head -q -c "$count" -- "$@" 2>/dev/null; else tail -q -c "$count" -- "$@" 2>/dev/null; fi
 }
 
 # aemkeys_u8_le POS N
@@ -572,29 +573,21 @@ aemkeys_u8_esc() {
   done
 }
 
-# aemkeys_jar_entry JAR NAME MAX_BYTES [SIZE LAST22]
+# aemkeys_jar_entry JAR NAME MAX_BYTES
 #   AEMKEYS_REPLY = the content of entry NAME of the zip JAR, found through its central directory
 #   (among the first 64 KiB of it) and its local header; a deflated entry (method 8) is inflated by
 #   gzip with a header and a trailer made from the central directory's CRC-32 and size, a stored
 #   one (method 0) is wrapped in deflate stored blocks first, so gzip checks the CRC of both.
-#   SIZE and LAST22 (the file's size and its last 22 bytes, decimal, space separated) may be given
-#   when already read. Returns 1 when the entry is missing, larger than MAX_BYTES, or anything does
+#   Returns 1 when the entry is missing, larger than MAX_BYTES, or anything does
 #   not check.
 aemkeys_jar_entry() {
-  local jar=$1 want=$2 max=$3 size=${4:-} p eocd=-1 cdoff cdsize cdread n e k method='' usize csize lho data want_u8='' i head crc
+  local jar=$1 want=$2 max=$3 size p eocd=-1 cdoff cdsize cdread n e k method='' usize csize lho data want_u8='' i head crc
   local LC_ALL=C
-  local -a tail22
   AEMKEYS_REPLY=''
-  if [[ -z $size ]]; then
-    size=$(stat -c %s -- "$jar" 2>/dev/null) || return 1
-    [[ $size =~ ^[0-9]+$ ]] && (( size >= 22 )) || return 1
-    aemkeys_tree_bytes "$jar" $(( size - 22 )) 22
-    tail22=("${AEMKEYS_U8[@]}")
-  else
-    read -r -a tail22 <<< "$5"
-  fi
+  size=$(stat -c %s -- "$jar" 2>/dev/null) || return 1
+  [[ $size =~ ^[0-9]+$ ]] && (( size >= 22 )) || return 1
   # End of central directory: the last 22 bytes, or further back when the zip has a comment.
-  AEMKEYS_U8=("${tail22[@]}")
+  aemkeys_tree_bytes "$jar" $(( size - 22 )) 22
   if [[ "${AEMKEYS_U8[*]:0:4}" == '80 75 5 6' ]]; then
     eocd=0
   else
@@ -673,15 +666,13 @@ aemkeys_jar_entry() {
   AEMKEYS_REPLY=${text%x}
 }
 
-# aemkeys_manifest_name JAR [SIZE LAST22]
-#   AEMKEYS_REPLY = Bundle-SymbolicName from JAR's META-INF/MANIFEST.MF (main section; continuation
-#   lines joined; attributes such as ;singleton:=true dropped). Returns 1 when there is none.
-#   SIZE and LAST22: see aemkeys_jar_entry.
-aemkeys_manifest_name() {
+# aemkeys_manifest_bsn TEXT
+#   AEMKEYS_REPLY = Bundle-SymbolicName from the manifest TEXT (main section; continuation lines
+#   joined; attributes such as ;singleton:=true dropped). Returns 1 when there is none.
+aemkeys_manifest_bsn() {
   local text line key value
   local LC_ALL=C
-  aemkeys_jar_entry "$1" META-INF/MANIFEST.MF "$AEMKEYS_MANIFEST_MAX" "${@:2}" || return 1
-  text=${AEMKEYS_REPLY//$'\r\n'/$'\n'}
+  text=${1//$'\r\n'/$'\n'}
   text=${text//$'\r'/$'\n'}
   text=${text//$'\n '/}
   AEMKEYS_REPLY=''
@@ -700,56 +691,146 @@ aemkeys_manifest_name() {
   return 1
 }
 
-# aemkeys_bundle_jar BUNDLE_DIR
-#   AEMKEYS_REPLY = BUNDLE_DIR/version<N>.<M>/bundle.jar of the highest revision (N, then M), or
-#   empty when there is none.
-aemkeys_bundle_jar() {
-  local f best='' bn=-1 bm=-1 restore
-  restore=$(shopt -p nullglob)
-  shopt -s nullglob
-  for f in "$1"/version*.*/bundle.jar; do
-    [[ ${f%/bundle.jar} =~ /version([0-9]{1,9})\.([0-9]{1,9})$ ]] || continue
-    if (( BASH_REMATCH[1] > bn || (BASH_REMATCH[1] == bn && BASH_REMATCH[2] > bm) )); then
-      bn=${BASH_REMATCH[1]} bm=${BASH_REMATCH[2]} best=$f
-    fi
-  done
-  eval "$restore"
-  AEMKEYS_REPLY=$best
+# aemkeys_manifest_name JAR
+#   AEMKEYS_REPLY = Bundle-SymbolicName from JAR's META-INF/MANIFEST.MF (aemkeys_jar_entry,
+#   aemkeys_manifest_bsn). Returns 1 when there is none.
+aemkeys_manifest_name() {
+  aemkeys_jar_entry "$1" META-INF/MANIFEST.MF "$AEMKEYS_MANIFEST_MAX" || return 1
+  aemkeys_manifest_bsn "$AEMKEYS_REPLY"
 }
 
 # aemkeys_manifest_names
 #   After aemkeys_scan_bundles: AEMKEYS_B_MNAME[i] = Bundle-SymbolicName of bundle i's newest
-#   cached jar (empty when unreadable). Read once per scan; the jars' sizes and last 22 bytes
-#   are read for all of them at once.
+#   cached jar (version<N>.<M>/bundle.jar, highest N then M; empty when unreadable). Read once per
+#   scan, in batches: one stat, one tail for the ends of all jars (end of central directory), one
+#   od over the first 512 bytes of each central directory and of each jar (the manifest's entry and
+#   local header; a dd per range), one gzip over all manifests (one CRC-checked gzip member each). A jar that does
+#   not fit that pattern (zip comment, manifest further in, a failed batch) is read alone
+#   (aemkeys_manifest_name).
 aemkeys_manifest_names() {
-  local i j x
-  local -a idx=() jars=() sizes=() tails=()
+  local i j x n e k p q found restore bn bm best f cdoff cdsize pos method csize usize lho data text
+  local LC_ALL=C
+  local -a idx=() jars=() sizes=() tails=() slow=() cdr=() hds=() dat=() csz=() usz=() mth=() crcs=() fast=() mf=() batch=()
   [[ ${AEMKEYS_B_MREAD:-} == "${#AEMKEYS_B_DIR[@]}" ]] && return 0
   AEMKEYS_B_MNAME=()
+  restore=$(shopt -p nullglob)
+  shopt -s nullglob
   for i in "${!AEMKEYS_B_DIR[@]}"; do
     AEMKEYS_B_MNAME[i]=''
-    aemkeys_bundle_jar "${AEMKEYS_B_DIR[i]}"
-    [[ -n $AEMKEYS_REPLY && -f $AEMKEYS_REPLY && ! -L $AEMKEYS_REPLY ]] || continue
-    idx+=("$i") jars+=("$AEMKEYS_REPLY")
+    best='' bn=-1 bm=-1
+    for f in "${AEMKEYS_B_DIR[i]}"/version*.*/bundle.jar; do
+      [[ ${f%/bundle.jar} =~ /version([0-9]{1,9})\.([0-9]{1,9})$ ]] || continue
+      if (( BASH_REMATCH[1] > bn || (BASH_REMATCH[1] == bn && BASH_REMATCH[2] > bm) )); then
+        bn=${BASH_REMATCH[1]} bm=${BASH_REMATCH[2]} best=$f
+      fi
+    done
+    [[ -n $best && -f $best && ! -L $best ]] || continue
+    idx+=("$i") jars+=("$best")
   done
-  (( ${#jars[@]} > 0 )) || { AEMKEYS_B_MREAD=${#AEMKEYS_B_DIR[@]}; return 0; }
+  eval "$restore"
+  AEMKEYS_B_MREAD=${#AEMKEYS_B_DIR[@]}
+  (( ${#jars[@]} > 0 )) || return 0
+  x='META-INF/MANIFEST.MF'
+  for (( i = 0; i < 20; i++ )); do printf -v "mf[i]" "%d" "'${x:i:1}"; done
+  # Sizes and the last 22 bytes of every jar (only when every jar has 22 bytes or more).
   mapfile -t sizes < <(stat -c %s -- "${jars[@]}" 2>/dev/null)
-  # Only when every jar has 22 bytes or more do the tails line up (else each is read alone).
   if (( ${#sizes[@]} == ${#jars[@]} )); then
     for x in "${sizes[@]}"; do [[ $x =~ ^[0-9]+$ ]] && (( x >= 22 )) || { sizes=(); break; }; done
   fi
-  if (( ${#sizes[@]} == ${#jars[@]} )); then
-    mapfile -t tails < <(aemkeys_tree_tails 22 "${jars[@]}" | od -An -v -tu1 -w22)
+  (( ${#sizes[@]} == ${#jars[@]} )) && mapfile -t tails < <(aemkeys_tree_ends tail 22 "${jars[@]}" | od -An -v -tu1 -w22)
+  if (( ${#tails[@]} != ${#jars[@]} )); then
+    slow=("${!jars[@]}")
+  else
+    for j in "${!jars[@]}"; do
+      read -r -a AEMKEYS_U8 <<< "${tails[j]}"
+      aemkeys_u8_le 12 4; cdsize=$AEMKEYS_N
+      aemkeys_u8_le 16 4; cdoff=$AEMKEYS_N
+      if [[ "${AEMKEYS_U8[*]:0:4}" != '80 75 5 6' ]] || (( cdoff + cdsize > sizes[j] || cdsize < 46 )); then
+        slow+=("$j")
+        continue
+      fi
+      cdr[j]=$(( sizes[j] - cdoff < 256 ? sizes[j] - cdoff : 256 ))
+      hds[j]=$(( sizes[j] < 256 ? sizes[j] : 256 ))
+      dat[j]=$cdoff
+      fast+=("$j")
+    done
   fi
-  for j in "${!jars[@]}"; do
-    if (( ${#tails[@]} == ${#jars[@]} )); then
-      aemkeys_manifest_name "${jars[j]}" "${sizes[j]}" "${tails[j]}" || continue
+  # The start of each central directory, then the start of each jar (one head for all when every
+  # jar has 256 bytes), 256 bytes each (padded), in one od: one line per jar.
+  local -a rows=() heads=()
+  if (( ${#fast[@]} > 0 )); then
+    mapfile -t rows < <(for j in "${fast[@]}"; do
+      aemkeys_tree_read "${jars[j]}" "${dat[j]}" "${cdr[j]}"; printf '%*s' $(( 256 - cdr[j] )) ''
+    done | od -An -v -tu1 -w256)
+    for j in "${fast[@]}"; do (( hds[j] == 256 )) || { x=short; break; }; done
+    if [[ $x == short ]]; then
+      mapfile -t heads < <(for j in "${fast[@]}"; do
+        aemkeys_tree_read "${jars[j]}" 0 "${hds[j]}"; printf '%*s' $(( 256 - hds[j] )) ''
+      done | od -An -v -tu1 -w256)
     else
-      aemkeys_manifest_name "${jars[j]}" || continue
+      local -a fj=()
+      for j in "${fast[@]}"; do fj+=("${jars[j]}"); done
+      mapfile -t heads < <(aemkeys_tree_ends head 256 "${fj[@]}" | od -An -v -tu1 -w256)
     fi
-    AEMKEYS_B_MNAME[idx[j]]=$AEMKEYS_REPLY
+  fi
+  (( ${#rows[@]} == ${#fast[@]} && ${#heads[@]} == ${#fast[@]} )) || { slow+=("${fast[@]}"); fast=(); }
+  for x in "${!fast[@]}"; do
+    j=${fast[x]}
+    read -r -a AEMKEYS_U8 <<< "${rows[x]} ${heads[x]}"
+    p=0 found=''
+    while (( p + 46 <= cdr[j] )) && [[ "${AEMKEYS_U8[*]:p:4}" == '80 75 1 2' ]]; do
+      n=$(( AEMKEYS_U8[p+28] + 256 * AEMKEYS_U8[p+29] ))
+      e=$(( AEMKEYS_U8[p+30] + 256 * AEMKEYS_U8[p+31] ))
+      k=$(( AEMKEYS_U8[p+32] + 256 * AEMKEYS_U8[p+33] ))
+      if (( n == 20 )) && [[ "${AEMKEYS_U8[*]:p+46:20}" == "${mf[*]}" ]]; then found=$p; break; fi
+      (( p += 46 + n + e + k ))
+    done
+    [[ -n $found ]] || { slow+=("$j"); continue; }
+    aemkeys_u8_le $(( p + 10 )) 2; method=$AEMKEYS_N
+    aemkeys_u8_le $(( p + 20 )) 4; csize=$AEMKEYS_N
+    aemkeys_u8_le $(( p + 24 )) 4; usize=$AEMKEYS_N
+    aemkeys_u8_le $(( p + 42 )) 4; lho=$AEMKEYS_N
+    q=$(( 256 + lho ))
+    if (( lho + 30 > hds[j] )) || [[ "${AEMKEYS_U8[*]:q:4}" != '80 75 3 4' ]] \
+      || (( usize > AEMKEYS_MANIFEST_MAX || csize > AEMKEYS_MANIFEST_MAX )) \
+      || ! [[ $method == 8 || ( $method == 0 && $csize == "$usize" && $csize -le 65535 ) ]]; then
+      slow+=("$j")
+      continue
+    fi
+    data=$(( lho + 30 + AEMKEYS_U8[q+26] + 256 * AEMKEYS_U8[q+27] + AEMKEYS_U8[q+28] + 256 * AEMKEYS_U8[q+29] ))
+    (( data + csize <= sizes[j] )) || { slow+=("$j"); continue; }
+    aemkeys_u8_esc $(( p + 16 )) 4; crcs[j]=$AEMKEYS_REPLY
+    aemkeys_u8_esc $(( p + 24 )) 4; crcs[j]+=$AEMKEYS_REPLY
+    mth[j]=$method csz[j]=$csize usz[j]=$usize dat[j]=$data
+    batch+=("$j")
   done
-  AEMKEYS_B_MREAD=${#AEMKEYS_B_DIR[@]}
+  # Every manifest as one gzip member (header, deflate data, CRC-32 and size): one gzip checks all.
+  if (( ${#batch[@]} > 0 )); then
+    text=$(
+      set -o pipefail
+      for j in "${batch[@]}"; do
+        printf '%b' '\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff'
+        if [[ ${mth[j]} == 0 ]]; then
+          printf '%b' "$(printf '\\x01\\x%02x\\x%02x\\x%02x\\x%02x' $(( csz[j] & 255 )) $(( csz[j] >> 8 )) $(( ~csz[j] & 255 )) $(( (~csz[j] >> 8) & 255 )))"
+        fi
+        (( csz[j] == 0 )) || aemkeys_tree_read "${jars[j]}" "${dat[j]}" "${csz[j]}" || exit 1
+        printf '%b' "${crcs[j]}"
+      done | gzip -dc 2>/dev/null && printf x
+    ) || text=''
+    if [[ $text == *x ]]; then
+      pos=0
+      for j in "${batch[@]}"; do
+        aemkeys_manifest_bsn "${text:pos:usz[j]}" && AEMKEYS_B_MNAME[idx[j]]=$AEMKEYS_REPLY
+        (( pos += usz[j] ))
+      done
+    else
+      slow+=("${batch[@]}")
+    fi
+  fi
+  for j in "${slow[@]}"; do
+    aemkeys_manifest_name "${jars[j]}" && AEMKEYS_B_MNAME[idx[j]]=$AEMKEYS_REPLY
+  done
+  return 0
 }
 
 # aemkeys_props_get FILE KEY
