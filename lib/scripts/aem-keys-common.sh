@@ -471,9 +471,8 @@ aemkeys_scan_bundles() {
 
 # aemkeys_find_bundle SYMBOLIC_NAME
 #   After aemkeys_scan_bundles: AEMKEYS_BUNDLE_DIR and AEMKEYS_BUNDLE_ID of the one bundle whose
-#   symbolic name is exactly SYMBOLIC_NAME: by the location's jar name (no jar opened) or, when no
-#   location names it, by Bundle-SymbolicName in the manifests (aemkeys_manifest_names). Several
-#   folders: the single active one (state 32) wins; otherwise fails as ambiguous. None: fails.
+#   symbolic name is exactly SYMBOLIC_NAME (location's jar name, else aemkeys_manifest_names).
+#   Several folders: the single active one (state 32) wins; otherwise fails as ambiguous.
 aemkeys_find_bundle() {
   local want=$1 i
   local -a all=() active=()
@@ -485,7 +484,7 @@ aemkeys_find_bundle() {
     fi
   done
   if (( ${#all[@]} == 0 )); then
-    # No location names it: ask the manifests of the cached jars (slower; read once per scan).
+    # No location names it: the manifests.
     aemkeys_manifest_names
     for i in "${!AEMKEYS_B_MNAME[@]}"; do
       if [[ ${AEMKEYS_B_MNAME[i]} == "$want" ]]; then
@@ -509,24 +508,20 @@ aemkeys_find_bundle() {
   AEMKEYS_BUNDLE_ID=${AEMKEYS_B_ID[all[0]]}
 }
 
-# --- What AEM really reads (issue 12): the bundle cache's place, manifests, key-path overrides. ---
-# Every read of the AEM tree below goes through aemkeys_tree_read (bounded in bytes).
+# What AEM really reads (README). Tree reads below: aemkeys_tree_read/_ends only, bounded.
 
 AEMKEYS_KEYS_PATH_RE='com[._]adobe[._]granite[._]crypto[._]keys[._]path'
 AEMKEYS_MANIFEST_MAX=1048576
 
 # aemkeys_tree_read FILE OFFSET COUNT
-#   Writes at most COUNT bytes of FILE, from byte OFFSET, to stdout. The one way the functions
-#   below read file contents inside QuickstartDir. Returns non-zero when FILE is a symlink, not a
-#   regular file, or cannot be read. Never exits the script (it runs in pipelines).
+#   stdout = at most COUNT bytes of FILE from OFFSET; non-zero unless a readable regular file.
 aemkeys_tree_read() {
   [[ -f $1 && ! -L $1 ]] || return 1
   dd if="$1" iflag=skip_bytes,count_bytes skip="$2" count="$3" bs=65536 status=none 2>/dev/null
 }
 
 # aemkeys_tree_text FILE MAX_BYTES
-#   AEMKEYS_REPLY = the first MAX_BYTES bytes of FILE as text (NUL bytes dropped). Returns 1 when
-#   FILE cannot be read (aemkeys_tree_read).
+#   AEMKEYS_REPLY = FILE's first MAX_BYTES bytes (NULs dropped); 1 when unreadable.
 aemkeys_tree_text() {
   AEMKEYS_REPLY=''
   local t
@@ -534,18 +529,8 @@ aemkeys_tree_text() {
   AEMKEYS_REPLY=${t%x}
 }
 
-# aemkeys_tree_bytes FILE OFFSET COUNT [FILE OFFSET COUNT]...
-#   AEMKEYS_U8 = the bytes (decimal) of each range, one after the other (aemkeys_tree_read).
-aemkeys_tree_bytes() {
-  local x
-  x=$(while (( $# >= 3 )); do aemkeys_tree_read "$1" "$2" "$3"; shift 3; done | od -An -v -tu1)
-  read -r -d '' -a AEMKEYS_U8 <<< "$x" || true
-}
-
 # aemkeys_tree_ends head|tail COUNT FILE...
-#   Writes the first (head) or last (tail) COUNT bytes of each FILE, one after the other, to stdout:
-#   one process for all (the batch reads of aemkeys_manifest_names). Every FILE must be a regular
-#   file of COUNT bytes or more.
+#   stdout = the first/last COUNT bytes of each FILE (regular, COUNT bytes or more), one process.
 aemkeys_tree_ends() {
   local which=$1 count=$2 f
   shift 2
@@ -554,7 +539,7 @@ aemkeys_tree_ends() {
 }
 
 # aemkeys_u8_le POS N
-#   AEMKEYS_N = the N-byte little-endian number at AEMKEYS_U8[POS] (0 when out of range).
+#   AEMKEYS_N = the little-endian number in AEMKEYS_U8[POS..POS+N).
 aemkeys_u8_le() {
   local i
   AEMKEYS_N=0
@@ -564,7 +549,7 @@ aemkeys_u8_le() {
 }
 
 # aemkeys_u8_esc POS N
-#   AEMKEYS_REPLY = printf %b escapes (\xHH) of N bytes of AEMKEYS_U8 from POS.
+#   AEMKEYS_REPLY = those bytes as printf %b escapes.
 aemkeys_u8_esc() {
   local i
   AEMKEYS_REPLY=''
@@ -573,102 +558,8 @@ aemkeys_u8_esc() {
   done
 }
 
-# aemkeys_jar_entry JAR NAME MAX_BYTES
-#   AEMKEYS_REPLY = the content of entry NAME of the zip JAR, found through its central directory
-#   (among the first 64 KiB of it) and its local header; a deflated entry (method 8) is inflated by
-#   gzip with a header and a trailer made from the central directory's CRC-32 and size, a stored
-#   one (method 0) is wrapped in deflate stored blocks first, so gzip checks the CRC of both.
-#   Returns 1 when the entry is missing, larger than MAX_BYTES, or anything does
-#   not check.
-aemkeys_jar_entry() {
-  local jar=$1 want=$2 max=$3 size p eocd=-1 cdoff cdsize cdread n e k method='' usize csize lho data want_u8='' i head crc
-  local LC_ALL=C
-  AEMKEYS_REPLY=''
-  size=$(stat -c %s -- "$jar" 2>/dev/null) || return 1
-  [[ $size =~ ^[0-9]+$ ]] && (( size >= 22 )) || return 1
-  # End of central directory: the last 22 bytes, or further back when the zip has a comment.
-  aemkeys_tree_bytes "$jar" $(( size - 22 )) 22
-  if [[ "${AEMKEYS_U8[*]:0:4}" == '80 75 5 6' ]]; then
-    eocd=0
-  else
-    p=$(( size < 65557 ? size : 65557 ))
-    aemkeys_tree_bytes "$jar" $(( size - p )) "$p"
-    for (( i = ${#AEMKEYS_U8[@]} - 22; i >= 0; i-- )); do
-      [[ ${AEMKEYS_U8[i]} == 80 && "${AEMKEYS_U8[*]:i:4}" == '80 75 5 6' ]] && { eocd=$i; break; }
-    done
-  fi
-  (( eocd >= 0 )) || return 1
-  aemkeys_u8_le $(( eocd + 12 )) 4; cdsize=$AEMKEYS_N
-  aemkeys_u8_le $(( eocd + 16 )) 4; cdoff=$AEMKEYS_N
-  (( cdoff + cdsize <= size )) || return 1
-  for (( i = 0; i < ${#want}; i++ )); do
-    printf -v want_u8 '%s %d' "$want_u8" "'${want:i:1}"
-  done
-  want_u8=${want_u8# }
-  # The first 4 KiB of the central directory and of the file (where the local header of a
-  # manifest usually is) in one read; up to 64 KiB of the directory when that is not enough.
-  head=$(( size < 1024 ? size : 1024 ))
-  for cdread in $(( cdsize < 4096 ? cdsize : 4096 )) $(( cdsize < 65536 ? cdsize : 65536 )); do
-    aemkeys_tree_bytes "$jar" "$cdoff" "$cdread" "$jar" 0 "$head"
-    p=0
-    while (( p + 46 <= cdread )) && [[ "${AEMKEYS_U8[*]:p:4}" == '80 75 1 2' ]]; do
-      aemkeys_u8_le $(( p + 28 )) 2; n=$AEMKEYS_N
-      aemkeys_u8_le $(( p + 30 )) 2; e=$AEMKEYS_N
-      aemkeys_u8_le $(( p + 32 )) 2; k=$AEMKEYS_N
-      if (( n == ${#want} )) && [[ "${AEMKEYS_U8[*]:p+46:n}" == "$want_u8" ]]; then
-        aemkeys_u8_le $(( p + 10 )) 2; method=$AEMKEYS_N
-        aemkeys_u8_le $(( p + 20 )) 4; csize=$AEMKEYS_N
-        aemkeys_u8_le $(( p + 24 )) 4; usize=$AEMKEYS_N
-        aemkeys_u8_le $(( p + 42 )) 4; lho=$AEMKEYS_N
-        aemkeys_u8_esc $(( p + 16 )) 4; crc=$AEMKEYS_REPLY
-        aemkeys_u8_esc $(( p + 24 )) 4; crc+=$AEMKEYS_REPLY
-        break 2
-      fi
-      (( p += 46 + n + e + k ))
-    done
-    (( cdread == cdsize )) && break
-  done
-  [[ $method == 0 || $method == 8 ]] && (( usize <= max && csize <= max )) || return 1
-  [[ $method == 8 ]] || (( csize == usize )) || return 1
-  if (( lho + 30 <= head )); then
-    AEMKEYS_U8=("${AEMKEYS_U8[@]:cdread+lho:30}")
-  else
-    aemkeys_tree_bytes "$jar" "$lho" 30
-  fi
-  [[ "${AEMKEYS_U8[*]:0:4}" == '80 75 3 4' ]] || return 1
-  aemkeys_u8_le 26 2; n=$AEMKEYS_N
-  aemkeys_u8_le 28 2; e=$AEMKEYS_N
-  data=$(( lho + 30 + n + e ))
-  (( data + csize <= size )) || return 1
-  local text
-  text=$(
-    set -o pipefail
-    {
-      printf '%b' '\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff'
-      if [[ $method == 8 ]]; then
-        aemkeys_tree_read "$jar" "$data" "$csize" || exit 1
-      else
-        # Stored: deflate stored blocks of at most 65535 bytes (BFINAL on the last one).
-        off=0
-        while :; do
-          len=$(( csize - off > 65535 ? 65535 : csize - off ))
-          last=$(( off + len >= csize ? 1 : 0 ))
-          printf '%b' "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x\\x%02x' "$last" $(( len & 255 )) $(( len >> 8 )) $(( ~len & 255 )) $(( (~len >> 8) & 255 )))"
-          (( len == 0 )) || aemkeys_tree_read "$jar" $(( data + off )) "$len" || exit 1
-          (( off += len ))
-          (( last )) && break
-        done
-      fi
-      printf '%b' "$crc"
-    } | gzip -dc 2>/dev/null | head -c "$usize" && printf x
-  ) || return 1
-  [[ $text == *x ]] || return 1
-  AEMKEYS_REPLY=${text%x}
-}
-
 # aemkeys_manifest_bsn TEXT
-#   AEMKEYS_REPLY = Bundle-SymbolicName from the manifest TEXT (main section; continuation lines
-#   joined; attributes such as ;singleton:=true dropped). Returns 1 when there is none.
+#   AEMKEYS_REPLY = Bundle-SymbolicName of manifest TEXT (lines unfolded, attributes dropped).
 aemkeys_manifest_bsn() {
   local text line key value
   local LC_ALL=C
@@ -691,28 +582,19 @@ aemkeys_manifest_bsn() {
   return 1
 }
 
-# aemkeys_manifest_name JAR
-#   AEMKEYS_REPLY = Bundle-SymbolicName from JAR's META-INF/MANIFEST.MF (aemkeys_jar_entry,
-#   aemkeys_manifest_bsn). Returns 1 when there is none.
-aemkeys_manifest_name() {
-  aemkeys_jar_entry "$1" META-INF/MANIFEST.MF "$AEMKEYS_MANIFEST_MAX" || return 1
-  aemkeys_manifest_bsn "$AEMKEYS_REPLY"
-}
-
 # aemkeys_manifest_names
-#   After aemkeys_scan_bundles: AEMKEYS_B_MNAME[i] = Bundle-SymbolicName of bundle i's newest
-#   cached jar (version<N>.<M>/bundle.jar, highest N then M; empty when unreadable). Read once per
-#   scan, in batches: one stat, one tail for the ends of all jars (end of central directory), one
-#   od over the first 512 bytes of each central directory and of each jar (the manifest's entry and
-#   local header; a dd per range), one gzip over all manifests (one CRC-checked gzip member each). A jar that does
-#   not fit that pattern (zip comment, manifest further in, a failed batch) is read alone
-#   (aemkeys_manifest_name).
+#   AEMKEYS_B_MNAME[i] = Bundle-SymbolicName in bundle i's newest version<N>.<M>/bundle.jar, or
+#   empty; once per scan, in batches. Zip: end record (no comment), the manifest's directory entry
+#   (first 256 bytes of the directory, else 64 KiB), local header; gzip inflates it with a trailer
+#   of the directory's CRC-32 and size (stored: one stored block), so each manifest is checked.
 aemkeys_manifest_names() {
-  local i j x n e k p q found restore bn bm best f cdoff cdsize pos method csize usize lho data text
+  local i j x n e k p q w f best bn bm restore cdoff cdsize pos method csize usize lho
   local LC_ALL=C
-  local -a idx=() jars=() sizes=() tails=() slow=() cdr=() hds=() dat=() csz=() usz=() mth=() crcs=() fast=() mf=() batch=()
+  local -a idx=() jars=() sizes=() tails=() todo=() next=() rows=() heads=() fj=() batch=() mf=()
+  local -a cdr=() hds=() dat=() csz=() usz=() mth=() crcs=()
   [[ ${AEMKEYS_B_MREAD:-} == "${#AEMKEYS_B_DIR[@]}" ]] && return 0
   AEMKEYS_B_MNAME=()
+  AEMKEYS_B_MREAD=${#AEMKEYS_B_DIR[@]}
   restore=$(shopt -p nullglob)
   shopt -s nullglob
   for i in "${!AEMKEYS_B_DIR[@]}"; do
@@ -724,119 +606,99 @@ aemkeys_manifest_names() {
         bn=${BASH_REMATCH[1]} bm=${BASH_REMATCH[2]} best=$f
       fi
     done
-    [[ -n $best && -f $best && ! -L $best ]] || continue
-    idx+=("$i") jars+=("$best")
+    [[ -n $best && -f $best && ! -L $best ]] && idx+=("$i") jars+=("$best")
   done
   eval "$restore"
-  AEMKEYS_B_MREAD=${#AEMKEYS_B_DIR[@]}
   (( ${#jars[@]} > 0 )) || return 0
   x='META-INF/MANIFEST.MF'
-  for (( i = 0; i < 20; i++ )); do printf -v "mf[i]" "%d" "'${x:i:1}"; done
-  # Sizes and the last 22 bytes of every jar (only when every jar has 22 bytes or more).
+  for (( i = 0; i < 20; i++ )); do printf -v "mf[i]" '%d' "'${x:i:1}"; done
   mapfile -t sizes < <(stat -c %s -- "${jars[@]}" 2>/dev/null)
-  if (( ${#sizes[@]} == ${#jars[@]} )); then
-    for x in "${sizes[@]}"; do [[ $x =~ ^[0-9]+$ ]] && (( x >= 22 )) || { sizes=(); break; }; done
-  fi
-  (( ${#sizes[@]} == ${#jars[@]} )) && mapfile -t tails < <(aemkeys_tree_ends tail 22 "${jars[@]}" | od -An -v -tu1 -w22)
-  if (( ${#tails[@]} != ${#jars[@]} )); then
-    slow=("${!jars[@]}")
-  else
-    for j in "${!jars[@]}"; do
-      read -r -a AEMKEYS_U8 <<< "${tails[j]}"
-      aemkeys_u8_le 12 4; cdsize=$AEMKEYS_N
-      aemkeys_u8_le 16 4; cdoff=$AEMKEYS_N
-      if [[ "${AEMKEYS_U8[*]:0:4}" != '80 75 5 6' ]] || (( cdoff + cdsize > sizes[j] || cdsize < 46 )); then
-        slow+=("$j")
-        continue
-      fi
-      cdr[j]=$(( sizes[j] - cdoff < 256 ? sizes[j] - cdoff : 256 ))
-      hds[j]=$(( sizes[j] < 256 ? sizes[j] : 256 ))
-      dat[j]=$cdoff
-      fast+=("$j")
-    done
-  fi
-  # The start of each central directory, then the start of each jar (one head for all when every
-  # jar has 256 bytes), 256 bytes each (padded), in one od: one line per jar.
-  local -a rows=() heads=()
-  if (( ${#fast[@]} > 0 )); then
-    mapfile -t rows < <(for j in "${fast[@]}"; do
-      aemkeys_tree_read "${jars[j]}" "${dat[j]}" "${cdr[j]}"; printf '%*s' $(( 256 - cdr[j] )) ''
-    done | od -An -v -tu1 -w256)
-    for j in "${fast[@]}"; do (( hds[j] == 256 )) || { x=short; break; }; done
-    if [[ $x == short ]]; then
-      mapfile -t heads < <(for j in "${fast[@]}"; do
-        aemkeys_tree_read "${jars[j]}" 0 "${hds[j]}"; printf '%*s' $(( 256 - hds[j] )) ''
-      done | od -An -v -tu1 -w256)
-    else
-      local -a fj=()
-      for j in "${fast[@]}"; do fj+=("${jars[j]}"); done
-      mapfile -t heads < <(aemkeys_tree_ends head 256 "${fj[@]}" | od -An -v -tu1 -w256)
-    fi
-  fi
-  (( ${#rows[@]} == ${#fast[@]} && ${#heads[@]} == ${#fast[@]} )) || { slow+=("${fast[@]}"); fast=(); }
-  for x in "${!fast[@]}"; do
-    j=${fast[x]}
-    read -r -a AEMKEYS_U8 <<< "${rows[x]} ${heads[x]}"
-    p=0 found=''
-    while (( p + 46 <= cdr[j] )) && [[ "${AEMKEYS_U8[*]:p:4}" == '80 75 1 2' ]]; do
-      n=$(( AEMKEYS_U8[p+28] + 256 * AEMKEYS_U8[p+29] ))
-      e=$(( AEMKEYS_U8[p+30] + 256 * AEMKEYS_U8[p+31] ))
-      k=$(( AEMKEYS_U8[p+32] + 256 * AEMKEYS_U8[p+33] ))
-      if (( n == 20 )) && [[ "${AEMKEYS_U8[*]:p+46:20}" == "${mf[*]}" ]]; then found=$p; break; fi
-      (( p += 46 + n + e + k ))
-    done
-    [[ -n $found ]] || { slow+=("$j"); continue; }
-    aemkeys_u8_le $(( p + 10 )) 2; method=$AEMKEYS_N
-    aemkeys_u8_le $(( p + 20 )) 4; csize=$AEMKEYS_N
-    aemkeys_u8_le $(( p + 24 )) 4; usize=$AEMKEYS_N
-    aemkeys_u8_le $(( p + 42 )) 4; lho=$AEMKEYS_N
-    q=$(( 256 + lho ))
-    if (( lho + 30 > hds[j] )) || [[ "${AEMKEYS_U8[*]:q:4}" != '80 75 3 4' ]] \
-      || (( usize > AEMKEYS_MANIFEST_MAX || csize > AEMKEYS_MANIFEST_MAX )) \
-      || ! [[ $method == 8 || ( $method == 0 && $csize == "$usize" && $csize -le 65535 ) ]]; then
-      slow+=("$j")
-      continue
-    fi
-    data=$(( lho + 30 + AEMKEYS_U8[q+26] + 256 * AEMKEYS_U8[q+27] + AEMKEYS_U8[q+28] + 256 * AEMKEYS_U8[q+29] ))
-    (( data + csize <= sizes[j] )) || { slow+=("$j"); continue; }
-    aemkeys_u8_esc $(( p + 16 )) 4; crcs[j]=$AEMKEYS_REPLY
-    aemkeys_u8_esc $(( p + 24 )) 4; crcs[j]+=$AEMKEYS_REPLY
-    mth[j]=$method csz[j]=$csize usz[j]=$usize dat[j]=$data
-    batch+=("$j")
+  for x in "${sizes[@]}"; do [[ $x =~ ^[0-9]+$ ]] && (( x >= 22 )) || return 0; done
+  (( ${#sizes[@]} == ${#jars[@]} )) || return 0
+  mapfile -t tails < <(aemkeys_tree_ends tail 22 "${jars[@]}" | od -An -v -tu1 -w22)
+  (( ${#tails[@]} == ${#jars[@]} )) || return 0
+  for j in "${!jars[@]}"; do
+    read -r -a AEMKEYS_U8 <<< "${tails[j]}"
+    aemkeys_u8_le 12 4; cdsize=$AEMKEYS_N
+    aemkeys_u8_le 16 4; cdoff=$AEMKEYS_N
+    [[ "${AEMKEYS_U8[*]:0:4}" == '80 75 5 6' ]] && (( cdoff + cdsize <= sizes[j] && cdsize >= 46 )) && todo+=("$j") dat[j]=$cdoff
   done
-  # Every manifest as one gzip member (header, deflate data, CRC-32 and size): one gzip checks all.
-  if (( ${#batch[@]} > 0 )); then
-    text=$(
-      set -o pipefail
-      for j in "${batch[@]}"; do
-        printf '%b' '\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff'
-        if [[ ${mth[j]} == 0 ]]; then
-          printf '%b' "$(printf '\\x01\\x%02x\\x%02x\\x%02x\\x%02x' $(( csz[j] & 255 )) $(( csz[j] >> 8 )) $(( ~csz[j] & 255 )) $(( (~csz[j] >> 8) & 255 )))"
-        fi
-        (( csz[j] == 0 )) || aemkeys_tree_read "${jars[j]}" "${dat[j]}" "${csz[j]}" || exit 1
-        printf '%b' "${crcs[j]}"
-      done | gzip -dc 2>/dev/null && printf x
-    ) || text=''
-    if [[ $text == *x ]]; then
-      pos=0
-      for j in "${batch[@]}"; do
-        aemkeys_manifest_bsn "${text:pos:usz[j]}" && AEMKEYS_B_MNAME[idx[j]]=$AEMKEYS_REPLY
-        (( pos += usz[j] ))
-      done
+  for w in 256 65536; do
+    (( ${#todo[@]} > 0 )) || break
+    next=() batch=() fj=() x=''
+    for j in "${todo[@]}"; do
+      cdr[j]=$(( sizes[j] - dat[j] < w ? sizes[j] - dat[j] : w ))
+      hds[j]=$(( sizes[j] < w ? sizes[j] : w ))
+      (( hds[j] == w )) || x=short
+      fj+=("${jars[j]}")
+    done
+    mapfile -t rows < <(for j in "${todo[@]}"; do
+      aemkeys_tree_read "${jars[j]}" "${dat[j]}" "${cdr[j]}"; printf '%*s' $(( w - cdr[j] )) ''
+    done | od -An -v -tu1 -w"$w")
+    if [[ $x == short ]]; then
+      mapfile -t heads < <(for j in "${todo[@]}"; do
+        aemkeys_tree_read "${jars[j]}" 0 "${hds[j]}"; printf '%*s' $(( w - hds[j] )) ''
+      done | od -An -v -tu1 -w"$w")
     else
-      slow+=("${batch[@]}")
+      mapfile -t heads < <(aemkeys_tree_ends head "$w" "${fj[@]}" | od -An -v -tu1 -w"$w")
     fi
-  fi
-  for j in "${slow[@]}"; do
-    aemkeys_manifest_name "${jars[j]}" && AEMKEYS_B_MNAME[idx[j]]=$AEMKEYS_REPLY
+    (( ${#rows[@]} == ${#todo[@]} && ${#heads[@]} == ${#todo[@]} )) || break
+    for x in "${!todo[@]}"; do
+      j=${todo[x]}
+      read -r -a AEMKEYS_U8 <<< "${rows[x]} ${heads[x]}"
+      p=0 method=''
+      while (( p + 46 <= cdr[j] )) && [[ "${AEMKEYS_U8[*]:p:4}" == '80 75 1 2' ]]; do
+        n=$(( AEMKEYS_U8[p+28] + 256 * AEMKEYS_U8[p+29] ))
+        e=$(( AEMKEYS_U8[p+30] + 256 * AEMKEYS_U8[p+31] ))
+        k=$(( AEMKEYS_U8[p+32] + 256 * AEMKEYS_U8[p+33] ))
+        if (( n == 20 )) && [[ "${AEMKEYS_U8[*]:p+46:20}" == "${mf[*]}" ]]; then method=$(( AEMKEYS_U8[p+10] + 256 * AEMKEYS_U8[p+11] )); break; fi
+        (( p += 46 + n + e + k ))
+      done
+      [[ -n $method ]] || { next+=("$j"); continue; }
+      aemkeys_u8_le $(( p + 20 )) 4; csize=$AEMKEYS_N
+      aemkeys_u8_le $(( p + 24 )) 4; usize=$AEMKEYS_N
+      aemkeys_u8_le $(( p + 42 )) 4; lho=$AEMKEYS_N
+      q=$(( w + lho ))
+      (( lho + 30 <= hds[j] )) || { next+=("$j"); continue; }
+      [[ "${AEMKEYS_U8[*]:q:4}" == '80 75 3 4' ]] && (( usize <= AEMKEYS_MANIFEST_MAX )) || continue
+      [[ $method == 8 || ( $method == 0 && $csize == "$usize" && $csize -le 65535 ) ]] || continue
+      dat[j]=$(( lho + 30 + AEMKEYS_U8[q+26] + 256 * AEMKEYS_U8[q+27] + AEMKEYS_U8[q+28] + 256 * AEMKEYS_U8[q+29] ))
+      (( dat[j] + csize <= sizes[j] )) || continue
+      aemkeys_u8_esc $(( p + 16 )) 4; crcs[j]=$AEMKEYS_REPLY
+      aemkeys_u8_esc $(( p + 24 )) 4; crcs[j]+=$AEMKEYS_REPLY
+      mth[j]=$method csz[j]=$csize usz[j]=$usize
+      batch+=("$j")
+    done
+    aemkeys_manifest_inflate "${batch[@]}" || for j in "${batch[@]}"; do aemkeys_manifest_inflate "$j"; done
+    todo=("${next[@]}")
   done
   return 0
 }
 
+# aemkeys_manifest_inflate J...
+#   aemkeys_manifest_names' gzip step (one member per jar); 1, naming none, when one is wrong.
+aemkeys_manifest_inflate() {
+  local j pos=0 text
+  (( $# > 0 )) || return 0
+  text=$(
+    set -o pipefail
+    for j in "$@"; do
+      printf '%b' '\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff'
+      if [[ ${mth[j]} == 0 ]]; then
+        printf '%b' "$(printf '\\x01\\x%02x\\x%02x\\x%02x\\x%02x' $(( csz[j] & 255 )) $(( csz[j] >> 8 )) $(( ~csz[j] & 255 )) $(( (~csz[j] >> 8) & 255 )))"
+      fi
+      (( csz[j] == 0 )) || aemkeys_tree_read "${jars[j]}" "${dat[j]}" "${csz[j]}" || exit 1
+      printf '%b' "${crcs[j]}"
+    done | gzip -dc 2>/dev/null && printf x
+  ) && [[ $text == *x ]] || return 1
+  for j in "$@"; do
+    aemkeys_manifest_bsn "${text:pos:usz[j]}" && AEMKEYS_B_MNAME[idx[j]]=$AEMKEYS_REPLY
+    (( pos += usz[j] ))
+  done
+}
+
 # aemkeys_props_get FILE KEY
-#   AEMKEYS_REPLY = the value of KEY in the Java properties FILE (first 1 MiB; comments, key=value,
-#   key: value, key value, backslash continuation lines). Returns 1 when KEY is absent or FILE is
-#   missing; fails when FILE exists but cannot be read.
+#   AEMKEYS_REPLY = KEY's value in the Java properties FILE (1 MiB); 1 when absent or no FILE.
 aemkeys_props_get() {
   local file=$1 want=$2 line full='' key rest
   AEMKEYS_REPLY=''
@@ -860,11 +722,8 @@ aemkeys_props_get() {
 }
 
 # aemkeys_felix_dir QUICKSTART_DIR
-#   AEMKEYS_REPLY = the Felix bundle cache: org.osgi.framework.storage from
-#   QUICKSTART_DIR/conf/sling.properties (${sling.home} = QUICKSTART_DIR, ${sling.launchpad},
-#   relative to QUICKSTART_DIR), else QUICKSTART_DIR/launchpad/felix. Fails when the setting points
-#   outside QUICKSTART_DIR or at no folder, and names the folder to pass when QUICKSTART_DIR only
-#   holds an AEM Forms on JEE crx-repository/ with a cache.
+#   AEMKEYS_REPLY = the Felix cache: org.osgi.framework.storage of conf/sling.properties (inside
+#   QUICKSTART_DIR only), else launchpad/felix; names crx-repository/ (AEM Forms on JEE) if there.
 aemkeys_felix_dir() {
   local qs=$1 props="$1/conf/sling.properties" dir launchpad="$1/launchpad"
   if aemkeys_props_get "$props" sling.launchpad; then
@@ -891,11 +750,8 @@ aemkeys_felix_dir() {
 }
 
 # aemkeys_keys_path_override QUICKSTART_DIR SERVICE
-#   Returns 0 with AEMKEYS_REPLY = where, when com.adobe.granite.crypto.keys.path (the property, or
-#   the environment variable, dots or underscores, any case) is set in QUICKSTART_DIR/conf/
-#   sling.properties, in an uncommented line of QUICKSTART_DIR/bin/start, or in the Environment
-#   or ExecStart of the systemd unit SERVICE (systemctl show; skipped when SERVICE is empty). AEM
-#   then reads its keys elsewhere.
+#   0 and AEMKEYS_REPLY = where, when com.adobe.granite.crypto.keys.path is set in conf/
+#   sling.properties, bin/start (uncommented) or the unit SERVICE's Environment/ExecStart.
 aemkeys_keys_path_override() {
   local qs=$1 service=$2 line f="$1/bin/start"
   AEMKEYS_REPLY=''

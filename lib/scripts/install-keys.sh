@@ -67,11 +67,8 @@ aemkeys_refresh_bundles() {
 }
 
 # aemkeys_token_others INSTALL_DIR PID KEEP
-#   AEMKEYS_OTHERS = the other configuration files for PID that the Sling installer would read from
-#   INSTALL_DIR and its subfolders (run-mode folders install.<mode>/, start levels): PID, PID-*
-#   or PID~* (factory-style names) with the extensions .config .cfg .cfg.json .json .properties
-#   .xml, except KEEP. A Web Console edit is written back as PID.cfg.json. Fails when one is not a
-#   regular file or two share a name (they are backed up into one folder).
+#   AEMKEYS_OTHERS = other config files for PID (PID[-~]*.config|cfg|cfg.json|json|properties|xml)
+#   in INSTALL_DIR and its subfolders, but KEEP. Fails on a non-regular file or a repeated name.
 aemkeys_token_others() {
   local dir=$1 pid=$2 keep=$3 f base restore
   local -A seen=()
@@ -91,10 +88,8 @@ aemkeys_token_others() {
 }
 
 # aemkeys_token_effective PORT AUTH PID FILE
-#   AEMKEYS_REPLY = what the running AEM applies for PID, asked from the Web Console: the
-#   configuration (/system/console/configMgr/PID.json: token.encapsulated) and the artifact the
-#   Sling installer applied (/system/console/status-osgi-installer.txt, first "* PID:" line).
-#   "effective (...)", "overridden by SOURCE (...)", "not applied (...)" or "not checked (...)".
+#   AEMKEYS_REPLY = whether FILE is what AEM applies for PID (Web Console: configMgr/PID.json's
+#   token.encapsulated, and the OSGi installer's first "* PID:" artifact).
 aemkeys_token_effective() {
   local port=$1 auth=$2 pid=$3 file=$4 value='' winner='' line body
   local re='"token\.encapsulated"[[:space:]]*:[[:space:]]*\{[^}]*"value"[[:space:]]*:[[:space:]]*"?(true|false)'
