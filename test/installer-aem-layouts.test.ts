@@ -156,9 +156,10 @@ describeWithTools(['java', 'moto_server', 'aws'], 'installer on what AEM really 
       const { inst, cache } = instance(RENAMED);
       const jar = path.join(folder(cache, inst.felix, CRYPTO), 'version0.0', 'bundle.jar');
       const bytes = fs.readFileSync(jar);
-      const at = bytes.indexOf('Bundle-SymbolicName');
-      expect(at).toBeGreaterThan(0); // stored: the text is in the jar as is
-      bytes[at + 25] ^= 0x01;
+      // Stored: the text is in the jar as is. Change a byte the name does not depend on.
+      const at = bytes.indexOf('Manifest-Version: 1.0');
+      expect(at).toBeGreaterThan(0);
+      bytes[at + 20] ^= 0x01;
       fs.writeFileSync(jar, bytes);
       expectFailure(inst, {}, `no bundle ${CRYPTO} in the Felix bundle cache (is this an AEM 6.3+ instance that was started once?)`);
     });
@@ -300,8 +301,16 @@ describeWithTools(['java', 'moto_server', 'aws'], 'installer on what AEM really 
       fs.mkdirSync(install);
       const link = path.join(install, `${TOKEN_PID}.cfg.json`);
       fs.symlinkSync('/etc/passwd', link);
-      expectFailure(inst, {}, `${link} configures ${TOKEN_PID} too but is not a regular file; remove it by hand`);
+      expectFailure(inst, {}, `${link} configures ${TOKEN_PID} too but is (in) a symlink or not a regular file; remove it by hand`);
       fs.unlinkSync(link);
+      // A run-mode folder that is a symlink to a folder outside the tree.
+      const outside = fs.mkdtempSync(path.join(os.tmpdir(), 'aem-keys-outside-'));
+      roots.push(outside);
+      fs.writeFileSync(path.join(outside, `${TOKEN_PID}.config`), 'x=B"true"\n');
+      fs.symlinkSync(outside, path.join(install, 'install.publish'));
+      expectFailure(inst, {}, `${install}/install.publish/${TOKEN_PID}.config configures ${TOKEN_PID} too but is (in) a symlink or not a regular file; remove it by hand`);
+      expect(fs.readFileSync(path.join(outside, `${TOKEN_PID}.config`), 'utf8')).toBe('x=B"true"\n');
+      fs.unlinkSync(path.join(install, 'install.publish'));
       plant(path.join(install, `${TOKEN_PID}-factory.config`), 'x=B"true"\n', user, 0o644);
       plant(path.join(install, 'install.author', `${TOKEN_PID}-factory.config`), 'x=B"true"\n', user, 0o644);
       expectFailure(inst, {}, `${install}/install.author/${TOKEN_PID}-factory.config and ${install}/${TOKEN_PID}-factory.config both configure ${TOKEN_PID}; remove one by hand`);

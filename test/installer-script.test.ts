@@ -249,6 +249,7 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
       `master: ${fp.master} differs (instance has ${fingerprint(old.master)})`,
       'storage: differs (instance has other content)',
       'token config: missing',
+      'token in AEM: not checked (no AdminSecretId)',
       'result: mismatch (Mode=verify changed nothing)',
     ]);
     expect(snapshotTree(inst.quickstart)).toEqual(before);
@@ -258,6 +259,7 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
     expect(ok.status).toBe(0);
     expect(lines(ok.stdout)).toEqual([
       bundlesLine(), `hmac: ${fp.hmac} ok`, `master: ${fp.master} ok`, 'storage: Bundle ok', 'token config: ok',
+      'token in AEM: not checked (no AdminSecretId)',
       'result: verified (the instance has the secret\'s keys; Mode=verify changed nothing)',
     ]);
     expect(snapshotTree(inst.quickstart)).toEqual(before);

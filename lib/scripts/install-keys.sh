@@ -79,7 +79,7 @@ aemkeys_token_others() {
   for f in "$dir/$pid"* "$dir"/*/"$pid"*; do
     base=${f##*/}
     [[ ${base#"$pid"} =~ ^([-~][^/]*)?\.(config|cfg|cfg\.json|json|properties|xml)$ && $f != "$keep" ]] || continue
-    [[ -f $f && ! -L $f ]] || aemkeys_fail "$f configures $pid too but is not a regular file; remove it by hand"
+    [[ -f $f && ! -L $f && ! -L ${f%/*} ]] || aemkeys_fail "$f configures $pid too but is (in) a symlink or not a regular file; remove it by hand"
     [[ -z ${seen[$base]:-} ]] || aemkeys_fail "$f and ${seen[$base]} both configure $pid; remove one by hand"
     seen[$base]=$f
     AEMKEYS_OTHERS+=("$f")
