@@ -9,7 +9,12 @@ export enum RestartBehavior {
   NONE = 'none',
   /** Restart the systemd service (only when AEM is running and a key file changed). */
   SERVICE = 'service',
-  /** Refresh the two crypto bundles through the Web Console on localhost (needs `adminSecret`). */
+  /**
+   * Refresh the two crypto bundles through the Web Console on localhost (needs `adminSecret`).
+   *
+   * Warning: restarting only the crypto bundles has been reported to break normal login until AEM
+   * restarts (peer tools restart the whole OSGi framework or AEM). Prefer `SERVICE`, the default.
+   */
   BUNDLES = 'bundles',
 }
 

@@ -443,7 +443,7 @@ aemkeys_key_files_hold() {
 #   AEMKEYS_B_STATE and AEMKEYS_B_DIR. Fails when FELIX_DIR is not a directory.
 aemkeys_scan_bundles() {
   local felix=$1 info id loc state name dir
-  AEMKEYS_B_NAME=() AEMKEYS_B_ID=() AEMKEYS_B_STATE=() AEMKEYS_B_DIR=()
+  AEMKEYS_B_NAME=() AEMKEYS_B_ID=() AEMKEYS_B_STATE=() AEMKEYS_B_DIR=() AEMKEYS_B_MNAME=() AEMKEYS_B_MREAD=''
   [[ -d $felix ]] || aemkeys_fail "no Felix bundle cache at $felix (has AEM been started once on this instance?)"
   local restore
   restore=$(shopt -p nullglob)
@@ -471,8 +471,8 @@ aemkeys_scan_bundles() {
 
 # aemkeys_find_bundle SYMBOLIC_NAME
 #   After aemkeys_scan_bundles: AEMKEYS_BUNDLE_DIR and AEMKEYS_BUNDLE_ID of the one bundle whose
-#   symbolic name is exactly SYMBOLIC_NAME. Several folders: the single active one (state 32)
-#   wins; otherwise fails as ambiguous. None: fails.
+#   symbolic name is exactly SYMBOLIC_NAME (location's jar name, else aemkeys_manifest_names).
+#   Several folders: the single active one (state 32) wins; otherwise fails as ambiguous.
 aemkeys_find_bundle() {
   local want=$1 i
   local -a all=() active=()
@@ -483,6 +483,16 @@ aemkeys_find_bundle() {
       [[ ${AEMKEYS_B_STATE[i]} == 32 ]] && active+=("$i")
     fi
   done
+  if (( ${#all[@]} == 0 )); then
+    # No location names it: the manifests.
+    aemkeys_manifest_names
+    for i in "${!AEMKEYS_B_MNAME[@]}"; do
+      if [[ ${AEMKEYS_B_MNAME[i]} == "$want" ]]; then
+        all+=("$i")
+        [[ ${AEMKEYS_B_STATE[i]} == 32 ]] && active+=("$i")
+      fi
+    done
+  fi
   if (( ${#all[@]} == 0 )); then
     aemkeys_fail "no bundle $want in the Felix bundle cache (is this an AEM 6.3+ instance that was started once?)"
   fi
@@ -496,6 +506,279 @@ aemkeys_find_bundle() {
   fi
   AEMKEYS_BUNDLE_DIR=${AEMKEYS_B_DIR[all[0]]}
   AEMKEYS_BUNDLE_ID=${AEMKEYS_B_ID[all[0]]}
+}
+
+# What AEM really reads (README). Tree reads below: aemkeys_tree_read/_ends only, bounded.
+
+AEMKEYS_KEYS_PATH_RE='com[._]adobe[._]granite[._]crypto[._]keys[._]path'
+AEMKEYS_MANIFEST_MAX=1048576
+
+# aemkeys_tree_read FILE OFFSET COUNT
+#   stdout = at most COUNT bytes of FILE from OFFSET; non-zero unless a readable regular file.
+aemkeys_tree_read() {
+  [[ -f $1 && ! -L $1 ]] || return 1
+  dd if="$1" iflag=skip_bytes,count_bytes skip="$2" count="$3" bs=65536 status=none 2>/dev/null
+}
+
+# aemkeys_tree_text FILE MAX_BYTES
+#   AEMKEYS_REPLY = FILE's first MAX_BYTES bytes (NULs dropped); 1 when unreadable.
+aemkeys_tree_text() {
+  AEMKEYS_REPLY=''
+  local t
+  t=$(set -o pipefail; aemkeys_tree_read "$1" 0 "$2" | tr -d '\000' && printf x) || return 1
+  AEMKEYS_REPLY=${t%x}
+}
+
+# aemkeys_tree_ends head|tail COUNT FILE...
+#   stdout = the first/last COUNT bytes of each FILE (regular, COUNT bytes or more), one process.
+aemkeys_tree_ends() {
+  local which=$1 count=$2 f
+  shift 2
+  for f in "$@"; do [[ -f $f && ! -L $f ]] || return 1; done
+  if [[ $which == head ]]; then head -q -c "$count" -- "$@" 2>/dev/null; else tail -q -c "$count" -- "$@" 2>/dev/null; fi
+}
+
+# aemkeys_u8_le POS N
+#   AEMKEYS_N = the little-endian number in AEMKEYS_U8[POS..POS+N).
+aemkeys_u8_le() {
+  local i
+  AEMKEYS_N=0
+  for (( i = $1 + $2 - 1; i >= $1; i-- )); do
+    AEMKEYS_N=$(( AEMKEYS_N * 256 + ${AEMKEYS_U8[i]:-0} ))
+  done
+}
+
+# aemkeys_u8_esc POS N
+#   AEMKEYS_REPLY = those bytes as printf %b escapes.
+aemkeys_u8_esc() {
+  local i
+  AEMKEYS_REPLY=''
+  for (( i = $1; i < $1 + $2; i++ )); do
+    printf -v AEMKEYS_REPLY '%s\\x%02x' "$AEMKEYS_REPLY" "${AEMKEYS_U8[i]:-0}"
+  done
+}
+
+# aemkeys_manifest_bsn TEXT
+#   AEMKEYS_REPLY = Bundle-SymbolicName of manifest TEXT (lines unfolded, attributes dropped).
+aemkeys_manifest_bsn() {
+  local text line key value
+  local LC_ALL=C
+  text=${1//$'\r\n'/$'\n'}
+  text=${text//$'\r'/$'\n'}
+  text=${text//$'\n '/}
+  AEMKEYS_REPLY=''
+  while IFS= read -r line; do
+    [[ -z $line ]] && break
+    key=${line%%:*}
+    [[ ${key,,} == bundle-symbolicname && $line == *:* ]] || continue
+    value=${line#*:}
+    value=${value%%;*}
+    value=${value#"${value%%[![:space:]]*}"}
+    value=${value%"${value##*[![:space:]]}"}
+    [[ $value =~ ^[A-Za-z0-9_.-]+$ ]] || return 1
+    AEMKEYS_REPLY=$value
+    return 0
+  done <<< "$text"
+  return 1
+}
+
+# aemkeys_manifest_names
+#   AEMKEYS_B_MNAME[i] = Bundle-SymbolicName in bundle i's newest version<N>.<M>/bundle.jar, or
+#   empty; once per scan, in batches. Zip: end record (no comment), the manifest's directory entry
+#   (first 256 bytes of the directory, else 64 KiB), local header; gzip inflates it with a trailer
+#   of the directory's CRC-32 and size (stored: one stored block), so each manifest is checked.
+aemkeys_manifest_names() {
+  local i j x n e k p q w f best bn bm restore cdoff cdsize pos method csize usize lho
+  local LC_ALL=C
+  local -a idx=() jars=() sizes=() tails=() todo=() next=() rows=() heads=() fj=() batch=() mf=()
+  local -a cdr=() hds=() dat=() csz=() usz=() mth=() crcs=()
+  [[ ${AEMKEYS_B_MREAD:-} == "${#AEMKEYS_B_DIR[@]}" ]] && return 0
+  AEMKEYS_B_MNAME=()
+  AEMKEYS_B_MREAD=${#AEMKEYS_B_DIR[@]}
+  restore=$(shopt -p nullglob)
+  shopt -s nullglob
+  for i in "${!AEMKEYS_B_DIR[@]}"; do
+    AEMKEYS_B_MNAME[i]=''
+    best='' bn=-1 bm=-1
+    for f in "${AEMKEYS_B_DIR[i]}"/version*.*/bundle.jar; do
+      [[ ${f%/bundle.jar} =~ /version([0-9]{1,9})\.([0-9]{1,9})$ ]] || continue
+      if (( BASH_REMATCH[1] > bn || (BASH_REMATCH[1] == bn && BASH_REMATCH[2] > bm) )); then
+        bn=${BASH_REMATCH[1]} bm=${BASH_REMATCH[2]} best=$f
+      fi
+    done
+    [[ -n $best && -f $best && ! -L $best ]] && idx+=("$i") jars+=("$best")
+  done
+  eval "$restore"
+  (( ${#jars[@]} > 0 )) || return 0
+  x='META-INF/MANIFEST.MF'
+  for (( i = 0; i < 20; i++ )); do printf -v "mf[i]" '%d' "'${x:i:1}"; done
+  mapfile -t sizes < <(stat -c %s -- "${jars[@]}" 2>/dev/null)
+  for x in "${sizes[@]}"; do [[ $x =~ ^[0-9]+$ ]] && (( x >= 22 )) || return 0; done
+  (( ${#sizes[@]} == ${#jars[@]} )) || return 0
+  mapfile -t tails < <(aemkeys_tree_ends tail 22 "${jars[@]}" | od -An -v -tu1 -w22)
+  (( ${#tails[@]} == ${#jars[@]} )) || return 0
+  for j in "${!jars[@]}"; do
+    read -r -a AEMKEYS_U8 <<< "${tails[j]}"
+    aemkeys_u8_le 12 4; cdsize=$AEMKEYS_N
+    aemkeys_u8_le 16 4; cdoff=$AEMKEYS_N
+    [[ "${AEMKEYS_U8[*]:0:4}" == '80 75 5 6' ]] && (( cdoff + cdsize <= sizes[j] && cdsize >= 46 )) && todo+=("$j") dat[j]=$cdoff
+  done
+  for w in 256 65536; do
+    (( ${#todo[@]} > 0 )) || break
+    next=() batch=() fj=() x=''
+    for j in "${todo[@]}"; do
+      cdr[j]=$(( sizes[j] - dat[j] < w ? sizes[j] - dat[j] : w ))
+      hds[j]=$(( sizes[j] < w ? sizes[j] : w ))
+      (( hds[j] == w )) || x=short
+      fj+=("${jars[j]}")
+    done
+    mapfile -t rows < <(for j in "${todo[@]}"; do
+      aemkeys_tree_read "${jars[j]}" "${dat[j]}" "${cdr[j]}"; printf '%*s' $(( w - cdr[j] )) ''
+    done | od -An -v -tu1 -w"$w")
+    if [[ $x == short ]]; then
+      mapfile -t heads < <(for j in "${todo[@]}"; do
+        aemkeys_tree_read "${jars[j]}" 0 "${hds[j]}"; printf '%*s' $(( w - hds[j] )) ''
+      done | od -An -v -tu1 -w"$w")
+    else
+      mapfile -t heads < <(aemkeys_tree_ends head "$w" "${fj[@]}" | od -An -v -tu1 -w"$w")
+    fi
+    (( ${#rows[@]} == ${#todo[@]} && ${#heads[@]} == ${#todo[@]} )) || break
+    for x in "${!todo[@]}"; do
+      j=${todo[x]}
+      read -r -a AEMKEYS_U8 <<< "${rows[x]} ${heads[x]}"
+      p=0 method=''
+      while (( p + 46 <= cdr[j] )) && [[ "${AEMKEYS_U8[*]:p:4}" == '80 75 1 2' ]]; do
+        n=$(( AEMKEYS_U8[p+28] + 256 * AEMKEYS_U8[p+29] ))
+        e=$(( AEMKEYS_U8[p+30] + 256 * AEMKEYS_U8[p+31] ))
+        k=$(( AEMKEYS_U8[p+32] + 256 * AEMKEYS_U8[p+33] ))
+        if (( n == 20 )) && [[ "${AEMKEYS_U8[*]:p+46:20}" == "${mf[*]}" ]]; then method=$(( AEMKEYS_U8[p+10] + 256 * AEMKEYS_U8[p+11] )); break; fi
+        (( p += 46 + n + e + k ))
+      done
+      [[ -n $method ]] || { next+=("$j"); continue; }
+      aemkeys_u8_le $(( p + 20 )) 4; csize=$AEMKEYS_N
+      aemkeys_u8_le $(( p + 24 )) 4; usize=$AEMKEYS_N
+      aemkeys_u8_le $(( p + 42 )) 4; lho=$AEMKEYS_N
+      q=$(( w + lho ))
+      (( lho + 30 <= hds[j] )) || { next+=("$j"); continue; }
+      [[ "${AEMKEYS_U8[*]:q:4}" == '80 75 3 4' ]] && (( usize <= AEMKEYS_MANIFEST_MAX )) || continue
+      [[ $method == 8 || ( $method == 0 && $csize == "$usize" && $csize -le 65535 ) ]] || continue
+      dat[j]=$(( lho + 30 + AEMKEYS_U8[q+26] + 256 * AEMKEYS_U8[q+27] + AEMKEYS_U8[q+28] + 256 * AEMKEYS_U8[q+29] ))
+      (( dat[j] + csize <= sizes[j] )) || continue
+      aemkeys_u8_esc $(( p + 16 )) 4; crcs[j]=$AEMKEYS_REPLY
+      aemkeys_u8_esc $(( p + 24 )) 4; crcs[j]+=$AEMKEYS_REPLY
+      mth[j]=$method csz[j]=$csize usz[j]=$usize
+      batch+=("$j")
+    done
+    aemkeys_manifest_inflate "${batch[@]}" || for j in "${batch[@]}"; do aemkeys_manifest_inflate "$j"; done
+    todo=("${next[@]}")
+  done
+  return 0
+}
+
+# aemkeys_manifest_inflate J...
+#   aemkeys_manifest_names' gzip step (one member per jar); 1, naming none, when one is wrong.
+aemkeys_manifest_inflate() {
+  local j pos=0 text
+  (( $# > 0 )) || return 0
+  text=$(
+    set -o pipefail
+    for j in "$@"; do
+      printf '%b' '\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff'
+      if [[ ${mth[j]} == 0 ]]; then
+        printf '%b' "$(printf '\\x01\\x%02x\\x%02x\\x%02x\\x%02x' $(( csz[j] & 255 )) $(( csz[j] >> 8 )) $(( ~csz[j] & 255 )) $(( (~csz[j] >> 8) & 255 )))"
+      fi
+      (( csz[j] == 0 )) || aemkeys_tree_read "${jars[j]}" "${dat[j]}" "${csz[j]}" || exit 1
+      printf '%b' "${crcs[j]}"
+    done | gzip -dc 2>/dev/null && printf x
+  ) && [[ $text == *x ]] || return 1
+  for j in "$@"; do
+    aemkeys_manifest_bsn "${text:pos:usz[j]}" && AEMKEYS_B_MNAME[idx[j]]=$AEMKEYS_REPLY
+    (( pos += usz[j] ))
+  done
+}
+
+# aemkeys_props_get FILE KEY
+#   AEMKEYS_REPLY = KEY's value in the Java properties FILE (1 MiB); 1 when absent or no FILE.
+aemkeys_props_get() {
+  local file=$1 want=$2 line full='' key rest
+  AEMKEYS_REPLY=''
+  [[ -e $file || -L $file ]] || return 1
+  aemkeys_tree_text "$file" 1048576 || aemkeys_fail "cannot read $file (not a regular file?)"
+  while IFS= read -r line || [[ -n $line ]]; do
+    line=${line%$'\r'}
+    line=${line#"${line%%[![:space:]]*}"}
+    if [[ -n $full ]]; then full=${full%\\}$line; else full=$line; fi
+    [[ $full =~ (^|[^\\])(\\\\)*\\$ ]] && continue
+    line=$full full=''
+    [[ -z $line || $line == '#'* || $line == '!'* ]] && continue
+    [[ $line =~ ^([^=:[:space:]]+)[[:space:]]*[=:]?[[:space:]]*(.*)$ ]] || continue
+    key=${BASH_REMATCH[1]} rest=${BASH_REMATCH[2]}
+    if [[ $key == "$want" ]]; then
+      AEMKEYS_REPLY=$rest
+      return 0
+    fi
+  done <<< "$AEMKEYS_REPLY"
+  return 1
+}
+
+# aemkeys_felix_dir QUICKSTART_DIR
+#   AEMKEYS_REPLY = the Felix cache: org.osgi.framework.storage of conf/sling.properties (inside
+#   QUICKSTART_DIR only), else launchpad/felix; names crx-repository/ (AEM Forms on JEE) if there.
+aemkeys_felix_dir() {
+  local qs=$1 props="$1/conf/sling.properties" dir launchpad="$1/launchpad"
+  if aemkeys_props_get "$props" sling.launchpad; then
+    launchpad=${AEMKEYS_REPLY//'${sling.home}'/$qs}
+    [[ $launchpad == /* ]] || launchpad=$qs/$launchpad
+  fi
+  if aemkeys_props_get "$props" org.osgi.framework.storage; then
+    dir=${AEMKEYS_REPLY//'${sling.home}'/$qs}
+    dir=${dir//'${sling.launchpad}'/$launchpad}
+    [[ $dir == /* ]] || dir=$qs/$dir
+    while [[ $dir == */ && $dir != / ]]; do dir=${dir%/}; done
+    if [[ $dir == *'${'* || /$dir/ == */../* || /$dir/ == */./* || $dir != "$qs"/* ]]; then
+      aemkeys_fail "org.osgi.framework.storage in $props ($dir) is not a folder inside QuickstartDir; refusing to use it"
+    fi
+    [[ -d $dir && ! -L $dir ]] || aemkeys_fail "no Felix bundle cache at $dir (org.osgi.framework.storage in $props)"
+    AEMKEYS_REPLY=$dir
+    return 0
+  fi
+  dir=$qs/launchpad/felix
+  if [[ ! -d $dir && -d $qs/crx-repository/launchpad/felix ]]; then
+    aemkeys_fail "no Felix bundle cache at $dir, but $qs/crx-repository has one (AEM Forms on JEE): pass QuickstartDir=$qs/crx-repository"
+  fi
+  AEMKEYS_REPLY=$dir
+}
+
+# aemkeys_keys_path_override QUICKSTART_DIR SERVICE
+#   0 and AEMKEYS_REPLY = where, when com.adobe.granite.crypto.keys.path is set in conf/
+#   sling.properties, bin/start (uncommented) or the unit SERVICE's Environment/ExecStart.
+aemkeys_keys_path_override() {
+  local qs=$1 service=$2 line f="$1/bin/start"
+  AEMKEYS_REPLY=''
+  if aemkeys_props_get "$qs/conf/sling.properties" com.adobe.granite.crypto.keys.path && [[ -n $AEMKEYS_REPLY ]]; then
+    AEMKEYS_REPLY="$qs/conf/sling.properties sets com.adobe.granite.crypto.keys.path=$AEMKEYS_REPLY"
+    return 0
+  fi
+  if [[ -e $f || -L $f ]]; then
+    aemkeys_tree_text "$f" 1048576 || aemkeys_fail "cannot read $f (not a regular file?)"
+    while IFS= read -r line || [[ -n $line ]]; do
+      line=${line#"${line%%[![:space:]]*}"}
+      [[ $line == '#'* ]] && continue
+      if [[ ${line,,} =~ $AEMKEYS_KEYS_PATH_RE ]]; then
+        AEMKEYS_REPLY="$f sets com.adobe.granite.crypto.keys.path"
+        return 0
+      fi
+    done <<< "$AEMKEYS_REPLY"
+  fi
+  if [[ -n $service ]] && command -v systemctl >/dev/null 2>&1; then
+    aemkeys_capture systemctl show -p Environment -p ExecStart -- "$service"
+    if [[ $AEMKEYS_RC == 0 && ${AEMKEYS_OUT,,} =~ $AEMKEYS_KEYS_PATH_RE ]]; then
+      AEMKEYS_REPLY="the systemd unit $service sets com.adobe.granite.crypto.keys.path (Environment or ExecStart)"
+      return 0
+    fi
+  fi
+  AEMKEYS_REPLY=''
+  return 1
 }
 
 # aemkeys_tmp_name DEST

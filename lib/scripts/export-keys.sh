@@ -120,7 +120,11 @@ aemkeys_export_main() {
 
   # 2. Locate the keys.
   local key_dir
-  aemkeys_scan_bundles "$qs/launchpad/felix"
+  if aemkeys_keys_path_override "$qs" ""; then
+    export_fail "AEM reads its keys from elsewhere: $AEMKEYS_REPLY; the keys in the bundle folder are not the ones AEM uses"
+  fi
+  aemkeys_felix_dir "$qs"
+  aemkeys_scan_bundles "$AEMKEYS_REPLY"
   aemkeys_find_bundle com.adobe.granite.crypto.file
   key_dir=$AEMKEYS_BUNDLE_DIR/data
   aemkeys_find_bundle com.adobe.granite.crypto

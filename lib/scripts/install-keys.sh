@@ -66,6 +66,64 @@ aemkeys_refresh_bundles() {
   done
 }
 
+# aemkeys_token_others INSTALL_DIR PID KEEP
+#   AEMKEYS_OTHERS = other config files for PID (PID[-~]*.config|cfg|cfg.json|json|properties|xml)
+#   in INSTALL_DIR and its subfolders, but KEEP. Fails on a non-regular file or a repeated name.
+aemkeys_token_others() {
+  local dir=$1 pid=$2 keep=$3 f base restore
+  local -A seen=()
+  AEMKEYS_OTHERS=()
+  [[ -d $dir ]] || return 0
+  restore=$(shopt -p nullglob)
+  shopt -s nullglob
+  for f in "$dir/$pid"* "$dir"/*/"$pid"*; do
+    base=${f##*/}
+    [[ ${base#"$pid"} =~ ^([-~][^/]*)?\.(config|cfg|cfg\.json|json|properties|xml)$ && $f != "$keep" ]] || continue
+    [[ -f $f && ! -L $f && ! -L ${f%/*} ]] || aemkeys_fail "$f configures $pid too but is (in) a symlink or not a regular file; remove it by hand"
+    [[ -z ${seen[$base]:-} ]] || aemkeys_fail "$f and ${seen[$base]} both configure $pid; remove one by hand"
+    seen[$base]=$f
+    AEMKEYS_OTHERS+=("$f")
+  done
+  eval "$restore"
+}
+
+# aemkeys_token_effective PORT AUTH PID FILE
+#   AEMKEYS_REPLY = whether FILE is what AEM applies for PID (Web Console: configMgr/PID.json's
+#   token.encapsulated, and the OSGi installer's first "* PID:" artifact).
+aemkeys_token_effective() {
+  local port=$1 auth=$2 pid=$3 file=$4 value='' winner='' line body
+  local re='"token\.encapsulated"[[:space:]]*:[[:space:]]*\{[^}]*"value"[[:space:]]*:[[:space:]]*"?(true|false)'
+  if ! aemkeys_http GET "$port" "/system/console/configMgr/$pid.json" "$auth" || [[ $AEMKEYS_HTTP_STATUS != 200 ]]; then
+    AEMKEYS_REPLY="not checked (the Web Console on 127.0.0.1:$port answered ${AEMKEYS_HTTP_STATUS:-nothing})"
+    return 0
+  fi
+  body=$AEMKEYS_HTTP_BODY
+  [[ $body =~ $re ]] && value=${BASH_REMATCH[1]}
+  if aemkeys_http GET "$port" /system/console/status-osgi-installer.txt "$auth" && [[ $AEMKEYS_HTTP_STATUS == 200 ]]; then
+    while IFS= read -r line; do
+      line=${line%$'\r'}
+      if [[ $line == "* $pid: "*', '*', '* ]]; then
+        line=${line#*, }
+        winner=${line%, *}
+        break
+      fi
+    done <<< "$AEMKEYS_HTTP_BODY"
+  fi
+  winner=${winner//[[:cntrl:]]/?}
+  winner=${winner:0:300}
+  if [[ -n $winner && $winner != *":$file" ]]; then
+    AEMKEYS_REPLY="overridden by $winner (token.encapsulated=${value:-unset})"
+  elif [[ $value == true ]]; then
+    AEMKEYS_REPLY="effective (token.encapsulated=true${winner:+ from $winner})"
+  elif [[ -n $winner ]]; then
+    AEMKEYS_REPLY="not applied yet (token.encapsulated=${value:-unset}; the Sling installer has not applied $file)"
+  elif [[ $body != *'"bundle_location"'* ]]; then
+    AEMKEYS_REPLY="not applied (the running AEM has no configuration for the PID)"
+  else
+    AEMKEYS_REPLY="overridden by an unknown source (token.encapsulated=${value:-unset})"
+  fi
+}
+
 aemkeys_install_main() {
   local self=$1
   set -o pipefail
@@ -107,6 +165,10 @@ aemkeys_install_main() {
       aemkeys_fail "systemctl not found: use Restart=none and StartAfterInstall=false on hosts without systemd"
     fi
   fi
+  # AEM told to read its keys from elsewhere would ignore the keys written here.
+  if aemkeys_keys_path_override "$qs" "$service"; then
+    aemkeys_fail "AEM reads its keys from elsewhere: $AEMKEYS_REPLY; the keys in the bundle folder would be ignored (remove that setting, or put the keys there yourself)"
+  fi
 
   # 2. Read, decode and check the keys: still nothing touched.
   aemkeys_get_secret_string "$secret_id" "$region"
@@ -121,7 +183,8 @@ aemkeys_install_main() {
 
   # 3. Find the bundle folders through bundle.info (exact symbolic name; the active one wins).
   local file_dir file_id crypto_dir crypto_id
-  aemkeys_scan_bundles "$qs/launchpad/felix"
+  aemkeys_felix_dir "$qs"
+  aemkeys_scan_bundles "$AEMKEYS_REPLY"
   aemkeys_find_bundle com.adobe.granite.crypto.file
   file_dir=$AEMKEYS_BUNDLE_DIR file_id=$AEMKEYS_BUNDLE_ID
   aemkeys_find_bundle com.adobe.granite.crypto
@@ -156,7 +219,9 @@ aemkeys_install_main() {
     aemkeys_sha256_text "$token_text"
     aemkeys_file_state "$token_file" "$AEMKEYS_REPLY"
     st[token]=$AEMKEYS_REPLY
+    aemkeys_token_others "$token_dir" "$AEMKEYS_TOKEN_PID" "$token_file"
   fi
+  local -a token_others=("${AEMKEYS_OTHERS[@]}")
   for k in hmac master storage; do
     local f="$keydir/$k"
     [[ $k == storage ]] && f=$storage_file
@@ -195,6 +260,16 @@ aemkeys_install_main() {
       absent) out+=("token config: missing") ;;
       unmanaged) out+=("token config: not managed (EncapsulatedToken=false)") ;;
     esac
+    for f in "${token_others[@]}"; do
+      out+=("token config: $f also configures the PID (install mode backs it up and removes it)")
+    done
+    if [[ $encapsulated == true && -z $admin_id ]]; then
+      out+=("token in AEM: not checked (no AdminSecretId)")
+    elif [[ $encapsulated == true ]]; then
+      aemkeys_admin_auth "$admin_id" "$admin_region"
+      aemkeys_token_effective "$port" "$AEMKEYS_REPLY" "$AEMKEYS_TOKEN_PID" "$token_file"
+      out+=("token in AEM: $AEMKEYS_REPLY")
+    fi
     printf '%s\n' "${out[@]}"
     if [[ $ok == true ]]; then
       aemkeys_log "result: verified (the instance has the secret's keys; Mode=verify changed nothing)"
@@ -239,6 +314,7 @@ aemkeys_install_main() {
   [[ ${st[hmac]} == differs ]] && to_backup+=("$keydir/hmac")
   [[ ${st[master]} == differs ]] && to_backup+=("$keydir/master")
   [[ ${st[storage]} == differs ]] && to_backup+=("$storage_file")
+  (( ${#token_others[@]} > 0 )) && to_backup+=("${token_others[@]}")
   local backup=''
   if (( ${#to_backup[@]} > 0 )); then
     aemkeys_backup "$qs" "${to_backup[@]}"
@@ -303,6 +379,11 @@ aemkeys_install_main() {
       if [[ ${st[token]} == absent ]]; then out+=("token config: written $token_file"); else out+=("token config: replaced $token_file"); fi
       ;;
   esac
+  for f in "${token_others[@]}"; do
+    rm -f -- "$f" || aemkeys_fail "cannot remove $f"
+    out+=("token config: removed $f (it configured the PID too; backed up)")
+    changed=true
+  done
   (( cleaned > 0 )) && out+=("cleanup: removed $cleaned leftover(s) of an interrupted run")
   printf '%s\n' "${out[@]}"
 

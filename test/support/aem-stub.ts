@@ -5,7 +5,8 @@ import * as net from 'net';
 /**
  * A stand-in for the HTTP endpoints of a running AEM on 127.0.0.1 that the JCR migration uses:
  * `/etc/key/{hmac,master}` binaries (Sling's default GET servlet streams a binary property), the
- * Web Console's bundle JSON, and the Sling POST servlet's `@Delete`. Every request is appended to
+ * Web Console's bundle JSON, the token handler's configuration (configMgr JSON and the OSGi
+ * installer's status), and the Sling POST servlet's `@Delete`. Every request is appended to
  * an event log shared with the `systemctl` stub, so tests can check the order of events.
  */
 
@@ -26,6 +27,43 @@ export interface AemStubOptions {
   deleteStatus?: number;
   /** Send a Content-Length larger than the body for /etc/key/master (a cut connection). */
   truncateMaster?: boolean;
+  /**
+   * The token handler's configuration as the Web Console shows it: `configMgr/<PID>.json` (Felix
+   * ConfigManager's format, metatype merged) and the OSGi installer's configuration printer
+   * (`status-osgi-installer.txt`, the artifact it applied first). Absent = no configuration.
+   */
+  tokenConfig?: { encapsulated: boolean; installedFrom: string };
+}
+
+export const TOKEN_PID = 'com.day.crx.security.token.impl.impl.TokenAuthenticationHandler';
+
+/** configMgr/<PID>.json as Felix's ConfigManager writes it (properties merged with the metatype). */
+function configJson(t: AemStubOptions['tokenConfig']): string {
+  const prop = (name: string, type: number, value: unknown, isSet: boolean) => ({ name, optional: false, is_set: isSet, type, value, description: name });
+  return JSON.stringify({
+    pid: TOKEN_PID,
+    title: 'Adobe Granite Token Authentication Handler',
+    description: 'Token handler',
+    properties: {
+      'path': prop('Path', 1, '/', !!t),
+      'token.required.attr': prop('Required Attribute', 1, 'none', false),
+      'token.encapsulated': prop('Enable encapsulated token support', 11, t ? t.encapsulated : false, !!t),
+      'skip.token.refresh': { name: 'Skip token refresh', optional: false, is_set: false, type: 1, values: ['/content/x'], description: 'x' },
+    },
+    ...(t ? { bundleLocation: '', bundle_location: null, service_location: 'launchpad:resources/install/0/com.adobe.granite.auth.core.jar' } : {}),
+  });
+}
+
+/** The OSGi installer's configuration printer (text mode), with the token handler's artifacts. */
+function installerText(t: AemStubOptions['tokenConfig']): string {
+  const rows = t ? [
+    `* ${TOKEN_PID}: 9e2f1c/200, ${t.installedFrom}, INSTALLED`,
+    ...(t.installedFrom.startsWith('fileinstall') ? [] : ['  - 1a2b3c/100, fileinstall:/elsewhere/install/x.config, IGNORED']),
+  ] : [];
+  return ['Apache Sling OSGi Installer', '===========================', 'Active Resources', '----------------', '',
+    'Processed Resources', '-------------------', 'Configurations:',
+    '* org.apache.sling.commons.log.LogManager: 77aa/100, jcrinstall:/libs/x.config, INSTALLED', ...rows, '',
+    'Untransformed Resources', '-----------------------', ''].join('\n');
 }
 
 export interface AemStub {
@@ -79,6 +117,16 @@ export async function startAemStub(o: AemStubOptions): Promise<AemStub> {
         const json = JSON.stringify({ status: 'Bundle information: 1 bundle', s: [1, 1, 0, 0, 0], data: [{ id: 200, name: bundle[1], symbolicName: bundle[1], state, stateRaw: 32 }] });
         res.writeHead(200, { 'Content-Type': 'application/json' });
         res.end(json);
+        return;
+      }
+      if (req.method === 'GET' && req.url === `/system/console/configMgr/${TOKEN_PID}.json`) {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(configJson(o.tokenConfig));
+        return;
+      }
+      if (req.method === 'GET' && req.url === '/system/console/status-osgi-installer.txt') {
+        res.writeHead(200, { 'Content-Type': 'text/plain' });
+        res.end(installerText(o.tokenConfig));
         return;
       }
       if (req.method === 'POST' && req.url === '/etc/key') {

@@ -20,6 +20,10 @@ export interface BundleSpec {
   readonly padBytes?: number;
   /** Ask Felix for the bundle's data folder (as AEM's crypto bundles do). */
   readonly data?: boolean;
+  /** How the jar's manifest is written (see Harness.java). @default 'deflated' */
+  readonly manifest?: 'deflated' | 'stored' | 'folded';
+  /** Update the bundle to this jar after installing it (a second revision, version0.1/). */
+  readonly updateTo?: { readonly symbolicName: string; readonly version: string };
 }
 
 /** One installed bundle: what the harness reports. */
@@ -69,7 +73,8 @@ export function aemBundles(opts: { fillers?: number; padBytes?: number; cryptoFi
  * spec and harness version under the OS temp folder; callers copy it (`cp -a`).
  */
 export function felixCache(spec: BundleSpec[]): { dir: string; bundles: InstalledBundle[] } {
-  const lines = spec.map((b) => [b.location, b.symbolicName, b.version, b.start ? 1 : 0, b.padBytes ?? 0, b.data ? 1 : 0].join('\t'));
+  const lines = spec.map((b) => [b.location, b.symbolicName, b.version, b.start ? 1 : 0, b.padBytes ?? 0, b.data ? 1 : 0,
+    ...(b.manifest || b.updateTo ? [b.manifest ?? 'deflated', b.updateTo ? `${b.updateTo.symbolicName}@${b.updateTo.version}` : '-'] : [])].join('\t'));
   const hash = createHash('sha256').update(fs.readFileSync(HARNESS)).update(lines.join('\n')).digest('hex').slice(0, 16);
   const root = path.join(os.tmpdir(), `aem-keys-felix-${hash}`);
   const done = path.join(root, 'bundles.tsv');
