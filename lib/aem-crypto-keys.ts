@@ -9,14 +9,22 @@ import {
   Validations,
 } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { AssociationResults } from './association-results';
+import { DeadLetterQueue } from './dead-letter-queue';
 import { ExportDocument } from './export-document';
 import { InstallerDocument, TokenHandlerProperties } from './installer-document';
 import { EXPORT_DOCUMENT_TAG, INSTALLER_DOCUMENT_TAG } from './key-set';
+import { KeySetLogs } from './key-set-logs';
 import { KeySource, KeySourceKind } from './key-source';
+import { AbandonReason, METRICS, metricsNamespace } from './launch-results';
 import { AutoScalingGroupOptions, GatedGroup, LifecycleGate } from './lifecycle-gate';
 import { InstancesByTagOptions, TagAssociation } from './tag-association';
 
@@ -76,6 +84,33 @@ export interface AemCryptoKeysProps {
    * @default { hmac: 32, master: 16 }
    */
   readonly keyLengths?: KeyLengths;
+
+  /**
+   * How long the key set's log group keeps installer output and failed association runs.
+   * @default logs.RetentionDays.ONE_YEAR
+   */
+  readonly logRetention?: logs.RetentionDays;
+
+  /**
+   * KMS key encrypting the key set's log group (its policy must let CloudWatch Logs use it).
+   * @default - a new customer-managed key with automatic rotation
+   */
+  readonly logEncryptionKey?: kms.IKey;
+}
+
+/** A group gated by `addAutoScalingGroup`. */
+export interface GatedAutoScalingGroup extends GatedGroup {
+  /** The group. */
+  readonly autoScalingGroup: autoscaling.AutoScalingGroup;
+}
+
+/** Options of the `metric*` methods of `AemCryptoKeys`. */
+export interface KeySetMetricOptions extends cloudwatch.MetricOptions {
+  /**
+   * Only this gated group's launches (launch metrics only).
+   * @default - every group of the key set
+   */
+  readonly autoScalingGroup?: autoscaling.IAutoScalingGroup;
 }
 
 /** Expected sizes of the two keys, in bytes. */
@@ -118,8 +153,21 @@ export class AemCryptoKeys extends Construct {
   /** Where the keys come from. */
   public readonly keySource: KeySource;
 
+  /** CloudWatch namespace of the key set's metrics (`AemCryptoKeys/<construct path>`). */
+  public readonly metricsNamespace: string;
+
+  /** The log group of installer output (gated launches) and failed association runs. */
+  public readonly logGroup: logs.ILogGroup;
+
+  /** The groups gated so far, in order. */
+  public readonly gatedGroups: GatedAutoScalingGroup[] = [];
+
   private readonly ownsSecret: boolean;
+  private readonly logs: KeySetLogs;
   private lifecycleGate?: LifecycleGate;
+  private dlq?: DeadLetterQueue;
+  private associationResults?: AssociationResults;
+  private readonly groupListeners: Array<(group: GatedAutoScalingGroup) => void> = [];
   private tagAssociations = 0;
 
   constructor(scope: Construct, id: string, props: AemCryptoKeysProps = {}) {
@@ -157,6 +205,86 @@ export class AemCryptoKeys extends Construct {
     const secretArn = this.secret.secretFullArn ?? this.secret.secretArn;
     Tags.of(this.installerDocument).add(INSTALLER_DOCUMENT_TAG, secretArn);
     Tags.of(exportDocument).add(EXPORT_DOCUMENT_TAG, secretArn);
+
+    this.metricsNamespace = metricsNamespace(this.node.path);
+    this.logs = new KeySetLogs(this, 'Logs', {
+      namespace: this.metricsNamespace,
+      retention: props.logRetention,
+      encryptionKey: props.logEncryptionKey,
+    });
+    this.logGroup = this.logs.logGroup;
+  }
+
+  /**
+   * The dead-letter queue of the key set's EventBridge targets (created with the first gated
+   * group or tag association).
+   */
+  public get deadLetterQueue(): sqs.IQueue | undefined {
+    return this.dlq?.queue;
+  }
+
+  /** Calls `listener` for every gated group, those gated so far and those to come. */
+  public onGroupGated(listener: (group: GatedAutoScalingGroup) => void): void {
+    this.gatedGroups.forEach(listener);
+    this.groupListeners.push(listener);
+  }
+
+  /** Launches the gate abandoned (optionally of one group, or for one reason). Sum over 5 minutes by default. */
+  public metricAbandonedLaunches(options: KeySetMetricOptions & { readonly reason?: AbandonReason } = {}): cloudwatch.Metric {
+    const { reason, ...rest } = options;
+    if (reason !== undefined && options.autoScalingGroup !== undefined) {
+      throw new Error('metricAbandonedLaunches: pass autoScalingGroup or reason, not both (the Automation publishes them as separate series)');
+    }
+    return this.metric(METRICS.abandoned, rest, reason !== undefined ? { Reason: reason } : {});
+  }
+
+  /** Launches the gate completed with CONTINUE (keys installed). */
+  public metricContinuedLaunches(options: KeySetMetricOptions = {}): cloudwatch.Metric {
+    return this.metric(METRICS.continued, options);
+  }
+
+  /** Failed (or timed-out) tag association runs, one per instance and run. */
+  public metricFailedAssociationRuns(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return this.metric(METRICS.associationFailures, options);
+  }
+
+  /** Installer runs in the log group that changed something (drift repaired, new instance). */
+  public metricInstallerChanges(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return this.metric(METRICS.installerChanged, options);
+  }
+
+  /** Installer runs in the log group that ended with an error line. */
+  public metricInstallerErrors(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return this.metric(METRICS.installerErrors, options);
+  }
+
+  private metric(metricName: string, options: KeySetMetricOptions, dimensions: Record<string, string> = {}): cloudwatch.Metric {
+    const { autoScalingGroup, ...rest } = options;
+    return new cloudwatch.Metric({
+      namespace: this.metricsNamespace,
+      metricName,
+      statistic: cloudwatch.Stats.SUM,
+      ...rest,
+      dimensionsMap: {
+        ...dimensions,
+        ...(autoScalingGroup ? { AutoScalingGroupName: autoScalingGroup.autoScalingGroupName } : {}),
+        ...rest.dimensionsMap,
+      },
+    });
+  }
+
+  /**
+   * Sends what `rule`'s targets cannot deliver to the key set's dead-letter queue (queue policy
+   * for this rule), with bounded retries: spread this into a target's `bind()` result.
+   */
+  public deadLetterSettingsFor(rule: events.IRule): Pick<events.RuleTargetConfig, 'deadLetterConfig' | 'retryPolicy'> {
+    const dlq = this.deadLetters();
+    dlq.allow(rule);
+    return dlq.targetSettings;
+  }
+
+  private deadLetters(): DeadLetterQueue {
+    return (this.dlq ??= new DeadLetterQueue(this, 'DeadLetters'));
   }
 
   /**
@@ -190,11 +318,19 @@ export class AemCryptoKeys extends Construct {
     const groupResource = asg.node.defaultChild as autoscaling.CfnAutoScalingGroup;
     this.grantRead(asg).applyBefore(groupResource);
     options.adminSecret?.grantRead(asg).applyBefore(groupResource);
+    // The installer output of each launch streams into the key set's log group.
+    this.logs.grantAgentWrite(asg).applyBefore(groupResource);
     this.lifecycleGate ??= new LifecycleGate(this, 'LifecycleGate', {
       installerDocumentName: this.installerDocumentName,
       secretArn: this.secret.secretArn,
+      metricsNamespace: this.metricsNamespace,
+      logGroupName: this.logGroup.logGroupName,
+      deadLetterQueue: this.deadLetters(),
     });
-    return this.lifecycleGate.addGroup(asg, options);
+    const gated = { ...this.lifecycleGate.addGroup(asg, options), autoScalingGroup: asg };
+    this.gatedGroups.push(gated);
+    this.groupListeners.forEach((listener) => listener(gated));
+    return gated;
   }
 
   /**
@@ -203,13 +339,20 @@ export class AemCryptoKeys extends Construct {
    */
   public addInstancesByTag(key: string, value: string, options: InstancesByTagOptions = {}): TagAssociation {
     this.tagAssociations += 1;
-    return new TagAssociation(this, `TagAssociation${this.tagAssociations}`, {
+    const association = new TagAssociation(this, `TagAssociation${this.tagAssociations}`, {
       ...options,
       installerDocumentName: this.installerDocumentName,
       secretArn: this.secret.secretArn,
       tagKey: key,
       tagValue: value,
     });
+    this.associationResults ??= new AssociationResults(this, 'AssociationResults', {
+      logGroup: this.logGroup,
+      namespace: this.metricsNamespace,
+      deadLetterQueue: this.deadLetters(),
+    });
+    this.associationResults.addAssociation(association.associationId);
+    return association;
   }
 
   private grantSecret(grantee: iam.IGrantable, secretActions: string[], keyActions: string[]): iam.Grant {

@@ -5,7 +5,9 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct, IConstruct } from 'constructs';
+import { DeadLetterQueue } from './dead-letter-queue';
 import { INSTALLER_DEFAULTS, InstallerOptions, installerParameters } from './installer-options';
+import { withLaunchResults } from './launch-results';
 
 /** Tag put on every gated group (and, through `PropagateAtLaunch`, on its instances). */
 export const GATE_TAG_KEY = 'aem-crypto-keys:gate';
@@ -99,6 +101,18 @@ export interface LifecycleGateProps {
   readonly installerDocumentName: string;
   /** ARN of the key set's secret. */
   readonly secretArn: string;
+  /** CloudWatch namespace the Automation publishes each launch's result to. */
+  readonly metricsNamespace: string;
+  /**
+   * Log group for the installer output of each launch.
+   * @default - output kept by SSM only
+   */
+  readonly logGroupName?: string;
+  /**
+   * Dead-letter queue of the rules' targets (with bounded retries).
+   * @default - no dead-letter queue, EventBridge's default retries
+   */
+  readonly deadLetterQueue?: DeadLetterQueue;
 }
 
 /** What the gate did for one group. */
@@ -134,6 +148,7 @@ export class LifecycleGate extends Construct {
   public readonly hookNames: string[] = [];
 
   private readonly document: ssm.CfnDocument;
+  private readonly deadLetterQueue?: DeadLetterQueue;
   private readonly timeouts: Array<{ hookName: string; heartbeat: number; command: number; ssm: number }> = [];
 
   constructor(scope: Construct, id: string, props: LifecycleGateProps) {
@@ -173,16 +188,23 @@ export class LifecycleGate extends Construct {
       actions: ['ssm:DescribeInstanceInformation', 'ssm:GetCommandInvocation', 'ssm:ListCommandInvocations', 'ssm:ListCommands'],
       resources: ['*'],
     }));
+    this.automationRole.addToPolicy(new iam.PolicyStatement({
+      sid: 'PublishLaunchResultsToOwnNamespace',
+      actions: ['cloudwatch:PutMetricData'],
+      resources: ['*'],
+      conditions: { StringEquals: { 'cloudwatch:namespace': props.metricsNamespace } },
+    }));
+    this.deadLetterQueue = props.deadLetterQueue;
 
     this.document = new ssm.CfnDocument(this, 'Automation', {
       documentType: 'Automation',
-      content: renderAutomation({
+      content: withLaunchResults(renderAutomation({
         assumeRoleArn: this.automationRole.roleArn,
         installerDocumentName: props.installerDocumentName,
         secretArn: props.secretArn,
         commandTimeoutSeconds: Lazy.number({ produce: () => this.maxTimeout('command', DEFAULT_COMMAND_TIMEOUT) }),
         ssmOnlineTimeoutSeconds: Lazy.number({ produce: () => this.maxTimeout('ssm', DEFAULT_SSM_ONLINE_TIMEOUT) }),
-      }),
+      }), AUTOMATION_STEPS, { namespace: props.metricsNamespace, logGroupName: props.logGroupName }),
     });
     this.automationDocumentName = this.document.ref;
     this.node.addValidation({ validate: () => [...this.validateTimeouts(), ...this.validatePolicySize()] });
@@ -214,7 +236,8 @@ export class LifecycleGate extends Construct {
     ack('arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/*',
       'CompleteLifecycleAction is limited to groups tagged aem-crypto-keys:gate with a gated value (autoscaling:ResourceTag condition); naming the group ARNs would make every group depend on itself through the gate.');
     ack('*',
-      'ssm:DescribeInstanceInformation, GetCommandInvocation, ListCommands and ListCommandInvocations are read-only and do not support resource-level permissions.');
+      'ssm:DescribeInstanceInformation, GetCommandInvocation, ListCommands and ListCommandInvocations are read-only and do not support resource-level permissions; '
+      + 'cloudwatch:PutMetricData has none either and is limited to the key set\'s own namespace (cloudwatch:namespace condition).');
   }
 
   /** ARN EventBridge targets: the Automation document's default version. */
@@ -315,8 +338,9 @@ export class LifecycleGate extends Construct {
         detailType: ['EC2 Instance-launch Lifecycle Action'],
         detail,
       },
-      targets: [new AutomationTarget(this.automationDefinitionArn, this.eventsRole, events.RuleTargetInput.fromObject(input))],
+      targets: [new AutomationTarget(this.automationDefinitionArn, this.eventsRole, events.RuleTargetInput.fromObject(input), this.deadLetterQueue)],
     });
+    this.deadLetterQueue?.allow(rule);
 
     // 5. Everything the first launch needs exists before the group: no instance is ever missed.
     (asg.node.defaultChild as autoscaling.CfnAutoScalingGroup).node.addDependency(this.document, this.automationRole, this.eventsRole, rule);
@@ -326,10 +350,11 @@ export class LifecycleGate extends Construct {
 
 /** An EventBridge target that starts an SSM Automation (aws-events-targets has none). */
 class AutomationTarget implements events.IRuleTarget {
-  constructor(private readonly arn: string, private readonly role: iam.IRole, private readonly input: events.RuleTargetInput) {}
+  constructor(private readonly arn: string, private readonly role: iam.IRole, private readonly input: events.RuleTargetInput,
+    private readonly deadLetters?: DeadLetterQueue) {}
 
   public bind(): events.RuleTargetConfig {
-    return { arn: this.arn, role: this.role, input: this.input };
+    return { arn: this.arn, role: this.role, input: this.input, ...this.deadLetters?.targetSettings };
   }
 }
 
