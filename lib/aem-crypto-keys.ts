@@ -260,16 +260,18 @@ export class AemCryptoKeys extends Construct {
 
   private metric(metricName: string, options: KeySetMetricOptions, dimensions: Record<string, string> = {}): cloudwatch.Metric {
     const { autoScalingGroup, ...rest } = options;
+    const dimensionsMap = {
+      ...dimensions,
+      ...(autoScalingGroup ? { AutoScalingGroupName: autoScalingGroup.autoScalingGroupName } : {}),
+      ...rest.dimensionsMap,
+    };
     return new cloudwatch.Metric({
       namespace: this.metricsNamespace,
       metricName,
       statistic: cloudwatch.Stats.SUM,
       ...rest,
-      dimensionsMap: {
-        ...dimensions,
-        ...(autoScalingGroup ? { AutoScalingGroupName: autoScalingGroup.autoScalingGroupName } : {}),
-        ...rest.dimensionsMap,
-      },
+      // The key-set total is the series without dimensions.
+      dimensionsMap: Object.keys(dimensionsMap).length ? dimensionsMap : undefined,
     });
   }
 
