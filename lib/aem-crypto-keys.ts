@@ -1,3 +1,4 @@
+import * as crypto from 'crypto';
 import * as path from 'path';
 import {
   CustomResource,
@@ -276,17 +277,25 @@ export class AemCryptoKeys extends Construct {
   }
 
   /**
-   * Sends what `rule`'s targets cannot deliver to the key set's dead-letter queue (queue policy
-   * for this rule), with bounded retries: spread this into a target's `bind()` result.
+   * A name for a rule (at `scope`/`id`) whose targets dead-letter into the key set's queue: the
+   * queue policy admits the key set's rule-name prefix only.
    */
-  public deadLetterSettingsFor(rule: events.IRule): Pick<events.RuleTargetConfig, 'deadLetterConfig' | 'retryPolicy'> {
-    const dlq = this.deadLetters();
-    dlq.allow(rule);
-    return dlq.targetSettings;
+  public deadLetterRuleName(scope: Construct, id: string): string {
+    return this.deadLetters().ruleName(scope, id);
+  }
+
+  /**
+   * Dead-letter queue and bounded retries for the target of a rule named by
+   * `deadLetterRuleName`: spread this into the target's `bind()` result.
+   */
+  public deadLetterTargetSettings(): Pick<events.RuleTargetConfig, 'deadLetterConfig' | 'retryPolicy'> {
+    return this.deadLetters().targetSettings;
   }
 
   private deadLetters(): DeadLetterQueue {
-    return (this.dlq ??= new DeadLetterQueue(this, 'DeadLetters'));
+    // Unique per account and region: the stack name and the key set's path, hashed.
+    const prefix = `aemkeys-${crypto.createHash('sha256').update(`${Stack.of(this).stackName}/${this.node.path}`).digest('hex').slice(0, 12)}`;
+    return (this.dlq ??= new DeadLetterQueue(this, 'DeadLetters', { namePrefix: prefix }));
   }
 
   /**

@@ -41,6 +41,7 @@ export class AssociationResults extends Construct {
     super(scope, id);
     const stack = Stack.of(this);
     this.rule = new events.Rule(this, 'Rule', {
+      ruleName: props.deadLetterQueue.ruleName(this, 'Rule'),
       description: 'Failed runs of the AEM crypto keys tag associations, into the key set\'s log group',
       eventPattern: {
         source: ['aws.ssm'],
@@ -55,7 +56,6 @@ export class AssociationResults extends Construct {
     this.rule.addTarget({
       bind: () => ({ arn: logGroupArn, ...props.deadLetterQueue.targetSettings }),
     });
-    props.deadLetterQueue.allow(this.rule);
     // EventBridge writes to CloudWatch Logs under the log group's resource policy (a plain
     // resource here; aws-events-targets would add a custom resource Lambda for it).
     new logs.CfnResourcePolicy(this, 'LogGroupPolicy', {

@@ -5,7 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import type { AemCryptoKeys, GatedAutoScalingGroup } from './aem-crypto-keys';
+import type { AemCryptoKeys } from './aem-crypto-keys';
 import { LaunchLoopProtection, LaunchLoopProtectionOptions } from './launch-loop-protection';
 
 /** Properties of `AemCryptoKeysMonitoring`. */
@@ -20,8 +20,9 @@ export interface AemCryptoKeysMonitoringProps {
   readonly topic?: sns.ITopic;
 
   /**
-   * Abandoned launches of one gated group within `abandonedLaunchesPeriod` that raise its alarm.
-   * A gated launch is abandoned only when something is broken, so one is enough by default.
+   * Abandoned launches (of all the key set's gated groups) within `abandonedLaunchesPeriod` that
+   * raise the alarm. A gated launch is abandoned only when something is broken, so one is enough
+   * by default. Which group, and why: the metric's `AutoScalingGroupName` and `Reason` series.
    * @default 1
    */
   readonly abandonedLaunchesThreshold?: number;
@@ -61,17 +62,19 @@ export interface AemCryptoKeysMonitoringProps {
 }
 
 /**
- * Alarms for an `AemCryptoKeys` key set, in the style of cdk-monitoring-constructs: one alarm per
- * gated group for abandoned launches, one for failed tag association runs, one for the
- * dead-letter queue, all notifying one SNS topic; optionally launch-loop protection.
+ * Alarms for an `AemCryptoKeys` key set, in the style of cdk-monitoring-constructs: abandoned
+ * launches, failed tag association runs, and the dead-letter queue, all notifying one SNS topic;
+ * optionally launch-loop protection (one more alarm per gated group). Fixed size otherwise: the
+ * alarms watch key-set totals, the per-group and per-reason series are there for dashboards.
  *
- * Create it after the key set's tag associations; groups gated later are still covered.
+ * Create it after the key set's first gated group and tag associations (the dead-letter queue and
+ * the association alarm need them); groups gated later are still covered.
  */
 export class AemCryptoKeysMonitoring extends Construct {
   /** The notification topic. */
   public readonly topic: sns.ITopic;
-  /** Abandoned-launch alarms, per group construct path. */
-  public readonly abandonedLaunchAlarms = new Map<string, cloudwatch.Alarm>();
+  /** Abandoned launches of the key set. */
+  public readonly abandonedLaunchesAlarm: cloudwatch.Alarm;
   /** Failed association runs alarm (when the key set has tag associations). */
   public readonly failedAssociationRunsAlarm?: cloudwatch.Alarm;
   /** Dead-letter queue alarm (when the key set has rules). */
@@ -81,7 +84,7 @@ export class AemCryptoKeysMonitoring extends Construct {
 
   private readonly action: cloudwatch.IAlarmAction;
 
-  constructor(scope: Construct, id: string, private readonly props: AemCryptoKeysMonitoringProps) {
+  constructor(scope: Construct, id: string, props: AemCryptoKeysMonitoringProps) {
     super(scope, id);
     const threshold = (name: string, value: number | undefined, fallback: number) => {
       const v = value ?? fallback;
@@ -109,6 +112,12 @@ export class AemCryptoKeysMonitoring extends Construct {
     this.action = new actions.SnsAction(this.topic);
     const keys = props.keys;
 
+    this.abandonedLaunchesAlarm = this.alarm('AbandonedLaunches', {
+      alarmDescription: 'Gated launches were abandoned: instances did not get their AEM crypto keys. LaunchesAbandoned by '
+        + 'AutoScalingGroupName and by Reason says where and why; the installer output is in the key set\'s log group.',
+      metric: keys.metricAbandonedLaunches({ period: props.abandonedLaunchesPeriod ?? Duration.minutes(5) }),
+      threshold: abandonedThreshold,
+    });
     // The queue exists once the key set has a gated group or a tag association.
     const queue = keys.deadLetterQueue;
     if (queue) {
@@ -136,20 +145,6 @@ export class AemCryptoKeysMonitoring extends Construct {
         alarmActions: [this.action],
       });
     }
-    keys.onGroupGated((group) => this.watchGroup(group, abandonedThreshold));
-  }
-
-  private watchGroup(group: GatedAutoScalingGroup, threshold: number): void {
-    const alarm = this.alarm(`${group.rule.node.id}Abandoned`, {
-      alarmDescription: `Launches of ${group.autoScalingGroup.node.path} were abandoned: the instance did not get its AEM crypto keys `
-        + '(dimension Reason of LaunchesAbandoned says why; installer output is in the key set\'s log group).',
-      metric: this.props.keys.metricAbandonedLaunches({
-        autoScalingGroup: group.autoScalingGroup,
-        period: this.props.abandonedLaunchesPeriod ?? Duration.minutes(5),
-      }),
-      threshold,
-    });
-    this.abandonedLaunchAlarms.set(group.autoScalingGroup.node.path, alarm);
   }
 
   private alarm(id: string, props: Pick<cloudwatch.AlarmProps, 'alarmDescription' | 'metric' | 'threshold'>): cloudwatch.Alarm {

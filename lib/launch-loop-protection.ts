@@ -1,3 +1,4 @@
+import * as crypto from 'crypto';
 import { ArnFormat, Aws, Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -43,10 +44,14 @@ export interface LaunchLoopProtectionProps extends LaunchLoopProtectionOptions {
   readonly alarmActions: cloudwatch.IAlarmAction[];
 }
 
+/** Index, in a loop alarm's `Metrics`, of the abandoned-launches query (its dimension names the group). */
+export const LOOP_ALARM_GROUP_SELECTOR = '$.MetricAlarms[0].Metrics[1].MetricStat.Metric.Dimensions[0].Value';
+
 /**
  * Stops launch loops: per gated group, an alarm "N abandoned launches and none continued within
- * the window"; its ALARM state starts (EventBridge rule, no Lambda) a small Automation that
- * suspends the group's `Launch` process and publishes how to resume to the topic.
+ * the window" named `<prefix>-<hash>`; one EventBridge rule (no Lambda) on any of them entering
+ * ALARM starts a small Automation that reads the group from the alarm, suspends the group's
+ * `Launch` process and publishes how to resume to the topic.
  *
  * Trade-off: while suspended, the group does not replace unhealthy instances nor scale out; the
  * running instances keep serving. Resume with
@@ -58,8 +63,10 @@ export class LaunchLoopProtection extends Construct {
   /** The loop alarms, per group construct path. */
   public readonly alarms = new Map<string, cloudwatch.Alarm>();
 
+  /** Prefix of the loop alarms' names. */
+  public readonly alarmNamePrefix: string;
+
   private readonly document: ssm.CfnDocument;
-  private readonly eventsRole: iam.Role;
   private readonly abandons: number;
   private readonly window: Duration;
 
@@ -75,6 +82,7 @@ export class LaunchLoopProtection extends Construct {
       throw new Error(`launchLoopProtection: window must be whole minutes from 5 minutes to 1 day, got ${windowSeconds} seconds`);
     }
     const stack = Stack.of(this);
+    this.alarmNamePrefix = `aemkeys-loop-${hash(`${stack.stackName}/${this.node.path}`)}`;
 
     const role = new iam.Role(this, 'AutomationRole', {
       description: 'Suspends the Launch process of an AEM crypto keys gated group caught in a launch loop',
@@ -85,6 +93,11 @@ export class LaunchLoopProtection extends Construct {
         },
       }),
     });
+    role.addToPolicy(new iam.PolicyStatement({
+      sid: 'ReadOwnLoopAlarmsOnly',
+      actions: ['cloudwatch:DescribeAlarms'],
+      resources: [stack.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: `${this.alarmNamePrefix}-*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
+    }));
     role.addToPolicy(new iam.PolicyStatement({
       sid: 'SuspendGatedGroupsOnly',
       actions: ['autoscaling:SuspendProcesses'],
@@ -111,16 +124,23 @@ export class LaunchLoopProtection extends Construct {
         description: 'Suspends the Launch process of an AEM crypto keys gated Auto Scaling group whose launches keep being abandoned, and says how to resume.',
         assumeRole: role.roleArn,
         parameters: {
-          AutoScalingGroupName: { type: 'String', description: 'The group caught in a launch loop.', allowedPattern: '^[^\\n]{1,255}$' },
-          AlarmName: { type: 'String', description: 'The alarm that fired.', allowedPattern: '^[^\\n]{1,255}$' },
+          AlarmName: { type: 'String', description: 'The loop alarm that fired.', allowedPattern: `^${this.alarmNamePrefix}-[0-9a-f]{12}$` },
         },
         mainSteps: [
+          {
+            name: 'findGroup',
+            action: 'aws:executeAwsApi',
+            timeoutSeconds: 60,
+            nextStep: 'suspendLaunch',
+            inputs: { Service: 'cloudwatch', Api: 'DescribeAlarms', AlarmNames: ['{{ AlarmName }}'] },
+            outputs: [{ Name: 'AutoScalingGroupName', Selector: LOOP_ALARM_GROUP_SELECTOR, Type: 'String' }],
+          },
           {
             name: 'suspendLaunch',
             action: 'aws:executeAwsApi',
             timeoutSeconds: 60,
             nextStep: 'notify',
-            inputs: { Service: 'autoscaling', Api: 'SuspendProcesses', AutoScalingGroupName: '{{ AutoScalingGroupName }}', ScalingProcesses: ['Launch'] },
+            inputs: { Service: 'autoscaling', Api: 'SuspendProcesses', AutoScalingGroupName: '{{ findGroup.AutoScalingGroupName }}', ScalingProcesses: ['Launch'] },
           },
           {
             name: 'notify',
@@ -132,10 +152,10 @@ export class LaunchLoopProtection extends Construct {
               Api: 'Publish',
               TopicArn: props.topic.topicArn,
               Subject: 'AEM crypto keys: launches suspended',
-              Message: 'The Launch process of Auto Scaling group {{ AutoScalingGroupName }} was suspended by AEM crypto keys launch-loop protection '
+              Message: 'The Launch process of Auto Scaling group {{ findGroup.AutoScalingGroupName }} was suspended by AEM crypto keys launch-loop protection '
                 + '(alarm {{ AlarmName }}: its launches kept being abandoned). Running instances are untouched; the group neither scales out nor replaces instances until resumed. '
                 + 'Find the cause in the key set\'s log group and the lifecycle Automation executions, fix it, then resume: '
-                + 'aws autoscaling resume-processes --auto-scaling-group-name {{ AutoScalingGroupName }} --scaling-processes Launch',
+                + 'aws autoscaling resume-processes --auto-scaling-group-name {{ findGroup.AutoScalingGroupName }} --scaling-processes Launch',
             },
           },
         ],
@@ -143,21 +163,37 @@ export class LaunchLoopProtection extends Construct {
     });
     this.documentName = this.document.ref;
 
-    this.eventsRole = new iam.Role(this, 'EventsRole', {
+    const eventsRole = new iam.Role(this, 'EventsRole', {
       description: 'Lets EventBridge start the AEM crypto keys launch-loop protection',
       assumedBy: new iam.ServicePrincipal('events.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } } }),
     });
-    this.eventsRole.addToPolicy(new iam.PolicyStatement({
+    eventsRole.addToPolicy(new iam.PolicyStatement({
       sid: 'StartSuspendAutomation',
       actions: ['ssm:StartAutomationExecution'],
       resources: [this.automationDefinitionArn],
     }));
-    this.eventsRole.addToPolicy(new iam.PolicyStatement({
+    eventsRole.addToPolicy(new iam.PolicyStatement({
       sid: 'PassSuspendRole',
       actions: ['iam:PassRole'],
       resources: [role.roleArn],
       conditions: { StringEquals: { 'iam:PassedToService': 'ssm.amazonaws.com' } },
     }));
+
+    // One rule for every loop alarm of this key set (by name prefix): nothing per group but the alarm.
+    const ruleId = 'Suspend';
+    const rule = new events.Rule(this, ruleId, {
+      ruleName: props.keys.deadLetterRuleName(this, ruleId),
+      description: 'Suspends launches of an AEM crypto keys gated group when its launch-loop alarm fires',
+      eventPattern: {
+        source: ['aws.cloudwatch'],
+        detailType: ['CloudWatch Alarm State Change'],
+        detail: { alarmName: [{ prefix: `${this.alarmNamePrefix}-` }], state: { value: ['ALARM'] } },
+      },
+    });
+    const input = events.RuleTargetInput.fromObject({ AlarmName: [events.EventField.fromPath('$.detail.alarmName')] });
+    rule.addTarget({
+      bind: () => ({ arn: this.automationDefinitionArn, role: eventsRole, input, ...props.keys.deadLetterTargetSettings() }),
+    });
 
     props.keys.onGroupGated((group) => this.protect(group));
   }
@@ -171,6 +207,7 @@ export class LaunchLoopProtection extends Construct {
     const id = group.rule.node.id; // Group<hash of the hook name>: stable and unique per key set
     const options = { autoScalingGroup: group.autoScalingGroup, period: this.window };
     const alarm = new cloudwatch.Alarm(this, `${id}Loop`, {
+      alarmName: `${this.alarmNamePrefix}-${hash(group.autoScalingGroup.node.path)}`,
       alarmDescription: `Launch loop: ${this.abandons} or more launches of ${group.autoScalingGroup.node.path} abandoned within ${this.window.toHumanString()} and none completed; `
         + 'its Launch process is being suspended (README: Operating it).',
       metric: new cloudwatch.MathExpression({
@@ -189,26 +226,9 @@ export class LaunchLoopProtection extends Construct {
     });
     alarm.addAlarmAction(...this.props.alarmActions);
     this.alarms.set(group.autoScalingGroup.node.path, alarm);
-    const rule = new events.Rule(this, `${id}Suspend`, {
-      description: `Suspends launches of ${group.hookName}'s group when its launch-loop alarm fires`,
-      eventPattern: {
-        source: ['aws.cloudwatch'],
-        detailType: ['CloudWatch Alarm State Change'],
-        resources: [alarm.alarmArn],
-        detail: { state: { value: ['ALARM'] } },
-      },
-    });
-    const input = events.RuleTargetInput.fromObject({
-      AutoScalingGroupName: [group.autoScalingGroup.autoScalingGroupName],
-      AlarmName: [events.EventField.fromPath('$.detail.alarmName')],
-    });
-    rule.addTarget({
-      bind: () => ({
-        arn: this.automationDefinitionArn,
-        role: this.eventsRole,
-        input,
-        ...this.props.keys.deadLetterSettingsFor(rule),
-      }),
-    });
   }
+}
+
+function hash(text: string): string {
+  return crypto.createHash('sha256').update(text).digest('hex').slice(0, 12);
 }

@@ -331,7 +331,9 @@ export class LifecycleGate extends Construct {
         input[name] = [name === 'AdminSecretId' ? options.adminSecret!.secretArn : value];
       }
     }
-    const rule = new events.Rule(this, `Group${hookHash(hookName)}`, {
+    const ruleId = `Group${hookHash(hookName)}`;
+    const rule = new events.Rule(this, ruleId, {
+      ruleName: this.deadLetterQueue?.ruleName(this, ruleId),
       description: `AEM crypto keys for instances held by lifecycle hook ${hookName}`,
       eventPattern: {
         source: ['aws.autoscaling'],
@@ -340,7 +342,6 @@ export class LifecycleGate extends Construct {
       },
       targets: [new AutomationTarget(this.automationDefinitionArn, this.eventsRole, events.RuleTargetInput.fromObject(input), this.deadLetterQueue)],
     });
-    this.deadLetterQueue?.allow(rule);
 
     // 5. Everything the first launch needs exists before the group: no instance is ever missed.
     (asg.node.defaultChild as autoscaling.CfnAutoScalingGroup).node.addDependency(this.document, this.automationRole, this.eventsRole, rule);

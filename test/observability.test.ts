@@ -11,7 +11,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import { AbandonReason, AemCryptoKeys, AemCryptoKeysMonitoring, AemCryptoKeysMonitoringProps, AemCryptoKeysProps } from '../lib';
+import { AbandonReason, AemCryptoKeys, AemCryptoKeysMonitoring, AemCryptoKeysMonitoringProps, AemCryptoKeysProps, LOOP_ALARM_GROUP_SELECTOR } from '../lib';
 
 const NS = 'AemCryptoKeys/ObsStack/Keys';
 
@@ -96,7 +96,7 @@ describe('dead letters and retries', () => {
     const [queueId, queue] = one(json, 'AWS::SQS::Queue', 'Keys/DeadLetters/Queue');
     expect(queue.Properties).toEqual({ SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 24 * 3600 });
     const rules = byPath(json, 'AWS::Events::Rule', '');
-    expect(rules).toHaveLength(2 + 1 + 2); // two gated groups, the association failures, two loop rules
+    expect(rules).toHaveLength(2 + 1 + 1); // two gated groups, the association failures, the loop rule
     for (const [, rule] of rules) {
       for (const target of rule.Properties.Targets) {
         expect([target.DeadLetterConfig, target.RetryPolicy]).toEqual([
@@ -107,21 +107,38 @@ describe('dead letters and retries', () => {
     }
   });
 
-  test('the queue policy lets EventBridge send only from the key set\'s own rules, and denies plain HTTP', () => {
+  test('the queue policy lets EventBridge send only from the key set\'s own rules (their name prefix), and denies plain HTTP', () => {
     const { json } = build({ groups: 2, monitoring: { launchLoopProtection: {} } });
     const [queueId] = one(json, 'AWS::SQS::Queue', 'Keys/DeadLetters/Queue');
     const [, policy] = one(json, 'AWS::SQS::QueuePolicy', 'Keys/DeadLetters/');
     const statements = policy.Properties.PolicyDocument.Statement;
     const allow = statements.filter((s: any) => s.Effect === 'Allow');
-    const ruleIds = byPath(json, 'AWS::Events::Rule', '').map(([id]) => id).sort();
     expect(allow).toEqual([{
       Sid: 'OwnRulesOnly', Effect: 'Allow', Action: 'sqs:SendMessage',
       Principal: { Service: 'events.amazonaws.com' },
       Resource: { 'Fn::GetAtt': [queueId, 'Arn'] },
-      Condition: { ArnEquals: { 'aws:SourceArn': expect.any(Array) } },
+      Condition: {
+        ArnLike: { 'aws:SourceArn': arn('events', expect.stringMatching(/^:rule\/aemkeys-[0-9a-f]{12}-\*$/)) },
+        StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+      },
     }]);
-    expect(allow[0].Condition.ArnEquals['aws:SourceArn'].map((a: any) => a['Fn::GetAtt'][0]).sort()).toEqual(ruleIds);
+    const prefix = /rule\/(aemkeys-[0-9a-f]{12})-\*/.exec(JSON.stringify(allow))![1];
+    // Every rule that dead-letters here carries that prefix, and a distinct name.
+    const names = byPath(json, 'AWS::Events::Rule', '').map(([, r]) => r.Properties.Name);
+    expect(names).toHaveLength(4);
+    for (const name of names) expect(name).toMatch(new RegExp(`^${prefix}-[0-9a-f]{12}$`));
+    expect(new Set(names).size).toBe(4);
     expect(statements.filter((s: any) => s.Effect === 'Deny')).toEqual([expect.objectContaining({ Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]);
+  });
+
+  test('two key sets in one stack: two queues with different rule-name prefixes', () => {
+    const { json } = build({ groups: 1, before: (stack) => {
+      const other = new AemCryptoKeys(stack, 'Other');
+      other.addInstancesByTag('aem-role', 'other');
+    } });
+    const prefixes = byPath(json, 'AWS::SQS::QueuePolicy', '').map(([, p]) => /rule\/(aemkeys-[0-9a-f]{12})-\*/.exec(JSON.stringify(p))![1]);
+    expect(prefixes).toHaveLength(2);
+    expect(prefixes[0]).not.toEqual(prefixes[1]);
   });
 });
 
@@ -152,7 +169,7 @@ describe('failed association runs', () => {
 });
 
 describe('AemCryptoKeysMonitoring', () => {
-  test('an abandoned-launch alarm per gated group, a failed-association alarm and a dead-letter alarm, all to an encrypted topic', () => {
+  test('alarms on abandoned launches, failed association runs and dead letters (fixed, whatever the groups), all to an encrypted topic', () => {
     const { json, monitoring } = build({ groups: 3 });
     const [topicId, topic] = one(json, 'AWS::SNS::Topic', 'Monitoring/Topic');
     const [topicKeyId, topicKey] = one(json, 'AWS::KMS::Key', 'Monitoring/TopicKey');
@@ -161,28 +178,23 @@ describe('AemCryptoKeysMonitoring', () => {
     expect(topicKey.Properties.KeyPolicy.Statement).toEqual(expect.arrayContaining([
       expect.objectContaining({ Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: ['kms:Decrypt', 'kms:GenerateDataKey*'] }),
     ]));
-    const alarms = byPath(json, 'AWS::CloudWatch::Alarm', 'Monitoring/').filter(([, a]) => !(a.Metadata['aws:cdk:path'] as string).includes('LaunchLoop'));
-    expect(alarms).toHaveLength(3 + 2);
+    const alarms = byPath(json, 'AWS::CloudWatch::Alarm', '');
+    expect(alarms).toHaveLength(3);
     for (const [, a] of alarms) {
       expect(a.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
       expect(a.Properties.OKActions).toEqual([{ Ref: topicId }]);
       expect(a.Properties.TreatMissingData).toBe('notBreaching');
       expect(a.Properties.ComparisonOperator).toBe('GreaterThanOrEqualToThreshold');
+      expect(a.Properties.EvaluationPeriods).toBe(1);
     }
-    expect(monitoring!.abandonedLaunchAlarms.size).toBe(3);
-    const abandoned = alarms.filter(([, a]) => a.Properties.MetricName === 'LaunchesAbandoned');
-    expect(abandoned).toHaveLength(3);
-    const groupIds = byPath(json, 'AWS::AutoScaling::AutoScalingGroup', '').map(([id]) => id).sort();
-    expect(abandoned.map(([, a]) => a.Properties.Dimensions[0].Value.Ref).sort()).toEqual(groupIds);
-    for (const [, a] of abandoned) {
-      expect(a.Properties).toMatchObject({ Namespace: NS, Statistic: 'Sum', Period: 300, Threshold: 1, EvaluationPeriods: 1 });
-      expect(a.Properties.Dimensions).toEqual([{ Name: 'AutoScalingGroupName', Value: expect.anything() }]);
-    }
-    const assoc = alarms.find(([, a]) => a.Properties.MetricName === 'AssociationRunsFailed')!;
-    expect(assoc[1].Properties).toMatchObject({ Namespace: NS, Statistic: 'Sum', Period: 3600, Threshold: 1 });
-    const dlq = alarms.find(([, a]) => a.Properties.MetricName === 'ApproximateNumberOfMessagesVisible')!;
+    const alarm = (metric: string) => alarms.find(([, a]) => a.Properties.MetricName === metric)![1].Properties;
+    // The key-set total: the series the Automation publishes without dimensions.
+    expect(alarm('LaunchesAbandoned')).toMatchObject({ Namespace: NS, Statistic: 'Sum', Period: 300, Threshold: 1 });
+    expect(alarm('LaunchesAbandoned').Dimensions).toBeUndefined();
+    expect(monitoring!.abandonedLaunchesAlarm).toBeDefined();
+    expect(alarm('AssociationRunsFailed')).toMatchObject({ Namespace: NS, Statistic: 'Sum', Period: 3600, Threshold: 1 });
     const [queueId] = one(json, 'AWS::SQS::Queue', 'Keys/DeadLetters/Queue');
-    expect(dlq[1].Properties).toMatchObject({ Namespace: 'AWS/SQS', Statistic: 'Maximum', Period: 300, Threshold: 1, Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }] });
+    expect(alarm('ApproximateNumberOfMessagesVisible')).toMatchObject({ Namespace: 'AWS/SQS', Statistic: 'Maximum', Period: 300, Threshold: 1, Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }] });
   });
 
   test('thresholds and periods are props; a user topic is used as is (no topic, no key created)', () => {
@@ -196,20 +208,22 @@ describe('AemCryptoKeysMonitoring', () => {
     expect(alarm('ApproximateNumberOfMessagesVisible')).toMatchObject({ Threshold: 3 });
   });
 
-  test('groups gated after the monitoring construct are watched too; without associations there is no association alarm', () => {
+  test('without tag associations there is no association alarm; groups gated after the monitoring are loop-protected too', () => {
     const { template } = build({
       groups: 1,
       tagged: false,
+      monitoring: { launchLoopProtection: {} },
       after: (stack, keys) => keys.addAutoScalingGroup(new autoscaling.AutoScalingGroup(stack, 'Late', {
         vpc: stack.node.findChild('Vpc') as ec2.Vpc,
         instanceType: new ec2.InstanceType('m6i.large'),
         machineImage: ec2.MachineImage.genericLinux({ 'us-east-1': 'ami-12345678' }),
       })),
     });
-    expect(Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter((a: any) => a.Properties.MetricName === 'AssociationRunsFailed')).toHaveLength(0);
-    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter((a: any) => a.Properties.MetricName === 'LaunchesAbandoned');
-    expect(alarms).toHaveLength(2);
-    expect(JSON.stringify(alarms)).toMatch(/"Ref":"LateASG/);
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')) as any[];
+    expect(alarms.filter((a) => a.Properties.MetricName === 'AssociationRunsFailed')).toHaveLength(0);
+    const loops = alarms.filter((a) => a.Properties.Metrics);
+    expect(loops).toHaveLength(2);
+    expect(JSON.stringify(loops)).toMatch(/"Ref":"LateASG/);
   });
 
   test('bad thresholds: one clear error', () => {
@@ -242,13 +256,16 @@ describe('launch-loop protection (opt-in)', () => {
     expect(byPath(json, 'AWS::CloudWatch::Alarm', 'LaunchLoop')).toHaveLength(0);
   });
 
-  test('per group: an alarm "N abandons and no CONTINUE in the window", and a rule on its ALARM state that starts the suspending Automation', () => {
-    const { json } = build({ groups: 2, monitoring: { launchLoopProtection: { abandonedLaunches: 4, window: Duration.minutes(30) } } });
+  test('per group: an alarm "N abandons and no CONTINUE in the window", named with the key set\'s prefix; one rule on their ALARM state starts the suspending Automation', () => {
+    const { json, monitoring } = build({ groups: 2, monitoring: { launchLoopProtection: { abandonedLaunches: 4, window: Duration.minutes(30) } } });
     const alarms = byPath(json, 'AWS::CloudWatch::Alarm', 'LaunchLoopProtection/');
     expect(alarms).toHaveLength(2);
-    const [docId] = one(json, 'AWS::SSM::Document', 'LaunchLoopProtection/Automation');
-    const [eventsRoleId] = one(json, 'AWS::IAM::Role', 'LaunchLoopProtection/EventsRole/');
-    for (const [alarmId, alarm] of alarms) {
+    const prefix = monitoring!.launchLoopProtection!.alarmNamePrefix;
+    expect(prefix).toMatch(/^aemkeys-loop-[0-9a-f]{12}$/);
+    const groupIds = byPath(json, 'AWS::AutoScaling::AutoScalingGroup', '').map(([id]) => id).sort();
+    const seen: string[] = [];
+    for (const [, alarm] of alarms) {
+      expect(alarm.Properties.AlarmName).toMatch(new RegExp(`^${prefix}-[0-9a-f]{12}$`));
       const metrics = alarm.Properties.Metrics;
       expect(metrics[0]).toEqual({ Id: 'expr_1', Label: 'launch loop (1 = yes)', ReturnData: true,
         Expression: 'IF(FILL(abandoned, 0) >= 4 AND FILL(continued, 0) == 0, 1, 0)' });
@@ -257,32 +274,42 @@ describe('launch-loop protection (opt-in)', () => {
       expect(stat('continued')).toMatchObject({ Metric: { Namespace: NS, MetricName: 'LaunchesContinued' }, Period: 1800, Stat: 'Sum' });
       expect(stat('abandoned').Metric.Dimensions).toEqual(stat('continued').Metric.Dimensions);
       expect(alarm.Properties).toMatchObject({ Threshold: 1, EvaluationPeriods: 1, TreatMissingData: 'notBreaching' });
-      const rules = byPath(json, 'AWS::Events::Rule', 'LaunchLoopProtection/')
-        .filter(([, r]) => JSON.stringify(r.Properties.EventPattern).includes(alarmId));
-      expect(rules).toHaveLength(1);
-      const rule = rules[0][1];
-      expect(rule.Properties.EventPattern).toEqual({
-        'source': ['aws.cloudwatch'],
-        'detail-type': ['CloudWatch Alarm State Change'],
-        'resources': [{ 'Fn::GetAtt': [alarmId, 'Arn'] }],
-        'detail': { state: { value: ['ALARM'] } },
-      });
-      const target = rule.Properties.Targets[0];
-      expect(JSON.stringify(target.Arn)).toContain(docId);
-      expect(target.RoleArn).toEqual({ 'Fn::GetAtt': [eventsRoleId, 'Arn'] });
-      const input = JSON.stringify(target.InputTransformer);
-      expect(input).toContain('$.detail.alarmName');
-      expect(input).toContain(stat('abandoned').Metric.Dimensions[0].Value.Ref); // this group's name
+      // The Automation finds the group with this selector over DescribeAlarms' answer, which
+      // holds the alarm's Metrics as they were put: it must name this alarm's group.
+      const described = { MetricAlarms: [{ Metrics: metrics }] };
+      const selected = LOOP_ALARM_GROUP_SELECTOR.slice(2).split('.').reduce((node: any, part) => {
+        const m = /^(\w+)\[(\d+)\]$/.exec(part);
+        return m ? node[m[1]][Number(m[2])] : node[part];
+      }, described);
+      expect(selected).toEqual({ Ref: expect.any(String) });
+      seen.push(selected.Ref);
     }
+    expect(seen.sort()).toEqual(groupIds);
+    const [docId] = one(json, 'AWS::SSM::Document', 'LaunchLoopProtection/Automation');
+    const [eventsRoleId] = one(json, 'AWS::IAM::Role', 'LaunchLoopProtection/EventsRole/');
+    const [, rule] = one(json, 'AWS::Events::Rule', 'LaunchLoopProtection/');
+    expect(rule.Properties.EventPattern).toEqual({
+      'source': ['aws.cloudwatch'],
+      'detail-type': ['CloudWatch Alarm State Change'],
+      'detail': { alarmName: [{ prefix: `${prefix}-` }], state: { value: ['ALARM'] } },
+    });
+    const target = rule.Properties.Targets[0];
+    expect(JSON.stringify(target.Arn)).toContain(docId);
+    expect(target.RoleArn).toEqual({ 'Fn::GetAtt': [eventsRoleId, 'Arn'] });
+    expect(target.InputTransformer).toEqual({ InputPathsMap: { 'detail-alarmName': '$.detail.alarmName' }, InputTemplate: '{"AlarmName":[<detail-alarmName>]}' });
+    const [, doc] = one(json, 'AWS::SSM::Document', 'LaunchLoopProtection/Automation');
+    expect(doc.Properties.Content.parameters.AlarmName.allowedPattern).toBe(`^${prefix}-[0-9a-f]{12}$`);
   });
 
-  test('the suspending Automation suspends Launch only, then tells the topic how to resume', () => {
+  test('the suspending Automation reads the group from the alarm, suspends Launch only, then tells the topic how to resume', () => {
     const { json } = build({ monitoring: { launchLoopProtection: {} } });
     const [, doc] = one(json, 'AWS::SSM::Document', 'LaunchLoopProtection/Automation');
-    const [suspend, notify] = doc.Properties.Content.mainSteps;
-    expect(suspend.inputs).toEqual({ Service: 'autoscaling', Api: 'SuspendProcesses', AutoScalingGroupName: '{{ AutoScalingGroupName }}', ScalingProcesses: ['Launch'] });
+    const [find, suspend, notify] = doc.Properties.Content.mainSteps;
+    expect(find.inputs).toEqual({ Service: 'cloudwatch', Api: 'DescribeAlarms', AlarmNames: ['{{ AlarmName }}'] });
+    expect(find.outputs).toEqual([{ Name: 'AutoScalingGroupName', Selector: LOOP_ALARM_GROUP_SELECTOR, Type: 'String' }]);
+    expect(suspend.inputs).toEqual({ Service: 'autoscaling', Api: 'SuspendProcesses', AutoScalingGroupName: '{{ findGroup.AutoScalingGroupName }}', ScalingProcesses: ['Launch'] });
     expect(notify.inputs).toMatchObject({ Service: 'sns', Api: 'Publish' });
-    expect(notify.inputs.Message).toContain('aws autoscaling resume-processes --auto-scaling-group-name {{ AutoScalingGroupName }} --scaling-processes Launch');
+    expect(notify.inputs.Message).toContain('aws autoscaling resume-processes --auto-scaling-group-name {{ findGroup.AutoScalingGroupName }} --scaling-processes Launch');
   });
 
   test('least privilege: suspend only gated groups, publish only to the topic (with its key), start only this Automation', () => {
@@ -291,7 +318,10 @@ describe('launch-loop protection (opt-in)', () => {
     const [topicKeyId] = one(json, 'AWS::KMS::Key', 'Monitoring/TopicKey');
     const [roleId] = one(json, 'AWS::IAM::Role', 'LaunchLoopProtection/AutomationRole/');
     const [, policy] = one(json, 'AWS::IAM::Policy', 'LaunchLoopProtection/AutomationRole/DefaultPolicy');
+    const [, loopAlarm] = one(json, 'AWS::CloudWatch::Alarm', 'LaunchLoopProtection/');
+    const prefix = (loopAlarm.Properties.AlarmName as string).slice(0, -13);
     expect(policy.Properties.PolicyDocument.Statement).toEqual([
+      { Sid: 'ReadOwnLoopAlarmsOnly', Effect: 'Allow', Action: 'cloudwatch:DescribeAlarms', Resource: arn('cloudwatch', `:alarm:${prefix}-*`) },
       {
         Sid: 'SuspendGatedGroupsOnly', Effect: 'Allow', Action: 'autoscaling:SuspendProcesses',
         Resource: arn('autoscaling', ':autoScalingGroup:*:autoScalingGroupName/*'),
