@@ -110,6 +110,10 @@ export class LaunchLoopProtection extends Construct {
       id: `AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/*]`,
       reason: 'SuspendProcesses is limited to groups carrying the aem-crypto-keys:gate tag (autoscaling:ResourceTag condition); naming each group would make the groups depend on this role.',
     });
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:${this.alarmNamePrefix}-*]`,
+      reason: 'DescribeAlarms on this key set\'s launch-loop alarms only (their name prefix); the alarms are created per gated group.',
+    });
     if (props.topicKey) {
       Validations.of(role).acknowledge({
         id: 'AwsSolutions::AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
