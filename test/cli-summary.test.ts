@@ -61,7 +61,7 @@ beforeEach(() => {
   ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-1' } });
 });
 
-test('status: mismatches are listed per instance from ListCommandInvocations and exit 1', async () => {
+test('status --verify: mismatches are listed per instance from ListCommandInvocations and exit 1', async () => {
   ssm.on(ListCommandsCommand)
     .resolvesOnce({ Commands: [{ CommandId: 'cmd-1', Status: 'InProgress', TargetCount: 3, CompletedCount: 1, ErrorCount: 0, InstanceIds: [] }] })
     .resolves({ Commands: [{ CommandId: 'cmd-1', Status: 'Failed', TargetCount: 3, CompletedCount: 3, ErrorCount: 1, InstanceIds: [] }] });
@@ -69,7 +69,7 @@ test('status: mismatches are listed per instance from ListCommandInvocations and
     .resolvesOnce({ CommandInvocations: [ok('i-0000000000000000a'), bad('i-0000000000000000b', 'hmac differs from the secret')], NextToken: 't' })
     .resolves({ CommandInvocations: [{ InstanceId: 'i-0000000000000000c', Status: 'TimedOut', StatusDetails: 'Delivery Timed Out', CommandPlugins: [] }] });
 
-  const r = await run(['status', '--secret', ARN, '--targets', 'tag:aem-role=publish']);
+  const r = await run(['status', '--secret', ARN, '--targets', 'tag:aem-role=publish', '--verify']);
   expect(r.code).toBe(1);
   const lines = r.stdout.trimEnd().split('\n');
   expect(lines[1]).toMatch(/^i-0000000000000000a\s+yes\s+aaaaaaaaaaaa\s+bbbbbbbbbbbb$/);

@@ -17,6 +17,7 @@ import {
   validateSecretId,
 } from './args';
 import { importKeys, OperationError, readKeyFile } from './import-keys';
+import { formatAge, knownStatus, KnownInstanceStatus } from './known-status';
 import { Output, Progress } from './progress';
 import { CommandResult, InstanceResult, sendAndWait } from './run-command';
 
@@ -97,12 +98,20 @@ const COMMANDS: Record<string, CommandDef> = {
     run: runExport,
   },
   status: {
-    summary: 'Verify every targeted instance holds the secret\'s keys (installer, Mode=verify)',
-    usage: 'aem-keys status --secret ARN --targets tag:KEY=VALUE [--document NAME]',
-    options: [SECRET, TARGETS, DOCUMENT(INSTALLER_DOCUMENT_TAG), PARAM, TIMEOUT],
-    details: 'Changes nothing on the instances. Prints instance, match (yes/no), fingerprints, error.\n' +
-      'Exits 1 when any instance does not match (or did not answer), or when no instance matched the tag.',
-    run: (opts, ctx) => runInstaller('status', opts, ctx),
+    summary: 'What is known of every targeted instance\'s keys (last association run or installer run); --verify checks them now',
+    usage: 'aem-keys status --secret ARN --targets tag:KEY=VALUE [--verify] [--document NAME]',
+    options: [
+      SECRET, TARGETS,
+      { name: 'verify', type: 'boolean', help: 'Run the installer with Mode=verify on every target now (slower; a fresh answer)' },
+      DOCUMENT(INSTALLER_DOCUMENT_TAG), PARAM, TIMEOUT,
+    ],
+    details: 'Without --verify nothing runs on the instances: for each managed instance carrying the tag it\n' +
+      'reads the installer association\'s last run (State Manager), else the last run of the installer\n' +
+      'document (a gated launch, a rollout, a verify), and prints instance, source, result, age, detail.\n' +
+      'With --verify: instance, match (yes/no), fingerprints, error. Changes nothing either way.\n' +
+      'Exits 1 when any instance failed, does not match, has no known result (or did not answer), or\n' +
+      'when no instance matched the tag.',
+    run: (opts, ctx) => (opts.verify === true ? runInstaller('status', opts, ctx) : runKnownStatus(opts, ctx)),
   },
   rollout: {
     summary: 'Install the keys on every targeted instance, with rate control',
@@ -331,6 +340,38 @@ async function runInstaller(command: 'status' | 'rollout', opts: ParsedOptions, 
     }
   }
   return ok ? EXIT_OK : EXIT_FAILED;
+}
+
+async function runKnownStatus(opts: ParsedOptions, ctx: Context): Promise<number> {
+  const target = parseTargets(opts.targets as string, 'status');
+  if (opts.param !== undefined) throw new UsageError('status: --param applies to --verify only');
+  if (opts.timeout !== undefined) throw new UsageError('status: --timeout applies to --verify only');
+  const doc = await resolveDocument(ctx, 'status', opts.secret as string, opts.document as string | undefined, INSTALLER_DOCUMENT_TAG);
+  const now = (ctx.io.now ?? Date.now)();
+  const instances = await knownStatus(ctx.ssm(), target, doc.name, now);
+  const bad = instances.filter((i) => i.status !== 'Success');
+  const ok = instances.length > 0 && bad.length === 0;
+  if (ctx.json) {
+    ctx.io.stdout.write(JSON.stringify({ documentName: doc.name, verified: false, instances, ok, notOk: bad.map((i) => i.instanceId) }, null, 2) + '\n');
+    return ok ? EXIT_OK : EXIT_FAILED;
+  }
+  if (instances.length === 0) {
+    ctx.io.stdout.write(`no managed instance carries ${target.Key}=${target.Values[0]}\n`);
+    return EXIT_FAILED;
+  }
+  ctx.io.stdout.write(knownTable(instances));
+  const oldest = Math.max(...instances.map((i) => i.ageSeconds ?? 0));
+  ctx.io.stdout.write(bad.length > 0
+    ? `not ok on ${bad.length} of ${instances.length}: ${bad.map((i) => i.instanceId).join(', ')} (run with --verify for a fresh answer)\n`
+    : `all ${instances.length} instance(s) had the keys at their last run (oldest answer ${formatAge(oldest)} old; --verify checks now)\n`);
+  return ok ? EXIT_OK : EXIT_FAILED;
+}
+
+function knownTable(instances: KnownInstanceStatus[]): string {
+  const header = ['INSTANCE', 'SOURCE', 'RESULT', 'AGE', 'DETAIL'];
+  const rows = instances.map((i) => [i.instanceId, i.source, i.status, formatAge(i.ageSeconds), printable(i.detail ?? '')]);
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
+  return [header, ...rows].map((r) => r.map((v, c) => (c === r.length - 1 ? v : v.padEnd(widths[c]))).join('  ').trimEnd()).join('\n') + '\n';
 }
 
 function jsonResult(r: CommandResult, status = false) {
