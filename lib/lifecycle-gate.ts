@@ -149,6 +149,7 @@ export class LifecycleGate extends Construct {
 
   private readonly document: ssm.CfnDocument;
   private readonly deadLetterQueue?: DeadLetterQueue;
+  private readonly metricsNamespace: string;
   private readonly timeouts: Array<{ hookName: string; heartbeat: number; command: number; ssm: number }> = [];
 
   constructor(scope: Construct, id: string, props: LifecycleGateProps) {
@@ -195,6 +196,7 @@ export class LifecycleGate extends Construct {
       conditions: { StringEquals: { 'cloudwatch:namespace': props.metricsNamespace } },
     }));
     this.deadLetterQueue = props.deadLetterQueue;
+    this.metricsNamespace = props.metricsNamespace;
 
     this.document = new ssm.CfnDocument(this, 'Automation', {
       documentType: 'Automation',
@@ -259,8 +261,9 @@ export class LifecycleGate extends Construct {
 
   private validatePolicySize(): string[] {
     // Every hook name appears in two conditions of the automation role's inline policy; IAM allows
-    // 10,240 characters of inline policy per role. The fixed part is about 1,300 characters.
-    const estimate = 1_400 + 2 * this.hookNames.reduce((sum, h) => sum + h.length + 3, 0);
+    // 10,240 characters of inline policy per role. The fixed part is about 1,300 characters, plus
+    // about 200 and the namespace for the launch results' PutMetricData statement.
+    const estimate = 1_600 + this.metricsNamespace.length + 2 * this.hookNames.reduce((sum, h) => sum + h.length + 3, 0);
     return estimate > MAX_ROLE_POLICY_CHARS
       ? [`${this.hookNames.length} gated groups make the automation role's policy about ${estimate} characters (IAM allows ${MAX_ROLE_POLICY_CHARS}); use shorter hookName values`]
       : [];
