@@ -47,6 +47,8 @@ export class ExampleAemStack extends Stack {
     }
     this.keys = new AemCryptoKeys(this, 'CryptoKeys');
     this.keys.grantRead(author);
+    // Commands sent with aem-keys --log-group stream the author's output into the key set's log group.
+    this.keys.grantLogWrite(author);
     this.keys.addInstancesByTag('aem-role', 'author', { quickstartDir: '/opt/aem/author/crx-quickstart' });
     for (const group of publishGroups) {
       this.keys.addAutoScalingGroup(group, { quickstartDir: '/opt/aem/publish/crx-quickstart', startAfterInstall: true });

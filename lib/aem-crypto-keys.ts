@@ -319,6 +319,15 @@ export class AemCryptoKeys extends Construct {
   }
 
   /**
+   * Lets the SSM agent of `grantee`'s instances stream Run Command output into the key set's log
+   * group (this group only), e.g. for an author that runs `aem-keys rollout|export --log-group`.
+   * Gated groups get it from `addAutoScalingGroup`.
+   */
+  public grantLogWrite(grantee: iam.IGrantable): iam.Grant {
+    return this.logs.grantAgentWrite(grantee);
+  }
+
+  /**
    * Gates the group's launches: a new (or warmed) instance stays in `Pending:Wait` until the
    * installer put the keys in place, and is abandoned when it fails.
    */

@@ -145,6 +145,20 @@ test('export: prints the instance output (fingerprints) and fails when the insta
   });
 });
 
+test('--log-group streams the command output to CloudWatch Logs (rollout, export, status --verify); a bad name is a usage error', async () => {
+  ssm.on(ListCommandsCommand).resolves({ Commands: [{ CommandId: 'cmd-1', Status: 'Success', TargetCount: 1, CompletedCount: 1, ErrorCount: 0 }] });
+  ssm.on(ListCommandInvocationsCommand).resolves({ CommandInvocations: [ok('i-0000000000000000a')] });
+  const r = await run(['rollout', '--secret', ARN, '--targets', 'tag:aem-role=publish', '--log-group', 'AemCryptoKeysExample-CryptoKeysLogsLogGroup84978975-AbC']);
+  expect(r.code).toBe(0);
+  expect(ssm.commandCalls(SendCommandCommand)[0].args[0].input.CloudWatchOutputConfig)
+    .toEqual({ CloudWatchOutputEnabled: true, CloudWatchLogGroupName: 'AemCryptoKeysExample-CryptoKeysLogsLogGroup84978975-AbC' });
+  await run(['rollout', '--secret', ARN, '--targets', 'tag:aem-role=publish']);
+  expect(ssm.commandCalls(SendCommandCommand)[1].args[0].input.CloudWatchOutputConfig).toBeUndefined();
+  const bad = await run(['rollout', '--secret', ARN, '--targets', 'tag:aem-role=publish', '--log-group', 'a b']);
+  expect([bad.code, bad.stderr]).toEqual([2, 'aem-keys: rollout: --log-group is not a valid log group name: "a b"\n']);
+  expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(2);
+});
+
 test('AWS errors become one line, exit 1', async () => {
   sm.on(DescribeSecretCommand).rejects(Object.assign(new Error('User is not authorized to perform: secretsmanager:DescribeSecret\nmore'), { name: 'AccessDeniedException' }));
   const r = await run(['status', '--secret', ARN, '--targets', 'tag:a=b']);

@@ -46,6 +46,12 @@ describe('example stack', () => {
     for (const [, a] of alarms) expect(a.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
     expect(ofType('AWS::SQS::Queue')).toHaveLength(1);
     expect(ofType('AWS::SSM::Document').filter(([id]) => id.includes('LaunchLoopProtection'))).toHaveLength(1);
+    // The author and the publish roles may stream Run Command output into that log group only.
+    const writers = ofType('AWS::IAM::Policy')
+      .filter(([, p]) => p.Properties.PolicyDocument.Statement.some((st: any) =>
+        [].concat(st.Action).includes('logs:PutLogEvents' as never) && JSON.stringify(st.Resource) === JSON.stringify({ 'Fn::GetAtt': [groupId, 'Arn'] })))
+      .flatMap(([, p]) => p.Properties.Roles.map((r: any) => r.Ref));
+    expect(writers).toEqual(expect.arrayContaining([expect.stringMatching(/^AuthorInstanceRole/), expect.stringMatching(/^PublishRole/)]));
     for (const [, rule] of ofType('AWS::Events::Rule')) {
       for (const target of rule.Properties.Targets) expect(target.DeadLetterConfig).toBeDefined();
     }

@@ -65,6 +65,10 @@ const PARAM: OptionSpec = {
   name: 'param', type: 'string', metavar: 'NAME=VALUE', repeatable: true,
   help: 'Another document parameter, e.g. QuickstartDir=/opt/aem/publish/crx-quickstart',
 };
+const LOG_GROUP: OptionSpec = {
+  name: 'log-group', type: 'string', metavar: 'NAME',
+  help: 'Also stream the command output to this CloudWatch Logs group (the key set\'s: stack output; instances need AemCryptoKeys.grantLogWrite)',
+};
 const TARGETS: OptionSpec = { name: 'targets', type: 'string', metavar: 'tag:KEY=VALUE', required: true, help: 'The instances: every managed instance carrying this tag' };
 
 const COMMANDS: Record<string, CommandDef> = {
@@ -91,7 +95,7 @@ const COMMANDS: Record<string, CommandDef> = {
       { name: 'instance', type: 'string', metavar: 'ID', required: true, help: 'The reference instance (usually the author)' },
       DOCUMENT(EXPORT_DOCUMENT_TAG),
       { name: 'force', type: 'boolean', help: 'Let the export replace different keys already in the secret' },
-      PARAM, TIMEOUT,
+      PARAM, TIMEOUT, LOG_GROUP,
     ],
     details: 'The instance reads hmac/master from its com.adobe.granite.crypto.file data folder and writes\n' +
       'them with PutSecretValue itself (its role needs AemCryptoKeys.grantWrite). Key material never\npasses through this CLI.',
@@ -103,7 +107,7 @@ const COMMANDS: Record<string, CommandDef> = {
     options: [
       SECRET, TARGETS,
       { name: 'verify', type: 'boolean', help: 'Run the installer with Mode=verify on every target now (slower; a fresh answer)' },
-      DOCUMENT(INSTALLER_DOCUMENT_TAG), PARAM, TIMEOUT,
+      DOCUMENT(INSTALLER_DOCUMENT_TAG), PARAM, TIMEOUT, LOG_GROUP,
     ],
     details: 'Without --verify nothing runs on the instances: for each managed instance carrying the tag it\n' +
       'reads the installer association\'s last run (State Manager), else the last run of the installer\n' +
@@ -120,7 +124,7 @@ const COMMANDS: Record<string, CommandDef> = {
       SECRET, TARGETS,
       { name: 'max-concurrency', type: 'string', metavar: 'N|N%', help: 'Instances at a time (default 10%)' },
       { name: 'max-errors', type: 'string', metavar: 'N|N%', help: 'Stop sending to more instances after this many failures (default 1)' },
-      DOCUMENT(INSTALLER_DOCUMENT_TAG), PARAM, TIMEOUT,
+      DOCUMENT(INSTALLER_DOCUMENT_TAG), PARAM, TIMEOUT, LOG_GROUP,
     ],
     details: 'Follows progress, then names every instance that failed and exits 1 when any did.',
     run: (opts, ctx) => runInstaller('rollout', opts, ctx),
@@ -282,6 +286,7 @@ async function runExport(opts: ParsedOptions, ctx: Context): Promise<number> {
     InstanceIds: [instance],
     Parameters: { ...params, SecretId: [doc.secretArn], Force: [opts.force === true ? 'true' : 'false'] },
     Comment: 'aem-keys export',
+    ...cloudWatchOutput(opts, 'export'),
   }, { timeoutMs: wait, pollMs: ctx.io.pollMs ?? 3000, progress, sleep: ctx.io.sleep, now: ctx.io.now });
   progress.done(`command ${result.commandId}: ${result.status}`);
   const inv = result.instances.find((i) => i.instanceId === instance);
@@ -317,6 +322,7 @@ async function runInstaller(command: 'status' | 'rollout', opts: ParsedOptions, 
     DocumentName: doc.name,
     Parameters: { ...params, SecretId: [doc.secretArn], Mode: [command === 'status' ? 'verify' : 'install'] },
     Comment: `aem-keys ${command}`,
+    ...cloudWatchOutput(opts, command),
   }, { timeoutMs: wait, pollMs: ctx.io.pollMs ?? 5000, progress, sleep: ctx.io.sleep, now: ctx.io.now });
   progress.done(`command ${result.commandId}: ${result.status}, ${result.completedCount}/${result.targetCount} done, ${result.errorCount} failed; ${result.instances.length} instance(s)`);
 
@@ -342,10 +348,19 @@ async function runInstaller(command: 'status' | 'rollout', opts: ParsedOptions, 
   return ok ? EXIT_OK : EXIT_FAILED;
 }
 
+/** `CloudWatchOutputConfig` for `--log-group`. */
+function cloudWatchOutput(opts: ParsedOptions, command: string): Partial<SendCommandCommandInput> {
+  const name = opts['log-group'] as string | undefined;
+  if (name === undefined) return {};
+  if (!/^[A-Za-z0-9_\-/.#]{1,512}$/.test(name)) throw new UsageError(`${command}: --log-group is not a valid log group name: "${printable(name)}"`);
+  return { CloudWatchOutputConfig: { CloudWatchOutputEnabled: true, CloudWatchLogGroupName: name } };
+}
+
 async function runKnownStatus(opts: ParsedOptions, ctx: Context): Promise<number> {
   const target = parseTargets(opts.targets as string, 'status');
   if (opts.param !== undefined) throw new UsageError('status: --param applies to --verify only');
   if (opts.timeout !== undefined) throw new UsageError('status: --timeout applies to --verify only');
+  if (opts['log-group'] !== undefined) throw new UsageError('status: --log-group applies to --verify only');
   const doc = await resolveDocument(ctx, 'status', opts.secret as string, opts.document as string | undefined, INSTALLER_DOCUMENT_TAG);
   const now = (ctx.io.now ?? Date.now)();
   const instances = await knownStatus(ctx.ssm(), target, doc.name, now);
