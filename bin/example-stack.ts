@@ -3,7 +3,7 @@ import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { AemCryptoKeys, AemCryptoKeysProps } from '../lib';
+import { AemCryptoKeys, AemCryptoKeysMonitoring, AemCryptoKeysProps } from '../lib';
 
 /** Properties of the example AEM stack. */
 export interface ExampleAemStackProps extends StackProps {
@@ -54,10 +54,20 @@ export class ExampleAemStack extends Stack {
     }
     this.keys = new AemCryptoKeys(this, 'CryptoKeys', props.cryptoKeys?.(this));
     this.keys.grantRead(author);
+    // Commands sent with aem-keys --log-group stream the author's output into the key set's log group.
+    this.keys.grantLogWrite(author);
     this.keys.addInstancesByTag('aem-role', 'author', { quickstartDir: '/opt/aem/author/crx-quickstart' });
     for (const group of publishGroups) {
       this.keys.addAutoScalingGroup(group, { quickstartDir: '/opt/aem/publish/crx-quickstart', startAfterInstall: true });
     }
+    // Alarms (abandoned launches per group, failed association runs, dead letters) to an encrypted
+    // topic; a group whose launches keep being abandoned has its Launch process suspended.
+    const monitoring = new AemCryptoKeysMonitoring(this, 'CryptoKeysMonitoring', {
+      keys: this.keys,
+      launchLoopProtection: { abandonedLaunches: 3 },
+    });
+    new CfnOutput(this, 'AlarmTopicArn', { value: monitoring.topic.topicArn });
+    new CfnOutput(this, 'KeySetLogGroup', { value: this.keys.logGroup.logGroupName });
     // What operators pass to the aem-keys CLI (which also finds the documents by their tags).
     new CfnOutput(this, 'KeySetSecretArn', { value: this.keys.secret.secretArn });
     new CfnOutput(this, 'InstallerDocumentName', { value: this.keys.installerDocumentName });

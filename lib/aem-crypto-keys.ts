@@ -1,3 +1,4 @@
+import * as crypto from 'crypto';
 import * as path from 'path';
 import {
   Annotations,
@@ -12,15 +13,24 @@ import {
   Validations,
 } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { nagArn } from './nag-arn';
 import { Construct, DependencyGroup, IDependable } from 'constructs';
+import { AssociationResults } from './association-results';
+import { DeadLetterQueue } from './dead-letter-queue';
 import { ExportDocument } from './export-document';
 import { InstallerDocument, KEY_LENGTH_LABELS, TokenHandlerProperties } from './installer-document';
 import { installerParameters } from './installer-options';
 import { EXPORT_DOCUMENT_TAG, INSTALLER_DOCUMENT_TAG } from './key-set';
+import { KeySetLogs } from './key-set-logs';
 import { KeySource, KeySourceKind, ReplicaSourceOptions } from './key-source';
+import { AbandonReason, METRICS, metricsNamespace } from './launch-results';
 import { aliasOfKeyReference, knownKeyRegion } from './replica-key';
 import { AutoScalingGroupOptions, GatedGroup, LifecycleGate } from './lifecycle-gate';
 import { keySizeParameters, SECRET_ARN_PATTERN } from './shell-script-document';
@@ -95,6 +105,33 @@ export interface AemCryptoKeysProps {
    * @default - true for `KeySource.importLater()`, false otherwise
    */
   readonly exportDocument?: boolean;
+
+  /**
+   * How long the key set's log group keeps installer output and failed association runs.
+   * @default logs.RetentionDays.ONE_YEAR
+   */
+  readonly logRetention?: logs.RetentionDays;
+
+  /**
+   * KMS key encrypting the key set's log group (its policy must let CloudWatch Logs use it).
+   * @default - a new customer-managed key with automatic rotation
+   */
+  readonly logEncryptionKey?: kms.IKey;
+}
+
+/** A group gated by `addAutoScalingGroup`. */
+export interface GatedAutoScalingGroup extends GatedGroup {
+  /** The group. */
+  readonly autoScalingGroup: autoscaling.IAutoScalingGroup;
+}
+
+/** Options of the `metric*` methods of `AemCryptoKeys`. */
+export interface KeySetMetricOptions extends cloudwatch.MetricOptions {
+  /**
+   * Only this gated group's launches (launch metrics only).
+   * @default - every group of the key set
+   */
+  readonly autoScalingGroup?: autoscaling.IAutoScalingGroup;
 }
 
 /** Expected sizes of the two keys, in bytes. */
@@ -146,9 +183,21 @@ export class AemCryptoKeys extends Construct {
    * depend on it with `node.addDependency(keys.keysReady)`.
    */
   public readonly keysReady: IDependable;
+  /** CloudWatch namespace of the key set's metrics (`AemCryptoKeys/<construct path>`). */
+  public readonly metricsNamespace: string;
+
+  /** The log group of installer output (gated launches) and failed association runs. */
+  public readonly logGroup: logs.ILogGroup;
+
+  /** The groups gated so far, in order. */
+  public readonly gatedGroups: GatedAutoScalingGroup[] = [];
 
   private readonly ownsSecret: boolean;
+  private readonly logs: KeySetLogs;
   private lifecycleGate?: LifecycleGate;
+  private dlq?: DeadLetterQueue;
+  private associationResults?: AssociationResults;
+  private readonly groupListeners: Array<(group: GatedAutoScalingGroup) => void> = [];
   private tagAssociations = 0;
 
   constructor(scope: Construct, id: string, props: AemCryptoKeysProps = {}) {
@@ -197,6 +246,96 @@ export class AemCryptoKeys extends Construct {
       this.exportDocumentName = exportDocument.documentName;
       Tags.of(exportDocument).add(EXPORT_DOCUMENT_TAG, secretArn);
     }
+
+    this.metricsNamespace = metricsNamespace(this.node.path);
+    this.logs = new KeySetLogs(this, 'Logs', {
+      namespace: this.metricsNamespace,
+      retention: props.logRetention,
+      encryptionKey: props.logEncryptionKey,
+    });
+    this.logGroup = this.logs.logGroup;
+  }
+
+  /**
+   * The dead-letter queue of the key set's EventBridge targets (created with the first gated
+   * group or tag association).
+   */
+  public get deadLetterQueue(): sqs.IQueue | undefined {
+    return this.dlq?.queue;
+  }
+
+  /** Calls `listener` for every gated group, those gated so far and those to come. */
+  public onGroupGated(listener: (group: GatedAutoScalingGroup) => void): void {
+    this.gatedGroups.forEach(listener);
+    this.groupListeners.push(listener);
+  }
+
+  /** Launches the gate abandoned (optionally of one group, or for one reason). Sum over 5 minutes by default. */
+  public metricAbandonedLaunches(options: KeySetMetricOptions & { readonly reason?: AbandonReason } = {}): cloudwatch.Metric {
+    const { reason, ...rest } = options;
+    if (reason !== undefined && options.autoScalingGroup !== undefined) {
+      throw new Error('metricAbandonedLaunches: pass autoScalingGroup or reason, not both (the Automation publishes them as separate series)');
+    }
+    return this.metric(METRICS.abandoned, rest, reason !== undefined ? { Reason: reason } : {});
+  }
+
+  /** Launches the gate completed with CONTINUE (keys installed). */
+  public metricContinuedLaunches(options: KeySetMetricOptions = {}): cloudwatch.Metric {
+    return this.metric(METRICS.continued, options);
+  }
+
+  /** Failed (or timed-out) tag association runs, one per instance and run. */
+  public metricFailedAssociationRuns(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return this.metric(METRICS.associationFailures, options);
+  }
+
+  /** Installer runs in the log group that changed something (drift repaired, new instance). */
+  public metricInstallerChanges(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return this.metric(METRICS.installerChanged, options);
+  }
+
+  /** Installer runs in the log group that ended with an error line. */
+  public metricInstallerErrors(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return this.metric(METRICS.installerErrors, options);
+  }
+
+  private metric(metricName: string, options: KeySetMetricOptions, dimensions: Record<string, string> = {}): cloudwatch.Metric {
+    const { autoScalingGroup, ...rest } = options;
+    const dimensionsMap = {
+      ...dimensions,
+      ...(autoScalingGroup ? { AutoScalingGroupName: autoScalingGroup.autoScalingGroupName } : {}),
+      ...rest.dimensionsMap,
+    };
+    return new cloudwatch.Metric({
+      namespace: this.metricsNamespace,
+      metricName,
+      statistic: cloudwatch.Stats.SUM,
+      ...rest,
+      // The key-set total is the series without dimensions.
+      dimensionsMap: Object.keys(dimensionsMap).length ? dimensionsMap : undefined,
+    });
+  }
+
+  /**
+   * A name for a rule (at `scope`/`id`) whose targets dead-letter into the key set's queue: the
+   * queue policy admits the key set's rule-name prefix only.
+   */
+  public deadLetterRuleName(scope: Construct, id: string): string {
+    return this.deadLetters().ruleName(scope, id);
+  }
+
+  /**
+   * Dead-letter queue and bounded retries for the target of a rule named by
+   * `deadLetterRuleName`: spread this into the target's `bind()` result.
+   */
+  public deadLetterTargetSettings(): Pick<events.RuleTargetConfig, 'deadLetterConfig' | 'retryPolicy'> {
+    return this.deadLetters().targetSettings;
+  }
+
+  private deadLetters(): DeadLetterQueue {
+    // Unique per account and region: the stack name and the key set's path, hashed.
+    const prefix = `aemkeys-${crypto.createHash('sha256').update(`${Stack.of(this).stackName}/${this.node.path}`).digest('hex').slice(0, 12)}`;
+    return (this.dlq ??= new DeadLetterQueue(this, 'DeadLetters', { namePrefix: prefix }));
   }
 
   /**
@@ -223,6 +362,15 @@ export class AemCryptoKeys extends Construct {
   }
 
   /**
+   * Lets the SSM agent of `grantee`'s instances stream Run Command output into the key set's log
+   * group (this group only), e.g. for an author that runs `aem-keys rollout|export --log-group`.
+   * Gated groups get it from `addAutoScalingGroup`.
+   */
+  public grantLogWrite(grantee: iam.IGrantable): iam.Grant {
+    return this.logs.grantAgentWrite(grantee);
+  }
+
+  /**
    * Gates the group's launches: a new (or warmed) instance stays in `Pending:Wait` until the
    * installer put the keys in place, and is abandoned when it fails.
    *
@@ -237,22 +385,30 @@ export class AemCryptoKeys extends Construct {
     this.lifecycleGate ??= new LifecycleGate(this, 'LifecycleGate', {
       installerDocumentName: this.installerDocumentName,
       secretArn: this.secret.secretArn,
+      metricsNamespace: this.metricsNamespace,
+      logGroupName: this.logGroup.logGroupName,
+      deadLetterQueue: this.deadLetters(),
     });
-    const gated = this.lifecycleGate.addGroup(asg, options);
-    // What starts installs (the group, or an imported group's hook) waits for the read grant and for
+    const gatedGroup = this.lifecycleGate.addGroup(asg, options);
+    // What starts installs (the group, or an imported group's hook) waits for the grants and for
     // the generator to fill the secret. Only the group resource: a role the group created itself
     // is a child of the construct, and making it wait for its own policy would be a cycle.
-    const first = groupResource ?? gated.lifecycleHook!;
+    const first = groupResource ?? gatedGroup.lifecycleHook!;
     const grantee: iam.IGrantable | undefined = groupResource ? asg : options.instanceRole;
     if (grantee) {
       this.grantRead(grantee).applyBefore(first);
       options.adminSecret?.grantRead(grantee).applyBefore(first);
+      // The installer output of each launch streams into the key set's log group.
+      this.logs.grantAgentWrite(grantee).applyBefore(first);
     } else {
       Annotations.of(this).addWarningV2('cdk-aem-crypto-keys:importedGroupNotGranted',
         `addAutoScalingGroup: the imported group ${asg.autoScalingGroupName} gets no read grant here; pass its instances' role as instanceRole, `
-        + 'or have its owner grant it (keys.grantRead(role)), or every launch is abandoned');
+        + 'or have its owner grant it (keys.grantRead(role), keys.grantLogWrite(role)), or every launch is abandoned');
     }
     first.node.addDependency(this.keysReady);
+    const gated = { ...gatedGroup, autoScalingGroup: asg };
+    this.gatedGroups.push(gated);
+    this.groupListeners.forEach((listener) => listener(gated));
     return gated;
   }
 
@@ -271,6 +427,12 @@ export class AemCryptoKeys extends Construct {
     });
     // The association runs at once when created: only after the generator filled the secret.
     association.association.node.addDependency(this.keysReady);
+    this.associationResults ??= new AssociationResults(this, 'AssociationResults', {
+      logGroup: this.logGroup,
+      namespace: this.metricsNamespace,
+      deadLetterQueue: this.deadLetters(),
+    });
+    this.associationResults.addAssociation(association.associationId);
     return association;
   }
 
@@ -404,10 +566,8 @@ function acknowledgeAliasGrant(stack: Stack, grantee: iam.IGrantable, alias: str
   if (!Construct.isConstruct(principal)) {
     return;
   }
-  const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
-  const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
   Validations.of(principal).acknowledge({
-    id: `AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:${region}:${account}:key/*]`,
+    id: `AwsSolutions::AwsSolutions-IAM5[Resource::${nagArn(stack, 'kms', 'key/*')}]`,
     reason: `kms:Decrypt only on the key carrying ${alias} (kms:ResourceAliases condition) and only through Secrets Manager (kms:ViaService); IAM cannot name a key by its alias ARN.`,
   });
 }

@@ -4,9 +4,12 @@ import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
+import { nagArn } from './nag-arn';
 import { Construct, IConstruct } from 'constructs';
 import { RuledInstallerParameter, ssmConstraint } from './installer-checks';
+import { DeadLetterQueue } from './dead-letter-queue';
 import { INSTALLER_DEFAULTS, InstallerOptions, installerParameters } from './installer-options';
+import { withLaunchResults } from './launch-results';
 
 /** Tag put on every gated group (and, through `PropagateAtLaunch`, on its instances). */
 export const GATE_TAG_KEY = 'aem-crypto-keys:gate';
@@ -109,6 +112,18 @@ export interface LifecycleGateProps {
   readonly installerDocumentName: string;
   /** ARN of the key set's secret. */
   readonly secretArn: string;
+  /** CloudWatch namespace the Automation publishes each launch's result to. */
+  readonly metricsNamespace: string;
+  /**
+   * Log group for the installer output of each launch.
+   * @default - output kept by SSM only
+   */
+  readonly logGroupName?: string;
+  /**
+   * Dead-letter queue of the rules' targets (with bounded retries).
+   * @default - no dead-letter queue, EventBridge's default retries
+   */
+  readonly deadLetterQueue?: DeadLetterQueue;
 }
 
 /** What the gate did for one group. */
@@ -151,6 +166,8 @@ export class LifecycleGate extends Construct {
   private readonly document: ssm.CfnDocument;
   /** Names of the imported groups gated so far (their instances carry `aws:autoscaling:groupName`). */
   private readonly importedGroupNames: string[] = [];
+  private readonly deadLetterQueue?: DeadLetterQueue;
+  private readonly metricsNamespace: string;
   private readonly timeouts: Array<{ hookName: string; heartbeat: number; command: number; ssm: number }> = [];
 
   constructor(scope: Construct, id: string, props: LifecycleGateProps) {
@@ -190,19 +207,27 @@ export class LifecycleGate extends Construct {
       actions: ['ssm:DescribeInstanceInformation', 'ssm:GetCommandInvocation', 'ssm:ListCommandInvocations', 'ssm:ListCommands'],
       resources: ['*'],
     }));
+    this.automationRole.addToPolicy(new iam.PolicyStatement({
+      sid: 'PublishLaunchResultsToOwnNamespace',
+      actions: ['cloudwatch:PutMetricData'],
+      resources: ['*'],
+      conditions: { StringEquals: { 'cloudwatch:namespace': props.metricsNamespace } },
+    }));
+    this.deadLetterQueue = props.deadLetterQueue;
+    this.metricsNamespace = props.metricsNamespace;
 
     this.document = new ssm.CfnDocument(this, 'Automation', {
       documentType: 'Automation',
       // A changed content becomes a new default version under the same name, so the rules'
       // target ARN stays valid and executions in flight keep their version (README: Upgrades).
       updateMethod: 'NewVersion',
-      content: renderAutomation({
+      content: withLaunchResults(renderAutomation({
         assumeRoleArn: this.automationRole.roleArn,
         installerDocumentName: props.installerDocumentName,
         secretArn: props.secretArn,
         commandTimeoutSeconds: Lazy.number({ produce: () => this.maxTimeout('command', DEFAULT_COMMAND_TIMEOUT) }),
         ssmOnlineTimeoutSeconds: Lazy.number({ produce: () => this.maxTimeout('ssm', DEFAULT_SSM_ONLINE_TIMEOUT) }),
-      }),
+      }), AUTOMATION_STEPS, { namespace: props.metricsNamespace, logGroupName: props.logGroupName }),
     });
     this.automationDocumentName = this.document.ref;
     this.node.addValidation({ validate: () => [...this.validateTimeouts(), ...this.validatePolicySize()] });
@@ -229,15 +254,13 @@ export class LifecycleGate extends Construct {
       id: `AwsSolutions::AwsSolutions-IAM5[Resource::${resource}]`,
       reason,
     });
-    // cdk-nag names the region and account as written in the template: literal for a stack with an env.
-    const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
-    const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
-    ack(`arn:<AWS::Partition>:ec2:${region}:${account}:instance/*`,
+    ack(nagArn(stack, 'ec2', 'instance/*'),
       'SendCommand may reach only instances whose aem-crypto-keys:gate tag names a gated group (ssm:resourceTag condition); instance IDs are unknown until launch.');
-    ack(`arn:<AWS::Partition>:autoscaling:${region}:${account}:autoScalingGroup:*:autoScalingGroupName/*`,
+    ack(nagArn(stack, 'autoscaling', 'autoScalingGroup:*:autoScalingGroupName/*'),
       'CompleteLifecycleAction is limited to groups tagged aem-crypto-keys:gate with a gated value (autoscaling:ResourceTag condition); naming the group ARNs would make every group depend on itself through the gate.');
     ack('*',
-      'ssm:DescribeInstanceInformation, GetCommandInvocation, ListCommands and ListCommandInvocations are read-only and do not support resource-level permissions.');
+      'ssm:DescribeInstanceInformation, GetCommandInvocation, ListCommands and ListCommandInvocations are read-only and do not support resource-level permissions; '
+      + 'cloudwatch:PutMetricData has none either and is limited to the key set\'s own namespace (cloudwatch:namespace condition).');
   }
 
   /** ARN EventBridge targets: the Automation document's default version. */
@@ -259,8 +282,9 @@ export class LifecycleGate extends Construct {
 
   private validatePolicySize(): string[] {
     // Every hook name appears in two conditions of the automation role's inline policy; IAM allows
-    // 10,240 characters of inline policy per role. The fixed part is about 1,300 characters.
-    const estimate = 1_400 + 2 * this.hookNames.reduce((sum, h) => sum + h.length + 3, 0)
+    // 10,240 characters of inline policy per role. The fixed part is about 1,300 characters, plus
+    // about 200 and the namespace for the launch results' PutMetricData statement.
+    const estimate = 1_600 + this.metricsNamespace.length + 2 * this.hookNames.reduce((sum, h) => sum + h.length + 3, 0)
       + this.importedGroupNames.reduce((sum, n) => sum + 2 * n.length + 400, 0);
     return estimate > MAX_ROLE_POLICY_CHARS
       ? [`${this.hookNames.length} gated groups make the automation role's policy about ${estimate} characters (IAM allows ${MAX_ROLE_POLICY_CHARS}); use shorter hookName values`]
@@ -343,14 +367,16 @@ export class LifecycleGate extends Construct {
         input[name] = [name === 'AdminSecretId' ? options.adminSecret!.secretArn : value];
       }
     }
-    const rule = new events.Rule(this, `Group${hookHash(hookName)}`, {
+    const ruleId = `Group${hookHash(hookName)}`;
+    const rule = new events.Rule(this, ruleId, {
+      ruleName: this.deadLetterQueue?.ruleName(this, ruleId),
       description: `AEM crypto keys for instances held by lifecycle hook ${hookName}`,
       eventPattern: {
         source: ['aws.autoscaling'],
         detailType: ['EC2 Instance-launch Lifecycle Action'],
         detail,
       },
-      targets: [new AutomationTarget(this.automationDefinitionArn, this.eventsRole, events.RuleTargetInput.fromObject(input))],
+      targets: [new AutomationTarget(this.automationDefinitionArn, this.eventsRole, events.RuleTargetInput.fromObject(input), this.deadLetterQueue)],
     });
 
     // 5. Everything the first launch needs exists before the group (or the imported group's hook).
@@ -372,10 +398,8 @@ export class LifecycleGate extends Construct {
       resources: [asg.autoScalingGroupArn],
     }));
     if (!Token.isUnresolved(asg.autoScalingGroupName)) {
-      const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
-      const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
       Validations.of(this.automationRole).acknowledge({
-        id: `AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:${region}:${account}:autoScalingGroup:*:autoScalingGroupName/${asg.autoScalingGroupName}]`,
+        id: `AwsSolutions::AwsSolutions-IAM5[Resource::${nagArn(stack, 'autoscaling', `autoScalingGroup:*:autoScalingGroupName/${asg.autoScalingGroupName}`)}]`,
         reason: 'CompleteLifecycleAction on the imported group named here only; the wildcard stands for the group ID, unknown to an imported group.',
       });
     }
@@ -384,10 +408,11 @@ export class LifecycleGate extends Construct {
 
 /** An EventBridge target that starts an SSM Automation (aws-events-targets has none). */
 class AutomationTarget implements events.IRuleTarget {
-  constructor(private readonly arn: string, private readonly role: iam.IRole, private readonly input: events.RuleTargetInput) {}
+  constructor(private readonly arn: string, private readonly role: iam.IRole, private readonly input: events.RuleTargetInput,
+    private readonly deadLetters?: DeadLetterQueue) {}
 
   public bind(): events.RuleTargetConfig {
-    return { arn: this.arn, role: this.role, input: this.input };
+    return { arn: this.arn, role: this.role, input: this.input, ...this.deadLetters?.targetSettings };
   }
 }
 

@@ -18,7 +18,7 @@ import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { ExampleAemStack } from '../bin/example-stack';
-import { AemCryptoKeys, AemCryptoKeysProps, JcrKeyMigrationDocument, KeySource } from '../lib';
+import { AemCryptoKeys, AemCryptoKeysMonitoring, AemCryptoKeysProps, JcrKeyMigrationDocument, KeySource } from '../lib';
 import { documentContentBound, SSM_DOCUMENT_MAX_BYTES } from '../lib/document-size';
 
 /** Size of a synthesized stack. */
@@ -33,9 +33,11 @@ export interface TemplateSize {
 
 /**
  * A stack with `groups` publish-like Auto Scaling groups (role, launch template, group), gated by
- * one key set or not. IDs are `Group001`…: the same length for every group.
+ * one key set or not. IDs are `Group001`…: the same length for every group. `monitored` adds
+ * `AemCryptoKeysMonitoring` with launch-loop protection (an alarm per group, a loop alarm and rule
+ * per group).
  */
-export function fleetStack(groups: number, gated: boolean, keyProps: AemCryptoKeysProps = {}): TemplateSize {
+export function fleetStack(groups: number, gated: boolean, keyProps: AemCryptoKeysProps = {}, monitored = false): TemplateSize {
   const app = new App({ context: { 'aws:cdk:enable-path-metadata': true } });
   const stack = new Stack(app, 'FleetStack');
   const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 1, natGateways: 0, subnetConfiguration: [{ name: 'app', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
@@ -58,6 +60,9 @@ export function fleetStack(groups: number, gated: boolean, keyProps: AemCryptoKe
       healthChecks: autoscaling.HealthChecks.ec2({ gracePeriod: Duration.minutes(15) }),
     });
     keys?.addAutoScalingGroup(asg, { startAfterInstall: true });
+  }
+  if (keys && monitored) {
+    new AemCryptoKeysMonitoring(stack, 'Monitoring', { keys, launchLoopProtection: {} });
   }
   return sizeOf(app.synth().getStackByName(stack.stackName).template, groups);
 }
@@ -148,6 +153,28 @@ function main(): void {
     const k = b.groups - a.groups;
     console.log(`per group ${a.groups}->${b.groups}: +${(b.resources - a.resources) / k} resources, +${(b.bytes - a.bytes) / k} bytes`);
   }
+  const fixed = (o: { groups: number; resources: number; bytes: number }, next: { groups: number; resources: number; bytes: number }) => {
+    const perResources = (next.resources - o.resources) / (next.groups - o.groups);
+    const perBytes = (next.bytes - o.bytes) / (next.groups - o.groups);
+    return `fixed (per key set) ${o.resources - perResources * o.groups} resources, ${o.bytes - perBytes * o.groups} bytes`;
+  };
+  console.log(`gated: ${fixed(overhead[0], overhead[1])}`);
+
+  console.log('With AemCryptoKeysMonitoring and launch-loop protection:');
+  const monitored: Array<{ groups: number; resources: number; bytes: number }> = [];
+  for (const n of counts) {
+    const m = fleetStack(n, true, {}, true);
+    const plain = fleetStack(n, false);
+    monitored.push({ groups: n, resources: m.resources - plain.resources, bytes: m.bytes - plain.bytes });
+    console.log(`${String(n).padStart(6)} | ${m.resources} resources (added ${m.resources - plain.resources}) | ${m.bytes} bytes (added ${m.bytes - plain.bytes})`);
+  }
+  for (let i = 1; i < monitored.length; i++) {
+    const a = monitored[i - 1];
+    const b = monitored[i];
+    const k = b.groups - a.groups;
+    console.log(`per group ${a.groups}->${b.groups}: +${(b.resources - a.resources) / k} resources, +${(b.bytes - a.bytes) / k} bytes`);
+  }
+  console.log(`monitored: ${fixed(monitored[0], monitored[1])}`);
 
   const example50 = exampleStack(50, true);
   console.log(`example app, 50 gated publish groups: ${example50.resources} resources (limit 500), ${example50.bytes} bytes (limit 1,000,000)`);

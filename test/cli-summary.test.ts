@@ -61,7 +61,7 @@ beforeEach(() => {
   ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-1' } });
 });
 
-test('status: mismatches are listed per instance from ListCommandInvocations and exit 1', async () => {
+test('status --verify: mismatches are listed per instance from ListCommandInvocations and exit 1', async () => {
   ssm.on(ListCommandsCommand)
     .resolvesOnce({ Commands: [{ CommandId: 'cmd-1', Status: 'InProgress', TargetCount: 3, CompletedCount: 1, ErrorCount: 0, InstanceIds: [] }] })
     .resolves({ Commands: [{ CommandId: 'cmd-1', Status: 'Failed', TargetCount: 3, CompletedCount: 3, ErrorCount: 1, InstanceIds: [] }] });
@@ -69,7 +69,7 @@ test('status: mismatches are listed per instance from ListCommandInvocations and
     .resolvesOnce({ CommandInvocations: [ok('i-0000000000000000a'), bad('i-0000000000000000b', 'hmac differs from the secret')], NextToken: 't' })
     .resolves({ CommandInvocations: [{ InstanceId: 'i-0000000000000000c', Status: 'TimedOut', StatusDetails: 'Delivery Timed Out', CommandPlugins: [] }] });
 
-  const r = await run(['status', '--secret', ARN, '--targets', 'tag:aem-role=publish']);
+  const r = await run(['status', '--secret', ARN, '--targets', 'tag:aem-role=publish', '--verify']);
   expect(r.code).toBe(1);
   const lines = r.stdout.trimEnd().split('\n');
   expect(lines[1]).toMatch(/^i-0000000000000000a\s+yes\s+aaaaaaaaaaaa\s+bbbbbbbbbbbb$/);
@@ -143,6 +143,20 @@ test('export: prints the instance output (fingerprints) and fails when the insta
     DocumentName: 'AemKeys-Export', InstanceIds: ['i-0123456789abcdef0'],
     Parameters: { SecretId: [ARN], Force: ['false'] }, Comment: 'aem-keys export',
   });
+});
+
+test('--log-group streams the command output to CloudWatch Logs (rollout, export, status --verify); a bad name is a usage error', async () => {
+  ssm.on(ListCommandsCommand).resolves({ Commands: [{ CommandId: 'cmd-1', Status: 'Success', TargetCount: 1, CompletedCount: 1, ErrorCount: 0 }] });
+  ssm.on(ListCommandInvocationsCommand).resolves({ CommandInvocations: [ok('i-0000000000000000a')] });
+  const r = await run(['rollout', '--secret', ARN, '--targets', 'tag:aem-role=publish', '--log-group', 'AemCryptoKeysExample-CryptoKeysLogsLogGroup84978975-AbC']);
+  expect(r.code).toBe(0);
+  expect(ssm.commandCalls(SendCommandCommand)[0].args[0].input.CloudWatchOutputConfig)
+    .toEqual({ CloudWatchOutputEnabled: true, CloudWatchLogGroupName: 'AemCryptoKeysExample-CryptoKeysLogsLogGroup84978975-AbC' });
+  await run(['rollout', '--secret', ARN, '--targets', 'tag:aem-role=publish']);
+  expect(ssm.commandCalls(SendCommandCommand)[1].args[0].input.CloudWatchOutputConfig).toBeUndefined();
+  const bad = await run(['rollout', '--secret', ARN, '--targets', 'tag:aem-role=publish', '--log-group', 'a b']);
+  expect([bad.code, bad.stderr]).toEqual([2, 'aem-keys: rollout: --log-group is not a valid log group name: "a b"\n']);
+  expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(2);
 });
 
 test('AWS errors become one line, exit 1', async () => {

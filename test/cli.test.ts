@@ -216,11 +216,11 @@ describeWithTools(['moto_server', 'aws'], 'aem-keys against moto_server (real SD
     expect((await secretKeys(arn)).master.equals(keysA.master)).toBe(true);
   });
 
-  test('status sends the installer with Mode=verify to the tag, reads every invocation back', async () => {
+  test('status --verify sends the installer with Mode=verify to the tag, reads every invocation back', async () => {
     const arn = await createSecret('keys-status', {}, serializeKeySet(keysA));
     await taggedDocument('Installer-From-Tag', INSTALLER_DOCUMENT_TAG, arn);
     await taggedDocument('Other-Key-Set-Installer', INSTALLER_DOCUMENT_TAG, arn.replace('keys-status', 'keys-other'));
-    const r = await run(['status', '--secret', arn, '--targets', 'tag:aem-role=publish', '--param', 'QuickstartDir=/opt/aem/publish/crx-quickstart', '--json']);
+    const r = await run(['status', '--secret', arn, '--targets', 'tag:aem-role=publish', '--param', 'QuickstartDir=/opt/aem/publish/crx-quickstart', '--json', '--verify']);
     expect(r.code).toBe(0);
     const cmd = await lastCommand();
     expect(cmd.DocumentName).toBe('Installer-From-Tag');
@@ -231,7 +231,7 @@ describeWithTools(['moto_server', 'aws'], 'aem-keys against moto_server (real SD
     expect(out.instances.map((i: { instanceId: string }) => i.instanceId)).toEqual(publish);
     expect(out.instances.every((i: { match: boolean }) => i.match)).toBe(true);
 
-    const table = await run(['status', '--secret', arn, '--targets', 'tag:aem-role=publish', '--document', 'Explicit']);
+    const table = await run(['status', '--secret', arn, '--targets', 'tag:aem-role=publish', '--document', 'Explicit', '--verify']);
     expect(table.code).toBe(0);
     expect(table.stdout.split('\n')[0]).toMatch(/^INSTANCE\s+MATCH\s+HMAC\s+MASTER\s+ERROR$/);
     for (const id of publish) expect(table.stdout).toMatch(new RegExp(`${id}\\s+yes`));

@@ -21,13 +21,40 @@ describe('example stack', () => {
     const secrets = ofType('AWS::SecretsManager::Secret');
     expect(secrets).toHaveLength(1);
     expect(secrets[0][1].DeletionPolicy).toBe('Retain');
-    expect(ofType('AWS::KMS::Key')).toHaveLength(1);
+    // The secret's key, the log group's key and the alarm topic's key.
+    expect(ofType('AWS::KMS::Key').map(([id]) => id)).toEqual([
+      expect.stringMatching(/^CryptoKeysKey/), expect.stringMatching(/^CryptoKeysLogsKey/), expect.stringMatching(/^CryptoKeysMonitoringTopicKey/),
+    ]);
     const [secretId] = secrets[0];
     const readers = ofType('AWS::IAM::Policy')
       .filter(([, p]) => p.Properties.PolicyDocument.Statement.some((s: any) =>
         [].concat(s.Action).includes('secretsmanager:GetSecretValue' as never) && s.Resource?.Ref === secretId))
       .flatMap(([, p]) => p.Properties.Roles.map((r: any) => r.Ref));
     expect(readers).toEqual(expect.arrayContaining([expect.stringMatching(/^AuthorInstanceRole/), expect.stringMatching(/^PublishRole/)]));
+  });
+
+  test('operable: a log group kept a year, alarms to the encrypted topic, a dead-letter queue, launch-loop protection', () => {
+    const [[groupId, group]] = ofType('AWS::Logs::LogGroup').filter(([id]) => id.startsWith('CryptoKeysLogs'));
+    expect(group.Properties.RetentionInDays).toBe(365);
+    expect(group.Properties.KmsKeyId).toBeDefined();
+    expect(template.Outputs.KeySetLogGroup.Value).toEqual({ Ref: groupId });
+    const [[topicId]] = ofType('AWS::SNS::Topic');
+    expect(template.Outputs.AlarmTopicArn.Value).toEqual({ Ref: topicId });
+    const alarms = ofType('AWS::CloudWatch::Alarm');
+    expect(alarms.map(([, a]) => a.Properties.MetricName ?? 'launch loop').sort())
+      .toEqual(['ApproximateNumberOfMessagesVisible', 'AssociationRunsFailed', 'LaunchesAbandoned', 'launch loop']);
+    for (const [, a] of alarms) expect(a.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
+    expect(ofType('AWS::SQS::Queue')).toHaveLength(1);
+    expect(ofType('AWS::SSM::Document').filter(([id]) => id.includes('LaunchLoopProtection'))).toHaveLength(1);
+    // The author and the publish roles may stream Run Command output into that log group only.
+    const writers = ofType('AWS::IAM::Policy')
+      .filter(([, p]) => p.Properties.PolicyDocument.Statement.some((st: any) =>
+        [].concat(st.Action).includes('logs:PutLogEvents' as never) && JSON.stringify(st.Resource) === JSON.stringify({ 'Fn::GetAtt': [groupId, 'Arn'] })))
+      .flatMap(([, p]) => p.Properties.Roles.map((r: any) => r.Ref));
+    expect(writers).toEqual(expect.arrayContaining([expect.stringMatching(/^AuthorInstanceRole/), expect.stringMatching(/^PublishRole/)]));
+    for (const [, rule] of ofType('AWS::Events::Rule')) {
+      for (const target of rule.Properties.Targets) expect(target.DeadLetterConfig).toBeDefined();
+    }
   });
 
   test('snapshot (asset hashes normalized)', () => {

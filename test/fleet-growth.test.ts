@@ -32,12 +32,32 @@ describe('growth with the number of gated groups', () => {
     expect(perGroupResources[0]).toBe(perGroupResources[1]);
     expect(perGroupBytes[0]).toBe(perGroupBytes[1]);
     expect(Number.isInteger(perGroupBytes[0])).toBe(true);
-    // A rule per group, plus the read grant on the group's role; nothing else.
+    // A rule per group, plus the read (and log) grant on the group's role; nothing else.
     expect(perGroupResources[0]).toBe(2);
     expect(perGroupBytes[0]).toBeLessThan(4_000);
   });
 
-  test('what each group adds: one rule, one role policy; one Automation and one installer document per key set', () => {
+  test('with monitoring and launch-loop protection: constant per group too (+ one loop alarm)', () => {
+    const added = (n: number) => {
+      const m = fleetStack(n, true, {}, true);
+      const p = sizes.get(n)!.plain;
+      return { resources: m.resources - p.resources, bytes: m.bytes - p.bytes, template: m.template };
+    };
+    const [a, b, c] = [added(1), added(10), added(50)];
+    const perGroupResources = [(b.resources - a.resources) / 9, (c.resources - b.resources) / 40];
+    const perGroupBytes = [(b.bytes - a.bytes) / 9, (c.bytes - b.bytes) / 40];
+    expect(perGroupResources).toEqual([3, 3]);
+    expect(perGroupBytes[0]).toBe(perGroupBytes[1]);
+    expect(perGroupBytes[0]).toBeLessThan(8_000);
+    const fifty = fleetStack(50, true, {}, true);
+    expect(fifty.resources).toBeLessThan(MAX_RESOURCES);
+    expect(fifty.bytes).toBeLessThan(MAX_TEMPLATE_BYTES);
+    // The dead-letter queue's policy admits the rules by name prefix: the same size for 1 and 50 groups.
+    const queuePolicy = (t: any) => JSON.stringify(Object.values(t.Resources as Record<string, any>).find((r) => r.Type === 'AWS::SQS::QueuePolicy').Properties);
+    expect(queuePolicy(fifty.template).length).toBe(queuePolicy(a.template).length);
+  });
+
+    test('what each group adds: one rule, one role policy; one Automation and one installer document per key set', () => {
     const types = (t: any) => Object.values(t.Resources as Record<string, any>).map((r) => r.Type as string);
     const count = (list: string[], type: string) => list.filter((t) => t === type).length;
     for (const n of counts) {

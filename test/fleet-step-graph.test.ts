@@ -102,11 +102,22 @@ describe('lifecycle automation step graph', () => {
   const paths = allPaths(steps);
   const continueSteps = steps.filter((s) => result(s.name) === 'CONTINUE').map((s) => s.name);
   const abandonSteps = steps.filter((s) => result(s.name) === 'ABANDON').map((s) => s.name);
+  /** The launch result a step publishes: metric name and Reason, or undefined. */
+  const published = (name: string) => {
+    const s = byName.get(name);
+    if (s?.action !== 'aws:executeAwsApi' || s.inputs.Api !== 'PutMetricData') return undefined;
+    const reasons = s.inputs.MetricData.flatMap((d: any) => (d.Dimensions ?? []).filter((x: any) => x.Name === 'Reason').map((x: any) => x.Value));
+    return { metric: s.inputs.MetricData[0].MetricName as string, reason: reasons[0] as string | undefined };
+  };
+  const recordSteps = steps.filter((s) => published(s.name)).map((s) => s.name);
+  // The step after CONTINUE: the lifecycle action is complete, it only counts.
+  const afterContinue = continueSteps.length ? [byName.get(continueSteps[0]).nextStep] : [];
 
-  test('one CONTINUE step and one ABANDON step, both ends', () => {
+  test('one CONTINUE step and one ABANDON step; ABANDON ends, CONTINUE is followed by its count, which ends', () => {
     expect(continueSteps).toHaveLength(1);
     expect(abandonSteps).toHaveLength(1);
-    expect(byName.get(continueSteps[0]).isEnd).toBe(true);
+    expect(published(afterContinue[0])).toEqual({ metric: 'LaunchesContinued', reason: undefined });
+    expect(byName.get(afterContinue[0]).isEnd).toBe(true);
     expect(byName.get(abandonSteps[0]).isEnd).toBe(true);
   });
 
@@ -115,22 +126,46 @@ describe('lifecycle automation step graph', () => {
     for (const s of steps) expect(reached).toContain(s.name);
   });
 
-  test('every failure, cancel or timeout edge outside the ABANDON step leads to ABANDON', () => {
+  test('every failure, cancel or timeout edge before the lifecycle action is complete leads to ABANDON, through the count of its reason', () => {
+    const expectedReason = (from: string, kind: Edge['kind']) => {
+      if (kind === 'cancel') return 'Cancelled';
+      if (from === 'waitForSsmOnline') return 'AgentNotOnline';
+      if (continueSteps.includes(from)) return 'LifecycleActionFailed';
+      return 'InstallerFailed';
+    };
     steps.forEach((s, i) => {
-      if (abandonSteps.includes(s.name)) return;
+      if (abandonSteps.includes(s.name) || afterContinue.includes(s.name)) return;
       for (const edge of edgesOf(steps, i).filter((e) => e.kind !== 'success')) {
-        expect({ from: s.name, kind: edge.kind, to: edge.to }).toEqual({ from: s.name, kind: edge.kind, to: abandonSteps[0] });
+        if (recordSteps.includes(s.name)) {
+          // A count that fails must not keep the instance from being abandoned.
+          expect({ from: s.name, kind: edge.kind, to: edge.to }).toEqual({ from: s.name, kind: edge.kind, to: abandonSteps[0] });
+          continue;
+        }
+        expect({ from: s.name, kind: edge.kind, published: published(edge.to) })
+          .toEqual({ from: s.name, kind: edge.kind, published: { metric: 'LaunchesAbandoned', reason: expectedReason(s.name, edge.kind) } });
+        const [next] = edgesOf(steps, steps.indexOf(byName.get(edge.to)));
+        expect(next).toEqual({ to: abandonSteps[0], kind: 'success' });
       }
     });
     // Nothing marks a failure as harmless.
     for (const s of steps) expect(s.isCritical).not.toBe(false);
   });
 
-  test('the all-success path of every branch ends in CONTINUE', () => {
+  test('every path publishes exactly one result, and it is the result the path ends in', () => {
+    for (const p of paths) {
+      const counts = p.filter((n) => recordSteps.includes(n.step)).map((n) => published(n.step)!.metric);
+      const completedWith = p.some((n) => continueSteps.includes(n.step) && n.via === 'success') ? 'LaunchesContinued' : 'LaunchesAbandoned';
+      expect(counts).toEqual([completedWith]);
+      if (completedWith === 'LaunchesAbandoned') expect(p.some((n) => abandonSteps.includes(n.step))).toBe(true);
+    }
+  });
+
+  test('the all-success path of every branch ends in CONTINUE (and its count)', () => {
     const successOnly = paths.filter((p) => p.slice(0, -1).every((n) => n.via === 'success'));
     expect(successOnly.length).toBeGreaterThanOrEqual(2); // service and warm-pool branches
     for (const p of successOnly) {
-      expect(p[p.length - 2].step).toBe(continueSteps[0]);
+      expect(p[p.length - 3].step).toBe(continueSteps[0]);
+      expect(p[p.length - 2].step).toBe(afterContinue[0]);
       expect(p[p.length - 1].step).toBe(END);
     }
   });
@@ -144,13 +179,15 @@ describe('lifecycle automation step graph', () => {
     }
   });
 
-  test('every path ends by completing the lifecycle action, except a failed ABANDON call itself', () => {
+  test('every path ends by completing the lifecycle action (or counting a CONTINUE), only a failed ABANDON call or count aborts', () => {
     for (const p of paths) {
       const last = p[p.length - 2].step;
-      expect([...continueSteps, ...abandonSteps]).toContain(last);
+      expect([...afterContinue, ...abandonSteps]).toContain(last);
+      if (afterContinue.includes(last)) expect(p[p.length - 3]).toEqual({ step: continueSteps[0], via: 'success' });
       if (p[p.length - 1].step === ABORT) {
-        // Only the ABANDON call may abort (the hook's DefaultResult ABANDON still applies then).
-        expect(abandonSteps).toContain(last);
+        // The ABANDON call (the hook's DefaultResult ABANDON still applies then), or the count
+        // after a completed CONTINUE.
+        expect([...abandonSteps, ...afterContinue]).toContain(last);
       }
     }
   });

@@ -56,13 +56,16 @@ describe('an imported group', () => {
     expect(findCycle(resources)).toBeUndefined();
   });
 
-  test('the instance role passed in reads the secret (its key only via Secrets Manager); the rule matches the group by name', () => {
+  test('the instance role passed in reads the secret (its key only via Secrets Manager) and writes the key set\'s log group; the rule matches the group by name', () => {
     const { template, resources } = imported();
     const [grant] = idsOf(resources, 'AWS::IAM::Policy', 'PublishRole');
     expect(resources[grant].Properties.Roles).toEqual(['team-publish-role']);
     expect(resources[grant].Properties.PolicyDocument.Statement.map((s: any) => s.Action)).toEqual([
       ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], 'kms:Decrypt',
+      'logs:DescribeLogGroups', ['logs:CreateLogStream', 'logs:DescribeLogStreams', 'logs:PutLogEvents'],
     ]);
+    const logGroup = idsOf(resources, 'AWS::Logs::LogGroup')[0];
+    expect(resources[grant].Properties.PolicyDocument.Statement[3].Resource).toEqual({ 'Fn::GetAtt': [logGroup, 'Arn'] });
     template.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: { detail: Match.objectLike({ AutoScalingGroupName: ['team-publish-asg'] }) },
     });

@@ -252,23 +252,57 @@ describe('the Automation document', () => {
       ['installKeys', 'aws:runCommand'],
       ['installKeysForWarmPool', 'aws:runCommand'],
       ['completeLifecycleContinue', 'aws:executeAwsApi'],
+      ['recordLaunchContinued', 'aws:executeAwsApi'],
+      ['recordAbandonAgentNotOnline', 'aws:executeAwsApi'],
+      ['recordAbandonInstallerFailed', 'aws:executeAwsApi'],
+      ['recordAbandonCancelled', 'aws:executeAwsApi'],
+      ['recordAbandonLifecycleActionFailed', 'aws:executeAwsApi'],
       ['completeLifecycleAbandon', 'aws:executeAwsApi'],
     ]);
-    for (const step of doc.mainSteps.slice(0, 5)) {
-      expect([step.name, step.onFailure, step.onCancel]).toEqual([step.name, 'step:completeLifecycleAbandon', 'step:completeLifecycleAbandon']);
+    // Each failure goes to the record step of its reason, each cancel to Cancelled, then ABANDON.
+    const failureTo = ['AgentNotOnline', 'InstallerFailed', 'InstallerFailed', 'InstallerFailed', 'LifecycleActionFailed'];
+    doc.mainSteps.slice(0, 5).forEach((step: any, i: number) => {
+      expect([step.name, step.onFailure, step.onCancel]).toEqual([step.name, `step:recordAbandon${failureTo[i]}`, 'step:recordAbandonCancelled']);
+    });
+    for (const step of doc.mainSteps.slice(6, 10)) {
+      expect([step.name, step.nextStep, step.onFailure, step.onCancel]).toEqual([step.name, 'completeLifecycleAbandon', 'step:completeLifecycleAbandon', 'step:completeLifecycleAbandon']);
     }
-    const [wait, branch, install, warm, proceed, abandon] = doc.mainSteps;
+    const [wait, branch, install, warm, proceed, recorded] = doc.mainSteps;
+    const abandon = doc.mainSteps[10];
+    expect(proceed.nextStep).toBe('recordLaunchContinued');
+    expect(recorded.isEnd).toBe(true);
     expect(wait.inputs).toMatchObject({ Service: 'ssm', Api: 'DescribeInstanceInformation', DesiredValues: ['Online'] });
     expect(wait.timeoutSeconds).toBe(600);
     expect(branch.inputs).toEqual({ Choices: [{ NextStep: 'installKeysForWarmPool', Variable: '{{ Destination }}', StringEquals: 'WarmPool' }], Default: 'installKeys' });
     expect(proceed.inputs).toMatchObject({ Service: 'autoscaling', Api: 'CompleteLifecycleAction', LifecycleActionResult: 'CONTINUE' });
     expect(abandon.inputs).toMatchObject({ Service: 'autoscaling', Api: 'CompleteLifecycleAction', LifecycleActionResult: 'ABANDON' });
-    expect([proceed.isEnd, abandon.isEnd]).toEqual([true, true]);
+    expect([proceed.isEnd, abandon.isEnd]).toEqual([undefined, true]);
     for (const step of [install, warm]) {
       expect(step.inputs.DocumentName).toEqual({ Ref: expect.stringMatching(/^KeysInstallerDocument/) });
       expect(step.inputs.InstanceIds).toEqual(['{{ InstanceId }}']);
       expect(step.timeoutSeconds).toBe(20 * 60);
       expect(step.nextStep).toBe('completeLifecycleContinue');
+      // The installer output of each launch goes to the key set's log group.
+      expect(step.inputs.CloudWatchOutputConfig).toEqual({ CloudWatchOutputEnabled: true, CloudWatchLogGroupName: { Ref: expect.stringMatching(/^KeysLogsLogGroup/) } });
+    }
+  });
+
+  test('each record step publishes its result for the key set, the group and (abandons) the reason, in the key set\'s namespace', () => {
+    const doc = content(gated().json);
+    const step = (name: string) => doc.mainSteps.find((s: any) => s.name === name);
+    const data = (metricName: string, reason?: string) => [
+      { MetricName: metricName, Unit: 'Count', Value: 1 },
+      { MetricName: metricName, Unit: 'Count', Value: 1, Dimensions: [{ Name: 'AutoScalingGroupName', Value: '{{ AutoScalingGroupName }}' }] },
+      ...(reason ? [{ MetricName: metricName, Unit: 'Count', Value: 1, Dimensions: [{ Name: 'Reason', Value: reason }] }] : []),
+    ];
+    expect(step('recordLaunchContinued').inputs).toEqual({
+      Service: 'cloudwatch', Api: 'PutMetricData', Namespace: 'AemCryptoKeys/GateStack/Keys', MetricData: data('LaunchesContinued'),
+    });
+    for (const reason of ['AgentNotOnline', 'InstallerFailed', 'Cancelled', 'LifecycleActionFailed']) {
+      expect(step(`recordAbandon${reason}`).inputs).toEqual({
+        Service: 'cloudwatch', Api: 'PutMetricData', Namespace: 'AemCryptoKeys/GateStack/Keys', MetricData: data('LaunchesAbandoned', reason),
+      });
+      expect(step(`recordAbandon${reason}`).timeoutSeconds).toBe(60);
     }
   });
 
@@ -332,6 +366,10 @@ describe('least-privilege roles', () => {
         Sid: 'FollowCommandsAndManagedNodes', Effect: 'Allow', Resource: '*',
         Action: ['ssm:DescribeInstanceInformation', 'ssm:GetCommandInvocation', 'ssm:ListCommandInvocations', 'ssm:ListCommands'],
       },
+      {
+        Sid: 'PublishLaunchResultsToOwnNamespace', Effect: 'Allow', Resource: '*', Action: 'cloudwatch:PutMetricData',
+        Condition: { StringEquals: { 'cloudwatch:namespace': 'AemCryptoKeys/GateStack/Keys' } },
+      },
     ]);
     const role = json.Resources[logicalIdOf(json, 'AWS::IAM::Role', 'LifecycleGate/AutomationRole/')];
     expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([expect.objectContaining({
@@ -360,10 +398,18 @@ describe('least-privilege roles', () => {
     expect(role.Properties.AssumeRolePolicyDocument.Statement[0].Principal).toEqual({ Service: 'events.amazonaws.com' });
   });
 
-  test('the group role reads the secret only (and its key only through Secrets Manager)', () => {
+  test('the group role reads the secret only (and its key only through Secrets Manager), and writes the key set\'s log group only', () => {
     const { json } = gated();
     const statements = policyOf(json, 'PublishRole/DefaultPolicy');
-    expect(statements.map((s: any) => s.Action)).toEqual([['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], 'kms:Decrypt']);
+    expect(statements.map((s: any) => s.Action)).toEqual([
+      ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+      'kms:Decrypt',
+      'logs:DescribeLogGroups',
+      ['logs:CreateLogStream', 'logs:DescribeLogStreams', 'logs:PutLogEvents'],
+    ]);
+    const logGroup = logicalIdOf(json, 'AWS::Logs::LogGroup', 'Keys/Logs/LogGroup');
+    expect(statements[2].Resource).toEqual(arn('logs', ':log-group:*'));
+    expect(statements[3].Resource).toEqual({ 'Fn::GetAtt': [logGroup, 'Arn'] });
   });
 });
 

@@ -18,6 +18,7 @@ import {
 } from './args';
 import { importKeys, OperationError, readKeyFile } from './import-keys';
 import { explainNetworkErrors } from './network-errors';
+import { formatAge, knownStatus, KnownInstanceStatus } from './known-status';
 import { Output, Progress } from './progress';
 import { CommandResult, InstanceResult, sendAndWait } from './run-command';
 
@@ -65,6 +66,10 @@ const PARAM: OptionSpec = {
   name: 'param', type: 'string', metavar: 'NAME=VALUE', repeatable: true,
   help: 'Another document parameter, e.g. QuickstartDir=/opt/aem/publish/crx-quickstart',
 };
+const LOG_GROUP: OptionSpec = {
+  name: 'log-group', type: 'string', metavar: 'NAME',
+  help: 'Also stream the command output to this CloudWatch Logs group (the key set\'s: stack output; instances need AemCryptoKeys.grantLogWrite)',
+};
 const TARGETS: OptionSpec = { name: 'targets', type: 'string', metavar: 'tag:KEY=VALUE', required: true, help: 'The instances: every managed instance carrying this tag' };
 
 const COMMANDS: Record<string, CommandDef> = {
@@ -91,19 +96,27 @@ const COMMANDS: Record<string, CommandDef> = {
       { name: 'instance', type: 'string', metavar: 'ID', required: true, help: 'The reference instance (usually the author)' },
       DOCUMENT(EXPORT_DOCUMENT_TAG),
       { name: 'force', type: 'boolean', help: 'Let the export replace different keys already in the secret' },
-      PARAM, TIMEOUT,
+      PARAM, TIMEOUT, LOG_GROUP,
     ],
     details: 'The instance reads hmac/master from its com.adobe.granite.crypto.file data folder and writes\n' +
       'them with PutSecretValue itself (its role needs AemCryptoKeys.grantWrite). Key material never\npasses through this CLI.',
     run: runExport,
   },
   status: {
-    summary: 'Verify every targeted instance holds the secret\'s keys (installer, Mode=verify)',
-    usage: 'aem-keys status --secret ARN --targets tag:KEY=VALUE [--document NAME]',
-    options: [SECRET, TARGETS, DOCUMENT(INSTALLER_DOCUMENT_TAG), PARAM, TIMEOUT],
-    details: 'Changes nothing on the instances. Prints instance, match (yes/no), fingerprints, error.\n' +
-      'Exits 1 when any instance does not match (or did not answer), or when no instance matched the tag.',
-    run: (opts, ctx) => runInstaller('status', opts, ctx),
+    summary: 'What is known of every targeted instance\'s keys (last association run or installer run); --verify checks them now',
+    usage: 'aem-keys status --secret ARN --targets tag:KEY=VALUE [--verify] [--document NAME]',
+    options: [
+      SECRET, TARGETS,
+      { name: 'verify', type: 'boolean', help: 'Run the installer with Mode=verify on every target now (slower; a fresh answer)' },
+      DOCUMENT(INSTALLER_DOCUMENT_TAG), PARAM, TIMEOUT, LOG_GROUP,
+    ],
+    details: 'Without --verify nothing runs on the instances: for each managed instance carrying the tag it\n' +
+      'reads the installer association\'s last run (State Manager), else the last run of the installer\n' +
+      'document (a gated launch, a rollout, a verify), and prints instance, source, result, age, detail.\n' +
+      'With --verify: instance, match (yes/no), fingerprints, error. Changes nothing either way.\n' +
+      'Exits 1 when any instance failed, does not match, has no known result (or did not answer), or\n' +
+      'when no instance matched the tag.',
+    run: (opts, ctx) => (opts.verify === true ? runInstaller('status', opts, ctx) : runKnownStatus(opts, ctx)),
   },
   rollout: {
     summary: 'Install the keys on every targeted instance, with rate control',
@@ -112,7 +125,7 @@ const COMMANDS: Record<string, CommandDef> = {
       SECRET, TARGETS,
       { name: 'max-concurrency', type: 'string', metavar: 'N|N%', help: 'Instances at a time (default 10%)' },
       { name: 'max-errors', type: 'string', metavar: 'N|N%', help: 'Stop sending to more instances after this many failures (default 1)' },
-      DOCUMENT(INSTALLER_DOCUMENT_TAG), PARAM, TIMEOUT,
+      DOCUMENT(INSTALLER_DOCUMENT_TAG), PARAM, TIMEOUT, LOG_GROUP,
     ],
     details: 'Follows progress, then names every instance that failed and exits 1 when any did.',
     run: (opts, ctx) => runInstaller('rollout', opts, ctx),
@@ -276,6 +289,7 @@ async function runExport(opts: ParsedOptions, ctx: Context): Promise<number> {
     InstanceIds: [instance],
     Parameters: { ...params, SecretId: [doc.secretArn], Force: [opts.force === true ? 'true' : 'false'] },
     Comment: 'aem-keys export',
+    ...cloudWatchOutput(opts, 'export'),
   }, { timeoutMs: wait, pollMs: ctx.io.pollMs ?? 3000, progress, sleep: ctx.io.sleep, now: ctx.io.now });
   progress.done(`command ${result.commandId}: ${result.status}`);
   const inv = result.instances.find((i) => i.instanceId === instance);
@@ -311,6 +325,7 @@ async function runInstaller(command: 'status' | 'rollout', opts: ParsedOptions, 
     DocumentName: doc.name,
     Parameters: { ...params, SecretId: [doc.secretArn], Mode: [command === 'status' ? 'verify' : 'install'] },
     Comment: `aem-keys ${command}`,
+    ...cloudWatchOutput(opts, command),
   }, { timeoutMs: wait, pollMs: ctx.io.pollMs ?? 5000, progress, sleep: ctx.io.sleep, now: ctx.io.now });
   progress.done(`command ${result.commandId}: ${result.status}, ${result.completedCount}/${result.targetCount} done, ${result.errorCount} failed; ${result.instances.length} instance(s)`);
 
@@ -334,6 +349,47 @@ async function runInstaller(command: 'status' | 'rollout', opts: ParsedOptions, 
     }
   }
   return ok ? EXIT_OK : EXIT_FAILED;
+}
+
+/** `CloudWatchOutputConfig` for `--log-group`. */
+function cloudWatchOutput(opts: ParsedOptions, command: string): Partial<SendCommandCommandInput> {
+  const name = opts['log-group'] as string | undefined;
+  if (name === undefined) return {};
+  if (!/^[A-Za-z0-9_\-/.#]{1,512}$/.test(name)) throw new UsageError(`${command}: --log-group is not a valid log group name: "${printable(name)}"`);
+  return { CloudWatchOutputConfig: { CloudWatchOutputEnabled: true, CloudWatchLogGroupName: name } };
+}
+
+async function runKnownStatus(opts: ParsedOptions, ctx: Context): Promise<number> {
+  const target = parseTargets(opts.targets as string, 'status');
+  if (opts.param !== undefined) throw new UsageError('status: --param applies to --verify only');
+  if (opts.timeout !== undefined) throw new UsageError('status: --timeout applies to --verify only');
+  if (opts['log-group'] !== undefined) throw new UsageError('status: --log-group applies to --verify only');
+  const doc = await resolveDocument(ctx, 'status', opts.secret as string, opts.document as string | undefined, INSTALLER_DOCUMENT_TAG);
+  const now = (ctx.io.now ?? Date.now)();
+  const instances = await knownStatus(ctx.ssm(), target, doc.name, now);
+  const bad = instances.filter((i) => i.status !== 'Success');
+  const ok = instances.length > 0 && bad.length === 0;
+  if (ctx.json) {
+    ctx.io.stdout.write(JSON.stringify({ documentName: doc.name, verified: false, instances, ok, notOk: bad.map((i) => i.instanceId) }, null, 2) + '\n');
+    return ok ? EXIT_OK : EXIT_FAILED;
+  }
+  if (instances.length === 0) {
+    ctx.io.stdout.write(`no managed instance carries ${target.Key}=${target.Values[0]}\n`);
+    return EXIT_FAILED;
+  }
+  ctx.io.stdout.write(knownTable(instances));
+  const oldest = Math.max(...instances.map((i) => i.ageSeconds ?? 0));
+  ctx.io.stdout.write(bad.length > 0
+    ? `not ok on ${bad.length} of ${instances.length}: ${bad.map((i) => i.instanceId).join(', ')} (run with --verify for a fresh answer)\n`
+    : `all ${instances.length} instance(s) had the keys at their last run (oldest answer ${formatAge(oldest)} old; --verify checks now)\n`);
+  return ok ? EXIT_OK : EXIT_FAILED;
+}
+
+function knownTable(instances: KnownInstanceStatus[]): string {
+  const header = ['INSTANCE', 'SOURCE', 'RESULT', 'AGE', 'DETAIL'];
+  const rows = instances.map((i) => [i.instanceId, i.source, i.status, formatAge(i.ageSeconds), printable(i.detail ?? '')]);
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
+  return [header, ...rows].map((r) => r.map((v, c) => (c === r.length - 1 ? v : v.padEnd(widths[c]))).join('  ').trimEnd()).join('\n') + '\n';
 }
 
 function jsonResult(r: CommandResult, status = false) {

@@ -1,0 +1,161 @@
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
+import type { AemCryptoKeys } from './aem-crypto-keys';
+import { LaunchLoopProtection, LaunchLoopProtectionOptions } from './launch-loop-protection';
+
+/** Properties of `AemCryptoKeysMonitoring`. */
+export interface AemCryptoKeysMonitoringProps {
+  /** The key set to watch. */
+  readonly keys: AemCryptoKeys;
+
+  /**
+   * Where alarms (and the launch-loop protection's message) go.
+   * @default - a new topic encrypted with a new customer-managed KMS key
+   */
+  readonly topic?: sns.ITopic;
+
+  /**
+   * Abandoned launches (of all the key set's gated groups) within `abandonedLaunchesPeriod` that
+   * raise the alarm. A gated launch is abandoned only when something is broken, so one is enough
+   * by default. Which group, and why: the metric's `AutoScalingGroupName` and `Reason` series.
+   * @default 1
+   */
+  readonly abandonedLaunchesThreshold?: number;
+
+  /**
+   * Period of the abandoned-launches alarms.
+   * @default Duration.minutes(5)
+   */
+  readonly abandonedLaunchesPeriod?: Duration;
+
+  /**
+   * Failed tag association runs (instances) within `failedAssociationRunsPeriod` that raise the
+   * association alarm (created when the key set has tag associations).
+   * @default 1
+   */
+  readonly failedAssociationRunsThreshold?: number;
+
+  /**
+   * Period of the association alarm (association runs come every 30 minutes by default).
+   * @default Duration.hours(1)
+   */
+  readonly failedAssociationRunsPeriod?: Duration;
+
+  /**
+   * Messages in the dead-letter queue (lifecycle events whose Automation could not be started)
+   * that raise the dead-letter alarm.
+   * @default 1
+   */
+  readonly deadLetterThreshold?: number;
+
+  /**
+   * Suspend a gated group's `Launch` process when its launches keep being abandoned (opt-in;
+   * README "Operating it" explains the trade-offs and how to resume).
+   * @default - launches are never suspended; the alarms only notify
+   */
+  readonly launchLoopProtection?: LaunchLoopProtectionOptions;
+}
+
+/**
+ * Alarms for an `AemCryptoKeys` key set, in the style of cdk-monitoring-constructs: abandoned
+ * launches, failed tag association runs, and the dead-letter queue, all notifying one SNS topic;
+ * optionally launch-loop protection (one more alarm per gated group). Fixed size otherwise: the
+ * alarms watch key-set totals, the per-group and per-reason series are there for dashboards.
+ *
+ * Create it after the key set's first gated group and tag associations (the dead-letter queue and
+ * the association alarm need them); groups gated later are still covered.
+ */
+export class AemCryptoKeysMonitoring extends Construct {
+  /** The notification topic. */
+  public readonly topic: sns.ITopic;
+  /** Abandoned launches of the key set. */
+  public readonly abandonedLaunchesAlarm: cloudwatch.Alarm;
+  /** Failed association runs alarm (when the key set has tag associations). */
+  public readonly failedAssociationRunsAlarm?: cloudwatch.Alarm;
+  /** Dead-letter queue alarm (when the key set has rules). */
+  public readonly deadLetterAlarm?: cloudwatch.Alarm;
+  /** The launch-loop protection, when enabled. */
+  public readonly launchLoopProtection?: LaunchLoopProtection;
+
+  private readonly action: cloudwatch.IAlarmAction;
+
+  constructor(scope: Construct, id: string, props: AemCryptoKeysMonitoringProps) {
+    super(scope, id);
+    const threshold = (name: string, value: number | undefined, fallback: number) => {
+      const v = value ?? fallback;
+      if (!Number.isFinite(v) || v <= 0) throw new Error(`AemCryptoKeysMonitoring: ${name} must be a positive number, got ${v}`);
+      return v;
+    };
+    const abandonedThreshold = threshold('abandonedLaunchesThreshold', props.abandonedLaunchesThreshold, 1);
+    const associationThreshold = threshold('failedAssociationRunsThreshold', props.failedAssociationRunsThreshold, 1);
+    const deadLetterThreshold = threshold('deadLetterThreshold', props.deadLetterThreshold, 1);
+
+    let topicKey: kms.IKey | undefined;
+    if (props.topic) {
+      this.topic = props.topic;
+    } else {
+      const key = new kms.Key(this, 'TopicKey', {
+        description: 'Encrypts the AEM crypto keys alarm topic',
+        enableKeyRotation: true,
+      });
+      // CloudWatch alarms publish to an encrypted topic only when they may use its key.
+      key.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
+      const topic = new sns.Topic(this, 'Topic', { displayName: 'AEM crypto keys alarms', masterKey: key, enforceSSL: true });
+      topicKey = key;
+      this.topic = topic;
+    }
+    this.action = new actions.SnsAction(this.topic);
+    const keys = props.keys;
+
+    this.abandonedLaunchesAlarm = this.alarm('AbandonedLaunches', {
+      alarmDescription: 'Gated launches were abandoned: instances did not get their AEM crypto keys. LaunchesAbandoned by '
+        + 'AutoScalingGroupName and by Reason says where and why; the installer output is in the key set\'s log group.',
+      metric: keys.metricAbandonedLaunches({ period: props.abandonedLaunchesPeriod ?? Duration.minutes(5) }),
+      threshold: abandonedThreshold,
+    });
+    // The queue exists once the key set has a gated group or a tag association.
+    const queue = keys.deadLetterQueue;
+    if (queue) {
+      this.deadLetterAlarm = this.alarm('DeadLetters', {
+        alarmDescription: 'Lifecycle or State Manager events that EventBridge could not deliver (the Automation did not start): '
+          + 'launches wait out their heartbeat and are abandoned. Read the messages in the dead-letter queue.',
+        metric: queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM }),
+        threshold: deadLetterThreshold,
+      });
+    }
+    if (keys.node.tryFindChild('AssociationResults')) {
+      this.failedAssociationRunsAlarm = this.alarm('FailedAssociationRuns', {
+        alarmDescription: 'Runs of the key set\'s tag associations failed on instances (their keys may be missing or stale). '
+          + 'The failure events, with instance and association, are in the key set\'s log group.',
+        metric: keys.metricFailedAssociationRuns({ period: props.failedAssociationRunsPeriod ?? Duration.hours(1) }),
+        threshold: associationThreshold,
+      });
+    }
+    if (props.launchLoopProtection) {
+      this.launchLoopProtection = new LaunchLoopProtection(this, 'LaunchLoopProtection', {
+        ...props.launchLoopProtection,
+        keys,
+        topic: this.topic,
+        topicKey,
+        alarmActions: [this.action],
+      });
+    }
+  }
+
+  private alarm(id: string, props: Pick<cloudwatch.AlarmProps, 'alarmDescription' | 'metric' | 'threshold'>): cloudwatch.Alarm {
+    const alarm = new cloudwatch.Alarm(this, id, {
+      ...props,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    alarm.addAlarmAction(this.action);
+    alarm.addOkAction(this.action);
+    return alarm;
+  }
+}

@@ -1,0 +1,11 @@
+import { Stack, Token } from 'aws-cdk-lib';
+
+/**
+ * An ARN as cdk-nag names it in an acknowledgement: the partition as `<AWS::Partition>`, the
+ * region and account literal for a stack with an env, `<AWS::Region>`/`<AWS::AccountId>` otherwise.
+ */
+export function nagArn(stack: Stack, service: string, resource: string): string {
+  const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
+  const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
+  return `arn:<AWS::Partition>:${service}:${region}:${account}:${resource}`;
+}

@@ -1,0 +1,130 @@
+/**
+ * The metric filter patterns of the key set's log group, against real input: the installer's own
+ * output (the script extracted from the synthesized document, run on a genuine Felix cache with
+ * moto_server as Secrets Manager), streamed line by line as the SSM agent does, and State
+ * Manager's association events in the form EventBridge writes them.
+ */
+import * as fs from 'fs';
+import { randomBytes } from 'crypto';
+import { spawnSync } from 'child_process';
+import { ASSOCIATION_FAILURE_PATTERN } from '../lib/association-results';
+import { CHANGED_PATTERN, ERROR_PATTERN } from '../lib/key-set-logs';
+import { aemBundles, felixCache } from './support/felix';
+import { matches } from './support/filter-pattern';
+import { Instance, makeInstance, plantGeneratedKeys, renderScript, runScript, synthInstaller, testUser } from './support/installer-harness';
+import { scanText } from './support/key-scan';
+import { Moto, startMoto } from './support/moto';
+import { describeWithTools } from './support/tools';
+
+/** Events of one run as the agent streams them: one per output line, stdout and stderr apart. */
+const events = (r: { stdout: string; stderr: string }) => [...r.stdout.split('\n'), ...r.stderr.split('\n')].filter((l) => l !== '');
+const count = (pattern: string, lines: string[]) => lines.filter((l) => matches(pattern, l)).length;
+
+describe('the evaluator itself', () => {
+  test('quoted phrases, bare words, JSON comparisons with && and ||; unsupported syntax throws', () => {
+    expect(matches('"result: changed"', 'result: changed')).toBe(true);
+    expect(matches('"result: changed"', 'result: unchanged (nothing to do)')).toBe(false);
+    expect(matches('ERROR timeout', 'ERROR: a timeout')).toBe(true);
+    expect(matches('ERROR timeout', 'ERROR: slow')).toBe(false);
+    expect(matches('{ ($.a = "x") && ($.b.c = "y" || $.b.c = "z") }', '{"a":"x","b":{"c":"z"}}')).toBe(true);
+    expect(matches('{ ($.a = "x") && ($.b.c = "y" || $.b.c = "z") }', '{"a":"x","b":{"c":"w"}}')).toBe(false);
+    expect(matches('{ $.a = "x" }', 'not json')).toBe(false);
+    expect(() => matches('?ERROR ?WARN', 'x')).toThrow(/unsupported/);
+    expect(() => matches('{ $.a > 1 }', '{"a":2}')).toThrow();
+  });
+});
+
+describeWithTools(['java', 'moto_server', 'aws'], 'installer output lines against the log group\'s metric filters', () => {
+  let moto: Moto;
+  let secretArn: string;
+  let badSecretArn: string;
+  let inst: Instance;
+  const user = testUser();
+  const keys = { hmac: randomBytes(32), master: randomBytes(16) };
+
+  beforeAll(async () => {
+    moto = await startMoto();
+    const aws = (args: string[]) => {
+      const r = spawnSync('aws', [...args, '--region', 'us-east-1', '--output', 'text'], { env: { ...process.env, ...moto.env }, encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(r.stderr);
+      return r.stdout.trim();
+    };
+    secretArn = aws(['secretsmanager', 'create-secret', '--name', 'filters', '--query', 'ARN',
+      '--secret-string', JSON.stringify({ hmac: keys.hmac.toString('base64'), master: keys.master.toString('base64') })]);
+    badSecretArn = aws(['secretsmanager', 'create-secret', '--name', 'filters-short', '--query', 'ARN',
+      '--secret-string', JSON.stringify({ hmac: randomBytes(31).toString('base64'), master: keys.master.toString('base64') })]);
+    inst = makeInstance(felixCache(aemBundles()), user);
+    plantGeneratedKeys(inst, user);
+  }, 120000);
+
+  afterAll(async () => {
+    await moto?.stop();
+    if (inst) fs.rmSync(inst.root, { recursive: true, force: true });
+  });
+
+  const run = (values: Record<string, string>) => runScript(inst, renderScript(synthInstaller(), { QuickstartDir: inst.quickstart, AemUser: user.name, ...values }),
+    { ...moto.env, HOME: process.env.HOME ?? '/root' });
+
+  test('a run that repairs drift counts once as changed, a second run not at all, a failing run once as an error; no key material in any line', () => {
+    const first = run({ SecretId: secretArn });
+    expect(first.status).toBe(0);
+    const second = run({ SecretId: secretArn });
+    expect(second.status).toBe(0);
+    const failing = run({ SecretId: badSecretArn });
+    expect(failing.status).toBe(1);
+    const verify = run({ SecretId: secretArn, Mode: 'verify' });
+    expect(verify.status).toBe(0);
+
+    expect([count(CHANGED_PATTERN, events(first)), count(ERROR_PATTERN, events(first))]).toEqual([1, 0]);
+    expect([count(CHANGED_PATTERN, events(second)), count(ERROR_PATTERN, events(second))]).toEqual([0, 0]);
+    expect(events(second)).toContain('result: unchanged (nothing to do)');
+    expect([count(CHANGED_PATTERN, events(failing)), count(ERROR_PATTERN, events(failing))]).toEqual([0, 1]);
+    expect([count(CHANGED_PATTERN, events(verify)), count(ERROR_PATTERN, events(verify))]).toEqual([0, 0]);
+    // The agent may also batch a stream's lines into one event: still one count per run.
+    expect(matches(CHANGED_PATTERN, first.stdout)).toBe(true);
+    expect(matches(CHANGED_PATTERN, second.stdout)).toBe(false);
+    // What reaches the log group never holds key material.
+    for (const r of [first, second, failing, verify]) {
+      expect(scanText(`${r.stdout}\n${r.stderr}`, [keys.hmac, keys.master])).toEqual([]);
+    }
+  }, 120000);
+});
+
+describe('failed association runs: State Manager events as EventBridge writes them to the log group', () => {
+  // The documented "EC2 State Manager Instance Association State Change" event (Systems Manager
+  // user guide, EventBridge event examples), with the statuses of interest.
+  const event = (status: string) => JSON.stringify({
+    'version': '0',
+    'id': '60e7ddc2-a588-5328-220a-21c060f6c3f4',
+    'detail-type': 'EC2 State Manager Instance Association State Change',
+    'source': 'aws.ssm',
+    'account': '123456789012',
+    'time': '2017-05-16T23:01:10Z',
+    'region': 'us-east-1',
+    'resources': ['arn:aws:ec2:us-east-1:123456789012:instance/i-12345678', 'arn:aws:ssm:us-east-1::document/AWS-RunPowerShellScript'],
+    'detail': {
+      'association-id': '6e37940a-23ba-4ab0-9b9a-8d4b4d3b4d3b',
+      'instance-id': 'i-12345678',
+      'document-name': 'AemCryptoKeysInstaller',
+      'document-version': '1',
+      'targets': '[{"key":"tag:aem-role","values":["author"]}]',
+      'creation-date': '2017-02-13T17:22:54.458Z',
+      'last-successful-execution-date': '2017-05-16T23:00:01Z',
+      'last-execution-date': '2017-05-16T23:00:01Z',
+      'last-updated-date': '2017-02-13T17:22:54.458Z',
+      'status': status,
+      'detailed-status': status === 'Success' ? 'Success' : 'Failed',
+      'error-code': status === 'Success' ? '' : '1',
+      'execution-summary': status === 'Success' ? '1 out of 1 plugin processed, 1 success, 0 failed, 0 timedout, 0 skipped.' : '1 out of 1 plugin processed, 0 success, 1 failed, 0 timedout, 0 skipped.',
+      'output-url': '',
+      'instance-association-cwe-version': '1.0',
+    },
+  });
+
+  test('Failed and TimedOut count, Success and Pending do not, nor installer output lines', () => {
+    expect(['Failed', 'TimedOut', 'Success', 'Pending'].map((s) => matches(ASSOCIATION_FAILURE_PATTERN, event(s)))).toEqual([true, true, false, false]);
+    expect(matches(ASSOCIATION_FAILURE_PATTERN, 'aem-crypto-keys: error: cannot read secret')).toBe(false);
+    // And the other filters do not count the events.
+    expect(matches(CHANGED_PATTERN, event('Failed')) || matches(ERROR_PATTERN, event('Failed'))).toBe(false);
+  });
+});

@@ -1,0 +1,340 @@
+/**
+ * Template assertions for what makes the fleet observable: the key set's log group, metric
+ * filters, dead-letter queue and retries, association failure events, the monitoring construct's
+ * alarms and topic, and the opt-in launch-loop protection (least privilege throughout).
+ */
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { AbandonReason, AemCryptoKeys, AemCryptoKeysMonitoring, AemCryptoKeysMonitoringProps, AemCryptoKeysProps, LOOP_ALARM_GROUP_SELECTOR } from '../lib';
+
+const NS = 'AemCryptoKeys/ObsStack/Keys';
+
+type MonitoringOption = Partial<AemCryptoKeysMonitoringProps> | ((stack: Stack) => Partial<AemCryptoKeysMonitoringProps>) | false;
+
+function build(opts: { groups?: number; tagged?: boolean; monitoring?: MonitoringOption; keys?: AemCryptoKeysProps; before?: (stack: Stack, keys: AemCryptoKeys) => void; after?: (stack: Stack, keys: AemCryptoKeys) => void } = {}) {
+  const app = new App({ context: { 'aws:cdk:enable-path-metadata': true } });
+  const stack = new Stack(app, 'ObsStack');
+  const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 1, natGateways: 0, subnetConfiguration: [{ name: 'app', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
+  const keys = new AemCryptoKeys(stack, 'Keys', opts.keys);
+  const groups: autoscaling.AutoScalingGroup[] = [];
+  for (let i = 1; i <= (opts.groups ?? 1); i++) {
+    const asg = new autoscaling.AutoScalingGroup(stack, `Publish${i}`, {
+      vpc,
+      launchTemplate: new ec2.LaunchTemplate(stack, `Publish${i}Template`, {
+        instanceType: new ec2.InstanceType('m6i.large'),
+        machineImage: ec2.MachineImage.genericLinux({ 'us-east-1': 'ami-12345678' }),
+        role: new iam.Role(stack, `Publish${i}Role`, { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') }),
+      }),
+    });
+    groups.push(asg);
+    keys.addAutoScalingGroup(asg);
+  }
+  const association = opts.tagged === false ? undefined : keys.addInstancesByTag('aem-role', 'author');
+  opts.before?.(stack, keys);
+  const monitoringProps = typeof opts.monitoring === 'function' ? opts.monitoring(stack) : opts.monitoring;
+  const monitoring = opts.monitoring === false ? undefined : new AemCryptoKeysMonitoring(stack, 'Monitoring', { keys, ...monitoringProps });
+  opts.after?.(stack, keys);
+  const template = Template.fromStack(stack);
+  return { stack, keys, groups, association, monitoring, template, json: template.toJSON() as any };
+}
+
+const byPath = (json: any, type: string, pathPart: string): Array<[string, any]> => Object.entries(json.Resources as Record<string, any>)
+  .filter(([, r]) => r.Type === type && (r.Metadata?.['aws:cdk:path'] ?? '').includes(pathPart));
+const one = (json: any, type: string, pathPart: string): [string, any] => {
+  const hits = byPath(json, type, pathPart);
+  expect(hits).toHaveLength(1);
+  return hits[0];
+};
+const arn = (service: string, resource: string) => ({
+  'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:${service}:`, { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, resource]],
+});
+
+describe('the key set\'s log group', () => {
+  test('one per key set, kept a year, encrypted with its own rotating key that only CloudWatch Logs of this account may use, retained', () => {
+    const { json } = build({ tagged: false, monitoring: false });
+    const [keyId, key] = one(json, 'AWS::KMS::Key', 'Keys/Logs/Key');
+    const [, group] = one(json, 'AWS::Logs::LogGroup', 'Keys/Logs/LogGroup');
+    expect(group.Properties).toEqual({ RetentionInDays: 365, KmsKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] } });
+    expect(group.DeletionPolicy).toBe('Retain');
+    expect(key.Properties.EnableKeyRotation).toBe(true);
+    const logsStatement = key.Properties.KeyPolicy.Statement.find((s: any) => s.Sid === 'CloudWatchLogsOfThisAccount');
+    expect(logsStatement.Principal).toEqual({ Service: { 'Fn::Join': ['', ['logs.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } });
+    expect(logsStatement.Condition).toEqual({ ArnLike: { 'kms:EncryptionContext:aws:logs:arn': arn('logs', ':log-group:*') } });
+    expect(byPath(json, 'AWS::Logs::LogGroup', '')).toHaveLength(1);
+  });
+
+  test('retention and key are props', () => {
+    const app = new App();
+    const stack = new Stack(app, 'S');
+    const key = new kms.Key(stack, 'MyKey');
+    new AemCryptoKeys(stack, 'Keys', { logRetention: logs.RetentionDays.TEN_YEARS, logEncryptionKey: key });
+    const t = Template.fromStack(stack);
+    t.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 3653, KmsKeyId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^MyKey'), 'Arn'] } });
+    expect(Object.keys(t.findResources('AWS::KMS::Key'))).toHaveLength(2); // the secret's and the one passed
+  });
+
+  test('metric filters: installer runs that changed something, and installer errors, in the key set\'s namespace', () => {
+    const { json } = build({ tagged: false, monitoring: false });
+    const [groupId] = one(json, 'AWS::Logs::LogGroup', 'Keys/Logs/LogGroup');
+    const filters = byPath(json, 'AWS::Logs::MetricFilter', 'Keys/Logs/').map(([, f]) => f.Properties);
+    expect(filters).toEqual([
+      { LogGroupName: { Ref: groupId }, FilterPattern: '"result: changed"', MetricTransformations: [{ MetricNamespace: NS, MetricName: 'InstallerRunsChanged', MetricValue: '1' }] },
+      { LogGroupName: { Ref: groupId }, FilterPattern: '"aem-crypto-keys: error:"', MetricTransformations: [{ MetricNamespace: NS, MetricName: 'InstallerErrors', MetricValue: '1' }] },
+    ]);
+  });
+});
+
+describe('dead letters and retries', () => {
+  test('one encrypted queue per key set, 14 days, TLS only; every rule target has it and bounded retries', () => {
+    const { json } = build({ groups: 2, monitoring: { launchLoopProtection: {} } });
+    const [queueId, queue] = one(json, 'AWS::SQS::Queue', 'Keys/DeadLetters/Queue');
+    expect(queue.Properties).toEqual({ SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 24 * 3600 });
+    const rules = byPath(json, 'AWS::Events::Rule', '');
+    expect(rules).toHaveLength(2 + 1 + 1); // two gated groups, the association failures, the loop rule
+    for (const [, rule] of rules) {
+      for (const target of rule.Properties.Targets) {
+        expect([target.DeadLetterConfig, target.RetryPolicy]).toEqual([
+          { Arn: { 'Fn::GetAtt': [queueId, 'Arn'] } },
+          { MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 600 },
+        ]);
+      }
+    }
+  });
+
+  test('the queue policy lets EventBridge send only from the key set\'s own rules (their name prefix), and denies plain HTTP', () => {
+    const { json } = build({ groups: 2, monitoring: { launchLoopProtection: {} } });
+    const [queueId] = one(json, 'AWS::SQS::Queue', 'Keys/DeadLetters/Queue');
+    const [, policy] = one(json, 'AWS::SQS::QueuePolicy', 'Keys/DeadLetters/');
+    const statements = policy.Properties.PolicyDocument.Statement;
+    const allow = statements.filter((s: any) => s.Effect === 'Allow');
+    expect(allow).toEqual([{
+      Sid: 'OwnRulesOnly', Effect: 'Allow', Action: 'sqs:SendMessage',
+      Principal: { Service: 'events.amazonaws.com' },
+      Resource: { 'Fn::GetAtt': [queueId, 'Arn'] },
+      Condition: {
+        ArnLike: { 'aws:SourceArn': arn('events', expect.stringMatching(/^:rule\/aemkeys-[0-9a-f]{12}-\*$/)) },
+        StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+      },
+    }]);
+    const prefix = /rule\/(aemkeys-[0-9a-f]{12})-\*/.exec(JSON.stringify(allow))![1];
+    // Every rule that dead-letters here carries that prefix, and a distinct name.
+    const names = byPath(json, 'AWS::Events::Rule', '').map(([, r]) => r.Properties.Name);
+    expect(names).toHaveLength(4);
+    for (const name of names) expect(name).toMatch(new RegExp(`^${prefix}-[0-9a-f]{12}$`));
+    expect(new Set(names).size).toBe(4);
+    expect(statements.filter((s: any) => s.Effect === 'Deny')).toEqual([expect.objectContaining({ Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]);
+  });
+
+  test('two key sets in one stack: two queues with different rule-name prefixes', () => {
+    const { json } = build({ groups: 1, before: (stack) => {
+      const other = new AemCryptoKeys(stack, 'Other');
+      other.addInstancesByTag('aem-role', 'other');
+    } });
+    const prefixes = byPath(json, 'AWS::SQS::QueuePolicy', '').map(([, p]) => /rule\/(aemkeys-[0-9a-f]{12})-\*/.exec(JSON.stringify(p))![1]);
+    expect(prefixes).toHaveLength(2);
+    expect(prefixes[0]).not.toEqual(prefixes[1]);
+  });
+});
+
+describe('failed association runs', () => {
+  test('a rule on the key set\'s associations\' failed and timed-out instance runs, into the log group, under a resource policy for that rule only', () => {
+    const { json: t } = build({ monitoring: false, before: (_stack, keys) => keys.addInstancesByTag('aem-role', 'preview') });
+    const associations = byPath(t, 'AWS::SSM::Association', '').map(([id]) => id);
+    expect(associations).toHaveLength(2);
+    const [ruleId, rule] = one(t, 'AWS::Events::Rule', 'Keys/AssociationResults/Rule');
+    expect(rule.Properties.EventPattern).toEqual({
+      'source': ['aws.ssm'],
+      'detail-type': ['EC2 State Manager Instance Association State Change'],
+      'detail': { 'association-id': associations.map((id) => ({ 'Fn::GetAtt': [id, 'AssociationId'] })), 'status': ['Failed', 'TimedOut'] },
+    });
+    const [groupId] = one(t, 'AWS::Logs::LogGroup', 'Keys/Logs/LogGroup');
+    expect(rule.Properties.Targets[0].Arn).toEqual({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':logs:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':log-group:', { Ref: groupId }]] });
+    const [, policy] = one(t, 'AWS::Logs::ResourcePolicy', 'Keys/AssociationResults/');
+    const doc = JSON.stringify(policy.Properties.PolicyDocument);
+    expect(doc).toContain('logs:CreateLogStream');
+    expect(doc).toContain('logs:PutLogEvents');
+    expect(doc).toContain(ruleId); // aws:SourceArn: this rule only
+    expect(doc).toContain(groupId); // this log group only
+    expect(doc).not.toContain('"Resource":"*"');
+    const [, filter] = one(t, 'AWS::Logs::MetricFilter', 'Keys/AssociationResults/');
+    expect(filter.Properties.MetricTransformations).toEqual([{ MetricNamespace: NS, MetricName: 'AssociationRunsFailed', MetricValue: '1' }]);
+    expect(byPath(t, 'AWS::Lambda::Function', '')).toHaveLength(1); // the key generator only
+  });
+});
+
+describe('AemCryptoKeysMonitoring', () => {
+  test('alarms on abandoned launches, failed association runs and dead letters (fixed, whatever the groups), all to an encrypted topic', () => {
+    const { json, monitoring } = build({ groups: 3 });
+    const [topicId, topic] = one(json, 'AWS::SNS::Topic', 'Monitoring/Topic');
+    const [topicKeyId, topicKey] = one(json, 'AWS::KMS::Key', 'Monitoring/TopicKey');
+    expect(topic.Properties.KmsMasterKeyId).toEqual({ 'Fn::GetAtt': [topicKeyId, 'Arn'] });
+    expect(topicKey.Properties.EnableKeyRotation).toBe(true);
+    expect(topicKey.Properties.KeyPolicy.Statement).toEqual(expect.arrayContaining([
+      expect.objectContaining({ Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: ['kms:Decrypt', 'kms:GenerateDataKey*'] }),
+    ]));
+    const alarms = byPath(json, 'AWS::CloudWatch::Alarm', '');
+    expect(alarms).toHaveLength(3);
+    for (const [, a] of alarms) {
+      expect(a.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
+      expect(a.Properties.OKActions).toEqual([{ Ref: topicId }]);
+      expect(a.Properties.TreatMissingData).toBe('notBreaching');
+      expect(a.Properties.ComparisonOperator).toBe('GreaterThanOrEqualToThreshold');
+      expect(a.Properties.EvaluationPeriods).toBe(1);
+    }
+    const alarm = (metric: string) => alarms.find(([, a]) => a.Properties.MetricName === metric)![1].Properties;
+    // The key-set total: the series the Automation publishes without dimensions.
+    expect(alarm('LaunchesAbandoned')).toMatchObject({ Namespace: NS, Statistic: 'Sum', Period: 300, Threshold: 1 });
+    expect(alarm('LaunchesAbandoned').Dimensions).toBeUndefined();
+    expect(monitoring!.abandonedLaunchesAlarm).toBeDefined();
+    expect(alarm('AssociationRunsFailed')).toMatchObject({ Namespace: NS, Statistic: 'Sum', Period: 3600, Threshold: 1 });
+    const [queueId] = one(json, 'AWS::SQS::Queue', 'Keys/DeadLetters/Queue');
+    expect(alarm('ApproximateNumberOfMessagesVisible')).toMatchObject({ Namespace: 'AWS/SQS', Statistic: 'Maximum', Period: 300, Threshold: 1, Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }] });
+  });
+
+  test('thresholds and periods are props; a user topic is used as is (no topic, no key created)', () => {
+    const { json } = build({ monitoring: (stack) => ({ topic: new sns.Topic(stack, 'UserTopic'), abandonedLaunchesThreshold: 2, abandonedLaunchesPeriod: Duration.minutes(15), failedAssociationRunsThreshold: 5, failedAssociationRunsPeriod: Duration.hours(2), deadLetterThreshold: 3 }) });
+    expect(byPath(json, 'AWS::SNS::Topic', '').map(([id]) => id)).toEqual([expect.stringMatching(/^UserTopic/)]);
+    expect(byPath(json, 'AWS::CloudWatch::Alarm', '').every(([, a]) => a.Properties.AlarmActions[0].Ref.startsWith('UserTopic'))).toBe(true);
+    expect(byPath(json, 'AWS::KMS::Key', 'Monitoring/')).toHaveLength(0);
+    const alarm = (metric: string) => byPath(json, 'AWS::CloudWatch::Alarm', '').find(([, a]) => a.Properties.MetricName === metric)![1].Properties;
+    expect(alarm('LaunchesAbandoned')).toMatchObject({ Threshold: 2, Period: 900 });
+    expect(alarm('AssociationRunsFailed')).toMatchObject({ Threshold: 5, Period: 7200 });
+    expect(alarm('ApproximateNumberOfMessagesVisible')).toMatchObject({ Threshold: 3 });
+  });
+
+  test('without tag associations there is no association alarm; groups gated after the monitoring are loop-protected too', () => {
+    const { template } = build({
+      groups: 1,
+      tagged: false,
+      monitoring: { launchLoopProtection: {} },
+      after: (stack, keys) => keys.addAutoScalingGroup(new autoscaling.AutoScalingGroup(stack, 'Late', {
+        vpc: stack.node.findChild('Vpc') as ec2.Vpc,
+        instanceType: new ec2.InstanceType('m6i.large'),
+        machineImage: ec2.MachineImage.genericLinux({ 'us-east-1': 'ami-12345678' }),
+      })),
+    });
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')) as any[];
+    expect(alarms.filter((a) => a.Properties.MetricName === 'AssociationRunsFailed')).toHaveLength(0);
+    const loops = alarms.filter((a) => a.Properties.Metrics);
+    expect(loops).toHaveLength(2);
+    expect(JSON.stringify(loops)).toMatch(/"Ref":"LateASG/);
+  });
+
+  test('bad thresholds: one clear error', () => {
+    expect(() => build({ monitoring: { abandonedLaunchesThreshold: 0 } })).toThrow(/abandonedLaunchesThreshold must be a positive number/);
+    expect(() => build({ monitoring: { launchLoopProtection: { abandonedLaunches: 1.5 } } })).toThrow(/abandonedLaunches must be a whole number/);
+    expect(() => build({ monitoring: { launchLoopProtection: { window: Duration.minutes(2) } } })).toThrow(/window must be whole minutes/);
+  });
+});
+
+describe('metric methods', () => {
+  test('namespace of the key set, Sum over 5 minutes; per group, per reason or for the key set', () => {
+    const { keys, groups, stack } = build({ monitoring: false, tagged: false });
+    const all = keys.metricAbandonedLaunches();
+    expect([all.namespace, all.metricName, all.statistic, all.period.toSeconds(), all.dimensions]).toEqual([NS, 'LaunchesAbandoned', 'Sum', 300, undefined]);
+    const byGroup = keys.metricAbandonedLaunches({ autoScalingGroup: groups[0] });
+    expect(stack.resolve(byGroup.dimensions)).toEqual({ AutoScalingGroupName: { Ref: expect.stringMatching(/^Publish1ASG/) } });
+    expect(keys.metricAbandonedLaunches({ reason: AbandonReason.AGENT_NOT_ONLINE }).dimensions).toEqual({ Reason: 'AgentNotOnline' });
+    expect(() => keys.metricAbandonedLaunches({ reason: AbandonReason.CANCELLED, autoScalingGroup: groups[0] })).toThrow(/not both/);
+    expect(keys.metricContinuedLaunches().metricName).toBe('LaunchesContinued');
+    expect(keys.metricFailedAssociationRuns().metricName).toBe('AssociationRunsFailed');
+    expect(keys.metricInstallerChanges().metricName).toBe('InstallerRunsChanged');
+    expect(keys.metricInstallerErrors({ period: Duration.hours(1) }).period.toSeconds()).toBe(3600);
+  });
+});
+
+describe('launch-loop protection (opt-in)', () => {
+  test('off by default: no suspending Automation, no loop alarm', () => {
+    const { json } = build({ groups: 2, monitoring: {} });
+    expect(byPath(json, 'AWS::SSM::Document', 'LaunchLoop')).toHaveLength(0);
+    expect(byPath(json, 'AWS::CloudWatch::Alarm', 'LaunchLoop')).toHaveLength(0);
+  });
+
+  test('per group: an alarm "N abandons and no CONTINUE in the window", named with the key set\'s prefix; one rule on their ALARM state starts the suspending Automation', () => {
+    const { json, monitoring } = build({ groups: 2, monitoring: { launchLoopProtection: { abandonedLaunches: 4, window: Duration.minutes(30) } } });
+    const alarms = byPath(json, 'AWS::CloudWatch::Alarm', 'LaunchLoopProtection/');
+    expect(alarms).toHaveLength(2);
+    const prefix = monitoring!.launchLoopProtection!.alarmNamePrefix;
+    expect(prefix).toMatch(/^aemkeys-loop-[0-9a-f]{12}$/);
+    const groupIds = byPath(json, 'AWS::AutoScaling::AutoScalingGroup', '').map(([id]) => id).sort();
+    const seen: string[] = [];
+    for (const [, alarm] of alarms) {
+      expect(alarm.Properties.AlarmName).toMatch(new RegExp(`^${prefix}-[0-9a-f]{12}$`));
+      const metrics = alarm.Properties.Metrics;
+      expect(metrics[0]).toEqual({ Id: 'expr_1', Label: 'launch loop (1 = yes)', ReturnData: true,
+        Expression: 'IF(FILL(abandoned, 0) >= 4 AND FILL(continued, 0) == 0, 1, 0)' });
+      const stat = (id: string) => metrics.find((m: any) => m.Id === id).MetricStat;
+      expect(stat('abandoned')).toMatchObject({ Metric: { Namespace: NS, MetricName: 'LaunchesAbandoned' }, Period: 1800, Stat: 'Sum' });
+      expect(stat('continued')).toMatchObject({ Metric: { Namespace: NS, MetricName: 'LaunchesContinued' }, Period: 1800, Stat: 'Sum' });
+      expect(stat('abandoned').Metric.Dimensions).toEqual(stat('continued').Metric.Dimensions);
+      expect(alarm.Properties).toMatchObject({ Threshold: 1, EvaluationPeriods: 1, TreatMissingData: 'notBreaching' });
+      // The Automation finds the group with this selector over DescribeAlarms' answer, which
+      // holds the alarm's Metrics as they were put: it must name this alarm's group.
+      const described = { MetricAlarms: [{ Metrics: metrics }] };
+      const selected = LOOP_ALARM_GROUP_SELECTOR.slice(2).split('.').reduce((node: any, part) => {
+        const m = /^(\w+)\[(\d+)\]$/.exec(part);
+        return m ? node[m[1]][Number(m[2])] : node[part];
+      }, described);
+      expect(selected).toEqual({ Ref: expect.any(String) });
+      seen.push(selected.Ref);
+    }
+    expect(seen.sort()).toEqual(groupIds);
+    const [docId] = one(json, 'AWS::SSM::Document', 'LaunchLoopProtection/Automation');
+    const [eventsRoleId] = one(json, 'AWS::IAM::Role', 'LaunchLoopProtection/EventsRole/');
+    const [, rule] = one(json, 'AWS::Events::Rule', 'LaunchLoopProtection/');
+    expect(rule.Properties.EventPattern).toEqual({
+      'source': ['aws.cloudwatch'],
+      'detail-type': ['CloudWatch Alarm State Change'],
+      'detail': { alarmName: [{ prefix: `${prefix}-` }], state: { value: ['ALARM'] } },
+    });
+    const target = rule.Properties.Targets[0];
+    expect(JSON.stringify(target.Arn)).toContain(docId);
+    expect(target.RoleArn).toEqual({ 'Fn::GetAtt': [eventsRoleId, 'Arn'] });
+    expect(target.InputTransformer).toEqual({ InputPathsMap: { 'detail-alarmName': '$.detail.alarmName' }, InputTemplate: '{"AlarmName":[<detail-alarmName>]}' });
+    const [, doc] = one(json, 'AWS::SSM::Document', 'LaunchLoopProtection/Automation');
+    expect(doc.Properties.Content.parameters.AlarmName.allowedPattern).toBe(`^${prefix}-[0-9a-f]{12}$`);
+  });
+
+  test('the suspending Automation reads the group from the alarm, suspends Launch only, then tells the topic how to resume', () => {
+    const { json } = build({ monitoring: { launchLoopProtection: {} } });
+    const [, doc] = one(json, 'AWS::SSM::Document', 'LaunchLoopProtection/Automation');
+    const [find, suspend, notify] = doc.Properties.Content.mainSteps;
+    expect(find.inputs).toEqual({ Service: 'cloudwatch', Api: 'DescribeAlarms', AlarmNames: ['{{ AlarmName }}'] });
+    expect(find.outputs).toEqual([{ Name: 'AutoScalingGroupName', Selector: LOOP_ALARM_GROUP_SELECTOR, Type: 'String' }]);
+    expect(suspend.inputs).toEqual({ Service: 'autoscaling', Api: 'SuspendProcesses', AutoScalingGroupName: '{{ findGroup.AutoScalingGroupName }}', ScalingProcesses: ['Launch'] });
+    expect(notify.inputs).toMatchObject({ Service: 'sns', Api: 'Publish' });
+    expect(notify.inputs.Message).toContain('aws autoscaling resume-processes --auto-scaling-group-name {{ findGroup.AutoScalingGroupName }} --scaling-processes Launch');
+  });
+
+  test('least privilege: suspend only gated groups, publish only to the topic (with its key), start only this Automation', () => {
+    const { json } = build({ monitoring: { launchLoopProtection: {} } });
+    const [topicId] = one(json, 'AWS::SNS::Topic', 'Monitoring/Topic');
+    const [topicKeyId] = one(json, 'AWS::KMS::Key', 'Monitoring/TopicKey');
+    const [roleId] = one(json, 'AWS::IAM::Role', 'LaunchLoopProtection/AutomationRole/');
+    const [, policy] = one(json, 'AWS::IAM::Policy', 'LaunchLoopProtection/AutomationRole/DefaultPolicy');
+    const [, loopAlarm] = one(json, 'AWS::CloudWatch::Alarm', 'LaunchLoopProtection/');
+    const prefix = (loopAlarm.Properties.AlarmName as string).slice(0, -13);
+    expect(policy.Properties.PolicyDocument.Statement).toEqual([
+      { Sid: 'ReadOwnLoopAlarmsOnly', Effect: 'Allow', Action: 'cloudwatch:DescribeAlarms', Resource: arn('cloudwatch', `:alarm:${prefix}-*`) },
+      {
+        Sid: 'SuspendGatedGroupsOnly', Effect: 'Allow', Action: 'autoscaling:SuspendProcesses',
+        Resource: arn('autoscaling', ':autoScalingGroup:*:autoScalingGroupName/*'),
+        Condition: { Null: { 'autoscaling:ResourceTag/aem-crypto-keys:gate': 'false' } },
+      },
+      { Effect: 'Allow', Action: 'sns:Publish', Resource: { Ref: topicId } },
+      { Effect: 'Allow', Action: ['kms:Decrypt', 'kms:GenerateDataKey*'], Resource: { 'Fn::GetAtt': [topicKeyId, 'Arn'] } },
+    ]);
+    const [docId] = one(json, 'AWS::SSM::Document', 'LaunchLoopProtection/Automation');
+    const [, eventsPolicy] = one(json, 'AWS::IAM::Policy', 'LaunchLoopProtection/EventsRole/DefaultPolicy');
+    expect(eventsPolicy.Properties.PolicyDocument.Statement).toEqual([
+      { Sid: 'StartSuspendAutomation', Effect: 'Allow', Action: 'ssm:StartAutomationExecution', Resource: expect.objectContaining({ 'Fn::Join': ['', expect.arrayContaining([{ Ref: docId }, ':$DEFAULT'])] }) },
+      { Sid: 'PassSuspendRole', Effect: 'Allow', Action: 'iam:PassRole', Resource: { 'Fn::GetAtt': [roleId, 'Arn'] }, Condition: { StringEquals: { 'iam:PassedToService': 'ssm.amazonaws.com' } } },
+    ]);
+  });
+});
