@@ -14,7 +14,8 @@ AEMKEYS_TOKEN_PID='com.day.crx.security.token.impl.impl.TokenAuthenticationHandl
 AEMKEYS_REFRESH_TIMEOUT=300
 
 # aemkeys_file_state FILE WANT_SHA
-#   AEMKEYS_REPLY = absent|same|differs; AEMKEYS_OLD_SHA = the file's sha256 (or empty).
+#   Reads FILE as AemUser. AEMKEYS_REPLY = absent|same|differs; AEMKEYS_OLD_SHA = the file's
+#   sha256 (or empty); AEMKEYS_PROBE_* as set by aemkeys_probe.
 aemkeys_file_state() {
   aemkeys_sha256_file "$1"
   AEMKEYS_OLD_SHA=$AEMKEYS_REPLY
@@ -27,13 +28,13 @@ aemkeys_file_state() {
   fi
 }
 
-# aemkeys_storage_label FILE
-#   AEMKEYS_REPLY = the storage file's content when it is a short word (e.g. JCR), else "other content".
+# aemkeys_storage_label BASE64
+#   AEMKEYS_REPLY = the storage file's content (BASE64, as read by aemkeys_probe) when it is a
+#   short word (e.g. JCR), else "other content".
 aemkeys_storage_label() {
-  local f=$1 size word=''
-  size=$(wc -c < "$f" 2>/dev/null) || size=0
-  IFS= read -r -n 32 word < "$f" 2>/dev/null || true
-  if [[ $word =~ ^[A-Za-z]{1,16}$ && $size == "${#word}" ]]; then
+  local word=''
+  (( ${#1} <= 24 )) && word=$(printf '%s' "$1" | base64 -d | tr -c 'A-Za-z' '?')
+  if [[ $word =~ ^[A-Za-z]{1,16}$ ]]; then
     AEMKEYS_REPLY=$word
   else
     AEMKEYS_REPLY='other content'
@@ -95,10 +96,11 @@ aemkeys_install_main() {
   aemkeys_check_uint HmacBytes "$AEMKEYS_P_HmacBytes" 1 4096
   aemkeys_check_uint MasterBytes "$AEMKEYS_P_MasterBytes" 1 4096
   aemkeys_check_user AemUser "$user"
+  aemkeys_user_init "$user"
   if [[ $restart == bundles && -z $admin_id ]]; then
     aemkeys_fail "Restart=bundles needs AdminSecretId (a secret holding an AEM admin's {\"username\",\"password\"})"
   fi
-  [[ -d $qs ]] || aemkeys_fail "QuickstartDir $qs is not a directory"
+  aemkeys_as_user aemkeys_u_isdir "$qs" </dev/null 2>/dev/null || aemkeys_fail "QuickstartDir $qs is not a directory $user can open"
   local running=false
   if [[ $mode == install ]]; then
     if command -v systemctl >/dev/null 2>&1; then
@@ -131,22 +133,27 @@ aemkeys_install_main() {
   local token_file="$token_dir/$AEMKEYS_TOKEN_PID.config"
 
   # 4. Compare.
+  # Every file is read as AemUser; a wrong owner or mode is fixed by rewriting the same bytes.
   local k state sha fp old_fp perms
-  local -A st=() oldfp=() fix=()
+  local -A st=() oldfp=() fix=() mtime=()
   for k in hmac master; do
     sha="AEMKEYS_SHA_$k"
     aemkeys_file_state "$keydir/$k" "${!sha}"
     st[$k]=$AEMKEYS_REPLY
     oldfp[$k]=${AEMKEYS_OLD_SHA:0:12}
+    mtime[$k]=$AEMKEYS_PROBE_MTIME
+    [[ $AEMKEYS_REPLY == same && $AEMKEYS_PROBE_OM != "$user 600" ]] && fix[$k]=$AEMKEYS_PROBE_OM
   done
   aemkeys_sha256_text Bundle
   aemkeys_file_state "$storage_file" "$AEMKEYS_REPLY"
   st[storage]=$AEMKEYS_REPLY
+  [[ $AEMKEYS_REPLY == same && $AEMKEYS_PROBE_OM != "$user 600" ]] && fix[storage]=$AEMKEYS_PROBE_OM
   local storage_was=''
   if [[ ${st[storage]} == differs ]]; then
-    aemkeys_storage_label "$storage_file"
+    aemkeys_storage_label "$AEMKEYS_PROBE_B64"
     storage_was=$AEMKEYS_REPLY
   fi
+  AEMKEYS_PROBE_B64=''
   local token_text=''
   st[token]=unmanaged
   if [[ $encapsulated == true ]]; then
@@ -156,22 +163,12 @@ aemkeys_install_main() {
     aemkeys_sha256_text "$token_text"
     aemkeys_file_state "$token_file" "$AEMKEYS_REPLY"
     st[token]=$AEMKEYS_REPLY
-  fi
-  for k in hmac master storage; do
-    local f="$keydir/$k"
-    [[ $k == storage ]] && f=$storage_file
-    if [[ ${st[$k]} == same ]]; then
-      aemkeys_owner_mode "$f"
-      [[ $AEMKEYS_REPLY == "$user 600" ]] || fix[$k]=$AEMKEYS_REPLY
-    fi
-  done
-  if [[ ${st[token]} == same ]]; then
-    aemkeys_owner_mode "$token_file"
-    [[ $AEMKEYS_REPLY == "$user 644" ]] || fix[token]=$AEMKEYS_REPLY
+    [[ $AEMKEYS_REPLY == same && $AEMKEYS_PROBE_OM != "$user 644" ]] && fix[token]=$AEMKEYS_PROBE_OM
   fi
 
   local -a out=()
   out+=("bundles: com.adobe.granite.crypto.file=${file_dir##*/} com.adobe.granite.crypto=${crypto_dir##*/}")
+  out=("${out[@]//[[:cntrl:]]/?}")
 
   if [[ $mode == verify ]]; then
     local ok=true
@@ -220,20 +217,9 @@ aemkeys_install_main() {
   fi
 
   # 5. Clean up after an interrupted run, back up what is replaced, write atomically.
-  local cleaned=0 d
-  for d in "$keydir" "$storedir" "$token_dir"; do
-    if [[ -d $d ]]; then
-      aemkeys_clean_stale_tmp "$d"
-      (( cleaned += AEMKEYS_REPLY ))
-    fi
-  done
-  local restore
-  restore=$(shopt -p nullglob)
-  shopt -s nullglob
-  for d in "$qs/crypto-key-backups/.incomplete-"*; do
-    rm -rf -- "$d" && (( cleaned++ ))
-  done
-  eval "$restore"
+  local cleaned
+  aemkeys_clean_stale_tmp "$qs/crypto-key-backups" "$keydir" "$storedir" "$token_dir"
+  cleaned=$AEMKEYS_REPLY
 
   local -a to_backup=()
   [[ ${st[hmac]} == differs ]] && to_backup+=("$keydir/hmac")
@@ -245,18 +231,15 @@ aemkeys_install_main() {
     backup=$AEMKEYS_REPLY
   fi
 
-  aemkeys_ensure_dir "$keydir" "$user" 0700
-  aemkeys_ensure_dir "$storedir" "$user" 0700
+  aemkeys_ensure_dir "$keydir" 0700
+  aemkeys_ensure_dir "$storedir" 0700
   local changed=false
   for k in hmac master; do
     sha="AEMKEYS_SHA_$k"
     fp=${!sha:0:12}
-    if [[ ${st[$k]} != same ]]; then
+    if [[ ${st[$k]} != same || -n ${fix[$k]:-} ]]; then
       local key="AEMKEYS_KEY_$k"
-      aemkeys_write_atomic "$keydir/$k" "$user" 0600 base64 "${!key}"
-      changed=true
-    elif [[ -n ${fix[$k]:-} ]]; then
-      chown -- "$user:" "$keydir/$k" && chmod 0600 -- "$keydir/$k" || aemkeys_fail "cannot fix owner/mode of $keydir/$k"
+      aemkeys_write_atomic "$keydir/$k" 0600 base64 "${!key}"
       changed=true
     fi
     case ${st[$k]} in
@@ -265,11 +248,8 @@ aemkeys_install_main() {
       differs) out+=("$k: $fp replaced (was ${oldfp[$k]})") ;;
     esac
   done
-  if [[ ${st[storage]} != same ]]; then
-    aemkeys_write_atomic "$storage_file" "$user" 0600 text Bundle
-    changed=true
-  elif [[ -n ${fix[storage]:-} ]]; then
-    chown -- "$user:" "$storage_file" && chmod 0600 -- "$storage_file" || aemkeys_fail "cannot fix owner/mode of $storage_file"
+  if [[ ${st[storage]} != same || -n ${fix[storage]:-} ]]; then
+    aemkeys_write_atomic "$storage_file" 0600 text Bundle
     changed=true
   fi
   case ${st[storage]} in
@@ -289,16 +269,14 @@ aemkeys_install_main() {
     unmanaged) out+=("token config: not managed (EncapsulatedToken=false)") ;;
     same)
       if [[ -n ${fix[token]:-} ]]; then
-        chown -- "$user:" "$token_file" && chmod 0644 -- "$token_file" || aemkeys_fail "cannot fix owner/mode of $token_file"
+        aemkeys_write_atomic "$token_file" 0644 text "$token_text"
         changed=true
       fi
       out+=("token config: unchanged $token_file${fix[token]:+ (owner/mode fixed, was ${fix[token]})}")
       ;;
     *)
-      if [[ ! -d $token_dir ]]; then
-        mkdir -m 0755 -- "$token_dir" && chown -- "$user:" "$token_dir" || aemkeys_fail "cannot create $token_dir"
-      fi
-      aemkeys_write_atomic "$token_file" "$user" 0644 text "$token_text"
+      aemkeys_ensure_dir "$token_dir" 0755
+      aemkeys_write_atomic "$token_file" 0644 text "$token_text"
       changed=true
       if [[ ${st[token]} == absent ]]; then out+=("token config: written $token_file"); else out+=("token config: replaced $token_file"); fi
       ;;

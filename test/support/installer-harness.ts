@@ -104,6 +104,7 @@ export const TOKEN_FILE = 'com.day.crx.security.token.impl.impl.TokenAuthenticat
 export function makeInstance(cache: { dir: string; bundles: InstalledBundle[] }, owner: { uid: number; gid: number },
   opts: { dirName?: string; running?: boolean; root?: string; systemctlFailsOn?: string } = {}): Instance {
   const root = opts.root ?? fs.mkdtempSync(path.join(os.tmpdir(), 'aem-keys-instance-'));
+  fs.chmodSync(root, 0o755); // the AEM user reaches its tree (every file step runs as that user)
   const quickstart = path.join(root, opts.dirName ?? 'crx-quickstart');
   fs.mkdirSync(path.join(quickstart, 'launchpad'), { recursive: true });
   const felix = path.join(quickstart, 'launchpad', 'felix');
