@@ -27,9 +27,10 @@ AEMKEYS_HTTP_MAX=1048576  # bytes of one HTTP answer (headers and text body)
 
 # aemkeys_fail MESSAGE...
 #   Prints ONE line "aem-crypto-keys: error: MESSAGE" on stderr and exits 1. Control characters
-#   in the message are replaced by '?' so the error stays one line.
+#   in the message are replaced by '?' so the error stays one line. AEMKEYS_FAIL_NOTE, when set,
+#   is appended (e.g. " (the secret was not changed)").
 aemkeys_fail() {
-  local msg="$*"
+  local msg="$*${AEMKEYS_FAIL_NOTE:-}"
   msg=${msg//[[:cntrl:]]/?}
   printf '%s: error: %s\n' "$AEMKEYS_PROG" "$msg" >&2
   exit 1
@@ -525,7 +526,7 @@ aemkeys_user_init() {
     aemkeys_fail "run as root or as $1 (this is uid $EUID)"
   fi
   AEMKEYS_USER_CODE="$(declare -p AEMKEYS_TMP_PREFIX AEMKEYS_TMP_SUFFIX)
-$(declare -f aemkeys_u_isdir aemkeys_u_infos aemkeys_u_probe aemkeys_u_write aemkeys_u_mkdir aemkeys_u_clean aemkeys_u_backup)
+$(declare -f aemkeys_u_isdir aemkeys_u_writable aemkeys_u_infos aemkeys_u_probe aemkeys_u_write aemkeys_u_mkdir aemkeys_u_clean aemkeys_u_backup)
 \"\$@\""
 }
 
@@ -550,6 +551,17 @@ aemkeys_user_out() {
 # aemkeys_u_isdir DIR (as AemUser): 0 when DIR is a directory the user can reach.
 aemkeys_u_isdir() {
   [[ -d $1 && -x $1 ]]
+}
+
+# aemkeys_u_writable DIR... (as AemUser): 0 when each DIR is a folder the user can write, or
+#   does not exist and its parent is one; otherwise prints the first that is not.
+aemkeys_u_writable() {
+  local d p
+  for d in "$@"; do
+    p=$d
+    [[ -e $d || -L $d ]] || p=${d%/*}
+    [[ -d $p && -w $p && -x $p ]] || { printf '%s\n' "$d"; return 1; }
+  done
 }
 
 # aemkeys_u_infos FELIX_DIR (as AemUser)
@@ -674,6 +686,14 @@ aemkeys_b64_len() {
   [[ $b == *= ]] && pad=1
   [[ $b == *== ]] && pad=2
   AEMKEYS_REPLY=$(( ${#b} / 4 * 3 - pad ))
+}
+
+# aemkeys_check_writable DIR...
+#   Before anything is changed: fails (nothing changed) unless AemUser can write each DIR (or
+#   create it). A later swap by that user can still make a write fail, never leave the tree.
+aemkeys_check_writable() {
+  aemkeys_user_out aemkeys_u_writable "$@"
+  [[ $AEMKEYS_RC == 0 ]] || aemkeys_fail "${AEMKEYS_OUT:-$1} is not a folder $AEMKEYS_USER can write: nothing changed"
 }
 
 # aemkeys_clean_stale_tmp BACKUPS_DIR DIR...

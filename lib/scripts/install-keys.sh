@@ -73,7 +73,7 @@ aemkeys_install_main() {
   umask 077
   aemkeys_require_bash
   aemkeys_load_data_block "$self" SecretId QuickstartDir AemUser EncapsulatedToken Mode OnKeyMismatch \
-    Restart ServiceName StartAfterInstall AdminSecretId AemPort HmacBytes MasterBytes
+    Restart ServiceName StartAfterInstall AdminSecretId AemPort FreshKeyMinutes HmacBytes MasterBytes
 
   # 1. Validate every parameter: nothing is touched yet.
   local secret_id=$AEMKEYS_P_SecretId region qs user=$AEMKEYS_P_AemUser
@@ -86,7 +86,8 @@ aemkeys_install_main() {
   qs=$AEMKEYS_REPLY
   aemkeys_check_enum EncapsulatedToken "$encapsulated" true false
   aemkeys_check_enum Mode "$mode" install verify
-  aemkeys_check_enum OnKeyMismatch "$on_mismatch" replace fail
+  aemkeys_check_enum OnKeyMismatch "$on_mismatch" replace fail replace-fresh
+  aemkeys_check_uint FreshKeyMinutes "$AEMKEYS_P_FreshKeyMinutes" 1 5256000
   aemkeys_check_enum Restart "$restart" none service bundles
   aemkeys_check_unit ServiceName "$service"
   aemkeys_check_enum StartAfterInstall "$start_after" true false
@@ -205,6 +206,20 @@ aemkeys_install_main() {
   if [[ $on_mismatch == fail && ( ${st[hmac]} == differs || ${st[master]} == differs ) ]]; then
     aemkeys_fail "the instance has other keys (hmac ${oldfp[hmac]:-missing}, master ${oldfp[master]:-missing}) and OnKeyMismatch=fail: nothing changed"
   fi
+  # OnKeyMismatch=replace-fresh: only AEM's own first-start keys (every key file on the instance
+  # modified less than FreshKeyMinutes ago) are replaced; older keys may protect encrypted data.
+  local fresh_note=''
+  if [[ $on_mismatch == replace-fresh && ( ${st[hmac]} == differs || ${st[master]} == differs ) ]]; then
+    local now age=0
+    now=$(date +%s) || aemkeys_fail "date failed"
+    for k in hmac master; do
+      [[ ${st[$k]} != absent ]] && (( now - mtime[$k] > age )) && age=$(( now - mtime[$k] ))
+    done
+    if (( age >= AEMKEYS_P_FreshKeyMinutes * 60 )); then
+      aemkeys_fail "the instance has other keys (hmac ${oldfp[hmac]:-missing}, master ${oldfp[master]:-missing}), last changed $(( age / 60 )) minutes ago: not AEM's first-start keys (OnKeyMismatch=replace-fresh, FreshKeyMinutes=$AEMKEYS_P_FreshKeyMinutes), they may protect this instance's encrypted data; nothing changed. To replace them after a backup, run with OnKeyMismatch=replace (construct option onKeyMismatch: OnKeyMismatch.REPLACE)"
+    fi
+    fresh_note="keys: the replaced keys were $(( age / 60 )) minutes old, AEM's first-start keys (OnKeyMismatch=replace-fresh, FreshKeyMinutes=$AEMKEYS_P_FreshKeyMinutes)"
+  fi
   local key_change=false
   [[ ${st[hmac]} != same || ${st[master]} != same || ${st[storage]} != same ]] && key_change=true
 
@@ -216,7 +231,11 @@ aemkeys_install_main() {
     AEMKEYS_REPLY=''
   fi
 
-  # 5. Clean up after an interrupted run, back up what is replaced, write atomically.
+  # 5. Every folder written must be one AemUser can write (checked as that user); then clean up
+  # after an interrupted run, back up what is replaced, write atomically.
+  local -a dirs=("$keydir" "$storedir" "$qs/crypto-key-backups")
+  [[ ${st[token]} == absent || ${st[token]} == differs || -n ${fix[token]:-} ]] && dirs+=("$token_dir")
+  aemkeys_check_writable "${dirs[@]}"
   local cleaned
   aemkeys_clean_stale_tmp "$qs/crypto-key-backups" "$keydir" "$storedir" "$token_dir"
   cleaned=$AEMKEYS_REPLY
@@ -258,6 +277,7 @@ aemkeys_install_main() {
     differs) out+=("storage: Bundle replaced (was $storage_was)") ;;
   esac
   [[ -n $backup ]] && out+=("backup: $backup")
+  [[ -n $fresh_note ]] && out+=("$fresh_note")
 
   # 6. Verify what landed on disk.
   aemkeys_key_files_hold "$keydir" AEMKEYS_SHA_ \
