@@ -532,9 +532,10 @@ $(declare -f aemkeys_u_isdir aemkeys_u_writable aemkeys_u_infos aemkeys_u_probe 
 
 # aemkeys_as_user FUNCTION [ARG...]
 #   Runs aemkeys_u_FUNCTION as AemUser with a clean environment, in /, at most
-#   AEMKEYS_IO_TIMEOUT s. stdin, stdout and stderr are the caller's.
+#   AEMKEYS_IO_TIMEOUT s, in the script's process group (timeout --foreground: whatever stops
+#   the run stops its steps too). stdin, stdout and stderr are the caller's.
 aemkeys_as_user() {
-  ( cd / && exec timeout -k 5 "$AEMKEYS_IO_TIMEOUT" "${AEMKEYS_AS[@]}" env -i "PATH=$PATH" LC_ALL=C \
+  ( cd / && exec timeout --foreground -k 5 "$AEMKEYS_IO_TIMEOUT" "${AEMKEYS_AS[@]}" env -i "PATH=$PATH" LC_ALL=C \
     bash -c "$AEMKEYS_USER_CODE" aemkeys-user "$@" )
 }
 
@@ -543,7 +544,7 @@ aemkeys_as_user() {
 #   4 * AEMKEYS_READ_MAX bytes: more fails), AEMKEYS_RC = its exit status. Its stderr is dropped.
 aemkeys_user_out() {
   local max=$(( 4 * AEMKEYS_READ_MAX ))
-  AEMKEYS_OUT=$(aemkeys_as_user "$@" </dev/null 2>/dev/null | timeout -k 1 "$AEMKEYS_IO_TIMEOUT" head -c "$(( max + 1 ))")
+  AEMKEYS_OUT=$(aemkeys_as_user "$@" </dev/null 2>/dev/null | timeout --foreground -k 1 "$AEMKEYS_IO_TIMEOUT" head -c "$(( max + 1 ))")
   AEMKEYS_RC=$?
   (( ${#AEMKEYS_OUT} <= max )) || AEMKEYS_RC=5
 }

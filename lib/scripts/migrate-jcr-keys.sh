@@ -46,7 +46,7 @@ migrate_get_file() {
   done
   left=$(( AEMKEYS_HTTP_DEADLINE - SECONDS ))
   want=$(( length >= 0 && length <= max ? length : max + 1 ))
-  (( left > 0 )) && MIGRATE_B64=$(timeout -k 1 "$left" head -c "$want" <&"$AEMKEYS_HTTP_FD" | base64 -w 0) \
+  (( left > 0 )) && MIGRATE_B64=$(timeout --foreground -k 1 "$left" head -c "$want" <&"$AEMKEYS_HTTP_FD" | base64 -w 0) \
     || { exec {AEMKEYS_HTTP_FD}>&-; return 1; }
   exec {AEMKEYS_HTTP_FD}>&-
   aemkeys_b64_len "$MIGRATE_B64"

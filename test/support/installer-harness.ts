@@ -202,6 +202,7 @@ export function snapshotTree(dir: string): Record<string, string> {
       const meta = `${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}`;
       if (st.isSymbolicLink()) out[rel] = `link ${fs.readlinkSync(full)}`;
       else if (st.isDirectory()) { out[rel] = `dir ${meta}`; walk(full); }
+      else if (!st.isFile()) out[rel] = `special ${meta} ${st.ino}`; // a FIFO or device: never opened
       else out[rel] = `file ${meta} ${st.size} ${createHash('sha256').update(fs.readFileSync(full)).digest('hex')} ${st.mtimeMs} ${st.ino}`;
     }
   };
