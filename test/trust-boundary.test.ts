@@ -54,6 +54,10 @@ describeAsRoot(['java', 'moto_server', 'aws', 'setpriv'], 'trust boundary: the A
     for (const [name, bytes] of [['hmac', decoyKeys.hmac], ['master', decoyKeys.master], ['storage', 'JCR'], [TOKEN_FILE, 'decoy=true\n']] as const) {
       fs.writeFileSync(path.join(decoy, name), bytes, { mode: 0o600 });
     }
+    // What a linked bundle folder would show root: crypto.file's bundle.info.
+    const real = cache.bundles.find((b) => b.symbolicName === CRYPTO_FILE)!;
+    fs.copyFileSync(path.join(bundleDir(cache, cache.dir, CRYPTO_FILE), 'bundle.info'), path.join(decoy, 'bundle.info'));
+    expect(real.location).toMatch(/crypto\.file/);
   }, 120000);
   afterAll(async () => {
     await moto?.stop();
@@ -187,8 +191,11 @@ while :; do
     done
   fi
   for d in "${'$'}{watch[@]}"; do
-    for f in "$d"/.aem-crypto-keys.* "$d"/.incomplete-*; do
-      [[ -L $f ]] || { rm -rf -- "$f" && ln -sfn -- "$decoy/${'$'}{f##*/}" "$f"; } 2>/dev/null
+    for f in "$d"/.aem-crypto-keys.*; do
+      [[ -L $f ]] || { rm -f -- "$f" && ln -sfn -- "$decoy/${'$'}{f##*/}" "$f"; } 2>/dev/null
+    done
+    for f in "$d"/.incomplete-*; do
+      [[ -L $f ]] || { rm -rf -- "$f" && ln -sfn -- "$decoy" "$f"; } 2>/dev/null
     done
     if [[ -n $pid ]]; then
       for k in hmac master storage ${TOKEN_FILE}; do ln -sfn -- "$decoy/$k" "$d/.aem-crypto-keys.$k.$pid.tmp" 2>/dev/null; done
