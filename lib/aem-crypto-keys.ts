@@ -207,6 +207,9 @@ export class AemCryptoKeys extends Construct {
 
     if (this.keySource.kind === KeySourceKind.EXISTING_SECRET || this.keySource.kind === KeySourceKind.REPLICA) {
       checkNotOwnedProps(props);
+      if (this.keySource.kind === KeySourceKind.REPLICA && props.exportDocument) {
+        throw new Error('exportDocument: a replica is read-only; create the export document with the primary region\'s key set');
+      }
       const source = this.keySource.kind === KeySourceKind.REPLICA
         ? this.replicaSecret(this.keySource.replica!)
         : { secret: this.keySource.secret!, key: this.keySource.secret!.encryptionKey };

@@ -21,7 +21,7 @@ export interface ExportDocumentProps {
 }
 
 /** Export document parameters, in the order of the script's data block. */
-export const EXPORT_PARAMETER_NAMES = ['SecretId', 'QuickstartDir', 'Force', 'HmacBytes', 'MasterBytes'] as const;
+export const EXPORT_PARAMETER_NAMES = ['SecretId', 'QuickstartDir', 'AemUser', 'Force', 'HmacBytes', 'MasterBytes'] as const;
 
 /**
  * SSM Command document that copies the keys of a reference AEM instance (usually the author)
@@ -50,6 +50,11 @@ export class ExportDocument extends Construct {
         description: 'The reference instance\'s crx-quickstart folder (absolute path).',
         default: INSTALLER_DEFAULTS.QuickstartDir,
         allowedPattern: PARAMETER_PATTERNS.path,
+      },
+      AemUser: {
+        description: 'User that runs AEM and owns the tree: the key files are read as this user, never as root.',
+        default: INSTALLER_DEFAULTS.AemUser,
+        allowedPattern: PARAMETER_PATTERNS.user,
       },
       Force: {
         description: 'true: replace different keys (or another value) already in the secret. false: refuse and change nothing.',

@@ -37,12 +37,13 @@ export const INSTALLER_PARAMETER_RULES = {
   AemUser: { prop: 'aemUser', expected: 'a user name (lower case letters, digits, _ and -, at most 32, starting with a letter or _)', allowedPattern: PARAMETER_PATTERNS.user },
   EncapsulatedToken: values('encapsulatedToken', ['true', 'false']),
   Mode: values('mode', ['install', 'verify']),
-  OnKeyMismatch: values('onKeyMismatch', ['replace', 'fail']),
+  OnKeyMismatch: values('onKeyMismatch', ['replace', 'fail', 'replace-fresh']),
   Restart: values('restart', ['none', 'service', 'bundles']),
   ServiceName: { prop: 'serviceName', expected: 'a systemd unit name (letters, digits and : _ . @ -, starting with a letter, digit or _)', allowedPattern: PARAMETER_PATTERNS.unit },
   StartAfterInstall: values('startAfterInstall', ['true', 'false']),
   AdminSecretId: { prop: 'adminSecret', expected: 'a Secrets Manager secret ARN', allowedPattern: PARAMETER_PATTERNS.optionalSecretArn },
   AemPort: { prop: 'aemPort', expected: 'an integer from 1 to 65535', allowedPattern: PARAMETER_PATTERNS.port, range: { min: 1, max: 65535 } },
+  FreshKeyMinutes: { prop: 'freshKeyAge', expected: 'whole minutes from 1 to 5256000 (3650 days)', allowedPattern: '^[1-9][0-9]{0,6}$', range: { min: 1, max: 5256000 } },
 } satisfies Record<string, InstallerParameterRule>;
 
 /** An installer parameter with a rule. */

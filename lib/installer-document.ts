@@ -33,7 +33,7 @@ export const TOKEN_HANDLER_PID = 'com.day.crx.security.token.impl.impl.TokenAuth
 /** Installer document parameters, in the order of the script's data block. */
 export const INSTALLER_PARAMETER_NAMES = [
   'SecretId', 'QuickstartDir', 'AemUser', 'EncapsulatedToken', 'Mode', 'OnKeyMismatch', 'Restart',
-  'ServiceName', 'StartAfterInstall', 'AdminSecretId', 'AemPort', 'HmacBytes', 'MasterBytes',
+  'ServiceName', 'StartAfterInstall', 'AdminSecretId', 'AemPort', 'FreshKeyMinutes', 'HmacBytes', 'MasterBytes',
 ] as const;
 
 /** How key size errors name the construct's props. */
@@ -134,7 +134,7 @@ export class InstallerDocument extends Construct {
         ...ssmConstraint('Mode'),
       },
       OnKeyMismatch: {
-        description: 'When the instance already has other keys: replace (after a backup under <QuickstartDir>/crypto-key-backups) or fail (change nothing).',
+        description: 'When the instance already has other keys: replace (after a backup under <QuickstartDir>/crypto-key-backups), fail (change nothing), or replace-fresh (replace only key files modified less than FreshKeyMinutes ago, i.e. AEM\'s own first-start keys; otherwise fail).',
         default: 'replace',
         ...ssmConstraint('OnKeyMismatch'),
       },
@@ -162,6 +162,11 @@ export class InstallerDocument extends Construct {
         description: 'AEM\'s HTTP port on 127.0.0.1, for Restart=bundles.',
         default: '4502',
         ...ssmConstraint('AemPort'),
+      },
+      FreshKeyMinutes: {
+        description: 'For OnKeyMismatch=replace-fresh: key files modified less than this many minutes ago count as AEM\'s first-start keys (1 to 5256000).',
+        default: '1440',
+        ...ssmConstraint('FreshKeyMinutes'),
       },
       ...keySizeParameters({ hmac: props.hmacBytes, master: props.masterBytes }, KEY_LENGTH_LABELS),
     };

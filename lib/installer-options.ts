@@ -1,3 +1,4 @@
+import { Duration, Token } from 'aws-cdk-lib';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { INSTALLER_PARAMETER_RULES, installerValueError, RuledInstallerParameter } from './installer-checks';
 
@@ -26,6 +27,12 @@ export enum OnKeyMismatch {
   REPLACE = 'replace',
   /** Fail and change nothing. */
   FAIL = 'fail',
+  /**
+   * Replace them (after a backup) only when they look like AEM's own first-start keys: every key
+   * file on the instance was last modified less than `freshKeyAge` ago. Older keys may protect
+   * years of encrypted configuration: the run fails, changes nothing and names the option to set.
+   */
+  REPLACE_FRESH = 'replace-fresh',
 }
 
 /**
@@ -54,9 +61,22 @@ export interface InstallerOptions {
 
   /**
    * What to do when the instance already has other keys.
-   * @default OnKeyMismatch.REPLACE
+   *
+   * `addAutoScalingGroup` launches new instances, so its default replaces them (after a backup).
+   * `addInstancesByTag` may reach an established instance, so its default replaces only AEM's
+   * fresh first-start keys (see `freshKeyAge`) and otherwise fails, changing nothing.
+   * @default OnKeyMismatch.REPLACE for addAutoScalingGroup, OnKeyMismatch.REPLACE_FRESH for addInstancesByTag
    */
   readonly onKeyMismatch?: OnKeyMismatch;
+
+  /**
+   * With `OnKeyMismatch.REPLACE_FRESH`: key files modified less than this long ago count as
+   * AEM's own first-start keys and are replaced. Keep it longer than the time from an instance's
+   * first AEM start to its first installer run (e.g. the association schedule).
+   * Whole minutes, from 1 minute to 3650 days.
+   * @default Duration.days(1)
+   */
+  readonly freshKeyAge?: Duration;
 
   /**
    * How a running AEM picks up changed files.
@@ -102,24 +122,32 @@ export const INSTALLER_DEFAULTS = {
   StartAfterInstall: 'false',
   AdminSecretId: '',
   AemPort: '4502',
+  FreshKeyMinutes: '1440',
 } as const;
 
 /**
  * The installer document parameters for these options, as SSM expects them (every value a list of one string).
  * Throws, naming the option, for a value the installer document would refuse.
  */
-export function installerParameters(secretArn: string, options: InstallerOptions = {}): Record<string, string[]> {
+export function installerParameters(secretArn: string, options: InstallerOptions = {},
+  defaults: { readonly onKeyMismatch?: OnKeyMismatch } = {}): Record<string, string[]> {
+  const freshMinutes = options.freshKeyAge === undefined ? Number(INSTALLER_DEFAULTS.FreshKeyMinutes)
+    : options.freshKeyAge.toMinutes({ integral: false });
+  if (!Token.isUnresolved(freshMinutes) && !(Number.isInteger(freshMinutes) && freshMinutes >= 1 && freshMinutes <= 5256000)) {
+    throw new Error(`freshKeyAge: must be whole minutes from 1 minute to 3650 days, got ${freshMinutes} minutes`);
+  }
   const values: Record<string, string> = {
     SecretId: secretArn,
     QuickstartDir: options.quickstartDir ?? INSTALLER_DEFAULTS.QuickstartDir,
     AemUser: options.aemUser ?? INSTALLER_DEFAULTS.AemUser,
     EncapsulatedToken: String(options.encapsulatedToken ?? true),
-    OnKeyMismatch: options.onKeyMismatch ?? OnKeyMismatch.REPLACE,
+    OnKeyMismatch: options.onKeyMismatch ?? defaults.onKeyMismatch ?? OnKeyMismatch.REPLACE,
     Restart: options.restart ?? RestartBehavior.SERVICE,
     ServiceName: options.serviceName ?? INSTALLER_DEFAULTS.ServiceName,
     StartAfterInstall: String(options.startAfterInstall ?? false),
     AdminSecretId: options.adminSecret?.secretArn ?? '',
     AemPort: String(options.aemPort ?? 4502),
+    FreshKeyMinutes: String(freshMinutes),
   };
   // The same rules the installer document (SSM and the script) applies: fail synth, not an instance.
   for (const name of Object.keys(values) as Array<keyof typeof values>) {

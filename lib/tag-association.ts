@@ -1,8 +1,8 @@
-import { Stack, Token } from 'aws-cdk-lib';
+import { Duration, Stack, Token } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
-import { InstallerOptions, installerParameters } from './installer-options';
+import { InstallerOptions, installerParameters, OnKeyMismatch } from './installer-options';
 
 /** Default schedule of the drift-repair runs. */
 export const DEFAULT_ASSOCIATION_SCHEDULE = 'rate(30 minutes)';
@@ -91,7 +91,16 @@ export class TagAssociation extends Construct {
     super(scope, id);
     checkTag(props.tagKey, props.tagValue);
     const schedule = props.schedule ?? DEFAULT_ASSOCIATION_SCHEDULE;
-    checkSchedule(schedule);
+    const interval = checkSchedule(schedule);
+    // An established instance keeps its keys unless the caller chose OnKeyMismatch.REPLACE: by
+    // default only AEM's fresh first-start keys are replaced. "Fresh" must outlast a retry on the
+    // schedule (an instance whose AEM had not started yet at the first run).
+    const onKeyMismatch = props.onKeyMismatch ?? OnKeyMismatch.REPLACE_FRESH;
+    const freshKeyAge = props.freshKeyAge ?? Duration.minutes(Math.max(1440, 2 * (interval ?? 0)));
+    if (onKeyMismatch === OnKeyMismatch.REPLACE_FRESH && interval !== undefined && !freshKeyAge.isUnresolved()
+      && freshKeyAge.toMinutes({ integral: false }) <= interval) {
+      throw new Error(`addInstancesByTag: freshKeyAge (${freshKeyAge.toMinutes({ integral: false })} minutes) must be longer than the schedule's interval (${interval} minutes), or a new instance's first-start keys would look established at the next run`);
+    }
     const maxConcurrency = props.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY;
     const maxErrors = props.maxErrors ?? DEFAULT_MAX_ERRORS;
     checkRate('maxConcurrency', maxConcurrency, /^([1-9][0-9]*|[1-9][0-9]%|[1-9]%|100%)$/);
@@ -109,7 +118,7 @@ export class TagAssociation extends Construct {
       associationName: props.associationName,
       targets: [{ key: `tag:${props.tagKey}`, values: [props.tagValue] }],
       // Empty values (e.g. no AdminSecretId) are left out: the document's default applies.
-      parameters: Object.fromEntries(Object.entries(installerParameters(props.secretArn, props)).filter(([, v]) => v[0] !== '')),
+      parameters: Object.fromEntries(Object.entries(installerParameters(props.secretArn, { ...props, onKeyMismatch, freshKeyAge })).filter(([, v]) => v[0] !== '')),
       scheduleExpression: schedule,
       maxConcurrency,
       maxErrors,
@@ -149,9 +158,10 @@ function checkTag(key: string, value: string): void {
   }
 }
 
-function checkSchedule(schedule: string): void {
+/** Checks the schedule; returns the interval in minutes of a rate(…) expression. */
+function checkSchedule(schedule: string): number | undefined {
   if (Token.isUnresolved(schedule)) {
-    return;
+    return undefined;
   }
   const rate = /^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$/.exec(schedule);
   if (rate) {
@@ -159,11 +169,11 @@ function checkSchedule(schedule: string): void {
     if (minutes < 30) {
       throw new Error(`addInstancesByTag: State Manager runs associations at most every 30 minutes, got ${schedule}`);
     }
-    return;
+    return minutes;
   }
   if (!/^cron\(.+\)$/.test(schedule)) {
     throw new Error(`addInstancesByTag: schedule must be a rate(…) or cron(…) expression, got ${JSON.stringify(schedule)}`);
-  }
+  }  return undefined;
 }
 
 function checkRate(name: string, value: string, pattern: RegExp): void {

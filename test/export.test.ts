@@ -21,7 +21,7 @@ describe('export document', () => {
     expect(Object.keys(doc.parameters)).toEqual([...EXPORT_PARAMETER_NAMES]);
     const secretId = Object.keys(doc.template.Resources).find((k) => doc.template.Resources[k].Type === 'AWS::SecretsManager::Secret');
     expect(Object.fromEntries(Object.entries(doc.parameters).map(([k, p]) => [k, p.default]))).toEqual({
-      SecretId: { Ref: secretId }, QuickstartDir: '/opt/aem/crx-quickstart', Force: 'false', HmacBytes: '32', MasterBytes: '16',
+      SecretId: { Ref: secretId }, QuickstartDir: '/opt/aem/crx-quickstart', AemUser: 'aem', Force: 'false', HmacBytes: '32', MasterBytes: '16',
     });
     expect(doc.parameters.Force.allowedValues).toEqual(['true', 'false']);
     expect(doc.content.mainSteps[0].action).toBe('aws:runShellScript');
@@ -102,7 +102,7 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'export script (from
 
   function run(inst: Instance, values: Record<string, string>): RunResult & { argv: string } {
     const trace = path.join(inst.root, `trace${++n}`);
-    const script = renderScript(doc, { QuickstartDir: inst.quickstart, ...values });
+    const script = renderScript(doc, { QuickstartDir: inst.quickstart, AemUser: user.name, ...values });
     const r = runScript(inst, script, { ...moto.env, HOME: process.env.HOME ?? '/root' },
       { wrap: ['strace', '-f', '-qq', '-e', 'trace=execve', '-s', '4096', '-o', trace] });
     return { ...r, argv: fs.readFileSync(trace, 'utf8') };

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { App, Stack } from 'aws-cdk-lib';
+import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { AemCryptoKeys } from '../lib/aem-crypto-keys';
 import { INSTALLER_PARAMETER_NAMES, InstallerDocument, renderTokenHandlerConfig } from '../lib/installer-document';
@@ -38,6 +38,7 @@ describe('installer document', () => {
       StartAfterInstall: 'false',
       AdminSecretId: '',
       AemPort: '4502',
+      FreshKeyMinutes: '1440',
       HmacBytes: '32',
       MasterBytes: '16',
     });
@@ -47,7 +48,7 @@ describe('installer document', () => {
     }
     expect(doc.parameters.Restart.allowedValues).toEqual(['none', 'service', 'bundles']);
     expect(doc.parameters.Mode.allowedValues).toEqual(['install', 'verify']);
-    expect(doc.parameters.OnKeyMismatch.allowedValues).toEqual(['replace', 'fail']);
+    expect(doc.parameters.OnKeyMismatch.allowedValues).toEqual(['replace', 'fail', 'replace-fresh']);
   });
 
   test('every value the fleet wiring passes is a declared parameter, and passes its pattern', () => {
@@ -56,6 +57,7 @@ describe('installer document', () => {
     for (const params of [
       installerParameters(arn),
       installerParameters(arn, { quickstartDir: '/srv/aem author/crx-quickstart', aemUser: 'aem-author', restart: RestartBehavior.BUNDLES, adminSecret: admin, onKeyMismatch: OnKeyMismatch.FAIL, serviceName: 'aem-author.service', aemPort: 65535 }),
+      installerParameters(arn, { onKeyMismatch: OnKeyMismatch.REPLACE_FRESH, freshKeyAge: Duration.days(3650) }),
     ]) {
       for (const [name, [value]] of Object.entries(params)) {
         const p = doc.parameters[name];

@@ -190,6 +190,49 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
       `the instance has other keys (hmac ${fingerprint(old.hmac)}, master ${fingerprint(old.master)}) and OnKeyMismatch=fail: nothing changed`);
   });
 
+  describe('OnKeyMismatch=replace-fresh (what addInstancesByTag passes by default)', () => {
+    test('a brand-new instance: AEM\'s first-start keys (minutes old) are backed up and replaced, no manual step', () => {
+      const inst = instance();
+      const old = plantGeneratedKeys(inst, user);
+      const minutesAgo = new Date(Date.now() - 20 * 60 * 1000);
+      for (const k of ['hmac', 'master']) fs.utimesSync(path.join(inst.keyDir, k), minutesAgo, minutesAgo);
+      const r = run(inst, { OnKeyMismatch: 'replace-fresh', FreshKeyMinutes: '60' });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(read(path.join(inst.keyDir, 'hmac'))).toEqual(keys.hmac);
+      expect(read(path.join(backups(inst)[0], 'hmac'))).toEqual(old.hmac);
+      expect(lines(r.stdout)).toContain(`hmac: ${fp.hmac} replaced (was ${fingerprint(old.hmac)})`);
+      expect(lines(r.stdout)).toContain('keys: the replaced keys were 20 minutes old, AEM\'s first-start keys (OnKeyMismatch=replace-fresh, FreshKeyMinutes=60)');
+    });
+
+    test('an established instance: keys older than FreshKeyMinutes are kept, one line names the option to set, nothing changed', () => {
+      const inst = instance();
+      const old = plantGeneratedKeys(inst, user);
+      const yearsAgo = new Date(Date.now() - 3 * 365 * 24 * 3600 * 1000);
+      // Only one old key file is enough to count as established.
+      fs.utimesSync(path.join(inst.keyDir, 'master'), yearsAgo, yearsAgo);
+      const r = expectFailure(inst, { OnKeyMismatch: 'replace-fresh' },
+        new RegExp(`^aem-crypto-keys: error: the instance has other keys \\(hmac ${fingerprint(old.hmac)}, master ${fingerprint(old.master)}\\), last changed \\d+ minutes ago: `
+          + 'not AEM\'s first-start keys \\(OnKeyMismatch=replace-fresh, FreshKeyMinutes=1440\\).*OnKeyMismatch=replace \\(construct option onKeyMismatch: OnKeyMismatch.REPLACE\\)\n$'));
+      expect(r.stderr).not.toContain(keys.hmac.toString('base64'));
+      // The same instance with the explicit choice: replaced after a backup.
+      const again = run(inst, { OnKeyMismatch: 'replace' });
+      expect(again.status).toBe(0);
+      expect(read(path.join(backups(inst)[0], 'master'))).toEqual(old.master);
+    });
+
+    test('keys missing or already equal are no mismatch: written / unchanged whatever their age', () => {
+      const inst = instance();
+      const r = run(inst, { OnKeyMismatch: 'replace-fresh' });
+      expect(r.status).toBe(0);
+      const yearsAgo = new Date(Date.now() - 3 * 365 * 24 * 3600 * 1000);
+      for (const k of ['hmac', 'master']) fs.utimesSync(path.join(inst.keyDir, k), yearsAgo, yearsAgo);
+      const second = run(inst, { OnKeyMismatch: 'replace-fresh' });
+      expect(second.status).toBe(0);
+      expect(lines(second.stdout).slice(-1)).toEqual(['result: unchanged (nothing to do)']);
+    });
+  });
+
   test('OnKeyMismatch=fail with the same keys still moves storage from JCR to Bundle', () => {
     const inst = instance();
     plant(path.join(inst.keyDir, 'hmac'), keys.hmac, user);
@@ -367,7 +410,7 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
       'EOF\ntouch pwned\nEOF',
     ];
     const names = Object.keys(doc().parameters);
-    expect(names).toHaveLength(13);
+    expect(names).toHaveLength(14);
     for (const name of names) {
       for (const p of payloads) {
         const r = expectFailure(inst, { [name]: p }, /^aem-crypto-keys: error: (parameter \w+: |the parameter block )/);

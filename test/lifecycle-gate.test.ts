@@ -203,6 +203,7 @@ describe('the EventBridge rule', () => {
       ServiceName: ['aem'],
       StartAfterInstall: ['true'],
       AemPort: ['4502'],
+      FreshKeyMinutes: ['1440'],
     });
   });
 
@@ -310,7 +311,7 @@ describe('the Automation document', () => {
     const doc = content(gated().json);
     const install = doc.mainSteps.find((s: any) => s.name === 'installKeys');
     const warm = doc.mainSteps.find((s: any) => s.name === 'installKeysForWarmPool');
-    const passed = ['QuickstartDir', 'AemUser', 'EncapsulatedToken', 'OnKeyMismatch', 'Restart', 'ServiceName', 'StartAfterInstall', 'AdminSecretId', 'AemPort'];
+    const passed = ['QuickstartDir', 'AemUser', 'EncapsulatedToken', 'OnKeyMismatch', 'Restart', 'ServiceName', 'StartAfterInstall', 'AdminSecretId', 'AemPort', 'FreshKeyMinutes'];
     expect(install.inputs.Parameters).toEqual({
       SecretId: { Ref: expect.stringMatching(/^KeysSecret/) },
       Mode: 'install',

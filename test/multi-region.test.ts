@@ -270,6 +270,12 @@ describe('a secret without a known key grants no kms:Decrypt: warned at synth', 
     expect(warnings((s) => KeySource.fromSecret(secretsmanager.Secret.fromSecretCompleteArn(s, 'S', arn), { awsManagedKey: true }))).toHaveLength(0);
   });
 
+  test('a replica key set refuses an export document (a replica is read-only)', () => {
+    const stack = new Stack(new App(), 'Replica', { env: { region: 'eu-west-1' } });
+    expect(() => new AemCryptoKeys(stack, 'Keys', { keySource: KeySource.fromReplica({ secretName: 'aem/keys', awsManagedKey: true }), exportDocument: true }))
+      .toThrow('exportDocument: a replica is read-only; create the export document with the primary region\'s key set');
+  });
+
   test('fromReplica without a key or awsManagedKey warns too', () => {
     expect(warnings(() => KeySource.fromReplica({ secretName: 'aem/keys' }))).toHaveLength(1);
     expect(warnings(() => KeySource.fromReplica({ secretName: 'aem/keys', awsManagedKey: true }))).toHaveLength(0);

@@ -1,4 +1,4 @@
-import { App, Stack } from 'aws-cdk-lib';
+import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -43,9 +43,29 @@ describe('addInstancesByTag', () => {
         ServiceName: ['aem'],
         StartAfterInstall: ['false'],
         AemPort: ['4502'],
+        FreshKeyMinutes: ['1440'],
       },
     });
     expect(stack).toBeDefined();
+  });
+
+  test('by default an established instance keeps its keys: only AEM\'s fresh first-start keys are replaced (replace-fresh)', () => {
+    const { template } = associate('aem-role', 'author');
+    template.hasResourceProperties('AWS::SSM::Association', {
+      Parameters: Match.objectLike({ OnKeyMismatch: ['replace-fresh'], FreshKeyMinutes: ['1440'] }),
+    });
+    // The gated Auto Scaling path (new instances only) keeps replace: see lifecycle-gate.test.ts.
+  });
+
+  test('replacing established keys is an explicit choice; freshKeyAge is tunable and outlasts the schedule', () => {
+    const explicit = associate('aem-role', 'author', { onKeyMismatch: OnKeyMismatch.REPLACE }).template;
+    explicit.hasResourceProperties('AWS::SSM::Association', { Parameters: Match.objectLike({ OnKeyMismatch: ['replace'] }) });
+    const tuned = associate('aem-role', 'author', { freshKeyAge: Duration.hours(2) }).template;
+    tuned.hasResourceProperties('AWS::SSM::Association', { Parameters: Match.objectLike({ OnKeyMismatch: ['replace-fresh'], FreshKeyMinutes: ['120'] }) });
+    const slow = associate('aem-role', 'author', { schedule: 'rate(2 days)' }).template;
+    slow.hasResourceProperties('AWS::SSM::Association', { Parameters: Match.objectLike({ FreshKeyMinutes: [String(4 * 1440)] }) });
+    expect(() => associate('aem-role', 'author', { schedule: 'rate(6 hours)', freshKeyAge: Duration.hours(6) })).toThrow(/freshKeyAge \(360 minutes\) must be longer than the schedule's interval \(360 minutes\)/);
+    expect(() => associate('aem-role', 'author', { freshKeyAge: Duration.seconds(3690) })).toThrow(/freshKeyAge: must be whole minutes/);
   });
 
   test('schedule, rate controls, name, compliance severity and output location are options', () => {

@@ -21,12 +21,16 @@ AEMKEYS_UNIT_RE='^[A-Za-z0-9_][A-Za-z0-9:_.@-]{0,254}$'
 AEMKEYS_B64_RE='^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$'
 AEMKEYS_TMP_PREFIX='.aem-crypto-keys.'
 AEMKEYS_TMP_SUFFIX='.tmp'
+AEMKEYS_READ_MAX=65536    # bytes read from any one file in the tree
+AEMKEYS_IO_TIMEOUT=60     # seconds for any one step run as AemUser (a FIFO, a hung file system)
+AEMKEYS_HTTP_MAX=1048576  # bytes of one HTTP answer (headers and text body)
 
 # aemkeys_fail MESSAGE...
 #   Prints ONE line "aem-crypto-keys: error: MESSAGE" on stderr and exits 1. Control characters
-#   in the message are replaced by '?' so the error stays one line.
+#   in the message are replaced by '?' so the error stays one line. AEMKEYS_FAIL_NOTE, when set,
+#   is appended (e.g. " (the secret was not changed)").
 aemkeys_fail() {
-  local msg="$*"
+  local msg="$*${AEMKEYS_FAIL_NOTE:-}"
   msg=${msg//[[:cntrl:]]/?}
   printf '%s: error: %s\n' "$AEMKEYS_PROG" "$msg" >&2
   exit 1
@@ -396,16 +400,15 @@ aemkeys_sha256_text() {
   AEMKEYS_REPLY=${h:0:64}
 }
 
-# aemkeys_sha256_file FILE
-#   AEMKEYS_REPLY = sha256 hex of FILE, or empty when FILE does not exist. Fails when FILE
-#   exists but is not a readable regular file.
+# aemkeys_sha256_file FILE [MAX_BYTES]
+#   Reads FILE as AemUser (aemkeys_probe). AEMKEYS_REPLY = its sha256 hex, or empty when FILE
+#   does not exist. Fails when FILE is not a regular file, is larger than MAX_BYTES or cannot be
+#   read by AemUser.
 aemkeys_sha256_file() {
-  local f=$1 h
+  aemkeys_probe "$@"
   AEMKEYS_REPLY=''
-  [[ -e $f || -L $f ]] || return 0
-  [[ -f $f && -r $f ]] || aemkeys_fail "$f is not a readable regular file"
-  h=$(sha256sum < "$f") || aemkeys_fail "cannot read $f"
-  AEMKEYS_REPLY=${h:0:64}
+  [[ $AEMKEYS_PROBE == absent ]] && return 0
+  aemkeys_sha256_b64 "$AEMKEYS_PROBE_B64"
 }
 
 # aemkeys_storage_is_bundle FILE
@@ -442,17 +445,17 @@ aemkeys_key_files_hold() {
 #   ':', without '.jar' and without a '-<digit>...' version suffix), AEMKEYS_B_ID,
 #   AEMKEYS_B_STATE and AEMKEYS_B_DIR. Fails when FELIX_DIR is not a directory.
 aemkeys_scan_bundles() {
-  local felix=$1 info id loc state name dir
+  local felix=$1 id loc state name dir
   AEMKEYS_B_NAME=() AEMKEYS_B_ID=() AEMKEYS_B_STATE=() AEMKEYS_B_DIR=() AEMKEYS_B_MNAME=() AEMKEYS_B_MREAD=''
-  [[ -d $felix ]] || aemkeys_fail "no Felix bundle cache at $felix (has AEM been started once on this instance?)"
-  local restore
-  restore=$(shopt -p nullglob)
-  shopt -s nullglob
-  for info in "$felix"/bundle*/bundle.info; do
-    dir=${info%/bundle.info}
-    id='' loc='' state=''
-    { IFS= read -r id; IFS= read -r loc; IFS= read -r state; } < "$info" 2>/dev/null || true
-    id=${id%$'\r'} loc=${loc%$'\r'} state=${state%$'\r'}
+  # Listed and read as AemUser (aemkeys_u_infos): one record per folder, control characters gone.
+  aemkeys_user_out aemkeys_u_infos "$felix"
+  case $AEMKEYS_RC in
+    0) ;;
+    3) aemkeys_fail "no Felix bundle cache at $felix (has AEM been started once on this instance?)" ;;
+    *) aemkeys_fail "cannot read the Felix bundle cache at $felix as $AEMKEYS_USER within $AEMKEYS_IO_TIMEOUT s" ;;
+  esac
+  while IFS=$'\x1f' read -r dir id loc state; do
+    dir="$felix/${dir//[[:cntrl:]\/]/?}"
     # Not a bundle, or uninstalled (state 1: Felix deletes the folder at its next start).
     [[ $id =~ ^[0-9]+$ && -n $loc && $state != 1 ]] || continue
     name=${loc##*/}
@@ -465,8 +468,8 @@ aemkeys_scan_bundles() {
     AEMKEYS_B_ID+=("$id")
     AEMKEYS_B_STATE+=("$state")
     AEMKEYS_B_DIR+=("$dir")
-  done
-  eval "$restore"
+  done < <(printf '%s\n' "$AEMKEYS_OUT")
+  AEMKEYS_OUT=''
 }
 
 # aemkeys_find_bundle SYMBOLIC_NAME
@@ -508,16 +511,24 @@ aemkeys_find_bundle() {
   AEMKEYS_BUNDLE_ID=${AEMKEYS_B_ID[all[0]]}
 }
 
-# What AEM really reads (README). Tree reads below: aemkeys_tree_read/_ends only, bounded.
+# What AEM really reads (README). Tree reads below: aemkeys_tree_read/_ends only, bounded, as AemUser.
 
 AEMKEYS_KEYS_PATH_RE='com[._]adobe[._]granite[._]crypto[._]keys[._]path'
 AEMKEYS_MANIFEST_MAX=1048576
 
 # aemkeys_tree_read FILE OFFSET COUNT
-#   stdout = at most COUNT bytes of FILE from OFFSET; non-zero unless a readable regular file.
+#   stdout = at most COUNT bytes of FILE from OFFSET, read as AemUser (aemkeys_u_read); non-zero
+#   unless a readable regular file.
 aemkeys_tree_read() {
-  [[ -f $1 && ! -L $1 ]] || return 1
-  dd if="$1" iflag=skip_bytes,count_bytes skip="$2" count="$3" bs=65536 status=none 2>/dev/null
+  aemkeys_as_user aemkeys_u_read "$@" </dev/null 2>/dev/null
+}
+
+# aemkeys_u_read FILE OFFSET COUNT (as AemUser): FILE must be a regular file, not a link.
+aemkeys_u_read() {
+  [[ -f $1 && ! -L $1 ]] || return 4
+  exec 3< "$1" || return 1
+  [[ -f /dev/fd/3 ]] || return 4
+  dd iflag=skip_bytes,count_bytes skip="$2" count="$3" bs=65536 status=none <&3
 }
 
 # aemkeys_tree_text FILE MAX_BYTES
@@ -530,12 +541,18 @@ aemkeys_tree_text() {
 }
 
 # aemkeys_tree_ends head|tail COUNT FILE...
-#   stdout = the first/last COUNT bytes of each FILE (regular, COUNT bytes or more), one process.
+#   stdout = the first/last COUNT bytes of each FILE (regular, COUNT bytes or more), in one
+#   step as AemUser (aemkeys_u_ends).
 aemkeys_tree_ends() {
+  aemkeys_as_user aemkeys_u_ends "$@" </dev/null 2>/dev/null
+}
+
+# aemkeys_u_ends head|tail COUNT FILE... (as AemUser): every FILE a regular file, not a link.
+aemkeys_u_ends() {
   local which=$1 count=$2 f
   shift 2
-  for f in "$@"; do [[ -f $f && ! -L $f ]] || return 1; done
-  if [[ $which == head ]]; then head -q -c "$count" -- "$@" 2>/dev/null; else tail -q -c "$count" -- "$@" 2>/dev/null; fi
+  for f in "$@"; do [[ -f $f && ! -L $f ]] || return 4; done
+  if [[ $which == head ]]; then head -q -c "$count" -- "$@"; else tail -q -c "$count" -- "$@"; fi
 }
 
 # aemkeys_u8_le POS N
@@ -612,7 +629,7 @@ aemkeys_manifest_names() {
   (( ${#jars[@]} > 0 )) || return 0
   x='META-INF/MANIFEST.MF'
   for (( i = 0; i < 20; i++ )); do printf -v "mf[i]" '%d' "'${x:i:1}"; done
-  mapfile -t sizes < <(stat -c %s -- "${jars[@]}" 2>/dev/null)
+  mapfile -t sizes < <(aemkeys_as_user stat -c %s -- "${jars[@]}" </dev/null 2>/dev/null)
   for x in "${sizes[@]}"; do [[ $x =~ ^[0-9]+$ ]] && (( x >= 22 )) || return 0; done
   (( ${#sizes[@]} == ${#jars[@]} )) || return 0
   mapfile -t tails < <(aemkeys_tree_ends tail 22 "${jars[@]}" | od -An -v -tu1 -w22)
@@ -781,98 +798,257 @@ aemkeys_keys_path_override() {
   return 1
 }
 
-# aemkeys_tmp_name DEST
-#   AEMKEYS_REPLY = the staging file name for DEST, in DEST's folder.
-aemkeys_tmp_name() {
-  local dest=$1
-  AEMKEYS_REPLY="${dest%/*}/${AEMKEYS_TMP_PREFIX}${dest##*/}.$$${AEMKEYS_TMP_SUFFIX}"
-}
+# --- Steps run as AemUser -------------------------------------------------------------------
+# Every file operation inside QuickstartDir (list, read, stage, rename, mkdir, backup, cleanup)
+# runs as AemUser through aemkeys_as_user: root only decides, reads secrets and talks to
+# systemctl and to 127.0.0.1. A link or a race planted by that user can therefore only lead
+# where the user could write or read anyway. The aemkeys_u_* functions are that user's side:
+# shipped as text (declare -f) to `bash -c`, they get paths as arguments and bytes on stdin
+# (never key material in argv or the environment), print text only, and exit with
+# 0 ok, 3 absent, 4 not a regular file, 5 too large, anything else failed.
 
-# aemkeys_clean_stale_tmp DIR
-#   Removes staging files left in DIR by an interrupted run. AEMKEYS_REPLY = how many.
-aemkeys_clean_stale_tmp() {
-  local dir=$1 f count=0 restore
-  restore=$(shopt -p nullglob)
-  shopt -s nullglob
-  for f in "$dir/$AEMKEYS_TMP_PREFIX"*"$AEMKEYS_TMP_SUFFIX"; do
-    rm -f -- "$f" && (( count++ ))
-  done
-  eval "$restore"
-  AEMKEYS_REPLY=$count
-}
-
-# aemkeys_write_atomic DEST OWNER MODE KIND DATA
-#   Writes DEST atomically: stage in DEST's folder, chown OWNER (and OWNER's login group),
-#   chmod MODE, fsync, rename over DEST (mv -fT), fsync the folder. KIND is "base64" (DATA is
-#   decoded through a pipe) or "text" (DATA written as is, no newline added). After a crash DEST
-#   holds its old or its new bytes, never a mix.
-aemkeys_write_atomic() {
-  local dest=$1 owner=$2 mode=$3 kind=$4 data=$5 tmp
-  aemkeys_tmp_name "$dest"
-  tmp=$AEMKEYS_REPLY
-  rm -f -- "$tmp"
-  if [[ $kind == base64 ]]; then
-    ( umask 077; printf '%s' "$data" | base64 -d > "$tmp" ) || { rm -f -- "$tmp"; aemkeys_fail "cannot write $tmp"; }
+# aemkeys_user_init USER
+#   Sets up aemkeys_as_user for USER: setpriv (util-linux; no PAM, no session, no log line)
+#   when this script runs as root, a plain call when it already runs as USER. Fails otherwise.
+aemkeys_user_init() {
+  local uid gid
+  AEMKEYS_USER=$1
+  uid=$(id -u -- "$1") && gid=$(id -g -- "$1") || aemkeys_fail "parameter AemUser: user '$1' does not exist on this host"
+  if [[ $EUID == "$uid" ]]; then
+    AEMKEYS_AS=()
+  elif [[ $EUID == 0 ]]; then
+    command -v setpriv >/dev/null 2>&1 || aemkeys_fail "setpriv (util-linux) is not on the PATH: it runs every file step as $1"
+    AEMKEYS_AS=(setpriv "--reuid=$uid" "--regid=$gid" --init-groups --no-new-privs --)
   else
-    ( umask 077; printf '%s' "$data" > "$tmp" ) || { rm -f -- "$tmp"; aemkeys_fail "cannot write $tmp"; }
+    aemkeys_fail "run as root or as $1 (this is uid $EUID)"
   fi
-  chown -- "$owner:" "$tmp" && chmod -- "$mode" "$tmp" && sync -- "$tmp" \
-    || { rm -f -- "$tmp"; aemkeys_fail "cannot set owner, mode or flush $tmp"; }
-  mv -fT -- "$tmp" "$dest" || { rm -f -- "$tmp"; aemkeys_fail "cannot rename $tmp to $dest"; }
-  sync -- "${dest%/*}" 2>/dev/null || true
+  AEMKEYS_USER_CODE="$(declare -p AEMKEYS_TMP_PREFIX AEMKEYS_TMP_SUFFIX)
+$(declare -f aemkeys_u_isdir aemkeys_u_writable aemkeys_u_infos aemkeys_u_probe aemkeys_u_write aemkeys_u_mkdir aemkeys_u_clean aemkeys_u_backup aemkeys_u_read aemkeys_u_ends)
+\"\$@\""
 }
 
-# aemkeys_backup QUICKSTART_DIR FILE...
-#   Copies FILEs (cp -p) into QUICKSTART_DIR/crypto-key-backups/<UTC time>[-n]/ (0700), staged
-#   under a hidden name and renamed when complete. AEMKEYS_REPLY = the backup folder.
-aemkeys_backup() {
-  local root="$1/crypto-key-backups" stamp name n=1 staging
-  shift
-  if [[ ! -d $root ]]; then
-    mkdir -m 0700 -- "$root" || aemkeys_fail "cannot create $root"
+# aemkeys_as_user FUNCTION [ARG...]
+#   Runs aemkeys_u_FUNCTION as AemUser with a clean environment, in /, at most
+#   AEMKEYS_IO_TIMEOUT s, in the script's process group (timeout --foreground: whatever stops
+#   the run stops its steps too). stdin, stdout and stderr are the caller's.
+aemkeys_as_user() {
+  ( cd / && exec timeout --foreground -k 5 "$AEMKEYS_IO_TIMEOUT" "${AEMKEYS_AS[@]}" env -i "PATH=$PATH" LC_ALL=C \
+    bash -c "$AEMKEYS_USER_CODE" aemkeys-user "$@" )
+}
+
+# aemkeys_user_out FUNCTION [ARG...]
+#   aemkeys_as_user with stdin from /dev/null; AEMKEYS_OUT = its output (at most
+#   4 * AEMKEYS_READ_MAX bytes: more fails), AEMKEYS_RC = its exit status. Its stderr is dropped.
+aemkeys_user_out() {
+  local max=$(( 4 * AEMKEYS_READ_MAX ))
+  AEMKEYS_OUT=$(aemkeys_as_user "$@" </dev/null 2>/dev/null | timeout --foreground -k 1 "$AEMKEYS_IO_TIMEOUT" head -c "$(( max + 1 ))")
+  AEMKEYS_RC=$?
+  (( ${#AEMKEYS_OUT} <= max )) || AEMKEYS_RC=5
+}
+
+# aemkeys_u_isdir DIR (as AemUser): 0 when DIR is a directory the user can reach.
+aemkeys_u_isdir() {
+  [[ -d $1 && -x $1 ]]
+}
+
+# aemkeys_u_writable DIR... (as AemUser): 0 when each DIR is a folder the user can write, or
+#   does not exist and its parent is one; otherwise prints the first that is not.
+aemkeys_u_writable() {
+  local d p
+  for d in "$@"; do
+    p=$d
+    [[ -e $d || -L $d ]] || p=${d%/*}
+    [[ -d $p && -w $p && -x $p ]] || { printf '%s\n' "$d"; return 1; }
+  done
+}
+
+# aemkeys_u_infos FELIX_DIR (as AemUser)
+#   One line per FELIX_DIR/bundle*/bundle.info that is a regular file: folder name, lines 1-3
+#   (at most 1024 characters each, CR and control characters removed), separated by \x1f.
+#   Folder names holding control characters are left out. Exit 3 when FELIX_DIR is no directory.
+aemkeys_u_infos() {
+  local info dir l1 l2 l3 us=$'\x1f'
+  [[ -d $1 ]] || return 3
+  shopt -s nullglob
+  for info in "$1"/bundle*/bundle.info; do
+    dir=${info%/bundle.info}
+    dir=${dir##*/}
+    [[ $dir == *[[:cntrl:]]* || ! -f $info ]] && continue
+    l1='' l2='' l3=''
+    { [[ -f /dev/stdin ]] && IFS= read -r -n 1024 l1 && IFS= read -r -n 1024 l2 && IFS= read -r -n 1024 l3; } < "$info" 2>/dev/null
+    l1=${l1%$'\r'} l2=${l2%$'\r'} l3=${l3%$'\r'}
+    printf '%s\n' "$dir$us${l1//[[:cntrl:]]/}$us${l2//[[:cntrl:]]/}$us${l3//[[:cntrl:]]/}"
+  done
+}
+
+# aemkeys_u_probe FILE MAX_BYTES (as AemUser)
+#   Prints "OWNER MODE MTIME BASE64" of FILE (owner and mode of the name itself, stat without
+#   -L; the content read through one open file that must be a regular file).
+aemkeys_u_probe() {
+  local f=$1 max=$2 meta b64 n
+  [[ -e $f || -L $f ]] || return 3
+  [[ -f $f ]] || return 4
+  exec 3< "$f" || return 1
+  [[ -f /dev/fd/3 ]] || return 4
+  meta=$(stat -c '%U %a %Y' -- "$f") || return 1
+  b64=$(head -c "$(( max + 1 ))" <&3 | base64 -w 0) || return 1
+  n=${b64%%=*}
+  (( ${#b64} / 4 * 3 - (${#b64} - ${#n}) <= max )) || return 5
+  printf '%s %s\n' "$meta" "$b64"
+}
+
+# aemkeys_u_write DEST MODE MAX_BYTES (as AemUser)
+#   Writes stdin (at most MAX_BYTES) to DEST atomically: a new private file from mktemp in
+#   DEST's folder, chmod MODE, fsync, rename over DEST, fsync the folder.
+aemkeys_u_write() {
+  local dest=$1 tmp
+  tmp=$(mktemp -p "${dest%/*}" --suffix="$AEMKEYS_TMP_SUFFIX" "${AEMKEYS_TMP_PREFIX}XXXXXXXXXX") || return 1
+  if ! { head -c "$3" > "$tmp" && chmod "$2" -- "$tmp" && sync -- "$tmp" && mv -fT -- "$tmp" "$dest"; }; then
+    rm -f -- "$tmp"
+    return 1
   fi
-  stamp=$(date -u +%Y%m%dT%H%M%SZ) || aemkeys_fail "date failed"
+  sync -- "${dest%/*}" 2>/dev/null
+  return 0
+}
+
+# aemkeys_u_mkdir DIR MODE (as AemUser): prints created|exists.
+aemkeys_u_mkdir() {
+  if [[ -d $1 ]]; then echo exists; return 0; fi
+  mkdir -m "$2" -- "$1" && echo created
+}
+
+# aemkeys_u_clean BACKUPS_DIR DIR... (as AemUser)
+#   Removes staging files of an interrupted run from each DIR and unfinished backups from
+#   BACKUPS_DIR; prints how many.
+aemkeys_u_clean() {
+  local d f n=0 backups=$1
+  shift
+  shopt -s nullglob
+  for d in "$@"; do
+    for f in "$d/$AEMKEYS_TMP_PREFIX"*"$AEMKEYS_TMP_SUFFIX"; do
+      rm -f -- "$f" && (( n++ ))
+    done
+  done
+  for f in "$backups/.incomplete-"*; do
+    rm -rf -- "$f" && (( n++ ))
+  done
+  echo "$n"
+}
+
+# aemkeys_u_backup BACKUPS_DIR STAMP FILE... (as AemUser)
+#   Copies FILEs into BACKUPS_DIR/STAMP[-n]/ (0700): staged in a mktemp folder, fsynced, renamed
+#   when complete. Prints the backup folder.
+aemkeys_u_backup() {
+  local root=$1 stamp=$2 name n=1 staging
+  shift 2
+  [[ -d $root ]] || mkdir -m 0700 -- "$root" || return 1
+  staging=$(mktemp -d -p "$root" .incomplete-XXXXXXXX) || return 1
   name=$stamp
   while [[ -e $root/$name ]]; do
     (( n++ ))
     name=$stamp-$n
   done
-  staging="$root/.incomplete-$name.$$"
-  mkdir -m 0700 -- "$staging" || aemkeys_fail "cannot create $staging"
-  cp -p -- "$@" "$staging/" && sync -- "$staging" "$@" || aemkeys_fail "cannot back up the existing keys into $staging"
-  mv -T -- "$staging" "$root/$name" || aemkeys_fail "cannot rename $staging"
-  sync -- "$root" 2>/dev/null || true
-  AEMKEYS_REPLY="$root/$name"
+  cp --preserve=mode,timestamps -- "$@" "$staging/" && sync -- "$staging" "$staging"/* \
+    && mv -T -- "$staging" "$root/$name" || { rm -rf -- "$staging"; return 1; }
+  sync -- "$root" 2>/dev/null
+  printf '%s\n' "$root/$name"
 }
 
-# aemkeys_owner_mode FILE
-#   AEMKEYS_REPLY = "OWNER MODE" of FILE (stat -c '%U %a'), e.g. "aem 600".
-aemkeys_owner_mode() {
-  AEMKEYS_REPLY=$(stat -c '%U %a' -- "$1" 2>/dev/null) || AEMKEYS_REPLY='? ?'
+# aemkeys_probe FILE [MAX_BYTES]
+#   Reads FILE as AemUser. AEMKEYS_PROBE = absent|file; for a file AEMKEYS_PROBE_OM ("aem 600"),
+#   AEMKEYS_PROBE_MTIME (epoch s) and AEMKEYS_PROBE_B64 (base64 of the content). Fails with one
+#   line when FILE is not a regular file, is larger than MAX_BYTES (default AEMKEYS_READ_MAX)
+#   or cannot be read by AemUser within AEMKEYS_IO_TIMEOUT s.
+aemkeys_probe() {
+  local f=$1 out rest
+  AEMKEYS_PROBE=absent AEMKEYS_PROBE_OM='' AEMKEYS_PROBE_MTIME='' AEMKEYS_PROBE_B64=''
+  aemkeys_user_out aemkeys_u_probe "$f" "${2:-$AEMKEYS_READ_MAX}"
+  out=$AEMKEYS_OUT
+  AEMKEYS_OUT=''
+  case $AEMKEYS_RC in
+    0) ;;
+    3) return 0 ;;
+    4) aemkeys_fail "$f is not a regular file" ;;
+    5) aemkeys_fail "$f is larger than ${2:-$AEMKEYS_READ_MAX} bytes" ;;
+    *) aemkeys_fail "$f cannot be read by $AEMKEYS_USER within $AEMKEYS_IO_TIMEOUT s" ;;
+  esac
+  [[ $out =~ ^([^ ]+\ [0-7]+)\ ([0-9]+)\ ([A-Za-z0-9+/=]*)$ ]] || aemkeys_fail "$f: unexpected answer when read as $AEMKEYS_USER"
+  AEMKEYS_PROBE=file AEMKEYS_PROBE_OM=${BASH_REMATCH[1]} AEMKEYS_PROBE_MTIME=${BASH_REMATCH[2]}
+  AEMKEYS_PROBE_B64=${BASH_REMATCH[3]}
+  rest='' out=''
 }
 
-# aemkeys_ensure_dir DIR OWNER MODE
-#   Creates DIR (one level) owned by OWNER with MODE when it does not exist. AEMKEYS_REPLY =
+# aemkeys_b64_len BASE64 → AEMKEYS_REPLY = how many bytes BASE64 decodes to.
+aemkeys_b64_len() {
+  local b=$1 pad=0
+  [[ $b == *= ]] && pad=1
+  [[ $b == *== ]] && pad=2
+  AEMKEYS_REPLY=$(( ${#b} / 4 * 3 - pad ))
+}
+
+# aemkeys_check_writable DIR...
+#   Before anything is changed: fails (nothing changed) unless AemUser can write each DIR (or
+#   create it). A later swap by that user can still make a write fail, never leave the tree.
+aemkeys_check_writable() {
+  aemkeys_user_out aemkeys_u_writable "$@"
+  [[ $AEMKEYS_RC == 0 ]] || aemkeys_fail "${AEMKEYS_OUT:-$1} is not a folder $AEMKEYS_USER can write: nothing changed"
+}
+
+# aemkeys_clean_stale_tmp BACKUPS_DIR DIR...
+#   As AemUser: removes staging files left in each DIR and unfinished backups in BACKUPS_DIR by
+#   an interrupted run. AEMKEYS_REPLY = how many.
+aemkeys_clean_stale_tmp() {
+  aemkeys_user_out aemkeys_u_clean "$@"
+  [[ $AEMKEYS_RC == 0 && $AEMKEYS_OUT =~ ^[0-9]+$ ]] || aemkeys_fail "cannot clean up leftovers of an interrupted run in ${*:2} as $AEMKEYS_USER"
+  AEMKEYS_REPLY=$AEMKEYS_OUT
+}
+
+# aemkeys_write_atomic DEST MODE KIND DATA
+#   As AemUser (aemkeys_u_write): writes DEST atomically, owned by AemUser (and that user's
+#   group) with MODE. KIND is "base64" (DATA decoded through a pipe) or "text" (DATA as is, no
+#   newline added). The bytes reach the user's step on stdin. After a crash DEST holds its old
+#   or its new bytes, never a mix.
+aemkeys_write_atomic() {
+  local dest=$1 mode=$2 kind=$3 data=$4
+  if [[ $kind == base64 ]]; then
+    printf '%s' "$data" | base64 -d | aemkeys_as_user aemkeys_u_write "$dest" "$mode" "$AEMKEYS_READ_MAX" 2>/dev/null
+  else
+    printf '%s' "$data" | aemkeys_as_user aemkeys_u_write "$dest" "$mode" "$AEMKEYS_READ_MAX" 2>/dev/null
+  fi
+  (( $? == 0 )) || aemkeys_fail "cannot write $dest as $AEMKEYS_USER"
+}
+
+# aemkeys_backup QUICKSTART_DIR FILE...
+#   As AemUser: copies FILEs into QUICKSTART_DIR/crypto-key-backups/<UTC time>[-n]/ (0700),
+#   staged under a hidden name and renamed when complete. AEMKEYS_REPLY = the backup folder.
+aemkeys_backup() {
+  local root="$1/crypto-key-backups" stamp
+  shift
+  stamp=$(date -u +%Y%m%dT%H%M%SZ) || aemkeys_fail "date failed"
+  aemkeys_user_out aemkeys_u_backup "$root" "$stamp" "$@"
+  [[ $AEMKEYS_RC == 0 && $AEMKEYS_OUT == "$root/$stamp"* ]] || aemkeys_fail "cannot back up the existing keys into $root as $AEMKEYS_USER"
+  AEMKEYS_REPLY=${AEMKEYS_OUT//[[:cntrl:]]/?}
+}
+
+# aemkeys_ensure_dir DIR MODE
+#   As AemUser: creates DIR (one level) with MODE when it does not exist. AEMKEYS_REPLY =
 #   created|exists.
 aemkeys_ensure_dir() {
-  local dir=$1 owner=$2 mode=$3
-  if [[ -d $dir ]]; then
-    AEMKEYS_REPLY=exists
-    return 0
-  fi
-  mkdir -m "$mode" -- "$dir" && chown -- "$owner:" "$dir" || aemkeys_fail "cannot create $dir"
-  AEMKEYS_REPLY=created
+  aemkeys_user_out aemkeys_u_mkdir "$1" "$2"
+  [[ $AEMKEYS_RC == 0 && ( $AEMKEYS_OUT == created || $AEMKEYS_OUT == exists ) ]] || aemkeys_fail "cannot create $1 as $AEMKEYS_USER"
+  AEMKEYS_REPLY=$AEMKEYS_OUT
 }
 
 # aemkeys_http_open METHOD PORT PATH BASIC_AUTH TIMEOUT [FORM_BODY]
 #   Sends one HTTP/1.0 request to 127.0.0.1:PORT over bash's /dev/tcp (credentials go through the
-#   socket, never argv; BASIC_AUTH is the base64 "user:password") and reads the status line
-#   (waiting at most TIMEOUT s). Sets AEMKEYS_HTTP_STATUS (e.g. 200) and AEMKEYS_HTTP_FD, the open
+#   socket, never argv; BASIC_AUTH is the base64 "user:password") and reads the status line.
+#   The whole exchange gets TIMEOUT s: AEMKEYS_HTTP_DEADLINE (in SECONDS) bounds every later
+#   read (aemkeys_http_line). Sets AEMKEYS_HTTP_STATUS (e.g. 200) and AEMKEYS_HTTP_FD, the open
 #   socket positioned at the headers: the caller reads the rest and closes it
 #   (exec {AEMKEYS_HTTP_FD}>&-). Returns 1, socket closed, when the connection or the status line fails.
 aemkeys_http_open() {
-  local method=$1 port=$2 path=$3 auth=$4 timeout=$5 body=${6:-} fd line
-  AEMKEYS_HTTP_STATUS=''
+  local method=$1 port=$2 path=$3 auth=$4 body=${6:-} fd
+  AEMKEYS_HTTP_STATUS='' AEMKEYS_HTTP_DEADLINE=$(( SECONDS + $5 ))
   # Braces: a redirection on a bare `exec` would stay in force and silence stderr for good.
   { exec {fd}<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null || return 1
   {
@@ -884,26 +1060,43 @@ aemkeys_http_open() {
       printf '\r\n'
     fi
   } 1>&"$fd" 2>/dev/null || { exec {fd}>&-; return 1; }
-  if ! IFS= read -r -t "$timeout" line <&"$fd" || [[ ! ${line%$'\r'} =~ ^HTTP/[0-9.]+\ ([0-9]{3}) ]]; then
+  AEMKEYS_HTTP_FD=$fd
+  if ! aemkeys_http_line || [[ ! $AEMKEYS_HTTP_LINE =~ ^HTTP/[0-9.]+\ ([0-9]{3}) ]]; then
     exec {fd}>&-
     return 1
   fi
   AEMKEYS_HTTP_STATUS=${BASH_REMATCH[1]}
-  AEMKEYS_HTTP_FD=$fd
+}
+
+# aemkeys_http_line
+#   AEMKEYS_HTTP_LINE = the next line from AEMKEYS_HTTP_FD (CR removed, at most 8192
+#   characters: a longer line comes in pieces), read before AEMKEYS_HTTP_DEADLINE. Returns 1 at
+#   the end of the answer or when time is up.
+aemkeys_http_line() {
+  local left=$(( AEMKEYS_HTTP_DEADLINE - SECONDS ))
+  AEMKEYS_HTTP_LINE=''
+  (( left > 0 )) || return 1
+  IFS= read -r -n 8192 -t "$left" AEMKEYS_HTTP_LINE <&"$AEMKEYS_HTTP_FD" || [[ -n $AEMKEYS_HTTP_LINE && $? -lt 128 ]] || return 1
+  AEMKEYS_HTTP_LINE=${AEMKEYS_HTTP_LINE%$'\r'}
 }
 
 # aemkeys_http METHOD PORT PATH BASIC_AUTH [FORM_BODY]
-#   One request (aemkeys_http_open, 30 s per read) for a text answer. Sets AEMKEYS_HTTP_STATUS
-#   (empty when the connection failed) and AEMKEYS_HTTP_BODY (headers and body).
+#   One request (aemkeys_http_open, 30 s in all) for a text answer of at most AEMKEYS_HTTP_MAX
+#   bytes. Sets AEMKEYS_HTTP_STATUS (empty when the connection failed) and AEMKEYS_HTTP_BODY
+#   (headers and body). Returns 1 when the answer is cut, too large or too slow.
 aemkeys_http() {
-  local line resp=''
+  local resp='' ok=1
   AEMKEYS_HTTP_BODY=''
   aemkeys_http_open "$1" "$2" "$3" "$4" 30 "${5:-}" || return 1
-  while IFS= read -r -t 30 line <&"$AEMKEYS_HTTP_FD" || [[ -n $line ]]; do
-    resp+=$line$'\n'
+  while aemkeys_http_line; do
+    resp+=$AEMKEYS_HTTP_LINE$'\n'
+    (( ${#resp} <= AEMKEYS_HTTP_MAX )) || break
   done
+  # The answer ended (not the clock, not the size limit).
+  (( SECONDS < AEMKEYS_HTTP_DEADLINE && ${#resp} <= AEMKEYS_HTTP_MAX )) && ok=0
   exec {AEMKEYS_HTTP_FD}>&-
   AEMKEYS_HTTP_BODY=$resp
+  return $ok
 }
 
 # aemkeys_admin_auth ARN REGION

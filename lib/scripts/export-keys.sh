@@ -20,9 +20,10 @@
 . "${BASH_SOURCE[0]%/*}/aem-keys-common.sh"
 # <<< aem-keys-common.sh
 
-# export_fail MESSAGE...: fails, saying the secret was not changed.
+# export_fail MESSAGE...: fails, saying the secret was not changed (AEMKEYS_FAIL_NOTE, also for
+# the shared functions' errors).
 export_fail() {
-  aemkeys_fail "$* (the secret was not changed)"
+  aemkeys_fail "$*"
 }
 
 # export_check_storage CRYPTO_DATA_DIR
@@ -39,14 +40,16 @@ export_check_storage() {
 }
 
 # export_read_key DIR NAME BYTES
-#   EXPORT_KEY_<NAME> = base64 of DIR/NAME (in a shell variable only), EXPORT_SHA_<NAME> = its
-#   sha256. Fails unless DIR/NAME is a regular file of exactly BYTES bytes.
+#   Reads DIR/NAME as AemUser (a link can only lead to what that user may read anyway).
+#   EXPORT_KEY_<NAME> = its base64 (in a shell variable only), EXPORT_SHA_<NAME> = its sha256.
+#   Fails unless DIR/NAME is a regular file of exactly BYTES bytes.
 export_read_key() {
-  local dir=$1 name=$2 want=$3 f="$1/$2" size b64
-  [[ -f $f && ! -L $f ]] || export_fail "no $name file in $dir (has AEM been started once, so that it generated its keys?)"
-  size=$(stat -c %s -- "$f") || export_fail "cannot read $f"
-  [[ $size == "$want" ]] || export_fail "$f is $size bytes, expected $want (parameter ${name^}Bytes)"
-  b64=$(base64 -w 0 < "$f") || export_fail "cannot read $f"
+  local dir=$1 name=$2 want=$3 f="$1/$2" b64
+  aemkeys_probe "$f" "$(( want + 1 ))"
+  [[ $AEMKEYS_PROBE == file ]] || export_fail "no $name file in $dir (has AEM been started once, so that it generated its keys?)"
+  b64=$AEMKEYS_PROBE_B64 AEMKEYS_PROBE_B64=''
+  aemkeys_b64_len "$b64"
+  [[ $AEMKEYS_REPLY == "$want" ]] || export_fail "$f is $AEMKEYS_REPLY bytes, expected $want (parameter ${name^}Bytes)"
   aemkeys_sha256_b64 "$b64"
   printf -v "EXPORT_KEY_$name" '%s' "$b64"
   printf -v "EXPORT_SHA_$name" '%s' "$AEMKEYS_REPLY"
@@ -104,7 +107,8 @@ aemkeys_export_main() {
   set -o pipefail
   umask 077
   aemkeys_require_bash
-  aemkeys_load_data_block "$self" SecretId QuickstartDir Force HmacBytes MasterBytes
+  aemkeys_load_data_block "$self" SecretId QuickstartDir AemUser Force HmacBytes MasterBytes
+  AEMKEYS_FAIL_NOTE=' (the secret was not changed)'
 
   # 1. Parameters.
   local secret_id=$AEMKEYS_P_SecretId region qs force=$AEMKEYS_P_Force
@@ -115,7 +119,9 @@ aemkeys_export_main() {
   aemkeys_check_enum Force "$force" true false
   aemkeys_check_uint HmacBytes "$AEMKEYS_P_HmacBytes" 1 4096
   aemkeys_check_uint MasterBytes "$AEMKEYS_P_MasterBytes" 1 4096
-  [[ -d $qs ]] || export_fail "QuickstartDir $qs is not a directory"
+  aemkeys_check_user AemUser "$AEMKEYS_P_AemUser"
+  aemkeys_user_init "$AEMKEYS_P_AemUser"
+  aemkeys_as_user aemkeys_u_isdir "$qs" </dev/null 2>/dev/null || export_fail "QuickstartDir $qs is not a directory $AEMKEYS_P_AemUser can open"
   command -v aws >/dev/null 2>&1 || export_fail "the AWS CLI (aws) is not on the PATH"
 
   # 2. Locate the keys.
@@ -162,6 +168,7 @@ aemkeys_export_main() {
     aemkeys_last_line "$AEMKEYS_ERR"
     export_fail "PutSecretValue on $secret_id failed: ${AEMKEYS_REPLY:-aws exited with status $AEMKEYS_RC}"
   fi
+  AEMKEYS_FAIL_NOTE=''
   aemkeys_log "wrote version ${AEMKEYS_OUT//[^A-Za-z0-9-]/} of $secret_id"
 
   # 6. Read back and compare.

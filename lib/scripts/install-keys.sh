@@ -14,7 +14,8 @@ AEMKEYS_TOKEN_PID='com.day.crx.security.token.impl.impl.TokenAuthenticationHandl
 AEMKEYS_REFRESH_TIMEOUT=300
 
 # aemkeys_file_state FILE WANT_SHA
-#   AEMKEYS_REPLY = absent|same|differs; AEMKEYS_OLD_SHA = the file's sha256 (or empty).
+#   Reads FILE as AemUser. AEMKEYS_REPLY = absent|same|differs; AEMKEYS_OLD_SHA = the file's
+#   sha256 (or empty); AEMKEYS_PROBE_* as set by aemkeys_probe.
 aemkeys_file_state() {
   aemkeys_sha256_file "$1"
   AEMKEYS_OLD_SHA=$AEMKEYS_REPLY
@@ -27,13 +28,13 @@ aemkeys_file_state() {
   fi
 }
 
-# aemkeys_storage_label FILE
-#   AEMKEYS_REPLY = the storage file's content when it is a short word (e.g. JCR), else "other content".
+# aemkeys_storage_label BASE64
+#   AEMKEYS_REPLY = the storage file's content (BASE64, as read by aemkeys_probe) when it is a
+#   short word (e.g. JCR), else "other content".
 aemkeys_storage_label() {
-  local f=$1 size word=''
-  size=$(wc -c < "$f" 2>/dev/null) || size=0
-  IFS= read -r -n 32 word < "$f" 2>/dev/null || true
-  if [[ $word =~ ^[A-Za-z]{1,16}$ && $size == "${#word}" ]]; then
+  local word=''
+  (( ${#1} <= 24 )) && word=$(printf '%s' "$1" | base64 -d | tr -c 'A-Za-z' '?')
+  if [[ $word =~ ^[A-Za-z]{1,16}$ ]]; then
     AEMKEYS_REPLY=$word
   else
     AEMKEYS_REPLY='other content'
@@ -130,7 +131,7 @@ aemkeys_install_main() {
   umask 077
   aemkeys_require_bash
   aemkeys_load_data_block "$self" SecretId QuickstartDir AemUser EncapsulatedToken Mode OnKeyMismatch \
-    Restart ServiceName StartAfterInstall AdminSecretId AemPort HmacBytes MasterBytes
+    Restart ServiceName StartAfterInstall AdminSecretId AemPort FreshKeyMinutes HmacBytes MasterBytes
 
   # 1. Validate every parameter: nothing is touched yet.
   local secret_id=$AEMKEYS_P_SecretId region qs user=$AEMKEYS_P_AemUser
@@ -143,7 +144,8 @@ aemkeys_install_main() {
   qs=$AEMKEYS_REPLY
   aemkeys_check_enum EncapsulatedToken "$encapsulated" true false
   aemkeys_check_enum Mode "$mode" install verify
-  aemkeys_check_enum OnKeyMismatch "$on_mismatch" replace fail
+  aemkeys_check_enum OnKeyMismatch "$on_mismatch" replace fail replace-fresh
+  aemkeys_check_uint FreshKeyMinutes "$AEMKEYS_P_FreshKeyMinutes" 1 5256000
   aemkeys_check_enum Restart "$restart" none service bundles
   aemkeys_check_unit ServiceName "$service"
   aemkeys_check_enum StartAfterInstall "$start_after" true false
@@ -153,10 +155,11 @@ aemkeys_install_main() {
   aemkeys_check_uint HmacBytes "$AEMKEYS_P_HmacBytes" 1 4096
   aemkeys_check_uint MasterBytes "$AEMKEYS_P_MasterBytes" 1 4096
   aemkeys_check_user AemUser "$user"
+  aemkeys_user_init "$user"
   if [[ $restart == bundles && -z $admin_id ]]; then
     aemkeys_fail "Restart=bundles needs AdminSecretId (a secret holding an AEM admin's {\"username\",\"password\"})"
   fi
-  [[ -d $qs ]] || aemkeys_fail "QuickstartDir $qs is not a directory"
+  aemkeys_as_user aemkeys_u_isdir "$qs" </dev/null 2>/dev/null || aemkeys_fail "QuickstartDir $qs is not a directory $user can open"
   local running=false
   if [[ $mode == install ]]; then
     if command -v systemctl >/dev/null 2>&1; then
@@ -194,22 +197,27 @@ aemkeys_install_main() {
   local token_file="$token_dir/$AEMKEYS_TOKEN_PID.config"
 
   # 4. Compare.
+  # Every file is read as AemUser; a wrong owner or mode is fixed by rewriting the same bytes.
   local k state sha fp old_fp perms
-  local -A st=() oldfp=() fix=()
+  local -A st=() oldfp=() fix=() mtime=()
   for k in hmac master; do
     sha="AEMKEYS_SHA_$k"
     aemkeys_file_state "$keydir/$k" "${!sha}"
     st[$k]=$AEMKEYS_REPLY
     oldfp[$k]=${AEMKEYS_OLD_SHA:0:12}
+    mtime[$k]=$AEMKEYS_PROBE_MTIME
+    [[ $AEMKEYS_REPLY == same && $AEMKEYS_PROBE_OM != "$user 600" ]] && fix[$k]=$AEMKEYS_PROBE_OM
   done
   aemkeys_sha256_text Bundle
   aemkeys_file_state "$storage_file" "$AEMKEYS_REPLY"
   st[storage]=$AEMKEYS_REPLY
+  [[ $AEMKEYS_REPLY == same && $AEMKEYS_PROBE_OM != "$user 600" ]] && fix[storage]=$AEMKEYS_PROBE_OM
   local storage_was=''
   if [[ ${st[storage]} == differs ]]; then
-    aemkeys_storage_label "$storage_file"
+    aemkeys_storage_label "$AEMKEYS_PROBE_B64"
     storage_was=$AEMKEYS_REPLY
   fi
+  AEMKEYS_PROBE_B64=''
   local token_text=''
   st[token]=unmanaged
   if [[ $encapsulated == true ]]; then
@@ -219,24 +227,14 @@ aemkeys_install_main() {
     aemkeys_sha256_text "$token_text"
     aemkeys_file_state "$token_file" "$AEMKEYS_REPLY"
     st[token]=$AEMKEYS_REPLY
+    [[ $AEMKEYS_REPLY == same && $AEMKEYS_PROBE_OM != "$user 644" ]] && fix[token]=$AEMKEYS_PROBE_OM
     aemkeys_token_others "$token_dir" "$AEMKEYS_TOKEN_PID" "$token_file"
   fi
   local -a token_others=("${AEMKEYS_OTHERS[@]}")
-  for k in hmac master storage; do
-    local f="$keydir/$k"
-    [[ $k == storage ]] && f=$storage_file
-    if [[ ${st[$k]} == same ]]; then
-      aemkeys_owner_mode "$f"
-      [[ $AEMKEYS_REPLY == "$user 600" ]] || fix[$k]=$AEMKEYS_REPLY
-    fi
-  done
-  if [[ ${st[token]} == same ]]; then
-    aemkeys_owner_mode "$token_file"
-    [[ $AEMKEYS_REPLY == "$user 644" ]] || fix[token]=$AEMKEYS_REPLY
-  fi
 
   local -a out=()
   out+=("bundles: com.adobe.granite.crypto.file=${file_dir##*/} com.adobe.granite.crypto=${crypto_dir##*/}")
+  out=("${out[@]//[[:cntrl:]]/?}")
 
   if [[ $mode == verify ]]; then
     local ok=true
@@ -283,6 +281,20 @@ aemkeys_install_main() {
   if [[ $on_mismatch == fail && ( ${st[hmac]} == differs || ${st[master]} == differs ) ]]; then
     aemkeys_fail "the instance has other keys (hmac ${oldfp[hmac]:-missing}, master ${oldfp[master]:-missing}) and OnKeyMismatch=fail: nothing changed"
   fi
+  # OnKeyMismatch=replace-fresh: only AEM's own first-start keys (every key file on the instance
+  # modified less than FreshKeyMinutes ago) are replaced; older keys may protect encrypted data.
+  local fresh_note=''
+  if [[ $on_mismatch == replace-fresh && ( ${st[hmac]} == differs || ${st[master]} == differs ) ]]; then
+    local now age=0
+    now=$(date +%s) || aemkeys_fail "date failed"
+    for k in hmac master; do
+      [[ ${st[$k]} != absent ]] && (( now - mtime[$k] > age )) && age=$(( now - mtime[$k] ))
+    done
+    if (( age >= AEMKEYS_P_FreshKeyMinutes * 60 )); then
+      aemkeys_fail "the instance has other keys (hmac ${oldfp[hmac]:-missing}, master ${oldfp[master]:-missing}), last changed $(( age / 60 )) minutes ago: not AEM's first-start keys (OnKeyMismatch=replace-fresh, FreshKeyMinutes=$AEMKEYS_P_FreshKeyMinutes), they may protect this instance's encrypted data; nothing changed. To replace them after a backup, run with OnKeyMismatch=replace (construct option onKeyMismatch: OnKeyMismatch.REPLACE)"
+    fi
+    fresh_note="keys: the replaced keys were $(( age / 60 )) minutes old, AEM's first-start keys (OnKeyMismatch=replace-fresh, FreshKeyMinutes=$AEMKEYS_P_FreshKeyMinutes)"
+  fi
   local key_change=false
   [[ ${st[hmac]} != same || ${st[master]} != same || ${st[storage]} != same ]] && key_change=true
 
@@ -294,21 +306,15 @@ aemkeys_install_main() {
     AEMKEYS_REPLY=''
   fi
 
-  # 5. Clean up after an interrupted run, back up what is replaced, write atomically.
-  local cleaned=0 d
-  for d in "$keydir" "$storedir" "$token_dir"; do
-    if [[ -d $d ]]; then
-      aemkeys_clean_stale_tmp "$d"
-      (( cleaned += AEMKEYS_REPLY ))
-    fi
-  done
-  local restore
-  restore=$(shopt -p nullglob)
-  shopt -s nullglob
-  for d in "$qs/crypto-key-backups/.incomplete-"*; do
-    rm -rf -- "$d" && (( cleaned++ ))
-  done
-  eval "$restore"
+  # 5. Every folder written must be one AemUser can write (checked as that user); then clean up
+  # after an interrupted run, back up what is replaced, write atomically.
+  local -a dirs=("$keydir" "$storedir" "$qs/crypto-key-backups")
+  [[ ${st[token]} == absent || ${st[token]} == differs || -n ${fix[token]:-} ]] && dirs+=("$token_dir")
+  for f in "${token_others[@]}"; do dirs+=("${f%/*}"); done
+  aemkeys_check_writable "${dirs[@]}"
+  local cleaned
+  aemkeys_clean_stale_tmp "$qs/crypto-key-backups" "$keydir" "$storedir" "$token_dir"
+  cleaned=$AEMKEYS_REPLY
 
   local -a to_backup=()
   [[ ${st[hmac]} == differs ]] && to_backup+=("$keydir/hmac")
@@ -321,18 +327,15 @@ aemkeys_install_main() {
     backup=$AEMKEYS_REPLY
   fi
 
-  aemkeys_ensure_dir "$keydir" "$user" 0700
-  aemkeys_ensure_dir "$storedir" "$user" 0700
+  aemkeys_ensure_dir "$keydir" 0700
+  aemkeys_ensure_dir "$storedir" 0700
   local changed=false
   for k in hmac master; do
     sha="AEMKEYS_SHA_$k"
     fp=${!sha:0:12}
-    if [[ ${st[$k]} != same ]]; then
+    if [[ ${st[$k]} != same || -n ${fix[$k]:-} ]]; then
       local key="AEMKEYS_KEY_$k"
-      aemkeys_write_atomic "$keydir/$k" "$user" 0600 base64 "${!key}"
-      changed=true
-    elif [[ -n ${fix[$k]:-} ]]; then
-      chown -- "$user:" "$keydir/$k" && chmod 0600 -- "$keydir/$k" || aemkeys_fail "cannot fix owner/mode of $keydir/$k"
+      aemkeys_write_atomic "$keydir/$k" 0600 base64 "${!key}"
       changed=true
     fi
     case ${st[$k]} in
@@ -341,11 +344,8 @@ aemkeys_install_main() {
       differs) out+=("$k: $fp replaced (was ${oldfp[$k]})") ;;
     esac
   done
-  if [[ ${st[storage]} != same ]]; then
-    aemkeys_write_atomic "$storage_file" "$user" 0600 text Bundle
-    changed=true
-  elif [[ -n ${fix[storage]:-} ]]; then
-    chown -- "$user:" "$storage_file" && chmod 0600 -- "$storage_file" || aemkeys_fail "cannot fix owner/mode of $storage_file"
+  if [[ ${st[storage]} != same || -n ${fix[storage]:-} ]]; then
+    aemkeys_write_atomic "$storage_file" 0600 text Bundle
     changed=true
   fi
   case ${st[storage]} in
@@ -354,6 +354,7 @@ aemkeys_install_main() {
     differs) out+=("storage: Bundle replaced (was $storage_was)") ;;
   esac
   [[ -n $backup ]] && out+=("backup: $backup")
+  [[ -n $fresh_note ]] && out+=("$fresh_note")
 
   # 6. Verify what landed on disk.
   aemkeys_key_files_hold "$keydir" AEMKEYS_SHA_ \
@@ -365,22 +366,20 @@ aemkeys_install_main() {
     unmanaged) out+=("token config: not managed (EncapsulatedToken=false)") ;;
     same)
       if [[ -n ${fix[token]:-} ]]; then
-        chown -- "$user:" "$token_file" && chmod 0644 -- "$token_file" || aemkeys_fail "cannot fix owner/mode of $token_file"
+        aemkeys_write_atomic "$token_file" 0644 text "$token_text"
         changed=true
       fi
       out+=("token config: unchanged $token_file${fix[token]:+ (owner/mode fixed, was ${fix[token]})}")
       ;;
     *)
-      if [[ ! -d $token_dir ]]; then
-        mkdir -m 0755 -- "$token_dir" && chown -- "$user:" "$token_dir" || aemkeys_fail "cannot create $token_dir"
-      fi
-      aemkeys_write_atomic "$token_file" "$user" 0644 text "$token_text"
+      aemkeys_ensure_dir "$token_dir" 0755
+      aemkeys_write_atomic "$token_file" 0644 text "$token_text"
       changed=true
       if [[ ${st[token]} == absent ]]; then out+=("token config: written $token_file"); else out+=("token config: replaced $token_file"); fi
       ;;
   esac
   for f in "${token_others[@]}"; do
-    rm -f -- "$f" || aemkeys_fail "cannot remove $f"
+    aemkeys_as_user rm -f -- "$f" </dev/null 2>/dev/null || aemkeys_fail "cannot remove $f as $user"
     out+=("token config: removed $f (it configured the PID too; backed up)")
     changed=true
   done

@@ -105,6 +105,7 @@ export const TOKEN_FILE = 'com.day.crx.security.token.impl.impl.TokenAuthenticat
 export function makeInstance(cache: { dir: string; bundles: InstalledBundle[] }, owner: { uid: number; gid: number },
   opts: { dirName?: string; running?: boolean; root?: string; systemctlFailsOn?: string } = {}): Instance {
   const root = opts.root ?? fs.mkdtempSync(path.join(os.tmpdir(), 'aem-keys-instance-'));
+  fs.chmodSync(root, 0o755); // the AEM user reaches its tree (every file step runs as that user)
   const quickstart = path.join(root, opts.dirName ?? 'crx-quickstart');
   fs.mkdirSync(path.join(quickstart, 'launchpad'), { recursive: true });
   const felix = path.join(quickstart, 'launchpad', 'felix');
@@ -132,7 +133,11 @@ export function makeInstance(cache: { dir: string; bundles: InstalledBundle[] },
 
 /** Writes a file as AEM would have: owned by `owner`, mode 0600 unless given. */
 export function plant(file: string, bytes: Buffer | string, owner: { uid: number; gid: number }, mode = 0o600): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+  // Folders created on the way belong to the AEM user too, as AEM would have made them.
+  const first = fs.mkdirSync(path.dirname(file), { recursive: true });
+  for (let dir = path.dirname(file); first && dir.length >= first.length; dir = path.dirname(dir)) {
+    fs.chownSync(dir, owner.uid, owner.gid);
+  }
   fs.writeFileSync(file, bytes, { mode });
   fs.chmodSync(file, mode);
   fs.chownSync(file, owner.uid, owner.gid);
@@ -202,6 +207,7 @@ export function snapshotTree(dir: string): Record<string, string> {
       const meta = `${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}`;
       if (st.isSymbolicLink()) out[rel] = `link ${fs.readlinkSync(full)}`;
       else if (st.isDirectory()) { out[rel] = `dir ${meta}`; walk(full); }
+      else if (!st.isFile()) out[rel] = `special ${meta} ${st.ino}`; // a FIFO or device: never opened
       else out[rel] = `file ${meta} ${st.size} ${createHash('sha256').update(fs.readFileSync(full)).digest('hex')} ${st.mtimeMs} ${st.ino}`;
     }
   };
