@@ -130,7 +130,8 @@ describe('the packed package', () => {
     expect(runCommand).toContain('aemkeys_find_bundle() {');
     expect(ofType('AWS::SSM::Document').filter((d) => d.Properties.DocumentType === 'Automation')).toHaveLength(1);
     expect(ofType('AWS::SSM::Association')).toHaveLength(1);
-    expect(ofType('AWS::Events::Rule')).toHaveLength(1);
+    // The gated group's lifecycle rule, and the rule collecting failed association runs.
+    expect(ofType('AWS::Events::Rule').map((r) => r.Properties.EventPattern.source[0]).sort()).toEqual(['aws.autoscaling', 'aws.ssm']);
     expect(ofType('AWS::AutoScaling::AutoScalingGroup')[0].Properties.LifecycleHookSpecificationList).toHaveLength(1);
     // The key generator's prebuilt handler is staged as an asset.
     const handler = ofType('AWS::Lambda::Function')[0];
