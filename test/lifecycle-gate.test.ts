@@ -5,6 +5,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { AemCryptoKeys, AutoScalingGroupOptions, GATE_TAG_KEY, RestartBehavior } from '../lib';
+import { findCycle, references } from './support/template-graph';
 
 interface Fixture {
   app: App;
@@ -453,45 +454,3 @@ test('the cycle finder finds cycles', () => {
   expect(findCycle({ A: { DependsOn: ['B'] }, B: { Properties: { X: { 'Fn::GetAtt': ['A', 'Arn'] } } } })).toEqual(['A', 'B', 'A']);
   expect(findCycle({ A: { DependsOn: ['B'] }, B: { Properties: { X: { Ref: 'C' } } }, C: {} })).toBeUndefined();
 });
-
-/** Every logical ID a CloudFormation value refers to (Ref, GetAtt, ${} in Sub, DependsOn). */
-function references(value: any, out = new Set<string>()): Set<string> {
-  if (Array.isArray(value)) {
-    value.forEach((v) => references(v, out));
-  } else if (value && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) {
-      if (k === 'Ref' && typeof v === 'string') out.add(v);
-      else if (k === 'Fn::GetAtt') out.add(Array.isArray(v) ? String(v[0]) : String(v).split('.')[0]);
-      else if (k === 'Fn::Sub') {
-        const text = Array.isArray(v) ? v[0] : v;
-        for (const m of String(text).matchAll(/\$\{([A-Za-z0-9]+)[.}]/g)) out.add(m[1]);
-        if (Array.isArray(v)) references(v[1], out);
-      } else if (k === 'DependsOn') [].concat(v as any).forEach((d) => out.add(d));
-      else references(v, out);
-    }
-  }
-  return out;
-}
-
-/** A dependency cycle among the resources, if any (DFS over Ref/GetAtt/Sub/DependsOn edges). */
-function findCycle(resources: Record<string, any>): string[] | undefined {
-  const state = new Map<string, 'visiting' | 'done'>();
-  const visit = (id: string, stack: string[]): string[] | undefined => {
-    if (state.get(id) === 'done') return undefined;
-    if (state.get(id) === 'visiting') return [...stack, id];
-    state.set(id, 'visiting');
-    for (const next of references(resources[id])) {
-      if (next in resources && next !== id) {
-        const cycle = visit(next, [...stack, id]);
-        if (cycle) return cycle;
-      }
-    }
-    state.set(id, 'done');
-    return undefined;
-  };
-  for (const id of Object.keys(resources)) {
-    const cycle = visit(id, []);
-    if (cycle) return cycle;
-  }
-  return undefined;
-}
