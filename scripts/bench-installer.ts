@@ -60,9 +60,9 @@ async function main() {
       if (r.status !== 0) throw new Error(`installer failed: ${r.stderr}`);
     });
     const common = path.join(__dirname, '..', 'lib', 'scripts', 'aem-keys-common.sh');
-    const lookupScript = `. '${common}'; aemkeys_scan_bundles "$1"; aemkeys_find_bundle com.adobe.granite.crypto.file; printf '%s\\n' "$AEMKEYS_BUNDLE_DIR"`;
+    const lookupScript = `. '${common}'; aemkeys_user_init "$2"; aemkeys_scan_bundles "$1"; aemkeys_find_bundle com.adobe.granite.crypto.file; printf '%s\\n' "$AEMKEYS_BUNDLE_DIR"`;
     const lookup = () => {
-      const r = spawnSync('bash', ['-c', lookupScript, 'lookup', inst.felix], { encoding: 'utf8' });
+      const r = spawnSync('bash', ['-c', lookupScript, 'lookup', inst.felix, user.name], { encoding: 'utf8' });
       if (r.status !== 0) throw new Error(`lookup failed: ${r.stderr}`);
     };
     // The manifest fallback: a second instance where no location names crypto.file.
@@ -78,7 +78,7 @@ async function main() {
     });
     if (runScript(renamed, renamedScript, {}).status !== 0) throw new Error('installer on the renamed cache failed');
     const fallback = () => {
-      const r = spawnSync('bash', ['-c', lookupScript, 'lookup', renamed.felix], { encoding: 'utf8' });
+      const r = spawnSync('bash', ['-c', lookupScript, 'lookup', renamed.felix, user.name], { encoding: 'utf8' });
       if (r.status !== 0 || r.stdout.trim() !== bundleDir(cache, renamed.felix, CRYPTO_FILE)) throw new Error(`fallback lookup failed: ${r.stderr}`);
     };
 
