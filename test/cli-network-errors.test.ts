@@ -5,8 +5,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ListDocumentsCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { main } from '../lib/cli/main';
 import { explainNetworkErrors } from '../lib/cli/network-errors';
+import { runCli } from './support/cli-run';
 
 // A network failure names the call, the endpoint and what to check (it used to be only
 // "aem-keys: connect ECONNREFUSED 127.0.0.1:9"). Only loopback is ever contacted.
@@ -43,16 +43,7 @@ function keyFiles(): { hmac: string; master: string } {
   return { hmac: path.join(dir, 'hmac'), master: path.join(dir, 'master') };
 }
 
-async function run(args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(args, {
-    stdout: { isTTY: false, write: (s: string) => { out.push(s); return true; } },
-    stderr: { isTTY: false, write: (s: string) => { err.push(s); return true; } },
-    pollMs: 10,
-  } as any);
-  return { code, stdout: out.join(''), stderr: err.join('') };
-}
+const run = runCli;
 
 const SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:aem-keys-AbCdEf';
 

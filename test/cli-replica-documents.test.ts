@@ -1,25 +1,16 @@
 import { execFileSync } from 'child_process';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { CreateDocumentCommand, ListCommandsCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { main } from '../lib/cli/main';
 import { INSTALLER_DOCUMENT_TAG, serializeKeySet } from '../lib/key-set';
 import { Moto, MOTO_REGION, startMoto } from './support/moto';
 import { describeWithTools } from './support/tools';
+import { runCli } from './support/cli-run';
 
 // A replica region's key set (KeySource.fromReplica({ secretName })) knows its secret only by a
 // partial ARN (no 6-character suffix) and tags its documents with it; the CLI, given the full ARN,
 // still finds them.
 
-async function run(args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(args, {
-    stdout: { isTTY: false, write: (s: string) => { out.push(s); return true; } },
-    stderr: { isTTY: false, write: (s: string) => { err.push(s); return true; } },
-    pollMs: 10,
-  } as any);
-  return { code, stdout: out.join(''), stderr: err.join('') };
-}
+const run = runCli;
 
 describeWithTools(['moto_server', 'aws'], 'documents tagged with a partial secret ARN (moto_server)', () => {
   let moto: Moto;
