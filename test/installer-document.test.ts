@@ -41,6 +41,7 @@ describe('installer document', () => {
       FreshKeyMinutes: '1440',
       HmacBytes: '32',
       MasterBytes: '16',
+      LogGroupName: '',
     });
     for (const p of Object.values(doc.parameters)) {
       expect(p.type).toBe('String');

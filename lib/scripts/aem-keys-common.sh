@@ -1122,3 +1122,44 @@ aemkeys_admin_auth() {
 aemkeys_basic_auth() {
   AEMKEYS_REPLY=$(printf '%s:%s' "$1" "$2" | base64 -w 0) || aemkeys_fail "cannot encode credentials"
 }
+
+# --- CloudWatch Logs (root side: AWS calls only, no tree operation) ---------------------------
+# Run Command and the lifecycle Automation stream output with CloudWatchOutputConfig; a State
+# Manager association cannot (AWS::SSM::Association has an S3 output location only), so the
+# installer sends its own output when the document's LogGroupName is set.
+
+# aemkeys_logged GROUP REGION COMMAND [ARG...]
+#   Runs COMMAND (in a subshell, output captured by aemkeys_capture), prints its stdout and
+#   stderr, then puts them into a new stream association/ID/<UTC time>-<pid> of the CloudWatch
+#   Logs group GROUP in REGION (ID: the SSM agent's AWS_SSM_INSTANCE_ID, else the host name): one
+#   event per non-empty line, stdout first (JSON: \ and " escaped, tab as \t, other control
+#   characters as '?', other bytes as they are), then "association run: WORD (exit STATUS)", WORD
+#   from the last "result: WORD ..." line, or "failed" unless STATUS is 0 or 3. The events travel
+#   on stdin (file:///dev/stdin), never in an argument. Returns COMMAND's status: a failure to
+#   send (also: text that is not UTF-8) is one warning line on stderr. Fails only for a bad GROUP.
+aemkeys_logged() {
+  local re='^[-._/#A-Za-z0-9]{0,512}$' t line ev='' result=failed rc
+  [[ $1 =~ $re ]] || aemkeys_fail "parameter LogGroupName: not a log group name"
+  t=$(date +%s%3N)
+  aemkeys_capture "${@:3}"
+  rc=$AEMKEYS_RC
+  [[ -n $AEMKEYS_OUT ]] && printf '%s\n' "$AEMKEYS_OUT"
+  printf '%s' "$AEMKEYS_ERR" >&2
+  while IFS= read -r line; do
+    [[ $line =~ ^result:\ ([a-z]+) ]] && result=${BASH_REMATCH[1]}
+    line=${line//\\/\\\\}
+    line=${line//\"/\\\"}
+    line=${line//$'\t'/\\t}
+    [[ -n $line ]] && printf -v ev '%s{"timestamp":%s,"message":"%s"},' "$ev" $(( t++ )) "${line//[[:cntrl:]]/?}"
+  done <<< "$AEMKEYS_OUT"$'\n'"$AEMKEYS_ERR"
+  [[ $rc == [03] ]] || result=failed
+  printf -v ev '[%s{"timestamp":%s,"message":"association run: %s (exit %s)"}]' "$ev" "$t" "$result" "$rc"
+  local -a aws=(timeout --foreground 60 aws logs) a=(--region "$2" --log-group-name "$1" --log-stream-name "association/${AWS_SSM_INSTANCE_ID:-$HOSTNAME}/$(date -u +%FT%H-%M-%SZ)-$$")
+  aemkeys_capture "${aws[@]}" create-log-stream "${a[@]}"
+  [[ $AEMKEYS_RC == 0 ]] && aemkeys_capture "${aws[@]}" put-log-events "${a[@]}" --log-events file:///dev/stdin <<< "$ev"
+  if [[ $AEMKEYS_RC != 0 ]]; then
+    aemkeys_last_line "$AEMKEYS_ERR"
+    printf '%s: warning: output not sent to log group %s: %s\n' "$AEMKEYS_PROG" "$1" "${AEMKEYS_REPLY:-status $AEMKEYS_RC}" >&2
+  fi
+  return "$rc"
+}

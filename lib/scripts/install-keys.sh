@@ -131,7 +131,7 @@ aemkeys_install_main() {
   umask 077
   aemkeys_require_bash
   aemkeys_load_data_block "$self" SecretId QuickstartDir AemUser EncapsulatedToken Mode OnKeyMismatch \
-    Restart ServiceName StartAfterInstall AdminSecretId AemPort FreshKeyMinutes HmacBytes MasterBytes
+    Restart ServiceName StartAfterInstall AdminSecretId AemPort FreshKeyMinutes HmacBytes MasterBytes LogGroupName
 
   # 1. Validate every parameter: nothing is touched yet.
   local secret_id=$AEMKEYS_P_SecretId region qs user=$AEMKEYS_P_AemUser
@@ -140,6 +140,12 @@ aemkeys_install_main() {
   local admin_id=$AEMKEYS_P_AdminSecretId admin_region port=$AEMKEYS_P_AemPort
   aemkeys_check_secret_arn SecretId "$secret_id"
   region=$AEMKEYS_REPLY
+  # LogGroupName (tag associations): the run happens in a subshell (BASH_SUBSHELL > 0 there),
+  # whose output is then sent to the group. The region is the SSM agent's (the association's).
+  if [[ -n $AEMKEYS_P_LogGroupName && $BASH_SUBSHELL == 0 ]]; then
+    aemkeys_logged "$AEMKEYS_P_LogGroupName" "${AWS_SSM_REGION_NAME:-$region}" aemkeys_install_main "$self"
+    return
+  fi
   aemkeys_check_abs_path QuickstartDir "$AEMKEYS_P_QuickstartDir"
   qs=$AEMKEYS_REPLY
   aemkeys_check_enum EncapsulatedToken "$encapsulated" true false
