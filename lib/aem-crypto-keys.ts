@@ -292,6 +292,15 @@ export class AemCryptoKeys extends Construct {
     return this.metric(METRICS.associationFailures, options);
   }
 
+  /**
+   * Tag association runs that changed something on an instance: drift repaired, or keys installed
+   * on a newly tagged instance (from the output the installer sends to the log group; see the
+   * `logOutput` option of `addInstancesByTag`).
+   */
+  public metricAssociationChanges(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return this.metric(METRICS.associationChanges, options);
+  }
+
   /** Installer runs in the log group that changed something (drift repaired, new instance). */
   public metricInstallerChanges(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
     return this.metric(METRICS.installerChanged, options);
@@ -427,7 +436,11 @@ export class AemCryptoKeys extends Construct {
       secretArn: this.secret.secretArn,
       tagKey: key,
       tagValue: value,
+      logGroupName: this.logGroup.logGroupName,
     });
+    // The tagged instances' role is not visible from here.
+    Annotations.of(this).addInfo(`addInstancesByTag(${key}=${value}): grant the tagged instances' role keys.grantRead(role)`
+      + (options.logOutput === false ? '' : ' and, for their output in the key set\'s log group, keys.grantLogWrite(role)'));
     // The association runs at once when created: only after the generator filled the secret.
     association.association.node.addDependency(this.keysReady);
     this.associationResults ??= new AssociationResults(this, 'AssociationResults', {

@@ -19,6 +19,8 @@ export const METRICS = {
   installerErrors: 'InstallerErrors',
   /** Tag association runs that failed (or timed out) on an instance. */
   associationFailures: 'AssociationRunsFailed',
+  /** Tag association runs that changed something on an instance (the installer's closing line `association run: changed`). */
+  associationChanges: 'AssociationRunsChanged',
 } as const;
 
 /** Why a gated launch was abandoned (value of the `Reason` dimension). */
