@@ -186,7 +186,7 @@ export class AemCryptoKeys extends Construct {
   /** CloudWatch namespace of the key set's metrics (`AemCryptoKeys/<construct path>`). */
   public readonly metricsNamespace: string;
 
-  /** The log group of installer output (gated launches) and failed association runs. */
+  /** The log group of installer output (gated launches, tag association runs) and failed association runs. */
   public readonly logGroup: logs.ILogGroup;
 
   /** The groups gated so far, in order. */

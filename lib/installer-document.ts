@@ -170,7 +170,7 @@ export class InstallerDocument extends Construct {
       },
       ...keySizeParameters({ hmac: props.hmacBytes, master: props.masterBytes }, KEY_LENGTH_LABELS),
       LogGroupName: {
-        description: 'Log group the installer sends its own output to (stream association/<instance-id>/<time>), for State Manager associations. Empty: none.',
+        description: 'Log group the installer sends its own output to (tag associations). Empty: none.',
         default: '',
         ...ssmConstraint('LogGroupName'),
       },
