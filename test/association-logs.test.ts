@@ -191,7 +191,7 @@ describeWithTools(['moto_server', 'aws'], 'aemkeys_logged: the shell path agains
   }, 60000);
 });
 
-describeWithTools(['java', 'moto_server', 'aws'], 'the real installer with LogGroupName (tag associations), on a genuine Felix cache', () => {
+describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'the real installer with LogGroupName (tag associations), on a genuine Felix cache', () => {
   let moto: Moto;
   let secretArn: string;
   let badSecretArn: string;
@@ -267,4 +267,31 @@ describeWithTools(['java', 'moto_server', 'aws'], 'the real installer with LogGr
     expect(snapshotTree(inst.quickstart)).toEqual(before);
     expect(streamNames(moto, group)).toHaveLength(streams);
   }, 120000);
+
+  test('no key material in any process\'s argv or environment (strace -f execve); the output travels to CloudWatch Logs on stdin, not in arguments', () => {
+    plant(path.join(inst.keyDir, 'master'), randomBytes(16), user); // drift, so the run replaces a key
+    const trace = path.join(inst.root, 'trace-logged');
+    const streams = streamNames(moto, group).length;
+    const r = runScript(inst, renderScript(synthInstaller(), { QuickstartDir: inst.quickstart, AemUser: user.name, SecretId: secretArn, LogGroupName: group }), env(),
+      { wrap: ['strace', '-f', '-qq', '-e', 'trace=execve', '-v', '-xx', '-s', '65536', '-o', trace] });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^master: [0-9a-f]{12} replaced/m);
+    const decode = (line: string) => [...line.matchAll(/"((?:\\x[0-9a-f]{2})*)"/g)].map((m) => Buffer.from(m[1].replace(/\\x/g, ''), 'hex'));
+    const calls = fs.readFileSync(trace, 'utf8').split('\n').filter((l) => l.includes('execve(')).map(decode);
+    const awsLogs = calls.filter((c) => c.some((a) => a.toString() === 'logs'));
+    expect(awsLogs.map((c) => c.map(String).find((a) => a === 'create-log-stream' || a === 'put-log-events'))).toEqual(expect.arrayContaining(['create-log-stream', 'put-log-events']));
+    const put = awsLogs.find((c) => c.some((a) => a.toString() === 'put-log-events'))!.map(String);
+    expect(put).toContain('file:///dev/stdin');
+    expect(put.some((a) => a.includes('result: changed') || a.includes('replaced'))).toBe(false);
+    const [stream] = readGroup(moto, group, streams);
+    expect(stream.events.map((e) => e.message)).toEqual([...lines(r), 'association run: changed (exit 0)']);
+    const haystack = [...calls.flat(), Buffer.from(r.stdout), Buffer.from(r.stderr), Buffer.from(stream.events.map((e) => e.message).join('\n'))];
+    for (const key of [keys.hmac, keys.master]) {
+      for (const form of [key, Buffer.from(key.toString('base64')), Buffer.from(key.toString('hex')), Buffer.from(key.toString('base64').replace(/\//g, '\\/'))]) {
+        for (const h of haystack) expect(h.includes(form)).toBe(false);
+      }
+    }
+    // The same search finds a key when it is there (the check can fail).
+    expect(Buffer.concat([...calls.flat(), Buffer.from(keys.master.toString('base64'))]).includes(Buffer.from(keys.master.toString('base64')))).toBe(true);
+  }, 180000);
 });

@@ -410,7 +410,7 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
       'EOF\ntouch pwned\nEOF',
     ];
     const names = Object.keys(doc().parameters);
-    expect(names).toHaveLength(14);
+    expect(names).toHaveLength(15);
     for (const name of names) {
       for (const p of payloads) {
         const r = expectFailure(inst, { [name]: p }, /^aem-crypto-keys: error: (parameter \w+: |the parameter block )/);
