@@ -101,7 +101,8 @@ export class KeySetLogs extends Construct {
   /**
    * What the SSM agent needs to stream Run Command output into this log group: find it
    * (`DescribeLogGroups` has no resource-level scope beyond log-group:*), then streams and events
-   * of this group only.
+   * of this group only. The installer sending a tag association run's output needs only
+   * `CreateLogStream` and `PutLogEvents` of these.
    */
   public grantAgentWrite(grantee: iam.IGrantable): iam.Grant {
     const stack = Stack.of(this);
