@@ -20,20 +20,20 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { nagArn } from './nag-arn';
+import { nagArn } from './private/nag-arn';
 import { Construct, DependencyGroup, IDependable } from 'constructs';
-import { AssociationResults } from './association-results';
-import { DeadLetterQueue } from './dead-letter-queue';
+import { AssociationResults } from './private/association-results';
+import { DeadLetterQueue } from './private/dead-letter-queue';
 import { ExportDocument } from './export-document';
 import { InstallerDocument, KEY_LENGTH_LABELS, TokenHandlerProperties } from './installer-document';
 import { installerParameters } from './installer-options';
-import { EXPORT_DOCUMENT_TAG, INSTALLER_DOCUMENT_TAG } from './key-set';
-import { KeySetLogs } from './key-set-logs';
+import { EXPORT_DOCUMENT_TAG, INSTALLER_DOCUMENT_TAG } from './private/key-set';
+import { KeySetLogs } from './private/key-set-logs';
 import { KeySource, KeySourceKind, ReplicaSourceOptions } from './key-source';
-import { AbandonReason, METRICS, metricsNamespace } from './launch-results';
+import { AbandonReason, METRICS, metricsNamespace } from './private/launch-results';
 import { aliasOfKeyReference, knownKeyRegion } from './replica-key';
 import { AutoScalingGroupOptions, GatedGroup, LifecycleGate } from './lifecycle-gate';
-import { keySizeParameters, SECRET_ARN_PATTERN } from './shell-script-document';
+import { keySizeParameters, SECRET_ARN_PATTERN } from './private/shell-script-document';
 import { InstancesByTagOptions, TagAssociation } from './tag-association';
 
 /**

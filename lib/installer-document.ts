@@ -1,7 +1,7 @@
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { ssmConstraint } from './installer-checks';
-import { createShellScriptDocument, keySizeParameters, ScriptParameter } from './shell-script-document';
+import { ssmConstraint } from './private/installer-checks';
+import { createShellScriptDocument, keySizeParameters, ScriptParameter } from './private/shell-script-document';
 
 /** Properties of an `InstallerDocument`. */
 export interface InstallerDocumentProps {

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Builds the published library into dist/: compiled JavaScript and .d.ts from lib/ (tsconfig.build.json,
-// no source maps), and the on-instance scripts beside the compiled dist/shell-script-document.js,
-// which reads them from its own folder. Sources never get .js files next to them, so tests and
-// ts-node always run the TypeScript. `npm pack` runs this first (prepack).
+// no source maps), and the on-instance scripts into dist/scripts/, where the compiled
+// dist/private/shell-script-document.js reads them (../scripts, as lib/private/ reads lib/scripts/).
+// Sources never get .js files next to them, so tests and ts-node always run the TypeScript. `npm pack` runs this first (prepack).
 'use strict';
 const { execFileSync } = require('child_process');
 const fs = require('fs');

@@ -5,8 +5,8 @@ import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { AemCryptoKeys, AemCryptoKeysProps, JcrKeyMigrationDocument, KeySource } from '../lib';
-import { checkDocumentSize, documentContentBound, maxJsonBytes, SSM_DOCUMENT_MAX_BYTES } from '../lib/document-size';
-import { PARAMETER_PATTERNS } from '../lib/shell-script-document';
+import { checkDocumentSize, documentContentBound, maxJsonBytes, SSM_DOCUMENT_MAX_BYTES } from '../lib/private/document-size';
+import { PARAMETER_PATTERNS } from '../lib/private/shell-script-document';
 
 /** The documents' goal: 75 % of SSM's limit, room for later features. */
 const DOCUMENT_GOAL_BYTES = 48 * 1024;

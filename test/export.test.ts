@@ -7,7 +7,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { AemCryptoKeys } from '../lib/aem-crypto-keys';
 import { EXPORT_PARAMETER_NAMES } from '../lib/export-document';
-import { EXPORT_DOCUMENT_TAG, fingerprint, INSTALLER_DOCUMENT_TAG, parseKeySet } from '../lib/key-set';
+import { EXPORT_DOCUMENT_TAG, fingerprint, INSTALLER_DOCUMENT_TAG, parseKeySet } from '../lib/private/key-set';
 import { KeySource } from '../lib/key-source';
 import { aemBundles, felixCache } from './support/felix';
 import { documentIn, Instance, makeInstance, plant, renderScript, RunResult, runScript, snapshotTree, synthExport, testUser } from './support/installer-harness';

@@ -4,7 +4,7 @@ import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { AemCryptoKeys } from '../lib/aem-crypto-keys';
 import { INSTALLER_PARAMETER_NAMES, InstallerDocument, renderTokenHandlerConfig } from '../lib/installer-document';
-import { DATA_BLOCK_MARKER, SECRET_ARN_PATTERN } from '../lib/shell-script-document';
+import { DATA_BLOCK_MARKER, SECRET_ARN_PATTERN } from '../lib/private/shell-script-document';
 import { installerParameters, OnKeyMismatch, RestartBehavior } from '../lib/installer-options';
 import { synthInstaller } from './support/installer-harness';
 

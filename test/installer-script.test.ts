@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as http from 'http';
 import * as net from 'net';
 import * as path from 'path';
-import { fingerprint } from '../lib/key-set';
+import { fingerprint } from '../lib/private/key-set';
 import { aemBundles, CRYPTO_FILE, felixCache, bundleDir } from './support/felix';
 import {
   Instance, makeInstance, plant, plantGeneratedKeys, renderScript, runScript, runScriptAsync, snapshotTree, synthInstaller, testUser, RunResult,

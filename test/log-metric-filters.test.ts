@@ -7,8 +7,8 @@
 import * as fs from 'fs';
 import { randomBytes } from 'crypto';
 import { spawnSync } from 'child_process';
-import { ASSOCIATION_FAILURE_PATTERN } from '../lib/association-results';
-import { CHANGED_PATTERN, ERROR_PATTERN } from '../lib/key-set-logs';
+import { ASSOCIATION_FAILURE_PATTERN } from '../lib/private/association-results';
+import { CHANGED_PATTERN, ERROR_PATTERN } from '../lib/private/key-set-logs';
 import { aemBundles, felixCache } from './support/felix';
 import { matches } from './support/filter-pattern';
 import { Instance, makeInstance, plantGeneratedKeys, renderScript, runScript, synthInstaller, testUser } from './support/installer-harness';

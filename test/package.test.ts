@@ -87,7 +87,7 @@ describe('the packed package', () => {
   test('holds exactly what a consumer needs: compiled JS and .d.ts, scripts beside the code, handler, launcher, README, LICENSE', () => {
     const { files } = packed;
     for (const f of ['package.json', 'README.md', 'LICENSE', 'bin/aem-keys.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js',
-      'dist/shell-script-document.js', 'dist/scripts/aem-keys-common.sh', 'dist/scripts/install-keys.sh', 'dist/scripts/export-keys.sh',
+      'dist/private/shell-script-document.js', 'dist/scripts/aem-keys-common.sh', 'dist/scripts/install-keys.sh', 'dist/scripts/export-keys.sh',
       'dist/scripts/migrate-jcr-keys.sh', 'assets/handlers/generate-keys/index.js']) {
       expect(files).toContain(f);
     }

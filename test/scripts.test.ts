@@ -1,7 +1,7 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { embedShellScript } from '../lib/shell-script-document';
+import { embedShellScript } from '../lib/private/shell-script-document';
 import { describeWithTools } from './support/tools';
 
 const SCRIPTS = path.join(__dirname, '..', 'lib', 'scripts');

@@ -1,8 +1,8 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { embedShellScript } from '../lib/shell-script-document';
-import { compactShell, usedFunctions } from '../lib/shell-compact';
+import { embedShellScript } from '../lib/private/shell-script-document';
+import { compactShell, usedFunctions } from '../lib/private/shell-compact';
 
 const SCRIPTS = path.join(__dirname, '..', 'lib', 'scripts');
 const MAIN_SCRIPTS = ['install-keys.sh', 'export-keys.sh', 'migrate-jcr-keys.sh'];

@@ -3,7 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { App } from 'aws-cdk-lib';
 import { ExampleAemStack, ExampleAemStackProps } from '../../bin/example-stack';
-import { DATA_BLOCK_MARKER } from '../../lib/shell-script-document';
+import { DATA_BLOCK_MARKER } from '../../lib/private/shell-script-document';
 
 /** Synthesizes the example stack into a fresh temporary cloud assembly folder. */
 export function synthExample(props: ExampleAemStackProps = {}, aspects?: (app: App, stack: ExampleAemStack) => void) {

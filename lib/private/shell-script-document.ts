@@ -71,7 +71,7 @@ function checkKeyBytes(name: string, value: number | undefined, fallback: number
 /** The data block's first line; the script finds its parameters after it. */
 export const DATA_BLOCK_MARKER = '#@aem-crypto-keys-data 1';
 
-const SCRIPTS_DIR = path.join(__dirname, 'scripts');
+const SCRIPTS_DIR = path.join(__dirname, '..', 'scripts');
 const COMMON_FILE = 'aem-keys-common.sh';
 const COMMON_BEGIN = `# >>> ${COMMON_FILE}`;
 const COMMON_END = `# <<< ${COMMON_FILE}`;
