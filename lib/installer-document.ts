@@ -2,6 +2,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { ssmConstraint } from './private/installer-checks';
 import { createShellScriptDocument, keySizeParameters, ScriptParameter } from './private/shell-script-document';
+import { TokenHandlerProperty, tokenHandlerRecord } from './token-handler-property';
 
 /** Properties of an `InstallerDocument`. */
 export interface InstallerDocumentProps {
@@ -11,7 +12,7 @@ export interface InstallerDocumentProps {
    * Token handler properties besides `token.encapsulated`.
    * @default - none
    */
-  readonly tokenHandlerProperties?: TokenHandlerProperties;
+  readonly tokenHandlerProperties?: TokenHandlerProperty[];
   /**
    * Expected `hmac` size in bytes.
    * @default 32
@@ -24,7 +25,10 @@ export interface InstallerDocumentProps {
   readonly masterBytes?: number;
 }
 
-/** OSGi configuration values of the token handler, rendered into a Felix `.config` file. */
+/**
+ * OSGi configuration values of the token handler, rendered into a Felix `.config` file (internal:
+ * users pass `TokenHandlerProperty` objects).
+ */
 export type TokenHandlerProperties = Record<string, string | number | boolean | string[]>;
 
 /** The OSGi PID of AEM's token authentication handler. */
@@ -106,7 +110,7 @@ export class InstallerDocument extends Construct {
 
   constructor(scope: Construct, id: string, props: InstallerDocumentProps) {
     super(scope, id);
-    const tokenConfig = renderTokenHandlerConfig(props.tokenHandlerProperties);
+    const tokenConfig = renderTokenHandlerConfig(tokenHandlerRecord(props.tokenHandlerProperties));
     const parameters: Record<typeof INSTALLER_PARAMETER_NAMES[number], ScriptParameter> = {
       SecretId: {
         description: 'ARN of the secret holding {"hmac","master"} (base64). The region is taken from the ARN.',

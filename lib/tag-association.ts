@@ -57,9 +57,23 @@ export interface InstancesByTagOptions extends InstallerOptions {
 
   /**
    * Compliance severity State Manager reports when the installer fails on an instance.
-   * @default 'HIGH'
+   * @default ComplianceSeverity.HIGH
    */
-  readonly complianceSeverity?: 'CRITICAL' | 'HIGH' | 'MEDIUM' | 'LOW' | 'UNSPECIFIED';
+  readonly complianceSeverity?: ComplianceSeverity;
+}
+
+/** Compliance severity of a State Manager association (what a failed run reports). */
+export enum ComplianceSeverity {
+  /** Critical. */
+  CRITICAL = 'CRITICAL',
+  /** High. */
+  HIGH = 'HIGH',
+  /** Medium. */
+  MEDIUM = 'MEDIUM',
+  /** Low. */
+  LOW = 'LOW',
+  /** Unspecified. */
+  UNSPECIFIED = 'UNSPECIFIED',
 }
 
 /** Properties of a `TagAssociation`. */
@@ -122,7 +136,7 @@ export class TagAssociation extends Construct {
       scheduleExpression: schedule,
       maxConcurrency,
       maxErrors,
-      complianceSeverity: props.complianceSeverity ?? 'HIGH',
+      complianceSeverity: props.complianceSeverity ?? ComplianceSeverity.HIGH,
       outputLocation: props.outputBucket ? {
         s3Location: {
           outputS3BucketName: props.outputBucket.bucketName,

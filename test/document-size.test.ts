@@ -4,9 +4,10 @@ import { App, Stack } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { AemCryptoKeys, AemCryptoKeysProps, JcrKeyMigrationDocument, KeySource } from '../lib';
+import { AemCryptoKeys, AemCryptoKeysProps, JcrKeyMigrationDocument, KeySource, TokenHandlerProperty } from '../lib';
 import { checkDocumentSize, documentContentBound, maxJsonBytes, SSM_DOCUMENT_MAX_BYTES } from '../lib/private/document-size';
 import { PARAMETER_PATTERNS } from '../lib/private/shell-script-document';
+import { tokenProperties } from './support/token-properties';
 
 /** The documents' goal: 75 % of SSM's limit, room for later features. */
 const DOCUMENT_GOAL_BYTES = 48 * 1024;
@@ -78,7 +79,7 @@ describe('document size guard', () => {
   test('a document that could exceed 65,536 bytes fails synth with a clear message', () => {
     const big = { parameters: { A: { type: 'String', allowedPattern: '^[a-z]{0,65000}$' } }, x: '{{ A }}', pad: 'y'.repeat(600) };
     expect(() => checkDocumentSize(big, 'MyDoc')).toThrow(/^MyDoc: the document's content can reach 6\d{4} bytes with the longest parameter values its patterns allow, over the 65536 bytes SSM accepts/);
-    const tokenHandlerProperties = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`p${i}`, 'v'.repeat(1000)]));
+    const tokenHandlerProperties = tokenProperties(Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`p${i}`, 'v'.repeat(1000)])));
     expect(() => new AemCryptoKeys(new Stack(new App(), 'S'), 'Keys', { tokenHandlerProperties }))
       .toThrow(/^S\/Keys\/InstallerDocument \(install-keys.sh\): the document's content can reach \d+ bytes/);
   });
@@ -117,7 +118,7 @@ describe('export document', () => {
 
 describe('upgrades: a changed document content', () => {
   const before = synth({ keySource: KeySource.importLater() });
-  const after = synth({ keySource: KeySource.importLater(), tokenHandlerProperties: { 'token.samesite.cookie.attr': 'Lax' } });
+  const after = synth({ keySource: KeySource.importLater(), tokenHandlerProperties: [TokenHandlerProperty.fromString('token.samesite.cookie.attr', 'Lax')] });
 
   test('every document is updated in place as a new version (UpdateMethod NewVersion), never replaced under a new name', () => {
     for (const [, r] of documents(before)) {

@@ -7,6 +7,8 @@ import { INSTALLER_PARAMETER_NAMES, InstallerDocument, renderTokenHandlerConfig 
 import { DATA_BLOCK_MARKER, SECRET_ARN_PATTERN } from '../lib/private/shell-script-document';
 import { installerParameters, OnKeyMismatch, RestartBehavior } from '../lib/installer-options';
 import { synthInstaller } from './support/installer-harness';
+import { tokenProperties } from './support/token-properties';
+import { TokenHandlerProperty } from '../lib/token-handler-property';
 
 const SCRIPTS = path.join(__dirname, '..', 'lib', 'scripts');
 
@@ -149,7 +151,7 @@ describe('renderTokenHandlerConfig', () => {
     [{ list: [1, 2] as unknown as string[] }, 'tokenHandlerProperties: "list" must be a string, an integer, a boolean or an array of strings'],
   ])('rejects %j at synth time', (props, message) => {
     expect(() => renderTokenHandlerConfig(props)).toThrow(message);
-    expect(() => new AemCryptoKeys(new Stack(new App(), 'S'), 'K', { tokenHandlerProperties: props })).toThrow(message);
+    expect(() => new AemCryptoKeys(new Stack(new App(), 'S'), 'K', { tokenHandlerProperties: tokenProperties(props) })).toThrow(message);
   });
 
   test('InstallerDocument exposes its runCommand and name', () => {
@@ -158,5 +160,31 @@ describe('renderTokenHandlerConfig', () => {
     const d = new InstallerDocument(stack, 'Doc', { secret });
     expect(d.runCommand[d.runCommand.length - 1]).toBe('#@end');
     expect(stack.resolve(d.documentName)).toEqual({ Ref: expect.stringMatching(/^Doc[0-9A-F]{8}$/) });
+  });
+});
+
+describe('TokenHandlerProperty', () => {
+  test('each factory renders its Felix type; the same name twice is an error', () => {
+    const stack = new Stack(new App(), 'S');
+    const d = new AemCryptoKeys(stack, 'K', {
+      tokenHandlerProperties: [
+        TokenHandlerProperty.fromString('s', 'x'), TokenHandlerProperty.fromInteger('i', 7),
+        TokenHandlerProperty.fromBoolean('b', false), TokenHandlerProperty.fromStrings('l', ['p']),
+      ],
+    }).installerDocument;
+    const i = d.runCommand.indexOf('#@static token-config');
+    expect(i).toBeGreaterThan(0);
+    expect(d.runCommand.slice(i + 1, i + 6)).toEqual(['#@|token.encapsulated=B"true"', '#@|b=B"false"', '#@|i=I"7"', '#@|l=["p"]', '#@|s="x"']);
+    expect(() => new AemCryptoKeys(new Stack(new App(), 'S'), 'K', {
+      tokenHandlerProperties: [TokenHandlerProperty.fromString('a', 'x'), TokenHandlerProperty.fromInteger('a', 1)],
+    })).toThrow('tokenHandlerProperties: "a" is given twice');
+  });
+
+  test('a list given to fromStrings is copied: changing it afterwards changes nothing', () => {
+    const values = ['/a'];
+    const p = TokenHandlerProperty.fromStrings('skip.token.refresh', values);
+    values.push('/b');
+    const d = new AemCryptoKeys(new Stack(new App(), 'S'), 'K', { tokenHandlerProperties: [p] }).installerDocument;
+    expect(d.runCommand).toContain('#@|skip.token.refresh=["/a"]');
   });
 });

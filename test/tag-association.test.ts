@@ -2,7 +2,7 @@ import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { AemCryptoKeys, InstancesByTagOptions, OnKeyMismatch, RestartBehavior } from '../lib';
+import { AemCryptoKeys, ComplianceSeverity, InstancesByTagOptions, OnKeyMismatch, RestartBehavior } from '../lib';
 
 function setup() {
   const app = new App();
@@ -77,7 +77,7 @@ describe('addInstancesByTag', () => {
       maxConcurrency: '1',
       maxErrors: '0',
       associationName: 'aem-keys-standalone',
-      complianceSeverity: 'CRITICAL',
+      complianceSeverity: ComplianceSeverity.CRITICAL,
       outputBucket: bucket,
       outputKeyPrefix: 'aem-keys/',
       restart: RestartBehavior.BUNDLES,

@@ -6,6 +6,7 @@ import * as path from 'path';
 import { App, Stack } from 'aws-cdk-lib';
 import { AemCryptoKeys } from '../../lib/aem-crypto-keys';
 import { TokenHandlerProperties } from '../../lib/installer-document';
+import { tokenProperties } from './token-properties';
 import { bundleDir, CRYPTO, CRYPTO_FILE, InstalledBundle } from './felix';
 
 /** An SSM document as synthesized: its single step's lines and its parameters. */
@@ -25,7 +26,7 @@ function synthKeys(props: { tokenHandlerProperties?: TokenHandlerProperties; key
   if (cached) return cached;
   const app = new App({ outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'aem-keys-installer-out-')) });
   const stack = new Stack(app, 'InstallerTest');
-  new AemCryptoKeys(stack, 'Keys', props);
+  new AemCryptoKeys(stack, 'Keys', { ...props, tokenHandlerProperties: props.tokenHandlerProperties && tokenProperties(props.tokenHandlerProperties) });
   const template = app.synth().getStackByName(stack.stackName).template;
   synthCache.set(key, template);
   return template;
