@@ -1,5 +1,5 @@
 // The package's public API: exactly what users of every jsii language see (API.md). Building
-// blocks of the constructs live in lib/private/ and other internal helpers (parameter names,
+// blocks of the constructs live in ./private, and other internal helpers (parameter names,
 // patterns, renderers) stay in their modules: importable by the tests and the CLI, not exported here.
 export { AemCryptoKeys } from './aem-crypto-keys';
 export type { AbandonedLaunchesMetricOptions, AemCryptoKeysProps, GatedAutoScalingGroup, KeyLengths, KeySetMetricOptions } from './aem-crypto-keys';
