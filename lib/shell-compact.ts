@@ -197,22 +197,22 @@ export function usedFunctions(script: readonly string[], common: readonly string
 const OPEN_END = /(^|[\s;&|])(then|do|else|!)$|(\{|&&|\|\||\|)$/;
 /** A line ending a compound command (or a `case` item): what follows starts a line (for the reader). */
 const CLOSER = /(^|[\s;])(fi|done|esac)$|;;$|(^|;)(fi|done|esac)(\s|$)/;
-/** A line ending in one of these characters takes no `;` after it. */
+/** A line ending in one of these words or characters takes no `;` after it. */
 const NO_SEMICOLON_END = /(^|[\s;&|])(if|elif|while|until|case|for|select|function|time|in)$|[(&;|\\]$/;
-/** A line starting with one of these words cannot follow a `;`. */
+/** A line starting with one of these words or characters cannot follow a `;`. */
 const CLOSED_START = /^((then|do|esac|in)(\s|$)|[})|&;])/;
-/** A line opening a compound command starts a line of its own (for the reader). */
+/** A line opening a compound command (or another branch of one) starts a line of its own (for the reader). */
 const COMPOUND_START = /^(if|for|while|until|case|select|elif|else)(\s|$)/;
 
 /**
  * `lines` (compacted, see `compactShell`) with the commands of a function body joined into lines
- * of at most `maxLength` characters, as one would write them by hand: after a keyword or
- * operator that continues on the next line (`then`, `do`, `else`, `in`, `{`, `&&`, `||`, `|`,
- * `;;`) by a space, between two complete commands by `;`, both read by bash as the newline
- * they replace (a function body is parsed as a whole before it runs). A compound command (`if`,
- * `for`, `while`, `until`, `case`) starts a line, and so does a function's first and last line.
- * Only lines that start and end outside any string, `$(...)`, parenthesis, here-document or
- * continuation are joined.
+ * of at most `maxLength` characters, as one would write them by hand: after `then`, `do`, `else`,
+ * `{`, `&&`, `||` or `|` by a space, between two complete commands by `;` (so `fi` and `done`
+ * end the line of the command before them), both read by bash as the newline they replace (a
+ * function body is parsed as a whole before it runs). An `if`, `elif`, `else`, `for`, `while`,
+ * `until` or `case` starts a line, and so do `case` items, what follows `fi`, `done`, `esac` or
+ * `;;`, and a function's first and last line. Only lines that start and end outside any string,
+ * `$(...)`, parenthesis, here-document or continuation, and hold no comment, are joined.
  */
 export function joinShortLines(lines: readonly string[], maxLength: number): string[] {
   const out: string[] = [];
@@ -235,7 +235,7 @@ export function joinShortLines(lines: readonly string[], maxLength: number): str
       && !state.continued && state.commentAt < 0;
     const last = out.length - 1;
     const fits = separator !== undefined && out[last].length + separator.length + line.length <= maxLength;
-    if (inFunction && fits && closed && line !== '}' && !header && !COMPOUND_START.test(line)
+    if (inFunction && fits && closed && !state.strayParen && line !== '}' && !header && !COMPOUND_START.test(line)
       && !(separator === ';' && CLOSED_START.test(line))) {
       out[last] += `${separator}${line}`;
     } else {
