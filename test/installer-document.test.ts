@@ -4,7 +4,7 @@ import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { AemCryptoKeys } from '../lib/aem-crypto-keys';
 import { INSTALLER_PARAMETER_NAMES, InstallerDocument, renderTokenHandlerConfig } from '../lib/installer-document';
-import { DATA_BLOCK_MARKER, SECRET_ARN_PATTERN } from '../lib/private/shell-script-document';
+import { DATA_BLOCK_MARKER, embeddedHeader, SECRET_ARN_PATTERN, shortNames } from '../lib/private/shell-script-document';
 import { installerParameters, OnKeyMismatch, RestartBehavior } from '../lib/installer-options';
 import { synthInstaller } from './support/installer-harness';
 import { tokenProperties } from './support/token-properties';
@@ -97,8 +97,8 @@ describe('installer document', () => {
 
   test('runCommand = install-keys.sh compacted, with the aem-keys-common.sh functions it uses, then the data block; "{{" only in the data block', () => {
     const lines = doc.runCommand;
-    expect(lines.slice(0, 2)).toEqual(fs.readFileSync(path.join(SCRIPTS, 'install-keys.sh'), 'utf8').split('\n').slice(0, 2));
-    expect(lines).toContain('aemkeys_find_bundle() {');
+    expect(lines.slice(0, 2)).toEqual(['#!/bin/bash', embeddedHeader('install-keys.sh')]);
+    expect(lines).toContain(shortNames('aemkeys_find_bundle() {'));
     expect(lines.filter((l) => l.startsWith('. "${BASH_SOURCE[0]%/*}/aem-keys-common.sh"'))).toEqual([]);
     const data = lines.indexOf(DATA_BLOCK_MARKER);
     expect(lines[data - 1]).toBe('exit $?');

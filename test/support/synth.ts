@@ -31,6 +31,6 @@ export function stableTemplate(template: unknown): unknown {
 function stableRunCommand(lines: string[]): string[] {
   const data = lines.indexOf(DATA_BLOCK_MARKER);
   if (lines[0] !== '#!/bin/bash' || data < 0) return lines;
-  const name = /^# ([\w.-]+\.sh):/.exec(lines[1] ?? '')?.[1] ?? 'script';
+  const name = /^# ([\w.-]+\.sh)[: ]/.exec(lines[1] ?? '')?.[1] ?? 'script';
   return [`EMBEDDED_SCRIPT ${name}`, ...lines.slice(data)];
 }
