@@ -8,6 +8,7 @@ module.exports = {
   // package (dist/) is invisible to jest.
   moduleFileExtensions: ['ts', 'tsx', 'js', 'json', 'node'],
   modulePathIgnorePatterns: ['<rootDir>/dist/'],
+  setupFiles: ['<rootDir>/test/support/jest-setup.js'],
   testTimeout: 120000,
   reporters: ['default', '<rootDir>/test/support/skip-reporter.js'],
 };
