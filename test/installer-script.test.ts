@@ -10,7 +10,7 @@ import {
   Instance, makeInstance, plant, plantGeneratedKeys, renderScript, runScript, runScriptAsync, snapshotTree, synthInstaller, testUser, RunResult,
 } from './support/installer-harness';
 import { Moto, startMoto } from './support/moto';
-import { describeWithTools } from './support/tools';
+import { describeWithTools, STRACE_FAST } from './support/tools';
 
 const TOKEN_PROPS = { 'token.samesite.cookie.attr': 'Lax', 'path': '/' };
 const ADMIN = 'admin:p\u00e4ss "w0rd" \\ $(x) \u{1F600} /';
@@ -430,7 +430,7 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
     const inst = instance({ running: true });
     plantGeneratedKeys(inst, user);
     const trace = path.join(inst.root, 'trace');
-    const r = run(inst, {}, ['strace', '-f', '-qq', '-e', 'trace=execve', '-v', '-xx', '-s', '65536', '-o', trace]);
+    const r = run(inst, {}, ['strace', ...STRACE_FAST, '-f', '-qq', '-e', 'trace=execve', '-v', '-xx', '-s', '65536', '-o', trace]);
     expect(r.status).toBe(0);
     const text = fs.readFileSync(trace, 'utf8');
     // Decode every \xNN string strace printed back into bytes.
@@ -489,7 +489,7 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
       const file = path.join(inst.root, '_script.sh');
       fs.writeFileSync(file, script, { mode: 0o700 });
       const trace = path.join(inst.root, 'trace');
-      const child = spawn('strace', ['-f', '-qq', '-e', 'trace=execve', '-v', '-xx', '-s', '65536', '-o', trace, 'sh', '-c', file], {
+      const child = spawn('strace', [...STRACE_FAST, '-f', '-qq', '-e', 'trace=execve', '-v', '-xx', '-s', '65536', '-o', trace, 'sh', '-c', file], {
         env: { ...moto.env, HOME: process.env.HOME ?? '/root', PATH: `${inst.stubs}:${process.env.PATH}` },
       });
       let stdout = '';
