@@ -6,6 +6,7 @@ import * as path from 'path';
 import { App, Stack } from 'aws-cdk-lib';
 import { AemCryptoKeys } from '../../lib/aem-crypto-keys';
 import { TokenHandlerProperties } from '../../lib/installer-document';
+import { awsStandInDir } from './aws-stand-in';
 import { bundleDir, CRYPTO, CRYPTO_FILE, InstalledBundle } from './felix';
 
 /** An SSM document as synthesized: its single step's lines and its parameters. */
@@ -157,6 +158,15 @@ export interface RunResult {
   readonly stderr: string;
 }
 
+/**
+ * The PATH a script run gets: the instance's stubs (systemctl, sometimes aws), then the fast AWS
+ * CLI stand-in (test/support/aws-stand-in.ts; it answers the scripts' Secrets Manager calls to
+ * moto_server exactly as the real CLI does, test/aws-stand-in.test.ts), then the system's.
+ */
+function scriptPath(inst: Instance): string {
+  return `${inst.stubs}:${awsStandInDir()}:${process.env.PATH}`;
+}
+
 /** Writes `_script.sh` and runs it the way the SSM agent does: `sh -c <file>`. */
 export function runScript(inst: Instance, script: string, env: Record<string, string>, extraArgs: { wrap?: string[] } = {}): RunResult {
   const file = path.join(inst.root, '_script.sh');
@@ -164,7 +174,7 @@ export function runScript(inst: Instance, script: string, env: Record<string, st
   const cmd = [...(extraArgs.wrap ?? []), 'sh', '-c', file];
   const r: SpawnSyncReturns<string> = spawnSync(cmd[0], cmd.slice(1), {
     encoding: 'utf8',
-    env: { ...env, PATH: `${inst.stubs}:${process.env.PATH}` },
+    env: { ...env, PATH: scriptPath(inst) },
     cwd: inst.root,
     timeout: 120000,
   });
@@ -176,7 +186,7 @@ export function spawnScript(inst: Instance, script: string, env: Record<string, 
   const file = path.join(inst.root, '_script.sh');
   fs.writeFileSync(file, script, { mode: 0o700 });
   const cmd = [...wrap, 'sh', '-c', file];
-  return spawn(cmd[0], cmd.slice(1), { env: { ...env, PATH: `${inst.stubs}:${process.env.PATH}` }, cwd: inst.root, stdio: 'ignore', detached: true });
+  return spawn(cmd[0], cmd.slice(1), { env: { ...env, PATH: scriptPath(inst) }, cwd: inst.root, stdio: 'ignore', detached: true });
 }
 
 /** Runs the script like runScript, without blocking the event loop (for servers in this process). */
@@ -184,7 +194,7 @@ export function runScriptAsync(inst: Instance, script: string, env: Record<strin
   const file = path.join(inst.root, '_script.sh');
   fs.writeFileSync(file, script, { mode: 0o700 });
   const cmd = [...wrap, 'sh', '-c', file];
-  const child = spawn(cmd[0], cmd.slice(1), { env: { ...env, PATH: `${inst.stubs}:${process.env.PATH}` }, cwd: inst.root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(cmd[0], cmd.slice(1), { env: { ...env, PATH: scriptPath(inst) }, cwd: inst.root, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => { stdout += d.toString('utf8'); });
