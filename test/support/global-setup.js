@@ -14,11 +14,14 @@ const os = require('os');
 const path = require('path');
 
 const TMPFS_MAGIC = 0x01021994;
+const MIN_FREE = 4 * 1024 ** 3;
 
 function tmpfsBase() {
   const base = process.env.AEM_KEYS_TEST_TMPFS ?? '/dev/shm';
   try {
-    if (fs.statfsSync(base).type !== TMPFS_MAGIC) return undefined;
+    const fsInfo = fs.statfsSync(base);
+    // A tmpfs with room for the run's trees (a container's default /dev/shm of 64 MiB has not).
+    if (fsInfo.type !== TMPFS_MAGIC || fsInfo.bavail * fsInfo.bsize < MIN_FREE) return undefined;
     fs.accessSync(base, fs.constants.W_OK);
     return base;
   } catch {
