@@ -8,6 +8,9 @@ module.exports = {
   // package (dist/) is invisible to jest.
   moduleFileExtensions: ['ts', 'tsx', 'js', 'json', 'node'],
   modulePathIgnorePatterns: ['<rootDir>/dist/'],
+  globalSetup: '<rootDir>/test/support/global-setup.js',
+  globalTeardown: '<rootDir>/test/support/global-teardown.js',
+  setupFiles: ['<rootDir>/test/support/jest-setup.js'],
   testTimeout: 120000,
   reporters: ['default', '<rootDir>/test/support/skip-reporter.js'],
 };

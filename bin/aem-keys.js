@@ -3,7 +3,8 @@
 //
 // In a clone (after `npm ci`, no build step) it runs the TypeScript source lib/cli/main.ts through
 // ts-node (transpile only). In an installed package, which ships compiled JavaScript only, it runs
-// dist/cli/main.js (built by `npm run build`, which `npm pack` runs first).
+// dist/cli/aem-keys.js, the CLI bundled with its AWS SDK clients (built by `npm run build`, which
+// `npm pack` runs first; the package has no runtime dependencies).
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -14,7 +15,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const root = path.join(__dirname, '..');
 const source = path.join(root, 'lib', 'cli', 'main.ts');
-const compiled = path.join(root, 'dist', 'cli', 'main.js');
+const compiled = path.join(root, 'dist', 'cli', 'aem-keys.js');
 
 function load() {
   if (fs.existsSync(source)) {

@@ -20,21 +20,23 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { nagArn } from './nag-arn';
+import { nagArn } from './private/nag-arn';
 import { Construct, DependencyGroup, IDependable } from 'constructs';
-import { AssociationResults } from './association-results';
-import { DeadLetterQueue } from './dead-letter-queue';
+import { AssociationResults } from './private/association-results';
+import { DeadLetterQueue } from './private/dead-letter-queue';
 import { ExportDocument } from './export-document';
-import { InstallerDocument, KEY_LENGTH_LABELS, TokenHandlerProperties } from './installer-document';
+import { InstallerDocument, KEY_LENGTH_LABELS } from './installer-document';
 import { installerParameters } from './installer-options';
-import { EXPORT_DOCUMENT_TAG, INSTALLER_DOCUMENT_TAG } from './key-set';
-import { KeySetLogs } from './key-set-logs';
+import { EXPORT_DOCUMENT_TAG, INSTALLER_DOCUMENT_TAG } from './private/key-set';
+import { KeySetLogs } from './private/key-set-logs';
 import { KeySource, KeySourceKind, ReplicaSourceOptions } from './key-source';
-import { AbandonReason, METRICS, metricsNamespace } from './launch-results';
+import { AbandonReason } from './abandon-reason';
+import { METRICS, metricsNamespace } from './private/launch-results';
 import { aliasOfKeyReference, knownKeyRegion } from './replica-key';
 import { AutoScalingGroupOptions, GatedGroup, LifecycleGate } from './lifecycle-gate';
-import { keySizeParameters, SECRET_ARN_PATTERN } from './shell-script-document';
+import { keySizeParameters, SECRET_ARN_PATTERN } from './private/shell-script-document';
 import { InstancesByTagOptions, TagAssociation } from './tag-association';
+import { TokenHandlerProperty } from './token-handler-property';
 
 /**
  * Properties of an `AemCryptoKeys` key set.
@@ -85,11 +87,11 @@ export interface AemCryptoKeysProps {
 
   /**
    * Properties of the token handler config besides `token.encapsulated` (always `true`), e.g.
-   * `{ 'token.samesite.cookie.attr': 'Lax' }`. The `.config` file replaces the whole configuration
-   * of that PID: properties left out go back to AEM's defaults.
+   * `[TokenHandlerProperty.fromString('token.samesite.cookie.attr', 'Lax')]`. The `.config` file
+   * replaces the whole configuration of that PID: properties left out go back to AEM's defaults.
    * @default - only `token.encapsulated=B"true"`
    */
-  readonly tokenHandlerProperties?: TokenHandlerProperties;
+  readonly tokenHandlerProperties?: TokenHandlerProperty[];
 
   /**
    * Expected key sizes in bytes, checked by the installer before it touches anything.
@@ -132,6 +134,16 @@ export interface KeySetMetricOptions extends cloudwatch.MetricOptions {
    * @default - every group of the key set
    */
   readonly autoScalingGroup?: autoscaling.IAutoScalingGroup;
+}
+
+/** Options of `AemCryptoKeys.metricAbandonedLaunches`. */
+export interface AbandonedLaunchesMetricOptions extends KeySetMetricOptions {
+  /**
+   * Only launches abandoned for this reason (not together with `autoScalingGroup`: the
+   * Automation publishes the two as separate series).
+   * @default - every reason
+   */
+  readonly reason?: AbandonReason;
 }
 
 /** Expected sizes of the two keys, in bytes. */
@@ -267,14 +279,17 @@ export class AemCryptoKeys extends Construct {
     return this.dlq?.queue;
   }
 
-  /** Calls `listener` for every gated group, those gated so far and those to come. */
-  public onGroupGated(listener: (group: GatedAutoScalingGroup) => void): void {
+  /**
+   * Calls `listener` for every gated group, those gated so far and those to come.
+   * @internal
+   */
+  public _onGroupGated(listener: (group: GatedAutoScalingGroup) => void): void {
     this.gatedGroups.forEach(listener);
     this.groupListeners.push(listener);
   }
 
   /** Launches the gate abandoned (optionally of one group, or for one reason). Sum over 5 minutes by default. */
-  public metricAbandonedLaunches(options: KeySetMetricOptions & { readonly reason?: AbandonReason } = {}): cloudwatch.Metric {
+  public metricAbandonedLaunches(options: AbandonedLaunchesMetricOptions = {}): cloudwatch.Metric {
     const { reason, ...rest } = options;
     if (reason !== undefined && options.autoScalingGroup !== undefined) {
       throw new Error('metricAbandonedLaunches: pass autoScalingGroup or reason, not both (the Automation publishes them as separate series)');
@@ -331,16 +346,18 @@ export class AemCryptoKeys extends Construct {
   /**
    * A name for a rule (at `scope`/`id`) whose targets dead-letter into the key set's queue: the
    * queue policy admits the key set's rule-name prefix only.
+   * @internal
    */
-  public deadLetterRuleName(scope: Construct, id: string): string {
+  public _deadLetterRuleName(scope: Construct, id: string): string {
     return this.deadLetters().ruleName(scope, id);
   }
 
   /**
    * Dead-letter queue and bounded retries for the target of a rule named by
-   * `deadLetterRuleName`: spread this into the target's `bind()` result.
+   * `_deadLetterRuleName`: spread this into the target's `bind()` result.
+   * @internal
    */
-  public deadLetterTargetSettings(): Pick<events.RuleTargetConfig, 'deadLetterConfig' | 'retryPolicy'> {
+  public _deadLetterTargetSettings(): Pick<events.RuleTargetConfig, 'deadLetterConfig' | 'retryPolicy'> {
     return this.deadLetters().targetSettings;
   }
 

@@ -1,18 +1,26 @@
-export * from './aem-crypto-keys';
-export * from './key-source';
+// The package's public API: exactly what users of every jsii language see (API.md). Building
+// blocks of the constructs live in ./private, and other internal helpers (parameter names,
+// patterns, renderers) stay in their modules: importable by the tests and the CLI, not exported here.
+export { AemCryptoKeys } from './aem-crypto-keys';
+export type { AbandonedLaunchesMetricOptions, AemCryptoKeysProps, GatedAutoScalingGroup, KeyLengths, KeySetMetricOptions } from './aem-crypto-keys';
+export { KeySource, KeySourceKind } from './key-source';
+export type { ExistingSecretOptions, ReplicaSourceOptions } from './key-source';
+export { OnKeyMismatch, RestartBehavior } from './installer-options';
+export type { InstallerOptions } from './installer-options';
+export { InstallerDocument } from './installer-document';
+export type { InstallerDocumentProps } from './installer-document';
+export { TokenHandlerProperty } from './token-handler-property';
+export { ExportDocument } from './export-document';
+export type { ExportDocumentProps } from './export-document';
+export { JcrKeyMigrationDocument } from './migration-document';
+export type { JcrKeyMigrationDocumentProps } from './migration-document';
+export type { AutoScalingGroupOptions, GatedGroup } from './lifecycle-gate';
+export { ComplianceSeverity, TagAssociation } from './tag-association';
+export type { InstancesByTagOptions, TagAssociationProps } from './tag-association';
 export { ReplicaKey } from './replica-key';
 export type { ReplicaKeyProps } from './replica-key';
-export * from './installer-options';
-export * from './installer-document';
-export * from './export-document';
-export * from './migration-document';
-export type { KeySet } from './key-set';
-export { HMAC_BYTES, MASTER_BYTES, parseKeySet, serializeKeySet, fingerprint, INSTALLER_DOCUMENT_TAG, EXPORT_DOCUMENT_TAG } from './key-set';
-export * from './lifecycle-gate';
-export * from './tag-association';
-export { AbandonReason, METRICS } from './launch-results';
-export * from './key-set-logs';
-export * from './dead-letter-queue';
-export * from './association-results';
-export * from './key-set-monitoring';
-export * from './launch-loop-protection';
+export { AbandonReason } from './abandon-reason';
+export { AemCryptoKeysMonitoring } from './key-set-monitoring';
+export type { AemCryptoKeysMonitoringProps } from './key-set-monitoring';
+export { LaunchLoopProtection } from './launch-loop-protection';
+export type { LaunchLoopProtectionOptions, LaunchLoopProtectionProps } from './launch-loop-protection';

@@ -1,7 +1,8 @@
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { ssmConstraint } from './installer-checks';
-import { createShellScriptDocument, keySizeParameters, ScriptParameter } from './shell-script-document';
+import { ssmConstraint } from './private/installer-checks';
+import { createShellScriptDocument, keySizeParameters, ScriptParameter } from './private/shell-script-document';
+import { TokenHandlerProperty, tokenHandlerRecord } from './token-handler-property';
 
 /** Properties of an `InstallerDocument`. */
 export interface InstallerDocumentProps {
@@ -11,7 +12,7 @@ export interface InstallerDocumentProps {
    * Token handler properties besides `token.encapsulated`.
    * @default - none
    */
-  readonly tokenHandlerProperties?: TokenHandlerProperties;
+  readonly tokenHandlerProperties?: TokenHandlerProperty[];
   /**
    * Expected `hmac` size in bytes.
    * @default 32
@@ -24,7 +25,10 @@ export interface InstallerDocumentProps {
   readonly masterBytes?: number;
 }
 
-/** OSGi configuration values of the token handler, rendered into a Felix `.config` file. */
+/**
+ * OSGi configuration values of the token handler, rendered into a Felix `.config` file (internal:
+ * users pass `TokenHandlerProperty` objects).
+ */
 export type TokenHandlerProperties = Record<string, string | number | boolean | string[]>;
 
 /** The OSGi PID of AEM's token authentication handler. */
@@ -106,10 +110,10 @@ export class InstallerDocument extends Construct {
 
   constructor(scope: Construct, id: string, props: InstallerDocumentProps) {
     super(scope, id);
-    const tokenConfig = renderTokenHandlerConfig(props.tokenHandlerProperties);
+    const tokenConfig = renderTokenHandlerConfig(tokenHandlerRecord(props.tokenHandlerProperties));
     const parameters: Record<typeof INSTALLER_PARAMETER_NAMES[number], ScriptParameter> = {
       SecretId: {
-        description: 'ARN of the secret holding {"hmac","master"} (base64). The region is taken from the ARN.',
+        description: 'ARN of the secret holding {"hmac","master"} (base64); its region is used.',
         default: props.secret.secretArn,
         ...ssmConstraint('SecretId'),
       },
@@ -124,22 +128,22 @@ export class InstallerDocument extends Construct {
         ...ssmConstraint('AemUser'),
       },
       EncapsulatedToken: {
-        description: `Write ${TOKEN_HANDLER_PID}.config (token.encapsulated=B"true") into <QuickstartDir>/install. It replaces the whole configuration of that PID.`,
+        description: 'true: write the token handler config (token.encapsulated=true, replacing that PID\'s whole config) into <QuickstartDir>/install.',
         default: 'true',
         ...ssmConstraint('EncapsulatedToken'),
       },
       Mode: {
-        description: 'install: put the keys in place. verify: change nothing, print the same summary, exit 0 only when hmac and master equal the secret and storage is Bundle.',
+        description: 'install: put the keys in place. verify: change nothing; exit 0 only when the instance has the secret\'s keys and storage=Bundle.',
         default: 'install',
         ...ssmConstraint('Mode'),
       },
       OnKeyMismatch: {
-        description: 'When the instance already has other keys: replace (after a backup under <QuickstartDir>/crypto-key-backups), fail (change nothing), or replace-fresh (replace only key files modified less than FreshKeyMinutes ago, i.e. AEM\'s own first-start keys; otherwise fail).',
+        description: 'If the instance has other keys: replace (after a backup in <QuickstartDir>/crypto-key-backups), fail, or replace-fresh (replace only keys younger than FreshKeyMinutes).',
         default: 'replace',
         ...ssmConstraint('OnKeyMismatch'),
       },
       Restart: {
-        description: 'How a running AEM picks up changed key files: none, service (systemctl restart) or bundles (Web Console refresh on localhost, needs AdminSecretId).',
+        description: 'How a running AEM picks up changed keys: none, service (systemctl restart) or bundles (Web Console refresh; needs AdminSecretId).',
         default: 'service',
         ...ssmConstraint('Restart'),
       },
@@ -149,7 +153,7 @@ export class InstallerDocument extends Construct {
         ...ssmConstraint('ServiceName'),
       },
       StartAfterInstall: {
-        description: 'Start the service when it is not running, after a successful install.',
+        description: 'Start the service after the install if it is not running.',
         default: 'false',
         ...ssmConstraint('StartAfterInstall'),
       },
@@ -164,7 +168,7 @@ export class InstallerDocument extends Construct {
         ...ssmConstraint('AemPort'),
       },
       FreshKeyMinutes: {
-        description: 'For OnKeyMismatch=replace-fresh: key files modified less than this many minutes ago count as AEM\'s first-start keys (1 to 5256000).',
+        description: 'OnKeyMismatch=replace-fresh: key files younger than this (minutes) are AEM\'s first-start keys.',
         default: '1440',
         ...ssmConstraint('FreshKeyMinutes'),
       },
@@ -177,7 +181,7 @@ export class InstallerDocument extends Construct {
     };
 
     const { document, runCommand } = createShellScriptDocument(this, {
-      description: 'Installs the shared AEM crypto keys (hmac, master), storage=Bundle and the encapsulated token config on an AEM instance.',
+      description: 'Installs the shared AEM crypto keys (hmac, master), storage=Bundle and the token handler config on an AEM instance.',
       stepName: 'installKeys',
       scriptFile: 'install-keys.sh',
       parameters,

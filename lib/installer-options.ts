@@ -1,6 +1,6 @@
 import { Duration, Token } from 'aws-cdk-lib';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { INSTALLER_PARAMETER_RULES, installerValueError, RuledInstallerParameter } from './installer-checks';
+import { INSTALLER_PARAMETER_RULES, installerValueError, RuledInstallerParameter } from './private/installer-checks';
 
 /**
  * How a running AEM picks up changed key files.

@@ -6,7 +6,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
-import { nagArn } from './nag-arn';
+import { nagArn } from './private/nag-arn';
 import { Construct } from 'constructs';
 import type { AemCryptoKeys, GatedAutoScalingGroup } from './aem-crypto-keys';
 import { GATE_TAG_KEY } from './lifecycle-gate';
@@ -39,7 +39,10 @@ export interface LaunchLoopProtectionProps extends LaunchLoopProtectionOptions {
   readonly keys: AemCryptoKeys;
   /** Where the "launches suspended" message goes. */
   readonly topic: sns.ITopic;
-  /** The topic's KMS key, when it has one (the suspending Automation publishes with it). */
+  /**
+   * The topic's KMS key, when it has one (the suspending Automation publishes with it).
+   * @default - the topic is not encrypted with a customer-managed key
+   */
   readonly topicKey?: kms.IKey;
   /** Actions of the loop alarms (notification). */
   readonly alarmActions: cloudwatch.IAlarmAction[];
@@ -61,8 +64,8 @@ export const LOOP_ALARM_GROUP_SELECTOR = '$.MetricAlarms[0].Metrics[1].MetricSta
 export class LaunchLoopProtection extends Construct {
   /** Name of the suspending Automation document. */
   public readonly documentName: string;
-  /** The loop alarms, per group construct path. */
-  public readonly alarms = new Map<string, cloudwatch.Alarm>();
+  /** The loop alarms, one per gated group, in the order the groups were gated. */
+  public readonly alarms: cloudwatch.Alarm[] = [];
 
   /** Prefix of the loop alarms' names. */
   public readonly alarmNamePrefix: string;
@@ -187,7 +190,7 @@ export class LaunchLoopProtection extends Construct {
     // One rule for every loop alarm of this key set (by name prefix): nothing per group but the alarm.
     const ruleId = 'Suspend';
     const rule = new events.Rule(this, ruleId, {
-      ruleName: props.keys.deadLetterRuleName(this, ruleId),
+      ruleName: props.keys._deadLetterRuleName(this, ruleId),
       description: 'Suspends launches of an AEM crypto keys gated group when its launch-loop alarm fires',
       eventPattern: {
         source: ['aws.cloudwatch'],
@@ -197,10 +200,10 @@ export class LaunchLoopProtection extends Construct {
     });
     const input = events.RuleTargetInput.fromObject({ AlarmName: [events.EventField.fromPath('$.detail.alarmName')] });
     rule.addTarget({
-      bind: () => ({ arn: this.automationDefinitionArn, role: eventsRole, input, ...props.keys.deadLetterTargetSettings() }),
+      bind: () => ({ arn: this.automationDefinitionArn, role: eventsRole, input, ...props.keys._deadLetterTargetSettings() }),
     });
 
-    props.keys.onGroupGated((group) => this.protect(group));
+    props.keys._onGroupGated((group) => this.protect(group));
   }
 
   /** ARN EventBridge targets: the suspending Automation's default version. */
@@ -230,7 +233,7 @@ export class LaunchLoopProtection extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
     alarm.addAlarmAction(...this.props.alarmActions);
-    this.alarms.set(group.autoScalingGroup.node.path, alarm);
+    this.alarms.push(alarm);
   }
 }
 

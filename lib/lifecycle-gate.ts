@@ -4,12 +4,12 @@ import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
-import { nagArn } from './nag-arn';
+import { nagArn } from './private/nag-arn';
 import { Construct, IConstruct } from 'constructs';
-import { RuledInstallerParameter, ssmConstraint } from './installer-checks';
-import { DeadLetterQueue } from './dead-letter-queue';
+import { RuledInstallerParameter, ssmConstraint } from './private/installer-checks';
+import { DeadLetterQueue } from './private/dead-letter-queue';
 import { INSTALLER_DEFAULTS, InstallerOptions, installerParameters } from './installer-options';
-import { withLaunchResults } from './launch-results';
+import { withLaunchResults } from './private/launch-results';
 
 /** Tag put on every gated group (and, through `PropagateAtLaunch`, on its instances). */
 export const GATE_TAG_KEY = 'aem-crypto-keys:gate';
@@ -175,7 +175,7 @@ export class LifecycleGate extends Construct {
     const stack = Stack.of(this);
 
     this.automationRole = new iam.Role(this, 'AutomationRole', {
-      description: 'Runs the AEM crypto keys lifecycle automation: installer on gated instances, then CompleteLifecycleAction',
+      description: 'Runs the AEM crypto keys lifecycle automation',
       assumedBy: new iam.ServicePrincipal('ssm.amazonaws.com', {
         conditions: {
           StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
@@ -480,10 +480,10 @@ function renderAutomation(props: AutomationRenderProps): Record<string, any> {
       allowedPattern: '^[A-Za-z0-9]{0,32}$',
     },
   };
+  // The installer document's parameters of the same names (the document's description says so).
   for (const name of PASSED_INSTALLER_PARAMETERS) {
     parameters[name] = {
       type: 'String',
-      description: `Installer document parameter ${name}.`,
       default: (INSTALLER_DEFAULTS as Record<string, string>)[name] ?? '',
       // The installer document's own constraints: a bad value fails the Automation's start.
       ...ssmConstraint(name as RuledInstallerParameter),
@@ -492,7 +492,7 @@ function renderAutomation(props: AutomationRenderProps): Record<string, any> {
 
   return {
     schemaVersion: '0.3',
-    description: 'Installs the shared AEM crypto keys on a launching Auto Scaling instance, then completes its lifecycle action: CONTINUE on success, ABANDON on any failure, cancel or timeout.',
+    description: 'Installs the shared AEM crypto keys on a launching Auto Scaling instance, then completes its lifecycle action: CONTINUE on success, ABANDON on any failure, cancel or timeout. Parameters without a description are the installer document\'s.',
     assumeRole: props.assumeRoleArn,
     parameters,
     mainSteps: [

@@ -1,7 +1,7 @@
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { INSTALLER_DEFAULTS } from './installer-options';
-import { createShellScriptDocument, keySizeParameters, PARAMETER_PATTERNS, ScriptParameter } from './shell-script-document';
+import { createShellScriptDocument, keySizeParameters, PARAMETER_PATTERNS, ScriptParameter } from './private/shell-script-document';
 
 /** Properties of a `JcrKeyMigrationDocument`. */
 export interface JcrKeyMigrationDocumentProps {

@@ -2,7 +2,7 @@ import { Duration, Stack, Token } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
-import { installerValueError } from './installer-checks';
+import { installerValueError } from './private/installer-checks';
 import { InstallerOptions, installerParameters, OnKeyMismatch } from './installer-options';
 
 /** Default schedule of the drift-repair runs. */
@@ -68,9 +68,23 @@ export interface InstancesByTagOptions extends InstallerOptions {
 
   /**
    * Compliance severity State Manager reports when the installer fails on an instance.
-   * @default 'HIGH'
+   * @default ComplianceSeverity.HIGH
    */
-  readonly complianceSeverity?: 'CRITICAL' | 'HIGH' | 'MEDIUM' | 'LOW' | 'UNSPECIFIED';
+  readonly complianceSeverity?: ComplianceSeverity;
+}
+
+/** Compliance severity of a State Manager association (what a failed run reports). */
+export enum ComplianceSeverity {
+  /** Critical. */
+  CRITICAL = 'CRITICAL',
+  /** High. */
+  HIGH = 'HIGH',
+  /** Medium. */
+  MEDIUM = 'MEDIUM',
+  /** Low. */
+  LOW = 'LOW',
+  /** Unspecified. */
+  UNSPECIFIED = 'UNSPECIFIED',
 }
 
 /** Properties of a `TagAssociation`. */
@@ -146,7 +160,7 @@ export class TagAssociation extends Construct {
       scheduleExpression: schedule,
       maxConcurrency,
       maxErrors,
-      complianceSeverity: props.complianceSeverity ?? 'HIGH',
+      complianceSeverity: props.complianceSeverity ?? ComplianceSeverity.HIGH,
       outputLocation: props.outputBucket ? {
         s3Location: {
           outputS3BucketName: props.outputBucket.bucketName,

@@ -19,7 +19,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { ExampleAemStack } from '../bin/example-stack';
 import { AemCryptoKeys, AemCryptoKeysMonitoring, AemCryptoKeysProps, JcrKeyMigrationDocument, KeySource } from '../lib';
-import { documentContentBound, SSM_DOCUMENT_MAX_BYTES } from '../lib/document-size';
+import { documentContentBound, SSM_DOCUMENT_MAX_BYTES } from '../lib/private/document-size';
 
 /** Size of a synthesized stack. */
 export interface TemplateSize {

@@ -1,7 +1,7 @@
 import { execFileSync } from 'child_process';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { CreateDocumentCommand, ListCommandsCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { INSTALLER_DOCUMENT_TAG, serializeKeySet } from '../lib/key-set';
+import { INSTALLER_DOCUMENT_TAG, serializeKeySet } from '../lib/private/key-set';
 import { Moto, MOTO_REGION, startMoto } from './support/moto';
 import { describeWithTools } from './support/tools';
 import { runCli } from './support/cli-run';

@@ -5,7 +5,7 @@ import * as path from 'path';
 import { CreateSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { CreateDocumentCommand, ListCommandsCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { main } from '../lib/cli/main';
-import { EXPORT_DOCUMENT_TAG, fingerprint, INSTALLER_DOCUMENT_TAG, parseKeySet, serializeKeySet } from '../lib/key-set';
+import { EXPORT_DOCUMENT_TAG, fingerprint, INSTALLER_DOCUMENT_TAG, parseKeySet, serializeKeySet } from '../lib/private/key-set';
 import { Moto, MOTO_REGION, startMoto } from './support/moto';
 import { describeWithTools } from './support/tools';
 

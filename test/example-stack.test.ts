@@ -1,7 +1,8 @@
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
-import { Validations } from 'aws-cdk-lib';
+import { App, CfnResource, Stack, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { stableTemplate, synthExample } from './support/synth';
 import { describeWithTools } from './support/tools';
@@ -75,6 +76,37 @@ describe('stable snapshot keys', () => {
       inputs: { runCommand: ['EMBEDDED_SCRIPT install-keys.sh', '#@aem-crypto-keys-data 1', '#@param A', '{{ A }}', '#@end'] },
     });
     expect(stableTemplate({ runCommand: ['echo', 'other'] })).toEqual({ runCommand: ['echo', 'other'] });
+  });
+});
+
+describe('aws-cdk-lib\'s built-in CloudFormation validation (switched off elsewhere in the suite, see test/support/jest-setup.js)', () => {
+  /** Synthesizes with the validation on, as a consumer's synth runs it; returns its violations. */
+  function violations(synth: () => string): string[] {
+    const saved = process.env.CDK_VALIDATION;
+    delete process.env.CDK_VALIDATION;
+    try {
+      const report = JSON.parse(fs.readFileSync(path.join(synth(), 'validation-report.json'), 'utf8'));
+      return report.pluginReports.filter((r: any) => r.pluginName === 'CloudFormation Validate')
+        .flatMap((r: any) => r.violations.map((v: any) => `${v.ruleName} ${v.severity}: ${v.description}`));
+    } finally {
+      process.env.CDK_VALIDATION = saved;
+    }
+  }
+
+  test('reports nothing for the example stack', () => {
+    expect(violations(() => synthExample().outdir)).toEqual([]);
+  });
+
+  test('reports a malformed resource (the check can fail)', () => {
+    const printed = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+    const found = violations(() => {
+      const app = new App({ outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'aem-keys-cdk-out-')) });
+      new CfnResource(new Stack(app, 'Bad'), 'Queue', { type: 'AWS::SQS::Queue', properties: { VisibilityTimeout: 'not-a-number' } });
+      return app.synth().directory;
+    });
+    expect(found).toEqual([expect.stringMatching(/^F3012 warning: VisibilityTimeout: 'not-a-number' is not of type 'integer'/)]);
+    expect(printed.mock.calls.join('\n')).toContain('VisibilityTimeout: \'not-a-number\' is not of type \'integer\'');
+    printed.mockRestore();
   });
 });
 

@@ -1,4 +1,3 @@
-import { spawnSync } from 'child_process';
 import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -7,12 +6,14 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { AemCryptoKeys } from '../lib/aem-crypto-keys';
 import { EXPORT_PARAMETER_NAMES } from '../lib/export-document';
-import { EXPORT_DOCUMENT_TAG, fingerprint, INSTALLER_DOCUMENT_TAG, parseKeySet } from '../lib/key-set';
+import { EXPORT_DOCUMENT_TAG, fingerprint, INSTALLER_DOCUMENT_TAG, parseKeySet } from '../lib/private/key-set';
 import { KeySource } from '../lib/key-source';
+import { shortNames } from '../lib/private/shell-script-document';
 import { aemBundles, felixCache } from './support/felix';
 import { documentIn, Instance, makeInstance, plant, renderScript, RunResult, runScript, snapshotTree, synthExport, testUser } from './support/installer-harness';
 import { Moto, startMoto } from './support/moto';
-import { describeWithTools } from './support/tools';
+import { TestSecrets } from './support/secrets';
+import { describeWithTools, STRACE_FAST } from './support/tools';
 
 describe('export document', () => {
   const doc = synthExport();
@@ -26,7 +27,7 @@ describe('export document', () => {
     expect(doc.parameters.Force.allowedValues).toEqual(['true', 'false']);
     expect(doc.content.mainSteps[0].action).toBe('aws:runShellScript');
     expect(doc.runCommand[0]).toBe('#!/bin/bash');
-    expect(doc.runCommand).toContain('aemkeys_find_bundle() {');
+    expect(doc.runCommand).toContain(shortNames('aemkeys_find_bundle() {'));
     expect(doc.runCommand.filter((l) => l.includes('{{'))).toEqual(EXPORT_PARAMETER_NAMES.map((n) => `{{ ${n} }}`));
   });
 
@@ -66,26 +67,19 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'export script (from
   const keys = { hmac: randomBytes(32), master: randomBytes(16) };
   let n = 0;
 
-  function aws(args: string[]): { status: number | null; stdout: string; stderr: string } {
-    const r = spawnSync('aws', [...args, '--region', 'us-east-1', '--output', 'text'], { env: { ...process.env, ...moto.env }, encoding: 'utf8' });
-    return { status: r.status, stdout: r.stdout.trim(), stderr: r.stderr };
-  }
+  let secrets: TestSecrets;
   /** A new secret, with a value or (undefined) none at all, as KeySource.importLater leaves it. */
-  function secret(value?: string): string {
-    const args = ['secretsmanager', 'create-secret', '--name', `keys-${++n}`, '--query', 'ARN'];
-    if (value !== undefined) args.push('--secret-string', value);
-    const r = aws(args);
-    if (r.status !== 0) throw new Error(r.stderr);
-    return r.stdout;
-  }
-  const secretValue = (arn: string) => aws(['secretsmanager', 'get-secret-value', '--secret-id', arn, '--query', 'SecretString']).stdout;
-  const versions = (arn: string) => aws(['secretsmanager', 'list-secret-version-ids', '--secret-id', arn, '--query', 'Versions[].VersionId']).stdout;
+  const secret = (value?: string) => secrets.create(`keys-${++n}`, value);
+  const secretValue = (arn: string) => secrets.value(arn);
+  const versions = (arn: string) => secrets.versions(arn);
 
   beforeAll(async () => {
     moto = await startMoto();
+    secrets = new TestSecrets(moto);
     cache = felixCache(aemBundles());
   }, 120000);
   afterAll(async () => {
+    secrets?.destroy();
     await moto?.stop();
     for (const i of instances) fs.rmSync(i.root, { recursive: true, force: true });
   });
@@ -104,7 +98,7 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'export script (from
     const trace = path.join(inst.root, `trace${++n}`);
     const script = renderScript(doc, { QuickstartDir: inst.quickstart, AemUser: user.name, ...values });
     const r = runScript(inst, script, { ...moto.env, HOME: process.env.HOME ?? '/root' },
-      { wrap: ['strace', '-f', '-qq', '-e', 'trace=execve', '-s', '4096', '-o', trace] });
+      { wrap: ['strace', ...STRACE_FAST, '-f', '-qq', '-e', 'trace=execve', '-s', '4096', '-o', trace] });
     return { ...r, argv: fs.readFileSync(trace, 'utf8') };
   }
 
@@ -119,55 +113,55 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'export script (from
 
   const fps = (k = keys) => `hmac ${fingerprint(k.hmac)} master ${fingerprint(k.master)}`;
 
-  test('fills an empty secret with the instance\'s exact key bytes; no key material in output or any argv', () => {
+  test('fills an empty secret with the instance\'s exact key bytes; no key material in output or any argv', async () => {
     const inst = reference();
-    const arn = secret();
+    const arn = await secret();
     const before = snapshotTree(inst.quickstart);
     const r = run(inst, { SecretId: arn });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    const stored = parseKeySet(secretValue(arn));
+    const stored = parseKeySet(await secretValue(arn));
     expect(stored.hmac.equals(keys.hmac)).toBe(true);
     expect(stored.master.equals(keys.master)).toBe(true);
-    expect(JSON.parse(secretValue(arn)).format).toBe(1);
+    expect(JSON.parse(await secretValue(arn)).format).toBe(1);
     expect(r.stdout).toContain(`secret ${arn} is empty: filling it`);
     expect(r.stdout).toMatch(new RegExp(`result: exported \\(secret .* holds ${fps()}\\)\\n$`));
     expectNoKeyMaterial(r);
     // The instance is only read.
     expect(snapshotTree(inst.quickstart)).toEqual(before);
     // A second run changes nothing, not even a new version.
-    const v = versions(arn);
+    const v = await versions(arn);
     const again = run(inst, { SecretId: arn });
     expect(again.status).toBe(0);
     expect(again.stdout).toMatch(/result: unchanged \(secret .* already holds these keys/);
-    expect(versions(arn)).toBe(v);
+    expect(await versions(arn)).toEqual(v);
   });
 
-  test('different keys in the secret: refused and unchanged without Force; replaced with Force=true', () => {
+  test('different keys in the secret: refused and unchanged without Force; replaced with Force=true', async () => {
     const inst = reference();
     const other = { hmac: randomBytes(32), master: randomBytes(16) };
-    const arn = secret(JSON.stringify({ hmac: other.hmac.toString('base64'), master: other.master.toString('base64') }));
-    const v = versions(arn);
+    const arn = await secret(JSON.stringify({ hmac: other.hmac.toString('base64'), master: other.master.toString('base64') }));
+    const v = await versions(arn);
     const refused = run(inst, { SecretId: arn });
     expect(refused.status).toBe(1);
     expect(refused.stderr).toBe(`aem-crypto-keys: error: secret ${arn} already holds different keys (${fps(other)}); run with Force=true to replace them (the secret was not changed)\n`);
-    expect(versions(arn)).toBe(v);
-    expect(parseKeySet(secretValue(arn)).hmac.equals(other.hmac)).toBe(true);
+    expect(await versions(arn)).toEqual(v);
+    expect(parseKeySet(await secretValue(arn)).hmac.equals(other.hmac)).toBe(true);
     expectNoKeyMaterial(refused, other);
 
     const forced = run(inst, { SecretId: arn, Force: 'true' });
     expect(forced.status).toBe(0);
-    expect(parseKeySet(secretValue(arn)).hmac.equals(keys.hmac)).toBe(true);
+    expect(parseKeySet(await secretValue(arn)).hmac.equals(keys.hmac)).toBe(true);
     expectNoKeyMaterial(forced);
   });
 
-  test('a secret holding something else: refused without Force', () => {
+  test('a secret holding something else: refused without Force', async () => {
     const inst = reference();
-    const arn = secret('{"username":"admin","password":"x"}');
+    const arn = await secret('{"username":"admin","password":"x"}');
     const r = run(inst, { SecretId: arn });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/holds a value that is not a key set; run with Force=true/);
-    expect(secretValue(arn)).toBe('{"username":"admin","password":"x"}');
+    expect(await secretValue(arn)).toBe('{"username":"admin","password":"x"}');
   });
 
   const failures: [string, () => Instance, Record<string, string>, RegExp][] = [
@@ -178,15 +172,15 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'export script (from
     ['a hostile QuickstartDir', () => reference(), { QuickstartDir: '/tmp/$(touch /tmp/pwned)' }, /parameter QuickstartDir: must be an absolute path/],
     ['a Force value with a newline', () => reference(), { Force: 'true\nrm -rf /' }, /contains a newline/],
   ];
-  test.each(failures)('%s: one error line, the secret and the instance unchanged', (_name, setup, values, message) => {
+  test.each(failures)('%s: one error line, the secret and the instance unchanged', async (_name, setup, values, message) => {
     const inst = setup();
-    const arn = secret();
+    const arn = await secret();
     const before = snapshotTree(inst.quickstart);
     const r = run(inst, { SecretId: arn, ...values });
     expect(r.status).toBe(1);
     expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(message);
-    expect(aws(['secretsmanager', 'get-secret-value', '--secret-id', arn]).status).not.toBe(0);
+    await expect(secretValue(arn)).rejects.toThrow(/can't find the specified secret value/);
     expect(snapshotTree(inst.quickstart)).toEqual(before);
     expect(fs.existsSync('/tmp/pwned')).toBe(false);
   });

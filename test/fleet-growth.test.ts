@@ -38,8 +38,10 @@ describe('growth with the number of gated groups', () => {
   });
 
   test('with monitoring and launch-loop protection: constant per group too (+ one loop alarm)', () => {
+    const monitored = new Map<number, ReturnType<typeof fleetStack>>();
+    const synthMonitored = (n: number) => monitored.get(n) ?? monitored.set(n, fleetStack(n, true, {}, true)).get(n)!;
     const added = (n: number) => {
-      const m = fleetStack(n, true, {}, true);
+      const m = synthMonitored(n);
       const p = sizes.get(n)!.plain;
       return { resources: m.resources - p.resources, bytes: m.bytes - p.bytes, template: m.template };
     };
@@ -49,7 +51,7 @@ describe('growth with the number of gated groups', () => {
     expect(perGroupResources).toEqual([3, 3]);
     expect(perGroupBytes[0]).toBe(perGroupBytes[1]);
     expect(perGroupBytes[0]).toBeLessThan(8_000);
-    const fifty = fleetStack(50, true, {}, true);
+    const fifty = synthMonitored(50); // synthesized once per group count
     expect(fifty.resources).toBeLessThan(MAX_RESOURCES);
     expect(fifty.bytes).toBeLessThan(MAX_TEMPLATE_BYTES);
     // The dead-letter queue's policy admits the rules by name prefix: the same size for 1 and 50 groups.

@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { GenerateKeysEvent, handler, useClient } from '../lib/handlers/generate-keys';
-import { parseKeySet, serializeKeySet } from '../lib/key-set';
+import { parseKeySet, serializeKeySet } from '../lib/private/key-set';
 import { startMoto, Moto } from './support/moto';
 import { describeWithTools } from './support/tools';
 

@@ -1,4 +1,3 @@
-import { spawnSync } from 'child_process';
 import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as net from 'net';
@@ -10,6 +9,7 @@ import {
   Instance, makeInstance, plant, renderScript, runScript, runScriptAsync, RunResult, snapshotTree, synthInstaller, testUser, TOKEN_FILE,
 } from './support/installer-harness';
 import { Moto, startMoto } from './support/moto';
+import { TestSecrets } from './support/secrets';
 import { describeWithTools } from './support/tools';
 
 /**
@@ -62,14 +62,11 @@ describeWithTools(['java', 'moto_server', 'aws'], 'installer on what AEM really 
 
   beforeAll(async () => {
     moto = await startMoto();
-    const create = (name: string, value: string) => {
-      const r = spawnSync('aws', ['secretsmanager', 'create-secret', '--name', name, '--secret-string', value, '--query', 'ARN',
-        '--region', 'us-east-1', '--output', 'text'], { env: { ...process.env, ...moto.env }, encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(r.stderr);
-      return r.stdout.trim();
-    };
-    arns.good = create('aem-keys', JSON.stringify({ hmac: keys.hmac.toString('base64'), master: keys.master.toString('base64') }));
-    arns.admin = create('admin', JSON.stringify({ username: 'admin', password: 'admin' }));
+    const secrets = new TestSecrets(moto);
+    const create = (name: string, value: string) => secrets.create(name, value);
+    arns.good = await create('aem-keys', JSON.stringify({ hmac: keys.hmac.toString('base64'), master: keys.master.toString('base64') }));
+    arns.admin = await create('admin', JSON.stringify({ username: 'admin', password: 'admin' }));
+    secrets.destroy();
   }, 60000);
 
   afterAll(async () => {

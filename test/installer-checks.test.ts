@@ -7,8 +7,8 @@ import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { AemCryptoKeys, InstallerOptions } from '../lib';
-import { INSTALLER_PARAMETER_RULES, installerValueError, RuledInstallerParameter } from '../lib/installer-checks';
-import { PARAMETER_PATTERNS } from '../lib/shell-script-document';
+import { INSTALLER_PARAMETER_RULES, installerValueError, RuledInstallerParameter } from '../lib/private/installer-checks';
+import { PARAMETER_PATTERNS } from '../lib/private/shell-script-document';
 
 const COMMON = path.join(__dirname, '..', 'lib', 'scripts', 'aem-keys-common.sh');
 

@@ -4,9 +4,11 @@ import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { AemCryptoKeys } from '../lib/aem-crypto-keys';
 import { INSTALLER_PARAMETER_NAMES, InstallerDocument, renderTokenHandlerConfig } from '../lib/installer-document';
-import { DATA_BLOCK_MARKER, SECRET_ARN_PATTERN } from '../lib/shell-script-document';
+import { DATA_BLOCK_MARKER, embeddedHeader, SECRET_ARN_PATTERN, shortNames } from '../lib/private/shell-script-document';
 import { installerParameters, OnKeyMismatch, RestartBehavior } from '../lib/installer-options';
 import { synthInstaller } from './support/installer-harness';
+import { tokenProperties } from './support/token-properties';
+import { TokenHandlerProperty } from '../lib/token-handler-property';
 
 const SCRIPTS = path.join(__dirname, '..', 'lib', 'scripts');
 
@@ -96,8 +98,8 @@ describe('installer document', () => {
 
   test('runCommand = install-keys.sh compacted, with the aem-keys-common.sh functions it uses, then the data block; "{{" only in the data block', () => {
     const lines = doc.runCommand;
-    expect(lines.slice(0, 2)).toEqual(fs.readFileSync(path.join(SCRIPTS, 'install-keys.sh'), 'utf8').split('\n').slice(0, 2));
-    expect(lines).toContain('aemkeys_find_bundle() {');
+    expect(lines.slice(0, 2)).toEqual(['#!/bin/bash', embeddedHeader('install-keys.sh')]);
+    expect(lines).toContain(shortNames('aemkeys_find_bundle() {'));
     expect(lines.filter((l) => l.startsWith('. "${BASH_SOURCE[0]%/*}/aem-keys-common.sh"'))).toEqual([]);
     const data = lines.indexOf(DATA_BLOCK_MARKER);
     expect(lines[data - 1]).toBe('exit $?');
@@ -150,7 +152,7 @@ describe('renderTokenHandlerConfig', () => {
     [{ list: [1, 2] as unknown as string[] }, 'tokenHandlerProperties: "list" must be a string, an integer, a boolean or an array of strings'],
   ])('rejects %j at synth time', (props, message) => {
     expect(() => renderTokenHandlerConfig(props)).toThrow(message);
-    expect(() => new AemCryptoKeys(new Stack(new App(), 'S'), 'K', { tokenHandlerProperties: props })).toThrow(message);
+    expect(() => new AemCryptoKeys(new Stack(new App(), 'S'), 'K', { tokenHandlerProperties: tokenProperties(props) })).toThrow(message);
   });
 
   test('InstallerDocument exposes its runCommand and name', () => {
@@ -159,5 +161,31 @@ describe('renderTokenHandlerConfig', () => {
     const d = new InstallerDocument(stack, 'Doc', { secret });
     expect(d.runCommand[d.runCommand.length - 1]).toBe('#@end');
     expect(stack.resolve(d.documentName)).toEqual({ Ref: expect.stringMatching(/^Doc[0-9A-F]{8}$/) });
+  });
+});
+
+describe('TokenHandlerProperty', () => {
+  test('each factory renders its Felix type; the same name twice is an error', () => {
+    const stack = new Stack(new App(), 'S');
+    const d = new AemCryptoKeys(stack, 'K', {
+      tokenHandlerProperties: [
+        TokenHandlerProperty.fromString('s', 'x'), TokenHandlerProperty.fromInteger('i', 7),
+        TokenHandlerProperty.fromBoolean('b', false), TokenHandlerProperty.fromStrings('l', ['p']),
+      ],
+    }).installerDocument;
+    const i = d.runCommand.indexOf('#@static token-config');
+    expect(i).toBeGreaterThan(0);
+    expect(d.runCommand.slice(i + 1, i + 6)).toEqual(['#@|token.encapsulated=B"true"', '#@|b=B"false"', '#@|i=I"7"', '#@|l=["p"]', '#@|s="x"']);
+    expect(() => new AemCryptoKeys(new Stack(new App(), 'S'), 'K', {
+      tokenHandlerProperties: [TokenHandlerProperty.fromString('a', 'x'), TokenHandlerProperty.fromInteger('a', 1)],
+    })).toThrow('tokenHandlerProperties: "a" is given twice');
+  });
+
+  test('a list given to fromStrings is copied: changing it afterwards changes nothing', () => {
+    const values = ['/a'];
+    const p = TokenHandlerProperty.fromStrings('skip.token.refresh', values);
+    values.push('/b');
+    const d = new AemCryptoKeys(new Stack(new App(), 'S'), 'K', { tokenHandlerProperties: [p] }).installerDocument;
+    expect(d.runCommand).toContain('#@|skip.token.refresh=["/a"]');
   });
 });

@@ -3,9 +3,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { aemBundles, felixCache } from './support/felix';
 import {
-  Instance, makeInstance, plant, plantGeneratedKeys, renderScript, runScript, snapshotTree, spawnScript, stubAws, synthInstaller, testUser,
+  Instance, makeInstance, plant, plantGeneratedKeys, renderScript, runScriptAsync, snapshotTree, spawnScript, stubAws, synthInstaller, testUser,
 } from './support/installer-harness';
-import { describeWithTools } from './support/tools';
+import { describeWithTools, STRACE_FAST } from './support/tools';
 
 const TRIALS = 40;
 const ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:aem-keys-AbCdEf';
@@ -48,24 +48,28 @@ describeWithTools(['java', 'strace'], 'installer killed with SIGKILL at random m
     // Half the trials run at full speed; the other half under strace with every write(2) delayed
     // by 10 ms, which widens any window in which a file is truncated but not yet rewritten (a
     // non-atomic write is then caught reliably, not only by luck).
-    const slow = ['strace', '-f', '-qq', '-o', '/dev/null', '-e', 'trace=write', '-e', 'inject=write:delay_enter=10000'];
+    const slow = ['strace', ...STRACE_FAST, '-f', '-qq', '-o', '/dev/null', '-e', 'trace=write', '-e', 'inject=write:delay_enter=10000'];
+    // Trials run two at a time (one at full speed, one slowed), so the slowed run's waits overlap
+    // the other's work; the durations that spread the kills are measured the same way.
     const durations: number[] = [];
     let tokenText = Buffer.alloc(0);
-    for (const wrap of [[], slow]) {
+    const probes = await Promise.all([[], slow].map(async (wrap) => {
       // How long a whole run takes, to spread the kills over it.
       const probe = prepare(cache);
       const t0 = Date.now();
       const child = spawnScript(probe.inst, probe.script, {}, wrap);
       const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
       expect(code).toBe(0);
-      durations.push(Math.max(Date.now() - t0, 20));
-      tokenText = fs.readFileSync(probe.inst.tokenFile);
-    }
+      return { ms: Math.max(Date.now() - t0, 20), token: fs.readFileSync(probe.inst.tokenFile) };
+    }));
+    for (const p of probes) durations.push(p.ms);
+    tokenText = probes[0].token;
+    expect(probes[1].token).toEqual(tokenText);
 
-    const outcomes = { untouched: 0, partial: 0, complete: 0 };
-    for (let trial = 0; trial < TRIALS; trial++) {
+    /** One trial: kill a run at a random moment, check every file, re-run; returns the outcome. */
+    async function trial(n: number): Promise<'untouched' | 'partial' | 'complete'> {
       const { inst, old, script } = prepare(cache);
-      const mode = trial % 2;
+      const mode = n % 2;
       const child = spawnScript(inst, script, {}, mode ? slow : []);
       const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
       await new Promise((r) => setTimeout(r, Math.random() * durations[mode] * 1.1));
@@ -87,10 +91,9 @@ describeWithTools(['java', 'strace'], 'installer killed with SIGKILL at random m
       for (const [name, file] of Object.entries(f)) {
         const now = content(file);
         const match = allowed[name].findIndex((a) => (a === undefined ? now === undefined : now !== undefined && now.equals(a)));
-        if (match < 0) throw new Error(`trial ${trial}: ${name} is torn (${now?.length} bytes)`);
+        if (match < 0) throw new Error(`trial ${n}: ${name} is torn (${now?.length} bytes)`);
         if (match === 1) newCount++;
       }
-      outcomes[newCount === 0 ? 'untouched' : newCount === 4 ? 'complete' : 'partial']++;
       // A finished backup is always whole: the old bytes of what it holds.
       const backupRoot = path.join(inst.quickstart, 'crypto-key-backups');
       for (const b of fs.existsSync(backupRoot) ? fs.readdirSync(backupRoot).filter((d) => !d.startsWith('.')) : []) {
@@ -102,7 +105,7 @@ describeWithTools(['java', 'strace'], 'installer killed with SIGKILL at random m
       }
 
       // The next run completes the install and leaves no staging file behind.
-      const again = runScript(inst, script, {});
+      const again = await runScriptAsync(inst, script, {});
       expect(again.stderr).toBe('');
       expect(again.status).toBe(0);
       expect(content(f.hmac)).toEqual(keys.hmac);
@@ -112,6 +115,12 @@ describeWithTools(['java', 'strace'], 'installer killed with SIGKILL at random m
       const leftovers = Object.keys(snapshotTree(inst.quickstart)).filter((p) => p.includes('.aem-crypto-keys.') || p.includes('.incomplete-'));
       expect(leftovers).toEqual([]);
       fs.rmSync(inst.root, { recursive: true, force: true });
+      return newCount === 0 ? 'untouched' : newCount === 4 ? 'complete' : 'partial';
+    }
+
+    const outcomes = { untouched: 0, partial: 0, complete: 0 };
+    for (let n = 0; n < TRIALS; n += 2) {
+      for (const outcome of await Promise.all([trial(n), trial(n + 1)])) outcomes[outcome]++;
     }
     // eslint-disable-next-line no-console
     console.log(`kill -9 trials over runs of ${durations.join(' / ')} ms (plain / slowed writes): ${JSON.stringify(outcomes)}`);

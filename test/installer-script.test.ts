@@ -4,13 +4,14 @@ import * as fs from 'fs';
 import * as http from 'http';
 import * as net from 'net';
 import * as path from 'path';
-import { fingerprint } from '../lib/key-set';
+import { fingerprint } from '../lib/private/key-set';
 import { aemBundles, CRYPTO_FILE, felixCache, bundleDir } from './support/felix';
 import {
   Instance, makeInstance, plant, plantGeneratedKeys, renderScript, runScript, runScriptAsync, snapshotTree, synthInstaller, testUser, RunResult,
 } from './support/installer-harness';
 import { Moto, startMoto } from './support/moto';
-import { describeWithTools } from './support/tools';
+import { TestSecrets } from './support/secrets';
+import { describeWithTools, STRACE_FAST } from './support/tools';
 
 const TOKEN_PROPS = { 'token.samesite.cookie.attr': 'Lax', 'path': '/' };
 const ADMIN = 'admin:p\u00e4ss "w0rd" \\ $(x) \u{1F600} /';
@@ -34,32 +35,28 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
   const arns: Record<string, string> = {};
   const instances: Instance[] = [];
 
-  function aws(args: string[]): string {
-    const r = spawnSync('aws', [...args, '--region', 'us-east-1', '--output', 'text'], { env: { ...process.env, ...moto.env }, encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(r.stderr);
-    return r.stdout.trim();
-  }
-  function createSecret(name: string, value: string): string {
-    return aws(['secretsmanager', 'create-secret', '--name', name, '--secret-string', value, '--query', 'ARN']);
-  }
+  let secrets: TestSecrets;
+  const createSecret = (name: string, value: string) => secrets.create(name, value);
 
   beforeAll(async () => {
     moto = await startMoto();
+    secrets = new TestSecrets(moto);
     cache = felixCache(aemBundles());
     // Pretty-printed, '/' escaped as \/, an unknown field, the keys not first.
     const escaped = (b: Buffer) => b.toString('base64').replace(/\//g, '\\/');
-    arns.good = createSecret('aem-keys', `{\n  "format": 1,\n  "comment": {"nested": ["x", "\\"hmac\\""]},\n  "hmac" : "${escaped(keys.hmac)}",\n  "master":"${escaped(keys.master)}"\n}`);
-    arns.notJson = createSecret('not-json', 'hmac=abc master=def');
-    arns.badBase64 = createSecret('bad-b64', JSON.stringify({ hmac: 'not*base64!', master: keys.master.toString('base64') }));
-    arns.short = createSecret('short', JSON.stringify({ hmac: randomBytes(31).toString('base64'), master: keys.master.toString('base64') }));
-    arns.noMaster = createSecret('no-master', JSON.stringify({ hmac: keys.hmac.toString('base64') }));
+    arns.good = await createSecret('aem-keys', `{\n  "format": 1,\n  "comment": {"nested": ["x", "\\"hmac\\""]},\n  "hmac" : "${escaped(keys.hmac)}",\n  "master":"${escaped(keys.master)}"\n}`);
+    arns.notJson = await createSecret('not-json', 'hmac=abc master=def');
+    arns.badBase64 = await createSecret('bad-b64', JSON.stringify({ hmac: 'not*base64!', master: keys.master.toString('base64') }));
+    arns.short = await createSecret('short', JSON.stringify({ hmac: randomBytes(31).toString('base64'), master: keys.master.toString('base64') }));
+    arns.noMaster = await createSecret('no-master', JSON.stringify({ hmac: keys.hmac.toString('base64') }));
     // JSON escapes of every kind, decoded by the script to UTF-8 whatever the locale.
-    arns.admin = createSecret('admin', String.raw`{"username":"admin","password":"p\u00e4ss \"w0rd\" \\ $(x) \ud83d\ude00 \/"}`);
-    arns.adminNoPassword = createSecret('admin-no-password', '{"username":"admin"}');
+    arns.admin = await createSecret('admin', String.raw`{"username":"admin","password":"p\u00e4ss \"w0rd\" \\ $(x) \ud83d\ude00 \/"}`);
+    arns.adminNoPassword = await createSecret('admin-no-password', '{"username":"admin"}');
     arns.missing = arns.good.replace(/secret:aem-keys-/, 'secret:does-not-exist-');
   }, 60000);
 
   afterAll(async () => {
+    secrets?.destroy();
     await moto?.stop();
     for (const i of instances) fs.rmSync(i.root, { recursive: true, force: true });
   });
@@ -91,11 +88,17 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
     return fs.existsSync(root) ? fs.readdirSync(root).map((d) => path.join(root, d)) : [];
   };
 
-  /** Runs a case that must fail: one error line, non-zero, every file byte-identical. */
-  function expectFailure(inst: Instance, values: Record<string, string>, message: string | RegExp): RunResult {
-    const before = snapshotTree(inst.quickstart);
+  /**
+   * Runs a case that must fail: one error line, non-zero, every file byte-identical. `tree`, for
+   * a series of failing runs on one instance: holds the snapshot taken after the previous run
+   * (asserted equal to the one before it, so it is the tree as this run finds it) and gets this
+   * run's; it saves one walk over the tree per run.
+   */
+  function expectFailure(inst: Instance, values: Record<string, string>, message: string | RegExp, tree?: { snapshot?: Record<string, string> }): RunResult {
+    const before = tree?.snapshot ?? snapshotTree(inst.quickstart);
     const r = run(inst, values);
     const after = snapshotTree(inst.quickstart);
+    if (tree) tree.snapshot = after;
     expect(r.stdout).toBe('');
     expect(lines(r.stderr)).toHaveLength(1);
     if (typeof message === 'string') expect(r.stderr).toBe(`aem-crypto-keys: error: ${message}\n`);
@@ -380,14 +383,15 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
   test('bad secrets fail before anything is touched, never quoting the value', () => {
     const inst = instance();
     plantGeneratedKeys(inst, user);
-    const r = expectFailure(inst, { SecretId: arns.missing }, new RegExp(`^aem-crypto-keys: error: cannot read secret ${arns.missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: .*ResourceNotFoundException.*\\n$`));
+    const tree = {};
+    const r = expectFailure(inst, { SecretId: arns.missing }, new RegExp(`^aem-crypto-keys: error: cannot read secret ${arns.missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: .*ResourceNotFoundException.*\\n$`), tree);
     expect(r.stderr).toContain('can\'t find the specified secret');
-    expectFailure(inst, { SecretId: arns.notJson }, `the secret ${arns.notJson} is not a JSON object`);
-    expectFailure(inst, { SecretId: arns.badBase64 }, '"hmac" in the secret is not valid base64');
-    expectFailure(inst, { SecretId: arns.short }, '"hmac" in the secret is 31 bytes, expected 32');
-    expectFailure(inst, { SecretId: arns.noMaster }, 'the secret has no "master" string field');
+    expectFailure(inst, { SecretId: arns.notJson }, `the secret ${arns.notJson} is not a JSON object`, tree);
+    expectFailure(inst, { SecretId: arns.badBase64 }, '"hmac" in the secret is not valid base64', tree);
+    expectFailure(inst, { SecretId: arns.short }, '"hmac" in the secret is 31 bytes, expected 32', tree);
+    expectFailure(inst, { SecretId: arns.noMaster }, 'the secret has no "master" string field', tree);
     // HmacBytes overrides the expectation.
-    expectFailure(inst, { HmacBytes: '64' }, '"hmac" in the secret is 32 bytes, expected 64');
+    expectFailure(inst, { HmacBytes: '64' }, '"hmac" in the secret is 32 bytes, expected 64', tree);
   });
 
   test('unknown user fails, nothing changed', () => {
@@ -396,7 +400,10 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
   });
 
   test('hostile parameter values never run as code and change nothing', () => {
-    const inst = instance();
+    // 117 runs that stop at the parameters, each followed by a walk over the whole tree: a
+    // genuine cache with 40 fillers (crypto bundles and decoys as in the 650-filler one) keeps
+    // the walks short; the number of bundles plays no part in checking parameters.
+    const inst = instance({}, felixCache(aemBundles({ fillers: 40 })));
     plantGeneratedKeys(inst, user);
     const pwned = path.join(inst.root, 'pwned');
     const payloads = [
@@ -411,26 +418,27 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
     ];
     const names = Object.keys(doc().parameters);
     expect(names).toHaveLength(15);
+    const tree = {};
     for (const name of names) {
       for (const p of payloads) {
-        const r = expectFailure(inst, { [name]: p }, /^aem-crypto-keys: error: (parameter \w+: |the parameter block )/);
+        const r = expectFailure(inst, { [name]: p }, /^aem-crypto-keys: error: (parameter \w+: |the parameter block )/, tree);
         if (!p.includes('\n')) expect(r.stderr.startsWith(`aem-crypto-keys: error: parameter ${name}: `)).toBe(true);
         expect(fs.existsSync(pwned)).toBe(false);
       }
     }
     // A value with a newline is refused as such, whatever follows it.
-    expectFailure(inst, { QuickstartDir: `${inst.quickstart}\n#@param AemUser\n${user.name}` }, 'parameter EncapsulatedToken: contains a newline or the parameter block is malformed');
-    expectFailure(inst, { QuickstartDir: '/opt/aem/../etc' }, 'parameter QuickstartDir: must not contain \'.\' or \'..\' components');
-    expectFailure(inst, { ServiceName: '--now' }, 'parameter ServiceName: must be a systemd unit name (letters, digits and : _ . @ -)');
-    expectFailure(inst, { AemPort: '65536' }, 'parameter AemPort: must be an integer from 1 to 65535');
-    expectFailure(inst, { Restart: 'bundles' }, 'Restart=bundles needs AdminSecretId (a secret holding an AEM admin\'s {"username","password"})');
+    expectFailure(inst, { QuickstartDir: `${inst.quickstart}\n#@param AemUser\n${user.name}` }, 'parameter EncapsulatedToken: contains a newline or the parameter block is malformed', tree);
+    expectFailure(inst, { QuickstartDir: '/opt/aem/../etc' }, 'parameter QuickstartDir: must not contain \'.\' or \'..\' components', tree);
+    expectFailure(inst, { ServiceName: '--now' }, 'parameter ServiceName: must be a systemd unit name (letters, digits and : _ . @ -)', tree);
+    expectFailure(inst, { AemPort: '65536' }, 'parameter AemPort: must be an integer from 1 to 65535', tree);
+    expectFailure(inst, { Restart: 'bundles' }, 'Restart=bundles needs AdminSecretId (a secret holding an AEM admin\'s {"username","password"})', tree);
   });
 
   test('no key material in any process\'s argv or environment, nor in the output (strace -f execve)', () => {
     const inst = instance({ running: true });
     plantGeneratedKeys(inst, user);
     const trace = path.join(inst.root, 'trace');
-    const r = run(inst, {}, ['strace', '-f', '-qq', '-e', 'trace=execve', '-v', '-xx', '-s', '65536', '-o', trace]);
+    const r = run(inst, {}, ['strace', ...STRACE_FAST, '-f', '-qq', '-e', 'trace=execve', '-v', '-xx', '-s', '65536', '-o', trace]);
     expect(r.status).toBe(0);
     const text = fs.readFileSync(trace, 'utf8');
     // Decode every \xNN string strace printed back into bytes.
@@ -489,7 +497,7 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
       const file = path.join(inst.root, '_script.sh');
       fs.writeFileSync(file, script, { mode: 0o700 });
       const trace = path.join(inst.root, 'trace');
-      const child = spawn('strace', ['-f', '-qq', '-e', 'trace=execve', '-v', '-xx', '-s', '65536', '-o', trace, 'sh', '-c', file], {
+      const child = spawn('strace', [...STRACE_FAST, '-f', '-qq', '-e', 'trace=execve', '-v', '-xx', '-s', '65536', '-o', trace, 'sh', '-c', file], {
         env: { ...moto.env, HOME: process.env.HOME ?? '/root', PATH: `${inst.stubs}:${process.env.PATH}` },
       });
       let stdout = '';

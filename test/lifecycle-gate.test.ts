@@ -4,7 +4,8 @@ import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { AemCryptoKeys, AutoScalingGroupOptions, GATE_TAG_KEY, RestartBehavior } from '../lib';
+import { AemCryptoKeys, AutoScalingGroupOptions, RestartBehavior } from '../lib';
+import { GATE_TAG_KEY } from '../lib/lifecycle-gate';
 import { findCycle, references } from './support/template-graph';
 
 interface Fixture {

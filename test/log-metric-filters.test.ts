@@ -6,14 +6,14 @@
  */
 import * as fs from 'fs';
 import { randomBytes } from 'crypto';
-import { spawnSync } from 'child_process';
-import { ASSOCIATION_FAILURE_PATTERN } from '../lib/association-results';
-import { CHANGED_PATTERN, ERROR_PATTERN } from '../lib/key-set-logs';
+import { ASSOCIATION_FAILURE_PATTERN } from '../lib/private/association-results';
+import { CHANGED_PATTERN, ERROR_PATTERN } from '../lib/private/key-set-logs';
 import { aemBundles, felixCache } from './support/felix';
 import { matches } from './support/filter-pattern';
 import { Instance, makeInstance, plantGeneratedKeys, renderScript, runScript, synthInstaller, testUser } from './support/installer-harness';
 import { scanText } from './support/key-scan';
 import { Moto, startMoto } from './support/moto';
+import { TestSecrets } from './support/secrets';
 import { describeWithTools } from './support/tools';
 
 /** Events of one run as the agent streams them: one per output line, stdout and stderr apart. */
@@ -44,15 +44,10 @@ describeWithTools(['java', 'moto_server', 'aws'], 'installer output lines agains
 
   beforeAll(async () => {
     moto = await startMoto();
-    const aws = (args: string[]) => {
-      const r = spawnSync('aws', [...args, '--region', 'us-east-1', '--output', 'text'], { env: { ...process.env, ...moto.env }, encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(r.stderr);
-      return r.stdout.trim();
-    };
-    secretArn = aws(['secretsmanager', 'create-secret', '--name', 'filters', '--query', 'ARN',
-      '--secret-string', JSON.stringify({ hmac: keys.hmac.toString('base64'), master: keys.master.toString('base64') })]);
-    badSecretArn = aws(['secretsmanager', 'create-secret', '--name', 'filters-short', '--query', 'ARN',
-      '--secret-string', JSON.stringify({ hmac: randomBytes(31).toString('base64'), master: keys.master.toString('base64') })]);
+    const secrets = new TestSecrets(moto);
+    secretArn = await secrets.create('filters', JSON.stringify({ hmac: keys.hmac.toString('base64'), master: keys.master.toString('base64') }));
+    badSecretArn = await secrets.create('filters-short', JSON.stringify({ hmac: randomBytes(31).toString('base64'), master: keys.master.toString('base64') }));
+    secrets.destroy();
     inst = makeInstance(felixCache(aemBundles()), user);
     plantGeneratedKeys(inst, user);
   }, 120000);

@@ -6,11 +6,12 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { JcrKeyMigrationDocument, MIGRATION_PARAMETER_NAMES } from '../lib/migration-document';
+import { shortNames } from '../lib/private/shell-script-document';
 import { AemStub, AemStubOptions, startAemStub } from './support/aem-stub';
 import { aemBundles, felixCache } from './support/felix';
 import { documentIn, Instance, makeInstance, plant, renderScript, runScriptAsync, snapshotTree, testUser } from './support/installer-harness';
 import { Moto, MOTO_REGION, startMoto } from './support/moto';
-import { describeWithTools } from './support/tools';
+import { describeWithTools, STRACE_FAST } from './support/tools';
 
 const HMAC = Buffer.from('00112233445566778899aabbccddeeff00112233445566778899aabbccdd0a0d', 'hex'); // holds \n, \r
 const MASTER = Buffer.from('000a0d00ff1a1b1c1d1e1f2021222300', 'hex'); // holds NUL bytes
@@ -35,7 +36,7 @@ describe('JCR key migration document', () => {
     expect(doc.content.mainSteps[0].inputs.timeoutSeconds).toBe('3600');
     const lines = doc.runCommand;
     expect(lines[0]).toBe('#!/bin/bash');
-    expect(lines).toContain('aemkeys_scan_bundles() {');
+    expect(lines).toContain(shortNames('aemkeys_scan_bundles() {'));
     expect(lines.slice(-3)).toEqual(['#@param MasterBytes', '{{ MasterBytes }}', '#@end']);
     // Nothing after the final exit but the data block.
     const exitAt = lines.lastIndexOf('exit $?');
@@ -94,7 +95,7 @@ describeWithTools(['moto_server', 'aws', 'java', 'strace'], 'JCR key migration a
     });
     const trace = path.join(inst.root, 'trace');
     const r = await runScriptAsync(inst, script, { ...moto.env, HOME: process.env.HOME ?? '/root' },
-      ['strace', '-f', '-qq', '-e', 'trace=execve', '-s', '4096', '-o', trace]);
+      ['strace', ...STRACE_FAST, '-f', '-qq', '-e', 'trace=execve', '-s', '4096', '-o', trace]);
     await stub.close();
     return {
       code: r.status, stdout: r.stdout, stderr: r.stderr, stub, inst, before,

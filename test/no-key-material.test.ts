@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { generateKeySet, serializeKeySet } from '../lib/key-set';
+import { generateKeySet, serializeKeySet } from '../lib/private/key-set';
 import { scanDirectory, scanText } from './support/key-scan';
 import { synthExample } from './support/synth';
 

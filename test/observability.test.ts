@@ -11,7 +11,8 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import { AbandonReason, AemCryptoKeys, AemCryptoKeysMonitoring, AemCryptoKeysMonitoringProps, AemCryptoKeysProps, LOOP_ALARM_GROUP_SELECTOR } from '../lib';
+import { AbandonReason, AemCryptoKeys, AemCryptoKeysMonitoring, AemCryptoKeysMonitoringProps, AemCryptoKeysProps } from '../lib';
+import { LOOP_ALARM_GROUP_SELECTOR } from '../lib/launch-loop-protection';
 
 const NS = 'AemCryptoKeys/ObsStack/Keys';
 

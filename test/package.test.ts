@@ -4,7 +4,8 @@ import * as os from 'os';
 import * as path from 'path';
 
 /**
- * The package as a consumer gets it from the registry: `npm pack` (which builds first), the
+ * The package as a consumer gets it from the registry: `npm pack` (which builds first, with jsii)
+ * in a copy of this clone's files (so the build never races tests that read this clone's .jsii), the
  * tarball unpacked into a scratch app's node_modules the way `npm install` lays it out, and a
  * plain JavaScript CDK app (no ts-node, no path into this clone) that synthesizes through the
  * public API. Its peer and runtime dependencies are the clone's installed copies (linked, as npm
@@ -27,10 +28,23 @@ function linkDependency(app: string, name: string): void {
   fs.symlinkSync(fs.realpathSync(path.join(modules, name)), target, 'dir');
 }
 
+/** The clone's files as a fresh clone has them (tracked and not ignored), with its node_modules. */
+function copyOfClone(work: string): string {
+  const copy = path.join(work, 'src');
+  const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: root, encoding: 'utf8' })
+    .split('\0').filter((f) => f && fs.existsSync(path.join(root, f)));
+  for (const f of files) {
+    fs.mkdirSync(path.dirname(path.join(copy, f)), { recursive: true });
+    fs.copyFileSync(path.join(root, f), path.join(copy, f));
+  }
+  fs.symlinkSync(modules, path.join(copy, 'node_modules'), 'dir');
+  return copy;
+}
+
 /** Packs once; installs the tarball into a fresh app; returns both. */
 function packAndInstall(): Packed {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'aem-keys-pack-'));
-  const out = execFileSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = execFileSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: copyOfClone(work), encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   const [info] = JSON.parse(out);
   const tarball = path.join(work, info.filename);
   const app = path.join(work, 'app');
@@ -38,7 +52,7 @@ function packAndInstall(): Packed {
   fs.mkdirSync(installed, { recursive: true });
   execFileSync('tar', ['-xzf', tarball, '-C', installed, '--strip-components=1']);
   const manifest = JSON.parse(fs.readFileSync(path.join(installed, 'package.json'), 'utf8'));
-  for (const name of [...Object.keys(manifest.peerDependencies), ...Object.keys(manifest.dependencies)]) {
+  for (const name of [...Object.keys(manifest.peerDependencies), ...Object.keys(manifest.dependencies ?? {})]) {
     linkDependency(app, name);
   }
   // What npm does for "bin": a link in node_modules/.bin to the launcher.
@@ -84,10 +98,10 @@ describe('the packed package', () => {
     if (packed) fs.rmSync(path.dirname(packed.tarball), { recursive: true, force: true });
   });
 
-  test('holds exactly what a consumer needs: compiled JS and .d.ts, scripts beside the code, handler, launcher, README, LICENSE', () => {
+  test('holds exactly what a consumer needs: compiled JS and .d.ts, the jsii assembly, scripts beside the code, handler, launcher, bundled CLI, README, API.md, LICENSE', () => {
     const { files } = packed;
-    for (const f of ['package.json', 'README.md', 'LICENSE', 'bin/aem-keys.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js',
-      'dist/shell-script-document.js', 'dist/scripts/aem-keys-common.sh', 'dist/scripts/install-keys.sh', 'dist/scripts/export-keys.sh',
+    for (const f of ['package.json', 'README.md', 'API.md', 'LICENSE', '.jsii', 'bin/aem-keys.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/aem-keys.js',
+      'dist/private/shell-script-document.js', 'dist/scripts/aem-keys-common.sh', 'dist/scripts/install-keys.sh', 'dist/scripts/export-keys.sh',
       'dist/scripts/migrate-jcr-keys.sh', 'assets/handlers/generate-keys/index.js']) {
       expect(files).toContain(f);
     }
@@ -96,7 +110,15 @@ describe('the packed package', () => {
     expect(files.filter((f) => f.endsWith('.map') || f.endsWith('.tgz'))).toEqual([]);
     const js = files.filter((f) => f.startsWith('dist/') && f.endsWith('.js'));
     expect(js.filter((f) => /sourceMappingURL/.test(fs.readFileSync(path.join(packed.installed, f), 'utf8')))).toEqual([]);
-    for (const f of js) expect(files).toContain(f.replace(/\.js$/, '.d.ts'));
+    // Every compiled module has its declarations; the CLI is one bundle (with its AWS SDK clients), not API.
+    for (const f of js.filter((x) => x !== 'dist/cli/aem-keys.js')) expect(files).toContain(f.replace(/\.js$/, '.d.ts'));
+    // No runtime dependencies (jsii requires each to be a jsii module); the assembly is the API lib/index.ts exports.
+    const manifest = JSON.parse(fs.readFileSync(path.join(packed.installed, 'package.json'), 'utf8'));
+    expect(manifest.dependencies).toBeUndefined();
+    const assembly = JSON.parse(fs.readFileSync(path.join(packed.installed, '.jsii'), 'utf8'));
+    expect(assembly.name).toBe('cdk-aem-crypto-keys');
+    expect(assembly.types['cdk-aem-crypto-keys.AemCryptoKeys'].kind).toBe('class');
+    expect(Object.keys(assembly.targets).sort()).toEqual(['dotnet', 'go', 'java', 'js', 'python']);
   });
 
   test('shipped code and docs refer to nothing outside the package', () => {
@@ -113,7 +135,8 @@ describe('the packed package', () => {
     const appFile = path.join(packed.app, 'app.js');
     fs.writeFileSync(appFile, CONSUMER_APP);
     const outdir = path.join(packed.app, 'cdk.out');
-    const env = { PATH: process.env.PATH, HOME: process.env.HOME };
+    // aws-cdk-lib's built-in validation is checked in example-stack.test.ts (see test/support/jest-setup.js).
+    const env = { PATH: process.env.PATH, HOME: process.env.HOME, CDK_VALIDATION: 'false' };
     const r = spawnSync(process.execPath, [appFile, outdir], { cwd: packed.app, env, encoding: 'utf8' });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
@@ -127,7 +150,7 @@ describe('the packed package', () => {
     expect(commands).toHaveLength(1);
     const runCommand: string[] = commands[0].Properties.Content.mainSteps[0].inputs.runCommand;
     expect(runCommand[0]).toBe('#!/bin/bash');
-    expect(runCommand).toContain('aemkeys_find_bundle() {');
+    expect(runCommand).toContain('_find_bundle() {');
     expect(ofType('AWS::SSM::Document').filter((d) => d.Properties.DocumentType === 'Automation')).toHaveLength(1);
     expect(ofType('AWS::SSM::Association')).toHaveLength(1);
     // The gated group's lifecycle rule, and the rule collecting failed association runs.

@@ -1,7 +1,7 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { embedShellScript } from '../lib/shell-script-document';
+import { embedShellScript, shortNames } from '../lib/private/shell-script-document';
 import { describeWithTools } from './support/tools';
 
 const SCRIPTS = path.join(__dirname, '..', 'lib', 'scripts');
@@ -21,9 +21,19 @@ describe('on-instance scripts', () => {
   test.each(MAIN_SCRIPTS)('%s: embedded with the shared functions, ending in exit before the data block', (file) => {
     const lines = embedShellScript(file, ['A']);
     expect(lines[0]).toBe('#!/bin/bash');
-    expect(lines).toContain('aemkeys_fail() {');
+    expect(lines).toContain(shortNames('aemkeys_fail() {'));
     expect(lines.filter((l) => l.startsWith('. "${BASH_SOURCE[0]%/*}/aem-keys-common.sh"'))).toEqual([]);
     expect(lines.slice(-5)).toEqual(['exit $?', '#@aem-crypto-keys-data 1', '#@param A', '{{ A }}', '#@end']);
+  });
+
+  test('aemkeys_json_unescape decodes every escape, \\u to UTF-8 of 1 to 4 bytes, and refuses broken ones', () => {
+    const unescape = (raw: string) => spawnSync('bash', ['-c', `. '${path.join(SCRIPTS, 'aem-keys-common.sh')}'; aemkeys_json_unescape "$1" || exit 9; printf '%s' "$AEMKEYS_REPLY" | od -An -v -tx1`, 'x', raw], { encoding: 'utf8' });
+    const hex = (raw: string) => unescape(raw).stdout.replace(/\s+/g, '');
+    expect(hex(String.raw`A\u0041\"\\\/\b\f\n\r\t`)).toBe(Buffer.from('AA"\\/\b\f\n\r\t').toString('hex'));
+    const chars = ['\u007f', '\u0080', '\u00e4', '\u07ff', '\u0800', '\u20ac', '\uffff', '\u{1F600}', '\u{10FFFF}'];
+    const escaped = String.raw`\u007f\u0080\u00E4\u07ff\u0800\u20ac\uffff\ud83d\ude00\udbff\udfff`;
+    expect(hex(escaped)).toBe(Buffer.from(chars.join(''), 'utf8').toString('hex'));
+    for (const bad of [String.raw`\u12`, String.raw`\ud83d`, String.raw`\ude00`, String.raw`\x`]) expect(unescape(bad).status).toBe(9);
   });
 
   test('a script without the inlining markers is refused at synth time', () => {

@@ -1,8 +1,8 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { embedShellScript } from '../lib/shell-script-document';
-import { compactShell, usedFunctions } from '../lib/shell-compact';
+import { embeddedHeader, embedShellScript, shortNames } from '../lib/private/shell-script-document';
+import { compactShell, joinShortLines, usedFunctions } from '../lib/private/shell-compact';
 
 const SCRIPTS = path.join(__dirname, '..', 'lib', 'scripts');
 const MAIN_SCRIPTS = ['install-keys.sh', 'export-keys.sh', 'migrate-jcr-keys.sh'];
@@ -124,6 +124,72 @@ describe('usedFunctions', () => {
   });
 });
 
+describe('joinShortLines', () => {
+  const script = [
+    'f() {',
+    'local a=1 b="two # x"',
+    'if (( a == 1 )); then',
+    'echo "one"',
+    'elif [[ $b == two ]]; then',
+    'echo two',
+    'else',
+    'echo other',
+    'fi',
+    'for x in 1 2; do',
+    'echo "$x" |',
+    'cat',
+    'done',
+    'case $b in',
+    'one)',
+    'echo c1',
+    ';;',
+    '*) echo c2 ;;',
+    'esac',
+    'cat <<EOF',
+    '  kept $a',
+    'EOF',
+    'echo "multi',
+    'line"',
+    'echo after',
+    '{ echo grouped; } &&',
+    'echo and',
+    'echo 3 >&2',
+    '}',
+    'f 2>&1',
+  ];
+
+  test('the joined script prints exactly what the original prints, with fewer lines', () => {
+    const joined = joinShortLines(script, 120);
+    const before = bash(script.join('\n'));
+    expect(before.status).toBe(0);
+    expect(bash(joined.join('\n'))).toEqual(before);
+    expect(joined.length).toBeLessThan(script.length - 8);
+  });
+
+  test('what it joins and what it leaves on a line of its own', () => {
+    const joined = joinShortLines(script, 120);
+    expect(joined).toContain('if (( a == 1 )); then echo "one"');
+    expect(joined).toContain('for x in 1 2; do echo "$x" | cat;done');
+    // Compound commands, case items, here-documents, multi-line strings and the function's own lines stay apart.
+    for (const line of ['f() {', 'elif [[ $b == two ]]; then echo two', 'else echo other;fi', 'case $b in', 'one)', 'echo c1', ';;',
+      'cat <<EOF', '  kept $a', 'EOF', 'echo "multi', 'line"', 'echo after;{ echo grouped; } && echo and;echo 3 >&2', '}', 'f 2>&1']) {
+      expect(joined).toContain(line);
+    }
+    // Joined lines stay within the given length.
+    const short = joinShortLines(script, 20);
+    expect(short.filter((l) => !script.includes(l)).every((l) => l.length <= 20)).toBe(true);
+    expect(short.length).toBeGreaterThan(joined.length);
+  });
+
+  test('lines outside a function stay as they are', () => {
+    expect(joinShortLines(['a=1', 'b=2', 'echo $a'], 120)).toEqual(['a=1', 'b=2', 'echo $a']);
+  });
+
+  test('a trailing comment is dropped from a line of code, not from a string', () => {
+    expect(compactShell(['x=1   # set x', 'echo "a # b" # c', "echo '#' x#y"], 't')).toEqual(['x=1', 'echo "a # b"', "echo '#' x#y"]);
+  });
+});
+
 describe.each(MAIN_SCRIPTS)('embedded %s', (file) => {
   const lines = embedShellScript(file, ['A']);
   const data = lines.indexOf('#@aem-crypto-keys-data 1');
@@ -132,17 +198,53 @@ describe.each(MAIN_SCRIPTS)('embedded %s', (file) => {
 
   test('every shared function it calls is defined in it, and every function defined is called', () => {
     const text = code.filter((l) => !/^[a-z_][a-z0-9_]*\(\) \{$/.test(l)).join('\n');
-    const called = new Set(text.match(/\baemkeys_[a-z0-9_]+/g) ?? []);
+    const called = new Set(text.match(/(?<![A-Za-z0-9_])_[a-z][a-z0-9_]*/g) ?? []);
+    expect(called.size).toBeGreaterThan(10);
     expect([...called].filter((n) => !defined.has(n))).toEqual([]);
     expect([...defined].filter((n) => !new RegExp(`(^|[^A-Za-z0-9_])${n}([^A-Za-z0-9_]|$)`, 'm').test(text))).toEqual([]);
   });
 
-  test('keeps the #! line and the naming comment; no other comment line, blank line or indentation', () => {
+  test('keeps the #! line, then a comment naming the script and how it was compacted; no other comment line, blank line or indentation', () => {
     expect(lines[0]).toBe('#!/bin/bash');
-    expect(lines[1]).toMatch(new RegExp(`^# ${file.replace('.', '\\.')}: `));
+    expect(lines[1]).toBe(embeddedHeader(file));
+    expect(lines[1]).toMatch(new RegExp(`^# ${file.replace('.', '\\.')} of cdk-aem-crypto-keys, compacted; `));
     expect(code.filter((l) => l.trim() === '' || l.trimStart().startsWith('#'))).toEqual([]);
     // Indentation stays only on a line continuing one that ends in a backslash without a space.
     expect(code.filter((l, i) => /^\s/.test(l) && !/[^ \t]\\$/.test(code[i - 1]))).toEqual([]);
+  });
+
+  test('names: the aemkeys_/AEMKEYS_ prefixes become "_"', () => {
+    expect(code.join('\n')).not.toMatch(/aemkeys_|AEMKEYS_/);
+    expect(code).toContain(shortNames('aemkeys_fail() {'));
+    expect(shortNames('aemkeys_fail "$AEMKEYS_REPLY" @@aemkeys-x')).toBe('_fail "$_REPLY" @@aemkeys-x');
+  });
+
+  // bash prints a function as it parsed it (declare -f): equal output means equal code, whatever
+  // the compactor dropped or joined.
+  test('bash parses every embedded function and constant exactly as in the sources (names aside)', () => {
+    const source = fs.readFileSync(path.join(SCRIPTS, file), 'utf8').replace(/\n$/, '').split('\n');
+    expect(source.slice(-2)).toEqual([expect.stringMatching(/^aemkeys_[a-z]+_main "\$\{BASH_SOURCE\[0\]:-\$0\}"$/), 'exit $?']);
+    expect(code.slice(-2)).toEqual([shortNames(source[source.length - 2]), 'exit $?']);
+    const sourceDefs = [fs.readFileSync(path.join(SCRIPTS, 'aem-keys-common.sh'), 'utf8'),
+      ...source.slice(0, -2).filter((l) => !l.startsWith('. "${BASH_SOURCE[0]%/*}/aem-keys-common.sh"'))].join('\n');
+    const functions = [...defined];
+    let inFunction = false;
+    const constants = code.flatMap((l) => {
+      if (/^[a-z_][a-z0-9_]*\(\) \{$/.test(l)) inFunction = true;
+      else if (l === '}') inFunction = false;
+      const m = inFunction ? null : /^([A-Za-z_][A-Za-z0-9_]*)=/.exec(l);
+      return m ? [m[1]] : [];
+    });
+    expect(functions.length).toBeGreaterThan(10);
+    expect(constants.length).toBeGreaterThan(5);
+    const original = (n: string) => (n.startsWith('_') ? (/^_[A-Z]/.test(n) ? 'AEMKEYS' : 'aemkeys') + n : n);
+    const show = (defs: string, names: (n: string) => string) =>
+      bash(`${defs}\ndeclare -f ${functions.map(names).join(' ')}; declare -p ${constants.map(names).join(' ')}`);
+    const embedded = show(code.slice(0, -2).join('\n'), (n) => n);
+    const fromSource = show(sourceDefs, original);
+    expect(embedded.status).toBe(0);
+    expect(fromSource.status).toBe(0);
+    expect(embedded.stdout).toBe(shortNames(fromSource.stdout));
   });
 
   test('the source file keeps its comments; the embedded form is much smaller', () => {

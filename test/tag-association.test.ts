@@ -3,7 +3,7 @@ import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { AemCryptoKeys, InstancesByTagOptions, OnKeyMismatch, RestartBehavior, TagAssociation } from '../lib';
+import { AemCryptoKeys, ComplianceSeverity, InstancesByTagOptions, OnKeyMismatch, RestartBehavior, TagAssociation } from '../lib';
 
 function setup() {
   const app = new App();
@@ -78,7 +78,7 @@ describe('addInstancesByTag', () => {
       maxConcurrency: '1',
       maxErrors: '0',
       associationName: 'aem-keys-standalone',
-      complianceSeverity: 'CRITICAL',
+      complianceSeverity: ComplianceSeverity.CRITICAL,
       outputBucket: bucket,
       outputKeyPrefix: 'aem-keys/',
       restart: RestartBehavior.BUNDLES,

@@ -7,13 +7,14 @@ import * as path from 'path';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { fingerprint } from '../lib/key-set';
+import { fingerprint } from '../lib/private/key-set';
 import { JcrKeyMigrationDocument } from '../lib/migration-document';
 import { aemBundles, bundleDir, CRYPTO_FILE, felixCache } from './support/felix';
 import {
   documentIn, Instance, makeInstance, plant, renderScript, runScriptAsync, snapshotTree, synthExport, synthInstaller, testUser, TOKEN_FILE, RunResult,
 } from './support/installer-harness';
 import { Moto, startMoto } from './support/moto';
+import { TestSecrets } from './support/secrets';
 import { describeWithTools } from './support/tools';
 
 /**
@@ -40,13 +41,15 @@ describeAsRoot(['java', 'moto_server', 'aws', 'setpriv'], 'trust boundary: the A
   let decoy: string;
   let n = 0;
 
-  const aws = (args: string[]) => spawnSync('aws', [...args, '--region', 'us-east-1', '--output', 'text'], { env: { ...process.env, ...moto.env }, encoding: 'utf8' });
+  let secrets: TestSecrets;
+  /** The drip test's run, started in beforeAll: it spends its time waiting for a time limit, so it waits while the others run. */
+  let dripRun: Promise<RunResult>;
 
   beforeAll(async () => {
     moto = await startMoto();
     cache = felixCache(aemBundles({ fillers: 24 }));
-    arn = aws(['secretsmanager', 'create-secret', '--name', 'trust-keys', '--query', 'ARN',
-      '--secret-string', JSON.stringify({ hmac: keys.hmac.toString('base64'), master: keys.master.toString('base64') })]).stdout.trim();
+    secrets = new TestSecrets(moto);
+    arn = await secrets.create('trust-keys', JSON.stringify({ hmac: keys.hmac.toString('base64'), master: keys.master.toString('base64') }));
     // Root-only decoys: a 0700 root folder holding what a script would write or read.
     decoy = fs.mkdtempSync(path.join(os.tmpdir(), 'aem-keys-root-only-'));
     fs.chmodSync(decoy, 0o700);
@@ -58,8 +61,12 @@ describeAsRoot(['java', 'moto_server', 'aws', 'setpriv'], 'trust boundary: the A
     const real = cache.bundles.find((b) => b.symbolicName === CRYPTO_FILE)!;
     fs.copyFileSync(path.join(bundleDir(cache, cache.dir, CRYPTO_FILE), 'bundle.info'), path.join(decoy, 'bundle.info'));
     expect(real.location).toMatch(/crypto\.file/);
+    dripRun = startDripRun();
+    dripRun.catch(() => undefined); // reported by its test
   }, 120000);
   afterAll(async () => {
+    await dripRun?.catch(() => undefined);
+    secrets?.destroy();
     await moto?.stop();
     for (const d of cleanup) fs.rmSync(d, { recursive: true, force: true });
   });
@@ -175,11 +182,13 @@ describeAsRoot(['java', 'moto_server', 'aws', 'setpriv'], 'trust boundary: the A
   /**
    * A loop of the AEM user's: replaces the scripts' staging names (also the old predictable
    * `.aem-crypto-keys.<name>.<pid>.tmp` of the running script) by links to the decoys, and flips
-   * each folder of `flip` between itself and a link to the root-only folder.
+   * each folder of `flip` between itself and a link to the root-only folder. Resolves once the
+   * loop has made its first pass (it prints "ready"). Only the run of this instance's
+   * `_script.sh` counts as "the running script": other tests' runs may be going on meanwhile.
    */
-  function startSwapper(watch: string[], flip: string[]): ChildProcess {
+  async function startSwapper(inst: Instance, watch: string[], flip: string[]): Promise<ChildProcess> {
     const script = String.raw`
-decoy=$1 nw=$2; shift 2
+decoy=$1 root=$2 nw=$3; shift 3
 watch=("${'$'}{@:1:nw}") flip=("${'$'}{@:nw+1}")
 shopt -s nullglob
 pid='' i=0
@@ -187,7 +196,7 @@ while :; do
   if (( i++ % 20 == 0 )); then
     for p in /proc/[0-9]*; do
       c=$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null) || continue
-      [[ $c == *_script.sh* ]] && pid=${'$'}{p#/proc/}
+      [[ $c == *"$root/_script.sh"* ]] && pid=${'$'}{p#/proc/}
     done
   fi
   for d in "${'$'}{watch[@]}"; do
@@ -208,9 +217,15 @@ while :; do
       mv -T -- "$d.real" "$d"
     fi
   done
+  (( i == 1 )) && echo ready
 done`;
-    return spawn('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--', 'bash', '-c', script, 'swapper', decoy,
-      String(watch.length), ...watch, ...flip], { stdio: 'ignore', detached: true, cwd: '/' });
+    const swapper = spawn('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--', 'bash', '-c', script, 'swapper', decoy,
+      inst.root, String(watch.length), ...watch, ...flip], { stdio: ['ignore', 'pipe', 'ignore'], detached: true, cwd: '/' });
+    await new Promise<void>((resolve, reject) => {
+      swapper.stdout!.once('data', () => resolve());
+      swapper.once('exit', (code) => reject(new Error(`the swapper exited (${code}) before its first pass`)));
+    });
+    return swapper;
   }
 
   async function stopSwapper(p: ChildProcess): Promise<void> {
@@ -250,8 +265,7 @@ done`;
       const inst = instance();
       const { watch, flip } = setup(inst);
       const decoyBefore = snapshotTree(decoy);
-      const swapper = startSwapper(watch, flip);
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      const swapper = await startSwapper(inst, watch, flip);
       let r: RunResult;
       try {
         r = await install(inst);
@@ -270,15 +284,15 @@ done`;
     const inst = instance();
     plant(path.join(inst.storageDir, 'storage'), 'Bundle', user);
     linkAsUser(inst.keyDir, decoy);
-    const target = aws(['secretsmanager', 'create-secret', '--name', `export-${++n}`, '--query', 'ARN']).stdout.trim();
+    const target = await secrets.create(`export-${++n}`);
     const decoyBefore = snapshotTree(decoy);
     const script = renderScript(synthExport(), { SecretId: target, QuickstartDir: inst.quickstart, AemUser: user.name });
     const r = await runScriptAsync(inst, script, { ...moto.env, HOME: process.env.HOME ?? '/root' });
     expectDecoyIntact(decoyBefore, inst, r);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/^aem-crypto-keys: error: [^\n]+ \(the secret was not changed\)\n$/);
-    const value = aws(['secretsmanager', 'get-secret-value', '--secret-id', target, '--query', 'SecretString']);
-    expect(value.stdout).not.toContain(decoyKeys.hmac.toString('base64'));
+    // The secret was created without a value and the run failed: it has none, decoy or other.
+    await expect(secrets.value(target)).rejects.toThrow(/can't find the specified secret value/);
   });
 
   /** A hostile "AEM" on 127.0.0.1: answers every request with `answer`. */
@@ -302,7 +316,7 @@ done`;
     new JcrKeyMigrationDocument(stack, 'Migrate', { adminSecret: new secretsmanager.Secret(stack, 'Admin') });
     return documentIn(Template.fromStack(stack).toJSON(), 'Migrate');
   }
-  const adminArn = () => aws(['secretsmanager', 'create-secret', '--name', `admin-${++n}`, '--query', 'ARN', '--secret-string', '{"username":"admin","password":"admin"}']).stdout.trim();
+  const adminArn = () => secrets.create(`admin-${++n}`, '{"username":"admin","password":"admin"}');
 
   const endless = (sock: net.Socket, chunk: Buffer, done: () => boolean) => {
     const pump = () => {
@@ -327,7 +341,7 @@ done`;
     const inst = instance();
     const server = await hostileServer(answer);
     const before = snapshotTree(inst.quickstart);
-    const script = renderScript(migration(), { QuickstartDir: inst.quickstart, AemUser: user.name, AdminSecretId: adminArn(), AemPort: String(server.port) });
+    const script = renderScript(migration(), { QuickstartDir: inst.quickstart, AemUser: user.name, AdminSecretId: await adminArn(), AemPort: String(server.port) });
     fs.writeFileSync(path.join(inst.stubs, 'running'), '');
     const r = await runScriptAsync(inst, script, { ...moto.env, HOME: process.env.HOME ?? '/root' });
     await server.close();
@@ -337,7 +351,8 @@ done`;
     expect(snapshotTree(inst.quickstart)).toEqual(before);
   }, 120000);
 
-  test('installer Restart=bundles against a local port that drips its headers: gives up after its total time limit', async () => {
+  /** An install with Restart=bundles against a local port that drips its headers, a line a second. */
+  async function startDripRun(): Promise<RunResult> {
     const inst = instance();
     fs.writeFileSync(path.join(inst.stubs, 'running'), '');
     const server = await hostileServer((sock) => {
@@ -345,8 +360,15 @@ done`;
       const t = setInterval(() => (sock.destroyed ? clearInterval(t) : sock.write('X-Drip: y\r\n')), 1000);
       sock.on('close', () => clearInterval(t));
     });
-    const r = await install(inst, { Restart: 'bundles', AdminSecretId: adminArn(), AemPort: String(server.port) });
-    await server.close();
+    try {
+      return await install(inst, { Restart: 'bundles', AdminSecretId: await adminArn(), AemPort: String(server.port) });
+    } finally {
+      await server.close();
+    }
+  }
+
+  test('installer Restart=bundles against a local port that drips its headers: gives up after its total time limit', async () => {
+    const r = await dripRun;
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/^aem-crypto-keys: error: the keys were written, but the Web Console on 127\.0\.0\.1:\d+ did not answer the refresh of bundle \d+\n$/);
   }, 120000);

@@ -5,7 +5,7 @@ import {
   PutSecretValueCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { fingerprint, KeySet, parseKeySet, sameKeys, serializeKeySet } from '../key-set';
+import { fingerprint, KeySet, parseKeySet, sameKeys, serializeKeySet } from '../private/key-set';
 
 /** What `import` did. */
 export interface ImportResult {

@@ -1,6 +1,6 @@
 import { DescribeSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ListDocumentsCommand, SSMClient, SendCommandCommandInput } from '@aws-sdk/client-ssm';
-import { EXPORT_DOCUMENT_TAG, HMAC_BYTES, INSTALLER_DOCUMENT_TAG, MASTER_BYTES } from '../key-set';
+import { EXPORT_DOCUMENT_TAG, HMAC_BYTES, INSTALLER_DOCUMENT_TAG, MASTER_BYTES } from '../private/key-set';
 import {
   formatOptions,
   GLOBAL_OPTIONS,

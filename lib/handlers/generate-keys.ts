@@ -13,7 +13,7 @@ import {
   PutSecretValueCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { generateKeySet, HMAC_BYTES, MASTER_BYTES, parseKeySet, serializeKeySet } from '../key-set';
+import { generateKeySet, HMAC_BYTES, MASTER_BYTES, parseKeySet, serializeKeySet } from '../private/key-set';
 
 export interface GenerateKeysEvent {
   readonly RequestType: 'Create' | 'Update' | 'Delete';

@@ -81,13 +81,10 @@ aemkeys_load_data_block() {
   (( i < n )) || aemkeys_fail "the script has no parameter block"
   (( i++ ))
   for name in "$@"; do
-    if (( i + 1 >= n )) || [[ ${lines[i]} != "#@param $name" ]]; then
+    if (( i + 1 >= n )) || [[ ${lines[i]} != "#@param $name" || ${lines[i+1]} == '#@'* ]]; then
       aemkeys_fail "parameter $name: contains a newline or the parameter block is malformed"
     fi
     line=${lines[i+1]}
-    if [[ $line == '#@'* ]]; then
-      aemkeys_fail "parameter $name: contains a newline or the parameter block is malformed"
-    fi
     printf -v "AEMKEYS_P_$name" '%s' "$line"
     (( i += 2 ))
   done
@@ -176,15 +173,10 @@ aemkeys_check_abs_path() {
 }
 
 # aemkeys_check_user NAME VALUE
-#   Fails unless VALUE is a valid user name that exists on this host (id -u).
+#   Fails unless VALUE is a valid user name. Whether it exists on this host is checked by
+#   aemkeys_user_init, which every script calls right after.
 aemkeys_check_user() {
-  local name=$1 value=$2
-  if [[ ! $value =~ $AEMKEYS_USER_RE ]]; then
-    aemkeys_fail "parameter $name: must be a user name (lower case letters, digits, _ and -, at most 32)"
-  fi
-  if ! id -u -- "$value" >/dev/null 2>&1; then
-    aemkeys_fail "parameter $name: user '$value' does not exist on this host"
-  fi
+  [[ $2 =~ $AEMKEYS_USER_RE ]] || aemkeys_fail "parameter $1: must be a user name (lower case letters, digits, _ and -, at most 32)"
 }
 
 # aemkeys_check_unit NAME VALUE
@@ -313,7 +305,7 @@ aemkeys_json_object() {
 #   AEMKEYS_REPLY = the JSON string escape sequences of RAW decoded (\" \\ \/ \b \f \n \r \t
 #   \uXXXX). Returns 1 on an invalid escape.
 aemkeys_json_unescape() {
-  local rest=$1 out='' c ch cp
+  local rest=$1 out='' c ch cp n i
   while [[ $rest == *\\* ]]; do
     out+=${rest%%\\*}
     rest=${rest#*\\}
@@ -336,20 +328,17 @@ aemkeys_json_unescape() {
         elif (( cp >= 0xDC00 && cp <= 0xDFFF )); then
           return 1
         fi
-        # UTF-8 bytes through \x escapes: independent of the locale (SSM runs with none).
-        if (( cp < 0x80 )); then
-          printf -v ch '\\x%02x' "$cp"
-          printf -v ch "$ch"
-        elif (( cp < 0x800 )); then
-          printf -v ch '\\x%02x\\x%02x' $(( 0xC0 | cp >> 6 )) $(( 0x80 | (cp & 0x3F) ))
-          printf -v ch "$ch"
-        elif (( cp < 0x10000 )); then
-          printf -v ch '\\x%02x\\x%02x\\x%02x' $(( 0xE0 | cp >> 12 )) $(( 0x80 | (cp >> 6 & 0x3F) )) $(( 0x80 | (cp & 0x3F) ))
-          printf -v ch "$ch"
-        else
-          printf -v ch '\\x%02x\\x%02x\\x%02x\\x%02x' $(( 0xF0 | cp >> 18 )) $(( 0x80 | (cp >> 12 & 0x3F) )) $(( 0x80 | (cp >> 6 & 0x3F) )) $(( 0x80 | (cp & 0x3F) ))
-          printf -v ch "$ch"
-        fi
+        # UTF-8 bytes through \x escapes: independent of the locale (SSM runs with none). First
+        # the n continuation bytes (10xxxxxx, last first), then the lead byte: the bits left,
+        # after 0 (ASCII), 110, 1110 or 11110 for 1, 2 or 3 continuation bytes.
+        n=$(( cp < 0x80 ? 0 : cp < 0x800 ? 1 : cp < 0x10000 ? 2 : 3 ))
+        ch=''
+        for (( i = 0; i < n; i++ )); do
+          printf -v ch '\\x%02x%s' $(( 0x80 | (cp & 0x3F) )) "$ch"
+          cp=$(( cp >> 6 ))
+        done
+        printf -v ch '\\x%02x%s' $(( cp | (n ? 0xFF << (7 - n) & 0xFF : 0) )) "$ch"
+        printf -v ch "$ch"
         out+=$ch
         ;;
       *) return 1 ;;
@@ -479,7 +468,6 @@ aemkeys_scan_bundles() {
 aemkeys_find_bundle() {
   local want=$1 i
   local -a all=() active=()
-  (( ${#AEMKEYS_B_NAME[@]} > 0 )) || aemkeys_fail "no bundle $want in the Felix bundle cache (is this an AEM 6.3+ instance that was started once?)"
   for i in "${!AEMKEYS_B_NAME[@]}"; do
     if [[ ${AEMKEYS_B_NAME[i]} == "$want" ]]; then
       all+=("$i")
@@ -813,7 +801,7 @@ aemkeys_keys_path_override() {
 aemkeys_user_init() {
   local uid gid
   AEMKEYS_USER=$1
-  uid=$(id -u -- "$1") && gid=$(id -g -- "$1") || aemkeys_fail "parameter AemUser: user '$1' does not exist on this host"
+  uid=$(id -u -- "$1" 2>/dev/null) && gid=$(id -g -- "$1" 2>/dev/null) || aemkeys_fail "parameter AemUser: user '$1' does not exist on this host"
   if [[ $EUID == "$uid" ]]; then
     AEMKEYS_AS=()
   elif [[ $EUID == 0 ]]; then

@@ -204,7 +204,7 @@ aemkeys_install_main() {
 
   # 4. Compare.
   # Every file is read as AemUser; a wrong owner or mode is fixed by rewriting the same bytes.
-  local k state sha fp old_fp perms
+  local k sha fp
   local -A st=() oldfp=() fix=() mtime=()
   for k in hmac master; do
     sha="AEMKEYS_SHA_$k"

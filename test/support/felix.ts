@@ -76,7 +76,8 @@ export function felixCache(spec: BundleSpec[]): { dir: string; bundles: Installe
   const lines = spec.map((b) => [b.location, b.symbolicName, b.version, b.start ? 1 : 0, b.padBytes ?? 0, b.data ? 1 : 0,
     ...(b.manifest || b.updateTo ? [b.manifest ?? 'deflated', b.updateTo ? `${b.updateTo.symbolicName}@${b.updateTo.version}` : '-'] : [])].join('\t'));
   const hash = createHash('sha256').update(fs.readFileSync(HARNESS)).update(lines.join('\n')).digest('hex').slice(0, 16);
-  const root = path.join(os.tmpdir(), `aem-keys-felix-${hash}`);
+  // The suite's temp folder is per run (test/support/global-setup.js); the caches outlive it.
+  const root = path.join(process.env.AEM_KEYS_FELIX_CACHE_DIR ?? os.tmpdir(), `aem-keys-felix-${hash}`);
   const done = path.join(root, 'bundles.tsv');
   if (!fs.existsSync(done)) {
     const work = `${root}.${process.pid}.partial`;

@@ -6,6 +6,8 @@ import * as path from 'path';
 import { App, Stack } from 'aws-cdk-lib';
 import { AemCryptoKeys } from '../../lib/aem-crypto-keys';
 import { TokenHandlerProperties } from '../../lib/installer-document';
+import { tokenProperties } from './token-properties';
+import { awsStandInDir } from './aws-stand-in';
 import { bundleDir, CRYPTO, CRYPTO_FILE, InstalledBundle } from './felix';
 
 /** An SSM document as synthesized: its single step's lines and its parameters. */
@@ -25,7 +27,7 @@ function synthKeys(props: { tokenHandlerProperties?: TokenHandlerProperties; key
   if (cached) return cached;
   const app = new App({ outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'aem-keys-installer-out-')) });
   const stack = new Stack(app, 'InstallerTest');
-  new AemCryptoKeys(stack, 'Keys', props);
+  new AemCryptoKeys(stack, 'Keys', { ...props, tokenHandlerProperties: props.tokenHandlerProperties && tokenProperties(props.tokenHandlerProperties) });
   const template = app.synth().getStackByName(stack.stackName).template;
   synthCache.set(key, template);
   return template;
@@ -157,6 +159,15 @@ export interface RunResult {
   readonly stderr: string;
 }
 
+/**
+ * The PATH a script run gets: the instance's stubs (systemctl, sometimes aws), then the fast AWS
+ * CLI stand-in (test/support/aws-stand-in.ts; it answers the scripts' Secrets Manager calls to
+ * moto_server exactly as the real CLI does, test/aws-stand-in.test.ts), then the system's.
+ */
+function scriptPath(inst: Instance): string {
+  return `${inst.stubs}:${awsStandInDir()}:${process.env.PATH}`;
+}
+
 /** Writes `_script.sh` and runs it the way the SSM agent does: `sh -c <file>`. */
 export function runScript(inst: Instance, script: string, env: Record<string, string>, extraArgs: { wrap?: string[] } = {}): RunResult {
   const file = path.join(inst.root, '_script.sh');
@@ -164,7 +175,7 @@ export function runScript(inst: Instance, script: string, env: Record<string, st
   const cmd = [...(extraArgs.wrap ?? []), 'sh', '-c', file];
   const r: SpawnSyncReturns<string> = spawnSync(cmd[0], cmd.slice(1), {
     encoding: 'utf8',
-    env: { ...env, PATH: `${inst.stubs}:${process.env.PATH}` },
+    env: { ...env, PATH: scriptPath(inst) },
     cwd: inst.root,
     timeout: 120000,
   });
@@ -176,7 +187,7 @@ export function spawnScript(inst: Instance, script: string, env: Record<string, 
   const file = path.join(inst.root, '_script.sh');
   fs.writeFileSync(file, script, { mode: 0o700 });
   const cmd = [...wrap, 'sh', '-c', file];
-  return spawn(cmd[0], cmd.slice(1), { env: { ...env, PATH: `${inst.stubs}:${process.env.PATH}` }, cwd: inst.root, stdio: 'ignore', detached: true });
+  return spawn(cmd[0], cmd.slice(1), { env: { ...env, PATH: scriptPath(inst) }, cwd: inst.root, stdio: 'ignore', detached: true });
 }
 
 /** Runs the script like runScript, without blocking the event loop (for servers in this process). */
@@ -184,7 +195,7 @@ export function runScriptAsync(inst: Instance, script: string, env: Record<strin
   const file = path.join(inst.root, '_script.sh');
   fs.writeFileSync(file, script, { mode: 0o700 });
   const cmd = [...wrap, 'sh', '-c', file];
-  const child = spawn(cmd[0], cmd.slice(1), { env: { ...env, PATH: `${inst.stubs}:${process.env.PATH}` }, cwd: inst.root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(cmd[0], cmd.slice(1), { env: { ...env, PATH: scriptPath(inst) }, cwd: inst.root, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => { stdout += d.toString('utf8'); });
@@ -199,19 +210,20 @@ export function runScriptAsync(inst: Instance, script: string, env: Record<strin
 /** Every file and folder under `dir` with its type, mode, owner and content hash (or link target). */
 export function snapshotTree(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const full = path.join(d, e.name);
+  // Relative names built by concatenation (path.relative per entry was a third of the cost).
+  const walk = (d: string, rel: string) => {
+    for (const name of fs.readdirSync(d)) {
+      const full = `${d}/${name}`;
+      const key = rel ? `${rel}/${name}` : name;
       const st = fs.lstatSync(full);
-      const rel = path.relative(dir, full);
       const meta = `${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}`;
-      if (st.isSymbolicLink()) out[rel] = `link ${fs.readlinkSync(full)}`;
-      else if (st.isDirectory()) { out[rel] = `dir ${meta}`; walk(full); }
-      else if (!st.isFile()) out[rel] = `special ${meta} ${st.ino}`; // a FIFO or device: never opened
-      else out[rel] = `file ${meta} ${st.size} ${createHash('sha256').update(fs.readFileSync(full)).digest('hex')} ${st.mtimeMs} ${st.ino}`;
+      if (st.isSymbolicLink()) out[key] = `link ${fs.readlinkSync(full)}`;
+      else if (st.isDirectory()) { out[key] = `dir ${meta}`; walk(full, key); }
+      else if (!st.isFile()) out[key] = `special ${meta} ${st.ino}`; // a FIFO or device: never opened
+      else out[key] = `file ${meta} ${st.size} ${createHash('sha256').update(fs.readFileSync(full)).digest('hex')} ${st.mtimeMs} ${st.ino}`;
     }
   };
-  walk(dir);
+  walk(path.resolve(dir), '');
   return out;
 }
 

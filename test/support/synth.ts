@@ -3,7 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { App } from 'aws-cdk-lib';
 import { ExampleAemStack, ExampleAemStackProps } from '../../bin/example-stack';
-import { DATA_BLOCK_MARKER } from '../../lib/shell-script-document';
+import { DATA_BLOCK_MARKER } from '../../lib/private/shell-script-document';
 
 /** Synthesizes the example stack into a fresh temporary cloud assembly folder. */
 export function synthExample(props: ExampleAemStackProps = {}, aspects?: (app: App, stack: ExampleAemStack) => void) {
@@ -31,6 +31,6 @@ export function stableTemplate(template: unknown): unknown {
 function stableRunCommand(lines: string[]): string[] {
   const data = lines.indexOf(DATA_BLOCK_MARKER);
   if (lines[0] !== '#!/bin/bash' || data < 0) return lines;
-  const name = /^# ([\w.-]+\.sh):/.exec(lines[1] ?? '')?.[1] ?? 'script';
+  const name = /^# ([\w.-]+\.sh)[: ]/.exec(lines[1] ?? '')?.[1] ?? 'script';
   return [`EMBEDDED_SCRIPT ${name}`, ...lines.slice(data)];
 }

@@ -24,3 +24,12 @@ export function describeWithTools(tools: string[], name: string, body: () => voi
   console.warn(`skipping "${name}": missing ${missing.join(', ')} (see README: Tests)`);
   describe.skip(`${name} [needs ${missing.join(', ')}]`, body);
 }
+
+/**
+ * strace options that make a traced run cheap: with seccomp-bpf the kernel stops the traced
+ * processes only at the system calls asked for (-e trace=...), instead of at every one, which
+ * made every traced AWS CLI start (tens of thousands of system calls) several times slower. The
+ * trace is the same. It sets no_new_privs on the traced processes (no setuid programs take part
+ * in these runs: the scripts drop privileges with setpriv, which needs none).
+ */
+export const STRACE_FAST = ['--seccomp-bpf'];

@@ -26,7 +26,7 @@ __export(generate_keys_exports, {
 module.exports = __toCommonJS(generate_keys_exports);
 var import_client_secrets_manager = require("@aws-sdk/client-secrets-manager");
 
-// lib/key-set.ts
+// lib/private/key-set.ts
 var import_crypto = require("crypto");
 var HMAC_BYTES = 32;
 var MASTER_BYTES = 16;

@@ -7,6 +7,8 @@
  * the step graph leads to the record step of its own reason.
  */
 
+import { AbandonReason } from '../abandon-reason';
+
 /** Metric names of a key set (namespace: `AemCryptoKeys/<key set>`). */
 export const METRICS = {
   /** Launches the gate completed with `CONTINUE` (keys installed). */
@@ -22,18 +24,6 @@ export const METRICS = {
   /** Tag association runs that changed something on an instance (the installer's closing line `association run: changed`). */
   associationChanges: 'AssociationRunsChanged',
 } as const;
-
-/** Why a gated launch was abandoned (value of the `Reason` dimension). */
-export enum AbandonReason {
-  /** The instance never showed up as an online SSM managed node (agent, network, role). */
-  AGENT_NOT_ONLINE = 'AgentNotOnline',
-  /** The installer failed or did not finish within `commandTimeout` (the log group tells which). */
-  INSTALLER_FAILED = 'InstallerFailed',
-  /** The Automation (or one of its steps) was cancelled. */
-  CANCELLED = 'Cancelled',
-  /** `CompleteLifecycleAction CONTINUE` itself failed (e.g. the hook had already expired). */
-  LIFECYCLE_ACTION_FAILED = 'LifecycleActionFailed',
-}
 
 /** Prefix of the record steps' names. */
 export const RECORD_STEP_PREFIX = 'record';

@@ -4,7 +4,7 @@ import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { HMAC_BYTES, MASTER_BYTES } from './key-set';
 import { checkDocumentSize } from './document-size';
-import { compactShell, usedFunctions } from './shell-compact';
+import { compactShell, joinShortLines, usedFunctions } from './shell-compact';
 
 /**
  * What the three on-instance documents (installer, export, JCR migration) share: a shell script
@@ -71,7 +71,7 @@ function checkKeyBytes(name: string, value: number | undefined, fallback: number
 /** The data block's first line; the script finds its parameters after it. */
 export const DATA_BLOCK_MARKER = '#@aem-crypto-keys-data 1';
 
-const SCRIPTS_DIR = path.join(__dirname, 'scripts');
+const SCRIPTS_DIR = path.join(__dirname, '..', 'scripts');
 const COMMON_FILE = 'aem-keys-common.sh';
 const COMMON_BEGIN = `# >>> ${COMMON_FILE}`;
 const COMMON_END = `# <<< ${COMMON_FILE}`;
@@ -79,8 +79,9 @@ const COMMON_END = `# <<< ${COMMON_FILE}`;
 /**
  * The lines of an on-instance script as a document's `runCommand`: `scripts/<scriptFile>`
  * with the functions of `aem-keys-common.sh` it uses inlined between its `# >>> aem-keys-common.sh`
- * / `# <<< ...` markers, compacted (no comments, blank lines or indentation; see
- * `compactShell`), its first comment line kept after the `#!` line to name it, followed by the
+ * / `# <<< ...` markers, compacted (no comments, blank lines or indentation, see `compactShell`;
+ * short commands joined, see `joinShortLines`; the `aemkeys_`/`AEMKEYS_` prefixes shortened to
+ * `_`, see `shortNames`), its `#!` line followed by a comment naming it (`embeddedHeader`), then the
  * data block: one `#@param Name` line and one `{{ Name }}` line per parameter (SSM substitutes the
  * value there; the script reads it back from its own file and never executes it), then each
  * static section's lines, then `#@end`.
@@ -111,8 +112,30 @@ function inlineCommon(scriptFile: string): string[] {
   const head = compactShell(lines.slice(2, begin), scriptFile);
   const tail = compactShell(lines.slice(end + 1), scriptFile);
   const common = usedFunctions([...head, ...tail], readScript(COMMON_FILE), COMMON_FILE);
-  return [lines[0], lines[1], ...head, ...common, ...tail];
+  const code = [...head, ...common, ...tail];
+  if (code.some((l) => /(^|[^A-Za-z0-9_])_[A-Za-z0-9]/.test(l))) {
+    throw new Error(`${scriptFile}: a name starts with one "_", the short prefix of the embedded form`);
+  }
+  return [lines[0], embeddedHeader(scriptFile), ...joinShortLines(code, JOINED_LINE_MAX).map(shortNames)];
 }
+
+/** The longest line `joinShortLines` makes of short commands in the embedded scripts. */
+const JOINED_LINE_MAX = 140;
+
+/**
+ * A script's line with the embedded form's short names: the `aemkeys_` and `AEMKEYS_` prefixes
+ * of the scripts' functions and globals become `_` (`aemkeys_fail` is `_fail`, `AEMKEYS_REPLY`
+ * is `_REPLY`; bash keeps functions and variables apart, and no other name starts with one `_`).
+ */
+export function shortNames(line: string): string {
+  return line.replace(/\b(aemkeys|AEMKEYS)_/g, '_');
+}
+
+/** The embedded script's second line: where it comes from, and how to read it against the sources. */
+export function embeddedHeader(scriptFile: string): string {
+  return `# ${scriptFile} of cdk-aem-crypto-keys, compacted; _x is aemkeys_x or AEMKEYS_x.`;
+}
+
 
 function readScript(file: string): string[] {
   return fs.readFileSync(path.join(SCRIPTS_DIR, file), 'utf8').replace(/\n$/, '').split('\n');

@@ -18,10 +18,14 @@ interface ScanState {
   readonly heredocs: string[];
   /** The previous line ended in a backslash continuation. */
   continued: boolean;
+  /** Where a comment starts on the line last scanned, or -1. */
+  commentAt: number;
+  /** The line last scanned closed a parenthesis it did not open (a `case` pattern, or the end of a multi-line `(`). */
+  strayParen: boolean;
 }
 
 function freshState(): ScanState {
-  return { stack: [], depth: [0], heredocs: [], continued: false };
+  return { stack: [], depth: [0], heredocs: [], continued: false, commentAt: -1, strayParen: false };
 }
 
 const WORD_START = /[\s;&|()]/;
@@ -33,6 +37,8 @@ function scanLine(line: string, state: ScanState): void {
   const top = () => stack[stack.length - 1];
   let i = 0;
   state.continued = false;
+  state.commentAt = -1;
+  state.strayParen = false;
   while (i < line.length) {
     const c = line[i];
     const ctx = top();
@@ -59,7 +65,7 @@ function scanLine(line: string, state: ScanState): void {
       continue;
     }
     // Code: the top level or inside $(…).
-    if (c === '#' && (i === 0 || WORD_START.test(line[i - 1]))) return; // a comment: the rest of the line is not code
+    if (c === '#' && (i === 0 || WORD_START.test(line[i - 1]))) { state.commentAt = i; return; } // a comment: the rest of the line is not code
     if (c === "'") { stack.push("'"); i++; continue; }
     if (c === '"') { stack.push('"'); i++; continue; }
     if (c === '$' && line[i + 1] === "'") { stack.push("$'"); i += 2; continue; }
@@ -68,6 +74,7 @@ function scanLine(line: string, state: ScanState): void {
     if (c === ')') {
       if (depth[depth.length - 1] > 0) depth[depth.length - 1]--;
       else if (ctx === '(') { stack.pop(); depth.pop(); }
+      else state.strayParen = true;
       i++;
       continue;
     }
@@ -104,19 +111,22 @@ export function compactShell(lines: readonly string[], what: string): string[] {
       if (endsHeredoc(line, heredoc)) heredoc = state.heredocs.shift();
       continue;
     }
-    if (state.stack.some((c) => c !== '(')) {
+    const inString = state.stack.some((c) => c !== '(');
+    const continued = state.continued;
+    scanLine(line, state);
+    if (inString) {
       out.push(line);
-    } else if (state.continued) {
+    } else if (continued) {
       // After "word \" the indentation only separates words: one space is as good. A blank or
       // comment line here ends the command, so it stays.
       const code = line.trim();
       out.push(/[ \t]\\$/.test(previous) && code !== '' && !code.startsWith('#') ? code : line);
     } else {
-      const code = line.trim();
-      if (code === '' || code.startsWith('#')) continue;
+      // A trailing comment goes too (the scanner found where it starts, outside any string).
+      const code = (state.commentAt >= 0 ? line.slice(0, state.commentAt) : line).trim();
+      if (code === '') continue;
       out.push(code);
     }
-    scanLine(line, state);
     previous = line;
     heredoc = state.heredocs.shift();
   }
@@ -181,4 +191,63 @@ export function usedFunctions(script: readonly string[], common: readonly string
     }
   }
   return blocks.filter((b) => b.name === undefined || needed.has(b.name)).flatMap((b) => b.code);
+}
+
+/** A line ending in one of these words or operators continues on the next line: a space joins it. */
+const OPEN_END = /(^|[\s;&|])(then|do|else|!)$|(\{|&&|\|\||\|)$/;
+/** A line ending a compound command (or a `case` item): what follows starts a line (for the reader). */
+const CLOSER = /(^|[\s;])(fi|done|esac)$|;;$|(^|;)(fi|done|esac)(\s|$)/;
+/** A line ending in one of these words or characters takes no `;` after it. */
+const NO_SEMICOLON_END = /(^|[\s;&|])(if|elif|while|until|case|for|select|function|time|in)$|[(&;|\\]$/;
+/** A line starting with one of these words or characters cannot follow a `;`. */
+const CLOSED_START = /^((then|do|esac|in)(\s|$)|[})|&;])/;
+/** A line opening a compound command (or another branch of one) starts a line of its own (for the reader). */
+const COMPOUND_START = /^(if|for|while|until|case|select|elif|else)(\s|$)/;
+
+/**
+ * `lines` (compacted, see `compactShell`) with the commands of a function body joined into lines
+ * of at most `maxLength` characters, as one would write them by hand: after `then`, `do`, `else`,
+ * `{`, `&&`, `||` or `|` by a space, between two complete commands by `;` (so `fi` and `done`
+ * end the line of the command before them), both read by bash as the newline they replace (a
+ * function body is parsed as a whole before it runs). An `if`, `elif`, `else`, `for`, `while`,
+ * `until` or `case` starts a line, and so do `case` items, what follows `fi`, `done`, `esac` or
+ * `;;`, and a function's first and last line. Only lines that start and end outside any string,
+ * `$(...)`, parenthesis, here-document or continuation, and hold no comment, are joined.
+ */
+export function joinShortLines(lines: readonly string[], maxLength: number): string[] {
+  const out: string[] = [];
+  const state = freshState();
+  let heredoc: string | undefined;
+  let inFunction = false;
+  let separator: string | undefined; // what joins the next line to the last of `out`, if it may be
+  for (const line of lines) {
+    if (heredoc !== undefined) {
+      out.push(line);
+      separator = undefined;
+      if (endsHeredoc(line, heredoc)) heredoc = state.heredocs.shift();
+      continue;
+    }
+    const clean = state.stack.length === 0 && state.depth[0] === 0 && !state.continued;
+    scanLine(line, state);
+    heredoc = state.heredocs.shift();
+    const header = FUNCTION_START.test(line);
+    const closed = clean && heredoc === undefined && state.stack.length === 0 && state.depth[0] === 0
+      && !state.continued && state.commentAt < 0;
+    const last = out.length - 1;
+    const fits = separator !== undefined && out[last].length + separator.length + line.length <= maxLength;
+    if (inFunction && fits && closed && !state.strayParen && line !== '}' && !header && !COMPOUND_START.test(line)
+      && !(separator === ';' && CLOSED_START.test(line))) {
+      out[last] += `${separator}${line}`;
+    } else {
+      out.push(line);
+    }
+    if (header && clean) inFunction = true;
+    else if (line === '}' && clean) inFunction = false;
+    separator = undefined;
+    if (inFunction && closed && !header && !state.strayParen && !CLOSER.test(line)) {
+      if (OPEN_END.test(line)) separator = ' ';
+      else if (!NO_SEMICOLON_END.test(line)) separator = ';';
+    }
+  }
+  return out;
 }

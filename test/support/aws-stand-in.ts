@@ -1,0 +1,30 @@
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+const SOURCE = path.join(__dirname, 'aws-stand-in', 'aws.py');
+let made: string | undefined;
+
+/** The real AWS CLI on the PATH (absolute). */
+export function realAws(): string {
+  return execFileSync('bash', ['-c', 'command -v aws'], { encoding: 'utf8' }).trim();
+}
+
+/**
+ * A folder holding `aws`: the fast stand-in of test/support/aws-stand-in/aws.py, which answers
+ * the scripts' own Secrets Manager calls to moto_server and runs the real CLI for anything else
+ * (its contract: test/aws-stand-in.test.ts). Made once per process, in the temp folder.
+ */
+export function awsStandInDir(): string {
+  if (made && fs.existsSync(path.join(made, 'aws'))) return made;
+  const python = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3'
+    : execFileSync('bash', ['-c', 'command -v python3'], { encoding: 'utf8' }).trim();
+  const code = fs.readFileSync(SOURCE, 'utf8')
+    .replace("REAL_AWS = os.environ.get('AEM_KEYS_REAL_AWS', '')", `REAL_AWS = ${JSON.stringify(realAws())}`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aem-keys-aws-stand-in-'));
+  fs.chmodSync(dir, 0o755);
+  fs.writeFileSync(path.join(dir, 'aws'), `#!${python} -I\n${code}`, { mode: 0o755 });
+  made = dir;
+  return dir;
+}
