@@ -1,7 +1,6 @@
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -10,7 +9,8 @@ import { shortNames } from '../lib/private/shell-script-document';
 import { AemStub, AemStubOptions, startAemStub } from './support/aem-stub';
 import { aemBundles, felixCache } from './support/felix';
 import { documentIn, Instance, makeInstance, plant, renderScript, runScriptAsync, snapshotTree, testUser } from './support/installer-harness';
-import { Moto, MOTO_REGION, startMoto } from './support/moto';
+import { Moto, startMoto } from './support/moto';
+import { TestSecrets } from './support/secrets';
 import { describeWithTools, STRACE_FAST } from './support/tools';
 
 const HMAC = Buffer.from('00112233445566778899aabbccddeeff00112233445566778899aabbccdd0a0d', 'hex'); // holds \n, \r
@@ -61,8 +61,9 @@ describeWithTools(['moto_server', 'aws', 'java', 'strace'], 'JCR key migration a
 
   beforeAll(async () => {
     moto = await startMoto();
-    const sm = new SecretsManagerClient({ region: MOTO_REGION, endpoint: moto.endpoint, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
-    adminArn = (await sm.send(new CreateSecretCommand({ Name: 'aem-admin', SecretString: JSON.stringify({ username: 'admin', password: PASSWORD }) }))).ARN!;
+    const secrets = new TestSecrets(moto);
+    adminArn = await secrets.create('aem-admin', JSON.stringify({ username: 'admin', password: PASSWORD }));
+    secrets.destroy();
     cache = felixCache(aemBundles());
   }, 120000);
   afterAll(async () => {

@@ -234,10 +234,19 @@ done`;
     await closed;
   }
 
-  /** After the swapper: links it left replaced by the real folders again (for the checks). */
+  /**
+   * After the swapper: links it left replaced by the real folders again (for the checks). When the
+   * swapper was stopped with the folder moved aside and the installer, as the AEM user, made a new
+   * folder in its place (inside the tree, allowed), that folder is what the run wrote: it stays, and
+   * the moved-aside copy goes.
+   */
   function restoreFolders(flip: string[]): void {
     for (const d of flip) {
-      if (fs.existsSync(`${d}.real`)) {
+      if (!fs.existsSync(`${d}.real`)) continue;
+      const made = fs.lstatSync(d, { throwIfNoEntry: false });
+      if (made?.isDirectory()) {
+        fs.rmSync(`${d}.real`, { recursive: true, force: true });
+      } else {
         fs.rmSync(d, { force: true });
         fs.renameSync(`${d}.real`, d);
       }

@@ -231,11 +231,13 @@ export function joinShortLines(lines: readonly string[], maxLength: number): str
     scanLine(line, state);
     heredoc = state.heredocs.shift();
     const header = FUNCTION_START.test(line);
-    const closed = clean && heredoc === undefined && state.stack.length === 0 && state.depth[0] === 0
-      && !state.continued && state.commentAt < 0;
+    // A line that starts and ends as plain code, holds no comment and is no function header or
+    // case pattern: only such a line may join the one before, or take the next one.
+    const plain = clean && heredoc === undefined && state.stack.length === 0 && state.depth[0] === 0
+      && !state.continued && state.commentAt < 0 && !header && !state.strayParen;
     const last = out.length - 1;
     const fits = separator !== undefined && out[last].length + separator.length + line.length <= maxLength;
-    if (inFunction && fits && closed && !state.strayParen && line !== '}' && !header && !COMPOUND_START.test(line)
+    if (inFunction && fits && plain && line !== '}' && !COMPOUND_START.test(line)
       && !(separator === ';' && CLOSED_START.test(line))) {
       out[last] += `${separator}${line}`;
     } else {
@@ -244,7 +246,7 @@ export function joinShortLines(lines: readonly string[], maxLength: number): str
     if (header && clean) inFunction = true;
     else if (line === '}' && clean) inFunction = false;
     separator = undefined;
-    if (inFunction && closed && !header && !state.strayParen && !CLOSER.test(line)) {
+    if (inFunction && plain && !CLOSER.test(line)) {
       if (OPEN_END.test(line)) separator = ' ';
       else if (!NO_SEMICOLON_END.test(line)) separator = ';';
     }

@@ -5,8 +5,9 @@ import { Moto, MOTO_REGION } from './moto';
 
 /**
  * The tests' own side of Secrets Manager (creating secrets, reading back what a script stored)
- * through the SDK in this process: an AWS CLI start costs about half a second of CPU, and the
- * scripts under test still call the real CLI themselves.
+ * through the SDK in this process: an AWS CLI start costs about half a second of CPU. The
+ * scripts under test call `aws` themselves (the stand-in of test/support/aws-stand-in.ts, or the
+ * real CLI).
  */
 export class TestSecrets {
   private readonly sm: SecretsManagerClient;
