@@ -45,17 +45,15 @@ aemkeys_log() {
 # aemkeys_require_bash
 #   Fails unless this is bash 4.2 or newer.
 aemkeys_require_bash() {
-  if (( BASH_VERSINFO[0] < 4 || (BASH_VERSINFO[0] == 4 && BASH_VERSINFO[1] < 2) )); then
-    aemkeys_fail "bash 4.2 or newer is required (this is $BASH_VERSION)"
-  fi
+  (( BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 402 )) || aemkeys_fail "bash 4.2 or newer is required (this is $BASH_VERSION)"
 }
 
 # aemkeys_load_data_block SCRIPT_FILE PARAM_NAME...
 #   Reads the script's own text (SCRIPT_FILE, or $BASH_EXECUTION_STRING when run by `bash -c`)
 #   and parses the data block after the script's final `exit`. The block is never executed:
-#     #@aem-crypto-keys-data 1
-#     #@param NAME          (one per PARAM_NAME, in that exact order)
-#     VALUE                 (exactly one line: SSM substitutes the parameter here)
+#     #@aem-crypto-keys-data 2
+#     #@=VALUE              (one line per PARAM_NAME, in that exact order: SSM substitutes the
+#                            parameter after the #@=; the document shows #@={{ NAME }})
 #     #@static SECTION      (zero or more sections of static lines rendered at synth time)
 #     #@|LINE
 #     #@end
@@ -74,19 +72,16 @@ aemkeys_load_data_block() {
     aemkeys_fail "cannot read the script's own text to find its parameters"
   fi
   n=${#lines[@]}
-  local marker='#@aem-crypto-keys''-data 1'
+  local marker='#@aem-crypto-keys''-data 2'
   for (( i = 0; i < n; i++ )); do
     [[ ${lines[i]} == "$marker" ]] && break
   done
   (( i < n )) || aemkeys_fail "the script has no parameter block"
   (( i++ ))
   for name in "$@"; do
-    if (( i + 1 >= n )) || [[ ${lines[i]} != "#@param $name" || ${lines[i+1]} == '#@'* ]]; then
-      aemkeys_fail "parameter $name: contains a newline or the parameter block is malformed"
-    fi
-    line=${lines[i+1]}
-    printf -v "AEMKEYS_P_$name" '%s' "$line"
-    (( i += 2 ))
+    [[ $i -lt $n && ${lines[i]} == '#@='* ]] || aemkeys_fail "parameter $name: contains a newline or the parameter block is malformed"
+    printf -v "AEMKEYS_P_$name" '%s' "${lines[i]#'#@='}"
+    (( i++ ))
   done
   section=''
   while (( i < n )); do
@@ -133,10 +128,7 @@ aemkeys_check_enum() {
 # aemkeys_check_uint NAME VALUE MIN MAX
 #   Fails unless VALUE is a decimal integer (no leading zero) in MIN..MAX.
 aemkeys_check_uint() {
-  local name=$1 value=$2 min=$3 max=$4
-  if [[ ! $value =~ ^[1-9][0-9]{0,8}$|^0$ ]] || (( value < min || value > max )); then
-    aemkeys_fail "parameter $name: must be an integer from $min to $max"
-  fi
+  [[ $2 =~ ^[1-9][0-9]{0,8}$|^0$ ]] && (( $2 >= $3 && $2 <= $4 )) || aemkeys_fail "parameter $1: must be an integer from $3 to $4"
 }
 
 # aemkeys_check_secret_arn NAME VALUE [optional]
@@ -144,14 +136,9 @@ aemkeys_check_uint() {
 #   partitions); with "optional", an empty VALUE is accepted. AEMKEYS_REPLY = the ARN's region
 #   (empty for an empty VALUE).
 aemkeys_check_secret_arn() {
-  local name=$1 value=$2
   AEMKEYS_REPLY=''
-  if [[ -z $value && ${3:-} == optional ]]; then
-    return 0
-  fi
-  if [[ ! $value =~ $AEMKEYS_ARN_RE ]]; then
-    aemkeys_fail "parameter $name: must be a Secrets Manager secret ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)"
-  fi
+  [[ -z $2 && ${3:-} == optional ]] && return 0
+  [[ $2 =~ $AEMKEYS_ARN_RE ]] || aemkeys_fail "parameter $1: must be a Secrets Manager secret ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)"
   AEMKEYS_REPLY=${BASH_REMATCH[2]}
 }
 
@@ -160,12 +147,8 @@ aemkeys_check_secret_arn() {
 #   with no '.' or '..' component. AEMKEYS_REPLY = VALUE without trailing slashes.
 aemkeys_check_abs_path() {
   local name=$1 value=$2
-  if [[ ! $value =~ $AEMKEYS_PATH_RE ]]; then
-    aemkeys_fail "parameter $name: must be an absolute path of at most 1024 letters, digits, spaces and - _ . / @ + , : = ~"
-  fi
-  if [[ /$value/ == */../* || /$value/ == */./* ]]; then
-    aemkeys_fail "parameter $name: must not contain '.' or '..' components"
-  fi
+  [[ $value =~ $AEMKEYS_PATH_RE ]] || aemkeys_fail "parameter $name: must be an absolute path of at most 1024 letters, digits, spaces and - _ . / @ + , : = ~"
+  [[ /$value/ == */../* || /$value/ == */./* ]] && aemkeys_fail "parameter $name: must not contain '.' or '..' components"
   while [[ $value == */ && $value != / ]]; do
     value=${value%/}
   done
@@ -182,10 +165,7 @@ aemkeys_check_user() {
 # aemkeys_check_unit NAME VALUE
 #   Fails unless VALUE is a safe systemd unit name (no leading '-').
 aemkeys_check_unit() {
-  local name=$1 value=$2
-  if [[ ! $value =~ $AEMKEYS_UNIT_RE ]]; then
-    aemkeys_fail "parameter $name: must be a systemd unit name (letters, digits and : _ . @ -)"
-  fi
+  [[ $2 =~ $AEMKEYS_UNIT_RE ]] || aemkeys_fail "parameter $1: must be a systemd unit name (letters, digits and : _ . @ -)"
 }
 
 # aemkeys_capture COMMAND [ARG...]
@@ -217,9 +197,7 @@ aemkeys_last_line() {
 aemkeys_get_secret_string() {
   local arn=$1 region=$2
   AEMKEYS_SECRET=''
-  if ! command -v aws >/dev/null 2>&1; then
-    aemkeys_fail "the AWS CLI (aws) is not on the PATH"
-  fi
+  command -v aws >/dev/null 2>&1 || aemkeys_fail "the AWS CLI (aws) is not on the PATH"
   AWS_PAGER='' aemkeys_capture aws secretsmanager get-secret-value --secret-id "$arn" --region "$region" \
     --query SecretString --output text
   if [[ $AEMKEYS_RC != 0 ]]; then
@@ -354,20 +332,14 @@ aemkeys_json_unescape() {
 #   showing the value.
 aemkeys_secret_key() {
   local field=$1 want=$2 raw b64 len
-  if [[ ${AEMKEYS_JSON_TYPE[$field]:-} != string ]]; then
-    aemkeys_fail "the secret has no \"$field\" string field"
-  fi
+  [[ ${AEMKEYS_JSON_TYPE[$field]:-} == string ]] || aemkeys_fail "the secret has no \"$field\" string field"
   raw=${AEMKEYS_JSON[$field]}
   b64=''
   aemkeys_json_unescape "$raw" && b64=$AEMKEYS_REPLY
   AEMKEYS_REPLY=''
-  if [[ -z $b64 || ! $b64 =~ $AEMKEYS_B64_RE ]]; then
-    aemkeys_fail "\"$field\" in the secret is not valid base64"
-  fi
+  [[ -n $b64 && $b64 =~ $AEMKEYS_B64_RE ]] || aemkeys_fail "\"$field\" in the secret is not valid base64"
   len=$(printf '%s' "$b64" | base64 -d 2>/dev/null | wc -c) || aemkeys_fail "\"$field\" in the secret is not valid base64"
-  if [[ $len != "$want" ]]; then
-    aemkeys_fail "\"$field\" in the secret is $len bytes, expected $want"
-  fi
+  [[ $len == "$want" ]] || aemkeys_fail "\"$field\" in the secret is $len bytes, expected $want"
   aemkeys_sha256_b64 "$b64"
   printf -v "AEMKEYS_KEY_$field" '%s' "$b64"
   printf -v "AEMKEYS_SHA_$field" '%s' "$AEMKEYS_REPLY"
@@ -484,9 +456,7 @@ aemkeys_find_bundle() {
       fi
     done
   fi
-  if (( ${#all[@]} == 0 )); then
-    aemkeys_fail "no bundle $want in the Felix bundle cache (is this an AEM 6.3+ instance that was started once?)"
-  fi
+  (( ${#all[@]} == 0 )) && aemkeys_fail "no bundle $want in the Felix bundle cache (is this an AEM 6.3+ instance that was started once?)"
   if (( ${#all[@]} > 1 )); then
     if (( ${#active[@]} != 1 )); then
       local names='' j
@@ -740,17 +710,13 @@ aemkeys_felix_dir() {
     dir=${dir//'${sling.launchpad}'/$launchpad}
     [[ $dir == /* ]] || dir=$qs/$dir
     while [[ $dir == */ && $dir != / ]]; do dir=${dir%/}; done
-    if [[ $dir == *'${'* || /$dir/ == */../* || /$dir/ == */./* || $dir != "$qs"/* ]]; then
-      aemkeys_fail "org.osgi.framework.storage in $props ($dir) is not a folder inside QuickstartDir; refusing to use it"
-    fi
+    [[ $dir == *'${'* || /$dir/ == */../* || /$dir/ == */./* || $dir != "$qs"/* ]] && aemkeys_fail "org.osgi.framework.storage in $props ($dir) is not a folder inside QuickstartDir; refusing to use it"
     [[ -d $dir && ! -L $dir ]] || aemkeys_fail "no Felix bundle cache at $dir (org.osgi.framework.storage in $props)"
     AEMKEYS_REPLY=$dir
     return 0
   fi
   dir=$qs/launchpad/felix
-  if [[ ! -d $dir && -d $qs/crx-repository/launchpad/felix ]]; then
-    aemkeys_fail "no Felix bundle cache at $dir, but $qs/crx-repository has one (AEM Forms on JEE): pass QuickstartDir=$qs/crx-repository"
-  fi
+  [[ ! -d $dir && -d $qs/crx-repository/launchpad/felix ]] && aemkeys_fail "no Felix bundle cache at $dir, but $qs/crx-repository has one (AEM Forms on JEE): pass QuickstartDir=$qs/crx-repository"
   AEMKEYS_REPLY=$dir
 }
 
@@ -997,13 +963,10 @@ aemkeys_clean_stale_tmp() {
 #   newline added). The bytes reach the user's step on stdin. After a crash DEST holds its old
 #   or its new bytes, never a mix.
 aemkeys_write_atomic() {
-  local dest=$1 mode=$2 kind=$3 data=$4
-  if [[ $kind == base64 ]]; then
-    printf '%s' "$data" | base64 -d | aemkeys_as_user aemkeys_u_write "$dest" "$mode" "$AEMKEYS_READ_MAX" 2>/dev/null
-  else
-    printf '%s' "$data" | aemkeys_as_user aemkeys_u_write "$dest" "$mode" "$AEMKEYS_READ_MAX" 2>/dev/null
-  fi
-  (( $? == 0 )) || aemkeys_fail "cannot write $dest as $AEMKEYS_USER"
+  local decode=cat
+  [[ $3 == base64 ]] && decode='base64 -d'
+  printf '%s' "$4" | $decode | aemkeys_as_user aemkeys_u_write "$1" "$2" "$AEMKEYS_READ_MAX" 2>/dev/null \
+    || aemkeys_fail "cannot write $1 as $AEMKEYS_USER"
 }
 
 # aemkeys_backup QUICKSTART_DIR FILE...
