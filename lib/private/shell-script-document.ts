@@ -120,7 +120,7 @@ function inlineCommon(scriptFile: string): string[] {
 }
 
 /** The longest line `joinShortLines` makes of short commands in the embedded scripts. */
-const JOINED_LINE_MAX = 140;
+const JOINED_LINE_MAX = 200;
 
 /**
  * A script's line with the embedded form's short names: the `aemkeys_` and `AEMKEYS_` prefixes

@@ -215,68 +215,57 @@ aemkeys_get_secret_string() {
 #   string fields and AEMKEYS_JSON_TYPE (field -> string|other). Unknown fields are allowed;
 #   nested objects and arrays are skipped.
 aemkeys_json_object() {
-  local s=$1 i=0 n=${#1} rest key c depth instr
-  local re_ws='^[[:space:]]+'
-  local re_str='^"(([^"\\]|\\.)*)"'
-  local re_lit='^(-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?|true|false|null)'
+  local s=$1 i=0 n=${#1} key c depth instr ws='[[:space:]]*' str='"(([^"\\]|\\.)*)"'
   unset AEMKEYS_JSON AEMKEYS_JSON_TYPE
   declare -gA AEMKEYS_JSON=() AEMKEYS_JSON_TYPE=()
-  [[ ${s:i} =~ $re_ws ]] && (( i += ${#BASH_REMATCH[0]} ))
-  [[ ${s:i:1} == '{' ]] || return 1
-  (( i++ ))
-  [[ ${s:i} =~ $re_ws ]] && (( i += ${#BASH_REMATCH[0]} ))
-  if [[ ${s:i:1} == '}' ]]; then
-    (( i++ ))
-  else
+  aemkeys_json_eat "$ws[{]$ws" || return 1
+  if ! aemkeys_json_eat '[}]'; then
     while :; do
-      rest=${s:i}
-      [[ $rest =~ $re_str ]] || return 1
+      aemkeys_json_eat "$str" || return 1
       key=${BASH_REMATCH[1]}
-      (( i += ${#BASH_REMATCH[0]} ))
-      [[ ${s:i} =~ $re_ws ]] && (( i += ${#BASH_REMATCH[0]} ))
-      [[ ${s:i:1} == ':' ]] || return 1
-      (( i++ ))
-      [[ ${s:i} =~ $re_ws ]] && (( i += ${#BASH_REMATCH[0]} ))
+      aemkeys_json_eat "$ws:$ws" || return 1
       c=${s:i:1}
-      rest=${s:i}
-      if [[ $c == '"' ]]; then
-        [[ $rest =~ $re_str ]] || return 1
+      if aemkeys_json_eat "$str"; then
         AEMKEYS_JSON[$key]=${BASH_REMATCH[1]}
         AEMKEYS_JSON_TYPE[$key]=string
-        (( i += ${#BASH_REMATCH[0]} ))
-      elif [[ $c == '{' || $c == '[' ]]; then
-        depth=0 instr=0
-        while (( i < n )); do
-          c=${s:i:1}
-          if (( instr )); then
-            if [[ $c == '\' ]]; then (( i++ )); elif [[ $c == '"' ]]; then instr=0; fi
-          elif [[ $c == '"' ]]; then instr=1
-          elif [[ $c == '{' || $c == '[' ]]; then (( depth++ ))
-          elif [[ $c == '}' || $c == ']' ]]; then (( depth-- )); (( depth == 0 )) && break
-          fi
-          (( i++ ))
-        done
-        (( i < n )) || return 1
-        (( i++ ))
-        unset 'AEMKEYS_JSON[$key]'
-        AEMKEYS_JSON_TYPE[$key]=other
-      elif [[ $rest =~ $re_lit ]]; then
-        (( i += ${#BASH_REMATCH[0]} ))
-        unset 'AEMKEYS_JSON[$key]'
-        AEMKEYS_JSON_TYPE[$key]=other
       else
-        return 1
+        if [[ $c == '{' || $c == '[' ]]; then
+          depth=0 instr=0
+          while (( i < n )); do
+            c=${s:i:1}
+            if (( instr )); then
+              if [[ $c == '\' ]]; then (( i++ )); elif [[ $c == '"' ]]; then instr=0; fi
+            elif [[ $c == '"' ]]; then instr=1
+            elif [[ $c == '{' || $c == '[' ]]; then (( depth++ ))
+            elif [[ $c == '}' || $c == ']' ]]; then (( depth-- )); (( depth == 0 )) && break
+            fi
+            (( i++ ))
+          done
+          (( i < n )) || return 1
+          (( i++ ))
+        else
+          aemkeys_json_eat '(-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?|true|false|null)' || return 1
+        fi
+        unset 'AEMKEYS_JSON[$key]'
+        AEMKEYS_JSON_TYPE[$key]=other
       fi
-      [[ ${s:i} =~ $re_ws ]] && (( i += ${#BASH_REMATCH[0]} ))
+      aemkeys_json_eat "$ws"
       c=${s:i:1}
       (( i++ ))
       [[ $c == '}' ]] && break
       [[ $c == ',' ]] || return 1
-      [[ ${s:i} =~ $re_ws ]] && (( i += ${#BASH_REMATCH[0]} ))
+      aemkeys_json_eat "$ws"
     done
   fi
-  [[ ${s:i} =~ $re_ws ]] && (( i += ${#BASH_REMATCH[0]} ))
+  aemkeys_json_eat "$ws"
   (( i == n ))
+}
+
+# aemkeys_json_eat RE
+#   For aemkeys_json_object (its s and i, by bash's dynamic scope): when the text at i starts
+#   with a match of RE, moves i past it (BASH_REMATCH holds it) and returns 0; else returns 1.
+aemkeys_json_eat() {
+  [[ ${s:i} =~ ^$1 ]] && (( i += ${#BASH_REMATCH[0]}, 1 ))
 }
 
 # aemkeys_json_unescape RAW
@@ -438,24 +427,18 @@ aemkeys_scan_bundles() {
 #   symbolic name is exactly SYMBOLIC_NAME (location's jar name, else aemkeys_manifest_names).
 #   Several folders: the single active one (state 32) wins; otherwise fails as ambiguous.
 aemkeys_find_bundle() {
-  local want=$1 i
+  local want=$1 i by ref
   local -a all=() active=()
-  for i in "${!AEMKEYS_B_NAME[@]}"; do
-    if [[ ${AEMKEYS_B_NAME[i]} == "$want" ]]; then
+  # By location first; when no location names it, by the manifests.
+  for by in NAME MNAME; do
+    [[ $by == MNAME ]] && { (( ${#all[@]} == 0 )) || break; aemkeys_manifest_names; }
+    for i in "${!AEMKEYS_B_DIR[@]}"; do
+      ref="AEMKEYS_B_$by[$i]"
+      [[ ${!ref:-} == "$want" ]] || continue
       all+=("$i")
       [[ ${AEMKEYS_B_STATE[i]} == 32 ]] && active+=("$i")
-    fi
-  done
-  if (( ${#all[@]} == 0 )); then
-    # No location names it: the manifests.
-    aemkeys_manifest_names
-    for i in "${!AEMKEYS_B_MNAME[@]}"; do
-      if [[ ${AEMKEYS_B_MNAME[i]} == "$want" ]]; then
-        all+=("$i")
-        [[ ${AEMKEYS_B_STATE[i]} == 32 ]] && active+=("$i")
-      fi
     done
-  fi
+  done
   (( ${#all[@]} == 0 )) && aemkeys_fail "no bundle $want in the Felix bundle cache (is this an AEM 6.3+ instance that was started once?)"
   if (( ${#all[@]} > 1 )); then
     if (( ${#active[@]} != 1 )); then
