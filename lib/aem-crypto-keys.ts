@@ -198,7 +198,7 @@ export class AemCryptoKeys extends Construct {
   /** CloudWatch namespace of the key set's metrics (`AemCryptoKeys/<construct path>`). */
   public readonly metricsNamespace: string;
 
-  /** The log group of installer output (gated launches) and failed association runs. */
+  /** The log group of installer output (gated launches, tag association runs) and failed association runs. */
   public readonly logGroup: logs.ILogGroup;
 
   /** The groups gated so far, in order. */
@@ -307,6 +307,15 @@ export class AemCryptoKeys extends Construct {
     return this.metric(METRICS.associationFailures, options);
   }
 
+  /**
+   * Tag association runs that changed something on an instance: drift repaired, or keys installed
+   * on a newly tagged instance (from the output the installer sends to the log group; see the
+   * `logOutput` option of `addInstancesByTag`).
+   */
+  public metricAssociationChanges(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return this.metric(METRICS.associationChanges, options);
+  }
+
   /** Installer runs in the log group that changed something (drift repaired, new instance). */
   public metricInstallerChanges(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
     return this.metric(METRICS.installerChanged, options);
@@ -383,8 +392,9 @@ export class AemCryptoKeys extends Construct {
 
   /**
    * Lets the SSM agent of `grantee`'s instances stream Run Command output into the key set's log
-   * group (this group only), e.g. for an author that runs `aem-keys rollout|export --log-group`.
-   * Gated groups get it from `addAutoScalingGroup`.
+   * group (this group only), e.g. for an author that runs `aem-keys rollout|export --log-group`,
+   * and the installer send the output of tag association runs there (`addInstancesByTag`, whose
+   * instances' role this construct cannot see). Gated groups get it from `addAutoScalingGroup`.
    */
   public grantLogWrite(grantee: iam.IGrantable): iam.Grant {
     return this.logs.grantAgentWrite(grantee);
@@ -444,7 +454,11 @@ export class AemCryptoKeys extends Construct {
       secretArn: this.secret.secretArn,
       tagKey: key,
       tagValue: value,
+      logGroupName: this.logGroup.logGroupName,
     });
+    // The tagged instances' role is not visible from here.
+    Annotations.of(this).addInfo(`addInstancesByTag(${key}=${value}): grant the tagged instances' role keys.grantRead(role)`
+      + (options.logOutput === false ? '' : ' and, for their output in the key set\'s log group, keys.grantLogWrite(role)'));
     // The association runs at once when created: only after the generator filled the secret.
     association.association.node.addDependency(this.keysReady);
     this.associationResults ??= new AssociationResults(this, 'AssociationResults', {

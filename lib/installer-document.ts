@@ -37,7 +37,7 @@ export const TOKEN_HANDLER_PID = 'com.day.crx.security.token.impl.impl.TokenAuth
 /** Installer document parameters, in the order of the script's data block. */
 export const INSTALLER_PARAMETER_NAMES = [
   'SecretId', 'QuickstartDir', 'AemUser', 'EncapsulatedToken', 'Mode', 'OnKeyMismatch', 'Restart',
-  'ServiceName', 'StartAfterInstall', 'AdminSecretId', 'AemPort', 'FreshKeyMinutes', 'HmacBytes', 'MasterBytes',
+  'ServiceName', 'StartAfterInstall', 'AdminSecretId', 'AemPort', 'FreshKeyMinutes', 'HmacBytes', 'MasterBytes', 'LogGroupName',
 ] as const;
 
 /** How key size errors name the construct's props. */
@@ -173,6 +173,11 @@ export class InstallerDocument extends Construct {
         ...ssmConstraint('FreshKeyMinutes'),
       },
       ...keySizeParameters({ hmac: props.hmacBytes, master: props.masterBytes }, KEY_LENGTH_LABELS),
+      LogGroupName: {
+        description: 'Log group the installer sends its own output to (tag associations). Empty: none.',
+        default: '',
+        ...ssmConstraint('LogGroupName'),
+      },
     };
 
     const { document, runCommand } = createShellScriptDocument(this, {

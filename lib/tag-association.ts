@@ -2,6 +2,7 @@ import { Duration, Stack, Token } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
+import { installerValueError } from './private/installer-checks';
 import { InstallerOptions, installerParameters, OnKeyMismatch } from './installer-options';
 
 /** Default schedule of the drift-repair runs. */
@@ -56,6 +57,16 @@ export interface InstancesByTagOptions extends InstallerOptions {
   readonly outputKeyPrefix?: string;
 
   /**
+   * Send the installer output of each run (never key material) to the key set's log group: the
+   * installer itself puts it into a stream `association/<instance-id>/<time>`, ending with a line
+   * `association run: changed|unchanged|failed (exit N)` that the `AssociationRunsChanged` metric
+   * counts. The tagged instances' role needs `keys.grantLogWrite(role)`; without it each run
+   * prints one warning line and is otherwise unchanged.
+   * @default true
+   */
+  readonly logOutput?: boolean;
+
+  /**
    * Compliance severity State Manager reports when the installer fails on an instance.
    * @default ComplianceSeverity.HIGH
    */
@@ -86,6 +97,11 @@ export interface TagAssociationProps extends InstancesByTagOptions {
   readonly tagKey: string;
   /** Tag value of the target instances. */
   readonly tagValue: string;
+  /**
+   * Log group the installer sends each run's output to (document parameter `LogGroupName`).
+   * @default - none (ignored when `logOutput` is false)
+   */
+  readonly logGroupName?: string;
 }
 
 /**
@@ -126,13 +142,21 @@ export class TagAssociation extends Construct {
     if (props.outputKeyPrefix !== undefined && props.outputBucket === undefined) {
       throw new Error('addInstancesByTag: outputKeyPrefix needs outputBucket');
     }
+    const logGroupName = props.logOutput === false ? undefined : props.logGroupName;
+    const logGroupError = logGroupName === undefined ? undefined : installerValueError('LogGroupName', logGroupName);
+    if (logGroupError) {
+      throw new Error(`addInstancesByTag: ${logGroupError}`);
+    }
 
     this.association = new ssm.CfnAssociation(this, 'Resource', {
       name: props.installerDocumentName,
       associationName: props.associationName,
       targets: [{ key: `tag:${props.tagKey}`, values: [props.tagValue] }],
       // Empty values (e.g. no AdminSecretId) are left out: the document's default applies.
-      parameters: Object.fromEntries(Object.entries(installerParameters(props.secretArn, { ...props, onKeyMismatch, freshKeyAge })).filter(([, v]) => v[0] !== '')),
+      parameters: {
+        ...Object.fromEntries(Object.entries(installerParameters(props.secretArn, { ...props, onKeyMismatch, freshKeyAge })).filter(([, v]) => v[0] !== '')),
+        ...(logGroupName ? { LogGroupName: [logGroupName] } : {}),
+      },
       scheduleExpression: schedule,
       maxConcurrency,
       maxErrors,

@@ -4,6 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { App, CfnResource, Stack, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { DATA_BLOCK_MARKER } from '../lib/private/shell-script-document';
 import { stableTemplate, synthExample } from './support/synth';
 import { describeWithTools } from './support/tools';
 
@@ -71,9 +72,9 @@ describe('stable snapshot keys', () => {
   });
 
   test('an embedded script body becomes one line; its data block (the parameters) stays', () => {
-    const runCommand = ['#!/bin/bash', '# install-keys.sh: puts the keys', 'echo body', 'exit $?', '#@aem-crypto-keys-data 1', '#@param A', '{{ A }}', '#@end'];
+    const runCommand = ['#!/bin/bash', '# install-keys.sh: puts the keys', 'echo body', 'exit $?', DATA_BLOCK_MARKER, '#@={{ A }}', '#@end'];
     expect(stableTemplate({ inputs: { runCommand } })).toEqual({
-      inputs: { runCommand: ['EMBEDDED_SCRIPT install-keys.sh', '#@aem-crypto-keys-data 1', '#@param A', '{{ A }}', '#@end'] },
+      inputs: { runCommand: ['EMBEDDED_SCRIPT install-keys.sh', DATA_BLOCK_MARKER, '#@={{ A }}', '#@end'] },
     });
     expect(stableTemplate({ runCommand: ['echo', 'other'] })).toEqual({ runCommand: ['echo', 'other'] });
   });

@@ -28,7 +28,7 @@ describe('export document', () => {
     expect(doc.content.mainSteps[0].action).toBe('aws:runShellScript');
     expect(doc.runCommand[0]).toBe('#!/bin/bash');
     expect(doc.runCommand).toContain(shortNames('aemkeys_find_bundle() {'));
-    expect(doc.runCommand.filter((l) => l.includes('{{'))).toEqual(EXPORT_PARAMETER_NAMES.map((n) => `{{ ${n} }}`));
+    expect(doc.runCommand.filter((l) => l.includes('{{'))).toEqual(EXPORT_PARAMETER_NAMES.map((n) => `#@={{ ${n} }}`));
   });
 
   test('both documents are tagged with the secret\'s ARN, for the aem-keys CLI', () => {

@@ -108,7 +108,8 @@ test('the lifecycle Automation\'s installer parameters carry the installer docum
   const automation = docs.find((d) => d.Properties.DocumentType === 'Automation').Properties.Content.parameters;
   const installer = docs.find((d) => d.Properties.Content.mainSteps?.[0]?.name === 'installKeys').Properties.Content.parameters;
   const constraints = (p: any) => ({ allowedPattern: p.allowedPattern, allowedValues: p.allowedValues });
-  const passed = Object.keys(INSTALLER_PARAMETER_RULES).filter((n) => n !== 'SecretId' && n !== 'Mode');
+  // LogGroupName is for tag associations: the Automation streams with CloudWatchOutputConfig.
+  const passed = Object.keys(INSTALLER_PARAMETER_RULES).filter((n) => n !== 'SecretId' && n !== 'Mode' && n !== 'LogGroupName');
   for (const name of passed) {
     expect({ name, ...constraints(automation[name]) }).toEqual({ name, ...constraints(installer[name]) });
     expect(automation[name].allowedPattern ?? automation[name].allowedValues).toBeDefined();

@@ -43,6 +43,7 @@ describe('installer document', () => {
       FreshKeyMinutes: '1440',
       HmacBytes: '32',
       MasterBytes: '16',
+      LogGroupName: '',
     });
     for (const p of Object.values(doc.parameters)) {
       expect(p.type).toBe('String');
@@ -103,10 +104,10 @@ describe('installer document', () => {
     const data = lines.indexOf(DATA_BLOCK_MARKER);
     expect(lines[data - 1]).toBe('exit $?');
     const block = lines.slice(data);
-    expect(block.slice(1, 1 + 2 * INSTALLER_PARAMETER_NAMES.length)).toEqual(INSTALLER_PARAMETER_NAMES.flatMap((n) => [`#@param ${n}`, `{{ ${n} }}`]));
-    expect(block.slice(1 + 2 * INSTALLER_PARAMETER_NAMES.length)).toEqual(['#@static token-config', '#@|token.encapsulated=B"true"', '#@end']);
+    expect(block.slice(1, 1 + INSTALLER_PARAMETER_NAMES.length)).toEqual(INSTALLER_PARAMETER_NAMES.map((n) => `#@={{ ${n} }}`));
+    expect(block.slice(1 + INSTALLER_PARAMETER_NAMES.length)).toEqual(['#@static token-config', '#@|token.encapsulated=B"true"', '#@end']);
     const withBraces = lines.filter((l) => l.includes('{{'));
-    expect(withBraces).toEqual(INSTALLER_PARAMETER_NAMES.map((n) => `{{ ${n} }}`));
+    expect(withBraces).toEqual(INSTALLER_PARAMETER_NAMES.map((n) => `#@={{ ${n} }}`));
   });
 
   test('keyLengths become the HmacBytes/MasterBytes defaults; invalid ones throw', () => {

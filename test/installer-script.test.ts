@@ -412,12 +412,12 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
       `"; touch ${pwned}; echo "`,
       `'; touch ${pwned}; echo '`,
       `x\ntouch ${pwned}`,
-      `$(touch ${pwned})\n#@param QuickstartDir\n/tmp`,
+      `$(touch ${pwned})\n#@=/tmp`,
       `x\n#@end\ntouch ${pwned}`,
       'EOF\ntouch pwned\nEOF',
     ];
     const names = Object.keys(doc().parameters);
-    expect(names).toHaveLength(14);
+    expect(names).toHaveLength(15);
     const tree = {};
     for (const name of names) {
       for (const p of payloads) {
@@ -426,8 +426,10 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
         expect(fs.existsSync(pwned)).toBe(false);
       }
     }
-    // A value with a newline is refused as such, whatever follows it.
-    expectFailure(inst, { QuickstartDir: `${inst.quickstart}\n#@param AemUser\n${user.name}` }, 'parameter EncapsulatedToken: contains a newline or the parameter block is malformed', tree);
+    // A value with a newline is refused as such, whatever follows it: a line that is no value line
+    // where the next value belongs, or a forged value line that leaves one line too many.
+    expectFailure(inst, { QuickstartDir: `${inst.quickstart}\n${user.name}` }, 'parameter AemUser: contains a newline or the parameter block is malformed', tree);
+    expectFailure(inst, { QuickstartDir: `${inst.quickstart}\n#@=${user.name}` }, 'the parameter block is malformed after the last parameter (a parameter value contains a newline?)', tree);
     expectFailure(inst, { QuickstartDir: '/opt/aem/../etc' }, 'parameter QuickstartDir: must not contain \'.\' or \'..\' components', tree);
     expectFailure(inst, { ServiceName: '--now' }, 'parameter ServiceName: must be a systemd unit name (letters, digits and : _ . @ -)', tree);
     expectFailure(inst, { AemPort: '65536' }, 'parameter AemPort: must be an integer from 1 to 65535', tree);

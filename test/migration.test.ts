@@ -37,7 +37,7 @@ describe('JCR key migration document', () => {
     const lines = doc.runCommand;
     expect(lines[0]).toBe('#!/bin/bash');
     expect(lines).toContain(shortNames('aemkeys_scan_bundles() {'));
-    expect(lines.slice(-3)).toEqual(['#@param MasterBytes', '{{ MasterBytes }}', '#@end']);
+    expect(lines.slice(-3)).toEqual(['#@={{ HmacBytes }}', '#@={{ MasterBytes }}', '#@end']);
     // Nothing after the final exit but the data block.
     const exitAt = lines.lastIndexOf('exit $?');
     expect(lines.slice(exitAt + 1).every((l) => l.startsWith('#@') || /^\{\{ \w+ \}\}$/.test(l))).toBe(true);

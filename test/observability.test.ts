@@ -163,8 +163,15 @@ describe('failed association runs', () => {
     expect(doc).toContain(ruleId); // aws:SourceArn: this rule only
     expect(doc).toContain(groupId); // this log group only
     expect(doc).not.toContain('"Resource":"*"');
-    const [, filter] = one(t, 'AWS::Logs::MetricFilter', 'Keys/AssociationResults/');
+    const [, filter] = one(t, 'AWS::Logs::MetricFilter', 'Keys/AssociationResults/Failures');
     expect(filter.Properties.MetricTransformations).toEqual([{ MetricNamespace: NS, MetricName: 'AssociationRunsFailed', MetricValue: '1' }]);
+    // Runs that changed something, from the closing line the installer sends (test/association-logs.test.ts).
+    const [, changes] = one(t, 'AWS::Logs::MetricFilter', 'Keys/AssociationResults/Changes');
+    expect(changes.Properties).toEqual({
+      LogGroupName: { Ref: groupId },
+      FilterPattern: '"association run: changed"',
+      MetricTransformations: [{ MetricNamespace: NS, MetricName: 'AssociationRunsChanged', MetricValue: '1' }],
+    });
     expect(byPath(t, 'AWS::Lambda::Function', '')).toHaveLength(1); // the key generator only
   });
 });
@@ -245,6 +252,8 @@ describe('metric methods', () => {
     expect(() => keys.metricAbandonedLaunches({ reason: AbandonReason.CANCELLED, autoScalingGroup: groups[0] })).toThrow(/not both/);
     expect(keys.metricContinuedLaunches().metricName).toBe('LaunchesContinued');
     expect(keys.metricFailedAssociationRuns().metricName).toBe('AssociationRunsFailed');
+    const changes = keys.metricAssociationChanges();
+    expect([changes.namespace, changes.metricName, changes.statistic, changes.period.toSeconds(), changes.dimensions]).toEqual([NS, 'AssociationRunsChanged', 'Sum', 300, undefined]);
     expect(keys.metricInstallerChanges().metricName).toBe('InstallerRunsChanged');
     expect(keys.metricInstallerErrors({ period: Duration.hours(1) }).period.toSeconds()).toBe(3600);
   });

@@ -1,7 +1,7 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { embedShellScript, shortNames } from '../lib/private/shell-script-document';
+import { DATA_BLOCK_MARKER, embedShellScript, shortNames } from '../lib/private/shell-script-document';
 import { describeWithTools } from './support/tools';
 
 const SCRIPTS = path.join(__dirname, '..', 'lib', 'scripts');
@@ -23,7 +23,7 @@ describe('on-instance scripts', () => {
     expect(lines[0]).toBe('#!/bin/bash');
     expect(lines).toContain(shortNames('aemkeys_fail() {'));
     expect(lines.filter((l) => l.startsWith('. "${BASH_SOURCE[0]%/*}/aem-keys-common.sh"'))).toEqual([]);
-    expect(lines.slice(-5)).toEqual(['exit $?', '#@aem-crypto-keys-data 1', '#@param A', '{{ A }}', '#@end']);
+    expect(lines.slice(-4)).toEqual(['exit $?', DATA_BLOCK_MARKER, '#@={{ A }}', '#@end']);
   });
 
   test('aemkeys_json_unescape decodes every escape, \\u to UTF-8 of 1 to 4 bytes, and refuses broken ones', () => {

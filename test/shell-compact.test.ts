@@ -1,7 +1,7 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { embeddedHeader, embedShellScript, shortNames } from '../lib/private/shell-script-document';
+import { DATA_BLOCK_MARKER, embeddedHeader, embedShellScript, shortNames } from '../lib/private/shell-script-document';
 import { compactShell, joinShortLines, usedFunctions } from '../lib/private/shell-compact';
 
 const SCRIPTS = path.join(__dirname, '..', 'lib', 'scripts');
@@ -192,7 +192,7 @@ describe('joinShortLines', () => {
 
 describe.each(MAIN_SCRIPTS)('embedded %s', (file) => {
   const lines = embedShellScript(file, ['A']);
-  const data = lines.indexOf('#@aem-crypto-keys-data 1');
+  const data = lines.indexOf(DATA_BLOCK_MARKER);
   const code = lines.slice(2, data);
   const defined = new Set(code.map((l) => /^([a-z_][a-z0-9_]*)\(\) \{$/.exec(l)?.[1]).filter((n): n is string => n !== undefined));
 

@@ -1,8 +1,9 @@
 import { App, Duration, Stack } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { AemCryptoKeys, ComplianceSeverity, InstancesByTagOptions, OnKeyMismatch, RestartBehavior } from '../lib';
+import { AemCryptoKeys, ComplianceSeverity, InstancesByTagOptions, OnKeyMismatch, RestartBehavior, TagAssociation } from '../lib';
 
 function setup() {
   const app = new App();
@@ -95,6 +96,65 @@ describe('addInstancesByTag', () => {
       OutputLocation: { S3Location: { OutputS3BucketName: { Ref: bucketId }, OutputS3KeyPrefix: 'aem-keys/', OutputS3Region: { Ref: 'AWS::Region' } } },
       Parameters: Match.objectLike({ Restart: ['bundles'], AdminSecretId: [{ Ref: adminId }] }),
     });
+  });
+
+  test('each run\'s output goes to the key set\'s log group (LogGroupName); logOutput: false leaves it out', () => {
+    const { template, keys } = associate('aem-role', 'author');
+    const logGroup = Object.keys(template.findResources('AWS::Logs::LogGroup'));
+    expect(logGroup).toHaveLength(1);
+    template.hasResourceProperties('AWS::SSM::Association', { Parameters: Match.objectLike({ LogGroupName: [{ Ref: logGroup[0] }] }) });
+    expect(keys.logGroup.logGroupName).toBeDefined();
+    const off = associate('aem-role', 'author', { logOutput: false }).template;
+    const association = Object.values(off.findResources('AWS::SSM::Association'))[0] as any;
+    expect(Object.keys(association.Properties.Parameters)).not.toContain('LogGroupName');
+  });
+
+  test('the installer document takes LogGroupName: empty by default (nothing sent), the rule table\'s pattern', () => {
+    const { template } = associate('aem-role', 'author');
+    const installer = Object.entries(template.findResources('AWS::SSM::Document')).find(([id]) => id.startsWith('KeysInstallerDocument'))![1] as any;
+    const p = installer.Properties.Content.parameters.LogGroupName;
+    expect(p).toMatchObject({ type: 'String', default: '', allowedPattern: '^[-._/#A-Za-z0-9]{0,512}$' });
+    for (const ok of ['', '/aem/keys', 'Keys-LogsLogGroup_1.x#2', 'a'.repeat(512)]) expect(new RegExp(p.allowedPattern).test(ok)).toBe(true);
+    for (const bad of ['a:b', 'a b', 'a*', 'ü', 'a'.repeat(513), 'a\nb']) expect(new RegExp(p.allowedPattern).test(bad)).toBe(false);
+  });
+
+  test('TagAssociation checks a log group name it is given', () => {
+    const { stack, keys } = setup();
+    expect(() => new TagAssociation(stack, 'Bad', {
+      installerDocumentName: keys.installerDocumentName, secretArn: keys.secret.secretArn, tagKey: 'aem-role', tagValue: 'author', logGroupName: 'has space',
+    })).toThrow('addInstancesByTag: logGroup: must be a CloudWatch Logs group name');
+    const fine = new TagAssociation(stack, 'Fine', {
+      installerDocumentName: keys.installerDocumentName, secretArn: keys.secret.secretArn, tagKey: 'aem-role', tagValue: 'author', logGroupName: '/aem/keys',
+    });
+    expect(Stack.of(fine).resolve(fine.association.parameters)).toMatchObject({ LogGroupName: ['/aem/keys'] });
+  });
+
+  test('synthesis says what the tagged instances\' role needs (it is not visible here)', () => {
+    const { stack } = associate('aem-role', 'author');
+    expect(Annotations.fromStack(stack).findInfo('*', Match.stringLikeRegexp('grant the tagged instances\' role keys.grantRead\\(role\\) and, for their output in the key set\'s log group, keys.grantLogWrite\\(role\\)'))).toHaveLength(1);
+    const off = associate('aem-role', 'author', { logOutput: false }).stack;
+    const infos = Annotations.fromStack(off).findInfo('*', Match.stringLikeRegexp('addInstancesByTag'));
+    expect(infos).toHaveLength(1);
+    expect(JSON.stringify(infos)).not.toContain('grantLogWrite');
+  });
+
+  test('grantLogWrite (for the tagged instances\' role): writing to the key set\'s log group only', () => {
+    const { stack, keys } = setup();
+    keys.addInstancesByTag('aem-role', 'author');
+    const role = new iam.Role(stack, 'AuthorRole', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
+    keys.grantLogWrite(role);
+    const template = Template.fromStack(stack);
+    const logGroup = Object.keys(template.findResources('AWS::Logs::LogGroup'))[0];
+    const policies = Object.values(template.findResources('AWS::IAM::Policy')) as any[];
+    expect(policies).toHaveLength(1);
+    const statements = stack.resolve(policies[0].Properties.PolicyDocument.Statement);
+    expect(statements).toEqual([
+      // DescribeLogGroups has no narrower resource (the SSM agent's check that the group exists).
+      expect.objectContaining({ Action: 'logs:DescribeLogGroups', Effect: 'Allow', Resource: expect.objectContaining({ 'Fn::Join': ['', expect.arrayContaining([':log-group:*'])] }) }),
+      // The installer needs CreateLogStream and PutLogEvents; the agent also DescribeLogStreams.
+      { Action: ['logs:CreateLogStream', 'logs:DescribeLogStreams', 'logs:PutLogEvents'], Effect: 'Allow', Resource: { 'Fn::GetAtt': [logGroup, 'Arn'] } },
+    ]);
+    expect(statements.some((st: any) => st.Condition)).toBe(false);
   });
 
   test('an empty AdminSecretId is left out (the document default applies)', () => {

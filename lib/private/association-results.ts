@@ -15,6 +15,13 @@ export const FAILED_ASSOCIATION_STATUSES = ['Failed', 'TimedOut'];
 export const ASSOCIATION_FAILURE_PATTERN = '{ ($.source = "aws.ssm") && '
   + `(${FAILED_ASSOCIATION_STATUSES.map((s) => `$.detail.status = "${s}"`).join(' || ')}) }`;
 
+/**
+ * Text filter pattern over the closing line the installer sends after each association run
+ * (`association run: WORD (exit N)`, document parameter `LogGroupName`): runs that changed
+ * something on an instance (drift repaired, or keys installed on a newly tagged instance).
+ */
+export const ASSOCIATION_CHANGED_PATTERN = '"association run: changed"';
+
 /** Properties of `AssociationResults`. */
 export interface AssociationResultsProps {
   /** The key set's log group, where the failure events are kept. */
@@ -30,7 +37,9 @@ export interface AssociationResultsProps {
  * State Manager's per-instance association events (statuses Failed and TimedOut, the key set's
  * associations only) writes each event to the key set's log group, and a metric filter counts
  * them (`AssociationRunsFailed`). The event names the instance, the association and the error:
- * the log group is also where an operator reads which instance failed.
+ * the log group is also where an operator reads which instance failed. A second metric filter
+ * counts the runs that changed something (`AssociationRunsChanged`), from the closing line of the
+ * output the installer sends to the log group itself.
  */
 export class AssociationResults extends Construct {
   /** The rule. */
@@ -79,6 +88,13 @@ export class AssociationResults extends Construct {
       filterPattern: logs.FilterPattern.literal(ASSOCIATION_FAILURE_PATTERN),
       metricNamespace: props.namespace,
       metricName: METRICS.associationFailures,
+      metricValue: '1',
+    });
+    new logs.MetricFilter(this, 'Changes', {
+      logGroup: props.logGroup,
+      filterPattern: logs.FilterPattern.literal(ASSOCIATION_CHANGED_PATTERN),
+      metricNamespace: props.namespace,
+      metricName: METRICS.associationChanges,
       metricValue: '1',
     });
   }

@@ -44,6 +44,8 @@ export const INSTALLER_PARAMETER_RULES = {
   AdminSecretId: { prop: 'adminSecret', expected: 'a Secrets Manager secret ARN', allowedPattern: PARAMETER_PATTERNS.optionalSecretArn },
   AemPort: { prop: 'aemPort', expected: 'an integer from 1 to 65535', allowedPattern: PARAMETER_PATTERNS.port, range: { min: 1, max: 65535 } },
   FreshKeyMinutes: { prop: 'freshKeyAge', expected: 'whole minutes from 1 to 5256000 (3650 days)', allowedPattern: '^[1-9][0-9]{0,6}$', range: { min: 1, max: 5256000 } },
+  // Empty: the installer sends nothing itself (the caller streams with CloudWatchOutputConfig, or not at all).
+  LogGroupName: { prop: 'logGroup', expected: 'a CloudWatch Logs group name (letters, digits and . _ - / #, at most 512) or empty', allowedPattern: '^[-._/#A-Za-z0-9]{0,512}$' },
 } satisfies Record<string, InstallerParameterRule>;
 
 /** An installer parameter with a rule. */

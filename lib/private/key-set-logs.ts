@@ -41,8 +41,10 @@ export interface KeySetLogsProps {
 
 /**
  * The key set's CloudWatch Logs group: the installer output of every gated launch (Run Command
- * `CloudWatchOutputConfig`, one stream per command, instance and stream), and the State Manager
- * events of failed association runs. Never key material: the scripts print fingerprints only.
+ * `CloudWatchOutputConfig`, one stream per command, instance and stream), the output of every tag
+ * association run (sent by the installer itself, document parameter `LogGroupName`, one stream
+ * per instance and run), and the State Manager events of failed association runs. Never key
+ * material: the scripts print fingerprints only.
  */
 export class KeySetLogs extends Construct {
   /** The log group. */
@@ -99,7 +101,8 @@ export class KeySetLogs extends Construct {
   /**
    * What the SSM agent needs to stream Run Command output into this log group: find it
    * (`DescribeLogGroups` has no resource-level scope beyond log-group:*), then streams and events
-   * of this group only.
+   * of this group only. The installer sending a tag association run's output needs only
+   * `CreateLogStream` and `PutLogEvents` of these.
    */
   public grantAgentWrite(grantee: iam.IGrantable): iam.Grant {
     const stack = Stack.of(this);

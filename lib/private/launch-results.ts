@@ -21,6 +21,8 @@ export const METRICS = {
   installerErrors: 'InstallerErrors',
   /** Tag association runs that failed (or timed out) on an instance. */
   associationFailures: 'AssociationRunsFailed',
+  /** Tag association runs that changed something on an instance (the installer's closing line `association run: changed`). */
+  associationChanges: 'AssociationRunsChanged',
 } as const;
 
 /** Prefix of the record steps' names. */

@@ -69,7 +69,7 @@ function checkKeyBytes(name: string, value: number | undefined, fallback: number
 }
 
 /** The data block's first line; the script finds its parameters after it. */
-export const DATA_BLOCK_MARKER = '#@aem-crypto-keys-data 1';
+export const DATA_BLOCK_MARKER = '#@aem-crypto-keys-data 2';
 
 const SCRIPTS_DIR = path.join(__dirname, '..', 'scripts');
 const COMMON_FILE = 'aem-keys-common.sh';
@@ -82,9 +82,9 @@ const COMMON_END = `# <<< ${COMMON_FILE}`;
  * / `# <<< ...` markers, compacted (no comments, blank lines or indentation, see `compactShell`;
  * short commands joined, see `joinShortLines`; the `aemkeys_`/`AEMKEYS_` prefixes shortened to
  * `_`, see `shortNames`), its `#!` line followed by a comment naming it (`embeddedHeader`), then the
- * data block: one `#@param Name` line and one `{{ Name }}` line per parameter (SSM substitutes the
- * value there; the script reads it back from its own file and never executes it), then each
- * static section's lines, then `#@end`.
+ * data block: one `#@={{ Name }}` line per parameter, in order (SSM substitutes the value there;
+ * the script reads it back from its own file and never executes it), then each static section's
+ * lines, then `#@end`.
  *
  * Throws when the script holds `{{` outside the data block (SSM would substitute it).
  */
@@ -120,7 +120,7 @@ function inlineCommon(scriptFile: string): string[] {
 }
 
 /** The longest line `joinShortLines` makes of short commands in the embedded scripts. */
-const JOINED_LINE_MAX = 140;
+const JOINED_LINE_MAX = 200;
 
 /**
  * A script's line with the embedded form's short names: the `aemkeys_` and `AEMKEYS_` prefixes
@@ -144,7 +144,7 @@ function readScript(file: string): string[] {
 function dataBlock(parameterNames: readonly string[], staticSections: Record<string, string[]>): string[] {
   const data = [DATA_BLOCK_MARKER];
   for (const name of parameterNames) {
-    data.push(`#@param ${name}`, `{{ ${name} }}`);
+    data.push(`#@={{ ${name} }}`);
   }
   for (const [section, sectionLines] of Object.entries(staticSections)) {
     if (!/^[a-z][a-z0-9-]{0,40}$/.test(section)) throw new Error(`bad static section name ${section}`);

@@ -45,17 +45,15 @@ aemkeys_log() {
 # aemkeys_require_bash
 #   Fails unless this is bash 4.2 or newer.
 aemkeys_require_bash() {
-  if (( BASH_VERSINFO[0] < 4 || (BASH_VERSINFO[0] == 4 && BASH_VERSINFO[1] < 2) )); then
-    aemkeys_fail "bash 4.2 or newer is required (this is $BASH_VERSION)"
-  fi
+  (( BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 402 )) || aemkeys_fail "bash 4.2 or newer is required (this is $BASH_VERSION)"
 }
 
 # aemkeys_load_data_block SCRIPT_FILE PARAM_NAME...
 #   Reads the script's own text (SCRIPT_FILE, or $BASH_EXECUTION_STRING when run by `bash -c`)
 #   and parses the data block after the script's final `exit`. The block is never executed:
-#     #@aem-crypto-keys-data 1
-#     #@param NAME          (one per PARAM_NAME, in that exact order)
-#     VALUE                 (exactly one line: SSM substitutes the parameter here)
+#     #@aem-crypto-keys-data 2
+#     #@=VALUE              (one line per PARAM_NAME, in that exact order: SSM substitutes the
+#                            parameter after the #@=; the document shows #@={{ NAME }})
 #     #@static SECTION      (zero or more sections of static lines rendered at synth time)
 #     #@|LINE
 #     #@end
@@ -74,19 +72,16 @@ aemkeys_load_data_block() {
     aemkeys_fail "cannot read the script's own text to find its parameters"
   fi
   n=${#lines[@]}
-  local marker='#@aem-crypto-keys''-data 1'
+  local marker='#@aem-crypto-keys''-data 2'
   for (( i = 0; i < n; i++ )); do
     [[ ${lines[i]} == "$marker" ]] && break
   done
   (( i < n )) || aemkeys_fail "the script has no parameter block"
   (( i++ ))
   for name in "$@"; do
-    if (( i + 1 >= n )) || [[ ${lines[i]} != "#@param $name" || ${lines[i+1]} == '#@'* ]]; then
-      aemkeys_fail "parameter $name: contains a newline or the parameter block is malformed"
-    fi
-    line=${lines[i+1]}
-    printf -v "AEMKEYS_P_$name" '%s' "$line"
-    (( i += 2 ))
+    [[ $i -lt $n && ${lines[i]} == '#@='* ]] || aemkeys_fail "parameter $name: contains a newline or the parameter block is malformed"
+    printf -v "AEMKEYS_P_$name" '%s' "${lines[i]#'#@='}"
+    (( i++ ))
   done
   section=''
   while (( i < n )); do
@@ -133,10 +128,7 @@ aemkeys_check_enum() {
 # aemkeys_check_uint NAME VALUE MIN MAX
 #   Fails unless VALUE is a decimal integer (no leading zero) in MIN..MAX.
 aemkeys_check_uint() {
-  local name=$1 value=$2 min=$3 max=$4
-  if [[ ! $value =~ ^[1-9][0-9]{0,8}$|^0$ ]] || (( value < min || value > max )); then
-    aemkeys_fail "parameter $name: must be an integer from $min to $max"
-  fi
+  [[ $2 =~ ^[1-9][0-9]{0,8}$|^0$ ]] && (( $2 >= $3 && $2 <= $4 )) || aemkeys_fail "parameter $1: must be an integer from $3 to $4"
 }
 
 # aemkeys_check_secret_arn NAME VALUE [optional]
@@ -144,14 +136,9 @@ aemkeys_check_uint() {
 #   partitions); with "optional", an empty VALUE is accepted. AEMKEYS_REPLY = the ARN's region
 #   (empty for an empty VALUE).
 aemkeys_check_secret_arn() {
-  local name=$1 value=$2
   AEMKEYS_REPLY=''
-  if [[ -z $value && ${3:-} == optional ]]; then
-    return 0
-  fi
-  if [[ ! $value =~ $AEMKEYS_ARN_RE ]]; then
-    aemkeys_fail "parameter $name: must be a Secrets Manager secret ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)"
-  fi
+  [[ -z $2 && ${3:-} == optional ]] && return 0
+  [[ $2 =~ $AEMKEYS_ARN_RE ]] || aemkeys_fail "parameter $1: must be a Secrets Manager secret ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)"
   AEMKEYS_REPLY=${BASH_REMATCH[2]}
 }
 
@@ -160,12 +147,8 @@ aemkeys_check_secret_arn() {
 #   with no '.' or '..' component. AEMKEYS_REPLY = VALUE without trailing slashes.
 aemkeys_check_abs_path() {
   local name=$1 value=$2
-  if [[ ! $value =~ $AEMKEYS_PATH_RE ]]; then
-    aemkeys_fail "parameter $name: must be an absolute path of at most 1024 letters, digits, spaces and - _ . / @ + , : = ~"
-  fi
-  if [[ /$value/ == */../* || /$value/ == */./* ]]; then
-    aemkeys_fail "parameter $name: must not contain '.' or '..' components"
-  fi
+  [[ $value =~ $AEMKEYS_PATH_RE ]] || aemkeys_fail "parameter $name: must be an absolute path of at most 1024 letters, digits, spaces and - _ . / @ + , : = ~"
+  [[ /$value/ == */../* || /$value/ == */./* ]] && aemkeys_fail "parameter $name: must not contain '.' or '..' components"
   while [[ $value == */ && $value != / ]]; do
     value=${value%/}
   done
@@ -182,10 +165,7 @@ aemkeys_check_user() {
 # aemkeys_check_unit NAME VALUE
 #   Fails unless VALUE is a safe systemd unit name (no leading '-').
 aemkeys_check_unit() {
-  local name=$1 value=$2
-  if [[ ! $value =~ $AEMKEYS_UNIT_RE ]]; then
-    aemkeys_fail "parameter $name: must be a systemd unit name (letters, digits and : _ . @ -)"
-  fi
+  [[ $2 =~ $AEMKEYS_UNIT_RE ]] || aemkeys_fail "parameter $1: must be a systemd unit name (letters, digits and : _ . @ -)"
 }
 
 # aemkeys_capture COMMAND [ARG...]
@@ -217,9 +197,7 @@ aemkeys_last_line() {
 aemkeys_get_secret_string() {
   local arn=$1 region=$2
   AEMKEYS_SECRET=''
-  if ! command -v aws >/dev/null 2>&1; then
-    aemkeys_fail "the AWS CLI (aws) is not on the PATH"
-  fi
+  command -v aws >/dev/null 2>&1 || aemkeys_fail "the AWS CLI (aws) is not on the PATH"
   AWS_PAGER='' aemkeys_capture aws secretsmanager get-secret-value --secret-id "$arn" --region "$region" \
     --query SecretString --output text
   if [[ $AEMKEYS_RC != 0 ]]; then
@@ -237,68 +215,57 @@ aemkeys_get_secret_string() {
 #   string fields and AEMKEYS_JSON_TYPE (field -> string|other). Unknown fields are allowed;
 #   nested objects and arrays are skipped.
 aemkeys_json_object() {
-  local s=$1 i=0 n=${#1} rest key c depth instr
-  local re_ws='^[[:space:]]+'
-  local re_str='^"(([^"\\]|\\.)*)"'
-  local re_lit='^(-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?|true|false|null)'
+  local s=$1 i=0 n=${#1} key c depth instr ws='[[:space:]]*' str='"(([^"\\]|\\.)*)"'
   unset AEMKEYS_JSON AEMKEYS_JSON_TYPE
   declare -gA AEMKEYS_JSON=() AEMKEYS_JSON_TYPE=()
-  [[ ${s:i} =~ $re_ws ]] && (( i += ${#BASH_REMATCH[0]} ))
-  [[ ${s:i:1} == '{' ]] || return 1
-  (( i++ ))
-  [[ ${s:i} =~ $re_ws ]] && (( i += ${#BASH_REMATCH[0]} ))
-  if [[ ${s:i:1} == '}' ]]; then
-    (( i++ ))
-  else
+  aemkeys_json_eat "$ws[{]$ws" || return 1
+  if ! aemkeys_json_eat '[}]'; then
     while :; do
-      rest=${s:i}
-      [[ $rest =~ $re_str ]] || return 1
+      aemkeys_json_eat "$str" || return 1
       key=${BASH_REMATCH[1]}
-      (( i += ${#BASH_REMATCH[0]} ))
-      [[ ${s:i} =~ $re_ws ]] && (( i += ${#BASH_REMATCH[0]} ))
-      [[ ${s:i:1} == ':' ]] || return 1
-      (( i++ ))
-      [[ ${s:i} =~ $re_ws ]] && (( i += ${#BASH_REMATCH[0]} ))
+      aemkeys_json_eat "$ws:$ws" || return 1
       c=${s:i:1}
-      rest=${s:i}
-      if [[ $c == '"' ]]; then
-        [[ $rest =~ $re_str ]] || return 1
+      if aemkeys_json_eat "$str"; then
         AEMKEYS_JSON[$key]=${BASH_REMATCH[1]}
         AEMKEYS_JSON_TYPE[$key]=string
-        (( i += ${#BASH_REMATCH[0]} ))
-      elif [[ $c == '{' || $c == '[' ]]; then
-        depth=0 instr=0
-        while (( i < n )); do
-          c=${s:i:1}
-          if (( instr )); then
-            if [[ $c == '\' ]]; then (( i++ )); elif [[ $c == '"' ]]; then instr=0; fi
-          elif [[ $c == '"' ]]; then instr=1
-          elif [[ $c == '{' || $c == '[' ]]; then (( depth++ ))
-          elif [[ $c == '}' || $c == ']' ]]; then (( depth-- )); (( depth == 0 )) && break
-          fi
-          (( i++ ))
-        done
-        (( i < n )) || return 1
-        (( i++ ))
-        unset 'AEMKEYS_JSON[$key]'
-        AEMKEYS_JSON_TYPE[$key]=other
-      elif [[ $rest =~ $re_lit ]]; then
-        (( i += ${#BASH_REMATCH[0]} ))
-        unset 'AEMKEYS_JSON[$key]'
-        AEMKEYS_JSON_TYPE[$key]=other
       else
-        return 1
+        if [[ $c == '{' || $c == '[' ]]; then
+          depth=0 instr=0
+          while (( i < n )); do
+            c=${s:i:1}
+            if (( instr )); then
+              if [[ $c == '\' ]]; then (( i++ )); elif [[ $c == '"' ]]; then instr=0; fi
+            elif [[ $c == '"' ]]; then instr=1
+            elif [[ $c == '{' || $c == '[' ]]; then (( depth++ ))
+            elif [[ $c == '}' || $c == ']' ]]; then (( depth-- )); (( depth == 0 )) && break
+            fi
+            (( i++ ))
+          done
+          (( i < n )) || return 1
+          (( i++ ))
+        else
+          aemkeys_json_eat '(-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?|true|false|null)' || return 1
+        fi
+        unset 'AEMKEYS_JSON[$key]'
+        AEMKEYS_JSON_TYPE[$key]=other
       fi
-      [[ ${s:i} =~ $re_ws ]] && (( i += ${#BASH_REMATCH[0]} ))
+      aemkeys_json_eat "$ws"
       c=${s:i:1}
       (( i++ ))
       [[ $c == '}' ]] && break
       [[ $c == ',' ]] || return 1
-      [[ ${s:i} =~ $re_ws ]] && (( i += ${#BASH_REMATCH[0]} ))
+      aemkeys_json_eat "$ws"
     done
   fi
-  [[ ${s:i} =~ $re_ws ]] && (( i += ${#BASH_REMATCH[0]} ))
+  aemkeys_json_eat "$ws"
   (( i == n ))
+}
+
+# aemkeys_json_eat RE
+#   For aemkeys_json_object (its s and i, by bash's dynamic scope): when the text at i starts
+#   with a match of RE, moves i past it (BASH_REMATCH holds it) and returns 0; else returns 1.
+aemkeys_json_eat() {
+  [[ ${s:i} =~ ^$1 ]] && (( i += ${#BASH_REMATCH[0]}, 1 ))
 }
 
 # aemkeys_json_unescape RAW
@@ -354,20 +321,14 @@ aemkeys_json_unescape() {
 #   showing the value.
 aemkeys_secret_key() {
   local field=$1 want=$2 raw b64 len
-  if [[ ${AEMKEYS_JSON_TYPE[$field]:-} != string ]]; then
-    aemkeys_fail "the secret has no \"$field\" string field"
-  fi
+  [[ ${AEMKEYS_JSON_TYPE[$field]:-} == string ]] || aemkeys_fail "the secret has no \"$field\" string field"
   raw=${AEMKEYS_JSON[$field]}
   b64=''
   aemkeys_json_unescape "$raw" && b64=$AEMKEYS_REPLY
   AEMKEYS_REPLY=''
-  if [[ -z $b64 || ! $b64 =~ $AEMKEYS_B64_RE ]]; then
-    aemkeys_fail "\"$field\" in the secret is not valid base64"
-  fi
+  [[ -n $b64 && $b64 =~ $AEMKEYS_B64_RE ]] || aemkeys_fail "\"$field\" in the secret is not valid base64"
   len=$(printf '%s' "$b64" | base64 -d 2>/dev/null | wc -c) || aemkeys_fail "\"$field\" in the secret is not valid base64"
-  if [[ $len != "$want" ]]; then
-    aemkeys_fail "\"$field\" in the secret is $len bytes, expected $want"
-  fi
+  [[ $len == "$want" ]] || aemkeys_fail "\"$field\" in the secret is $len bytes, expected $want"
   aemkeys_sha256_b64 "$b64"
   printf -v "AEMKEYS_KEY_$field" '%s' "$b64"
   printf -v "AEMKEYS_SHA_$field" '%s' "$AEMKEYS_REPLY"
@@ -466,27 +427,19 @@ aemkeys_scan_bundles() {
 #   symbolic name is exactly SYMBOLIC_NAME (location's jar name, else aemkeys_manifest_names).
 #   Several folders: the single active one (state 32) wins; otherwise fails as ambiguous.
 aemkeys_find_bundle() {
-  local want=$1 i
+  local want=$1 i by ref
   local -a all=() active=()
-  for i in "${!AEMKEYS_B_NAME[@]}"; do
-    if [[ ${AEMKEYS_B_NAME[i]} == "$want" ]]; then
+  # By location first; when no location names it, by the manifests.
+  for by in NAME MNAME; do
+    [[ $by == MNAME ]] && { (( ${#all[@]} == 0 )) || break; aemkeys_manifest_names; }
+    for i in "${!AEMKEYS_B_DIR[@]}"; do
+      ref="AEMKEYS_B_$by[$i]"
+      [[ ${!ref:-} == "$want" ]] || continue
       all+=("$i")
       [[ ${AEMKEYS_B_STATE[i]} == 32 ]] && active+=("$i")
-    fi
-  done
-  if (( ${#all[@]} == 0 )); then
-    # No location names it: the manifests.
-    aemkeys_manifest_names
-    for i in "${!AEMKEYS_B_MNAME[@]}"; do
-      if [[ ${AEMKEYS_B_MNAME[i]} == "$want" ]]; then
-        all+=("$i")
-        [[ ${AEMKEYS_B_STATE[i]} == 32 ]] && active+=("$i")
-      fi
     done
-  fi
-  if (( ${#all[@]} == 0 )); then
-    aemkeys_fail "no bundle $want in the Felix bundle cache (is this an AEM 6.3+ instance that was started once?)"
-  fi
+  done
+  (( ${#all[@]} == 0 )) && aemkeys_fail "no bundle $want in the Felix bundle cache (is this an AEM 6.3+ instance that was started once?)"
   if (( ${#all[@]} > 1 )); then
     if (( ${#active[@]} != 1 )); then
       local names='' j
@@ -740,17 +693,13 @@ aemkeys_felix_dir() {
     dir=${dir//'${sling.launchpad}'/$launchpad}
     [[ $dir == /* ]] || dir=$qs/$dir
     while [[ $dir == */ && $dir != / ]]; do dir=${dir%/}; done
-    if [[ $dir == *'${'* || /$dir/ == */../* || /$dir/ == */./* || $dir != "$qs"/* ]]; then
-      aemkeys_fail "org.osgi.framework.storage in $props ($dir) is not a folder inside QuickstartDir; refusing to use it"
-    fi
+    [[ $dir == *'${'* || /$dir/ == */../* || /$dir/ == */./* || $dir != "$qs"/* ]] && aemkeys_fail "org.osgi.framework.storage in $props ($dir) is not a folder inside QuickstartDir; refusing to use it"
     [[ -d $dir && ! -L $dir ]] || aemkeys_fail "no Felix bundle cache at $dir (org.osgi.framework.storage in $props)"
     AEMKEYS_REPLY=$dir
     return 0
   fi
   dir=$qs/launchpad/felix
-  if [[ ! -d $dir && -d $qs/crx-repository/launchpad/felix ]]; then
-    aemkeys_fail "no Felix bundle cache at $dir, but $qs/crx-repository has one (AEM Forms on JEE): pass QuickstartDir=$qs/crx-repository"
-  fi
+  [[ ! -d $dir && -d $qs/crx-repository/launchpad/felix ]] && aemkeys_fail "no Felix bundle cache at $dir, but $qs/crx-repository has one (AEM Forms on JEE): pass QuickstartDir=$qs/crx-repository"
   AEMKEYS_REPLY=$dir
 }
 
@@ -997,13 +946,10 @@ aemkeys_clean_stale_tmp() {
 #   newline added). The bytes reach the user's step on stdin. After a crash DEST holds its old
 #   or its new bytes, never a mix.
 aemkeys_write_atomic() {
-  local dest=$1 mode=$2 kind=$3 data=$4
-  if [[ $kind == base64 ]]; then
-    printf '%s' "$data" | base64 -d | aemkeys_as_user aemkeys_u_write "$dest" "$mode" "$AEMKEYS_READ_MAX" 2>/dev/null
-  else
-    printf '%s' "$data" | aemkeys_as_user aemkeys_u_write "$dest" "$mode" "$AEMKEYS_READ_MAX" 2>/dev/null
-  fi
-  (( $? == 0 )) || aemkeys_fail "cannot write $dest as $AEMKEYS_USER"
+  local decode=cat
+  [[ $3 == base64 ]] && decode='base64 -d'
+  printf '%s' "$4" | $decode | aemkeys_as_user aemkeys_u_write "$1" "$2" "$AEMKEYS_READ_MAX" 2>/dev/null \
+    || aemkeys_fail "cannot write $1 as $AEMKEYS_USER"
 }
 
 # aemkeys_backup QUICKSTART_DIR FILE...
@@ -1109,4 +1055,45 @@ aemkeys_admin_auth() {
 #   AEMKEYS_REPLY = base64 of "USER:PASSWORD" (encoded in a pipe, never in argv).
 aemkeys_basic_auth() {
   AEMKEYS_REPLY=$(printf '%s:%s' "$1" "$2" | base64 -w 0) || aemkeys_fail "cannot encode credentials"
+}
+
+# --- CloudWatch Logs (root side: AWS calls only, no tree operation) ---------------------------
+# Run Command and the lifecycle Automation stream output with CloudWatchOutputConfig; a State
+# Manager association cannot (AWS::SSM::Association has an S3 output location only), so the
+# installer sends its own output when the document's LogGroupName is set.
+
+# aemkeys_logged GROUP REGION COMMAND [ARG...]
+#   Runs COMMAND (in a subshell, output captured by aemkeys_capture), prints its stdout and
+#   stderr, then puts them into a new stream association/ID/<UTC time>-<pid> of the CloudWatch
+#   Logs group GROUP in REGION (ID: the SSM agent's AWS_SSM_INSTANCE_ID, else the host name): one
+#   event per non-empty line, stdout first (JSON: \ and " escaped, tab as \t, other control
+#   characters as '?', other bytes as they are), then "association run: WORD (exit STATUS)", WORD
+#   from the last "result: WORD ..." line, or "failed" unless STATUS is 0 or 3. The events travel
+#   on stdin (file:///dev/stdin), never in an argument. Returns COMMAND's status: a failure to
+#   send (also: text that is not UTF-8) is one warning line on stderr. Fails only for a bad GROUP.
+aemkeys_logged() {
+  local re='^[-._/#A-Za-z0-9]{0,512}$' t line ev='' result=failed rc
+  [[ $1 =~ $re ]] || aemkeys_fail "parameter LogGroupName: not a log group name"
+  t=$(date +%s%3N)
+  aemkeys_capture "${@:3}"
+  rc=$AEMKEYS_RC
+  [[ -n $AEMKEYS_OUT ]] && printf '%s\n' "$AEMKEYS_OUT"
+  printf '%s' "$AEMKEYS_ERR" >&2
+  while IFS= read -r line; do
+    [[ $line =~ ^result:\ ([a-z]+) ]] && result=${BASH_REMATCH[1]}
+    line=${line//\\/\\\\}
+    line=${line//\"/\\\"}
+    line=${line//$'\t'/\\t}
+    [[ -n $line ]] && printf -v ev '%s{"timestamp":%s,"message":"%s"},' "$ev" $(( t++ )) "${line//[[:cntrl:]]/?}"
+  done <<< "$AEMKEYS_OUT"$'\n'"$AEMKEYS_ERR"
+  [[ $rc == [03] ]] || result=failed
+  printf -v ev '[%s{"timestamp":%s,"message":"association run: %s (exit %s)"}]' "$ev" "$t" "$result" "$rc"
+  local -a aws=(timeout --foreground 60 aws logs) a=(--region "$2" --log-group-name "$1" --log-stream-name "association/${AWS_SSM_INSTANCE_ID:-$HOSTNAME}/$(date -u +%FT%H-%M-%SZ)-$$")
+  aemkeys_capture "${aws[@]}" create-log-stream "${a[@]}"
+  [[ $AEMKEYS_RC == 0 ]] && aemkeys_capture "${aws[@]}" put-log-events "${a[@]}" --log-events file:///dev/stdin <<< "$ev"
+  if [[ $AEMKEYS_RC != 0 ]]; then
+    aemkeys_last_line "$AEMKEYS_ERR"
+    printf '%s: warning: output not sent to log group %s: %s\n' "$AEMKEYS_PROG" "$1" "${AEMKEYS_REPLY:-status $AEMKEYS_RC}" >&2
+  fi
+  return "$rc"
 }

@@ -131,7 +131,7 @@ aemkeys_install_main() {
   umask 077
   aemkeys_require_bash
   aemkeys_load_data_block "$self" SecretId QuickstartDir AemUser EncapsulatedToken Mode OnKeyMismatch \
-    Restart ServiceName StartAfterInstall AdminSecretId AemPort FreshKeyMinutes HmacBytes MasterBytes
+    Restart ServiceName StartAfterInstall AdminSecretId AemPort FreshKeyMinutes HmacBytes MasterBytes LogGroupName
 
   # 1. Validate every parameter: nothing is touched yet.
   local secret_id=$AEMKEYS_P_SecretId region qs user=$AEMKEYS_P_AemUser
@@ -140,6 +140,12 @@ aemkeys_install_main() {
   local admin_id=$AEMKEYS_P_AdminSecretId admin_region port=$AEMKEYS_P_AemPort
   aemkeys_check_secret_arn SecretId "$secret_id"
   region=$AEMKEYS_REPLY
+  # LogGroupName (tag associations): the run happens in a subshell (BASH_SUBSHELL > 0 there),
+  # whose output is then sent to the group. The region is the SSM agent's (the association's).
+  if [[ -n $AEMKEYS_P_LogGroupName && $BASH_SUBSHELL == 0 ]]; then
+    aemkeys_logged "$AEMKEYS_P_LogGroupName" "${AWS_SSM_REGION_NAME:-$region}" aemkeys_install_main "$self"
+    return
+  fi
   aemkeys_check_abs_path QuickstartDir "$AEMKEYS_P_QuickstartDir"
   qs=$AEMKEYS_REPLY
   aemkeys_check_enum EncapsulatedToken "$encapsulated" true false
@@ -156,9 +162,7 @@ aemkeys_install_main() {
   aemkeys_check_uint MasterBytes "$AEMKEYS_P_MasterBytes" 1 4096
   aemkeys_check_user AemUser "$user"
   aemkeys_user_init "$user"
-  if [[ $restart == bundles && -z $admin_id ]]; then
-    aemkeys_fail "Restart=bundles needs AdminSecretId (a secret holding an AEM admin's {\"username\",\"password\"})"
-  fi
+  [[ $restart == bundles && -z $admin_id ]] && aemkeys_fail "Restart=bundles needs AdminSecretId (a secret holding an AEM admin's {\"username\",\"password\"})"
   aemkeys_as_user aemkeys_u_isdir "$qs" </dev/null 2>/dev/null || aemkeys_fail "QuickstartDir $qs is not a directory $user can open"
   local running=false
   if [[ $mode == install ]]; then
@@ -169,9 +173,8 @@ aemkeys_install_main() {
     fi
   fi
   # AEM told to read its keys from elsewhere would ignore the keys written here.
-  if aemkeys_keys_path_override "$qs" "$service"; then
-    aemkeys_fail "AEM reads its keys from elsewhere: $AEMKEYS_REPLY; the keys in the bundle folder would be ignored (remove that setting, or put the keys there yourself)"
-  fi
+  aemkeys_keys_path_override "$qs" "$service" \
+    && aemkeys_fail "AEM reads its keys from elsewhere: $AEMKEYS_REPLY; the keys in the bundle folder would be ignored (remove that setting, or put the keys there yourself)"
 
   # 2. Read, decode and check the keys: still nothing touched.
   aemkeys_get_secret_string "$secret_id" "$region"
@@ -278,21 +281,20 @@ aemkeys_install_main() {
   fi
 
   # Refuse other keys before anything is touched (OnKeyMismatch=fail).
-  if [[ $on_mismatch == fail && ( ${st[hmac]} == differs || ${st[master]} == differs ) ]]; then
-    aemkeys_fail "the instance has other keys (hmac ${oldfp[hmac]:-missing}, master ${oldfp[master]:-missing}) and OnKeyMismatch=fail: nothing changed"
-  fi
+  local other="the instance has other keys (hmac ${oldfp[hmac]:-missing}, master ${oldfp[master]:-missing})"
+  # OnKeyMismatch matters only when a key on the instance differs from the secret's.
+  [[ ${st[hmac]} == differs || ${st[master]} == differs ]] || on_mismatch=none
+  [[ $on_mismatch == fail ]] && aemkeys_fail "$other and OnKeyMismatch=fail: nothing changed"
   # OnKeyMismatch=replace-fresh: only AEM's own first-start keys (every key file on the instance
   # modified less than FreshKeyMinutes ago) are replaced; older keys may protect encrypted data.
   local fresh_note=''
-  if [[ $on_mismatch == replace-fresh && ( ${st[hmac]} == differs || ${st[master]} == differs ) ]]; then
+  if [[ $on_mismatch == replace-fresh ]]; then
     local now age=0
     now=$(date +%s) || aemkeys_fail "date failed"
     for k in hmac master; do
       [[ ${st[$k]} != absent ]] && (( now - mtime[$k] > age )) && age=$(( now - mtime[$k] ))
     done
-    if (( age >= AEMKEYS_P_FreshKeyMinutes * 60 )); then
-      aemkeys_fail "the instance has other keys (hmac ${oldfp[hmac]:-missing}, master ${oldfp[master]:-missing}), last changed $(( age / 60 )) minutes ago: not AEM's first-start keys (OnKeyMismatch=replace-fresh, FreshKeyMinutes=$AEMKEYS_P_FreshKeyMinutes), they may protect this instance's encrypted data; nothing changed. To replace them after a backup, run with OnKeyMismatch=replace (construct option onKeyMismatch: OnKeyMismatch.REPLACE)"
-    fi
+    (( age >= AEMKEYS_P_FreshKeyMinutes * 60 )) && aemkeys_fail "$other, last changed $(( age / 60 )) minutes ago: not AEM's first-start keys (OnKeyMismatch=replace-fresh, FreshKeyMinutes=$AEMKEYS_P_FreshKeyMinutes), they may protect this instance's encrypted data; nothing changed. To replace them after a backup, run with OnKeyMismatch=replace (construct option onKeyMismatch: OnKeyMismatch.REPLACE)"
     fresh_note="keys: the replaced keys were $(( age / 60 )) minutes old, AEM's first-start keys (OnKeyMismatch=replace-fresh, FreshKeyMinutes=$AEMKEYS_P_FreshKeyMinutes)"
   fi
   local key_change=false

@@ -1,0 +1,297 @@
+/**
+ * The installer's own log shipping (document parameter LogGroupName, set by tag associations,
+ * which have no CloudWatchOutputConfig): the real shell against moto_server's CloudWatch Logs on
+ * 127.0.0.1 with the real AWS CLI. What arrives, how it is escaped, that it never holds key
+ * material, that the metric filters count it, and that a failure to send changes nothing but one
+ * warning line.
+ */
+import { spawnSync } from 'child_process';
+import { randomBytes } from 'crypto';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { ASSOCIATION_CHANGED_PATTERN, ASSOCIATION_FAILURE_PATTERN } from '../lib/private/association-results';
+import { INSTALLER_PARAMETER_RULES } from '../lib/private/installer-checks';
+import { CHANGED_PATTERN, ERROR_PATTERN } from '../lib/private/key-set-logs';
+import { aemBundles, felixCache } from './support/felix';
+import { matches } from './support/filter-pattern';
+import { Instance, makeInstance, plant, plantGeneratedKeys, renderScript, runScript, snapshotTree, synthInstaller, testUser } from './support/installer-harness';
+import { scanText } from './support/key-scan';
+import { Moto, startMoto } from './support/moto';
+import { describeWithTools } from './support/tools';
+
+const COMMON = path.join(__dirname, '..', 'lib', 'scripts', 'aem-keys-common.sh');
+const STREAM = /^association\/([^/]+)\/\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ-\d+$/;
+
+interface Event { timestamp: number; message: string }
+
+/** The AWS CLI against moto, JSON out. */
+function awsCli(moto: Moto, args: string[]): any {
+  const r = spawnSync('aws', [...args, '--region', 'us-east-1', '--output', 'json'], { env: { ...process.env, ...moto.env }, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(r.stderr);
+  return r.stdout.trim() === '' ? undefined : JSON.parse(r.stdout);
+}
+
+/** The names of the group's streams, oldest first. */
+function streamNames(moto: Moto, group: string): string[] {
+  const streams: Array<{ logStreamName: string; creationTime: number }> = awsCli(moto, ['logs', 'describe-log-streams', '--log-group-name', group]).logStreams;
+  return streams.sort((a, b) => a.creationTime - b.creationTime || a.logStreamName.localeCompare(b.logStreamName)).map((s) => s.logStreamName);
+}
+
+/** The streams of the group after the first `skip` (oldest first), with their events. */
+function readGroup(moto: Moto, group: string, skip = 0): Array<{ name: string; events: Event[] }> {
+  return streamNames(moto, group).slice(skip).map((name) => ({
+    name,
+    events: awsCli(moto, ['logs', 'get-log-events', '--log-group-name', group, '--log-stream-name', name, '--start-from-head']).events,
+  }));
+}
+
+/** The output lines of a run as the installer sends them: stdout, then stderr, empty lines left out. */
+const lines = (r: { stdout: string; stderr: string }) => [...r.stdout.split('\n'), ...r.stderr.split('\n')].filter((l) => l !== '');
+
+describe('LogGroupName: one rule', () => {
+  test('the script checks the rule table\'s expression, and agrees with it on samples', () => {
+    const common = fs.readFileSync(COMMON, 'utf8');
+    const fn = common.slice(common.indexOf('aemkeys_logged() {'));
+    const re = /^ {2}local re='([^']*)'/m.exec(fn)?.[1];
+    expect(re).toBe(INSTALLER_PARAMETER_RULES.LogGroupName.allowedPattern);
+    for (const v of ['/aem/keys', 'Keys-LogsLogGroup_1.x#2', 'a'.repeat(512), 'a'.repeat(513), 'a:b', 'a b', 'a*', 'ü', '$(id)']) {
+      const bash = spawnSync('bash', ['-c', 're=$1; [[ $2 =~ $re ]]', '_', re!, v]).status === 0;
+      expect({ v, bash }).toEqual({ v, bash: new RegExp(re!).test(v) });
+    }
+  });
+});
+
+describeWithTools(['moto_server', 'aws'], 'aemkeys_logged: the shell path against CloudWatch Logs (moto_server, real AWS CLI)', () => {
+  let moto: Moto;
+  let dir: string;
+  const group = '/aem/keys-unit';
+
+  beforeAll(async () => {
+    moto = await startMoto();
+    awsCli(moto, ['logs', 'create-log-group', '--log-group-name', group]);
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aem-keys-logged-'));
+  }, 60000);
+
+  afterAll(async () => {
+    await moto?.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /**
+   * Runs `aemkeys_logged GROUP us-east-1 emit` where `emit` prints `out` (bytes) on stdout and
+   * `err` on stderr and returns `status`.
+   */
+  const logged = (opts: { out: Buffer | string; err?: string; status?: number; group?: string; env?: Record<string, string>; path?: string }) => {
+    fs.writeFileSync(path.join(dir, 'out'), opts.out);
+    fs.writeFileSync(path.join(dir, 'err'), opts.err ?? '');
+    const script = `. "$1"; d=$2; emit() { cat "$d/out"; cat "$d/err" >&2; return ${opts.status ?? 0}; }; aemkeys_logged "$3" us-east-1 emit`;
+    const r = spawnSync('bash', ['-c', script, '_', COMMON, dir, opts.group ?? group], {
+      env: { ...process.env, ...moto.env, AWS_SSM_INSTANCE_ID: 'i-0123456789abcdef0', ...opts.env, ...(opts.path ? { PATH: opts.path } : {}) },
+      encoding: 'utf8',
+      timeout: 120000,
+    });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+  const newStreams = (before: number) => readGroup(moto, group, before);
+
+  test('one stream per run, named by instance and time; one event per line in order, then the closing line; output and status unchanged', () => {
+    const before = streamNames(moto, group).length;
+    const r = logged({ out: 'bundles: x\nhmac: 0123abcd4567 replaced (was 89ab)\n\nresult: changed\n', err: 'a note on stderr\n', status: 0 });
+    expect(r).toEqual({ status: 0, stdout: 'bundles: x\nhmac: 0123abcd4567 replaced (was 89ab)\n\nresult: changed\n', stderr: 'a note on stderr\n' });
+    const [stream] = newStreams(before);
+    expect(stream.name).toMatch(STREAM);
+    expect(STREAM.exec(stream.name)![1]).toBe('i-0123456789abcdef0');
+    expect(stream.events.map((e) => e.message)).toEqual([
+      'bundles: x', 'hmac: 0123abcd4567 replaced (was 89ab)', 'result: changed', 'a note on stderr', 'association run: changed (exit 0)',
+    ]);
+    const times = stream.events.map((e) => e.timestamp);
+    expect(times.every((t, i) => i === 0 || t > times[i - 1])).toBe(true);
+    expect(Math.abs(times[0] - Date.now())).toBeLessThan(5 * 60000);
+  }, 60000);
+
+  test('JSON escaping: quotes, backslashes, tabs and Unicode arrive as they were; other control characters as ?', () => {
+    const before = streamNames(moto, group).length;
+    const weird = [
+      'token config: /opt/aem/crx-quickstart/install/a "quoted" name.config',
+      'back\\slash \\n \\" \\\\ end\\',
+      'tab\there\tand "both\\"',
+      'Unicode: ü € 日本語 🙂 in a name',
+      'control \u0001 \u001b[31m \u007f kept one line',
+      '{"looks":"like json"}',
+      'result: unchanged (nothing to do)',
+    ];
+    const r = logged({ out: `${weird.join('\n')}\n`, status: 0 });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe('');
+    const [stream] = newStreams(before);
+    expect(stream.events.map((e) => e.message)).toEqual([
+      ...weird.slice(0, 4),
+      'control ? ?[31m ? kept one line',
+      '{"looks":"like json"}',
+      'result: unchanged (nothing to do)',
+      'association run: unchanged (exit 0)',
+    ]);
+  }, 60000);
+
+  test('the closing line: failed for a status other than 0 or 3, the result word otherwise; the host name without the SSM agent\'s instance id', () => {
+    const before = streamNames(moto, group).length;
+    expect(logged({ out: 'result: changed\n', err: 'aem-crypto-keys: error: the keys were written, but systemctl restart aem failed\n', status: 1 }).status).toBe(1);
+    expect(logged({ out: 'hmac: x differs\nresult: mismatch (Mode=verify changed nothing)\n', status: 3 }).status).toBe(3);
+    expect(logged({ out: '', err: '', status: 7, env: { AWS_SSM_INSTANCE_ID: '' } }).status).toBe(7);
+    const streams = newStreams(before);
+    expect(streams.map((s) => s.events.at(-1)!.message)).toEqual([
+      'association run: failed (exit 1)', 'association run: mismatch (exit 3)', 'association run: failed (exit 7)',
+    ]);
+    expect(streams[2].events).toHaveLength(1);
+    expect(STREAM.exec(streams[2].name)![1]).toBe(os.hostname());
+  }, 60000);
+
+  describe('a failure to send is one warning line; status, stdout and stderr otherwise unchanged', () => {
+    test('no such log group', () => {
+      const r = logged({ out: 'result: unchanged (nothing to do)\n', err: 'aem-crypto-keys: error: x\n', status: 5, group: '/aem/missing' });
+      expect(r.status).toBe(5);
+      expect(r.stdout).toBe('result: unchanged (nothing to do)\n');
+      const err = r.stderr.split('\n').filter((l) => l !== '');
+      expect(err).toHaveLength(2);
+      expect(err[0]).toBe('aem-crypto-keys: error: x');
+      expect(err[1]).toMatch(/^aem-crypto-keys: warning: output not sent to log group \/aem\/missing: .*ResourceNotFoundException/);
+    }, 60000);
+
+    test('CloudWatch Logs unreachable', () => {
+      const r = logged({ out: 'result: changed\n', status: 0, env: { AWS_ENDPOINT_URL: 'http://127.0.0.1:9', AWS_MAX_ATTEMPTS: '1' } });
+      expect(r.status).toBe(0);
+      expect(r.stdout).toBe('result: changed\n');
+      expect(r.stderr.split('\n').filter((l) => l !== '')).toEqual([expect.stringMatching(/^aem-crypto-keys: warning: output not sent to log group \/aem\/keys-unit: .*(connect|Connect)/)]);
+    }, 120000);
+
+    test('not allowed (the instance role lacks keys.grantLogWrite): the AWS CLI\'s own error line', () => {
+      const stubs = fs.mkdtempSync(path.join(dir, 'stubs-'));
+      fs.writeFileSync(path.join(stubs, 'aws'), '#!/bin/bash\necho >&2\necho "An error occurred (AccessDeniedException) when calling the CreateLogStream operation: not authorized" >&2\nexit 254\n', { mode: 0o755 });
+      const r = logged({ out: 'result: changed\n', status: 0, path: `${stubs}:${process.env.PATH}` });
+      expect(r).toEqual({
+        status: 0,
+        stdout: 'result: changed\n',
+        stderr: 'aem-crypto-keys: warning: output not sent to log group /aem/keys-unit: An error occurred (AccessDeniedException) when calling the CreateLogStream operation: not authorized\n',
+      });
+    }, 60000);
+
+    test('text that is not UTF-8 (a file name the AEM user chose)', () => {
+      const r = logged({ out: Buffer.concat([Buffer.from('token config: /x/bad-'), Buffer.from([0xff, 0xfe]), Buffer.from('.config\nresult: changed\n')]), status: 0 });
+      expect(r.status).toBe(0);
+      expect(r.stderr.split('\n').filter((l) => l !== '')).toEqual([expect.stringMatching(/^aem-crypto-keys: warning: output not sent to log group \/aem\/keys-unit: /)]);
+    }, 60000);
+  });
+
+  test('a bad group name: one error line, nothing run, nothing sent', () => {
+    const before = streamNames(moto, group).length;
+    const r = logged({ out: 'ran\n', group: 'bad name' });
+    expect(r).toEqual({ status: 1, stdout: '', stderr: 'aem-crypto-keys: error: parameter LogGroupName: not a log group name\n' });
+    expect(streamNames(moto, group)).toHaveLength(before);
+  }, 60000);
+});
+
+describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'the real installer with LogGroupName (tag associations), on a genuine Felix cache', () => {
+  let moto: Moto;
+  let secretArn: string;
+  let badSecretArn: string;
+  let inst: Instance;
+  const user = testUser();
+  const keys = { hmac: randomBytes(32), master: randomBytes(16) };
+  const group = '/aem/keys-installer';
+  const env = () => ({ ...moto.env, HOME: process.env.HOME ?? '/root', AWS_SSM_INSTANCE_ID: 'i-0fedcba9876543210', AWS_SSM_REGION_NAME: 'us-east-1' });
+  const run = (values: Record<string, string>) => runScript(inst, renderScript(synthInstaller(), { QuickstartDir: inst.quickstart, AemUser: user.name, ...values }), env());
+
+  beforeAll(async () => {
+    moto = await startMoto();
+    const text = (args: string[]) => {
+      const r = spawnSync('aws', [...args, '--region', 'us-east-1', '--output', 'text'], { env: { ...process.env, ...moto.env }, encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(r.stderr);
+      return r.stdout.trim();
+    };
+    secretArn = text(['secretsmanager', 'create-secret', '--name', 'shipped', '--query', 'ARN',
+      '--secret-string', JSON.stringify({ hmac: keys.hmac.toString('base64'), master: keys.master.toString('base64') })]);
+    badSecretArn = text(['secretsmanager', 'create-secret', '--name', 'shipped-short', '--query', 'ARN',
+      '--secret-string', JSON.stringify({ hmac: randomBytes(31).toString('base64'), master: keys.master.toString('base64') })]);
+    text(['logs', 'create-log-group', '--log-group-name', group]);
+    inst = makeInstance(felixCache(aemBundles()), user);
+    plantGeneratedKeys(inst, user);
+  }, 120000);
+
+  afterAll(async () => {
+    await moto?.stop();
+    if (inst) fs.rmSync(inst.root, { recursive: true, force: true });
+  });
+
+  test('every run arrives whole (its lines, then the closing line); the metric filters count drift repaired, changes and errors; no key material anywhere', () => {
+    const first = run({ SecretId: secretArn, LogGroupName: group });
+    const second = run({ SecretId: secretArn, LogGroupName: group });
+    plant(path.join(inst.keyDir, 'hmac'), randomBytes(32), user); // drift: someone changed the key
+    const repair = run({ SecretId: secretArn, LogGroupName: group });
+    const failing = run({ SecretId: badSecretArn, LogGroupName: group });
+    const verify = run({ SecretId: secretArn, Mode: 'verify', LogGroupName: group });
+    expect([first, second, repair, failing, verify].map((r) => r.status)).toEqual([0, 0, 0, 1, 0]);
+    expect(repair.stdout).toMatch(/^hmac: [0-9a-f]{12} replaced \(was [0-9a-f]{12}\)$/m);
+
+    const streams = readGroup(moto, group);
+    expect(streams).toHaveLength(5);
+    for (const s of streams) expect(STREAM.exec(s.name)?.[1]).toBe('i-0fedcba9876543210');
+    const closing = ['changed (exit 0)', 'unchanged (exit 0)', 'changed (exit 0)', 'failed (exit 1)', 'verified (exit 0)'];
+    [first, second, repair, failing, verify].forEach((r, i) => {
+      expect(streams[i].events.map((e) => e.message)).toEqual([...lines(r), `association run: ${closing[i]}`]);
+    });
+
+    const all = streams.flatMap((s) => s.events.map((e) => e.message));
+    const count = (pattern: string) => all.filter((m) => matches(pattern, m)).length;
+    expect({
+      associationChanged: count(ASSOCIATION_CHANGED_PATTERN), installerChanged: count(CHANGED_PATTERN), installerErrors: count(ERROR_PATTERN), associationFailures: count(ASSOCIATION_FAILURE_PATTERN),
+    }).toEqual({ associationChanged: 2, installerChanged: 2, installerErrors: 1, associationFailures: 0 });
+    // What reached the log group never holds key material.
+    expect(scanText(all.join('\n'), [keys.hmac, keys.master])).toEqual([]);
+  }, 180000);
+
+  test('a failure to send changes nothing on the instance and in the output but one warning line', () => {
+    const plain = run({ SecretId: secretArn });
+    const shipped = run({ SecretId: secretArn, LogGroupName: '/aem/no-such-group' });
+    expect(shipped.status).toBe(plain.status);
+    expect(shipped.stdout).toBe(plain.stdout);
+    expect(plain.stderr).toBe('');
+    expect(shipped.stderr).toMatch(/^aem-crypto-keys: warning: output not sent to log group \/aem\/no-such-group: [^\n]*ResourceNotFoundException[^\n]*\n$/);
+  }, 120000);
+
+  test('a bad LogGroupName: one clear error, nothing changed, nothing sent', () => {
+    const before = snapshotTree(inst.quickstart);
+    const streams = streamNames(moto, group).length;
+    const r = run({ SecretId: secretArn, LogGroupName: 'no spaces allowed' });
+    expect(r).toEqual({ status: 1, stdout: '', stderr: 'aem-crypto-keys: error: parameter LogGroupName: not a log group name\n' });
+    expect(snapshotTree(inst.quickstart)).toEqual(before);
+    expect(streamNames(moto, group)).toHaveLength(streams);
+  }, 120000);
+
+  test('no key material in any process\'s argv or environment (strace -f execve); the output travels to CloudWatch Logs on stdin, not in arguments', () => {
+    plant(path.join(inst.keyDir, 'master'), randomBytes(16), user); // drift, so the run replaces a key
+    const trace = path.join(inst.root, 'trace-logged');
+    const streams = streamNames(moto, group).length;
+    const r = runScript(inst, renderScript(synthInstaller(), { QuickstartDir: inst.quickstart, AemUser: user.name, SecretId: secretArn, LogGroupName: group }), env(),
+      { wrap: ['strace', '-f', '-qq', '-e', 'trace=execve', '-v', '-xx', '-s', '65536', '-o', trace] });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^master: [0-9a-f]{12} replaced/m);
+    const decode = (line: string) => [...line.matchAll(/"((?:\\x[0-9a-f]{2})*)"/g)].map((m) => Buffer.from(m[1].replace(/\\x/g, ''), 'hex'));
+    const calls = fs.readFileSync(trace, 'utf8').split('\n').filter((l) => l.includes('execve(')).map(decode);
+    const awsLogs = calls.filter((c) => c.some((a) => a.toString() === 'logs'));
+    expect(awsLogs.map((c) => c.map(String).find((a) => a === 'create-log-stream' || a === 'put-log-events'))).toEqual(expect.arrayContaining(['create-log-stream', 'put-log-events']));
+    const put = awsLogs.find((c) => c.some((a) => a.toString() === 'put-log-events'))!.map(String);
+    expect(put).toContain('file:///dev/stdin');
+    expect(put.some((a) => a.includes('result: changed') || a.includes('replaced'))).toBe(false);
+    const [stream] = readGroup(moto, group, streams);
+    expect(stream.events.map((e) => e.message)).toEqual([...lines(r), 'association run: changed (exit 0)']);
+    const haystack = [...calls.flat(), Buffer.from(r.stdout), Buffer.from(r.stderr), Buffer.from(stream.events.map((e) => e.message).join('\n'))];
+    for (const key of [keys.hmac, keys.master]) {
+      for (const form of [key, Buffer.from(key.toString('base64')), Buffer.from(key.toString('hex')), Buffer.from(key.toString('base64').replace(/\//g, '\\/'))]) {
+        for (const h of haystack) expect(h.includes(form)).toBe(false);
+      }
+    }
+    // The same search finds a key when it is there (the check can fail).
+    expect(Buffer.concat([...calls.flat(), Buffer.from(keys.master.toString('base64'))]).includes(Buffer.from(keys.master.toString('base64')))).toBe(true);
+  }, 180000);
+});
