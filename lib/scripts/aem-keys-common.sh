@@ -218,7 +218,7 @@ aemkeys_json_object() {
   local s=$1 i=0 n=${#1} key c depth instr ws='[[:space:]]*' str='"(([^"\\]|\\.)*)"'
   unset AEMKEYS_JSON AEMKEYS_JSON_TYPE
   declare -gA AEMKEYS_JSON=() AEMKEYS_JSON_TYPE=()
-  aemkeys_json_eat "$ws[{]$ws" || return 1
+  aemkeys_json_eat "${ws}[{]$ws" || return 1
   if ! aemkeys_json_eat '[}]'; then
     while :; do
       aemkeys_json_eat "$str" || return 1
@@ -433,7 +433,7 @@ aemkeys_find_bundle() {
   for by in NAME MNAME; do
     [[ $by == MNAME ]] && { (( ${#all[@]} == 0 )) || break; aemkeys_manifest_names; }
     for i in "${!AEMKEYS_B_DIR[@]}"; do
-      ref="AEMKEYS_B_$by[$i]"
+      ref="AEMKEYS_B_${by}[$i]"
       [[ ${!ref:-} == "$want" ]] || continue
       all+=("$i")
       [[ ${AEMKEYS_B_STATE[i]} == 32 ]] && active+=("$i")
