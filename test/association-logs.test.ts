@@ -13,11 +13,13 @@ import * as path from 'path';
 import { ASSOCIATION_CHANGED_PATTERN, ASSOCIATION_FAILURE_PATTERN } from '../lib/private/association-results';
 import { INSTALLER_PARAMETER_RULES } from '../lib/private/installer-checks';
 import { CHANGED_PATTERN, ERROR_PATTERN } from '../lib/private/key-set-logs';
+import { awsStandInDir } from './support/aws-stand-in';
 import { aemBundles, felixCache } from './support/felix';
 import { matches } from './support/filter-pattern';
 import { Instance, makeInstance, plant, plantGeneratedKeys, renderScript, runScript, snapshotTree, synthInstaller, testUser } from './support/installer-harness';
 import { scanText } from './support/key-scan';
 import { Moto, startMoto } from './support/moto';
+import { TestSecrets } from './support/secrets';
 import { describeWithTools } from './support/tools';
 
 const COMMON = path.join(__dirname, '..', 'lib', 'scripts', 'aem-keys-common.sh');
@@ -25,16 +27,27 @@ const STREAM = /^association\/([^/]+)\/\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ-\d+$/;
 
 interface Event { timestamp: number; message: string }
 
-/** The AWS CLI against moto, JSON out. */
-function awsCli(moto: Moto, args: string[]): any {
-  const r = spawnSync('aws', [...args, '--region', 'us-east-1', '--output', 'json'], { env: { ...process.env, ...moto.env }, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(r.stderr);
-  return r.stdout.trim() === '' ? undefined : JSON.parse(r.stdout);
+/**
+ * One CloudWatch Logs API call to moto_server (its JSON protocol; moto checks no signature), for
+ * what the tests set up and read back: a process start, not an AWS CLI start (about a second each).
+ */
+function logsApi(moto: Moto, operation: string, body: Record<string, unknown>): any {
+  const r = spawnSync('python3', ['-c', LOGS_API, moto.endpoint, operation, JSON.stringify(body), moto.env.AWS_ACCESS_KEY_ID ?? 'testing'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${operation}: ${r.stderr}`);
+  return r.stdout.trim() === '' ? {} : JSON.parse(r.stdout);
 }
+const LOGS_API = [
+  'import sys, urllib.request',
+  'endpoint, operation, body, key = sys.argv[1:]',
+  "request = urllib.request.Request(endpoint.rstrip('/') + '/', data=body.encode(), method='POST', headers={",
+  "    'Content-Type': 'application/x-amz-json-1.1', 'X-Amz-Target': 'Logs_20140328.' + operation,",
+  "    'Authorization': 'AWS4-HMAC-SHA256 Credential=%s/20260101/us-east-1/logs/aws4_request, SignedHeaders=host, Signature=0' % key})",
+  "sys.stdout.write(urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=60).read().decode())",
+].join('\n');
 
 /** The names of the group's streams, oldest first. */
 function streamNames(moto: Moto, group: string): string[] {
-  const streams: Array<{ logStreamName: string; creationTime: number }> = awsCli(moto, ['logs', 'describe-log-streams', '--log-group-name', group]).logStreams;
+  const streams: Array<{ logStreamName: string; creationTime: number }> = logsApi(moto, 'DescribeLogStreams', { logGroupName: group }).logStreams;
   return streams.sort((a, b) => a.creationTime - b.creationTime || a.logStreamName.localeCompare(b.logStreamName)).map((s) => s.logStreamName);
 }
 
@@ -42,7 +55,7 @@ function streamNames(moto: Moto, group: string): string[] {
 function readGroup(moto: Moto, group: string, skip = 0): Array<{ name: string; events: Event[] }> {
   return streamNames(moto, group).slice(skip).map((name) => ({
     name,
-    events: awsCli(moto, ['logs', 'get-log-events', '--log-group-name', group, '--log-stream-name', name, '--start-from-head']).events,
+    events: logsApi(moto, 'GetLogEvents', { logGroupName: group, logStreamName: name, startFromHead: true }).events,
   }));
 }
 
@@ -69,7 +82,7 @@ describeWithTools(['moto_server', 'aws'], 'aemkeys_logged: the shell path agains
 
   beforeAll(async () => {
     moto = await startMoto();
-    awsCli(moto, ['logs', 'create-log-group', '--log-group-name', group]);
+    logsApi(moto, 'CreateLogGroup', { logGroupName: group });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aem-keys-logged-'));
   }, 60000);
 
@@ -87,7 +100,9 @@ describeWithTools(['moto_server', 'aws'], 'aemkeys_logged: the shell path agains
     fs.writeFileSync(path.join(dir, 'err'), opts.err ?? '');
     const script = `. "$1"; d=$2; emit() { cat "$d/out"; cat "$d/err" >&2; return ${opts.status ?? 0}; }; aemkeys_logged "$3" us-east-1 emit`;
     const r = spawnSync('bash', ['-c', script, '_', COMMON, dir, opts.group ?? group], {
-      env: { ...process.env, ...moto.env, AWS_SSM_INSTANCE_ID: 'i-0123456789abcdef0', ...opts.env, ...(opts.path ? { PATH: opts.path } : {}) },
+      // The fast AWS CLI stand-in (test/support/aws-stand-in): it answers these logs calls when they
+      // succeed and runs the real CLI for everything else (its contract: test/aws-stand-in.test.ts).
+      env: { ...process.env, ...moto.env, AWS_SSM_INSTANCE_ID: 'i-0123456789abcdef0', ...opts.env, PATH: opts.path ?? `${awsStandInDir()}:${process.env.PATH}` },
       encoding: 'utf8',
       timeout: 120000,
     });
@@ -204,16 +219,11 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'the real installer 
 
   beforeAll(async () => {
     moto = await startMoto();
-    const text = (args: string[]) => {
-      const r = spawnSync('aws', [...args, '--region', 'us-east-1', '--output', 'text'], { env: { ...process.env, ...moto.env }, encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(r.stderr);
-      return r.stdout.trim();
-    };
-    secretArn = text(['secretsmanager', 'create-secret', '--name', 'shipped', '--query', 'ARN',
-      '--secret-string', JSON.stringify({ hmac: keys.hmac.toString('base64'), master: keys.master.toString('base64') })]);
-    badSecretArn = text(['secretsmanager', 'create-secret', '--name', 'shipped-short', '--query', 'ARN',
-      '--secret-string', JSON.stringify({ hmac: randomBytes(31).toString('base64'), master: keys.master.toString('base64') })]);
-    text(['logs', 'create-log-group', '--log-group-name', group]);
+    const secrets = new TestSecrets(moto);
+    secretArn = await secrets.create('shipped', JSON.stringify({ hmac: keys.hmac.toString('base64'), master: keys.master.toString('base64') }));
+    badSecretArn = await secrets.create('shipped-short', JSON.stringify({ hmac: randomBytes(31).toString('base64'), master: keys.master.toString('base64') }));
+    secrets.destroy();
+    logsApi(moto, 'CreateLogGroup', { logGroupName: group });
     inst = makeInstance(felixCache(aemBundles()), user);
     plantGeneratedKeys(inst, user);
   }, 120000);

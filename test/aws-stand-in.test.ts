@@ -9,9 +9,10 @@ import { describeWithTools } from './support/tools';
 /**
  * The contract of the AWS CLI stand-in the script tests run (test/support/aws-stand-in): for
  * every invocation the on-instance scripts make (lib/scripts: get-secret-value and
- * put-secret-value, exactly as written there), against moto_server, the stand-in prints the same
- * stdout and stderr as the real AWS CLI and exits with the same status. Its fallback to the real
- * CLI is disabled for those, so the answers are its own.
+ * put-secret-value, and aemkeys_logged's create-log-stream and put-log-events, exactly as written
+ * there), against moto_server, the stand-in prints the same stdout and stderr as the real AWS CLI
+ * and exits with the same status. Its fallback to the real CLI is disabled for those, so the
+ * answers are its own; a CloudWatch Logs call that does not succeed is the real CLI's.
  */
 describeWithTools(['moto_server', 'aws'], 'AWS CLI stand-in against the real AWS CLI (moto_server)', () => {
   let moto: Moto;
@@ -41,15 +42,16 @@ describeWithTools(['moto_server', 'aws'], 'AWS CLI stand-in against the real AWS
   });
 
   /** Runs `cli` the way the scripts do: their environment (no locale), stdin (a pipe, as in export-keys.sh) given. */
-  function run(cli: string, args: string[], stdin = '') {
+  function runWith(cli: string, args: string[], stdin: string | Buffer, env: Record<string, string>) {
     const input = path.join(path.dirname(standIn), 'stdin');
     fs.writeFileSync(input, stdin);
     const r = spawnSync('bash', ['-c', 'cat -- "$0" | "$@"', input, cli, ...args], {
       encoding: 'utf8',
-      env: { ...moto.env, HOME: process.env.HOME ?? '/root', PATH: process.env.PATH!, AWS_PAGER: '' },
+      env: { ...moto.env, HOME: process.env.HOME ?? '/root', PATH: process.env.PATH!, AWS_PAGER: '', ...env },
     });
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
   }
+  const run = (cli: string, args: string[], stdin = '') => runWith(cli, args, stdin, {});
 
   const get = (id: string, region = 'us-east-1') => ['secretsmanager', 'get-secret-value', '--secret-id', id, '--region', region, '--query', 'SecretString', '--output', 'text'];
   const put = (id: string) => ['secretsmanager', 'put-secret-value', '--secret-id', id, '--region', 'us-east-1', '--secret-string', 'file:///dev/stdin', '--query', 'VersionId', '--output', 'text'];
@@ -89,6 +91,41 @@ describeWithTools(['moto_server', 'aws'], 'AWS CLI stand-in against the real AWS
     }
     expect((await secrets.versions(arns.empty))).toEqual(expect.arrayContaining([real.stdout.trim(), mine.stdout.trim()]));
     expect(run(noFallback, put(arns.missing), value)).toEqual(run(realAws(), put(arns.missing), value));
+  });
+
+  const logs = (operation: 'create-log-stream' | 'put-log-events', group: string, stream: string) => ['logs', operation, '--region', 'us-east-1',
+    '--log-group-name', group, '--log-stream-name', stream, ...(operation === 'put-log-events' ? ['--log-events', 'file:///dev/stdin'] : [])];
+
+  test('CloudWatch Logs, as aemkeys_logged calls it: a stream made and events put, the same output; the same events stored', () => {
+    const group = '/aem/stand-in';
+    expect(run(realAws(), ['logs', 'create-log-group', '--log-group-name', group, '--region', 'us-east-1'])).toEqual({ status: 0, stdout: '', stderr: '' });
+    const events = JSON.stringify([{ timestamp: Date.now(), message: 'hmac: 0123abcd4567 replaced (was 89ab) \\ "q" ü' }, { timestamp: Date.now() + 1, message: 'association run: changed (exit 0)' }]);
+    const answers = ['real', 'mine'].map((who) => {
+      const cli = who === 'real' ? realAws() : noFallback;
+      return [run(cli, logs('create-log-stream', group, who)), run(cli, logs('put-log-events', group, who), events)];
+    });
+    expect(answers[1]).toEqual(answers[0]);
+    expect(answers[0][0]).toEqual({ status: 0, stdout: '', stderr: '' });
+    expect(answers[0][1]).toEqual({ status: 0, stdout: expect.stringMatching(/^\{\n {4}"nextSequenceToken": "\d+"\n\}\n$/), stderr: '' });
+    const stored = ['real', 'mine'].map((stream) => JSON.parse(run(realAws(), ['logs', 'get-log-events', '--log-group-name', group, '--log-stream-name', stream,
+      '--start-from-head', '--region', 'us-east-1', '--query', 'events[].[timestamp,message]', '--output', 'json']).stdout));
+    expect(stored[1]).toEqual(stored[0]);
+    expect(stored[0]).toEqual(JSON.parse(events).map((e: { timestamp: number; message: string }) => [e.timestamp, e.message]));
+  });
+
+  test('CloudWatch Logs errors are the real CLI\'s own (no such group, text that is not UTF-8, nothing listening)', () => {
+    const cases: Array<[string[], string | Buffer, Record<string, string>]> = [
+      [logs('create-log-stream', '/aem/missing', 's'), '', {}],
+      [logs('put-log-events', '/aem/missing', 's'), '[{"timestamp":1,"message":"x"}]', {}],
+      [logs('put-log-events', '/aem/stand-in', 'real'), Buffer.from([0x5b, 0xff, 0xfe, 0x5d]), {}],
+      [logs('create-log-stream', '/aem/stand-in', 'x'), '', { AWS_ENDPOINT_URL: 'http://127.0.0.1:9', AWS_MAX_ATTEMPTS: '1' }],
+    ];
+    for (const [args, stdin, env] of cases) {
+      const real = runWith(realAws(), args, stdin, env);
+      expect(real.status).not.toBe(0);
+      expect(runWith(standIn, args, stdin, env)).toEqual(real);
+      expect(runWith(noFallback, args, stdin, env).status).toBe(1); // /bin/false: it did not answer this itself
+    }
   });
 
   test('any other command line runs the real CLI', () => {

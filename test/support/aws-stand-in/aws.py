@@ -1,7 +1,8 @@
 # A fast stand-in for the AWS CLI (aws-cli v1, which starts in about half a second of CPU) for
 # the script tests, talking to moto_server on 127.0.0.1. It answers exactly the invocations the
 # on-instance scripts make, and nothing else: any other command line, any other endpoint, any
-# answer it does not model (a binary secret) runs the real CLI with the same arguments.
+# answer it does not model (a binary secret; for CloudWatch Logs: anything but success) runs the
+# real CLI with the same arguments (and the same standard input).
 # test/aws-stand-in.test.ts proves, against the real CLI and moto_server, that for these
 # invocations it prints the same stdout and stderr and exits with the same status.
 # Written out with the real CLI's path in REAL_AWS by test/support/aws-stand-in.ts.
@@ -19,11 +20,65 @@ FORMS = {
     'get-secret-value': {'--query': 'SecretString', '--output': 'text'},
     'put-secret-value': {'--query': 'VersionId', '--output': 'text', '--secret-string': 'file:///dev/stdin'},
 }
+# The CloudWatch Logs forms of aemkeys_logged (aem-keys-common.sh): answered only when they succeed.
+LOGS_FORMS = {
+    'create-log-stream': {},
+    'put-log-events': {'--log-events': 'file:///dev/stdin'},
+}
 CLIENT_ERROR_STATUS = 255  # aws-cli v1 on a service error (checked by the contract test)
 
 
-def real():
+def real(stdin=None):
+    if stdin is not None:  # what this process read from stdin goes to the real CLI's stdin
+        read_end, write_end = os.pipe()
+        if os.fork() == 0:
+            os.close(read_end)
+            os.write(write_end, stdin)
+            os._exit(0)
+        os.close(write_end)
+        os.dup2(read_end, 0)
     os.execv(REAL_AWS, [REAL_AWS] + sys.argv[1:])
+
+
+def parse_logs(argv):
+    """(operation, options) when argv is exactly one of LOGS_FORMS, else None."""
+    if len(argv) < 2 or argv[0] != 'logs' or argv[1] not in LOGS_FORMS or len(argv) % 2:
+        return None
+    opts = {}
+    for i in range(2, len(argv), 2):
+        if argv[i] in opts:
+            return None
+        opts[argv[i]] = argv[i + 1]
+    fixed = LOGS_FORMS[argv[1]]
+    if set(opts) != set(fixed) | {'--region', '--log-group-name', '--log-stream-name'}:
+        return None
+    if any(opts[k] != v for k, v in fixed.items()):
+        return None
+    return argv[1], opts
+
+
+def logs(endpoint, operation, opts):
+    """Answers a LOGS_FORMS invocation when moto accepts it; any other outcome runs the real CLI."""
+    stdin = sys.stdin.buffer.read() if operation == 'put-log-events' else None
+    body = {'logGroupName': opts['--log-group-name'], 'logStreamName': opts['--log-stream-name']}
+    try:
+        if stdin is not None:
+            body['logEvents'] = json.loads(stdin.decode('utf-8'))
+        target = 'Logs_20140328.' + ('CreateLogStream' if operation == 'create-log-stream' else 'PutLogEvents')
+        request = urllib.request.Request(endpoint.rstrip('/') + '/', data=json.dumps(body).encode('utf-8'), method='POST', headers={
+            'Content-Type': 'application/x-amz-json-1.1',
+            'X-Amz-Target': target,
+            'Authorization': 'AWS4-HMAC-SHA256 Credential=%s/20260101/%s/logs/aws4_request, SignedHeaders=host, Signature=0'
+            % (os.environ.get('AWS_ACCESS_KEY_ID', 'testing'), opts['--region']),
+        })
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(request, timeout=60) as response:
+            answer = json.loads(response.read() or b'{}')
+    except Exception:  # an error, an unreachable endpoint, input the CLI would refuse: its own answer
+        real(stdin)
+    answer.pop('ResponseMetadata', None)
+    if answer:
+        sys.stdout.write(json.dumps(answer, indent=4, ensure_ascii=False) + '\n')
 
 
 def parse(argv):
@@ -67,6 +122,10 @@ def call(endpoint, region, operation, body):
 def main():
     form = parse(sys.argv[1:])
     endpoint = os.environ.get('AWS_ENDPOINT_URL', '')
+    logs_form = parse_logs(sys.argv[1:])
+    if logs_form is not None and endpoint.startswith('http://127.0.0.1:'):
+        logs(endpoint, *logs_form)
+        return
     if form is None or not endpoint.startswith('http://127.0.0.1:'):
         real()
     operation, secret_id, region = form
