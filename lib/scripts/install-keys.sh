@@ -280,9 +280,9 @@ aemkeys_install_main() {
     return 3
   fi
 
-  # Refuse other keys before anything is touched (OnKeyMismatch=fail).
+  # OnKeyMismatch matters only when a key on the instance differs from the secret's. With fail,
+  # other keys are refused before anything is touched.
   local other="the instance has other keys (hmac ${oldfp[hmac]:-missing}, master ${oldfp[master]:-missing})"
-  # OnKeyMismatch matters only when a key on the instance differs from the secret's.
   [[ ${st[hmac]} == differs || ${st[master]} == differs ]] || on_mismatch=none
   [[ $on_mismatch == fail ]] && aemkeys_fail "$other and OnKeyMismatch=fail: nothing changed"
   # OnKeyMismatch=replace-fresh: only AEM's own first-start keys (every key file on the instance
