@@ -14,12 +14,11 @@ import { ASSOCIATION_CHANGED_PATTERN, ASSOCIATION_FAILURE_PATTERN } from '../lib
 import { INSTALLER_PARAMETER_RULES } from '../lib/private/installer-checks';
 import { CHANGED_PATTERN, ERROR_PATTERN } from '../lib/private/key-set-logs';
 import { awsStandInDir } from './support/aws-stand-in';
-import { aemBundles, felixCache } from './support/felix';
 import { matches } from './support/filter-pattern';
-import { Instance, makeInstance, plant, plantGeneratedKeys, renderScript, runScript, snapshotTree, synthInstaller, testUser } from './support/installer-harness';
+import { plant, renderScript, runScript, snapshotTree, synthInstaller } from './support/installer-harness';
 import { scanText } from './support/key-scan';
+import { keySetInstance } from './support/key-set-instance';
 import { Moto, startMoto } from './support/moto';
-import { TestSecrets } from './support/secrets';
 import { describeWithTools, STRACE_FAST } from './support/tools';
 
 const COMMON = path.join(__dirname, '..', 'lib', 'scripts', 'aem-keys-common.sh');
@@ -207,43 +206,22 @@ describeWithTools(['moto_server', 'aws'], 'aemkeys_logged: the shell path agains
 });
 
 describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'the real installer with LogGroupName (tag associations), on a genuine Felix cache', () => {
-  let moto: Moto;
-  let secretArn: string;
-  let badSecretArn: string;
-  let inst: Instance;
-  const user = testUser();
-  const keys = { hmac: randomBytes(32), master: randomBytes(16) };
   const group = '/aem/keys-installer';
-  const env = () => ({ ...moto.env, HOME: process.env.HOME ?? '/root', AWS_SSM_INSTANCE_ID: 'i-0fedcba9876543210', AWS_SSM_REGION_NAME: 'us-east-1' });
-  const run = (values: Record<string, string>) => runScript(inst, renderScript(synthInstaller(), { QuickstartDir: inst.quickstart, AemUser: user.name, ...values }), env());
-
-  beforeAll(async () => {
-    moto = await startMoto();
-    const secrets = new TestSecrets(moto);
-    secretArn = await secrets.create('shipped', JSON.stringify({ hmac: keys.hmac.toString('base64'), master: keys.master.toString('base64') }));
-    badSecretArn = await secrets.create('shipped-short', JSON.stringify({ hmac: randomBytes(31).toString('base64'), master: keys.master.toString('base64') }));
-    secrets.destroy();
-    logsApi(moto, 'CreateLogGroup', { logGroupName: group });
-    inst = makeInstance(felixCache(aemBundles()), user);
-    plantGeneratedKeys(inst, user);
-  }, 120000);
-
-  afterAll(async () => {
-    await moto?.stop();
-    if (inst) fs.rmSync(inst.root, { recursive: true, force: true });
-  });
+  const agent = { AWS_SSM_INSTANCE_ID: 'i-0fedcba9876543210', AWS_SSM_REGION_NAME: 'us-east-1' };
+  const fx = keySetInstance('shipped', () => agent);
+  beforeAll(() => logsApi(fx.moto, 'CreateLogGroup', { logGroupName: group }));
 
   test('every run arrives whole (its lines, then the closing line); the metric filters count drift repaired, changes and errors; no key material anywhere', () => {
-    const first = run({ SecretId: secretArn, LogGroupName: group });
-    const second = run({ SecretId: secretArn, LogGroupName: group });
-    plant(path.join(inst.keyDir, 'hmac'), randomBytes(32), user); // drift: someone changed the key
-    const repair = run({ SecretId: secretArn, LogGroupName: group });
-    const failing = run({ SecretId: badSecretArn, LogGroupName: group });
-    const verify = run({ SecretId: secretArn, Mode: 'verify', LogGroupName: group });
+    const first = fx.run({ SecretId: fx.good, LogGroupName: group });
+    const second = fx.run({ SecretId: fx.good, LogGroupName: group });
+    plant(path.join(fx.inst.keyDir, 'hmac'), randomBytes(32), fx.user); // drift: someone changed the key
+    const repair = fx.run({ SecretId: fx.good, LogGroupName: group });
+    const failing = fx.run({ SecretId: fx.short, LogGroupName: group });
+    const verify = fx.run({ SecretId: fx.good, Mode: 'verify', LogGroupName: group });
     expect([first, second, repair, failing, verify].map((r) => r.status)).toEqual([0, 0, 0, 1, 0]);
     expect(repair.stdout).toMatch(/^hmac: [0-9a-f]{12} replaced \(was [0-9a-f]{12}\)$/m);
 
-    const streams = readGroup(moto, group);
+    const streams = readGroup(fx.moto, group);
     expect(streams).toHaveLength(5);
     for (const s of streams) expect(STREAM.exec(s.name)?.[1]).toBe('i-0fedcba9876543210');
     const closing = ['changed (exit 0)', 'unchanged (exit 0)', 'changed (exit 0)', 'failed (exit 1)', 'verified (exit 0)'];
@@ -257,12 +235,12 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'the real installer 
       associationChanged: count(ASSOCIATION_CHANGED_PATTERN), installerChanged: count(CHANGED_PATTERN), installerErrors: count(ERROR_PATTERN), associationFailures: count(ASSOCIATION_FAILURE_PATTERN),
     }).toEqual({ associationChanged: 2, installerChanged: 2, installerErrors: 1, associationFailures: 0 });
     // What reached the log group never holds key material.
-    expect(scanText(all.join('\n'), [keys.hmac, keys.master])).toEqual([]);
+    expect(scanText(all.join('\n'), [fx.keys.hmac, fx.keys.master])).toEqual([]);
   }, 180000);
 
   test('a failure to send changes nothing on the instance and in the output but one warning line', () => {
-    const plain = run({ SecretId: secretArn });
-    const shipped = run({ SecretId: secretArn, LogGroupName: '/aem/no-such-group' });
+    const plain = fx.run({ SecretId: fx.good });
+    const shipped = fx.run({ SecretId: fx.good, LogGroupName: '/aem/no-such-group' });
     expect(shipped.status).toBe(plain.status);
     expect(shipped.stdout).toBe(plain.stdout);
     expect(plain.stderr).toBe('');
@@ -270,19 +248,20 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'the real installer 
   }, 120000);
 
   test('a bad LogGroupName: one clear error, nothing changed, nothing sent', () => {
-    const before = snapshotTree(inst.quickstart);
-    const streams = streamNames(moto, group).length;
-    const r = run({ SecretId: secretArn, LogGroupName: 'no spaces allowed' });
+    const before = snapshotTree(fx.inst.quickstart);
+    const streams = streamNames(fx.moto, group).length;
+    const r = fx.run({ SecretId: fx.good, LogGroupName: 'no spaces allowed' });
     expect(r).toEqual({ status: 1, stdout: '', stderr: 'aem-crypto-keys: error: parameter LogGroupName: not a log group name\n' });
-    expect(snapshotTree(inst.quickstart)).toEqual(before);
-    expect(streamNames(moto, group)).toHaveLength(streams);
+    expect(snapshotTree(fx.inst.quickstart)).toEqual(before);
+    expect(streamNames(fx.moto, group)).toHaveLength(streams);
   }, 120000);
 
   test('no key material in any process\'s argv or environment (strace -f execve); the output travels to CloudWatch Logs on stdin, not in arguments', () => {
-    plant(path.join(inst.keyDir, 'master'), randomBytes(16), user); // drift, so the run replaces a key
-    const trace = path.join(inst.root, 'trace-logged');
-    const streams = streamNames(moto, group).length;
-    const r = runScript(inst, renderScript(synthInstaller(), { QuickstartDir: inst.quickstart, AemUser: user.name, SecretId: secretArn, LogGroupName: group }), env(),
+    plant(path.join(fx.inst.keyDir, 'master'), randomBytes(16), fx.user); // drift, so the run replaces a key
+    const trace = path.join(fx.inst.root, 'trace-logged');
+    const streams = streamNames(fx.moto, group).length;
+    const r = runScript(fx.inst, renderScript(synthInstaller(), { QuickstartDir: fx.inst.quickstart, AemUser: fx.user.name, SecretId: fx.good, LogGroupName: group }),
+      { ...fx.moto.env, HOME: process.env.HOME ?? '/root', ...agent },
       { wrap: ['strace', ...STRACE_FAST, '-f', '-qq', '-e', 'trace=execve', '-v', '-xx', '-s', '65536', '-o', trace] });
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^master: [0-9a-f]{12} replaced/m);
@@ -293,16 +272,16 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'the real installer 
     const put = awsLogs.find((c) => c.some((a) => a.toString() === 'put-log-events'))!.map(String);
     expect(put).toContain('file:///dev/stdin');
     expect(put.some((a) => a.includes('result: changed') || a.includes('replaced'))).toBe(false);
-    const [stream] = readGroup(moto, group, streams);
+    const [stream] = readGroup(fx.moto, group, streams);
     expect(stream.events.map((e) => e.message)).toEqual([...lines(r), 'association run: changed (exit 0)']);
     // Every argument and environment string of every process, end to end (one search, not one per string).
     const haystack = [Buffer.concat(calls.flat()), Buffer.from(r.stdout), Buffer.from(r.stderr), Buffer.from(stream.events.map((e) => e.message).join('\n'))];
-    for (const key of [keys.hmac, keys.master]) {
+    for (const key of [fx.keys.hmac, fx.keys.master]) {
       for (const form of [key, Buffer.from(key.toString('base64')), Buffer.from(key.toString('hex')), Buffer.from(key.toString('base64').replace(/\//g, '\\/'))]) {
         for (const h of haystack) expect(h.includes(form)).toBe(false);
       }
     }
     // The same search finds a key when it is there (the check can fail).
-    expect(Buffer.concat([...calls.flat(), Buffer.from(keys.master.toString('base64'))]).includes(Buffer.from(keys.master.toString('base64')))).toBe(true);
+    expect(Buffer.concat([...calls.flat(), Buffer.from(fx.keys.master.toString('base64'))]).includes(Buffer.from(fx.keys.master.toString('base64')))).toBe(true);
   }, 180000);
 });

@@ -4,16 +4,11 @@
  * moto_server as Secrets Manager), streamed line by line as the SSM agent does, and State
  * Manager's association events in the form EventBridge writes them.
  */
-import * as fs from 'fs';
-import { randomBytes } from 'crypto';
 import { ASSOCIATION_FAILURE_PATTERN } from '../lib/private/association-results';
 import { CHANGED_PATTERN, ERROR_PATTERN } from '../lib/private/key-set-logs';
-import { aemBundles, felixCache } from './support/felix';
 import { matches } from './support/filter-pattern';
-import { Instance, makeInstance, plantGeneratedKeys, renderScript, runScript, synthInstaller, testUser } from './support/installer-harness';
 import { scanText } from './support/key-scan';
-import { Moto, startMoto } from './support/moto';
-import { TestSecrets } from './support/secrets';
+import { keySetInstance } from './support/key-set-instance';
 import { describeWithTools } from './support/tools';
 
 /** Events of one run as the agent streams them: one per output line, stdout and stderr apart. */
@@ -35,39 +30,16 @@ describe('the evaluator itself', () => {
 });
 
 describeWithTools(['java', 'moto_server', 'aws'], 'installer output lines against the log group\'s metric filters', () => {
-  let moto: Moto;
-  let secretArn: string;
-  let badSecretArn: string;
-  let inst: Instance;
-  const user = testUser();
-  const keys = { hmac: randomBytes(32), master: randomBytes(16) };
-
-  beforeAll(async () => {
-    moto = await startMoto();
-    const secrets = new TestSecrets(moto);
-    secretArn = await secrets.create('filters', JSON.stringify({ hmac: keys.hmac.toString('base64'), master: keys.master.toString('base64') }));
-    badSecretArn = await secrets.create('filters-short', JSON.stringify({ hmac: randomBytes(31).toString('base64'), master: keys.master.toString('base64') }));
-    secrets.destroy();
-    inst = makeInstance(felixCache(aemBundles()), user);
-    plantGeneratedKeys(inst, user);
-  }, 120000);
-
-  afterAll(async () => {
-    await moto?.stop();
-    if (inst) fs.rmSync(inst.root, { recursive: true, force: true });
-  });
-
-  const run = (values: Record<string, string>) => runScript(inst, renderScript(synthInstaller(), { QuickstartDir: inst.quickstart, AemUser: user.name, ...values }),
-    { ...moto.env, HOME: process.env.HOME ?? '/root' });
+  const fx = keySetInstance('filters');
 
   test('a run that repairs drift counts once as changed, a second run not at all, a failing run once as an error; no key material in any line', () => {
-    const first = run({ SecretId: secretArn });
+    const first = fx.run({ SecretId: fx.good });
     expect(first.status).toBe(0);
-    const second = run({ SecretId: secretArn });
+    const second = fx.run({ SecretId: fx.good });
     expect(second.status).toBe(0);
-    const failing = run({ SecretId: badSecretArn });
+    const failing = fx.run({ SecretId: fx.short });
     expect(failing.status).toBe(1);
-    const verify = run({ SecretId: secretArn, Mode: 'verify' });
+    const verify = fx.run({ SecretId: fx.good, Mode: 'verify' });
     expect(verify.status).toBe(0);
 
     expect([count(CHANGED_PATTERN, events(first)), count(ERROR_PATTERN, events(first))]).toEqual([1, 0]);
@@ -80,14 +52,14 @@ describeWithTools(['java', 'moto_server', 'aws'], 'installer output lines agains
     expect(matches(CHANGED_PATTERN, second.stdout)).toBe(false);
     // What reaches the log group never holds key material.
     for (const r of [first, second, failing, verify]) {
-      expect(scanText(`${r.stdout}\n${r.stderr}`, [keys.hmac, keys.master])).toEqual([]);
+      expect(scanText(`${r.stdout}\n${r.stderr}`, [fx.keys.hmac, fx.keys.master])).toEqual([]);
     }
   }, 120000);
 });
 
 describe('failed association runs: State Manager events as EventBridge writes them to the log group', () => {
   // The documented "EC2 State Manager Instance Association State Change" event (Systems Manager
-  // user guide, EventBridge event examples), with the statuses of interest.
+  // fx.user guide, EventBridge event examples), with the statuses of interest.
   const event = (status: string) => JSON.stringify({
     'version': '0',
     'id': '60e7ddc2-a588-5328-220a-21c060f6c3f4',

@@ -37,3 +37,17 @@ export class TestSecrets {
     this.sm.destroy();
   }
 }
+
+/**
+ * Two secrets named `<prefix>` and `<prefix>-short`: `keys` in the key set's format, and the same
+ * with an hmac one byte short (every installer run on it fails). Returns their ARNs.
+ */
+export async function keySetSecrets(moto: Moto, prefix: string, keys: { hmac: Buffer; master: Buffer }): Promise<{ good: string; short: string }> {
+  const secrets = new TestSecrets(moto);
+  const json = (hmac: Buffer) => JSON.stringify({ hmac: hmac.toString('base64'), master: keys.master.toString('base64') });
+  try {
+    return { good: await secrets.create(prefix, json(keys.hmac)), short: await secrets.create(`${prefix}-short`, json(keys.hmac.subarray(1))) };
+  } finally {
+    secrets.destroy();
+  }
+}

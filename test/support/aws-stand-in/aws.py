@@ -40,21 +40,25 @@ def real(stdin=None):
     os.execv(REAL_AWS, [REAL_AWS] + sys.argv[1:])
 
 
-def parse_logs(argv):
-    """(operation, options) when argv is exactly one of LOGS_FORMS, else None."""
-    if len(argv) < 2 or argv[0] != 'logs' or argv[1] not in LOGS_FORMS or len(argv) % 2:
+def parse_form(argv, service, forms, required):
+    """(operation, options) when argv is `service operation` with exactly the options of
+    forms[operation] (those values) and the required ones (any values), else None."""
+    if len(argv) < 2 or argv[0] != service or argv[1] not in forms or len(argv) % 2:
         return None
     opts = {}
     for i in range(2, len(argv), 2):
         if argv[i] in opts:
             return None
         opts[argv[i]] = argv[i + 1]
-    fixed = LOGS_FORMS[argv[1]]
-    if set(opts) != set(fixed) | {'--region', '--log-group-name', '--log-stream-name'}:
-        return None
-    if any(opts[k] != v for k, v in fixed.items()):
+    fixed = forms[argv[1]]
+    if set(opts) != set(fixed) | required or any(opts[k] != v for k, v in fixed.items()):
         return None
     return argv[1], opts
+
+
+def parse_logs(argv):
+    """(operation, options) when argv is exactly one of LOGS_FORMS, else None."""
+    return parse_form(argv, 'logs', LOGS_FORMS, {'--region', '--log-group-name', '--log-stream-name'})
 
 
 def logs(endpoint, operation, opts):
@@ -83,19 +87,8 @@ def logs(endpoint, operation, opts):
 
 def parse(argv):
     """(operation, secret id, region) when argv is exactly one of FORMS, else None."""
-    if len(argv) < 2 or argv[0] != 'secretsmanager' or argv[1] not in FORMS or len(argv) % 2:
-        return None
-    opts = {}
-    for i in range(2, len(argv), 2):
-        if argv[i] in opts:
-            return None
-        opts[argv[i]] = argv[i + 1]
-    fixed = FORMS[argv[1]]
-    if set(opts) != set(fixed) | {'--secret-id', '--region'}:
-        return None
-    if any(opts[k] != v for k, v in fixed.items()):
-        return None
-    return argv[1], opts['--secret-id'], opts['--region']
+    form = parse_form(argv, 'secretsmanager', FORMS, {'--secret-id', '--region'})
+    return form and (form[0], form[1]['--secret-id'], form[1]['--region'])
 
 
 def call(endpoint, region, operation, body):
