@@ -393,7 +393,7 @@ export class AemCryptoKeys extends Construct {
   /**
    * Lets the SSM agent of `grantee`'s instances stream Run Command output into the key set's log
    * group (this group only), e.g. for an author that runs `aem-keys rollout|export --log-group`,
-   * and the installer send the output of tag association runs there (`addInstancesByTag`, whose
+   * and lets the installer send the output of tag association runs there (`addInstancesByTag`, whose
    * instances' role this construct cannot see). Gated groups get it from `addAutoScalingGroup`.
    */
   public grantLogWrite(grantee: iam.IGrantable): iam.Grant {
