@@ -452,7 +452,7 @@ aemkeys_find_bundle() {
   AEMKEYS_BUNDLE_ID=${AEMKEYS_B_ID[all[0]]}
 }
 
-# What AEM really reads (README). Tree reads below: aemkeys_tree_read/_ends only, bounded, as AemUser.
+# What AEM really reads (README). Tree reads below: aemkeys_tree_read/_reads/_tails only, bounded, as AemUser.
 
 AEMKEYS_KEYS_PATH_RE='com[._]adobe[._]granite[._]crypto[._]keys[._]path'
 AEMKEYS_MANIFEST_MAX=1048576
@@ -464,12 +464,32 @@ aemkeys_tree_read() {
   aemkeys_as_user aemkeys_u_read "$@" </dev/null 2>/dev/null
 }
 
-# aemkeys_u_read FILE OFFSET COUNT (as AemUser): FILE must be a regular file, not a link.
+# aemkeys_u_read FILE OFFSET COUNT [WIDTH] (as AemUser): FILE must be a regular file, not a
+#   link; with WIDTH (COUNT at most), what is read is padded with NULs to WIDTH bytes.
 aemkeys_u_read() {
   [[ -f $1 && ! -L $1 ]] || return 4
   exec 3< "$1" || return 1
   [[ -f /dev/fd/3 ]] || return 4
-  dd iflag=skip_bytes,count_bytes skip="$2" count="$3" bs=65536 status=none <&3
+  dd iflag=skip_bytes,count_bytes skip="$2" count="$3" bs="${4:-65536}" ${4:+conv=sync} status=none <&3
+}
+
+# aemkeys_tree_reads WIDTH FILE OFFSET COUNT [FILE OFFSET COUNT]...
+#   aemkeys_tree_read of many pieces in one step as AemUser (a step starts setpriv and bash):
+#   with WIDTH > 0 each piece padded to WIDTH bytes (WIDTH spaces for a FILE it cannot read;
+#   nothing when OFFSET is past the end: callers count the pieces); 0: as read.
+aemkeys_tree_reads() {
+  aemkeys_as_user aemkeys_u_reads "$@" </dev/null 2>/dev/null
+}
+
+# aemkeys_u_reads WIDTH FILE OFFSET COUNT... (as AemUser): aemkeys_u_read of each piece.
+aemkeys_u_reads() {
+  local w=$1 wide=()
+  shift
+  (( w > 0 )) && wide=("$w")
+  while (( $# > 2 )); do
+    aemkeys_u_read "$1" "$2" "$3" "${wide[@]}" || printf '%*s' "$w" ''
+    shift 3
+  done
 }
 
 # aemkeys_tree_text FILE MAX_BYTES
@@ -481,19 +501,19 @@ aemkeys_tree_text() {
   AEMKEYS_REPLY=${t%x}
 }
 
-# aemkeys_tree_ends head|tail COUNT FILE...
-#   stdout = the first/last COUNT bytes of each FILE (regular, COUNT bytes or more), in one
-#   step as AemUser (aemkeys_u_ends).
-aemkeys_tree_ends() {
-  aemkeys_as_user aemkeys_u_ends "$@" </dev/null 2>/dev/null
+# aemkeys_tree_tails COUNT FILE...
+#   stdout = the last COUNT bytes of each FILE (regular, COUNT bytes or more), in one step as
+#   AemUser (aemkeys_u_tails).
+aemkeys_tree_tails() {
+  aemkeys_as_user aemkeys_u_tails "$@" </dev/null 2>/dev/null
 }
 
-# aemkeys_u_ends head|tail COUNT FILE... (as AemUser): every FILE a regular file, not a link.
-aemkeys_u_ends() {
-  local which=$1 count=$2 f
-  shift 2
+# aemkeys_u_tails COUNT FILE... (as AemUser): every FILE a regular file, not a link.
+aemkeys_u_tails() {
+  local count=$1 f
+  shift
   for f in "$@"; do [[ -f $f && ! -L $f ]] || return 4; done
-  if [[ $which == head ]]; then head -q -c "$count" -- "$@"; else tail -q -c "$count" -- "$@"; fi
+  tail -q -c "$count" -- "$@"
 }
 
 # aemkeys_u8_le POS N
@@ -548,7 +568,7 @@ aemkeys_manifest_bsn() {
 aemkeys_manifest_names() {
   local i j x n e k p q w f best bn bm restore cdoff cdsize pos method csize usize lho
   local LC_ALL=C
-  local -a idx=() jars=() sizes=() tails=() todo=() next=() rows=() heads=() fj=() batch=() mf=()
+  local -a idx=() jars=() sizes=() tails=() todo=() next=() rows=() heads=() batch=() mf=() args=() hargs=()
   local -a cdr=() hds=() dat=() csz=() usz=() mth=() crcs=()
   [[ ${AEMKEYS_B_MREAD:-} == "${#AEMKEYS_B_DIR[@]}" ]] && return 0
   AEMKEYS_B_MNAME=()
@@ -573,7 +593,7 @@ aemkeys_manifest_names() {
   mapfile -t sizes < <(aemkeys_as_user stat -c %s -- "${jars[@]}" </dev/null 2>/dev/null)
   for x in "${sizes[@]}"; do [[ $x =~ ^[0-9]+$ ]] && (( x >= 22 )) || return 0; done
   (( ${#sizes[@]} == ${#jars[@]} )) || return 0
-  mapfile -t tails < <(aemkeys_tree_ends tail 22 "${jars[@]}" | od -An -v -tu1 -w22)
+  mapfile -t tails < <(aemkeys_tree_tails 22 "${jars[@]}" | od -An -v -tu1 -w22)
   (( ${#tails[@]} == ${#jars[@]} )) || return 0
   for j in "${!jars[@]}"; do
     read -r -a AEMKEYS_U8 <<< "${tails[j]}"
@@ -583,23 +603,15 @@ aemkeys_manifest_names() {
   done
   for w in 256 65536; do
     (( ${#todo[@]} > 0 )) || break
-    next=() batch=() fj=() x=''
+    next=() batch=() args=() hargs=()
     for j in "${todo[@]}"; do
       cdr[j]=$(( sizes[j] - dat[j] < w ? sizes[j] - dat[j] : w ))
       hds[j]=$(( sizes[j] < w ? sizes[j] : w ))
-      (( hds[j] == w )) || x=short
-      fj+=("${jars[j]}")
+      args+=("${jars[j]}" "${dat[j]}" "${cdr[j]}")
+      hargs+=("${jars[j]}" 0 "${hds[j]}")
     done
-    mapfile -t rows < <(for j in "${todo[@]}"; do
-      aemkeys_tree_read "${jars[j]}" "${dat[j]}" "${cdr[j]}"; printf '%*s' $(( w - cdr[j] )) ''
-    done | od -An -v -tu1 -w"$w")
-    if [[ $x == short ]]; then
-      mapfile -t heads < <(for j in "${todo[@]}"; do
-        aemkeys_tree_read "${jars[j]}" 0 "${hds[j]}"; printf '%*s' $(( w - hds[j] )) ''
-      done | od -An -v -tu1 -w"$w")
-    else
-      mapfile -t heads < <(aemkeys_tree_ends head "$w" "${fj[@]}" | od -An -v -tu1 -w"$w")
-    fi
+    mapfile -t rows < <(aemkeys_tree_reads "$w" "${args[@]}" | od -An -v -tu1 -w"$w")
+    mapfile -t heads < <(aemkeys_tree_reads "$w" "${hargs[@]}" | od -An -v -tu1 -w"$w")
     (( ${#rows[@]} == ${#todo[@]} && ${#heads[@]} == ${#todo[@]} )) || break
     for x in "${!todo[@]}"; do
       j=${todo[x]}
@@ -637,15 +649,18 @@ aemkeys_manifest_names() {
 #   aemkeys_manifest_names' gzip step (one member per jar); 1, naming none, when one is wrong.
 aemkeys_manifest_inflate() {
   local j pos=0 text
+  local -a args=()
   (( $# > 0 )) || return 0
+  for j in "$@"; do args+=("${jars[j]}" "${dat[j]}" "${csz[j]}"); done
   text=$(
     set -o pipefail
+    exec 3< <(aemkeys_tree_reads 0 "${args[@]}")
     for j in "$@"; do
       printf '%b' '\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff'
       if [[ ${mth[j]} == 0 ]]; then
         printf '%b' "$(printf '\\x01\\x%02x\\x%02x\\x%02x\\x%02x' $(( csz[j] & 255 )) $(( csz[j] >> 8 )) $(( ~csz[j] & 255 )) $(( (~csz[j] >> 8) & 255 )))"
       fi
-      (( csz[j] == 0 )) || aemkeys_tree_read "${jars[j]}" "${dat[j]}" "${csz[j]}" || exit 1
+      head -c "${csz[j]}" <&3
       printf '%b' "${crcs[j]}"
     done | gzip -dc 2>/dev/null && printf x
   ) && [[ $text == *x ]] || return 1
@@ -760,7 +775,7 @@ aemkeys_user_init() {
     aemkeys_fail "run as root or as $1 (this is uid $EUID)"
   fi
   AEMKEYS_USER_CODE="$(declare -p AEMKEYS_TMP_PREFIX AEMKEYS_TMP_SUFFIX)
-$(declare -f aemkeys_u_isdir aemkeys_u_writable aemkeys_u_infos aemkeys_u_probe aemkeys_u_write aemkeys_u_mkdir aemkeys_u_clean aemkeys_u_backup aemkeys_u_read aemkeys_u_ends)
+$(declare -f aemkeys_u_isdir aemkeys_u_writable aemkeys_u_infos aemkeys_u_probe aemkeys_u_write aemkeys_u_mkdir aemkeys_u_clean aemkeys_u_backup aemkeys_u_read aemkeys_u_reads aemkeys_u_tails)
 \"\$@\""
 }
 
