@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'child_process';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { awsStandInDir, realAws } from './support/aws-stand-in';
@@ -52,22 +52,6 @@ describeWithTools(['moto_server', 'aws'], 'AWS CLI stand-in against the real AWS
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
   }
   const run = (cli: string, args: string[], stdin = '') => runWith(cli, args, stdin, {});
-
-  /** `runWith`, not waiting: several runs side by side (each with its own stdin file `name`). */
-  function runAsync(cli: string, args: string[], stdin: string | Buffer, env: Record<string, string>, name: string) {
-    const input = path.join(path.dirname(standIn), `${name}-${path.basename(cli)}`);
-    fs.writeFileSync(input, stdin);
-    const child = spawn('bash', ['-c', 'cat -- "$0" | "$@"', input, cli, ...args], {
-      env: { ...moto.env, HOME: process.env.HOME ?? '/root', PATH: process.env.PATH!, AWS_PAGER: '', ...env },
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => err.push(d));
-    return new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => child.on('close', (status) => resolve({
-      status, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'),
-    })));
-  }
 
   const get = (id: string, region = 'us-east-1') => ['secretsmanager', 'get-secret-value', '--secret-id', id, '--region', region, '--query', 'SecretString', '--output', 'text'];
   const put = (id: string) => ['secretsmanager', 'put-secret-value', '--secret-id', id, '--region', 'us-east-1', '--secret-string', 'file:///dev/stdin', '--query', 'VersionId', '--output', 'text'];
@@ -129,20 +113,21 @@ describeWithTools(['moto_server', 'aws'], 'AWS CLI stand-in against the real AWS
     expect(stored[0]).toEqual(JSON.parse(events).map((e: { timestamp: number; message: string }) => [e.timestamp, e.message]));
   });
 
-  test('CloudWatch Logs errors are the real CLI\'s own (no such group, text that is not UTF-8, nothing listening)', async () => {
+  test('CloudWatch Logs errors are the real CLI\'s own (no such group, text that is not UTF-8, nothing listening)', () => {
     const cases: Array<[string[], string | Buffer, Record<string, string>]> = [
       [logs('create-log-stream', '/aem/missing', 's'), '', {}],
       [logs('put-log-events', '/aem/missing', 's'), '[{"timestamp":1,"message":"x"}]', {}],
       [logs('put-log-events', '/aem/stand-in', 'real'), Buffer.from([0x5b, 0xff, 0xfe, 0x5d]), {}],
       [logs('create-log-stream', '/aem/stand-in', 'x'), '', { AWS_ENDPOINT_URL: 'http://127.0.0.1:9', AWS_MAX_ATTEMPTS: '1' }],
     ];
-    // The three CLIs side by side (each real CLI start takes about a second).
-    await Promise.all(cases.map(async ([args, stdin, env], i) => {
-      const [real, mine, alone] = await Promise.all([realAws(), standIn, noFallback].map((cli) => runAsync(cli, args, stdin, env, `stdin-${i}`)));
+    // One after the other: pyenv's aws shim, run several times at once, can print its own rehash
+    // errors on stderr.
+    for (const [args, stdin, env] of cases) {
+      const real = runWith(realAws(), args, stdin, env);
       expect(real.status).not.toBe(0);
-      expect(mine).toEqual(real);
-      expect(alone.status).toBe(1); // /bin/false: it did not answer this itself
-    }));
+      expect(runWith(standIn, args, stdin, env)).toEqual(real);
+      expect(runWith(noFallback, args, stdin, env).status).toBe(1); // /bin/false: it did not answer this itself
+    }
   });
 
   test('any other command line runs the real CLI', () => {
