@@ -13,7 +13,7 @@ import * as path from 'path';
 import { ASSOCIATION_CHANGED_PATTERN, ASSOCIATION_FAILURE_PATTERN } from '../lib/private/association-results';
 import { INSTALLER_PARAMETER_RULES } from '../lib/private/installer-checks';
 import { CHANGED_PATTERN, ERROR_PATTERN } from '../lib/private/key-set-logs';
-import { awsStandInDir } from './support/aws-stand-in';
+import { awsStandInDir, plainPython } from './support/aws-stand-in';
 import { matches } from './support/filter-pattern';
 import { plant, renderScript, runScript, snapshotTree, synthInstaller } from './support/installer-harness';
 import { scanText } from './support/key-scan';
@@ -31,7 +31,7 @@ interface Event { timestamp: number; message: string }
  * what the tests set up and read back: a process start, not an AWS CLI start (about a second each).
  */
 function logsApi(moto: Moto, operation: string, body: Record<string, unknown>): any {
-  const r = spawnSync('python3', ['-c', LOGS_API, moto.endpoint, operation, JSON.stringify(body), moto.env.AWS_ACCESS_KEY_ID ?? 'testing'], { encoding: 'utf8' });
+  const r = spawnSync(plainPython(), ['-c', LOGS_API, moto.endpoint, operation, JSON.stringify(body), moto.env.AWS_ACCESS_KEY_ID ?? 'testing'], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${operation}: ${r.stderr}`);
   return r.stdout.trim() === '' ? {} : JSON.parse(r.stdout);
 }

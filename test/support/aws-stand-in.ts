@@ -11,6 +11,12 @@ export function realAws(): string {
   return execFileSync('bash', ['-c', 'command -v aws'], { encoding: 'utf8' }).trim();
 }
 
+/** The system's python3 when there is one (a version manager's shim starts slower and, run many times at once, can print its own errors), else the one on the PATH. */
+export function plainPython(): string {
+  return fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3'
+    : execFileSync('bash', ['-c', 'command -v python3'], { encoding: 'utf8' }).trim();
+}
+
 /**
  * A folder holding `aws`: the fast stand-in of test/support/aws-stand-in/aws.py, which answers
  * the scripts' own Secrets Manager calls to moto_server and runs the real CLI for anything else
@@ -18,8 +24,7 @@ export function realAws(): string {
  */
 export function awsStandInDir(): string {
   if (made && fs.existsSync(path.join(made, 'aws'))) return made;
-  const python = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3'
-    : execFileSync('bash', ['-c', 'command -v python3'], { encoding: 'utf8' }).trim();
+  const python = plainPython();
   const code = fs.readFileSync(SOURCE, 'utf8')
     .replace("REAL_AWS = os.environ.get('AEM_KEYS_REAL_AWS', '')", `REAL_AWS = ${JSON.stringify(realAws())}`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aem-keys-aws-stand-in-'));
