@@ -11,7 +11,6 @@ module.exports = {
   globalSetup: '<rootDir>/test/support/global-setup.js',
   globalTeardown: '<rootDir>/test/support/global-teardown.js',
   setupFiles: ['<rootDir>/test/support/jest-setup.js'],
-  testSequencer: '<rootDir>/test/support/sequencer.js',
   testTimeout: 120000,
   reporters: ['default', '<rootDir>/test/support/skip-reporter.js'],
 };
