@@ -14,8 +14,8 @@ import { ASSOCIATION_CHANGED_PATTERN, ASSOCIATION_FAILURE_PATTERN } from '../lib
 import { INSTALLER_PARAMETER_RULES } from '../lib/private/installer-checks';
 import { CHANGED_PATTERN, ERROR_PATTERN } from '../lib/private/key-set-logs';
 import { awsStandInDir, plainPython } from './support/aws-stand-in';
-import { matches } from './support/filter-pattern';
-import { plant, renderScript, runScript, snapshotTree, synthInstaller } from './support/installer-harness';
+import { countMatches } from './support/filter-pattern';
+import { outputLines, plant, renderScript, runScript, snapshotTree, synthInstaller } from './support/installer-harness';
 import { scanText } from './support/key-scan';
 import { keySetInstance } from './support/key-set-instance';
 import { Moto, startMoto } from './support/moto';
@@ -58,8 +58,6 @@ function readGroup(moto: Moto, group: string, skip = 0): Array<{ name: string; e
   }));
 }
 
-/** The output lines of a run as the installer sends them: stdout, then stderr, empty lines left out. */
-const lines = (r: { stdout: string; stderr: string }) => [...r.stdout.split('\n'), ...r.stderr.split('\n')].filter((l) => l !== '');
 
 describe('LogGroupName: one rule', () => {
   test('the script checks the rule table\'s expression, and agrees with it on samples', () => {
@@ -226,11 +224,11 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'the real installer 
     for (const s of streams) expect(STREAM.exec(s.name)?.[1]).toBe('i-0fedcba9876543210');
     const closing = ['changed (exit 0)', 'unchanged (exit 0)', 'changed (exit 0)', 'failed (exit 1)', 'verified (exit 0)'];
     [first, second, repair, failing, verify].forEach((r, i) => {
-      expect(streams[i].events.map((e) => e.message)).toEqual([...lines(r), `association run: ${closing[i]}`]);
+      expect(streams[i].events.map((e) => e.message)).toEqual([...outputLines(r), `association run: ${closing[i]}`]);
     });
 
     const all = streams.flatMap((s) => s.events.map((e) => e.message));
-    const count = (pattern: string) => all.filter((m) => matches(pattern, m)).length;
+    const count = (pattern: string) => countMatches(pattern, all);
     expect({
       associationChanged: count(ASSOCIATION_CHANGED_PATTERN), installerChanged: count(CHANGED_PATTERN), installerErrors: count(ERROR_PATTERN), associationFailures: count(ASSOCIATION_FAILURE_PATTERN),
     }).toEqual({ associationChanged: 2, installerChanged: 2, installerErrors: 1, associationFailures: 0 });
@@ -273,7 +271,7 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'the real installer 
     expect(put).toContain('file:///dev/stdin');
     expect(put.some((a) => a.includes('result: changed') || a.includes('replaced'))).toBe(false);
     const [stream] = readGroup(fx.moto, group, streams);
-    expect(stream.events.map((e) => e.message)).toEqual([...lines(r), 'association run: changed (exit 0)']);
+    expect(stream.events.map((e) => e.message)).toEqual([...outputLines(r), 'association run: changed (exit 0)']);
     // Every argument and environment string of every process, end to end (one search, not one per string).
     const haystack = [Buffer.concat(calls.flat()), Buffer.from(r.stdout), Buffer.from(r.stderr), Buffer.from(stream.events.map((e) => e.message).join('\n'))];
     for (const key of [fx.keys.hmac, fx.keys.master]) {

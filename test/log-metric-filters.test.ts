@@ -6,14 +6,11 @@
  */
 import { ASSOCIATION_FAILURE_PATTERN } from '../lib/private/association-results';
 import { CHANGED_PATTERN, ERROR_PATTERN } from '../lib/private/key-set-logs';
-import { matches } from './support/filter-pattern';
+import { countMatches, matches } from './support/filter-pattern';
+import { outputLines } from './support/installer-harness';
 import { scanText } from './support/key-scan';
 import { keySetInstance } from './support/key-set-instance';
 import { describeWithTools } from './support/tools';
-
-/** Events of one run as the agent streams them: one per output line, stdout and stderr apart. */
-const events = (r: { stdout: string; stderr: string }) => [...r.stdout.split('\n'), ...r.stderr.split('\n')].filter((l) => l !== '');
-const count = (pattern: string, lines: string[]) => lines.filter((l) => matches(pattern, l)).length;
 
 describe('the evaluator itself', () => {
   test('quoted phrases, bare words, JSON comparisons with && and ||; unsupported syntax throws', () => {
@@ -42,11 +39,11 @@ describeWithTools(['java', 'moto_server', 'aws'], 'installer output lines agains
     const verify = fx.run({ SecretId: fx.good, Mode: 'verify' });
     expect(verify.status).toBe(0);
 
-    expect([count(CHANGED_PATTERN, events(first)), count(ERROR_PATTERN, events(first))]).toEqual([1, 0]);
-    expect([count(CHANGED_PATTERN, events(second)), count(ERROR_PATTERN, events(second))]).toEqual([0, 0]);
-    expect(events(second)).toContain('result: unchanged (nothing to do)');
-    expect([count(CHANGED_PATTERN, events(failing)), count(ERROR_PATTERN, events(failing))]).toEqual([0, 1]);
-    expect([count(CHANGED_PATTERN, events(verify)), count(ERROR_PATTERN, events(verify))]).toEqual([0, 0]);
+    expect([countMatches(CHANGED_PATTERN, outputLines(first)), countMatches(ERROR_PATTERN, outputLines(first))]).toEqual([1, 0]);
+    expect([countMatches(CHANGED_PATTERN, outputLines(second)), countMatches(ERROR_PATTERN, outputLines(second))]).toEqual([0, 0]);
+    expect(outputLines(second)).toContain('result: unchanged (nothing to do)');
+    expect([countMatches(CHANGED_PATTERN, outputLines(failing)), countMatches(ERROR_PATTERN, outputLines(failing))]).toEqual([0, 1]);
+    expect([countMatches(CHANGED_PATTERN, outputLines(verify)), countMatches(ERROR_PATTERN, outputLines(verify))]).toEqual([0, 0]);
     // The agent may also batch a stream's lines into one event: still one count per run.
     expect(matches(CHANGED_PATTERN, first.stdout)).toBe(true);
     expect(matches(CHANGED_PATTERN, second.stdout)).toBe(false);

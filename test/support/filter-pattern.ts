@@ -78,3 +78,8 @@ function matchesJson(pattern: string, event: string): boolean {
   if (i !== tokens.length) throw new Error(`trailing tokens in ${pattern}: ${tokens.slice(i).join(' ')}`);
   return result;
 }
+
+/** How many of `events` the filter pattern matches (what the metric filter would count). */
+export function countMatches(pattern: string, events: string[]): number {
+  return events.filter((e) => matches(pattern, e)).length;
+}

@@ -159,6 +159,11 @@ export interface RunResult {
   readonly stderr: string;
 }
 
+/** A run's output as the SSM agent streams it (and the installer sends it): its non-empty lines, stdout first. */
+export function outputLines(r: { stdout: string; stderr: string }): string[] {
+  return [...r.stdout.split('\n'), ...r.stderr.split('\n')].filter((l) => l !== '');
+}
+
 /**
  * The PATH a script run gets: the instance's stubs (systemctl, sometimes aws), then the fast AWS
  * CLI stand-in (test/support/aws-stand-in.ts; it answers the scripts' Secrets Manager calls to
