@@ -61,6 +61,20 @@ def parse_logs(argv):
     return parse_form(argv, 'logs', LOGS_FORMS, {'--region', '--log-group-name', '--log-stream-name'})
 
 
+def post(endpoint, region, scope, target, body):
+    """One JSON-protocol call to moto_server (raises urllib's errors); its answer, parsed."""
+    request = urllib.request.Request(endpoint.rstrip('/') + '/', data=json.dumps(body).encode('utf-8'), method='POST', headers={
+        'Content-Type': 'application/x-amz-json-1.1',
+        'X-Amz-Target': target,
+        # moto_server routes on the credential scope; it checks no signature.
+        'Authorization': 'AWS4-HMAC-SHA256 Credential=%s/20260101/%s/%s/aws4_request, SignedHeaders=host, Signature=0'
+        % (os.environ.get('AWS_ACCESS_KEY_ID', 'testing'), region, scope),
+    })
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(request, timeout=60) as response:
+        return json.loads(response.read() or b'{}')
+
+
 def logs(endpoint, operation, opts):
     """Answers a LOGS_FORMS invocation when moto accepts it; any other outcome runs the real CLI."""
     stdin = sys.stdin.buffer.read() if operation == 'put-log-events' else None
@@ -69,15 +83,7 @@ def logs(endpoint, operation, opts):
         if stdin is not None:
             body['logEvents'] = json.loads(stdin.decode('utf-8'))
         target = 'Logs_20140328.' + ('CreateLogStream' if operation == 'create-log-stream' else 'PutLogEvents')
-        request = urllib.request.Request(endpoint.rstrip('/') + '/', data=json.dumps(body).encode('utf-8'), method='POST', headers={
-            'Content-Type': 'application/x-amz-json-1.1',
-            'X-Amz-Target': target,
-            'Authorization': 'AWS4-HMAC-SHA256 Credential=%s/20260101/%s/logs/aws4_request, SignedHeaders=host, Signature=0'
-            % (os.environ.get('AWS_ACCESS_KEY_ID', 'testing'), opts['--region']),
-        })
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        with opener.open(request, timeout=60) as response:
-            answer = json.loads(response.read() or b'{}')
+        answer = post(endpoint, opts['--region'], 'logs', target, body)
     except Exception:  # an error, an unreachable endpoint, input the CLI would refuse: its own answer
         real(stdin)
     answer.pop('ResponseMetadata', None)
@@ -92,17 +98,9 @@ def parse(argv):
 
 
 def call(endpoint, region, operation, body):
-    request = urllib.request.Request(endpoint.rstrip('/') + '/', data=json.dumps(body).encode('utf-8'), method='POST', headers={
-        'Content-Type': 'application/x-amz-json-1.1',
-        'X-Amz-Target': 'secretsmanager.' + operation,
-        # moto_server routes on the credential scope; it checks no signature.
-        'Authorization': 'AWS4-HMAC-SHA256 Credential=%s/20260101/%s/secretsmanager/aws4_request, SignedHeaders=host, Signature=0'
-        % (os.environ.get('AWS_ACCESS_KEY_ID', 'testing'), region),
-    })
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    """A Secrets Manager call; a service error is printed as the CLI prints it, with its status."""
     try:
-        with opener.open(request, timeout=60) as response:
-            return json.loads(response.read() or b'{}')
+        return post(endpoint, region, 'secretsmanager', 'secretsmanager.' + operation, body)
     except urllib.error.HTTPError as e:
         error = json.loads(e.read() or b'{}')
         code = error.get('__type', '').split('#')[-1]
