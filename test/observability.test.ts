@@ -156,7 +156,7 @@ describe('failed association runs', () => {
     });
     const [groupId] = one(t, 'AWS::Logs::LogGroup', 'Keys/Logs/LogGroup');
     expect(rule.Properties.Targets[0].Arn).toEqual({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':logs:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':log-group:', { Ref: groupId }]] });
-    const [, policy] = one(t, 'AWS::Logs::ResourcePolicy', 'Keys/AssociationResults/');
+    const [, policy] = one(t, 'AWS::Logs::ResourcePolicy', 'AemCryptoKeysEventLogsPolicy');
     const doc = JSON.stringify(policy.Properties.PolicyDocument);
     expect(doc).toContain('logs:CreateLogStream');
     expect(doc).toContain('logs:PutLogEvents');
@@ -173,6 +173,55 @@ describe('failed association runs', () => {
       MetricTransformations: [{ MetricNamespace: NS, MetricName: 'AssociationRunsChanged', MetricValue: '1' }],
     });
     expect(byPath(t, 'AWS::Lambda::Function', '')).toHaveLength(1); // the key generator only
+  });
+});
+
+describe('the CloudWatch Logs resource policy EventBridge writes under', () => {
+  // The policy document as CloudFormation would see it, with the stack's tokens as readable placeholders.
+  const statementsOf = (stack: Stack) => {
+    const [policy] = Object.values(Template.fromStack(stack).findResources('AWS::Logs::ResourcePolicy')) as any[];
+    const joined = policy.Properties.PolicyDocument['Fn::Join'][1]
+      .map((part: any) => (typeof part === 'string' ? part : `<${part.Ref ?? part['Fn::GetAtt']?.join('.')}>`)).join('');
+    return { name: policy.Properties.PolicyName, statements: JSON.parse(joined).Statement as any[] };
+  };
+
+  test('AWS\'s documented form: CreateLogStream on the log groups with no aws:SourceArn condition; PutLogEvents only from each key set\'s own rule', () => {
+    const { stack, json } = build({ monitoring: false, before: (s) => new AemCryptoKeys(s, 'Other').addInstancesByTag('aem-role', 'other') });
+    const { statements } = statementsOf(stack);
+    const [create, ...puts] = statements;
+    expect(create).toEqual({
+      Sid: 'EventsCreateStreams', Effect: 'Allow', Principal: { Service: ['events.amazonaws.com', 'delivery.logs.amazonaws.com'] },
+      Action: 'logs:CreateLogStream', Resource: [expect.stringMatching(/^<KeysLogsLogGroup\w+\.Arn>$/), expect.stringMatching(/^<OtherLogsLogGroup\w+\.Arn>$/)],
+    });
+    const [keysRule] = one(json, 'AWS::Events::Rule', 'Keys/AssociationResults/Rule');
+    const [otherRule] = one(json, 'AWS::Events::Rule', 'Other/AssociationResults/Rule');
+    expect(puts.map((s) => [s.Action, s.Resource, s.Condition])).toEqual([
+      ['logs:PutLogEvents', create.Resource[0], { ArnEquals: { 'aws:SourceArn': `<${keysRule}.Arn>` } }],
+      ['logs:PutLogEvents', create.Resource[1], { ArnEquals: { 'aws:SourceArn': `<${otherRule}.Arn>` } }],
+    ]);
+  });
+
+  test('one policy per stack, whatever its key sets (CloudWatch Logs allows 10 per account and region), named uniquely per stack', () => {
+    const { stack } = build({ monitoring: false, before: (s) => {
+      for (const id of ['Second', 'Third']) new AemCryptoKeys(s, id).addInstancesByTag('aem-role', id);
+    } });
+    Template.fromStack(stack).resourceCountIs('AWS::Logs::ResourcePolicy', 1);
+    expect(statementsOf(stack).statements).toHaveLength(4);
+    const named = (stackName: string) => {
+      const s = new Stack(new App(), 'Aem', { stackName });
+      new AemCryptoKeys(s, 'Keys').addInstancesByTag('aem-role', 'author');
+      return statementsOf(s).name;
+    };
+    const dev = named('acme-aem65-publish-platform-nonprod-dev');
+    expect(dev).toMatch(/^AemCryptoKeysEvents-acme-aem65-publish-platform-nonprod-dev-[0-9a-f]{8}$/);
+    expect(dev).not.toEqual(named('acme-aem65-publish-platform-nonprod-test'));
+  });
+
+  test('more key sets than one policy document holds: synthesis fails with one clear message', () => {
+    const app = new App();
+    const stack = new Stack(app, 'Big');
+    for (let i = 0; i < 12; i++) new AemCryptoKeys(stack, `Keys${i}`).addInstancesByTag('aem-role', `r${i}`);
+    expect(() => app.synth()).toThrow(/CloudWatch Logs resource policy for EventBridge would be about \d+ characters \(CloudWatch Logs allows 5120\): 12 key sets/);
   });
 });
 
