@@ -691,7 +691,7 @@ function checkReplicaRegions(scope: Construct, props: AemCryptoKeysProps): void 
     if (!key) {
       return;
     }
-    const fix = `create a key in ${region} (ReplicaKey in a stack of that region) and name it here with ReplicaKey.fromRegion(this, id, '${region}'), `
+    const fix = `create a key in ${region} (ReplicaKey in a stack of that region) and name it here with ReplicaKey.fromRegion(this, id, '${region}', aliasName), `
       + 'or leave encryptionKey out to use that region\'s aws/secretsmanager';
     if (key === props.encryptionKey) {
       throw new Error(`${label}.encryptionKey: the primary's encryptionKey cannot encrypt a replica in ${region} (KMS keys are regional); ${fix}`);
