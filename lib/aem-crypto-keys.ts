@@ -59,7 +59,10 @@ export interface AemCryptoKeysProps {
   /**
    * What happens to the secret and the KMS key created here when they leave the stack.
    * Losing them makes every value AEM encrypted, and every login token, unreadable.
-   * @default RemovalPolicy.RETAIN
+   * The default keeps them on stack deletion and replacement, but lets a rollback of the deploy that
+   * created them delete them (CloudFormation `RetainExceptOnCreate`), so a retry with the same
+   * `secretName` does not fail "already exists".
+   * @default RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
    */
   readonly removalPolicy?: RemovalPolicy;
 
@@ -217,7 +220,7 @@ export class AemCryptoKeys extends Construct {
     super(scope, id);
     this.keySource = props.keySource ?? KeySource.generate();
     this.replicaRegions = props.replicaRegions ?? [];
-    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE;
 
     if (this.keySource.kind === KeySourceKind.EXISTING_SECRET || this.keySource.kind === KeySourceKind.REPLICA) {
       checkNotOwnedProps(props);

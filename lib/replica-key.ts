@@ -16,7 +16,9 @@ export interface ReplicaKeyProps {
 
   /**
    * What happens to the key when it leaves the stack. Losing it makes the replica unreadable.
-   * @default RemovalPolicy.RETAIN
+   * The default keeps it on stack deletion and replacement, and lets a rollback of the deploy that
+   * created it delete it (CloudFormation `RetainExceptOnCreate`).
+   * @default RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
    */
   readonly removalPolicy?: RemovalPolicy;
 }
@@ -64,7 +66,7 @@ export class ReplicaKey extends Construct {
       description: 'Encrypts the replica of the AEM crypto keys secret in this region',
       enableKeyRotation: true,
       alias: this.aliasName,
-      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     });
   }
 }

@@ -29,7 +29,7 @@ describe('AemCryptoKeys defaults', () => {
   test('one secret, retained, encrypted with its own KMS key, never given a value by CloudFormation', () => {
     template.resourceCountIs('AWS::SecretsManager::Secret', 1);
     const [secret] = Object.values(template.findResources('AWS::SecretsManager::Secret')) as any[];
-    expect(secret.DeletionPolicy).toBe('Retain');
+    expect(secret.DeletionPolicy).toBe('RetainExceptOnCreate');
     expect(secret.UpdateReplacePolicy).toBe('Retain');
     expect(secret.Properties.KmsKeyId).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^KeysKey/), 'Arn'] });
     expect(secret.Properties.GenerateSecretString).toBeUndefined();
@@ -41,9 +41,22 @@ describe('AemCryptoKeys defaults', () => {
     expect(secretKeys(template)).toHaveLength(1);
     template.hasResource('AWS::KMS::Key', {
       Properties: { EnableKeyRotation: true },
-      DeletionPolicy: 'Retain',
+      DeletionPolicy: 'RetainExceptOnCreate',
       UpdateReplacePolicy: 'Retain',
     });
+  });
+
+  test('retained on stack deletion and replacement, but a rollback of the creating deploy deletes them (a retry with secretName works)', () => {
+    const { template: named } = synth({ secretName: 'aem/prod/crypto-keys' });
+    const kept = ['AWS::SecretsManager::Secret', 'AWS::KMS::Key', 'AWS::Logs::LogGroup'];
+    for (const type of kept) {
+      const resources = Object.values(named.findResources(type)) as any[];
+      expect(resources.length).toBeGreaterThan(0);
+      for (const r of resources) expect([type, r.DeletionPolicy, r.UpdateReplacePolicy]).toEqual([type, 'RetainExceptOnCreate', 'Retain']);
+    }
+    // An explicit RETAIN is honoured as given.
+    const { template: retained } = synth({ removalPolicy: RemovalPolicy.RETAIN });
+    retained.hasResource('AWS::SecretsManager::Secret', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
   });
 
   test('keys are generated once by a custom resource that only names the secret', () => {

@@ -64,7 +64,7 @@ describe('the three-region example', () => {
   });
 
   test('the replica key: customer managed, rotated, retained, under the alias the primary names', () => {
-    keys.hasResource('AWS::KMS::Key', { Properties: { EnableKeyRotation: true }, DeletionPolicy: 'Retain' });
+    keys.hasResource('AWS::KMS::Key', { Properties: { EnableKeyRotation: true }, DeletionPolicy: 'RetainExceptOnCreate', UpdateReplacePolicy: 'Retain' });
     keys.hasResourceProperties('AWS::KMS::Alias', { AliasName: EXAMPLE_REPLICA_KEY_ALIAS });
   });
 

@@ -62,7 +62,8 @@ describe('the key set\'s log group', () => {
     const [keyId, key] = one(json, 'AWS::KMS::Key', 'Keys/Logs/Key');
     const [, group] = one(json, 'AWS::Logs::LogGroup', 'Keys/Logs/LogGroup');
     expect(group.Properties).toEqual({ RetentionInDays: 365, KmsKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] } });
-    expect(group.DeletionPolicy).toBe('Retain');
+    expect(group.DeletionPolicy).toBe('RetainExceptOnCreate');
+    expect(group.UpdateReplacePolicy).toBe('Retain');
     expect(key.Properties.EnableKeyRotation).toBe(true);
     const logsStatement = key.Properties.KeyPolicy.Statement.find((s: any) => s.Sid === 'CloudWatchLogsOfThisAccount');
     expect(logsStatement.Principal).toEqual({ Service: { 'Fn::Join': ['', ['logs.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } });
