@@ -3,6 +3,7 @@ import * as path from 'path';
 import {
   Annotations,
   ArnFormat,
+  CfnResource,
   CustomResource,
   CustomResourceProvider,
   CustomResourceProviderRuntime,
@@ -610,6 +611,7 @@ export class AemCryptoKeys extends Construct {
       runtime: CustomResourceProviderRuntime.NODEJS_22_X,
       description: 'Fills an empty AEM crypto keys secret with random keys, once',
     });
+    logGeneratorWithRetention(provider);
     provider.addToRolePolicy({
       Effect: 'Allow',
       Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue'],
@@ -643,6 +645,22 @@ export class AemCryptoKeys extends Construct {
     generator.node.addDependency(this.secret);
     return generator;
   }
+}
+
+/**
+ * The generator (one per stack, shared by its key sets) logs into a log group of its own that
+ * expires, instead of the `/aws/lambda/<function>` group Lambda would create, which never does
+ * (Lambda `LoggingConfig`). It logs no key material.
+ */
+function logGeneratorWithRetention(provider: CustomResourceProvider): void {
+  if (provider.node.tryFindChild('Logs')) {
+    return;
+  }
+  const logGroup = new logs.LogGroup(provider, 'Logs', {
+    retention: logs.RetentionDays.ONE_YEAR,
+    removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+  });
+  (provider.node.findChild('Handler') as CfnResource).addPropertyOverride('LoggingConfig', { LogGroup: logGroup.logGroupName });
 }
 
 /** cdk-nag: the key/* resource of an alias grant is narrowed by its kms:ResourceAliases condition. */

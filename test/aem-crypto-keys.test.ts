@@ -68,6 +68,17 @@ describe('AemCryptoKeys defaults', () => {
     expect(generator.DeletionPolicy).toBe('Retain');
   });
 
+  test('the generator logs into a log group of its own that expires (not a /aws/lambda group kept forever), one per stack', () => {
+    const { template: two } = synth({}, (stack) => new AemCryptoKeys(stack, 'Second'));
+    const functions = Object.values(two.findResources('AWS::Lambda::Function')) as any[];
+    expect(functions).toHaveLength(1);
+    const groups = two.findResources('AWS::Logs::LogGroup');
+    const [groupId] = Object.keys(groups).filter((id) => id.startsWith('CustomAemCryptoKeysGenerator'));
+    expect(groupId).toBeDefined();
+    expect(functions[0].Properties.LoggingConfig).toEqual({ LogGroup: { Ref: groupId } });
+    expect(groups[groupId].Properties.RetentionInDays).toBe(365);
+  });
+
   test('keyLengths reach the generator (which writes and checks them) and the installer document', () => {
     const { template: sized } = synth({ keyLengths: { hmac: 64, master: 32 } });
     const [generator] = Object.values(sized.findResources('Custom::AemCryptoKeys')) as any[];
