@@ -68,7 +68,7 @@ describe('the key set\'s log group', () => {
     const logsStatement = key.Properties.KeyPolicy.Statement.find((s: any) => s.Sid === 'CloudWatchLogsOfThisAccount');
     expect(logsStatement.Principal).toEqual({ Service: { 'Fn::Join': ['', ['logs.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } });
     expect(logsStatement.Condition).toEqual({ ArnLike: { 'kms:EncryptionContext:aws:logs:arn': arn('logs', ':log-group:*') } });
-    expect(byPath(json, 'AWS::Logs::LogGroup', '')).toHaveLength(1);
+    expect(byPath(json, 'AWS::Logs::LogGroup', '/Keys/')).toHaveLength(1); // and the generator's own (test/aem-crypto-keys.test.ts)
   });
 
   test('retention and key are props', () => {
@@ -392,8 +392,40 @@ describe('launch-loop protection (opt-in)', () => {
     expect(notify.inputs.Message).toContain('aws autoscaling resume-processes --auto-scaling-group-name {{ findGroup.AutoScalingGroupName }} --scaling-processes Launch');
   });
 
-  test('least privilege: suspend only gated groups, publish only to the topic (with its key), start only this Automation', () => {
-    const { json } = build({ monitoring: { launchLoopProtection: {} } });
+  test('the suspending role names this key set\'s groups only (their gate tag values, an imported group by ARN), never "any gated group"', () => {
+    const { json, keys } = build({ groups: 2, monitoring: { launchLoopProtection: {} }, before: (stack) => {
+      // Another key set's gated group in the same account: its tag must not be enough.
+      const other = new AemCryptoKeys(stack, 'Other');
+      const vpc = stack.node.findChild('Vpc') as ec2.Vpc;
+      other.addAutoScalingGroup(new autoscaling.AutoScalingGroup(stack, 'OtherGroup', {
+        vpc,
+        launchTemplate: new ec2.LaunchTemplate(stack, 'OtherTemplate', {
+          instanceType: new ec2.InstanceType('m6i.large'),
+          machineImage: ec2.MachineImage.genericLinux({ 'us-east-1': 'ami-12345678' }),
+          role: new iam.Role(stack, 'OtherRole', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') }),
+        }),
+      }));
+    }, after: (stack, k) => {
+      k.addAutoScalingGroup(autoscaling.AutoScalingGroup.fromAutoScalingGroupName(stack, 'Imported', 'legacy-publish'),
+        { instanceRole: iam.Role.fromRoleName(stack, 'LegacyRole', 'legacy-publish-role') });
+    } });
+    const [, policy] = one(json, 'AWS::IAM::Policy', 'Monitoring/LaunchLoopProtection/AutomationRole/DefaultPolicy');
+    const suspend = policy.Properties.PolicyDocument.Statement.filter((s: any) => s.Action === 'autoscaling:SuspendProcesses');
+    const own = keys.gatedGroups.filter((g) => !g.lifecycleHook).map((g) => g.hookName);
+    expect(own).toHaveLength(2);
+    expect(suspend).toEqual([
+      {
+        Sid: 'SuspendOwnGatedGroupsOnly', Effect: 'Allow', Action: 'autoscaling:SuspendProcesses',
+        Resource: arn('autoscaling', ':autoScalingGroup:*:autoScalingGroupName/*'),
+        Condition: { StringEquals: { 'autoscaling:ResourceTag/aem-crypto-keys:gate': own } },
+      },
+      { Effect: 'Allow', Action: 'autoscaling:SuspendProcesses', Resource: arn('autoscaling', ':autoScalingGroup:*:autoScalingGroupName/legacy-publish') },
+    ]);
+    expect(JSON.stringify(suspend)).not.toContain('Null');
+  });
+
+  test('least privilege: suspend only this key set\'s gated groups, publish only to the topic (with its key), start only this Automation', () => {
+    const { json, keys } = build({ monitoring: { launchLoopProtection: {} } });
     const [topicId] = one(json, 'AWS::SNS::Topic', 'Monitoring/Topic');
     const [topicKeyId] = one(json, 'AWS::KMS::Key', 'Monitoring/TopicKey');
     const [roleId] = one(json, 'AWS::IAM::Role', 'LaunchLoopProtection/AutomationRole/');
@@ -402,13 +434,13 @@ describe('launch-loop protection (opt-in)', () => {
     const prefix = (loopAlarm.Properties.AlarmName as string).slice(0, -13);
     expect(policy.Properties.PolicyDocument.Statement).toEqual([
       { Sid: 'ReadOwnLoopAlarmsOnly', Effect: 'Allow', Action: 'cloudwatch:DescribeAlarms', Resource: arn('cloudwatch', `:alarm:${prefix}-*`) },
-      {
-        Sid: 'SuspendGatedGroupsOnly', Effect: 'Allow', Action: 'autoscaling:SuspendProcesses',
-        Resource: arn('autoscaling', ':autoScalingGroup:*:autoScalingGroupName/*'),
-        Condition: { Null: { 'autoscaling:ResourceTag/aem-crypto-keys:gate': 'false' } },
-      },
       { Effect: 'Allow', Action: 'sns:Publish', Resource: { Ref: topicId } },
       { Effect: 'Allow', Action: ['kms:Decrypt', 'kms:GenerateDataKey*'], Resource: { 'Fn::GetAtt': [topicKeyId, 'Arn'] } },
+      {
+        Sid: 'SuspendOwnGatedGroupsOnly', Effect: 'Allow', Action: 'autoscaling:SuspendProcesses',
+        Resource: arn('autoscaling', ':autoScalingGroup:*:autoScalingGroupName/*'),
+        Condition: { StringEquals: { 'autoscaling:ResourceTag/aem-crypto-keys:gate': [keys.gatedGroups[0].hookName] } },
+      },
     ]);
     const [docId] = one(json, 'AWS::SSM::Document', 'LaunchLoopProtection/Automation');
     const [, eventsPolicy] = one(json, 'AWS::IAM::Policy', 'LaunchLoopProtection/EventsRole/DefaultPolicy');
