@@ -292,6 +292,17 @@ describe('KeySource.fromReplica', () => {
     expect(() => keys.grantWrite(role)).toThrow('grantWrite: this key set reads a replica, which is read-only');
   });
 
+  test('a secretName ending in a hyphen and six characters is refused (a partial ARN would misresolve); a complete ARN is the way', () => {
+    for (const name of ['aem/prod-keys-AbC123', 'keys-abcdef', 'x-123456']) {
+      expect(() => KeySource.fromReplica({ secretName: name }))
+        .toThrow(`KeySource.fromReplica: secretName "${name}" ends in a hyphen and six characters`);
+    }
+    for (const name of ['aem/prod/crypto-keys', 'keys-abcde', 'keys-abcdefg', 'keys_abcdef']) {
+      expect(() => KeySource.fromReplica({ secretName: name })).not.toThrow();
+    }
+    expect(() => KeySource.fromReplica({ primarySecretArn: 'arn:aws:secretsmanager:us-east-1:111111111111:secret:keys-abcdef-XyZ123' })).not.toThrow();
+  });
+
   test('mistakes: key of another region, the primary\'s own region, a token ARN, both or neither name', () => {
     const other = (stack: Stack) => kms.Key.fromKeyArn(stack, 'K', 'arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab');
     let stack = replicaStack();
