@@ -11,6 +11,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { addMultiRegionEstate, AWS_KEY_REPLICA_REGION, CMK_REPLICA_REGION, EXAMPLE_REPLICA_KEY_ALIAS, EXAMPLE_SECRET_NAME, PRIMARY_REGION } from '../bin/multi-region-stacks';
 import { AemCryptoKeys, AemCryptoKeysProps, KeySource, ReplicaKey } from '../lib';
 import { scanDirectory } from './support/key-scan';
+import { exampleContext } from './support/synth';
 import { describeWithTools } from './support/tools';
 
 /** Every IAM statement of the template, flattened. */
@@ -36,9 +37,10 @@ function secretKeyStatements(template: Template): any[] {
     .filter((s) => !own.some((id) => text(s.Resource).includes(`"${id}"`)));
 }
 
+// With cdk.json's feature flags (partition literals), ARNs in stacks with a region name the partition: aws.
 describe('the three-region example', () => {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'aem-keys-multi-region-'));
-  const app = new App({ outdir });
+  const app = new App({ outdir, context: exampleContext() });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   const estate = addMultiRegionEstate(app);
   const assembly = app.synth();
@@ -74,7 +76,7 @@ describe('the three-region example', () => {
     const [secret] = Object.values(primary.findResources('AWS::SecretsManager::Secret')) as any[];
     expect(secret.Properties.Name).toBe(EXAMPLE_SECRET_NAME);
     expect(secret.Properties.ReplicaRegions).toEqual([
-      { Region: CMK_REPLICA_REGION, KmsKeyId: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:kms:${CMK_REPLICA_REGION}:`, { Ref: 'AWS::AccountId' }, `:${EXAMPLE_REPLICA_KEY_ALIAS}`]] } },
+      { Region: CMK_REPLICA_REGION, KmsKeyId: { 'Fn::Join': ['', [`arn:aws:kms:${CMK_REPLICA_REGION}:`, { Ref: 'AWS::AccountId' }, `:${EXAMPLE_REPLICA_KEY_ALIAS}`]] } },
       { Region: AWS_KEY_REPLICA_REGION },
     ]);
   });
@@ -88,7 +90,7 @@ describe('the three-region example', () => {
     expect(replicaKeyStatements).toEqual([{
       Effect: 'Allow',
       Action: ['kms:Encrypt', 'kms:GenerateDataKey'],
-      Resource: [{ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:kms:${CMK_REPLICA_REGION}:`, { Ref: 'AWS::AccountId' }, ':key/*']] }],
+      Resource: [{ 'Fn::Join': ['', [`arn:aws:kms:${CMK_REPLICA_REGION}:`, { Ref: 'AWS::AccountId' }, ':key/*']] }],
       Condition: {
         'StringEquals': { 'kms:ViaService': [`secretsmanager.${PRIMARY_REGION}.amazonaws.com`, `secretsmanager.${CMK_REPLICA_REGION}.amazonaws.com`] },
         'ForAnyValue:StringEquals': { 'kms:ResourceAliases': EXAMPLE_REPLICA_KEY_ALIAS },
@@ -123,7 +125,7 @@ describe('the three-region example', () => {
     tpl.resourceCountIs('AWS::SSM::Association', 1);
     expect(Object.values(tpl.findResources('AWS::Events::Rule')).filter((r: any) => r.Properties.EventPattern.source?.[0] === 'aws.autoscaling')).toHaveLength(1);
     const installer = docs.find((d) => d.Properties.Content.mainSteps[0].name === 'installKeys');
-    const replicaArn = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:secretsmanager:${region}:`, { Ref: 'AWS::AccountId' }, `:secret:${EXAMPLE_SECRET_NAME}`]] };
+    const replicaArn = { 'Fn::Join': ['', [`arn:aws:secretsmanager:${region}:`, { Ref: 'AWS::AccountId' }, `:secret:${EXAMPLE_SECRET_NAME}`]] };
     expect(installer.Properties.Content.parameters.SecretId.default).toEqual(replicaArn);
     const reads = statements(tpl).filter((s) => [].concat(s.Action).includes('secretsmanager:GetSecretValue' as never));
     expect(reads.length).toBeGreaterThanOrEqual(2); // author + publish group
@@ -138,7 +140,7 @@ describe('the three-region example', () => {
     expect(kmsStatements.length).toBeGreaterThanOrEqual(2);
     for (const s of kmsStatements) {
       expect(s.Action).toBe('kms:Decrypt');
-      expect(s.Resource).toEqual({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:kms:${CMK_REPLICA_REGION}:`, { Ref: 'AWS::AccountId' }, ':key/*']] });
+      expect(s.Resource).toEqual({ 'Fn::Join': ['', [`arn:aws:kms:${CMK_REPLICA_REGION}:`, { Ref: 'AWS::AccountId' }, ':key/*']] });
       expect(s.Condition).toEqual({
         'StringEquals': { 'kms:ViaService': `secretsmanager.${CMK_REPLICA_REGION}.amazonaws.com` },
         'ForAnyValue:StringEquals': { 'kms:ResourceAliases': EXAMPLE_REPLICA_KEY_ALIAS },
