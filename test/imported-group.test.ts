@@ -71,7 +71,8 @@ describe('an imported group', () => {
     });
   });
 
-  test('the automation sends to its instances through the library\'s own gate tag (never aws:autoscaling:groupName), and completes only its lifecycle actions', () => {
+  test('the automation sends to its instances through the library\'s own gate tag (never aws:autoscaling:groupName), '
+    + 'and completes only its lifecycle actions', () => {
     const { resources, gated, stack } = imported();
     const statements = automationStatements(resources);
     const sends = statements.filter((s) => s.Action === 'ssm:SendCommand' && s.Condition);
