@@ -844,25 +844,30 @@ aemkeys_worker_stop() {
 #   did not answer well (it is then stopped). The request is written by a background subshell:
 #   a worker that stops reading cannot block root either.
 aemkeys_worker_call() {
-  local kind=$1 max=$2 nonce req head writer rc len LC_ALL=C
+  local kind=$1 max=$2 nonce req hdr writer rc len LC_ALL=C
   shift 2
   AEMKEYS_OUT='' AEMKEYS_RC=1
   [[ -n ${AEMKEYS_WQ:-} ]] || return 1
   nonce=$RANDOM$RANDOM$RANDOM
   printf -v req ' %q' "$@"
-  { printf '%s %s %s\n%s' "$nonce" "$kind" "${#req}" "$req" >&"$AEMKEYS_WQ"; } 2>/dev/null &
+  # The writer keeps no output of root's (stdout, stderr, aemkeys_capture's fd 3) and is killed
+  # once the answer is in: a worker that answers without reading all cannot leave it blocked.
+  # Disowned: bash reports no job killed on stderr.
+  { printf '%s %s %s\n%s' "$nonce" "$kind" "${#req}" "$req" >&"$AEMKEYS_WQ"; } >/dev/null 2>&1 3>&- &
   writer=$!
+  disown "$writer"
   req=''
   [[ $kind == b ]] && max=$(( (max + 2) / 3 * 4 ))
-  head=''
-  IFS= read -r -n 48 -t "$AEMKEYS_IO_TIMEOUT" head <&"$AEMKEYS_WR"
-  if [[ ! $head =~ ^$nonce\ ([0-9]{1,3})\ ([0-9]{1,12})$ ]] || (( BASH_REMATCH[2] > max )); then
+  hdr=''
+  IFS= read -r -n 48 -t "$AEMKEYS_IO_TIMEOUT" hdr <&"$AEMKEYS_WR"
+  if [[ ! $hdr =~ ^$nonce\ ([0-9]{1,3})\ ([0-9]{1,12})$ ]] || (( BASH_REMATCH[2] > max )); then
     [[ -n ${BASH_REMATCH[2]:-} ]] && AEMKEYS_RC=5
     kill -KILL "$writer" 2>/dev/null
     aemkeys_worker_stop
     return "$AEMKEYS_RC"
   fi
   rc=${BASH_REMATCH[1]} len=${BASH_REMATCH[2]}
+  kill -KILL "$writer" 2>/dev/null
   if (( len > 0 )) && [[ $kind == b ]]; then
     timeout --foreground -k 1 "$AEMKEYS_IO_TIMEOUT" head -c "$len" <&"$AEMKEYS_WR" | base64 -d || rc=1
   elif (( len > 0 )) && ! { IFS= read -r -N "$len" -t "$AEMKEYS_IO_TIMEOUT" AEMKEYS_OUT <&"$AEMKEYS_WR" && (( ${#AEMKEYS_OUT} == len )); }; then
