@@ -332,20 +332,21 @@ def take(pid):
             print('nogetfd', pid, n, ctypes.get_errno(), flush=True)
             continue
         try:
-            target = os.readlink('/proc/%d/fd/%s' % (pid, n))
-        except OSError:
-            target = '?'
-        mode = os.fstat(fd).st_mode
-        leak = stat.S_ISREG(mode) and not can_open(target)
-        print('fd', pid, n, target, 'LEAK' if leak else 'own', flush=True)
-        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
-        if flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR):
             try:
-                fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)
-                os.write(fd, forged)
+                target = os.readlink('/proc/%d/fd/%s' % (pid, n))
             except OSError:
-                pass
-            fcntl.fcntl(fd, fcntl.F_SETFL, flags)
+                target = '?'
+            leak = stat.S_ISREG(os.fstat(fd).st_mode) and not can_open(target)
+            print('fd', pid, n, target, 'LEAK' if leak else 'own', flush=True)
+            flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+            if flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR):
+                try:
+                    fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+                    os.write(fd, forged)
+                finally:
+                    fcntl.fcntl(fd, fcntl.F_SETFL, flags)
+        except OSError:
+            pass
         os.close(fd)
     os.close(pidfd)
 print('ready', flush=True)
@@ -365,8 +366,12 @@ while True:
         print('caught', p, flush=True)
         try:
             take(int(p))
-        finally:
+        except OSError:
+            pass
+        try:
             os.kill(int(p), signal.SIGCONT)
+        except OSError:
+            pass
 `;
 
   const fdModes: [string, (inst: Instance) => Record<string, string>][] = [
@@ -391,6 +396,7 @@ while True:
     if (!python) throw new Error('no python3 that the AEM user can run');
     const attacker = spawn('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--', python, '-c', ATTACKER, inst.root],
       { stdio: ['ignore', 'pipe', 'inherit'], detached: true, cwd: '/' });
+    const closed = new Promise((resolve) => attacker.on('close', resolve));
     let report = '';
     attacker.stdout!.on('data', (d: Buffer) => { report += d.toString(); });
     await new Promise<void>((resolve, reject) => {
@@ -401,8 +407,7 @@ while True:
     try {
       r = await install(inst, values, ['bash', '-c', 'exec "$@" >"$0/stdout" 2>"$0/stderr"', capture]);
     } finally {
-      const closed = new Promise((resolve) => attacker.on('close', resolve));
-      process.kill(-attacker.pid!, 'SIGKILL');
+      try { process.kill(-attacker.pid!, 'SIGKILL'); } catch { /* it exited: its report says how far it got */ }
       await closed;
       // A process the attacker stopped and had no time to resume goes on (it belongs to this run).
       for (const l of report.split('\n')) {
@@ -414,7 +419,9 @@ while True:
     // The attack really ran: it caught AemUser processes of this run and copied their descriptors.
     expect(lines.filter((l) => l.startsWith('caught ')).length).toBeGreaterThan(0);
     expect(lines.filter((l) => l.startsWith('fd ')).length).toBeGreaterThan(0);
-    expect(lines.filter((l) => l.startsWith('nopidfd ') || l.startsWith('nogetfd '))).toEqual([]);
+    // Refused copies (EPERM: Yama's ptrace_scope above 0) would leave the attack untried. A process
+    // that ended meanwhile (ESRCH, EBADF) is no refusal.
+    expect(lines.filter((l) => /^no(pidfd|getfd) .* 1$/.test(l))).toEqual([]);
     expect(lines.filter((l) => l.endsWith(' LEAK'))).toEqual([]);
     expect(outputLines(out).filter((l) => /^(aem-crypto-keys: error|result: changed) FORGED/.test(l))).toEqual([]);
     expect([0, 1]).toContain(r.status);
