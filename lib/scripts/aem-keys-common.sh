@@ -739,7 +739,9 @@ aemkeys_felix_dir() {
     return 0
   fi
   dir=$qs/launchpad/felix
-  ! aemkeys_user_is dir "$dir" && aemkeys_user_is dir "$qs/crx-repository/launchpad/felix" && aemkeys_fail "no Felix bundle cache at $dir, but $qs/crx-repository has one (AEM Forms on JEE): pass QuickstartDir=$qs/crx-repository"
+  if ! aemkeys_user_is dir "$dir" && aemkeys_user_is dir "$qs/crx-repository/launchpad/felix"; then
+    aemkeys_fail "no Felix bundle cache at $dir, but $qs/crx-repository has one (AEM Forms on JEE): pass QuickstartDir=$qs/crx-repository"
+  fi
   AEMKEYS_REPLY=$dir
 }
 
