@@ -813,7 +813,7 @@ aemkeys_user_init() {
   fi
   AEMKEYS_USER_CODE="$(declare -p AEMKEYS_TMP_PREFIX AEMKEYS_TMP_SUFFIX)
 $(declare -f aemkeys_u_isdir aemkeys_u_writable aemkeys_u_infos aemkeys_u_probe aemkeys_u_write aemkeys_u_mkdir aemkeys_u_clean aemkeys_u_backup aemkeys_u_read aemkeys_u_reads aemkeys_u_tails)
-$(declare -f aemkeys_w_serve aemkeys_u_is aemkeys_u_text aemkeys_u_configs aemkeys_u_hex aemkeys_u_jars)
+$(declare -f aemkeys_w_serve aemkeys_w_pieces aemkeys_u_is aemkeys_u_text aemkeys_u_configs aemkeys_u_hex aemkeys_u_jars)
 aemkeys_w_serve"
   aemkeys_worker_start || aemkeys_fail "cannot start a process as $1 (setpriv)"
 }
@@ -857,12 +857,12 @@ aemkeys_worker_stop() {
 
 # aemkeys_worker_call KIND MAX FUNCTION [ARG...]
 #   Runs FUNCTION ARG... in the worker (stdin /dev/null, stderr dropped) and reads its answer,
-#   "NONCE STATUS LENGTH" then LENGTH bytes, each within AEMKEYS_IO_TIMEOUT s. KIND t: AEMKEYS_OUT =
-#   its output as text (NULs and trailing newlines dropped), at most MAX bytes; b: its output,
-#   bytes as they are (base64 on the pipe), at most MAX bytes, goes to stdout. AEMKEYS_RC (also
-#   the return status) = FUNCTION's status, 5 when the answer is larger than MAX, 1 when the worker
-#   did not answer well (it is then stopped). The request is written by a background subshell:
-#   a worker that stops reading cannot block root either.
+#   each piece within AEMKEYS_IO_TIMEOUT s. KIND t: "NONCE STATUS LENGTH" then LENGTH bytes;
+#   AEMKEYS_OUT = the output as text (NULs and trailing newlines dropped), at most MAX bytes.
+#   KIND b: the output's bytes, as they come (aemkeys_worker_stream), at most MAX, go to stdout.
+#   AEMKEYS_RC (also the return status) = FUNCTION's status, 5 when the answer is larger than
+#   MAX, 1 when the worker did not answer well (it is then stopped). The request is written by
+#   a background subshell: a worker that stops reading cannot block root either.
 aemkeys_worker_call() {
   local kind=$1 max=$2 nonce req hdr writer rc len LC_ALL=C
   shift 2
@@ -877,26 +877,53 @@ aemkeys_worker_call() {
   writer=$!
   disown "$writer"
   req=''
-  [[ $kind == b ]] && max=$(( (max + 2) / 3 * 4 ))
+  if [[ $kind == b ]]; then
+    aemkeys_worker_stream "$nonce" $(( (max + 2) / 3 * 4 )) "$writer" | base64 -d
+    local -a st=("${PIPESTATUS[@]}")
+    AEMKEYS_RC=${st[0]}
+    # Bytes that are no base64: a failure even when the command succeeded.
+    (( st[1] == 0 || st[0] != 0 )) || AEMKEYS_RC=1
+    return "$AEMKEYS_RC"
+  fi
   hdr=''
   IFS= read -r -n 48 -t "$AEMKEYS_IO_TIMEOUT" hdr <&"$AEMKEYS_WR"
+  kill -KILL "$writer" 2>/dev/null
   if [[ ! $hdr =~ ^$nonce\ ([0-9]{1,3})\ ([0-9]{1,12})$ ]] || (( BASH_REMATCH[2] > max )); then
     [[ -n ${BASH_REMATCH[2]:-} ]] && AEMKEYS_RC=5
-    kill -KILL "$writer" 2>/dev/null
     aemkeys_worker_stop
     return "$AEMKEYS_RC"
   fi
   rc=${BASH_REMATCH[1]} len=${BASH_REMATCH[2]}
-  kill -KILL "$writer" 2>/dev/null
-  if (( len > 0 )) && [[ $kind == b ]]; then
-    timeout --foreground -k 1 "$AEMKEYS_IO_TIMEOUT" head -c "$len" <&"$AEMKEYS_WR" | base64 -d || rc=1
-  elif (( len > 0 )) && ! { IFS= read -r -N "$len" -t "$AEMKEYS_IO_TIMEOUT" AEMKEYS_OUT <&"$AEMKEYS_WR" && (( ${#AEMKEYS_OUT} == len )); }; then
+  if (( len > 0 )) && ! { IFS= read -r -N "$len" -t "$AEMKEYS_IO_TIMEOUT" AEMKEYS_OUT <&"$AEMKEYS_WR" && (( ${#AEMKEYS_OUT} == len )); }; then
     AEMKEYS_OUT=''
     aemkeys_worker_stop
     return 1
   fi
   AEMKEYS_RC=$rc
   return "$rc"
+}
+
+# aemkeys_worker_stream NONCE MAX WRITER
+#   For aemkeys_worker_call b: reads "NONCE C LENGTH" pieces (LENGTH at most 65536 bytes of
+#   base64, MAX in all) and copies each to stdout, up to "NONCE E STATUS"; returns STATUS, 5 when
+#   over MAX, 1 (worker stopped) on anything else. Kills WRITER once the first piece is in.
+aemkeys_worker_stream() {
+  local nonce=$1 max=$2 writer=$3 hdr total=0
+  while :; do
+    hdr=''
+    IFS= read -r -n 48 -t "$AEMKEYS_IO_TIMEOUT" hdr <&"$AEMKEYS_WR"
+    [[ -n $writer ]] && kill -KILL "$writer" 2>/dev/null
+    writer=''
+    if [[ $hdr =~ ^$nonce\ E\ ([0-9]{1,3})$ ]]; then
+      return "${BASH_REMATCH[1]}"
+    fi
+    [[ $hdr =~ ^$nonce\ C\ ([0-9]{1,5})$ ]] && (( BASH_REMATCH[1] <= 65536 )) || break
+    (( total += BASH_REMATCH[1] ))
+    (( total <= max )) || { aemkeys_worker_stop; return 5; }
+    timeout --foreground -k 1 "$AEMKEYS_IO_TIMEOUT" head -c "${BASH_REMATCH[1]}" <&"$AEMKEYS_WR" || break
+  done
+  aemkeys_worker_stop
+  return 1
 }
 
 # aemkeys_user_is TEST PATH: aemkeys_u_is as AemUser (dir, realdir or exists); 1 also when the
@@ -923,20 +950,40 @@ aemkeys_user_out() {
 # aemkeys_w_serve (the worker, as AemUser)
 #   Answers requests from root, one at a time: "NONCE KIND LENGTH" and LENGTH bytes of
 #   %q-quoted words (a command); the answer is "NONCE STATUS LENGTH" and LENGTH bytes of the
-#   command's output (KIND b: as base64). Each command runs in a subshell of its own.
+#   command's output (KIND t), or its output as base64 in pieces (KIND b, aemkeys_w_pieces).
+#   Each command runs in a subshell of its own.
 aemkeys_w_serve() {
   local nonce kind len req out rc
   local -a cmd
   while IFS=' ' read -r nonce kind len && [[ $len =~ ^[0-9]+$ ]] && IFS= read -r -N "$len" req; do
     eval "cmd=($req)"
     if [[ $kind == b ]]; then
-      out=$(set -o pipefail; "${cmd[@]}" </dev/null 2>/dev/null | base64 -w 0)
-    else
-      out=$("${cmd[@]}" </dev/null 2>/dev/null)
+      { (set -o pipefail; "${cmd[@]}" </dev/null 2>/dev/null | base64 -w 0); printf ' %s' "$?"; } | aemkeys_w_pieces "$nonce"
+      continue
     fi
+    out=$("${cmd[@]}" </dev/null 2>/dev/null)
     rc=$?
     printf '%s %s %s\n%s' "$nonce" "$rc" "${#out}" "$out"
   done
+}
+
+# aemkeys_w_pieces NONCE (the worker, as AemUser)
+#   Sends stdin, base64 text then " STATUS", as "NONCE C LENGTH" pieces of at most 65536 bytes as
+#   they come (root consumes while the command still runs), then "NONCE E STATUS".
+aemkeys_w_pieces() {
+  local buf='' chunk n
+  while IFS= read -r -N 65536 chunk || [[ -n $chunk ]]; do
+    buf+=$chunk
+    chunk=''
+    # Hold back the last 8 bytes: " STATUS" must not go out as base64.
+    n=$(( ${#buf} - 8 ))
+    (( n >= 65536 )) || continue
+    printf '%s C %s\n%s' "$1" 65536 "${buf:0:65536}"
+    buf=${buf:65536}
+  done
+  n=${buf% *}
+  [[ -n $n ]] && printf '%s C %s\n%s' "$1" "${#n}" "$n"
+  printf '%s E %s\n' "$1" "${buf##* }"
 }
 
 # aemkeys_u_is TEST PATH (as AemUser): 0 when PATH is a dir|realdir (a directory, not a link)|
