@@ -857,14 +857,14 @@ aemkeys_worker_stop() {
 
 # aemkeys_worker_call KIND MAX FUNCTION [ARG...]
 #   Runs FUNCTION ARG... in the worker (stdin /dev/null, stderr dropped) and reads its answer,
-#   each piece within AEMKEYS_IO_TIMEOUT s. KIND t: "NONCE STATUS LENGTH" then LENGTH bytes;
+#   all of it within AEMKEYS_IO_TIMEOUT s. KIND t: "NONCE STATUS LENGTH" then LENGTH bytes;
 #   AEMKEYS_OUT = the output as text (NULs and trailing newlines dropped), at most MAX bytes.
 #   KIND b: the output's bytes, as they come (aemkeys_worker_stream), at most MAX, go to stdout.
 #   AEMKEYS_RC (also the return status) = FUNCTION's status, 5 when the answer is larger than
 #   MAX, 1 when the worker did not answer well (it is then stopped). The request is written by
 #   a background subshell: a worker that stops reading cannot block root either.
 aemkeys_worker_call() {
-  local kind=$1 max=$2 nonce req hdr writer rc len LC_ALL=C
+  local kind=$1 max=$2 nonce req hdr writer rc len deadline LC_ALL=C
   shift 2
   AEMKEYS_OUT='' AEMKEYS_RC=1
   [[ -n ${AEMKEYS_WQ:-} ]] || return 1
@@ -885,7 +885,7 @@ aemkeys_worker_call() {
     (( st[1] == 0 || st[0] != 0 )) || AEMKEYS_RC=1
     return "$AEMKEYS_RC"
   fi
-  hdr=''
+  hdr='' deadline=$(( SECONDS + AEMKEYS_IO_TIMEOUT ))
   IFS= read -r -n 48 -t "$AEMKEYS_IO_TIMEOUT" hdr <&"$AEMKEYS_WR"
   kill -KILL "$writer" 2>/dev/null
   if [[ ! $hdr =~ ^$nonce\ ([0-9]{1,3})\ ([0-9]{1,12})$ ]] || (( BASH_REMATCH[2] > max )); then
@@ -894,7 +894,8 @@ aemkeys_worker_call() {
     return "$AEMKEYS_RC"
   fi
   rc=${BASH_REMATCH[1]} len=${BASH_REMATCH[2]}
-  if (( len > 0 )) && ! { IFS= read -r -N "$len" -t "$AEMKEYS_IO_TIMEOUT" AEMKEYS_OUT <&"$AEMKEYS_WR" && (( ${#AEMKEYS_OUT} == len )); }; then
+  if (( len > 0 )) && ! { (( SECONDS < deadline )) && IFS= read -r -N "$len" -t $(( deadline - SECONDS )) AEMKEYS_OUT <&"$AEMKEYS_WR" \
+    && (( ${#AEMKEYS_OUT} == len )); }; then
     AEMKEYS_OUT=''
     aemkeys_worker_stop
     return 1
@@ -905,13 +906,14 @@ aemkeys_worker_call() {
 
 # aemkeys_worker_stream NONCE MAX WRITER
 #   For aemkeys_worker_call b: reads "NONCE C LENGTH" pieces (LENGTH at most 65536 bytes of
-#   base64, MAX in all) and copies each to stdout, up to "NONCE E STATUS"; returns STATUS, 5 when
-#   over MAX, 1 (worker stopped) on anything else. Kills WRITER once the first piece is in.
+#   base64, MAX in all) and copies each to stdout, up to "NONCE E STATUS", all within
+#   AEMKEYS_IO_TIMEOUT s; returns STATUS, 5 when over MAX, 1 (worker stopped) on anything else
+#   (also a drip of pieces that outlasts the time). Kills WRITER once the first piece is in.
 aemkeys_worker_stream() {
-  local nonce=$1 max=$2 writer=$3 hdr total=0
-  while :; do
+  local nonce=$1 max=$2 writer=$3 hdr total=0 deadline=$(( SECONDS + AEMKEYS_IO_TIMEOUT ))
+  while (( SECONDS < deadline )); do
     hdr=''
-    IFS= read -r -n 48 -t "$AEMKEYS_IO_TIMEOUT" hdr <&"$AEMKEYS_WR"
+    IFS= read -r -n 48 -t $(( deadline - SECONDS )) hdr <&"$AEMKEYS_WR"
     [[ -n $writer ]] && kill -KILL "$writer" 2>/dev/null
     writer=''
     if [[ $hdr =~ ^$nonce\ E\ ([0-9]{1,3})$ ]]; then
@@ -920,7 +922,7 @@ aemkeys_worker_stream() {
     [[ $hdr =~ ^$nonce\ C\ ([0-9]{1,5})$ ]] && (( BASH_REMATCH[1] <= 65536 )) || break
     (( total += BASH_REMATCH[1] ))
     (( total <= max )) || { aemkeys_worker_stop; return 5; }
-    timeout --foreground -k 1 "$AEMKEYS_IO_TIMEOUT" head -c "${BASH_REMATCH[1]}" <&"$AEMKEYS_WR" || break
+    (( SECONDS < deadline )) && timeout --foreground -k 1 $(( deadline - SECONDS )) head -c "${BASH_REMATCH[1]}" <&"$AEMKEYS_WR" || break
   done
   aemkeys_worker_stop
   return 1
