@@ -300,8 +300,11 @@ describeWithTools(['java', 'moto_server', 'aws'], 'installer on what AEM really 
       fs.symlinkSync('/etc/passwd', link);
       expectFailure(inst, {}, `${link} configures ${TOKEN_PID} too but is (in) a symlink or not a regular file; remove it by hand`);
       fs.unlinkSync(link);
-      // A run-mode folder that is a symlink to a folder outside the tree.
+      // A run-mode folder that is a symlink to a folder outside the tree. The folder is one the AEM
+      // user can read: the install folder is listed as that user, so a folder it cannot read shows
+      // nothing (root never looks into it itself: issue 21, finding 8).
       const outside = fs.mkdtempSync(path.join(os.tmpdir(), 'aem-keys-outside-'));
+      fs.chmodSync(outside, 0o755);
       roots.push(outside);
       fs.writeFileSync(path.join(outside, `${TOKEN_PID}.config`), 'x=B"true"\n');
       fs.symlinkSync(outside, path.join(install, 'install.publish'));

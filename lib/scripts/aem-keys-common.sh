@@ -24,6 +24,7 @@ AEMKEYS_TMP_SUFFIX='.tmp'
 AEMKEYS_READ_MAX=65536    # bytes read from any one file in the tree
 AEMKEYS_IO_TIMEOUT=60     # seconds for any one step run as AemUser (a FIFO, a hung file system)
 AEMKEYS_HTTP_MAX=1048576  # bytes of one HTTP answer (headers and text body)
+AEMKEYS_STREAM_MAX=67108864  # bytes of one binary answer of the AemUser worker (aemkeys_as_user)
 
 # aemkeys_fail MESSAGE...
 #   Prints ONE line "aem-crypto-keys: error: MESSAGE" on stderr and exits 1. Control characters
@@ -395,7 +396,7 @@ aemkeys_key_files_hold() {
 #   ':', without '.jar' and without a '-<digit>...' version suffix), AEMKEYS_B_ID,
 #   AEMKEYS_B_STATE and AEMKEYS_B_DIR. Fails when FELIX_DIR is not a directory.
 aemkeys_scan_bundles() {
-  local felix=$1 id loc state name dir
+  local felix=$1 id loc state name dir rec rest us=$'\x1f'
   AEMKEYS_B_NAME=() AEMKEYS_B_ID=() AEMKEYS_B_STATE=() AEMKEYS_B_DIR=() AEMKEYS_B_MNAME=() AEMKEYS_B_MREAD=''
   # Listed and read as AemUser (aemkeys_u_infos): one record per folder, control characters gone.
   aemkeys_user_out aemkeys_u_infos "$felix"
@@ -404,7 +405,15 @@ aemkeys_scan_bundles() {
     3) aemkeys_fail "no Felix bundle cache at $felix (has AEM been started once on this instance?)" ;;
     *) aemkeys_fail "cannot read the Felix bundle cache at $felix as $AEMKEYS_USER within $AEMKEYS_IO_TIMEOUT s" ;;
   esac
-  while IFS=$'\x1f' read -r dir id loc state; do
+  # Split in memory: bash reads a pipe one byte per system call (656 bundles: 47 KB).
+  aemkeys_lines "$AEMKEYS_OUT"
+  AEMKEYS_OUT=''
+  for rec in "${AEMKEYS_LINES[@]}"; do
+    # Four fields: folder, id, location, state (read -r of IFS=US would give the same).
+    [[ $rec == *"$us"*"$us"*"$us"* ]] || continue
+    dir=${rec%%"$us"*} rest=${rec#*"$us"}
+    id=${rest%%"$us"*} rest=${rest#*"$us"}
+    loc=${rest%%"$us"*} state=${rest#*"$us"}
     dir="$felix/${dir//[[:cntrl:]\/]/?}"
     # Not a bundle, or uninstalled (state 1: Felix deletes the folder at its next start).
     [[ $id =~ ^[0-9]+$ && -n $loc && $state != 1 ]] || continue
@@ -418,8 +427,18 @@ aemkeys_scan_bundles() {
     AEMKEYS_B_ID+=("$id")
     AEMKEYS_B_STATE+=("$state")
     AEMKEYS_B_DIR+=("$dir")
-  done < <(printf '%s\n' "$AEMKEYS_OUT")
-  AEMKEYS_OUT=''
+  done
+  AEMKEYS_LINES=()
+}
+
+# aemkeys_lines TEXT
+#   AEMKEYS_LINES = the non-empty lines of TEXT (split in memory: no pipe, no glob).
+aemkeys_lines() {
+  local IFS=$'\n'
+  set -f
+  # shellcheck disable=SC2206 # splitting on newlines is the point; globbing is off
+  AEMKEYS_LINES=($1)
+  set +f
 }
 
 # aemkeys_find_bundle SYMBOLIC_NAME
@@ -465,8 +484,10 @@ aemkeys_tree_read() {
 }
 
 # aemkeys_u_read FILE OFFSET COUNT [WIDTH] (as AemUser): FILE must be a regular file, not a
-#   link; with WIDTH (COUNT at most), what is read is padded with NULs to WIDTH bytes.
+#   link (3 when it does not exist); with WIDTH (COUNT at most), what is read is padded with NULs
+#   to WIDTH bytes.
 aemkeys_u_read() {
+  [[ -e $1 || -L $1 ]] || return 3
   [[ -f $1 && ! -L $1 ]] || return 4
   exec 3< "$1" || return 1
   [[ -f /dev/fd/3 ]] || return 4
@@ -493,12 +514,18 @@ aemkeys_u_reads() {
 }
 
 # aemkeys_tree_text FILE MAX_BYTES
-#   AEMKEYS_REPLY = FILE's first MAX_BYTES bytes (NULs dropped); 1 when unreadable.
+#   AEMKEYS_REPLY = FILE's first MAX_BYTES bytes (NULs dropped), read as AemUser (aemkeys_u_text);
+#   3 when FILE does not exist, 1 when it is unreadable or no regular file.
 aemkeys_tree_text() {
   AEMKEYS_REPLY=''
-  local t
-  t=$(set -o pipefail; aemkeys_tree_read "$1" 0 "$2" | tr -d '\000' && printf x) || return 1
-  AEMKEYS_REPLY=${t%x}
+  aemkeys_worker_call t $(( $2 + 1 )) aemkeys_u_text "$1" "$2"
+  case $AEMKEYS_RC in
+    0) [[ $AEMKEYS_OUT == *x ]] || return 1 ;;
+    3) return 3 ;;
+    *) return 1 ;;
+  esac
+  AEMKEYS_REPLY=${AEMKEYS_OUT%x}
+  AEMKEYS_OUT=''
 }
 
 # aemkeys_tree_tails COUNT FILE...
@@ -566,27 +593,21 @@ aemkeys_manifest_bsn() {
 #   (first 256 bytes of the directory, else 64 KiB), local header; gzip inflates it with a trailer
 #   of the directory's CRC-32 and size (stored: one stored block), so each manifest is checked.
 aemkeys_manifest_names() {
-  local i j x n e k p q w f best bn bm restore cdoff cdsize pos method csize usize lho
+  local i j x n e k p q w f cdoff cdsize pos method csize usize lho
   local LC_ALL=C
-  local -a idx=() jars=() sizes=() tails=() todo=() next=() rows=() heads=() batch=() mf=() args=() hargs=()
+  local -a idx=() jars=() found=() sizes=() tails=() todo=() next=() rows=() heads=() batch=() mf=() args=() hargs=()
   local -a cdr=() hds=() dat=() csz=() usz=() mth=() crcs=()
   [[ ${AEMKEYS_B_MREAD:-} == "${#AEMKEYS_B_DIR[@]}" ]] && return 0
   AEMKEYS_B_MNAME=()
   AEMKEYS_B_MREAD=${#AEMKEYS_B_DIR[@]}
-  restore=$(shopt -p nullglob)
-  shopt -s nullglob
+  # The newest cached jar of each bundle, listed as AemUser (root globs nothing in the tree).
+  mapfile -t found < <(aemkeys_as_user aemkeys_u_jars "${AEMKEYS_B_DIR[@]}")
+  (( ${#found[@]} == ${#AEMKEYS_B_DIR[@]} )) || return 0
   for i in "${!AEMKEYS_B_DIR[@]}"; do
     AEMKEYS_B_MNAME[i]=''
-    best='' bn=-1 bm=-1
-    for f in "${AEMKEYS_B_DIR[i]}"/version*.*/bundle.jar; do
-      [[ ${f%/bundle.jar} =~ /version([0-9]{1,9})\.([0-9]{1,9})$ ]] || continue
-      if (( BASH_REMATCH[1] > bn || (BASH_REMATCH[1] == bn && BASH_REMATCH[2] > bm) )); then
-        bn=${BASH_REMATCH[1]} bm=${BASH_REMATCH[2]} best=$f
-      fi
-    done
-    [[ -n $best && -f $best && ! -L $best ]] && idx+=("$i") jars+=("$best")
+    f=${found[i]}
+    [[ $f == "${AEMKEYS_B_DIR[i]}"/* && ${f#"${AEMKEYS_B_DIR[i]}"/} =~ ^version[0-9]{1,9}\.[0-9]{1,9}/bundle\.jar$ ]] && idx+=("$i") jars+=("$f")
   done
-  eval "$restore"
   (( ${#jars[@]} > 0 )) || return 0
   x='META-INF/MANIFEST.MF'
   for (( i = 0; i < 20; i++ )); do printf -v "mf[i]" '%d' "'${x:i:1}"; done
@@ -675,8 +696,12 @@ aemkeys_manifest_inflate() {
 aemkeys_props_get() {
   local file=$1 want=$2 line full='' key rest
   AEMKEYS_REPLY=''
-  [[ -e $file || -L $file ]] || return 1
-  aemkeys_tree_text "$file" 1048576 || aemkeys_fail "cannot read $file (not a regular file?)"
+  aemkeys_tree_text "$file" 1048576
+  case $? in
+    0) ;;
+    3) return 1 ;;
+    *) aemkeys_fail "cannot read $file (not a regular file?)" ;;
+  esac
   while IFS= read -r line || [[ -n $line ]]; do
     line=${line%$'\r'}
     line=${line#"${line%%[![:space:]]*}"}
@@ -709,12 +734,14 @@ aemkeys_felix_dir() {
     [[ $dir == /* ]] || dir=$qs/$dir
     while [[ $dir == */ && $dir != / ]]; do dir=${dir%/}; done
     [[ $dir == *'${'* || /$dir/ == */../* || /$dir/ == */./* || $dir != "$qs"/* ]] && aemkeys_fail "org.osgi.framework.storage in $props ($dir) is not a folder inside QuickstartDir; refusing to use it"
-    [[ -d $dir && ! -L $dir ]] || aemkeys_fail "no Felix bundle cache at $dir (org.osgi.framework.storage in $props)"
+    aemkeys_user_is realdir "$dir" || aemkeys_fail "no Felix bundle cache at $dir (org.osgi.framework.storage in $props)"
     AEMKEYS_REPLY=$dir
     return 0
   fi
   dir=$qs/launchpad/felix
-  [[ ! -d $dir && -d $qs/crx-repository/launchpad/felix ]] && aemkeys_fail "no Felix bundle cache at $dir, but $qs/crx-repository has one (AEM Forms on JEE): pass QuickstartDir=$qs/crx-repository"
+  if ! aemkeys_user_is dir "$dir" && aemkeys_user_is dir "$qs/crx-repository/launchpad/felix"; then
+    aemkeys_fail "no Felix bundle cache at $dir, but $qs/crx-repository has one (AEM Forms on JEE): pass QuickstartDir=$qs/crx-repository"
+  fi
   AEMKEYS_REPLY=$dir
 }
 
@@ -728,8 +755,13 @@ aemkeys_keys_path_override() {
     AEMKEYS_REPLY="$qs/conf/sling.properties sets com.adobe.granite.crypto.keys.path=$AEMKEYS_REPLY"
     return 0
   fi
-  if [[ -e $f || -L $f ]]; then
-    aemkeys_tree_text "$f" 1048576 || aemkeys_fail "cannot read $f (not a regular file?)"
+  aemkeys_tree_text "$f" 1048576
+  case $? in
+    0) ;;
+    3) AEMKEYS_REPLY='' ;;
+    *) aemkeys_fail "cannot read $f (not a regular file?)" ;;
+  esac
+  if [[ -n $AEMKEYS_REPLY ]]; then
     while IFS= read -r line || [[ -n $line ]]; do
       line=${line#"${line%%[![:space:]]*}"}
       [[ $line == '#'* ]] && continue
@@ -751,17 +783,22 @@ aemkeys_keys_path_override() {
 }
 
 # --- Steps run as AemUser -------------------------------------------------------------------
-# Every file operation inside QuickstartDir (list, read, stage, rename, mkdir, backup, cleanup)
-# runs as AemUser through aemkeys_as_user: root only decides, reads secrets and talks to
-# systemctl and to 127.0.0.1. A link or a race planted by that user can therefore only lead
-# where the user could write or read anyway. The aemkeys_u_* functions are that user's side:
-# shipped as text (declare -f) to `bash -c`, they get paths as arguments and bytes on stdin
-# (never key material in argv or the environment), print text only, and exit with
-# 0 ok, 3 absent, 4 not a regular file, 5 too large, anything else failed.
+# Every file operation inside QuickstartDir (list, test, read, stage, rename, mkdir, backup,
+# cleanup) runs as AemUser: root only decides, reads secrets and talks to systemctl and to
+# 127.0.0.1, and never looks at a path of the tree itself. A link or a race planted by that user
+# can therefore only lead where the user could write or read anyway. One AemUser process per run
+# does those steps (the worker, a coprocess started by aemkeys_user_init): the aemkeys_u_*
+# functions are its side, shipped as text (declare -f) to `bash -c`. It gets paths and bytes in
+# requests (never key material in argv or the environment), answers text only, and its
+# functions exit with 0 ok, 3 absent, 4 not a regular file, 5 too large, anything else failed.
+# The worker holds its two pipes and /dev/null, nothing of root's: the AEM user can inspect its
+# own processes (pidfd_getfd(2), ptrace) and take copies of whatever they hold open. Root reads
+# its answers bounded in size and time and checks them, as any other input from the tree.
 
 # aemkeys_user_init USER
-#   Sets up aemkeys_as_user for USER: setpriv (util-linux; no PAM, no session, no log line)
-#   when this script runs as root, a plain call when it already runs as USER. Fails otherwise.
+#   Starts the worker as USER: setpriv (util-linux; no PAM, no session, no log line) when this
+#   script runs as root, a plain bash when it already runs as USER. Fails otherwise. Call it from
+#   the main shell (the worker lives as long as that shell).
 aemkeys_user_init() {
   local uid gid
   AEMKEYS_USER=$1
@@ -776,26 +813,241 @@ aemkeys_user_init() {
   fi
   AEMKEYS_USER_CODE="$(declare -p AEMKEYS_TMP_PREFIX AEMKEYS_TMP_SUFFIX)
 $(declare -f aemkeys_u_isdir aemkeys_u_writable aemkeys_u_infos aemkeys_u_probe aemkeys_u_write aemkeys_u_mkdir aemkeys_u_clean aemkeys_u_backup aemkeys_u_read aemkeys_u_reads aemkeys_u_tails)
-\"\$@\""
+$(declare -f aemkeys_w_serve aemkeys_w_pieces aemkeys_u_is aemkeys_u_text aemkeys_u_configs aemkeys_u_hex aemkeys_u_jars)
+aemkeys_w_serve"
+  aemkeys_worker_start || aemkeys_fail "cannot start a process as $1 (setpriv)"
+}
+
+# aemkeys_worker_start
+#   Starts the worker (coprocess AEMKEYS_W) and keeps plain copies of its pipes in AEMKEYS_WQ
+#   (requests) and AEMKEYS_WR (answers): bash closes a coprocess's own descriptors in pipeline
+#   subshells, and the tree helpers are used in pipelines. Returns 1 unless it answers a first request.
+aemkeys_worker_start() {
+  coproc AEMKEYS_W { aemkeys_worker_exec; }
+  AEMKEYS_WPID=$AEMKEYS_W_PID
+  exec {AEMKEYS_WQ}>&"${AEMKEYS_W[1]}" {AEMKEYS_WR}<&"${AEMKEYS_W[0]}"
+  aemkeys_worker_call t 16 aemkeys_u_is dir /
+}
+
+# aemkeys_worker_exec (the coprocess, still root until setpriv)
+#   Closes every descriptor but 0 and 1 (the coprocess's pipes): root's stdout and stderr (SSM's
+#   capture files), aemkeys_logged's capture pipe, anything inherited; stderr becomes /dev/null.
+#   Only then does setpriv change the user and exec the worker's bash, in /, with a clean environment.
+aemkeys_worker_exec() {
+  local fd
+  local -a fds=(/proc/self/fd/*)
+  exec 2>/dev/null
+  [[ -e ${fds[0]} ]] || fds=({3..1023})
+  for fd in "${fds[@]}"; do
+    fd=${fd##*/}
+    (( fd > 2 )) && exec {fd}>&-
+  done
+  cd / || exit 1
+  exec "${AEMKEYS_AS[@]}" env -i "PATH=$PATH" LC_ALL=C bash -c "$AEMKEYS_USER_CODE" aemkeys-user
+}
+
+# aemkeys_worker_stop
+#   Kills the worker (an answer was late, too large or malformed) and closes its pipes: every
+#   later request fails.
+aemkeys_worker_stop() {
+  [[ -n ${AEMKEYS_WPID:-} ]] && kill -KILL "$AEMKEYS_WPID" 2>/dev/null
+  [[ -n ${AEMKEYS_WQ:-} ]] && exec {AEMKEYS_WQ}>&- {AEMKEYS_WR}<&-
+  AEMKEYS_WQ='' AEMKEYS_WR=''
+}
+
+# aemkeys_worker_call KIND MAX FUNCTION [ARG...]
+#   Runs FUNCTION ARG... in the worker (stdin /dev/null, stderr dropped) and reads its answer,
+#   all of it within AEMKEYS_IO_TIMEOUT s. KIND t: "NONCE STATUS LENGTH" then LENGTH bytes;
+#   AEMKEYS_OUT = the output as text (NULs and trailing newlines dropped), at most MAX bytes.
+#   KIND b: the output's bytes, as they come (aemkeys_worker_stream), at most MAX, go to stdout.
+#   AEMKEYS_RC (also the return status) = FUNCTION's status, 5 when the answer is larger than
+#   MAX, 1 when the worker did not answer well (it is then stopped). The request is written by
+#   a background subshell: a worker that stops reading cannot block root either.
+aemkeys_worker_call() {
+  local kind=$1 max=$2 nonce req hdr writer rc len deadline LC_ALL=C
+  shift 2
+  AEMKEYS_OUT='' AEMKEYS_RC=1
+  [[ -n ${AEMKEYS_WQ:-} ]] || return 1
+  nonce=$RANDOM$RANDOM$RANDOM
+  printf -v req ' %q' "$@"
+  # The writer keeps no output of root's (stdout, stderr, aemkeys_capture's fd 3) and is killed
+  # once the answer is in: a worker that answers without reading all cannot leave it blocked.
+  # Disowned: bash reports no job killed on stderr.
+  { printf '%s %s %s\n%s' "$nonce" "$kind" "${#req}" "$req" >&"$AEMKEYS_WQ"; } >/dev/null 2>&1 3>&- &
+  writer=$!
+  disown "$writer"
+  req=''
+  if [[ $kind == b ]]; then
+    aemkeys_worker_stream "$nonce" $(( (max + 2) / 3 * 4 )) "$writer" | base64 -d
+    local -a st=("${PIPESTATUS[@]}")
+    AEMKEYS_RC=${st[0]}
+    # Bytes that are no base64: a failure even when the command succeeded.
+    (( st[1] == 0 || st[0] != 0 )) || AEMKEYS_RC=1
+    return "$AEMKEYS_RC"
+  fi
+  hdr='' deadline=$(( SECONDS + AEMKEYS_IO_TIMEOUT ))
+  IFS= read -r -n 48 -t "$AEMKEYS_IO_TIMEOUT" hdr <&"$AEMKEYS_WR"
+  kill -KILL "$writer" 2>/dev/null
+  if [[ ! $hdr =~ ^$nonce\ ([0-9]{1,3})\ ([0-9]{1,12})$ ]] || (( BASH_REMATCH[2] > max )); then
+    [[ -n ${BASH_REMATCH[2]:-} ]] && AEMKEYS_RC=5
+    aemkeys_worker_stop
+    return "$AEMKEYS_RC"
+  fi
+  rc=${BASH_REMATCH[1]} len=${BASH_REMATCH[2]}
+  if (( len > 0 )) && ! { (( SECONDS < deadline )) && IFS= read -r -N "$len" -t $(( deadline - SECONDS )) AEMKEYS_OUT <&"$AEMKEYS_WR" \
+    && (( ${#AEMKEYS_OUT} == len )); }; then
+    AEMKEYS_OUT=''
+    aemkeys_worker_stop
+    return 1
+  fi
+  AEMKEYS_RC=$rc
+  return "$rc"
+}
+
+# aemkeys_worker_stream NONCE MAX WRITER
+#   For aemkeys_worker_call b: reads "NONCE C LENGTH" pieces (LENGTH at most 65536 bytes of
+#   base64, MAX in all) and copies each to stdout, up to "NONCE E STATUS", all within
+#   AEMKEYS_IO_TIMEOUT s; returns STATUS, 5 when over MAX, 1 (worker stopped) on anything else
+#   (also a drip of pieces that outlasts the time). Kills WRITER once the first piece is in.
+aemkeys_worker_stream() {
+  local nonce=$1 max=$2 writer=$3 hdr total=0 deadline=$(( SECONDS + AEMKEYS_IO_TIMEOUT ))
+  while (( SECONDS < deadline )); do
+    hdr=''
+    IFS= read -r -n 48 -t $(( deadline - SECONDS )) hdr <&"$AEMKEYS_WR"
+    [[ -n $writer ]] && kill -KILL "$writer" 2>/dev/null
+    writer=''
+    if [[ $hdr =~ ^$nonce\ E\ ([0-9]{1,3})$ ]]; then
+      return "${BASH_REMATCH[1]}"
+    fi
+    [[ $hdr =~ ^$nonce\ C\ ([0-9]{1,5})$ ]] && (( BASH_REMATCH[1] <= 65536 )) || break
+    (( total += BASH_REMATCH[1] ))
+    (( total <= max )) || { aemkeys_worker_stop; return 5; }
+    (( SECONDS < deadline )) && timeout --foreground -k 1 $(( deadline - SECONDS )) head -c "${BASH_REMATCH[1]}" <&"$AEMKEYS_WR" || break
+  done
+  aemkeys_worker_stop
+  return 1
+}
+
+# aemkeys_user_is TEST PATH: aemkeys_u_is as AemUser (dir, realdir or exists); 1 also when the
+#   worker does not answer.
+aemkeys_user_is() {
+  aemkeys_worker_call t 16 aemkeys_u_is "$@"
 }
 
 # aemkeys_as_user FUNCTION [ARG...]
-#   Runs aemkeys_u_FUNCTION as AemUser with a clean environment, in /, at most
-#   AEMKEYS_IO_TIMEOUT s, in the script's process group (timeout --foreground: whatever stops
-#   the run stops its steps too). stdin, stdout and stderr are the caller's.
+#   Runs aemkeys_u_FUNCTION (or a command) as AemUser in the worker: stdout = its output (bytes,
+#   at most AEMKEYS_STREAM_MAX), status = its status. Its stdin is /dev/null, its stderr dropped.
 aemkeys_as_user() {
-  ( cd / && exec timeout --foreground -k 5 "$AEMKEYS_IO_TIMEOUT" "${AEMKEYS_AS[@]}" env -i "PATH=$PATH" LC_ALL=C \
-    bash -c "$AEMKEYS_USER_CODE" aemkeys-user "$@" )
+  aemkeys_worker_call b "$AEMKEYS_STREAM_MAX" "$@"
 }
 
 # aemkeys_user_out FUNCTION [ARG...]
-#   aemkeys_as_user with stdin from /dev/null; AEMKEYS_OUT = its output (at most
-#   4 * AEMKEYS_READ_MAX bytes: more fails), AEMKEYS_RC = its exit status. Its stderr is dropped.
+#   Runs FUNCTION as AemUser in the worker; AEMKEYS_OUT = its output as text (at most
+#   4 * AEMKEYS_READ_MAX bytes: more is status 5), AEMKEYS_RC = its exit status.
 aemkeys_user_out() {
-  local max=$(( 4 * AEMKEYS_READ_MAX ))
-  AEMKEYS_OUT=$(aemkeys_as_user "$@" </dev/null 2>/dev/null | timeout --foreground -k 1 "$AEMKEYS_IO_TIMEOUT" head -c "$(( max + 1 ))")
-  AEMKEYS_RC=$?
-  (( ${#AEMKEYS_OUT} <= max )) || AEMKEYS_RC=5
+  aemkeys_worker_call t $(( 4 * AEMKEYS_READ_MAX )) "$@"
+  return 0
+}
+
+# aemkeys_w_serve (the worker, as AemUser)
+#   Answers requests from root, one at a time: "NONCE KIND LENGTH" and LENGTH bytes of
+#   %q-quoted words (a command); the answer is "NONCE STATUS LENGTH" and LENGTH bytes of the
+#   command's output (KIND t), or its output as base64 in pieces (KIND b, aemkeys_w_pieces).
+#   Each command runs in a subshell of its own.
+aemkeys_w_serve() {
+  local nonce kind len req out rc
+  local -a cmd
+  while IFS=' ' read -r nonce kind len && [[ $len =~ ^[0-9]+$ ]] && IFS= read -r -N "$len" req; do
+    eval "cmd=($req)"
+    if [[ $kind == b ]]; then
+      { (set -o pipefail; "${cmd[@]}" </dev/null 2>/dev/null | base64 -w 0); printf ' %s' "$?"; } | aemkeys_w_pieces "$nonce"
+      continue
+    fi
+    out=$("${cmd[@]}" </dev/null 2>/dev/null)
+    rc=$?
+    printf '%s %s %s\n%s' "$nonce" "$rc" "${#out}" "$out"
+  done
+}
+
+# aemkeys_w_pieces NONCE (the worker, as AemUser)
+#   Sends stdin, base64 text then " STATUS", as "NONCE C LENGTH" pieces of at most 65536 bytes as
+#   they come (root consumes while the command still runs), then "NONCE E STATUS".
+aemkeys_w_pieces() {
+  local buf='' chunk n
+  while IFS= read -r -N 65536 chunk || [[ -n $chunk ]]; do
+    buf+=$chunk
+    chunk=''
+    # Hold back the last 8 bytes: " STATUS" must not go out as base64.
+    n=$(( ${#buf} - 8 ))
+    (( n >= 65536 )) || continue
+    printf '%s C %s\n%s' "$1" 65536 "${buf:0:65536}"
+    buf=${buf:65536}
+  done
+  n=${buf% *}
+  [[ -n $n ]] && printf '%s C %s\n%s' "$1" "${#n}" "$n"
+  printf '%s E %s\n' "$1" "${buf##* }"
+}
+
+# aemkeys_u_is TEST PATH (as AemUser): 0 when PATH is a dir|realdir (a directory, not a link)|
+#   exists (test -e).
+aemkeys_u_is() {
+  case $1 in
+    dir) [[ -d $2 ]] ;;
+    realdir) [[ -d $2 && ! -L $2 ]] ;;
+    exists) [[ -e $2 ]] ;;
+    *) return 2 ;;
+  esac
+}
+
+# aemkeys_u_text FILE MAX_BYTES (as AemUser): FILE's first MAX_BYTES bytes, NULs dropped,
+#   then "x" (so that trailing newlines survive); 3 when FILE does not exist, 4 when it is no
+#   regular file (aemkeys_u_read).
+aemkeys_u_text() {
+  set -o pipefail
+  aemkeys_u_read "$1" 0 "$2" | tr -d '\000' && printf x
+}
+
+# aemkeys_u_configs DIR PREFIX (as AemUser)
+#   One line per DIR/PREFIX* and DIR/*/PREFIX*: "f NAME" for a regular file in a folder that is
+#   no link, "o NAME" for anything else. NAME is the path below DIR, aemkeys_u_hex-encoded. Exit 3
+#   when DIR is no directory.
+aemkeys_u_configs() {
+  local f kind
+  [[ -d $1 ]] || return 3
+  shopt -s nullglob
+  for f in "$1/$2"* "$1"/*/"$2"*; do
+    kind=o
+    [[ -f $f && ! -L $f && ! -L ${f%/*} ]] && kind=f
+    aemkeys_u_hex "${f#"$1"/}"
+    printf '%s %s\n' "$kind" "$AEMKEYS_REPLY"
+  done
+}
+
+# aemkeys_u_hex TEXT: AEMKEYS_REPLY = TEXT with each byte but letters, digits and . _ - / as \xHH.
+aemkeys_u_hex() {
+  local s=$1 i c out=''
+  for (( i = 0; i < ${#s}; i++ )); do
+    c=${s:i:1}
+    if [[ $c == [A-Za-z0-9._/-] ]]; then out+=$c; else printf -v c '\\x%02x' "'$c"; out+=$c; fi
+  done
+  AEMKEYS_REPLY=$out
+}
+
+# aemkeys_u_jars DIR... (as AemUser): for each DIR one line: its newest DIR/version<N>.<M>/bundle.jar
+#   (N, M: up to 9 digits each), or an empty line.
+aemkeys_u_jars() {
+  local d f best bn bm
+  shopt -s nullglob
+  for d in "$@"; do
+    best='' bn=-1 bm=-1
+    for f in "$d"/version*.*/bundle.jar; do
+      [[ ${f%/bundle.jar} =~ /version([0-9]{1,9})\.([0-9]{1,9})$ ]] || continue
+      if (( BASH_REMATCH[1] > bn || (BASH_REMATCH[1] == bn && BASH_REMATCH[2] > bm) )); then
+        bn=${BASH_REMATCH[1]} bm=${BASH_REMATCH[2]} best=$f
+      fi
+    done
+    printf '%s\n' "$best"
+  done
 }
 
 # aemkeys_u_isdir DIR (as AemUser): 0 when DIR is a directory the user can reach.
@@ -849,13 +1101,14 @@ aemkeys_u_probe() {
   printf '%s %s\n' "$meta" "$b64"
 }
 
-# aemkeys_u_write DEST MODE MAX_BYTES (as AemUser)
-#   Writes stdin (at most MAX_BYTES) to DEST atomically: a new private file from mktemp in
-#   DEST's folder, chmod MODE, fsync, rename over DEST, fsync the folder.
+# aemkeys_u_write DEST MODE MAX_BYTES BASE64 (as AemUser)
+#   Writes the bytes of BASE64 (at most MAX_BYTES; decoded in a pipe from the printf builtin) to
+#   DEST atomically: a new private file from mktemp in DEST's folder, chmod MODE, fsync, rename
+#   over DEST, fsync the folder.
 aemkeys_u_write() {
   local dest=$1 tmp
   tmp=$(mktemp -p "${dest%/*}" --suffix="$AEMKEYS_TMP_SUFFIX" "${AEMKEYS_TMP_PREFIX}XXXXXXXXXX") || return 1
-  if ! { head -c "$3" > "$tmp" && chmod "$2" -- "$tmp" && sync -- "$tmp" && mv -fT -- "$tmp" "$dest"; }; then
+  if ! { printf '%s' "$4" | base64 -d | head -c "$3" > "$tmp" && chmod "$2" -- "$tmp" && sync -- "$tmp" && mv -fT -- "$tmp" "$dest"; }; then
     rm -f -- "$tmp"
     return 1
   fi
@@ -957,14 +1210,15 @@ aemkeys_clean_stale_tmp() {
 
 # aemkeys_write_atomic DEST MODE KIND DATA
 #   As AemUser (aemkeys_u_write): writes DEST atomically, owned by AemUser (and that user's
-#   group) with MODE. KIND is "base64" (DATA decoded through a pipe) or "text" (DATA as is, no
-#   newline added). The bytes reach the user's step on stdin. After a crash DEST holds its old
-#   or its new bytes, never a mix.
+#   group) with MODE. KIND is "base64" (DATA decoded) or "text" (DATA as is, no newline added).
+#   The bytes reach the worker as base64 in its request pipe (encoded in a pipe from the printf
+#   builtin, never in argv). After a crash DEST holds its old or its new bytes, never a mix.
 aemkeys_write_atomic() {
-  local decode=cat
-  [[ $3 == base64 ]] && decode='base64 -d'
-  printf '%s' "$4" | $decode | aemkeys_as_user aemkeys_u_write "$1" "$2" "$AEMKEYS_READ_MAX" 2>/dev/null \
-    || aemkeys_fail "cannot write $1 as $AEMKEYS_USER"
+  local b64=$4
+  [[ $3 == base64 ]] || b64=$(printf '%s' "$4" | base64 -w 0) || aemkeys_fail "cannot encode $1"
+  aemkeys_user_out aemkeys_u_write "$1" "$2" "$AEMKEYS_READ_MAX" "$b64"
+  b64=''
+  [[ $AEMKEYS_RC == 0 ]] || aemkeys_fail "cannot write $1 as $AEMKEYS_USER"
 }
 
 # aemkeys_backup QUICKSTART_DIR FILE...

@@ -28,9 +28,10 @@ export_fail() {
 
 # export_check_storage CRYPTO_DATA_DIR
 #   Refuses an instance whose storage file says anything but Bundle (keys still in the JCR).
+#   Whether it exists is asked as AemUser, as everything in the tree.
 export_check_storage() {
   local storage="$1/storage"
-  if [[ ! -e $storage ]]; then
+  if ! aemkeys_user_is exists "$storage"; then
     aemkeys_log "note: $storage does not exist; exporting the key files as they are"
     return 0
   fi

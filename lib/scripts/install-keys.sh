@@ -69,23 +69,32 @@ aemkeys_refresh_bundles() {
 
 # aemkeys_token_others INSTALL_DIR PID KEEP
 #   AEMKEYS_OTHERS = other config files for PID (PID[-~]*.config|cfg|cfg.json|json|properties|xml)
-#   in INSTALL_DIR and its subfolders, but KEEP. Fails on a non-regular file or a repeated name.
+#   in INSTALL_DIR and its subfolders, but KEEP: listed as AemUser (aemkeys_u_configs), each name
+#   checked here. Fails on a non-regular file or a repeated name.
 aemkeys_token_others() {
-  local dir=$1 pid=$2 keep=$3 f base restore
+  local dir=$1 pid=$2 keep=$3 kind hex rel f base
   local -A seen=()
   AEMKEYS_OTHERS=()
-  [[ -d $dir ]] || return 0
-  restore=$(shopt -p nullglob)
-  shopt -s nullglob
-  for f in "$dir/$pid"* "$dir"/*/"$pid"*; do
+  aemkeys_user_out aemkeys_u_configs "$dir" "$pid"
+  case $AEMKEYS_RC in
+    0) ;;
+    3) return 0 ;;
+    *) aemkeys_fail "cannot list $dir as $AEMKEYS_USER within $AEMKEYS_IO_TIMEOUT s" ;;
+  esac
+  while read -r kind hex; do
+    [[ -z $kind ]] && continue
+    [[ $kind == [fo] && $hex =~ ^([A-Za-z0-9._/-]|\\x[0-9a-f]{2})+$ ]] || aemkeys_fail "$dir: unexpected answer when listed as $AEMKEYS_USER"
+    printf -v rel '%b' "$hex"
+    [[ $rel =~ ^([^/]+/)?[^/]+$ && /$rel/ != */../* && /$rel/ != */./* ]] || aemkeys_fail "$dir: unexpected answer when listed as $AEMKEYS_USER"
+    f=$dir/$rel
     base=${f##*/}
-    [[ ${base#"$pid"} =~ ^([-~][^/]*)?\.(config|cfg|cfg\.json|json|properties|xml)$ && $f != "$keep" ]] || continue
-    [[ -f $f && ! -L $f && ! -L ${f%/*} ]] || aemkeys_fail "$f configures $pid too but is (in) a symlink or not a regular file; remove it by hand"
+    [[ $base == "$pid"* && ${base#"$pid"} =~ ^([-~][^/]*)?\.(config|cfg|cfg\.json|json|properties|xml)$ && $f != "$keep" ]] || continue
+    [[ $kind == f ]] || aemkeys_fail "$f configures $pid too but is (in) a symlink or not a regular file; remove it by hand"
     [[ -z ${seen[$base]:-} ]] || aemkeys_fail "$f and ${seen[$base]} both configure $pid; remove one by hand"
     seen[$base]=$f
     AEMKEYS_OTHERS+=("$f")
-  done
-  eval "$restore"
+  done <<< "$AEMKEYS_OUT"
+  AEMKEYS_OUT=''
 }
 
 # aemkeys_token_effective PORT AUTH PID FILE
