@@ -246,10 +246,10 @@ function replicaKeyArnOf(stack: ResolvedStack, base: string): string | undefined
     for (const s of r.Properties.PolicyDocument.Statement) {
       if (!String(s.Condition?.StringEquals?.['kms:ViaService'] ?? '').startsWith('secretsmanager.')) continue;
       const alias = s.Condition?.['ForAnyValue:StringEquals']?.['kms:ResourceAliases'];
-      if (alias && [].concat(s.Action).includes('kms:Decrypt')) {
-        return `arn:aws:kms:${stack.env.region}:${stack.env.account}:${[].concat(alias)[0]}`;
+      if (alias && ([] as string[]).concat(s.Action).includes('kms:Decrypt')) {
+        return `arn:aws:kms:${stack.env.region}:${stack.env.account}:${([] as string[]).concat(alias)[0]}`;
       }
-      if ([].concat(s.Action).includes('kms:Decrypt') && String(s.Resource).includes(':key/')) return s.Resource;
+      if (([] as string[]).concat(s.Action).includes('kms:Decrypt') && String(s.Resource).includes(':key/')) return s.Resource;
     }
   }
   void base;
