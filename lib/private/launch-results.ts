@@ -8,6 +8,7 @@
  */
 
 import { AbandonReason } from '../abandon-reason';
+import { API_STEP_MAX_ATTEMPTS, API_STEP_TIMEOUT_SECONDS } from './gate-budget';
 
 /** Metric names of a key set (namespace: `AemCryptoKeys/<key set>`). */
 export const METRICS = {
@@ -34,6 +35,8 @@ export function metricsNamespace(keySetPath: string): string {
 }
 
 interface StepNames {
+  readonly heartbeat: string;
+  readonly refreshHeartbeat: string;
   readonly waitForSsm: string;
   readonly proceed: string;
   readonly abandon: string;
@@ -103,6 +106,7 @@ function recordStepName(reason: AbandonReason | 'Continued'): string {
 }
 
 function failureReason(step: any, names: StepNames): AbandonReason {
+  if (step.name === names.heartbeat || step.name === names.refreshHeartbeat) return AbandonReason.HEARTBEAT_EXPIRED;
   if (step.name === names.waitForSsm) return AbandonReason.AGENT_NOT_ONLINE;
   if (step.name === names.proceed) return AbandonReason.LIFECYCLE_ACTION_FAILED;
   return AbandonReason.INSTALLER_FAILED;
@@ -122,7 +126,8 @@ function putMetric(name: string, namespace: string, metricName: string, reason?:
   return {
     name,
     action: 'aws:executeAwsApi',
-    timeoutSeconds: 60,
+    maxAttempts: API_STEP_MAX_ATTEMPTS,
+    timeoutSeconds: API_STEP_TIMEOUT_SECONDS,
     inputs: {
       Service: 'cloudwatch',
       Api: 'PutMetricData',
