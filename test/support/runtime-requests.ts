@@ -117,6 +117,10 @@ export const RUNTIME_REQUESTS: readonly RuntimeRequest[] = [
     madeBy: ['lifecycle-automation:autoscaling:CompleteLifecycleAction'], why: 'CONTINUE or ABANDON',
   },
   {
+    who: 'lifecycle-automation', action: 'autoscaling:RecordLifecycleActionHeartbeat', on: 'gated-group', context: ['autoscaling:ResourceTag/*'],
+    madeBy: ['lifecycle-automation:autoscaling:RecordLifecycleActionHeartbeat'], why: 'keeps a long install inside the heartbeat timeout',
+  },
+  {
     who: 'lifecycle-automation', action: 'cloudwatch:PutMetricData', on: 'all', context: ['cloudwatch:namespace'],
     madeBy: ['lifecycle-automation:cloudwatch:PutMetricData'], why: 'LaunchesContinued / LaunchesAbandoned',
   },
