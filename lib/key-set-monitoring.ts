@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { Aws, Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -141,6 +141,7 @@ export class AemCryptoKeysMonitoring extends Construct {
       // CloudWatch alarms publish to an encrypted topic only when they may use its key.
       key.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
       const topic = new sns.Topic(this, 'Topic', { displayName: 'AEM crypto keys alarms', masterKey: key, enforceSSL: true });
+      allowAlarmsToPublish(topic);
       topicKey = key;
       this.topic = topic;
     }
@@ -223,4 +224,23 @@ function accountUsage(metricName: string, statistic: 'MIN' | 'MAX', period: Dura
     label: metricName,
     period,
   });
+}
+
+/**
+ * A topic policy replaces SNS's default one, so CloudWatch alarms may publish only when the
+ * policy says so (AWS knowledge center "cloudwatch-receive-sns-for-alarm-trigger"); scoped to the
+ * alarms of this account and region (confused deputy: aws:SourceArn and aws:SourceAccount). The
+ * launch-loop Automation publishes as its own role (identity policy, same account): no statement.
+ */
+function allowAlarmsToPublish(topic: sns.Topic): void {
+  topic.addToResourcePolicy(new iam.PolicyStatement({
+    sid: 'CloudWatchAlarmsOfThisAccount',
+    principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+    actions: ['sns:Publish'],
+    resources: [topic.topicArn],
+    conditions: {
+      StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+      ArnLike: { 'aws:SourceArn': `arn:${Aws.PARTITION}:cloudwatch:${Aws.REGION}:${Aws.ACCOUNT_ID}:alarm:*` },
+    },
+  }));
 }

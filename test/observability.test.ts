@@ -237,6 +237,26 @@ describe('AemCryptoKeysMonitoring', () => {
     expect(() => build({ monitoring: { concurrentAutomationsThreshold: 0 } })).toThrow(/concurrentAutomationsThreshold must be a positive number/);
   });
 
+  test('the topic policy lets CloudWatch alarms of this account and region publish (a topic policy replaces SNS\'s default), and keeps the TLS deny', () => {
+    const { json } = build({ groups: 1, monitoring: { launchLoopProtection: {} } });
+    const [topicId] = one(json, 'AWS::SNS::Topic', 'Monitoring/Topic');
+    const [, policy] = one(json, 'AWS::SNS::TopicPolicy', 'Monitoring/Topic');
+    expect(policy.Properties.Topics).toEqual([{ Ref: topicId }]);
+    const statements = policy.Properties.PolicyDocument.Statement;
+    expect(statements.filter((s: any) => s.Effect === 'Allow')).toEqual([{
+      Sid: 'CloudWatchAlarmsOfThisAccount', Effect: 'Allow', Action: 'sns:Publish',
+      Principal: { Service: 'cloudwatch.amazonaws.com' },
+      Resource: { Ref: topicId },
+      Condition: {
+        StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+        ArnLike: { 'aws:SourceArn': arn('cloudwatch', ':alarm:*') },
+      },
+    }]);
+    expect(statements.filter((s: any) => s.Effect === 'Deny')).toEqual([expect.objectContaining({ Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]);
+    // Every alarm that notifies the topic is one of this account's and region's alarms.
+    for (const [, a] of byPath(json, 'AWS::CloudWatch::Alarm', '')) expect(a.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
+  });
+
   test('thresholds and periods are props; a user topic is used as is (no topic, no key created)', () => {
     const { json } = build({ monitoring: (stack) => ({ topic: new sns.Topic(stack, 'UserTopic'), abandonedLaunchesThreshold: 2, abandonedLaunchesPeriod: Duration.minutes(15), failedAssociationRunsThreshold: 5, failedAssociationRunsPeriod: Duration.hours(2), deadLetterThreshold: 3 }) });
     expect(byPath(json, 'AWS::SNS::Topic', '').map(([id]) => id)).toEqual([expect.stringMatching(/^UserTopic/)]);
