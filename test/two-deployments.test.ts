@@ -130,6 +130,14 @@ describe('two deployments of the same app in one account and region', () => {
     expect(paths(a.resolved)).toEqual(paths(b.resolved));
   });
 
+  test('each deployment\'s alarms notify its own topic only', () => {
+    for (const [own, other] of [[a.scene, b.scene], [b.scene, a.scene]]) {
+      expect(own.alarms.length).toBeGreaterThan(0);
+      expect(own.alarms.filter((alarm) => alarm.actions.some((t) => t !== own.topic!.arn))).toEqual([]);
+      expect(own.topic!.arn).not.toBe(other.topic!.arn);
+    }
+  });
+
   test('share no physical name (rules, documents, aliases, log groups, resource policies, alarms, namespaces, hooks)', () => {
     const namesA = chosenNames(a.resolved);
     const namesB = chosenNames(b.resolved);
@@ -197,10 +205,13 @@ describe('two deployments of the same app in one account and region', () => {
         principal: 'events.amazonaws.com', action: 'sqs:SendMessage', resource: sceneA.deadLetterQueue!.arn,
         context: { 'aws:SourceArn': rule.arn, 'aws:SourceAccount': sceneA.account }, identityPolicies: [], resourcePolicy: sceneA.deadLetterQueue!.policy,
       })),
-      ...sceneB.alarms.map((alarm) => request(`B's alarm ${alarm.name} publishes to A's topic`, {
+      // B's alarms name only B's topic as their action; the topic policy's scope is the account's
+      // alarms (issue 17: aws:SourceAccount, aws:SourceArn), so the deputy it refuses is another account's.
+      request('another account\'s alarm publishes to A\'s topic', {
         principal: 'cloudwatch.amazonaws.com', action: 'sns:Publish', resource: sceneA.topic!.arn,
-        context: { 'aws:SourceArn': alarm.arn, 'aws:SourceAccount': sceneA.account }, identityPolicies: [], resourcePolicy: sceneA.topic!.policy,
-      })),
+        context: { 'aws:SourceArn': `arn:aws:cloudwatch:${REGION}:444455556666:alarm:${sceneB.alarms[0].name}`, 'aws:SourceAccount': '444455556666' },
+        identityPolicies: [], resourcePolicy: sceneA.topic!.policy,
+      }),
       ...sceneB.associationRules.map((rule) => request(`B's association rule writes A's log group`, {
         principal: 'events.amazonaws.com', action: 'logs:PutLogEvents',
         resource: `arn:aws:logs:${REGION}:${sceneA.account}:log-group:${sceneA.logGroupName}:log-stream:run-1`,
