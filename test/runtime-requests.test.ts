@@ -128,7 +128,9 @@ describe.each(scenes.map((s) => [s.label, s] as const))('every runtime request o
   });
 });
 
-test.each(scenes.map((s) => [s.label, s] as const))('logs:DescribeLogGroups of %s: granted on the region\'s log-group:* (the documented form)', (_l, scene) => {
+const DESCRIBE_LOG_GROUPS = 'logs:DescribeLogGroups of %s: granted on the region\'s log-group:* (the documented form)';
+
+test.each(scenes.map((s) => [s.label, s] as const))(DESCRIBE_LOG_GROUPS, (_l, scene) => {
   const requests = RUNTIME_REQUESTS.filter((r) => r.action === 'logs:DescribeLogGroups').flatMap((row) => concreteRequests(row, scene));
   expect(requests.length).toBeGreaterThan(0);
   for (const req of requests) {
@@ -149,14 +151,17 @@ describe('requests that must be denied', () => {
     const results = await Promise.all([
       denied('eu-west-1 instance decrypts with the primary key', {
         label: '', principal: role.arn, action: 'kms:Decrypt', resource: primary.secretKey!.arn,
-        context: { 'kms:ViaService': 'secretsmanager.us-east-1.amazonaws.com' }, identityPolicies: role.policies, resourcePolicy: primary.secretKey!.policy,
+        context: { 'kms:ViaService': 'secretsmanager.us-east-1.amazonaws.com' },
+          identityPolicies: role.policies, resourcePolicy: primary.secretKey!.policy,
       }),
       denied('eu-west-1 instance reads the example key set', {
-        label: '', principal: role.arn, action: 'secretsmanager:GetSecretValue', resource: example.secretArn, context: {}, identityPolicies: role.policies,
+        label: '', principal: role.arn, action: 'secretsmanager:GetSecretValue', resource: example.secretArn,
+          context: {}, identityPolicies: role.policies,
       }),
       denied('eu-west-1 instance decrypts outside Secrets Manager', {
         label: '', principal: role.arn, action: 'kms:Decrypt', resource: cmkReplica.secretKey!.arn,
-        context: { 'kms:ResourceAliases': cmkReplica.secretKey!.aliases }, identityPolicies: role.policies, resourcePolicy: cmkReplica.secretKey!.policy,
+        context: { 'kms:ResourceAliases': cmkReplica.secretKey!.aliases },
+          identityPolicies: role.policies, resourcePolicy: cmkReplica.secretKey!.policy,
       }),
       denied('ap-southeast-2 instance reads the eu-west-1 replica', {
         label: '', principal: awsKeyReplica.groups[0].instanceRole!.arn, action: 'secretsmanager:GetSecretValue', resource: cmkReplica.secretArn,
@@ -169,7 +174,8 @@ describe('requests that must be denied', () => {
   test('the imported group\'s Automation sends the installer to no untagged instance and no other group\'s', async () => {
     const role = imported.lifecycle!.role;
     const send = (label: string, tags: Record<string, string>) => denied(label, {
-      label, principal: role.arn, action: 'ssm:SendCommand', resource: `arn:aws:ec2:${imported.region}:${imported.account}:instance/i-0aaaaaaaaaaaaaaaa`,
+      label, principal: role.arn, action: 'ssm:SendCommand',
+      resource: `arn:aws:ec2:${imported.region}:${imported.account}:instance/i-0aaaaaaaaaaaaaaaa`,
       context: Object.fromEntries(Object.entries(tags).map(([k, v]) => [`ssm:resourceTag/${k}`, v])), identityPolicies: role.policies,
     });
     const results = await Promise.all([
@@ -183,7 +189,8 @@ describe('requests that must be denied', () => {
   test('the writer role writes only its own key set', async () => {
     const role = imported.writerRoles[0];
     const result = await denied('write the example secret', {
-      label: '', principal: role.arn, action: 'secretsmanager:PutSecretValue', resource: example.secretArn, context: {}, identityPolicies: role.policies,
+      label: '', principal: role.arn, action: 'secretsmanager:PutSecretValue', resource: example.secretArn,
+        context: {}, identityPolicies: role.policies,
     });
     expect(DENIED).toContain(result.result);
   });

@@ -95,7 +95,8 @@ function eventsOf(scene: KeySetScene): { what: string; event: any }[] {
       ...base, 'id': 'launch', 'source': 'aws.autoscaling', 'detail-type': 'EC2 Instance-launch Lifecycle Action', 'resources': [g.arn],
       'detail': {
         LifecycleActionToken: '87654321-4321-4321-4321-210987654321', AutoScalingGroupName: g.name, LifecycleHookName: g.hookName,
-        EC2InstanceId: 'i-1234567890abcdef0', LifecycleTransition: 'autoscaling:EC2_INSTANCE_LAUNCHING', Origin: 'EC2', Destination: 'AutoScalingGroup',
+        EC2InstanceId: 'i-1234567890abcdef0', LifecycleTransition: 'autoscaling:EC2_INSTANCE_LAUNCHING',
+        Origin: 'EC2', Destination: 'AutoScalingGroup',
       },
     },
   }));
@@ -115,6 +116,10 @@ function eventsOf(scene: KeySetScene): { what: string; event: any }[] {
     },
   }));
   return [...launches, ...associations, ...alarms];
+}
+
+function rulesOfScene(scene: KeySetScene) {
+  return [...(scene.lifecycle?.rules ?? []), ...scene.associationRules, ...(scene.loop ? [scene.loop.rule] : [])];
 }
 
 function rulesOf(resolved: ResolvedStack): { name: string; pattern: any }[] {
@@ -152,7 +157,8 @@ describe('two deployments of the same app in one account and region', () => {
     // Every own event that some rule listens for is matched (a control for the matcher and the events).
     expect(ownEvents.filter((e) => e.what.startsWith('launch')).every((e) => rules.some((r) => matchesPattern(r.pattern, e.event)))).toBe(true);
     expect(ownEvents.filter((e) => e.what.startsWith('failed')).every((e) => rules.some((r) => matchesPattern(r.pattern, e.event)))).toBe(true);
-    const crossed = eventsOf(other.scene).flatMap((e) => rules.filter((r) => matchesPattern(r.pattern, e.event)).map((r) => `${r.name} matches ${e.what}`));
+    const crossed = eventsOf(other.scene)
+      .flatMap((e) => rules.filter((r) => matchesPattern(r.pattern, e.event)).map((r) => `${r.name} matches ${e.what}`));
     expect(crossed).toEqual([]);
   });
 
@@ -167,21 +173,25 @@ describe('two deployments of the same app in one account and region', () => {
 
     const cases: ConcreteRequest[] = [
       request('A\'s publish instances read B\'s secret', {
-        principal: groupRoleA.arn, action: 'secretsmanager:GetSecretValue', resource: sceneB.secretArn, context: {}, identityPolicies: groupRoleA.policies,
+        principal: groupRoleA.arn, action: 'secretsmanager:GetSecretValue', resource: sceneB.secretArn,
+          context: {}, identityPolicies: groupRoleA.policies,
       }),
       request('A\'s publish instances decrypt with B\'s key', {
         principal: groupRoleA.arn, action: 'kms:Decrypt', resource: sceneB.secretKey!.arn,
-        context: { 'kms:ViaService': `secretsmanager.${REGION}.amazonaws.com` }, identityPolicies: groupRoleA.policies, resourcePolicy: sceneB.secretKey!.policy,
+        context: { 'kms:ViaService': `secretsmanager.${REGION}.amazonaws.com` },
+          identityPolicies: groupRoleA.policies, resourcePolicy: sceneB.secretKey!.policy,
       }),
       request('A\'s Automation sends to an untagged instance', {
-        principal: sceneA.lifecycle!.role.arn, action: 'ssm:SendCommand', resource: instance, context: {}, identityPolicies: sceneA.lifecycle!.role.policies,
+        principal: sceneA.lifecycle!.role.arn, action: 'ssm:SendCommand', resource: instance,
+          context: {}, identityPolicies: sceneA.lifecycle!.role.policies,
       }),
       request('A\'s Automation sends to B\'s gated instance', {
         principal: sceneA.lifecycle!.role.arn, action: 'ssm:SendCommand', resource: instance,
         context: tagContext('ssm:resourceTag/', sceneB.groups[0].instanceTags), identityPolicies: sceneA.lifecycle!.role.policies,
       }),
       request('A\'s Automation sends B\'s installer', {
-        principal: sceneA.lifecycle!.role.arn, action: 'ssm:SendCommand', resource: `arn:aws:ssm:${REGION}:${sceneA.account}:document/${sceneB.installerDocument}`,
+        principal: sceneA.lifecycle!.role.arn, action: 'ssm:SendCommand',
+        resource: `arn:aws:ssm:${REGION}:${sceneA.account}:document/${sceneB.installerDocument}`,
         context: {}, identityPolicies: sceneA.lifecycle!.role.policies,
       }),
       request('A\'s Automation completes B\'s launches', {
@@ -199,11 +209,13 @@ describe('two deployments of the same app in one account and region', () => {
       }),
       request('A\'s launch-loop Automation reads B\'s loop alarms', {
         principal: sceneA.loop!.role.arn, action: 'cloudwatch:DescribeAlarms',
-        resource: `arn:aws:cloudwatch:${REGION}:${sceneA.account}:alarm:${sceneB.loop!.alarmNames[0]}`, context: {}, identityPolicies: sceneA.loop!.role.policies,
+        resource: `arn:aws:cloudwatch:${REGION}:${sceneA.account}:alarm:${sceneB.loop!.alarmNames[0]}`,
+          context: {}, identityPolicies: sceneA.loop!.role.policies,
       }),
-      ...[...(sceneB.lifecycle?.rules ?? []), ...sceneB.associationRules, sceneB.loop!.rule].map((rule) => request(`B's rule ${rule.name} dead-letters into A's queue`, {
+      ...rulesOfScene(sceneB).map((rule) => request(`B's rule ${rule.name} dead-letters into A's queue`, {
         principal: 'events.amazonaws.com', action: 'sqs:SendMessage', resource: sceneA.deadLetterQueue!.arn,
-        context: { 'aws:SourceArn': rule.arn, 'aws:SourceAccount': sceneA.account }, identityPolicies: [], resourcePolicy: sceneA.deadLetterQueue!.policy,
+        context: { 'aws:SourceArn': rule.arn, 'aws:SourceAccount': sceneA.account },
+          identityPolicies: [], resourcePolicy: sceneA.deadLetterQueue!.policy,
       })),
       // B's alarms name only B's topic as their action; the topic policy's scope is the account's
       // alarms (issue 17: aws:SourceAccount, aws:SourceArn), so the deputy it refuses is another account's.

@@ -83,7 +83,8 @@ export const RUNTIME_REQUESTS: readonly RuntimeRequest[] = [
     who: 'writer-instance', action: 'secretsmanager:PutSecretValue', on: 'secret', context: [],
     madeBy: ['export:secretsmanager:PutSecretValue'], why: 'writes the instance\'s keys',
   },
-  { who: 'writer-instance', action: 'kms:GenerateDataKey', on: 'secret-key', context: SM_VIA, madeBy: [], why: 'Secrets Manager encrypts the new version' },
+  { who: 'writer-instance', action: 'kms:GenerateDataKey', on: 'secret-key', context: SM_VIA, madeBy: [],
+    why: 'Secrets Manager encrypts the new version' },
   { who: 'writer-instance', action: 'kms:Decrypt', on: 'secret-key', context: SM_VIA, madeBy: [], why: 'reading the current version' },
   // EventBridge starts the lifecycle Automation.
   { who: 'events-service', action: 'sts:AssumeRole', on: 'lifecycle-events-role', context: FROM_RULE, madeBy: [], why: 'the rule\'s target role' },
@@ -95,7 +96,8 @@ export const RUNTIME_REQUESTS: readonly RuntimeRequest[] = [
     who: 'lifecycle-events', action: 'iam:PassRole', on: 'lifecycle-automation-role', context: ['iam:PassedToService'],
     madeBy: [], why: 'the Automation runs with its assumeRole',
   },
-  { who: 'ssm-service', action: 'sts:AssumeRole', on: 'lifecycle-automation-role', context: ['aws:SourceArn', 'aws:SourceAccount'], madeBy: [], why: 'Automation assumes its role' },
+  { who: 'ssm-service', action: 'sts:AssumeRole', on: 'lifecycle-automation-role', context: ['aws:SourceArn', 'aws:SourceAccount'],
+    madeBy: [], why: 'Automation assumes its role' },
   // The lifecycle Automation.
   {
     who: 'lifecycle-automation', action: 'ssm:DescribeInstanceInformation', on: 'all', context: [],
@@ -110,7 +112,8 @@ export const RUNTIME_REQUESTS: readonly RuntimeRequest[] = [
     madeBy: ['lifecycle-automation:ssm:SendCommand'], why: 'aws:runCommand: to the launching instance only',
   },
   ...['ssm:ListCommands', 'ssm:ListCommandInvocations', 'ssm:GetCommandInvocation'].map((action): RuntimeRequest => ({
-    who: 'lifecycle-automation', action, on: 'all', context: [], madeBy: [`lifecycle-automation:${action}`], why: 'aws:runCommand follows its command',
+    who: 'lifecycle-automation', action, on: 'all', context: [], madeBy: [`lifecycle-automation:${action}`],
+      why: 'aws:runCommand follows its command',
   })),
   {
     who: 'lifecycle-automation', action: 'autoscaling:CompleteLifecycleAction', on: 'gated-group', context: ['autoscaling:ResourceTag/*'],
@@ -143,8 +146,10 @@ export const RUNTIME_REQUESTS: readonly RuntimeRequest[] = [
     who: 'loop-events', action: 'ssm:StartAutomationExecution', on: 'loop-automation-definition', context: [],
     madeBy: ['loop-rule:ssm:StartAutomationExecution'], why: 'the loop rule\'s target',
   },
-  { who: 'loop-events', action: 'iam:PassRole', on: 'loop-automation-role', context: ['iam:PassedToService'], madeBy: [], why: 'the Automation\'s role' },
-  { who: 'ssm-service', action: 'sts:AssumeRole', on: 'loop-automation-role', context: ['aws:SourceArn', 'aws:SourceAccount'], madeBy: [], why: 'Automation assumes its role' },
+  { who: 'loop-events', action: 'iam:PassRole', on: 'loop-automation-role', context: ['iam:PassedToService'], madeBy: [],
+    why: 'the Automation\'s role' },
+  { who: 'ssm-service', action: 'sts:AssumeRole', on: 'loop-automation-role', context: ['aws:SourceArn', 'aws:SourceAccount'], madeBy: [],
+    why: 'Automation assumes its role' },
   {
     who: 'loop-automation', action: 'cloudwatch:DescribeAlarms', on: 'loop-alarm', context: [],
     madeBy: ['launch-loop-automation:cloudwatch:DescribeAlarms'], why: 'finds the group of the alarm',
@@ -153,14 +158,16 @@ export const RUNTIME_REQUESTS: readonly RuntimeRequest[] = [
     who: 'loop-automation', action: 'autoscaling:SuspendProcesses', on: 'gated-group', context: ['autoscaling:ResourceTag/*'],
     madeBy: ['launch-loop-automation:autoscaling:SuspendProcesses'], why: 'suspends Launch',
   },
-  { who: 'loop-automation', action: 'sns:Publish', on: 'topic', context: [], madeBy: ['launch-loop-automation:sns:Publish'], why: 'says how to resume' },
+  { who: 'loop-automation', action: 'sns:Publish', on: 'topic', context: [], madeBy: ['launch-loop-automation:sns:Publish'],
+    why: 'says how to resume' },
   ...['kms:GenerateDataKey', 'kms:Decrypt'].map((action): RuntimeRequest => ({
     who: 'loop-automation', action, on: 'topic-key', context: ['kms:ViaService', 'kms:EncryptionContext:aws:sns:topicArn'],
     madeBy: [], why: 'SNS encrypts the message for the publisher',
   })),
   // The generator (custom resource) fills an empty secret; replication re-encrypts with its rights.
   ...['DescribeSecret', 'GetSecretValue', 'PutSecretValue'].map((api): RuntimeRequest => ({
-    who: 'generator', action: `secretsmanager:${api}`, on: 'secret', context: [], madeBy: [`generator:secretsmanager:${api}`], why: 'fills the secret once',
+    who: 'generator', action: `secretsmanager:${api}`, on: 'secret', context: [], madeBy: [`generator:secretsmanager:${api}`],
+      why: 'fills the secret once',
   })),
   { who: 'generator', action: 'kms:GenerateDataKey', on: 'secret-key', context: SM_VIA, madeBy: [], why: 'Secrets Manager encrypts the version' },
   { who: 'generator', action: 'kms:Decrypt', on: 'secret-key', context: SM_VIA, madeBy: [], why: 'reads the current version' },
@@ -175,16 +182,19 @@ export const RUNTIME_REQUESTS: readonly RuntimeRequest[] = [
   ...['kms:GenerateDataKey', 'kms:Decrypt'].map((action): RuntimeRequest => ({
     who: 'operator', action, on: 'secret-key', context: SM_VIA, madeBy: [], why: 'aem-keys import (Secrets Manager for the caller)',
   })),
-  { who: 'operator', action: 'ssm:SendCommand', on: 'installer-document', context: [], madeBy: ['cli:ssm:SendCommand'], why: 'aem-keys rollout / status --verify' },
+  { who: 'operator', action: 'ssm:SendCommand', on: 'installer-document', context: [], madeBy: ['cli:ssm:SendCommand'],
+    why: 'aem-keys rollout / status --verify' },
   { who: 'operator', action: 'ssm:SendCommand', on: 'export-document', context: [], madeBy: ['cli:ssm:SendCommand'], why: 'aem-keys export' },
-  { who: 'operator', action: 'ssm:SendCommand', on: 'tagged-instance', context: ['ssm:resourceTag/*'], madeBy: ['cli:ssm:SendCommand'], why: 'to the tagged instances' },
+  { who: 'operator', action: 'ssm:SendCommand', on: 'tagged-instance', context: ['ssm:resourceTag/*'], madeBy: ['cli:ssm:SendCommand'],
+    why: 'to the tagged instances' },
   {
     who: 'operator', action: 'ssm:DescribeInstanceAssociationsStatus', on: 'tagged-instance', context: [],
     madeBy: ['cli:ssm:DescribeInstanceAssociationsStatus'], why: 'aem-keys status: the association\'s last run',
   },
   ...['ListDocuments', 'ListCommands', 'ListCommandInvocations', 'GetCommandInvocation', 'DescribeInstanceInformation']
     .map((api): RuntimeRequest => ({
-      who: 'operator', action: `ssm:${api}`, on: 'all', context: [], madeBy: [`cli:ssm:${api}`], why: 'finds documents, follows commands, reads status',
+      who: 'operator', action: `ssm:${api}`, on: 'all', context: [], madeBy: [`cli:ssm:${api}`],
+        why: 'finds documents, follows commands, reads status',
     })),
 ];
 
@@ -332,7 +342,9 @@ function callerRoles(row: RuntimeRequest, s: KeySetScene, callers: Callers): { r
     case 'loop-events': return s.loop ? [{ role: s.loop.eventsRole }] : [];
     case 'generator': return s.generator ? [{ role: s.generator }] : [];
     case 'operator':
-      return callers.operator ? [{ role: { name: 'aem-keys-operator', arn: `arn:aws:iam::${s.account}:role/aem-keys-operator`, trust: {}, policies: [callers.operator] } }] : [];
+      if (!callers.operator) return [];
+      const arn = `arn:aws:iam::${s.account}:role/aem-keys-operator`;
+      return [{ role: { name: 'aem-keys-operator', arn, trust: {}, policies: [callers.operator] } }];
     default: return [];
   }
 }
@@ -346,7 +358,9 @@ function logGroupArn(s: KeySetScene): string {
 function targets(row: RuntimeRequest, s: KeySetScene, group?: GroupView): Target[] {
   const ssm = (rest: string) => `arn:aws:ssm:${s.region}:${s.account}:${rest}`;
   const role = (r?: RoleView) => (r ? [{ label: r.name, arn: r.arn, policy: r.trust }] : []);
-  const logPolicy = s.logResourcePolicies.length ? { Version: '2012-10-17', Statement: s.logResourcePolicies.flatMap((p) => p.Statement) } : undefined;
+  const logPolicy = s.logResourcePolicies.length
+    ? { Version: '2012-10-17', Statement: s.logResourcePolicies.flatMap((p) => p.Statement) }
+    : undefined;
   switch (row.on) {
     case 'secret': return [{ label: 'secret', arn: s.secretArn, policy: s.secretPolicy }];
     case 'secret-key': return s.secretKey ? [{ label: 'secret key', arn: s.secretKey.arn, policy: s.secretKey.policy, key: s.secretKey }] : [];
@@ -362,9 +376,11 @@ function targets(row: RuntimeRequest, s: KeySetScene, group?: GroupView): Target
     case 'installer-document': return [{ label: 'installer document', arn: ssm(`document/${s.installerDocument}`) }];
     case 'export-document': return s.exportDocument ? [{ label: 'export document', arn: ssm(`document/${s.exportDocument}`) }] : [];
     case 'gated-instance':
-      return s.groups.map((g) => ({ label: `instance of ${g.name}`, arn: `arn:aws:ec2:${s.region}:${s.account}:instance/i-0123456789abcdef0`, tags: g.instanceTags }));
+      return s.groups.map((g) => ({ label: `instance of ${g.name}`, arn: `arn:aws:ec2:${s.region}:${s.account}:instance/i-0123456789abcdef0`,
+        tags: g.instanceTags }));
     case 'tagged-instance':
-      return [{ label: 'tagged instance', arn: `arn:aws:ec2:${s.region}:${s.account}:instance/i-0fedcba9876543210`, tags: { 'aem-role': 'publish' } }];
+      return [{ label: 'tagged instance', arn: `arn:aws:ec2:${s.region}:${s.account}:instance/i-0fedcba9876543210`,
+        tags: { 'aem-role': 'publish' } }];
     case 'gated-group': return (group ? [group] : s.groups).map((g) => ({ label: `group ${g.name}`, arn: g.arn, tags: g.tags }));
     case 'lifecycle-automation-definition':
       return s.lifecycle ? [{ label: 'lifecycle automation', arn: ssm(`automation-definition/${s.lifecycle.automation}:$DEFAULT`) }] : [];
