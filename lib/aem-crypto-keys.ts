@@ -195,7 +195,7 @@ export class AemCryptoKeys extends Construct {
    * depend on it with `node.addDependency(keys.keysReady)`.
    */
   public readonly keysReady: IDependable;
-  /** CloudWatch namespace of the key set's metrics (`AemCryptoKeys/<construct path>`). */
+  /** CloudWatch namespace of the key set's metrics (`AemCryptoKeys/<stack name>/<construct path below the stack>`). */
   public readonly metricsNamespace: string;
 
   /** The log group of installer output (gated launches, tag association runs) and failed association runs. */
@@ -262,7 +262,7 @@ export class AemCryptoKeys extends Construct {
       Tags.of(exportDocument).add(EXPORT_DOCUMENT_TAG, secretArn);
     }
 
-    this.metricsNamespace = metricsNamespace(this.node.path);
+    this.metricsNamespace = metricsNamespace(this);
     this.logs = new KeySetLogs(this, 'Logs', {
       namespace: this.metricsNamespace,
       retention: props.logRetention,

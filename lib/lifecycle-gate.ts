@@ -97,7 +97,8 @@ export interface AutoScalingGroupOptions extends InstallerOptions {
    * and region.
    * Each name is listed twice in the automation role's policy (IAM allows 10,240 characters per
    * role), which bounds a key set to about 80 gated groups with default names; short names allow more.
-   * @default - `aem-keys-<stack name, cut to 32 characters>-<12 hex digits of a hash of the group's construct path>`
+   * @default - `aem-keys-<stack name>-<12 hex digits of a hash of the group's construct path>`; a stack name over 32
+   * characters becomes its first 23 characters and 8 hex digits of a hash of the whole name
    */
   readonly hookName?: string;
 
@@ -612,11 +613,19 @@ function checkHookName(name: string): void {
   }
 }
 
-/** `aem-keys-<stack name, at most 32 characters>-<12 hex of the group's path>`: unique, stable, group-independent. */
+/**
+ * `aem-keys-<stack name>-<12 hex of the group's path>`: stable, group-independent, and unique per
+ * account and region (stack names are): a stack name longer than 32 characters becomes its first
+ * 23 and 8 hex digits of a hash of the whole name, so two stacks sharing 32 characters differ.
+ */
 function defaultHookName(asg: autoscaling.IAutoScalingGroup): string {
-  const stackName = Stack.of(asg).stackName.replace(/[^A-Za-z0-9-]/g, '-').slice(0, 32);
-  const hash = crypto.createHash('sha256').update(asg.node.path).digest('hex').slice(0, 12);
-  return `aem-keys-${stackName}-${hash}`;
+  const fullName = Stack.of(asg).stackName.replace(/[^A-Za-z0-9-]/g, '-');
+  const stackName = fullName.length <= 32 ? fullName : `${fullName.slice(0, 23)}-${sha256(fullName).slice(0, 8)}`;
+  return `aem-keys-${stackName}-${sha256(asg.node.path).slice(0, 12)}`;
+}
+
+function sha256(text: string): string {
+  return crypto.createHash('sha256').update(text).digest('hex');
 }
 
 function hookHash(hookName: string): string {

@@ -502,3 +502,68 @@ test('the cycle finder finds cycles', () => {
   expect(findCycle({ A: { DependsOn: ['B'] }, B: { Properties: { X: { 'Fn::GetAtt': ['A', 'Arn'] } } } })).toEqual(['A', 'B', 'A']);
   expect(findCycle({ A: { DependsOn: ['B'] }, B: { Properties: { X: { Ref: 'C' } } }, C: {} })).toBeUndefined();
 });
+
+describe('two deployments of one app in one account and region (same construct ids, stack names sharing 32 characters)', () => {
+  const deploy = (stackName: string) => {
+    const app = new App();
+    const stack = new Stack(app, 'Aem', { stackName });
+    const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 1, natGateways: 0, subnetConfiguration: [{ name: 'app', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
+    const keys = new AemCryptoKeys(stack, 'Keys');
+    const asg = new autoscaling.AutoScalingGroup(stack, 'Publish', {
+      vpc,
+      launchTemplate: new ec2.LaunchTemplate(stack, 'PublishTemplate', {
+        instanceType: new ec2.InstanceType('m6i.large'),
+        machineImage: ec2.MachineImage.genericLinux({ 'us-east-1': 'ami-12345678' }),
+        role: new iam.Role(stack, 'PublishRole', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') }),
+      }),
+    });
+    const { hookName } = keys.addAutoScalingGroup(asg);
+    const rules = Object.values(Template.fromStack(stack).findResources('AWS::Events::Rule'))
+      .map((r: any) => r.Properties.EventPattern)
+      .filter((p: any) => p.source?.[0] === 'aws.autoscaling');
+    return { hookName, rules, keys };
+  };
+  // EventBridge's match for patterns of exact values: every field of the pattern lists the event's value.
+  const matches = (pattern: any, event: any): boolean => Object.entries(pattern).every(([field, expected]) => (Array.isArray(expected)
+    ? expected.includes(event[field])
+    : typeof event[field] === 'object' && matches(expected, event[field])));
+  const launch = (hookName: string) => ({
+    'source': 'aws.autoscaling',
+    'detail-type': 'EC2 Instance-launch Lifecycle Action',
+    'detail': { LifecycleHookName: hookName, LifecycleTransition: 'autoscaling:EC2_INSTANCE_LAUNCHING', AutoScalingGroupName: 'Aem-PublishASG-X' },
+  });
+  const dev = deploy('acme-aem65-publish-platform-nonprod-dev');
+  const test_ = deploy('acme-aem65-publish-platform-nonprod-test');
+
+  test('the default hook names differ (the whole stack name is hashed), so neither rule matches the other\'s launches', () => {
+    expect(dev.hookName).not.toEqual(test_.hookName);
+    expect(dev.hookName).toMatch(/^aem-keys-acme-aem65-publish-plat-[0-9a-f]{8}-[0-9a-f]{12}$/);
+    expect(dev.hookName.length).toBeLessThanOrEqual(9 + 32 + 13);
+    expect(dev.rules).toHaveLength(1);
+    expect(test_.rules).toHaveLength(1);
+    expect(matches(dev.rules[0], launch(dev.hookName))).toBe(true);
+    expect(matches(dev.rules[0], launch(test_.hookName))).toBe(false);
+    expect(matches(test_.rules[0], launch(dev.hookName))).toBe(false);
+    expect(matches(test_.rules[0], launch(test_.hookName))).toBe(true);
+  });
+
+  test('the metric namespaces differ: each deployment\'s alarms count its own events only', () => {
+    expect(dev.keys.metricsNamespace).toBe('AemCryptoKeys/acme-aem65-publish-platform-nonprod-dev/Keys');
+    expect(test_.keys.metricsNamespace).toBe('AemCryptoKeys/acme-aem65-publish-platform-nonprod-test/Keys');
+  });
+
+  test('a stack named by its construct id keeps its former names (no change on upgrade)', () => {
+    const { result, keys } = gated();
+    expect(result.hookName).toMatch(/^aem-keys-GateStack-[0-9a-f]{12}$/);
+    expect(keys.metricsNamespace).toBe('AemCryptoKeys/GateStack/Keys');
+  });
+
+  test('a namespace over 255 characters is cut and ends in a hash of the whole, so long names stay distinct', () => {
+    const app = new App();
+    const stack = new Stack(app, 'S', { stackName: `s${'x'.repeat(126)}` });
+    const a = new AemCryptoKeys(stack, `${'k'.repeat(200)}A`);
+    const b = new AemCryptoKeys(stack, `${'k'.repeat(200)}B`);
+    for (const ns of [a.metricsNamespace, b.metricsNamespace]) expect(ns.length).toBe(255);
+    expect(a.metricsNamespace).not.toEqual(b.metricsNamespace);
+  });
+});

@@ -7,6 +7,9 @@
  * the step graph leads to the record step of its own reason.
  */
 
+import * as crypto from 'crypto';
+import { Stack, Token } from 'aws-cdk-lib';
+import { IConstruct } from 'constructs';
 import { AbandonReason } from '../abandon-reason';
 import { API_STEP_MAX_ATTEMPTS, API_STEP_TIMEOUT_SECONDS } from './gate-budget';
 
@@ -29,9 +32,20 @@ export const METRICS = {
 /** Prefix of the record steps' names. */
 export const RECORD_STEP_PREFIX = 'record';
 
-/** `AemCryptoKeys/<path of the key set, characters CloudWatch allows>`, at most 255 characters. */
-export function metricsNamespace(keySetPath: string): string {
-  return `AemCryptoKeys/${keySetPath.replace(/[^A-Za-z0-9._/#:-]/g, '-')}`.slice(0, 255);
+/**
+ * `AemCryptoKeys/<stack name>/<key set's construct path below its stack>`, characters CloudWatch
+ * allows: unique per deployment (stack names are unique per account and region), so two
+ * deployments of one app never count each other's events. The same as the former
+ * `AemCryptoKeys/<construct path>` when the stack's name is its construct id. At most 255
+ * characters (a longer one ends in 8 hex digits of a hash of the whole); with an unresolved stack
+ * name, the construct path alone.
+ */
+export function metricsNamespace(keySet: IConstruct): string {
+  const stack = Stack.of(keySet);
+  const below = keySet.node.path.slice(stack.node.path.length).replace(/^\//, '');
+  const name = Token.isUnresolved(stack.stackName) ? keySet.node.path : `${stack.stackName}/${below}`;
+  const full = `AemCryptoKeys/${name.replace(/[^A-Za-z0-9._/#:-]/g, '-')}`;
+  return full.length <= 255 ? full : `${full.slice(0, 246)}-${crypto.createHash('sha256').update(full).digest('hex').slice(0, 8)}`;
 }
 
 interface StepNames {
