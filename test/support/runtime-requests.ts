@@ -128,7 +128,9 @@ export const RUNTIME_REQUESTS: readonly RuntimeRequest[] = [
     madeBy: ['lifecycle-automation:cloudwatch:PutMetricData'], why: 'LaunchesContinued / LaunchesAbandoned',
   },
   // EventBridge delivers association failures to the log group, and what it cannot deliver to the queue.
-  { who: 'events-service', action: 'logs:CreateLogStream', on: 'log-stream', context: FROM_RULE, madeBy: [], why: 'association rule → log group' },
+  // EventBridge's documented policy for log targets (user guide, "Using resource-based policies", CloudWatch Logs
+  // permissions) has no condition: nothing documents that CreateLogStream carries aws:SourceArn, so the row assumes none.
+  { who: 'events-service', action: 'logs:CreateLogStream', on: 'log-stream', context: [], madeBy: [], why: 'association rule → log group' },
   { who: 'events-service', action: 'logs:PutLogEvents', on: 'log-stream', context: FROM_RULE, madeBy: [], why: 'association rule → log group' },
   { who: 'events-service', action: 'sqs:SendMessage', on: 'dead-letter-queue', context: FROM_RULE, madeBy: [], why: 'every rule\'s dead letters' },
   // CloudWatch Logs encrypts the log group with its key.
@@ -448,7 +450,8 @@ export function concreteRequests(row: RuntimeRequest, s: KeySetScene, callers: C
   const out: ConcreteRequest[] = [];
   for (const p of principals) {
     for (const t of targets(row, s, row.on === 'gated-group' && row.who === 'instance' ? p.group : undefined)) {
-      for (const source of t.sourceArns ?? [undefined]) {
+      const sources = row.context.includes('aws:SourceArn') && t.sourceArns ? t.sourceArns : [undefined];
+      for (const source of sources) {
         out.push({
           label: `${s.label}: ${p.name} ${row.action} on ${t.label}${source ? ` from ${source.split(':').pop()}` : ''}`,
           principal: p.principal,
