@@ -205,6 +205,7 @@ export class AemCryptoKeys extends Construct {
   public readonly gatedGroups: GatedAutoScalingGroup[] = [];
 
   private readonly ownsSecret: boolean;
+  private readonly replicaRegions: secretsmanager.ReplicaRegion[];
   private readonly logs: KeySetLogs;
   private lifecycleGate?: LifecycleGate;
   private dlq?: DeadLetterQueue;
@@ -215,6 +216,7 @@ export class AemCryptoKeys extends Construct {
   constructor(scope: Construct, id: string, props: AemCryptoKeysProps = {}) {
     super(scope, id);
     this.keySource = props.keySource ?? KeySource.generate();
+    this.replicaRegions = props.replicaRegions ?? [];
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
 
     if (this.keySource.kind === KeySourceKind.EXISTING_SECRET || this.keySource.kind === KeySourceKind.REPLICA) {
@@ -383,11 +385,46 @@ export class AemCryptoKeys extends Construct {
     if (this.keySource.kind === KeySourceKind.REPLICA) {
       throw new Error('grantWrite: this key set reads a replica, which is read-only; grant writing on the primary region\'s key set');
     }
-    return this.grantSecret(
+    const grant = this.grantSecret(
       grantee,
       ['secretsmanager:PutSecretValue', 'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
       ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'],
     );
+    return this.replicaKeyStatements(grantee).reduce((all, statement) => all.combine(iam.Grant.addToPrincipal({
+      grantee,
+      actions: statement.actions,
+      resourceArns: statement.resources,
+      conditions: statement.conditions,
+    })), grant);
+  }
+
+  /**
+   * What replication needs from whoever writes a version of a replicated secret: Secrets Manager
+   * re-encrypts it with each replica's customer-managed key with the writer's permissions
+   * (Secrets Manager user guide, "Troubleshoot replication": `kms:GenerateDataKey` and
+   * `kms:Encrypt` on the replica's key), through Secrets Manager only. Replicas on
+   * `aws/secretsmanager` need nothing. Which region's endpoint KMS reports as `kms:ViaService`
+   * for this call is not documented: both the primary's and the replica's are allowed.
+   */
+  private replicaKeyStatements(grantee?: iam.IGrantable): Array<{ actions: string[]; resources: string[]; conditions: Record<string, any> }> {
+    const stack = Stack.of(this);
+    return this.replicaRegions.filter((replica) => replica.encryptionKey).map((replica) => {
+      const key = replica.encryptionKey!;
+      const viaService = { 'kms:ViaService': [stack.region, replica.region].map((region) => `secretsmanager.${region}.amazonaws.com`) };
+      const actions = ['kms:Encrypt', 'kms:GenerateDataKey'];
+      const alias = aliasOfKeyReference(key);
+      if (alias === undefined) {
+        return { actions, resources: [key.keyArn], conditions: { StringEquals: viaService } };
+      }
+      if (grantee) {
+        acknowledgeAliasGrant(stack, grantee, alias, replica.region);
+      }
+      return {
+        actions,
+        resources: [stack.formatArn({ service: 'kms', region: replica.region, resource: 'key', resourceName: '*' })],
+        conditions: { 'StringEquals': viaService, 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': alias } },
+      };
+    });
   }
 
   /**
@@ -581,11 +618,22 @@ export class AemCryptoKeys extends Construct {
       Resource: this.encryptionKey!.keyArn,
       Condition: { StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` } },
     });
+    // The version it writes is replicated with its permissions.
+    for (const statement of this.replicaKeyStatements()) {
+      provider.addToRolePolicy({ Effect: 'Allow', Action: statement.actions, Resource: statement.resources, Condition: statement.conditions });
+    }
+    const replicaRegions = this.replicaRegions.map((replica) => replica.region);
     const generator = new CustomResource(this, 'GeneratedKeys', {
       serviceToken: provider.serviceToken,
       resourceType: 'Custom::AemCryptoKeys',
-      // The sizes to write and to check an existing value against (the installer's HmacBytes/MasterBytes).
-      properties: { SecretId: this.secret.secretArn, HmacBytes: sizes.HmacBytes.default, MasterBytes: sizes.MasterBytes.default },
+      // The sizes to write and to check an existing value against (the installer's HmacBytes/MasterBytes),
+      // and the replicas that must report InSync before the deploy goes on.
+      properties: {
+        SecretId: this.secret.secretArn,
+        HmacBytes: sizes.HmacBytes.default,
+        MasterBytes: sizes.MasterBytes.default,
+        ...(replicaRegions.length ? { ReplicaRegions: replicaRegions } : {}),
+      },
       // Deleting this resource never touches the secret: the handler's Delete does nothing.
       removalPolicy: RemovalPolicy.RETAIN,
     });
@@ -595,14 +643,15 @@ export class AemCryptoKeys extends Construct {
 }
 
 /** cdk-nag: the key/* resource of an alias grant is narrowed by its kms:ResourceAliases condition. */
-function acknowledgeAliasGrant(stack: Stack, grantee: iam.IGrantable, alias: string): void {
+function acknowledgeAliasGrant(stack: Stack, grantee: iam.IGrantable, alias: string, region?: string): void {
   const principal = grantee.grantPrincipal;
   if (!Construct.isConstruct(principal)) {
     return;
   }
+  const resource = region === undefined ? nagArn(stack, 'kms', 'key/*') : nagArn(stack, 'kms', 'key/*').replace(/^(arn:[^:]+:kms:)[^:]+/, `$1${region}`);
   Validations.of(principal).acknowledge({
-    id: `AwsSolutions::AwsSolutions-IAM5[Resource::${nagArn(stack, 'kms', 'key/*')}]`,
-    reason: `kms:Decrypt only on the key carrying ${alias} (kms:ResourceAliases condition) and only through Secrets Manager (kms:ViaService); IAM cannot name a key by its alias ARN.`,
+    id: `AwsSolutions::AwsSolutions-IAM5[Resource::${resource}]`,
+    reason: `KMS use only on the key carrying ${alias} (kms:ResourceAliases condition) and only through Secrets Manager (kms:ViaService); IAM cannot name a key by its alias ARN.`,
   });
 }
 

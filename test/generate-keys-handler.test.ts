@@ -5,9 +5,10 @@ import {
   GetSecretValueCommand,
   PutSecretValueCommand,
   SecretsManagerClient,
+  StatusType,
 } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
-import { GenerateKeysEvent, handler, useClient } from '../lib/handlers/generate-keys';
+import { GenerateKeysEvent, handler, useClient, usePollInterval } from '../lib/handlers/generate-keys';
 import { parseKeySet, serializeKeySet } from '../lib/private/key-set';
 import { startMoto, Moto } from './support/moto';
 import { describeWithTools } from './support/tools';
@@ -75,6 +76,52 @@ describe('generate-keys handler (mocked SDK)', () => {
     sm.on(DescribeSecretCommand).resolves({ VersionIdsToStages: {} });
     await handler({ ...event('Update'), OldResourceProperties: { SecretId: SECRET } });
     expect(sm.commandCalls(PutSecretValueCommand)).toHaveLength(1);
+  });
+
+  describe('a replicated secret: the deploy goes on only when every replica holds the keys', () => {
+    const replicated = (type: GenerateKeysEvent['RequestType'], wait = '1'): GenerateKeysEvent =>
+      ({ ...event(type), ResourceProperties: { SecretId: SECRET, ReplicaRegions: ['eu-west-1', 'ap-southeast-2'], ReplicaWaitSeconds: wait } });
+    const status = (eu: StatusType, ap: StatusType, message?: string) => ({
+      ReplicationStatus: [
+        { Region: 'eu-west-1', KmsKeyId: 'alias/aem-keys-eu', Status: eu, StatusMessage: message },
+        { Region: 'ap-southeast-2', Status: ap },
+      ],
+    });
+    beforeEach(() => usePollInterval(10));
+
+    test('waits while a replica is InProgress, done when all are InSync', async () => {
+      sm.on(DescribeSecretCommand)
+        .resolvesOnce({ VersionIdsToStages: {} })
+        .resolvesOnce(status('InProgress', 'InSync'))
+        .resolvesOnce(status('InProgress', 'InSync'))
+        .resolves(status('InSync', 'InSync'));
+      await expect(handler(replicated('Create'))).resolves.toMatchObject({ Data: { Generated: 'true' } });
+      expect(sm.commandCalls(PutSecretValueCommand)).toHaveLength(1);
+      expect(sm.commandCalls(DescribeSecretCommand)).toHaveLength(4);
+    });
+
+    test('a Failed replica fails the deploy at once, naming the region, the key and the likely cause', async () => {
+      sm.on(DescribeSecretCommand).resolvesOnce({ VersionIdsToStages: {} })
+        .resolves(status('Failed', 'InSync', 'Access to KMS is not allowed'));
+      const error = handler(replicated('Create', '300'));
+      await expect(error).rejects.toThrow(`the replica of ${SECRET} in eu-west-1 failed to replicate (Access to KMS is not allowed). `
+        + 'Likely cause: the writer (this generator\'s role) may not use the replica\'s KMS key alias/aem-keys-eu in eu-west-1 (kms:GenerateDataKey and kms:Encrypt');
+    });
+
+    test('a replica still InProgress after the wait fails the deploy; a missing replica (removed) fails at once', async () => {
+      sm.on(DescribeSecretCommand).resolvesOnce({ VersionIdsToStages: {} }).resolves(status('InSync', 'InProgress'));
+      await expect(handler(replicated('Create', '0'))).rejects.toThrow(/in ap-southeast-2 is still InProgress after 0 s/);
+      sm.reset();
+      sm.on(DescribeSecretCommand).resolvesOnce({ VersionIdsToStages: {} }).resolves({ ReplicationStatus: [{ Region: 'ap-southeast-2', Status: 'InSync' }] });
+      await expect(handler(replicated('Create'))).rejects.toThrow(/in eu-west-1 is missing \(Secrets Manager removes a replica left without a usable version\)/);
+    });
+
+    test('an existing value is kept, and its replicas are checked too (a region added later, or a failed one)', async () => {
+      sm.on(DescribeSecretCommand).resolvesOnce({ VersionIdsToStages: { v1: ['AWSCURRENT'] } }).resolves(status('Failed', 'InSync'));
+      sm.on(GetSecretValueCommand).resolves({ SecretString: serializeKeySet({ hmac: Buffer.alloc(32, 1), master: Buffer.alloc(16, 2) }) });
+      await expect(handler(replicated('Update'))).rejects.toThrow(/in eu-west-1 failed to replicate/);
+      expect(sm.commandCalls(PutSecretValueCommand)).toHaveLength(0);
+    });
   });
 
   test('Delete touches nothing', async () => {
@@ -170,6 +217,15 @@ describeWithTools(['moto_server'], 'generate-keys handler against moto_server (r
     }
     const description = await client.send(new DescribeSecretCommand({ SecretId: arn }));
     expect(Object.values(description.VersionIdsToStages ?? {}).flat()).not.toContain('AWSCURRENT');
+  });
+
+  test('a secret replicated to another region: filled, and the replica reported InSync', async () => {
+    const arn = (await client.send(new CreateSecretCommand({ Name: 'replicated', AddReplicaRegions: [{ Region: 'eu-west-1' }] }))).ARN!;
+    usePollInterval(10);
+    await expect(handler({ ...event('Create', arn), ResourceProperties: { SecretId: arn, ReplicaRegions: ['eu-west-1'], ReplicaWaitSeconds: '5' } }))
+      .resolves.toMatchObject({ Data: { Generated: 'true' } });
+    await expect(handler({ ...event('Create', arn), ResourceProperties: { SecretId: arn, ReplicaRegions: ['eu-west-1', 'eu-central-1'], ReplicaWaitSeconds: '5' } }))
+      .rejects.toThrow(/in eu-central-1 is missing/);
   });
 
   test('a deleted (scheduled) secret is not recreated', async () => {

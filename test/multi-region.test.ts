@@ -79,6 +79,25 @@ describe('the three-region example', () => {
     ]);
   });
 
+  test('the generator writes the version that replication re-encrypts: kms:Encrypt and GenerateDataKey on the eu-west-1 key (by alias), through Secrets Manager only; it waits for both replicas', () => {
+    const [generator] = Object.values(primary.findResources('Custom::AemCryptoKeys')) as any[];
+    expect(generator.Properties.ReplicaRegions).toEqual([CMK_REPLICA_REGION, AWS_KEY_REPLICA_REGION]);
+    const [role] = Object.entries(primary.findResources('AWS::IAM::Role')).filter(([id]) => id.startsWith('CustomAemCryptoKeysGenerator')).map(([, r]) => r);
+    expect(role).toBeDefined();
+    const replicaKeyStatements = role.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement).filter((s: any) => text(s.Resource).includes(`:kms:${CMK_REPLICA_REGION}:`));
+    expect(replicaKeyStatements).toEqual([{
+      Effect: 'Allow',
+      Action: ['kms:Encrypt', 'kms:GenerateDataKey'],
+      Resource: [{ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:kms:${CMK_REPLICA_REGION}:`, { Ref: 'AWS::AccountId' }, ':key/*']] }],
+      Condition: {
+        'StringEquals': { 'kms:ViaService': [`secretsmanager.${PRIMARY_REGION}.amazonaws.com`, `secretsmanager.${CMK_REPLICA_REGION}.amazonaws.com`] },
+        'ForAnyValue:StringEquals': { 'kms:ResourceAliases': 'alias/aem-crypto-keys' },
+      },
+    }]);
+    // ap-southeast-2 uses aws/secretsmanager: nothing to grant there.
+    expect(text(role)).not.toContain(AWS_KEY_REPLICA_REGION);
+  });
+
   test('primary grants: its own key, through us-east-1 Secrets Manager only', () => {
     const [secret] = Object.values(primary.findResources('AWS::SecretsManager::Secret')) as any[];
     const secretKey = secret.Properties.KmsKeyId['Fn::GetAtt'][0];
@@ -152,6 +171,38 @@ describe('the three-region example', () => {
       }
       expect(output.split('\n').filter((l) => /:E\d{4}:/.test(l))).toEqual([]);
     });
+  });
+});
+
+describe('writers of a replicated secret may re-encrypt for its replicas', () => {
+  test('grantWrite (export document\'s instance role, aem-keys import callers) covers each replica\'s key: by alias, or by its literal ARN', () => {
+    const stack = new Stack(new App(), 'Primary', { env: { region: 'us-east-1' } });
+    const literal = 'arn:aws:kms:ap-southeast-2:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const keys = new AemCryptoKeys(stack, 'Keys', {
+      replicaRegions: [
+        { region: 'eu-west-1', encryptionKey: ReplicaKey.fromRegion(stack, 'Eu', 'eu-west-1', 'alias/aem-keys-eu') },
+        { region: 'ap-southeast-2', encryptionKey: kms.Key.fromKeyArn(stack, 'Ap', literal) },
+        { region: 'eu-central-1' },
+      ],
+    });
+    const writer = new iam.Role(stack, 'Writer', { assumedBy: new iam.AccountRootPrincipal() });
+    keys.grantWrite(writer);
+    const [policy] = Object.entries(Template.fromStack(stack).findResources('AWS::IAM::Policy')).filter(([id]) => id.startsWith('Writer')).map(([, p]) => p as any);
+    const replicaStatements = policy.Properties.PolicyDocument.Statement.filter((s: any) => /eu-west-1|ap-southeast-2|eu-central-1/.test(text(s.Resource)));
+    expect(replicaStatements).toEqual([
+      {
+        Effect: 'Allow', Action: ['kms:Encrypt', 'kms:GenerateDataKey'],
+        Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':kms:eu-west-1:', { Ref: 'AWS::AccountId' }, ':key/*']] },
+        Condition: {
+          'StringEquals': { 'kms:ViaService': ['secretsmanager.us-east-1.amazonaws.com', 'secretsmanager.eu-west-1.amazonaws.com'] },
+          'ForAnyValue:StringEquals': { 'kms:ResourceAliases': 'alias/aem-keys-eu' },
+        },
+      },
+      {
+        Effect: 'Allow', Action: ['kms:Encrypt', 'kms:GenerateDataKey'], Resource: literal,
+        Condition: { StringEquals: { 'kms:ViaService': ['secretsmanager.us-east-1.amazonaws.com', 'secretsmanager.ap-southeast-2.amazonaws.com'] } },
+      },
+    ]);
   });
 });
 

@@ -4,6 +4,11 @@
  * - Create/Update: when the secret already holds a value, it is kept (a valid key set of the
  *   configured sizes `HmacBytes`/`MasterBytes`, default 32/16) or the request fails (anything
  *   else): keys are never regenerated. Only an empty secret is filled, with keys of those sizes.
+ * - Create/Update of a replicated secret (`ReplicaRegions`): then waits (bounded) until every
+ *   replica region reports `InSync`, and fails the deploy otherwise, naming the region and the
+ *   likely cause. Replication re-encrypts the version with the replica's key, with the writer's
+ *   permissions, and Secrets Manager removes a replica left without a usable version
+ *   (Secrets Manager user guide, "Troubleshoot replication").
  * - Delete: does nothing; the secret has its own removal policy (retain by default).
  * Nothing returned or logged contains key material.
  */
@@ -30,6 +35,10 @@ export interface GenerateKeysProperties {
   readonly HmacBytes?: string;
   /** Size of `master` in bytes, 1 to 4096. Default 16. */
   readonly MasterBytes?: string;
+  /** Regions the secret is replicated to: each must report `InSync` before the deploy goes on. */
+  readonly ReplicaRegions?: string[];
+  /** How long to wait for the replicas, in seconds. Default 300. */
+  readonly ReplicaWaitSeconds?: string;
 }
 
 export interface GenerateKeysResult {
@@ -38,10 +47,16 @@ export interface GenerateKeysResult {
 }
 
 let client = new SecretsManagerClient({});
+let pollMilliseconds = 5_000;
 
 /** For tests: use another client (e.g. one pointed at a local emulator). */
 export function useClient(other: SecretsManagerClient): void {
   client = other;
+}
+
+/** For tests: poll the replication status this often. */
+export function usePollInterval(milliseconds: number): void {
+  pollMilliseconds = milliseconds;
 }
 
 export async function handler(event: GenerateKeysEvent): Promise<GenerateKeysResult> {
@@ -56,8 +71,12 @@ export async function handler(event: GenerateKeysEvent): Promise<GenerateKeysRes
     hmac: keySize('HmacBytes', event.ResourceProperties.HmacBytes, HMAC_BYTES),
     master: keySize('MasterBytes', event.ResourceProperties.MasterBytes, MASTER_BYTES),
   };
+  const replicas = event.ResourceProperties.ReplicaRegions ?? [];
+  const waitSeconds = replicaWait(event.ResourceProperties.ReplicaWaitSeconds);
   if (await hasCurrentValue(secretId)) {
     await checkExistingValue(secretId, sizes);
+    // A replica added since, or one that failed last time, must hold the keys too.
+    await waitForReplicas(secretId, replicas, waitSeconds);
     return { PhysicalResourceId: secretId, Data: { Generated: 'false' } };
   }
   refuseReplacedSecret(event, secretId);
@@ -66,7 +85,60 @@ export async function handler(event: GenerateKeysEvent): Promise<GenerateKeysRes
     SecretString: serializeKeySet(generateKeySet(sizes)),
     ClientRequestToken: event.RequestId,
   }));
+  await waitForReplicas(secretId, replicas, waitSeconds);
   return { PhysicalResourceId: secretId, Data: { Generated: 'true' } };
+}
+
+/**
+ * Waits until every replica region reports `InSync` (DescribeSecret `ReplicationStatus`); fails at
+ * once on `Failed` or a missing region, and after `waitSeconds` on anything else.
+ */
+async function waitForReplicas(secretId: string, regions: string[], waitSeconds: number): Promise<void> {
+  if (regions.length === 0) {
+    return;
+  }
+  const deadline = Date.now() + waitSeconds * 1000;
+  for (;;) {
+    const description = await client.send(new DescribeSecretCommand({ SecretId: secretId }));
+    const statuses = description.ReplicationStatus ?? [];
+    const pending: string[] = [];
+    for (const region of regions) {
+      const status = statuses.find((s) => s.Region === region);
+      if (!status) {
+        throw new Error(replicaError(secretId, region, 'is missing (Secrets Manager removes a replica left without a usable version)'));
+      }
+      if (status.Status === 'Failed') {
+        throw new Error(replicaError(secretId, region, `failed to replicate${status.StatusMessage ? ` (${status.StatusMessage})` : ''}`, status.KmsKeyId));
+      }
+      if (status.Status !== 'InSync') {
+        pending.push(region);
+      }
+    }
+    if (pending.length === 0) {
+      return;
+    }
+    if (Date.now() + pollMilliseconds > deadline) {
+      throw new Error(replicaError(secretId, pending[0], `is still ${statuses.find((s) => s.Region === pending[0])?.Status ?? 'not InSync'} `
+        + `after ${waitSeconds} s`, statuses.find((s) => s.Region === pending[0])?.KmsKeyId));
+    }
+    await new Promise((resolve) => setTimeout(resolve, pollMilliseconds));
+  }
+}
+
+function replicaError(secretId: string, region: string, what: string, keyId?: string): string {
+  return `the replica of ${secretId} in ${region} ${what}. Likely cause: the writer (this generator's role) may not use the replica's KMS key `
+    + `${keyId ?? '(its encryptionKey in replicaRegions)'} in ${region} (kms:GenerateDataKey and kms:Encrypt, in IAM and in the key policy), `
+    + 'or that key is disabled, pending deletion or missing. Fix it, then deploy again (aws secretsmanager describe-secret shows ReplicationStatus).';
+}
+
+function replicaWait(value: string | undefined): number {
+  if (value === undefined || value === '') {
+    return 300;
+  }
+  if (!/^[0-9]{1,4}$/.test(value)) {
+    throw new Error(`ReplicaWaitSeconds must be a whole number of seconds, got ${JSON.stringify(value)}`);
+  }
+  return Number(value);
 }
 
 /**

@@ -21,7 +21,8 @@ var __toCommonJS = (mod) => __copyProps(__defProp({}, "__esModule", { value: tru
 var generate_keys_exports = {};
 __export(generate_keys_exports, {
   handler: () => handler,
-  useClient: () => useClient
+  useClient: () => useClient,
+  usePollInterval: () => usePollInterval
 });
 module.exports = __toCommonJS(generate_keys_exports);
 var import_client_secrets_manager = require("@aws-sdk/client-secrets-manager");
@@ -70,8 +71,12 @@ function decodeKey(fields, name, size) {
 
 // lib/handlers/generate-keys.ts
 var client = new import_client_secrets_manager.SecretsManagerClient({});
+var pollMilliseconds = 5e3;
 function useClient(other) {
   client = other;
+}
+function usePollInterval(milliseconds) {
+  pollMilliseconds = milliseconds;
 }
 async function handler(event) {
   const secretId = event.ResourceProperties.SecretId;
@@ -85,8 +90,11 @@ async function handler(event) {
     hmac: keySize("HmacBytes", event.ResourceProperties.HmacBytes, HMAC_BYTES),
     master: keySize("MasterBytes", event.ResourceProperties.MasterBytes, MASTER_BYTES)
   };
+  const replicas = event.ResourceProperties.ReplicaRegions ?? [];
+  const waitSeconds = replicaWait(event.ResourceProperties.ReplicaWaitSeconds);
   if (await hasCurrentValue(secretId)) {
     await checkExistingValue(secretId, sizes);
+    await waitForReplicas(secretId, replicas, waitSeconds);
     return { PhysicalResourceId: secretId, Data: { Generated: "false" } };
   }
   refuseReplacedSecret(event, secretId);
@@ -95,7 +103,50 @@ async function handler(event) {
     SecretString: serializeKeySet(generateKeySet(sizes)),
     ClientRequestToken: event.RequestId
   }));
+  await waitForReplicas(secretId, replicas, waitSeconds);
   return { PhysicalResourceId: secretId, Data: { Generated: "true" } };
+}
+async function waitForReplicas(secretId, regions, waitSeconds) {
+  if (regions.length === 0) {
+    return;
+  }
+  const deadline = Date.now() + waitSeconds * 1e3;
+  for (; ; ) {
+    const description = await client.send(new import_client_secrets_manager.DescribeSecretCommand({ SecretId: secretId }));
+    const statuses = description.ReplicationStatus ?? [];
+    const pending = [];
+    for (const region of regions) {
+      const status = statuses.find((s) => s.Region === region);
+      if (!status) {
+        throw new Error(replicaError(secretId, region, "is missing (Secrets Manager removes a replica left without a usable version)"));
+      }
+      if (status.Status === "Failed") {
+        throw new Error(replicaError(secretId, region, `failed to replicate${status.StatusMessage ? ` (${status.StatusMessage})` : ""}`, status.KmsKeyId));
+      }
+      if (status.Status !== "InSync") {
+        pending.push(region);
+      }
+    }
+    if (pending.length === 0) {
+      return;
+    }
+    if (Date.now() + pollMilliseconds > deadline) {
+      throw new Error(replicaError(secretId, pending[0], `is still ${statuses.find((s) => s.Region === pending[0])?.Status ?? "not InSync"} after ${waitSeconds} s`, statuses.find((s) => s.Region === pending[0])?.KmsKeyId));
+    }
+    await new Promise((resolve) => setTimeout(resolve, pollMilliseconds));
+  }
+}
+function replicaError(secretId, region, what, keyId) {
+  return `the replica of ${secretId} in ${region} ${what}. Likely cause: the writer (this generator's role) may not use the replica's KMS key ${keyId ?? "(its encryptionKey in replicaRegions)"} in ${region} (kms:GenerateDataKey and kms:Encrypt, in IAM and in the key policy), or that key is disabled, pending deletion or missing. Fix it, then deploy again (aws secretsmanager describe-secret shows ReplicationStatus).`;
+}
+function replicaWait(value) {
+  if (value === void 0 || value === "") {
+    return 300;
+  }
+  if (!/^[0-9]{1,4}$/.test(value)) {
+    throw new Error(`ReplicaWaitSeconds must be a whole number of seconds, got ${JSON.stringify(value)}`);
+  }
+  return Number(value);
 }
 function refuseReplacedSecret(event, secretId) {
   const previous = event.OldResourceProperties?.SecretId;
@@ -132,5 +183,6 @@ async function checkExistingValue(secretId, sizes) {
 // Annotate the CommonJS export names for ESM import in node:
 0 && (module.exports = {
   handler,
-  useClient
+  useClient,
+  usePollInterval
 });
