@@ -39,6 +39,8 @@ function exampleScene(): KeySetScene {
 function multiRegionScenes(): KeySetScene[] {
   const app = new App({ context: CONTEXT });
   const estate = addMultiRegionEstate(app);
+  // A reference instance's role in the primary, granted writing (the export document; replication re-encrypts with its rights).
+  estate.primary.keys!.grantWrite(new iam.Role(estate.primary, 'ReferenceRole', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') }));
   const assembly = app.synth();
   const resolved = (s: Stack) => resolveStack(assembly.getStackByName(s.stackName).template, { stackName: s.stackName, region: s.region });
   const keyStack = resolved(estate.replicaKeys);
@@ -49,6 +51,7 @@ function multiRegionScenes(): KeySetScene[] {
     keySetPath: `${s.stackName}/CryptoKeys`,
     otherStacks: [keyStack],
     instanceRolePaths: [`${s.stackName}/Author/InstanceRole`],
+    writerRolePaths: s === estate.primary ? [`${s.stackName}/ReferenceRole`] : [],
     replicaSecretName: EXAMPLE_SECRET_NAME,
   }));
 }
@@ -106,6 +109,12 @@ describe('the table of runtime requests', () => {
     const extracted = extractCalls(scenes, path.join(__dirname, '..', 'lib'));
     const stale = RUNTIME_REQUESTS.flatMap((r) => r.madeBy).filter((id) => !extracted.has(id));
     expect(stale).toEqual([]);
+  });
+
+  test('every row is evaluated in at least one fixture', () => {
+    const unevaluated = RUNTIME_REQUESTS.filter((row) =>
+      scenes.every((scene) => concreteRequests(row, scene, { operator: operatorPolicy(README, scene) }).length === 0));
+    expect(unevaluated.map((r) => `${r.who} ${r.action} on ${r.on}`)).toEqual([]);
   });
 
   test('the script extractor finds direct and array invocations and ignores comments and quoted text', () => {

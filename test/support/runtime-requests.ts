@@ -86,6 +86,9 @@ export const RUNTIME_REQUESTS: readonly RuntimeRequest[] = [
   { who: 'writer-instance', action: 'kms:GenerateDataKey', on: 'secret-key', context: SM_VIA, madeBy: [],
     why: 'Secrets Manager encrypts the new version' },
   { who: 'writer-instance', action: 'kms:Decrypt', on: 'secret-key', context: SM_VIA, madeBy: [], why: 'reading the current version' },
+  ...['kms:GenerateDataKey', 'kms:Encrypt'].map((action): RuntimeRequest => ({
+    who: 'writer-instance', action, on: 'replica-key', context: SM_VIA, madeBy: [], why: 'replication re-encrypts with the writer\'s rights',
+  })),
   // EventBridge starts the lifecycle Automation.
   { who: 'events-service', action: 'sts:AssumeRole', on: 'lifecycle-events-role', context: FROM_RULE, madeBy: [], why: 'the rule\'s target role' },
   {
@@ -183,6 +186,9 @@ export const RUNTIME_REQUESTS: readonly RuntimeRequest[] = [
   })),
   ...['kms:GenerateDataKey', 'kms:Decrypt'].map((action): RuntimeRequest => ({
     who: 'operator', action, on: 'secret-key', context: SM_VIA, madeBy: [], why: 'aem-keys import (Secrets Manager for the caller)',
+  })),
+  ...['kms:GenerateDataKey', 'kms:Encrypt'].map((action): RuntimeRequest => ({
+    who: 'operator', action, on: 'replica-key', context: SM_VIA, madeBy: [], why: 'aem-keys import: replication re-encrypts with the caller\'s rights',
   })),
   { who: 'operator', action: 'ssm:SendCommand', on: 'installer-document', context: [], madeBy: ['cli:ssm:SendCommand'],
     why: 'aem-keys rollout / status --verify' },
@@ -351,7 +357,11 @@ function callerRoles(row: RuntimeRequest, s: KeySetScene, callers: Callers): { r
   }
 }
 
-interface Target { label: string; arn: string; policy?: any; tags?: Record<string, string>; key?: KeyView; sourceArns?: string[] }
+interface Target {
+  label: string; arn: string; policy?: any; tags?: Record<string, string>; key?: KeyView; sourceArns?: string[];
+  /** The region of the Secrets Manager that uses the key for the caller (kms:ViaService). */
+  viaRegion?: string;
+}
 
 function logGroupArn(s: KeySetScene): string {
   return `arn:aws:logs:${s.region}:${s.account}:log-group:${s.logGroupName}`;
@@ -367,7 +377,10 @@ function targets(row: RuntimeRequest, s: KeySetScene, group?: GroupView): Target
     case 'secret': return [{ label: 'secret', arn: s.secretArn, policy: s.secretPolicy }];
     case 'secret-key': return s.secretKey ? [{ label: 'secret key', arn: s.secretKey.arn, policy: s.secretKey.policy, key: s.secretKey }] : [];
     case 'replica-key':
-      return Object.entries(s.replicaKeys).map(([region, k]) => ({ label: `replica key ${region}`, arn: k.arn, policy: k.policy, key: k }));
+      // AWS does not document which region's Secrets Manager replication presents (kms:ViaService): both must be allowed.
+      return Object.entries(s.replicaKeys).flatMap(([region, k]) => [region, s.region].map((via) => ({
+        label: `replica key ${region} via secretsmanager.${via}`, arn: k.arn, policy: k.policy, key: k, viaRegion: via,
+      })));
     case 'log-stream': {
       const sources = row.who === 'events-service' ? s.associationRules.map((r) => r.arn) : undefined;
       if (sources && sources.length === 0) return [];
@@ -415,7 +428,7 @@ function contextFor(row: RuntimeRequest, s: KeySetScene, t: Target, sourceArn?: 
   for (const key of row.context) {
     switch (key) {
       case 'kms:ViaService':
-        c[key] = t.label === 'topic key' ? `sns.${s.region}.amazonaws.com` : `secretsmanager.${regionOf(t.arn)}.amazonaws.com`;
+        c[key] = t.label === 'topic key' ? `sns.${s.region}.amazonaws.com` : `secretsmanager.${t.viaRegion ?? regionOf(t.arn)}.amazonaws.com`;
         break;
       case 'kms:EncryptionContext:SecretARN': c[key] = s.secretArn.replace(`:${s.region}:`, `:${regionOf(t.arn)}:`); break;
       case 'kms:ResourceAliases': if (t.key?.aliases.length) c[key] = t.key.aliases; break;
@@ -473,10 +486,11 @@ export function operatorPolicy(readme: string, s: KeySetScene): Policy {
   if (!m) throw new Error('README: no operator policy between <!-- operator-policy --> markers');
   const text = m[1]
     .replace(/<region>/g, s.region).replace(/<account>/g, s.account).replace(/<secret ARN>/g, s.secretArn)
-    .replace(/<key ARN>/g, s.secretKey?.arn ?? '').replace(/<installer document>/g, s.installerDocument)
+    .replace(/<key ARN>/g, s.secretKey?.arn ?? '')
+    .replace(/"<replica key ARNs>"/g, JSON.stringify(Object.values(s.replicaKeys).map((k) => k.arn))).replace(/<installer document>/g, s.installerDocument)
     .replace(/<export document>/g, s.exportDocument ?? 'no-export-document');
   const policy = JSON.parse(text);
   // A secret under aws/secretsmanager: no key statement (the AWS managed key's policy covers Secrets Manager's use).
-  policy.Statement = policy.Statement.filter((st: any) => st.Resource !== '');
+  policy.Statement = policy.Statement.filter((st: any) => st.Resource !== '' && !(Array.isArray(st.Resource) && st.Resource.length === 0));
   return { name: 'README operator policy', policy };
 }
