@@ -11,6 +11,8 @@ export const CMK_REPLICA_REGION = 'eu-west-1';
 export const AWS_KEY_REPLICA_REGION = 'ap-southeast-2';
 /** The key set's secret name: its replicas carry the same name in their regions. */
 export const EXAMPLE_SECRET_NAME = 'aem/example/crypto-keys';
+/** The alias of the eu-west-1 replica's key: one per key set and region (an alias is unique in an account and region). */
+export const EXAMPLE_REPLICA_KEY_ALIAS = 'alias/aem/example/crypto-keys';
 
 /** A stack holding only the customer-managed key of a replica region. */
 export class ReplicaKeyStack extends Stack {
@@ -18,7 +20,7 @@ export class ReplicaKeyStack extends Stack {
 
   constructor(scope: Construct, id: string, props: StackProps) {
     super(scope, id, props);
-    this.replicaKey = new ReplicaKey(this, 'ReplicaKey');
+    this.replicaKey = new ReplicaKey(this, 'ReplicaKey', { aliasName: EXAMPLE_REPLICA_KEY_ALIAS });
   }
 }
 
@@ -53,7 +55,7 @@ export function addMultiRegionEstate(app: App): MultiRegionEstate {
       secretName: EXAMPLE_SECRET_NAME,
       replicaRegions: [
         // Named by its alias ARN: no cross-region reference to the key stack.
-        { region: CMK_REPLICA_REGION, encryptionKey: ReplicaKey.fromRegion(stack, 'EuWest1ReplicaKey', CMK_REPLICA_REGION) },
+        { region: CMK_REPLICA_REGION, encryptionKey: ReplicaKey.fromRegion(stack, 'EuWest1ReplicaKey', CMK_REPLICA_REGION, EXAMPLE_REPLICA_KEY_ALIAS) },
         { region: AWS_KEY_REPLICA_REGION },
       ],
     }),
@@ -65,7 +67,7 @@ export function addMultiRegionEstate(app: App): MultiRegionEstate {
     description: `AEM estate in ${CMK_REPLICA_REGION}: reads the replica (customer-managed key)`,
     // The replica's key by its alias too: grants through kms:ResourceAliases, no cross-stack export.
     cryptoKeys: (stack) => ({
-      keySource: KeySource.fromReplica({ secretName: EXAMPLE_SECRET_NAME, encryptionKey: ReplicaKey.fromRegion(stack, 'ReplicaKey', CMK_REPLICA_REGION) }),
+      keySource: KeySource.fromReplica({ secretName: EXAMPLE_SECRET_NAME, encryptionKey: ReplicaKey.fromRegion(stack, 'ReplicaKey', CMK_REPLICA_REGION, EXAMPLE_REPLICA_KEY_ALIAS) }),
     }),
   });
   cmkReplica.addStackDependency(primary, 'the replica exists once the primary secret is created');

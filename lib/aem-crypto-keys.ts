@@ -3,6 +3,7 @@ import * as path from 'path';
 import {
   Annotations,
   ArnFormat,
+  CfnResource,
   CustomResource,
   CustomResourceProvider,
   CustomResourceProviderRuntime,
@@ -59,7 +60,10 @@ export interface AemCryptoKeysProps {
   /**
    * What happens to the secret and the KMS key created here when they leave the stack.
    * Losing them makes every value AEM encrypted, and every login token, unreadable.
-   * @default RemovalPolicy.RETAIN
+   * The default keeps them on stack deletion and replacement, but lets a rollback of the deploy that
+   * created them delete them (CloudFormation `RetainExceptOnCreate`), so a retry with the same
+   * `secretName` does not fail "already exists".
+   * @default RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
    */
   readonly removalPolicy?: RemovalPolicy;
 
@@ -217,7 +221,7 @@ export class AemCryptoKeys extends Construct {
     super(scope, id);
     this.keySource = props.keySource ?? KeySource.generate();
     this.replicaRegions = props.replicaRegions ?? [];
-    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE;
 
     if (this.keySource.kind === KeySourceKind.EXISTING_SECRET || this.keySource.kind === KeySourceKind.REPLICA) {
       checkNotOwnedProps(props);
@@ -607,6 +611,7 @@ export class AemCryptoKeys extends Construct {
       runtime: CustomResourceProviderRuntime.NODEJS_22_X,
       description: 'Fills an empty AEM crypto keys secret with random keys, once',
     });
+    logGeneratorWithRetention(provider);
     provider.addToRolePolicy({
       Effect: 'Allow',
       Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue'],
@@ -640,6 +645,22 @@ export class AemCryptoKeys extends Construct {
     generator.node.addDependency(this.secret);
     return generator;
   }
+}
+
+/**
+ * The generator (one per stack, shared by its key sets) logs into a log group of its own that
+ * expires, instead of the `/aws/lambda/<function>` group Lambda would create, which never does
+ * (Lambda `LoggingConfig`). It logs no key material.
+ */
+function logGeneratorWithRetention(provider: CustomResourceProvider): void {
+  if (provider.node.tryFindChild('Logs')) {
+    return;
+  }
+  const logGroup = new logs.LogGroup(provider, 'Logs', {
+    retention: logs.RetentionDays.ONE_YEAR,
+    removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+  });
+  (provider.node.findChild('Handler') as CfnResource).addPropertyOverride('LoggingConfig', { LogGroup: logGroup.logGroupName });
 }
 
 /** cdk-nag: the key/* resource of an alias grant is narrowed by its kms:ResourceAliases condition. */
@@ -691,7 +712,7 @@ function checkReplicaRegions(scope: Construct, props: AemCryptoKeysProps): void 
     if (!key) {
       return;
     }
-    const fix = `create a key in ${region} (ReplicaKey in a stack of that region) and name it here with ReplicaKey.fromRegion(this, id, '${region}'), `
+    const fix = `create a key in ${region} (ReplicaKey in a stack of that region) and name it here with ReplicaKey.fromRegion(this, id, '${region}', aliasName), `
       + 'or leave encryptionKey out to use that region\'s aws/secretsmanager';
     if (key === props.encryptionKey) {
       throw new Error(`${label}.encryptionKey: the primary's encryptionKey cannot encrypt a replica in ${region} (KMS keys are regional); ${fix}`);

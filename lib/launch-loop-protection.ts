@@ -1,5 +1,5 @@
 import * as crypto from 'crypto';
-import { ArnFormat, Aws, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Aws, Duration, Lazy, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -71,6 +71,9 @@ export class LaunchLoopProtection extends Construct {
   public readonly alarmNamePrefix: string;
 
   private readonly document: ssm.CfnDocument;
+  private readonly role: iam.Role;
+  /** Gate tag values (hook names) of the key set's own groups, which carry the tag. */
+  private readonly ownHookNames: string[] = [];
   private readonly abandons: number;
   private readonly window: Duration;
 
@@ -102,17 +105,13 @@ export class LaunchLoopProtection extends Construct {
       actions: ['cloudwatch:DescribeAlarms'],
       resources: [stack.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: `${this.alarmNamePrefix}-*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
     }));
-    role.addToPolicy(new iam.PolicyStatement({
-      sid: 'SuspendGatedGroupsOnly',
-      actions: ['autoscaling:SuspendProcesses'],
-      resources: [stack.formatArn({ service: 'autoscaling', resource: 'autoScalingGroup', resourceName: '*:autoScalingGroupName/*', arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
-      conditions: { Null: { [`autoscaling:ResourceTag/${GATE_TAG_KEY}`]: 'false' } },
-    }));
+    this.role = role;
     props.topic.grantPublish(role);
     props.topicKey?.grant(role, 'kms:GenerateDataKey*', 'kms:Decrypt');
     Validations.of(role).acknowledge({
       id: `AwsSolutions::AwsSolutions-IAM5[Resource::${nagArn(stack, 'autoscaling', 'autoScalingGroup:*:autoScalingGroupName/*')}]`,
-      reason: 'SuspendProcesses is limited to groups carrying the aem-crypto-keys:gate tag (autoscaling:ResourceTag condition); naming each group would make the groups depend on this role.',
+      reason: 'SuspendProcesses is limited to this key set\'s gated groups: their aem-crypto-keys:gate tag values (autoscaling:ResourceTag condition); '
+        + 'naming each group would make the groups depend on this role.',
     });
     Validations.of(role).acknowledge({
       id: `AwsSolutions::AwsSolutions-IAM5[Resource::${nagArn(stack, 'cloudwatch', `alarm:${this.alarmNamePrefix}-*`)}]`,
@@ -211,7 +210,36 @@ export class LaunchLoopProtection extends Construct {
     return `arn:${Aws.PARTITION}:ssm:${Aws.REGION}:${Aws.ACCOUNT_ID}:automation-definition/${this.document.ref}:$DEFAULT`;
   }
 
+  /**
+   * The Automation may suspend this key set's gated groups only: its own groups by their gate tag
+   * value (not "tag present": another key set's groups carry the tag too), an imported group (no
+   * gate tag of ours) by its ARN.
+   */
+  private allowSuspend(group: GatedAutoScalingGroup): void {
+    const stack = Stack.of(this);
+    if (group.lifecycleHook) {
+      this.role.addToPolicy(new iam.PolicyStatement({
+        actions: ['autoscaling:SuspendProcesses'],
+        resources: [group.autoScalingGroup.autoScalingGroupArn],
+      }));
+      Validations.of(this.role).acknowledge({
+        id: `AwsSolutions::AwsSolutions-IAM5[Resource::${nagArn(stack, 'autoscaling', `autoScalingGroup:*:autoScalingGroupName/${group.autoScalingGroup.autoScalingGroupName}`)}]`,
+        reason: 'SuspendProcesses on the imported group named here only; the wildcard stands for the group ID, unknown to an imported group.',
+      });
+      return;
+    }
+    if (this.ownHookNames.push(group.hookName) === 1) {
+      this.role.addToPolicy(new iam.PolicyStatement({
+        sid: 'SuspendOwnGatedGroupsOnly',
+        actions: ['autoscaling:SuspendProcesses'],
+        resources: [stack.formatArn({ service: 'autoscaling', resource: 'autoScalingGroup', resourceName: '*:autoScalingGroupName/*', arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
+        conditions: { StringEquals: { [`autoscaling:ResourceTag/${GATE_TAG_KEY}`]: Lazy.list({ produce: () => [...this.ownHookNames] }) } },
+      }));
+    }
+  }
+
   private protect(group: GatedAutoScalingGroup): void {
+    this.allowSuspend(group);
     const id = group.rule.node.id; // Group<hash of the hook name>: stable and unique per key set
     const options = { autoScalingGroup: group.autoScalingGroup, period: this.window };
     const alarm = new cloudwatch.Alarm(this, `${id}Loop`, {

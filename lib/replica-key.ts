@@ -2,22 +2,23 @@ import { Arn, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 
-const DEFAULT_REPLICA_KEY_ALIAS = 'alias/aem-crypto-keys';
-
 const ALIAS_NAME = /^alias\/[a-zA-Z0-9/_-]{1,250}$/;
 
 /** Properties of a `ReplicaKey`. */
 export interface ReplicaKeyProps {
   /**
    * The key's alias in its region, through which the primary's stack names it
-   * (`ReplicaKey.fromRegion`) without a cross-region reference. One per key set and region.
-   * @default 'alias/aem-crypto-keys'
+   * (`ReplicaKey.fromRegion`) without a cross-region reference. An alias is unique per account
+   * and region, so each key set needs its own, e.g. `alias/aem/<estate>/crypto-keys`; there is no
+   * default, since a shared one would make a second key set's key fail to deploy.
    */
-  readonly aliasName?: string;
+  readonly aliasName: string;
 
   /**
    * What happens to the key when it leaves the stack. Losing it makes the replica unreadable.
-   * @default RemovalPolicy.RETAIN
+   * The default keeps it on stack deletion and replacement, and lets a rollback of the deploy that
+   * created it delete it (CloudFormation `RetainExceptOnCreate`).
+   * @default RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
    */
   readonly removalPolicy?: RemovalPolicy;
 }
@@ -31,18 +32,15 @@ export interface ReplicaKeyProps {
  * region's key set passes `replicaKey.key` to `KeySource.fromReplica({ encryptionKey })`.
  */
 export class ReplicaKey extends Construct {
-  /** The alias `ReplicaKey` gives its key unless told otherwise: `alias/aem-crypto-keys`. */
-  public static readonly DEFAULT_ALIAS_NAME = DEFAULT_REPLICA_KEY_ALIAS;
-
   /**
    * A reference to the key a `ReplicaKey` created in `region`, by its alias ARN (same account as
    * `scope`), without a cross-stack or cross-region reference:
-   * - in the primary's `replicaRegions`: `{ region: 'eu-west-1', encryptionKey: ReplicaKey.fromRegion(this, 'EuKey', 'eu-west-1') }`
+   * - in the primary's `replicaRegions`: `{ region: 'eu-west-1', encryptionKey: ReplicaKey.fromRegion(this, 'EuKey', 'eu-west-1', 'alias/aem/prod/crypto-keys') }`
    *   (Secrets Manager accepts an alias for a replica's key);
    * - in the replica region's `KeySource.fromReplica({ encryptionKey })`: grants then name the
    *   key through its alias (`kms:ResourceAliases`), since IAM cannot name a key by alias ARN.
    */
-  public static fromRegion(scope: Construct, id: string, region: string, aliasName: string = DEFAULT_REPLICA_KEY_ALIAS): kms.IKey {
+  public static fromRegion(scope: Construct, id: string, region: string, aliasName: string): kms.IKey {
     checkAlias(aliasName);
     if (Token.isUnresolved(region) || !/^[a-z]{2}(-[a-z]+)+-[0-9]+$/.test(region)) {
       throw new Error(`ReplicaKey.fromRegion: region must be a literal region name like eu-west-1, got ${JSON.stringify(region)}`);
@@ -60,15 +58,15 @@ export class ReplicaKey extends Construct {
   /** Its alias. */
   public readonly aliasName: string;
 
-  constructor(scope: Construct, id: string, props: ReplicaKeyProps = {}) {
+  constructor(scope: Construct, id: string, props: ReplicaKeyProps) {
     super(scope, id);
-    this.aliasName = props.aliasName ?? DEFAULT_REPLICA_KEY_ALIAS;
+    this.aliasName = props.aliasName;
     checkAlias(this.aliasName);
     this.key = new kms.Key(this, 'Key', {
       description: 'Encrypts the replica of the AEM crypto keys secret in this region',
       enableKeyRotation: true,
       alias: this.aliasName,
-      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     });
   }
 }
@@ -93,7 +91,11 @@ export function aliasOfKeyReference(key: kms.IKey): string | undefined {
   return /^arn:[^:]+:kms:[^:]*:[^:]*:(alias\/.+)$/.exec(key.keyArn)?.[1];
 }
 
-function checkAlias(aliasName: string): void {
+function checkAlias(aliasName: string | undefined): void {
+  if (aliasName === undefined) {
+    throw new Error('ReplicaKey: aliasName is required, one per key set and region (an alias is unique in an account and region, '
+      + 'so a shared default would collide with a second key set), e.g. alias/aem/<estate>/crypto-keys');
+  }
   if (!Token.isUnresolved(aliasName) && (!ALIAS_NAME.test(aliasName) || aliasName.startsWith('alias/aws/'))) {
     throw new Error(`ReplicaKey: aliasName must be alias/ followed by 1-250 characters [a-zA-Z0-9/_-], not under alias/aws/, got ${JSON.stringify(aliasName)}`);
   }

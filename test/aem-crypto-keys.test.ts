@@ -29,7 +29,7 @@ describe('AemCryptoKeys defaults', () => {
   test('one secret, retained, encrypted with its own KMS key, never given a value by CloudFormation', () => {
     template.resourceCountIs('AWS::SecretsManager::Secret', 1);
     const [secret] = Object.values(template.findResources('AWS::SecretsManager::Secret')) as any[];
-    expect(secret.DeletionPolicy).toBe('Retain');
+    expect(secret.DeletionPolicy).toBe('RetainExceptOnCreate');
     expect(secret.UpdateReplacePolicy).toBe('Retain');
     expect(secret.Properties.KmsKeyId).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^KeysKey/), 'Arn'] });
     expect(secret.Properties.GenerateSecretString).toBeUndefined();
@@ -41,9 +41,22 @@ describe('AemCryptoKeys defaults', () => {
     expect(secretKeys(template)).toHaveLength(1);
     template.hasResource('AWS::KMS::Key', {
       Properties: { EnableKeyRotation: true },
-      DeletionPolicy: 'Retain',
+      DeletionPolicy: 'RetainExceptOnCreate',
       UpdateReplacePolicy: 'Retain',
     });
+  });
+
+  test('retained on stack deletion and replacement, but a rollback of the creating deploy deletes them (a retry with secretName works)', () => {
+    const { template: named } = synth({ secretName: 'aem/prod/crypto-keys' });
+    const kept = ['AWS::SecretsManager::Secret', 'AWS::KMS::Key', 'AWS::Logs::LogGroup'];
+    for (const type of kept) {
+      const resources = Object.values(named.findResources(type)) as any[];
+      expect(resources.length).toBeGreaterThan(0);
+      for (const r of resources) expect([type, r.DeletionPolicy, r.UpdateReplacePolicy]).toEqual([type, 'RetainExceptOnCreate', 'Retain']);
+    }
+    // An explicit RETAIN is honoured as given.
+    const { template: retained } = synth({ removalPolicy: RemovalPolicy.RETAIN });
+    retained.hasResource('AWS::SecretsManager::Secret', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
   });
 
   test('keys are generated once by a custom resource that only names the secret', () => {
@@ -53,6 +66,17 @@ describe('AemCryptoKeys defaults', () => {
     expect(generator.Properties.SecretId).toEqual({ Ref: expect.stringMatching(/^KeysSecret/) });
     expect([generator.Properties.HmacBytes, generator.Properties.MasterBytes]).toEqual(['32', '16']);
     expect(generator.DeletionPolicy).toBe('Retain');
+  });
+
+  test('the generator logs into a log group of its own that expires (not a /aws/lambda group kept forever), one per stack', () => {
+    const { template: two } = synth({}, (stack) => new AemCryptoKeys(stack, 'Second'));
+    const functions = Object.values(two.findResources('AWS::Lambda::Function')) as any[];
+    expect(functions).toHaveLength(1);
+    const groups = two.findResources('AWS::Logs::LogGroup');
+    const [groupId] = Object.keys(groups).filter((id) => id.startsWith('CustomAemCryptoKeysGenerator'));
+    expect(groupId).toBeDefined();
+    expect(functions[0].Properties.LoggingConfig).toEqual({ LogGroup: { Ref: groupId } });
+    expect(groups[groupId].Properties.RetentionInDays).toBe(365);
   });
 
   test('keyLengths reach the generator (which writes and checks them) and the installer document', () => {

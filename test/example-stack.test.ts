@@ -22,7 +22,8 @@ describe('example stack', () => {
   test('the key set: a retained secret, its KMS key, and read grants to the author and publish roles', () => {
     const secrets = ofType('AWS::SecretsManager::Secret');
     expect(secrets).toHaveLength(1);
-    expect(secrets[0][1].DeletionPolicy).toBe('Retain');
+    expect(secrets[0][1].DeletionPolicy).toBe('RetainExceptOnCreate');
+    expect(secrets[0][1].UpdateReplacePolicy).toBe('Retain');
     // The secret's key, the log group's key and the alarm topic's key.
     expect(ofType('AWS::KMS::Key').map(([id]) => id)).toEqual([
       expect.stringMatching(/^CryptoKeysKey/), expect.stringMatching(/^CryptoKeysLogsKey/), expect.stringMatching(/^CryptoKeysMonitoringTopicKey/),

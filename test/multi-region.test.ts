@@ -8,7 +8,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { addMultiRegionEstate, AWS_KEY_REPLICA_REGION, CMK_REPLICA_REGION, EXAMPLE_SECRET_NAME, PRIMARY_REGION } from '../bin/multi-region-stacks';
+import { addMultiRegionEstate, AWS_KEY_REPLICA_REGION, CMK_REPLICA_REGION, EXAMPLE_REPLICA_KEY_ALIAS, EXAMPLE_SECRET_NAME, PRIMARY_REGION } from '../bin/multi-region-stacks';
 import { AemCryptoKeys, AemCryptoKeysProps, KeySource, ReplicaKey } from '../lib';
 import { scanDirectory } from './support/key-scan';
 import { describeWithTools } from './support/tools';
@@ -64,8 +64,8 @@ describe('the three-region example', () => {
   });
 
   test('the replica key: customer managed, rotated, retained, under the alias the primary names', () => {
-    keys.hasResource('AWS::KMS::Key', { Properties: { EnableKeyRotation: true }, DeletionPolicy: 'Retain' });
-    keys.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/aem-crypto-keys' });
+    keys.hasResource('AWS::KMS::Key', { Properties: { EnableKeyRotation: true }, DeletionPolicy: 'RetainExceptOnCreate', UpdateReplacePolicy: 'Retain' });
+    keys.hasResourceProperties('AWS::KMS::Alias', { AliasName: EXAMPLE_REPLICA_KEY_ALIAS });
   });
 
   test('the primary owns the secret, generated keys and replicas: eu-west-1 with its own key, ap-southeast-2 with aws/secretsmanager', () => {
@@ -74,7 +74,7 @@ describe('the three-region example', () => {
     const [secret] = Object.values(primary.findResources('AWS::SecretsManager::Secret')) as any[];
     expect(secret.Properties.Name).toBe(EXAMPLE_SECRET_NAME);
     expect(secret.Properties.ReplicaRegions).toEqual([
-      { Region: CMK_REPLICA_REGION, KmsKeyId: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:kms:${CMK_REPLICA_REGION}:`, { Ref: 'AWS::AccountId' }, ':alias/aem-crypto-keys']] } },
+      { Region: CMK_REPLICA_REGION, KmsKeyId: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:kms:${CMK_REPLICA_REGION}:`, { Ref: 'AWS::AccountId' }, `:${EXAMPLE_REPLICA_KEY_ALIAS}`]] } },
       { Region: AWS_KEY_REPLICA_REGION },
     ]);
   });
@@ -91,7 +91,7 @@ describe('the three-region example', () => {
       Resource: [{ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:kms:${CMK_REPLICA_REGION}:`, { Ref: 'AWS::AccountId' }, ':key/*']] }],
       Condition: {
         'StringEquals': { 'kms:ViaService': [`secretsmanager.${PRIMARY_REGION}.amazonaws.com`, `secretsmanager.${CMK_REPLICA_REGION}.amazonaws.com`] },
-        'ForAnyValue:StringEquals': { 'kms:ResourceAliases': 'alias/aem-crypto-keys' },
+        'ForAnyValue:StringEquals': { 'kms:ResourceAliases': EXAMPLE_REPLICA_KEY_ALIAS },
       },
     }]);
     // ap-southeast-2 uses aws/secretsmanager: nothing to grant there.
@@ -141,7 +141,7 @@ describe('the three-region example', () => {
       expect(s.Resource).toEqual({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:kms:${CMK_REPLICA_REGION}:`, { Ref: 'AWS::AccountId' }, ':key/*']] });
       expect(s.Condition).toEqual({
         'StringEquals': { 'kms:ViaService': `secretsmanager.${CMK_REPLICA_REGION}.amazonaws.com` },
-        'ForAnyValue:StringEquals': { 'kms:ResourceAliases': 'alias/aem-crypto-keys' },
+        'ForAnyValue:StringEquals': { 'kms:ResourceAliases': EXAMPLE_REPLICA_KEY_ALIAS },
       });
     }
   });
@@ -206,6 +206,18 @@ describe('writers of a replicated secret may re-encrypt for its replicas', () =>
   });
 });
 
+describe('ReplicaKey aliases: one per key set and region', () => {
+  test('no shared default: without aliasName (plain JavaScript) a clear error; two key sets\' keys in one region get their own aliases', () => {
+    const stack = new Stack(new App(), 'Keys', { env: { region: 'eu-west-1' } });
+    expect(() => new ReplicaKey(stack, 'NoAlias', {} as any)).toThrow('ReplicaKey: aliasName is required, one per key set and region');
+    expect(() => (ReplicaKey.fromRegion as any)(stack, 'NoAliasRef', 'eu-west-1')).toThrow('ReplicaKey: aliasName is required');
+    new ReplicaKey(stack, 'Prod', { aliasName: 'alias/aem/prod/crypto-keys' });
+    new ReplicaKey(stack, 'Stage', { aliasName: 'alias/aem/stage/crypto-keys' });
+    const aliases = Object.values(Template.fromStack(stack).findResources('AWS::KMS::Alias')).map((a: any) => a.Properties.AliasName);
+    expect(aliases).toEqual(['alias/aem/prod/crypto-keys', 'alias/aem/stage/crypto-keys']);
+  });
+});
+
 describe('each replica gets a key valid in its region (checked at synth)', () => {
   const primaryIn = (region?: string) => new Stack(new App(), 'Primary', region ? { env: { region } } : {});
   const make = (stack: Stack, props: AemCryptoKeysProps) => () => new AemCryptoKeys(stack, 'Keys', props);
@@ -230,7 +242,7 @@ describe('each replica gets a key valid in its region (checked at synth)', () =>
       .toThrow('replicaRegions[1].encryptionKey: the key is in us-west-2, the replica in ap-southeast-2 (KMS keys are regional); create a key in ap-southeast-2');
     const other = new Stack(stack.node.root as App, 'Keys', { env: { region: 'eu-central-1' } });
     const third = primaryIn();
-    const fromRegion = ReplicaKey.fromRegion(third, 'Ref', 'eu-central-1');
+    const fromRegion = ReplicaKey.fromRegion(third, 'Ref', 'eu-central-1', 'alias/aem/c');
     expect(make(primaryIn('us-east-1'), { replicaRegions: [{ region: 'eu-west-1', encryptionKey: new kms.Key(other, 'K') }] })).toThrow('the key is in eu-central-1, the replica in eu-west-1');
     expect(make(third, { replicaRegions: [{ region: 'eu-west-1', encryptionKey: fromRegion }] })).toThrow('the key is in eu-central-1, the replica in eu-west-1');
   });
@@ -245,7 +257,7 @@ describe('each replica gets a key valid in its region (checked at synth)', () =>
     const stack = primaryIn();
     new AemCryptoKeys(stack, 'Keys', {
       replicaRegions: [
-        { region: 'eu-west-1', encryptionKey: ReplicaKey.fromRegion(stack, 'Eu', 'eu-west-1') },
+        { region: 'eu-west-1', encryptionKey: ReplicaKey.fromRegion(stack, 'Eu', 'eu-west-1', 'alias/aem/eu') },
         { region: 'us-west-2', encryptionKey: kms.Key.fromKeyArn(stack, 'Us', 'arn:aws:kms:us-west-2:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab') },
         { region: 'ap-southeast-2' },
       ],

@@ -62,12 +62,13 @@ describe('the key set\'s log group', () => {
     const [keyId, key] = one(json, 'AWS::KMS::Key', 'Keys/Logs/Key');
     const [, group] = one(json, 'AWS::Logs::LogGroup', 'Keys/Logs/LogGroup');
     expect(group.Properties).toEqual({ RetentionInDays: 365, KmsKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] } });
-    expect(group.DeletionPolicy).toBe('Retain');
+    expect(group.DeletionPolicy).toBe('RetainExceptOnCreate');
+    expect(group.UpdateReplacePolicy).toBe('Retain');
     expect(key.Properties.EnableKeyRotation).toBe(true);
     const logsStatement = key.Properties.KeyPolicy.Statement.find((s: any) => s.Sid === 'CloudWatchLogsOfThisAccount');
     expect(logsStatement.Principal).toEqual({ Service: { 'Fn::Join': ['', ['logs.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } });
     expect(logsStatement.Condition).toEqual({ ArnLike: { 'kms:EncryptionContext:aws:logs:arn': arn('logs', ':log-group:*') } });
-    expect(byPath(json, 'AWS::Logs::LogGroup', '')).toHaveLength(1);
+    expect(byPath(json, 'AWS::Logs::LogGroup', '/Keys/')).toHaveLength(1); // and the generator's own (test/aem-crypto-keys.test.ts)
   });
 
   test('retention and key are props', () => {
@@ -156,7 +157,7 @@ describe('failed association runs', () => {
     });
     const [groupId] = one(t, 'AWS::Logs::LogGroup', 'Keys/Logs/LogGroup');
     expect(rule.Properties.Targets[0].Arn).toEqual({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':logs:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':log-group:', { Ref: groupId }]] });
-    const [, policy] = one(t, 'AWS::Logs::ResourcePolicy', 'Keys/AssociationResults/');
+    const [, policy] = one(t, 'AWS::Logs::ResourcePolicy', 'AemCryptoKeysEventLogsPolicy');
     const doc = JSON.stringify(policy.Properties.PolicyDocument);
     expect(doc).toContain('logs:CreateLogStream');
     expect(doc).toContain('logs:PutLogEvents');
@@ -173,6 +174,55 @@ describe('failed association runs', () => {
       MetricTransformations: [{ MetricNamespace: NS, MetricName: 'AssociationRunsChanged', MetricValue: '1' }],
     });
     expect(byPath(t, 'AWS::Lambda::Function', '')).toHaveLength(1); // the key generator only
+  });
+});
+
+describe('the CloudWatch Logs resource policy EventBridge writes under', () => {
+  // The policy document as CloudFormation would see it, with the stack's tokens as readable placeholders.
+  const statementsOf = (stack: Stack) => {
+    const [policy] = Object.values(Template.fromStack(stack).findResources('AWS::Logs::ResourcePolicy')) as any[];
+    const joined = policy.Properties.PolicyDocument['Fn::Join'][1]
+      .map((part: any) => (typeof part === 'string' ? part : `<${part.Ref ?? part['Fn::GetAtt']?.join('.')}>`)).join('');
+    return { name: policy.Properties.PolicyName, statements: JSON.parse(joined).Statement as any[] };
+  };
+
+  test('AWS\'s documented form: CreateLogStream on the log groups with no aws:SourceArn condition; PutLogEvents only from each key set\'s own rule', () => {
+    const { stack, json } = build({ monitoring: false, before: (s) => new AemCryptoKeys(s, 'Other').addInstancesByTag('aem-role', 'other') });
+    const { statements } = statementsOf(stack);
+    const [create, ...puts] = statements;
+    expect(create).toEqual({
+      Sid: 'EventsCreateStreams', Effect: 'Allow', Principal: { Service: ['events.amazonaws.com', 'delivery.logs.amazonaws.com'] },
+      Action: 'logs:CreateLogStream', Resource: [expect.stringMatching(/^<KeysLogsLogGroup\w+\.Arn>$/), expect.stringMatching(/^<OtherLogsLogGroup\w+\.Arn>$/)],
+    });
+    const [keysRule] = one(json, 'AWS::Events::Rule', 'Keys/AssociationResults/Rule');
+    const [otherRule] = one(json, 'AWS::Events::Rule', 'Other/AssociationResults/Rule');
+    expect(puts.map((s) => [s.Action, s.Resource, s.Condition])).toEqual([
+      ['logs:PutLogEvents', create.Resource[0], { ArnEquals: { 'aws:SourceArn': `<${keysRule}.Arn>` } }],
+      ['logs:PutLogEvents', create.Resource[1], { ArnEquals: { 'aws:SourceArn': `<${otherRule}.Arn>` } }],
+    ]);
+  });
+
+  test('one policy per stack, whatever its key sets (CloudWatch Logs allows 10 per account and region), named uniquely per stack', () => {
+    const { stack } = build({ monitoring: false, before: (s) => {
+      for (const id of ['Second', 'Third']) new AemCryptoKeys(s, id).addInstancesByTag('aem-role', id);
+    } });
+    Template.fromStack(stack).resourceCountIs('AWS::Logs::ResourcePolicy', 1);
+    expect(statementsOf(stack).statements).toHaveLength(4);
+    const named = (stackName: string) => {
+      const s = new Stack(new App(), 'Aem', { stackName });
+      new AemCryptoKeys(s, 'Keys').addInstancesByTag('aem-role', 'author');
+      return statementsOf(s).name;
+    };
+    const dev = named('acme-aem65-publish-platform-nonprod-dev');
+    expect(dev).toMatch(/^AemCryptoKeysEvents-acme-aem65-publish-platform-nonprod-dev-[0-9a-f]{8}$/);
+    expect(dev).not.toEqual(named('acme-aem65-publish-platform-nonprod-test'));
+  });
+
+  test('more key sets than one policy document holds: synthesis fails with one clear message', () => {
+    const app = new App();
+    const stack = new Stack(app, 'Big');
+    for (let i = 0; i < 12; i++) new AemCryptoKeys(stack, `Keys${i}`).addInstancesByTag('aem-role', `r${i}`);
+    expect(() => app.synth()).toThrow(/CloudWatch Logs resource policy for EventBridge would be about \d+ characters \(CloudWatch Logs allows 5120\): 12 key sets/);
   });
 });
 
@@ -374,8 +424,40 @@ describe('launch-loop protection (opt-in)', () => {
     expect(notify.inputs.Message).toContain('aws autoscaling resume-processes --auto-scaling-group-name {{ findGroup.AutoScalingGroupName }} --scaling-processes Launch');
   });
 
-  test('least privilege: suspend only gated groups, publish only to the topic (with its key), start only this Automation', () => {
-    const { json } = build({ monitoring: { launchLoopProtection: {} } });
+  test('the suspending role names this key set\'s groups only (their gate tag values, an imported group by ARN), never "any gated group"', () => {
+    const { json, keys } = build({ groups: 2, monitoring: { launchLoopProtection: {} }, before: (stack) => {
+      // Another key set's gated group in the same account: its tag must not be enough.
+      const other = new AemCryptoKeys(stack, 'Other');
+      const vpc = stack.node.findChild('Vpc') as ec2.Vpc;
+      other.addAutoScalingGroup(new autoscaling.AutoScalingGroup(stack, 'OtherGroup', {
+        vpc,
+        launchTemplate: new ec2.LaunchTemplate(stack, 'OtherTemplate', {
+          instanceType: new ec2.InstanceType('m6i.large'),
+          machineImage: ec2.MachineImage.genericLinux({ 'us-east-1': 'ami-12345678' }),
+          role: new iam.Role(stack, 'OtherRole', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') }),
+        }),
+      }));
+    }, after: (stack, k) => {
+      k.addAutoScalingGroup(autoscaling.AutoScalingGroup.fromAutoScalingGroupName(stack, 'Imported', 'legacy-publish'),
+        { instanceRole: iam.Role.fromRoleName(stack, 'LegacyRole', 'legacy-publish-role') });
+    } });
+    const [, policy] = one(json, 'AWS::IAM::Policy', 'Monitoring/LaunchLoopProtection/AutomationRole/DefaultPolicy');
+    const suspend = policy.Properties.PolicyDocument.Statement.filter((s: any) => s.Action === 'autoscaling:SuspendProcesses');
+    const own = keys.gatedGroups.filter((g) => !g.lifecycleHook).map((g) => g.hookName);
+    expect(own).toHaveLength(2);
+    expect(suspend).toEqual([
+      {
+        Sid: 'SuspendOwnGatedGroupsOnly', Effect: 'Allow', Action: 'autoscaling:SuspendProcesses',
+        Resource: arn('autoscaling', ':autoScalingGroup:*:autoScalingGroupName/*'),
+        Condition: { StringEquals: { 'autoscaling:ResourceTag/aem-crypto-keys:gate': own } },
+      },
+      { Effect: 'Allow', Action: 'autoscaling:SuspendProcesses', Resource: arn('autoscaling', ':autoScalingGroup:*:autoScalingGroupName/legacy-publish') },
+    ]);
+    expect(JSON.stringify(suspend)).not.toContain('Null');
+  });
+
+  test('least privilege: suspend only this key set\'s gated groups, publish only to the topic (with its key), start only this Automation', () => {
+    const { json, keys } = build({ monitoring: { launchLoopProtection: {} } });
     const [topicId] = one(json, 'AWS::SNS::Topic', 'Monitoring/Topic');
     const [topicKeyId] = one(json, 'AWS::KMS::Key', 'Monitoring/TopicKey');
     const [roleId] = one(json, 'AWS::IAM::Role', 'LaunchLoopProtection/AutomationRole/');
@@ -384,13 +466,13 @@ describe('launch-loop protection (opt-in)', () => {
     const prefix = (loopAlarm.Properties.AlarmName as string).slice(0, -13);
     expect(policy.Properties.PolicyDocument.Statement).toEqual([
       { Sid: 'ReadOwnLoopAlarmsOnly', Effect: 'Allow', Action: 'cloudwatch:DescribeAlarms', Resource: arn('cloudwatch', `:alarm:${prefix}-*`) },
-      {
-        Sid: 'SuspendGatedGroupsOnly', Effect: 'Allow', Action: 'autoscaling:SuspendProcesses',
-        Resource: arn('autoscaling', ':autoScalingGroup:*:autoScalingGroupName/*'),
-        Condition: { Null: { 'autoscaling:ResourceTag/aem-crypto-keys:gate': 'false' } },
-      },
       { Effect: 'Allow', Action: 'sns:Publish', Resource: { Ref: topicId } },
       { Effect: 'Allow', Action: ['kms:Decrypt', 'kms:GenerateDataKey*'], Resource: { 'Fn::GetAtt': [topicKeyId, 'Arn'] } },
+      {
+        Sid: 'SuspendOwnGatedGroupsOnly', Effect: 'Allow', Action: 'autoscaling:SuspendProcesses',
+        Resource: arn('autoscaling', ':autoScalingGroup:*:autoScalingGroupName/*'),
+        Condition: { StringEquals: { 'autoscaling:ResourceTag/aem-crypto-keys:gate': [keys.gatedGroups[0].hookName] } },
+      },
     ]);
     const [docId] = one(json, 'AWS::SSM::Document', 'LaunchLoopProtection/Automation');
     const [, eventsPolicy] = one(json, 'AWS::IAM::Policy', 'LaunchLoopProtection/EventsRole/DefaultPolicy');

@@ -34,7 +34,7 @@ export interface KeySetLogsProps {
 
   /**
    * What happens to the log group (and the key created here) when it leaves the stack.
-   * @default RemovalPolicy.RETAIN
+   * @default RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
    */
   readonly removalPolicy?: RemovalPolicy;
 }
@@ -54,7 +54,7 @@ export class KeySetLogs extends Construct {
 
   constructor(scope: Construct, id: string, props: KeySetLogsProps) {
     super(scope, id);
-    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE;
     if (props.encryptionKey) {
       this.encryptionKey = props.encryptionKey;
     } else {
