@@ -55,7 +55,10 @@ export function addMultiRegionEstate(app: App): MultiRegionEstate {
       secretName: EXAMPLE_SECRET_NAME,
       replicaRegions: [
         // Named by its alias ARN: no cross-region reference to the key stack.
-        { region: CMK_REPLICA_REGION, encryptionKey: ReplicaKey.fromRegion(stack, 'EuWest1ReplicaKey', CMK_REPLICA_REGION, EXAMPLE_REPLICA_KEY_ALIAS) },
+        {
+          region: CMK_REPLICA_REGION,
+          encryptionKey: ReplicaKey.fromRegion(stack, 'EuWest1ReplicaKey', CMK_REPLICA_REGION, EXAMPLE_REPLICA_KEY_ALIAS),
+        },
         { region: AWS_KEY_REPLICA_REGION },
       ],
     }),
@@ -67,7 +70,10 @@ export function addMultiRegionEstate(app: App): MultiRegionEstate {
     description: `AEM estate in ${CMK_REPLICA_REGION}: reads the replica (customer-managed key)`,
     // The replica's key by its alias too: grants through kms:ResourceAliases, no cross-stack export.
     cryptoKeys: (stack) => ({
-      keySource: KeySource.fromReplica({ secretName: EXAMPLE_SECRET_NAME, encryptionKey: ReplicaKey.fromRegion(stack, 'ReplicaKey', CMK_REPLICA_REGION, EXAMPLE_REPLICA_KEY_ALIAS) }),
+      keySource: KeySource.fromReplica({
+        secretName: EXAMPLE_SECRET_NAME,
+        encryptionKey: ReplicaKey.fromRegion(stack, 'ReplicaKey', CMK_REPLICA_REGION, EXAMPLE_REPLICA_KEY_ALIAS),
+      }),
     }),
   });
   cmkReplica.addStackDependency(primary, 'the replica exists once the primary secret is created');

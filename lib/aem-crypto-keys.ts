@@ -669,10 +669,12 @@ function acknowledgeAliasGrant(stack: Stack, grantee: iam.IGrantable, alias: str
   if (!Construct.isConstruct(principal)) {
     return;
   }
-  const resource = region === undefined ? nagArn(stack, 'kms', 'key/*') : nagArn(stack, 'kms', 'key/*').replace(/^(arn:[^:]+:kms:)[^:]+/, `$1${region}`);
+  const inStack = nagArn(stack, 'kms', 'key/*');
+  const resource = region === undefined ? inStack : inStack.replace(/^(arn:[^:]+:kms:)[^:]+/, `$1${region}`);
   Validations.of(principal).acknowledge({
     id: `AwsSolutions::AwsSolutions-IAM5[Resource::${resource}]`,
-    reason: `KMS use only on the key carrying ${alias} (kms:ResourceAliases condition) and only through Secrets Manager (kms:ViaService); IAM cannot name a key by its alias ARN.`,
+    reason: `KMS use only on the key carrying ${alias} (kms:ResourceAliases condition) and only through Secrets Manager (kms:ViaService); `
+      + 'IAM cannot name a key by its alias ARN.',
   });
 }
 
@@ -712,7 +714,8 @@ function checkReplicaRegions(scope: Construct, props: AemCryptoKeysProps): void 
     if (!key) {
       return;
     }
-    const fix = `create a key in ${region} (ReplicaKey in a stack of that region) and name it here with ReplicaKey.fromRegion(this, id, '${region}', aliasName), `
+    const fix = `create a key in ${region} (ReplicaKey in a stack of that region) and name it here with `
+      + `ReplicaKey.fromRegion(this, id, '${region}', aliasName), `
       + 'or leave encryptionKey out to use that region\'s aws/secretsmanager';
     if (key === props.encryptionKey) {
       throw new Error(`${label}.encryptionKey: the primary's encryptionKey cannot encrypt a replica in ${region} (KMS keys are regional); ${fix}`);

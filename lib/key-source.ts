@@ -1,3 +1,4 @@
+import { Token } from 'aws-cdk-lib';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 
@@ -31,6 +32,9 @@ export interface ExistingSecretOptions {
 export interface ReplicaSourceOptions {
   /**
    * Name of the primary secret (`AemCryptoKeysProps.secretName`); its replicas carry the same name.
+   * The replica is then named by a partial ARN, so a name ending in `-` and six letters or digits
+   * is refused (Secrets Manager could take those for its own suffix and resolve another secret):
+   * pass `primarySecretArn` for such a secret.
    * @default - taken from `primarySecretArn`
    */
   readonly secretName?: string;
@@ -106,6 +110,7 @@ export class KeySource {
     if (options.encryptionKey && options.awsManagedKey) {
       throw new Error('KeySource.fromReplica: encryptionKey and awsManagedKey exclude each other');
     }
+    checkReplicaSecretName(options.secretName);
     return new KeySource(KeySourceKind.REPLICA, undefined, options.awsManagedKey ?? false, options);
   }
 
@@ -119,4 +124,16 @@ export class KeySource {
     /** Which replica, for `REPLICA`. */
     public readonly replica?: ReplicaSourceOptions,
   ) {}
+}
+
+/**
+ * A replica found by name is named by a partial ARN. Secrets Manager ends every secret's ARN with
+ * `-` and six random characters, and its API reference (`SecretId`) warns that a name ending the
+ * same way makes a partial ARN resolve unexpectedly: refused, with the way out.
+ */
+function checkReplicaSecretName(secretName: string | undefined): void {
+  if (secretName !== undefined && !Token.isUnresolved(secretName) && /-[A-Za-z0-9]{6}$/.test(secretName)) {
+    throw new Error(`KeySource.fromReplica: secretName ${JSON.stringify(secretName)} ends in a hyphen and six characters, which Secrets Manager `
+      + 'cannot tell from the suffix of another secret\'s ARN when it resolves a partial ARN; pass the complete ARN as primarySecretArn instead');
+  }
 }

@@ -110,7 +110,8 @@ export class LaunchLoopProtection extends Construct {
     props.topicKey?.grant(role, 'kms:GenerateDataKey*', 'kms:Decrypt');
     Validations.of(role).acknowledge({
       id: `AwsSolutions::AwsSolutions-IAM5[Resource::${nagArn(stack, 'autoscaling', 'autoScalingGroup:*:autoScalingGroupName/*')}]`,
-      reason: 'SuspendProcesses is limited to this key set\'s gated groups: their aem-crypto-keys:gate tag values (autoscaling:ResourceTag condition); '
+      reason: 'SuspendProcesses is limited to this key set\'s gated groups: their aem-crypto-keys:gate tag values '
+        + '(autoscaling:ResourceTag condition); '
         + 'naming each group would make the groups depend on this role.',
     });
     Validations.of(role).acknowledge({
@@ -218,12 +219,13 @@ export class LaunchLoopProtection extends Construct {
   private allowSuspend(group: GatedAutoScalingGroup): void {
     const stack = Stack.of(this);
     if (group.lifecycleHook) {
+      const groupName = group.autoScalingGroup.autoScalingGroupName;
       this.role.addToPolicy(new iam.PolicyStatement({
         actions: ['autoscaling:SuspendProcesses'],
         resources: [group.autoScalingGroup.autoScalingGroupArn],
       }));
       Validations.of(this.role).acknowledge({
-        id: `AwsSolutions::AwsSolutions-IAM5[Resource::${nagArn(stack, 'autoscaling', `autoScalingGroup:*:autoScalingGroupName/${group.autoScalingGroup.autoScalingGroupName}`)}]`,
+        id: `AwsSolutions::AwsSolutions-IAM5[Resource::${nagArn(stack, 'autoscaling', `autoScalingGroup:*:autoScalingGroupName/${groupName}`)}]`,
         reason: 'SuspendProcesses on the imported group named here only; the wildcard stands for the group ID, unknown to an imported group.',
       });
       return;
@@ -232,7 +234,9 @@ export class LaunchLoopProtection extends Construct {
       this.role.addToPolicy(new iam.PolicyStatement({
         sid: 'SuspendOwnGatedGroupsOnly',
         actions: ['autoscaling:SuspendProcesses'],
-        resources: [stack.formatArn({ service: 'autoscaling', resource: 'autoScalingGroup', resourceName: '*:autoScalingGroupName/*', arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
+        resources: [stack.formatArn({
+          service: 'autoscaling', resource: 'autoScalingGroup', resourceName: '*:autoScalingGroupName/*', arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        })],
         conditions: { StringEquals: { [`autoscaling:ResourceTag/${GATE_TAG_KEY}`]: Lazy.list({ produce: () => [...this.ownHookNames] }) } },
       }));
     }

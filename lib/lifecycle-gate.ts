@@ -1,5 +1,5 @@
 import * as crypto from 'crypto';
-import { ArnFormat, Aws, Duration, Lazy, Stack, Tags, Token, Validations } from 'aws-cdk-lib';
+import { Annotations, ArnFormat, Aws, Duration, Lazy, Stack, Tags, Token, Validations } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -170,7 +170,7 @@ export class LifecycleGate extends Construct {
   public readonly hookNames: string[] = [];
 
   private readonly document: ssm.CfnDocument;
-  /** Names of the imported groups gated so far (their instances carry `aws:autoscaling:groupName`). */
+  /** Names of the imported groups gated so far (their owner tags them with the gate tag). */
   private readonly importedGroupNames: string[] = [];
   private readonly deadLetterQueue?: DeadLetterQueue;
   private readonly metricsNamespace: string;
@@ -345,10 +345,10 @@ export class LifecycleGate extends Construct {
       // 2. The tag that scopes the automation role to this group and its instances.
       Tags.of(asg).add(GATE_TAG_KEY, hookName, { applyToLaunchedInstances: true });
     } else {
-      // 1-2. An imported group (another stack's or team's): a hook resource of its own, and the
-      // automation role scoped by the group's name (instances carry aws:autoscaling:groupName).
+      // 1-2. An imported group (another stack's or team's): a hook resource of its own; its owner
+      // tags it with the gate tag (it cannot be tagged from here), CompleteLifecycleAction by ARN.
       lifecycleHook = new autoscaling.CfnLifecycleHook(this, `Hook${hookHash(hookName)}`, { ...hook, autoScalingGroupName: asg.autoScalingGroupName });
-      this.allowImportedGroup(asg);
+      this.allowImportedGroup(asg, hookName);
     }
 
     // 3. SSM agent registration.
@@ -397,14 +397,15 @@ export class LifecycleGate extends Construct {
   }
 
   /** The automation may send to an imported group's instances and complete its lifecycle actions. */
-  private allowImportedGroup(asg: autoscaling.IAutoScalingGroup): void {
+  private allowImportedGroup(asg: autoscaling.IAutoScalingGroup, hookName: string): void {
     const stack = Stack.of(this);
     this.importedGroupNames.push(asg.autoScalingGroupName);
-    this.automationRole.addToPolicy(new iam.PolicyStatement({
-      actions: ['ssm:SendCommand'],
-      resources: [stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' })],
-      conditions: { StringEquals: { 'ssm:resourceTag/aws:autoscaling:groupName': asg.autoScalingGroupName } },
-    }));
+    // SendCommand reaches its instances through the gate tag like any gated group's (no AWS
+    // documentation says the aws:autoscaling:groupName tag is evaluated in ssm:resourceTag).
+    Annotations.of(asg).addWarningV2('cdk-aem-crypto-keys:importedGroupTag',
+      `addAutoScalingGroup: the imported group ${asg.autoScalingGroupName} must carry the tag ${GATE_TAG_KEY}=${hookName}, propagated at launch, `
+      + 'or the installer cannot be sent to its instances and every launch is abandoned. Its owner adds it: aws autoscaling create-or-update-tags '
+      + `--tags ResourceId=${asg.autoScalingGroupName},ResourceType=auto-scaling-group,Key=${GATE_TAG_KEY},Value=${hookName},PropagateAtLaunch=true`);
     this.automationRole.addToPolicy(new iam.PolicyStatement({
       actions: ['autoscaling:CompleteLifecycleAction', 'autoscaling:RecordLifecycleActionHeartbeat'],
       resources: [asg.autoScalingGroupArn],

@@ -35,7 +35,8 @@ export class ReplicaKey extends Construct {
   /**
    * A reference to the key a `ReplicaKey` created in `region`, by its alias ARN (same account as
    * `scope`), without a cross-stack or cross-region reference:
-   * - in the primary's `replicaRegions`: `{ region: 'eu-west-1', encryptionKey: ReplicaKey.fromRegion(this, 'EuKey', 'eu-west-1', 'alias/aem/prod/crypto-keys') }`
+   * - in the primary's `replicaRegions`:
+   *   `{ region: 'eu-west-1', encryptionKey: ReplicaKey.fromRegion(this, 'EuKey', 'eu-west-1', 'alias/aem/prod/crypto-keys') }`
    *   (Secrets Manager accepts an alias for a replica's key);
    * - in the replica region's `KeySource.fromReplica({ encryptionKey })`: grants then name the
    *   key through its alias (`kms:ResourceAliases`), since IAM cannot name a key by alias ARN.

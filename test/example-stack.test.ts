@@ -5,8 +5,37 @@ import * as path from 'path';
 import { App, CfnResource, Stack, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { DATA_BLOCK_MARKER } from '../lib/private/shell-script-document';
-import { stableTemplate, synthExample } from './support/synth';
+import { ExampleAemStack } from '../bin/example-stack';
+import { exampleContext, stableTemplate, synthExample } from './support/synth';
 import { describeWithTools } from './support/tools';
+
+describe('two copies of the example in one account and region (cdk.json: the feature flags of a new cdk init app)', () => {
+  test('the example\'s cdk.json sets the flags that give launch templates no fixed name', () => {
+    expect(exampleContext()).toMatchObject({ '@aws-cdk/aws-ec2:uniqueImdsv2TemplateName': true });
+  });
+
+  test('no literal physical name is shared (e.g. the AuthorLaunchTemplate of requireImdsv2)', () => {
+    // Two copies as bin/example-app.ts makes them (cdk deploy -c exampleStackName=...), stack names sharing 32 characters.
+    // Not physical names: an inline IAM policy's name (per role), a topic's display name, an alarm's metric.
+    const notPhysical = /^(AWS::IAM::Policy PolicyName|\S+ (DisplayName|MetricName))=/;
+    const names = (stackName: string) => {
+      const app = new App({ context: exampleContext() });
+      const stack = new ExampleAemStack(app, stackName, { stackName });
+      const found = new Set<string>();
+      for (const r of Object.values<any>(app.synth().getStackByName(stack.stackName).template.Resources)) {
+        for (const [key, value] of Object.entries<any>(r.Properties ?? {})) {
+          const name = `${r.Type} ${key}=${value}`;
+          if (/Name$/.test(key) && typeof value === 'string' && !notPhysical.test(name.replace(/=.*/, '='))) found.add(name);
+        }
+      }
+      return found;
+    };
+    const dev = names('acme-aem65-publish-platform-nonprod-dev');
+    const test_ = names('acme-aem65-publish-platform-nonprod-test');
+    expect(dev.size).toBeGreaterThan(0);
+    expect([...dev].filter((n) => test_.has(n))).toEqual([]);
+  });
+});
 
 describe('example stack', () => {
   const { template } = synthExample();

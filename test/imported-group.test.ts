@@ -71,15 +71,21 @@ describe('an imported group', () => {
     });
   });
 
-  test('the automation may send only to that group\'s instances (aws:autoscaling:groupName) and complete only its lifecycle actions', () => {
-    const { resources } = imported();
+  test('the automation sends to its instances through the library\'s own gate tag (never aws:autoscaling:groupName), '
+    + 'and completes only its lifecycle actions', () => {
+    const { resources, gated, stack } = imported();
     const statements = automationStatements(resources);
-    expect(statements).toContainEqual(expect.objectContaining({
-      Action: 'ssm:SendCommand',
-      Condition: { StringEquals: { 'ssm:resourceTag/aws:autoscaling:groupName': 'team-publish-asg' } },
-    }));
-    const complete = statements.filter((s) => JSON.stringify(s.Action) === JSON.stringify(['autoscaling:CompleteLifecycleAction', 'autoscaling:RecordLifecycleActionHeartbeat'])
-      && !s.Condition);
+    const sends = statements.filter((s) => s.Action === 'ssm:SendCommand' && s.Condition);
+    expect(sends).toEqual([expect.objectContaining({ Condition: { StringEquals: { 'ssm:resourceTag/aem-crypto-keys:gate': [gated.hookName] } } })]);
+    expect(JSON.stringify(statements)).not.toContain('aws:autoscaling:groupName');
+    // The owner tags the group (it cannot be tagged from here): synthesis says exactly how.
+    const warnings = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp(
+      `imported group team-publish-asg must carry the tag aem-crypto-keys:gate=${gated.hookName}, propagated at launch`));
+    expect(warnings).toHaveLength(1);
+    expect(JSON.stringify(warnings[0].entry.data)).toContain(
+      `--tags ResourceId=team-publish-asg,ResourceType=auto-scaling-group,Key=aem-crypto-keys:gate,Value=${gated.hookName},PropagateAtLaunch=true`);
+    const lifecycleActions = JSON.stringify(['autoscaling:CompleteLifecycleAction', 'autoscaling:RecordLifecycleActionHeartbeat']);
+    const complete = statements.filter((s) => JSON.stringify(s.Action) === lifecycleActions && !s.Condition);
     expect(complete).toHaveLength(1);
     expect(JSON.stringify(complete[0].Resource)).toContain(':autoScalingGroup:*:autoScalingGroupName/team-publish-asg');
   });

@@ -507,7 +507,8 @@ describe('two deployments of one app in one account and region (same construct i
   const deploy = (stackName: string) => {
     const app = new App();
     const stack = new Stack(app, 'Aem', { stackName });
-    const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 1, natGateways: 0, subnetConfiguration: [{ name: 'app', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
+    const subnetConfiguration = [{ name: 'app', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }];
+    const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 1, natGateways: 0, subnetConfiguration });
     const keys = new AemCryptoKeys(stack, 'Keys');
     const asg = new autoscaling.AutoScalingGroup(stack, 'Publish', {
       vpc,

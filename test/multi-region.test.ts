@@ -8,9 +8,12 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { addMultiRegionEstate, AWS_KEY_REPLICA_REGION, CMK_REPLICA_REGION, EXAMPLE_REPLICA_KEY_ALIAS, EXAMPLE_SECRET_NAME, PRIMARY_REGION } from '../bin/multi-region-stacks';
+import {
+  addMultiRegionEstate, AWS_KEY_REPLICA_REGION, CMK_REPLICA_REGION, EXAMPLE_REPLICA_KEY_ALIAS, EXAMPLE_SECRET_NAME, PRIMARY_REGION,
+} from '../bin/multi-region-stacks';
 import { AemCryptoKeys, AemCryptoKeysProps, KeySource, ReplicaKey } from '../lib';
 import { scanDirectory } from './support/key-scan';
+import { exampleContext } from './support/synth';
 import { describeWithTools } from './support/tools';
 
 /** Every IAM statement of the template, flattened. */
@@ -36,9 +39,10 @@ function secretKeyStatements(template: Template): any[] {
     .filter((s) => !own.some((id) => text(s.Resource).includes(`"${id}"`)));
 }
 
+// With cdk.json's feature flags (partition literals), ARNs in stacks with a region name the partition: aws.
 describe('the three-region example', () => {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'aem-keys-multi-region-'));
-  const app = new App({ outdir });
+  const app = new App({ outdir, context: exampleContext() });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   const estate = addMultiRegionEstate(app);
   const assembly = app.synth();
@@ -64,7 +68,9 @@ describe('the three-region example', () => {
   });
 
   test('the replica key: customer managed, rotated, retained, under the alias the primary names', () => {
-    keys.hasResource('AWS::KMS::Key', { Properties: { EnableKeyRotation: true }, DeletionPolicy: 'RetainExceptOnCreate', UpdateReplacePolicy: 'Retain' });
+    keys.hasResource('AWS::KMS::Key', {
+      Properties: { EnableKeyRotation: true }, DeletionPolicy: 'RetainExceptOnCreate', UpdateReplacePolicy: 'Retain',
+    });
     keys.hasResourceProperties('AWS::KMS::Alias', { AliasName: EXAMPLE_REPLICA_KEY_ALIAS });
   });
 
@@ -74,23 +80,31 @@ describe('the three-region example', () => {
     const [secret] = Object.values(primary.findResources('AWS::SecretsManager::Secret')) as any[];
     expect(secret.Properties.Name).toBe(EXAMPLE_SECRET_NAME);
     expect(secret.Properties.ReplicaRegions).toEqual([
-      { Region: CMK_REPLICA_REGION, KmsKeyId: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:kms:${CMK_REPLICA_REGION}:`, { Ref: 'AWS::AccountId' }, `:${EXAMPLE_REPLICA_KEY_ALIAS}`]] } },
+      {
+        Region: CMK_REPLICA_REGION,
+        KmsKeyId: { 'Fn::Join': ['', [`arn:aws:kms:${CMK_REPLICA_REGION}:`, { Ref: 'AWS::AccountId' }, `:${EXAMPLE_REPLICA_KEY_ALIAS}`]] },
+      },
       { Region: AWS_KEY_REPLICA_REGION },
     ]);
   });
 
-  test('the generator writes the version that replication re-encrypts: kms:Encrypt and GenerateDataKey on the eu-west-1 key (by alias), through Secrets Manager only; it waits for both replicas', () => {
+  test('the generator writes the version that replication re-encrypts: kms:Encrypt and GenerateDataKey on the eu-west-1 key (by alias), '
+    + 'through Secrets Manager only; it waits for both replicas', () => {
     const [generator] = Object.values(primary.findResources('Custom::AemCryptoKeys')) as any[];
     expect(generator.Properties.ReplicaRegions).toEqual([CMK_REPLICA_REGION, AWS_KEY_REPLICA_REGION]);
-    const [role] = Object.entries(primary.findResources('AWS::IAM::Role')).filter(([id]) => id.startsWith('CustomAemCryptoKeysGenerator')).map(([, r]) => r);
+    const [role] = Object.entries(primary.findResources('AWS::IAM::Role'))
+      .filter(([id]) => id.startsWith('CustomAemCryptoKeysGenerator')).map(([, r]) => r);
     expect(role).toBeDefined();
-    const replicaKeyStatements = role.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement).filter((s: any) => text(s.Resource).includes(`:kms:${CMK_REPLICA_REGION}:`));
+    const replicaKeyStatements = role.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement)
+      .filter((s: any) => text(s.Resource).includes(`:kms:${CMK_REPLICA_REGION}:`));
     expect(replicaKeyStatements).toEqual([{
       Effect: 'Allow',
       Action: ['kms:Encrypt', 'kms:GenerateDataKey'],
-      Resource: [{ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:kms:${CMK_REPLICA_REGION}:`, { Ref: 'AWS::AccountId' }, ':key/*']] }],
+      Resource: [{ 'Fn::Join': ['', [`arn:aws:kms:${CMK_REPLICA_REGION}:`, { Ref: 'AWS::AccountId' }, ':key/*']] }],
       Condition: {
-        'StringEquals': { 'kms:ViaService': [`secretsmanager.${PRIMARY_REGION}.amazonaws.com`, `secretsmanager.${CMK_REPLICA_REGION}.amazonaws.com`] },
+        'StringEquals': {
+          'kms:ViaService': [`secretsmanager.${PRIMARY_REGION}.amazonaws.com`, `secretsmanager.${CMK_REPLICA_REGION}.amazonaws.com`],
+        },
         'ForAnyValue:StringEquals': { 'kms:ResourceAliases': EXAMPLE_REPLICA_KEY_ALIAS },
       },
     }]);
@@ -123,7 +137,7 @@ describe('the three-region example', () => {
     tpl.resourceCountIs('AWS::SSM::Association', 1);
     expect(Object.values(tpl.findResources('AWS::Events::Rule')).filter((r: any) => r.Properties.EventPattern.source?.[0] === 'aws.autoscaling')).toHaveLength(1);
     const installer = docs.find((d) => d.Properties.Content.mainSteps[0].name === 'installKeys');
-    const replicaArn = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:secretsmanager:${region}:`, { Ref: 'AWS::AccountId' }, `:secret:${EXAMPLE_SECRET_NAME}`]] };
+    const replicaArn = { 'Fn::Join': ['', [`arn:aws:secretsmanager:${region}:`, { Ref: 'AWS::AccountId' }, `:secret:${EXAMPLE_SECRET_NAME}`]] };
     expect(installer.Properties.Content.parameters.SecretId.default).toEqual(replicaArn);
     const reads = statements(tpl).filter((s) => [].concat(s.Action).includes('secretsmanager:GetSecretValue' as never));
     expect(reads.length).toBeGreaterThanOrEqual(2); // author + publish group
@@ -138,7 +152,7 @@ describe('the three-region example', () => {
     expect(kmsStatements.length).toBeGreaterThanOrEqual(2);
     for (const s of kmsStatements) {
       expect(s.Action).toBe('kms:Decrypt');
-      expect(s.Resource).toEqual({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:kms:${CMK_REPLICA_REGION}:`, { Ref: 'AWS::AccountId' }, ':key/*']] });
+      expect(s.Resource).toEqual({ 'Fn::Join': ['', [`arn:aws:kms:${CMK_REPLICA_REGION}:`, { Ref: 'AWS::AccountId' }, ':key/*']] });
       expect(s.Condition).toEqual({
         'StringEquals': { 'kms:ViaService': `secretsmanager.${CMK_REPLICA_REGION}.amazonaws.com` },
         'ForAnyValue:StringEquals': { 'kms:ResourceAliases': EXAMPLE_REPLICA_KEY_ALIAS },
@@ -187,8 +201,10 @@ describe('writers of a replicated secret may re-encrypt for its replicas', () =>
     });
     const writer = new iam.Role(stack, 'Writer', { assumedBy: new iam.AccountRootPrincipal() });
     keys.grantWrite(writer);
-    const [policy] = Object.entries(Template.fromStack(stack).findResources('AWS::IAM::Policy')).filter(([id]) => id.startsWith('Writer')).map(([, p]) => p as any);
-    const replicaStatements = policy.Properties.PolicyDocument.Statement.filter((s: any) => /eu-west-1|ap-southeast-2|eu-central-1/.test(text(s.Resource)));
+    const [policy] = Object.entries(Template.fromStack(stack).findResources('AWS::IAM::Policy'))
+      .filter(([id]) => id.startsWith('Writer')).map(([, p]) => p as any);
+    const replicaStatements = policy.Properties.PolicyDocument.Statement
+      .filter((s: any) => /eu-west-1|ap-southeast-2|eu-central-1/.test(text(s.Resource)));
     expect(replicaStatements).toEqual([
       {
         Effect: 'Allow', Action: ['kms:Encrypt', 'kms:GenerateDataKey'],
@@ -290,6 +306,18 @@ describe('KeySource.fromReplica', () => {
     expect(s).toContainEqual({ Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Effect: 'Allow', Resource: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:aem/keys-AbCdEf' });
     expect(keys.exportDocumentName).toBeUndefined();
     expect(() => keys.grantWrite(role)).toThrow('grantWrite: this key set reads a replica, which is read-only');
+  });
+
+  test('a secretName ending in a hyphen and six characters is refused (a partial ARN would misresolve); a complete ARN is the way', () => {
+    for (const name of ['aem/prod-keys-AbC123', 'keys-abcdef', 'x-123456']) {
+      expect(() => KeySource.fromReplica({ secretName: name }))
+        .toThrow(`KeySource.fromReplica: secretName "${name}" ends in a hyphen and six characters`);
+    }
+    for (const name of ['aem/prod/crypto-keys', 'keys-abcde', 'keys-abcdefg', 'keys_abcdef']) {
+      expect(() => KeySource.fromReplica({ secretName: name })).not.toThrow();
+    }
+    const complete = 'arn:aws:secretsmanager:us-east-1:111111111111:secret:keys-abcdef-XyZ123';
+    expect(() => KeySource.fromReplica({ primarySecretArn: complete })).not.toThrow();
   });
 
   test('mistakes: key of another region, the primary\'s own region, a token ARN, both or neither name', () => {

@@ -186,13 +186,15 @@ describe('the CloudWatch Logs resource policy EventBridge writes under', () => {
     return { name: policy.Properties.PolicyName, statements: JSON.parse(joined).Statement as any[] };
   };
 
-  test('AWS\'s documented form: CreateLogStream on the log groups with no aws:SourceArn condition; PutLogEvents only from each key set\'s own rule', () => {
+  test('AWS\'s documented form: CreateLogStream on the log groups with no aws:SourceArn condition; '
+    + 'PutLogEvents only from each key set\'s own rule', () => {
     const { stack, json } = build({ monitoring: false, before: (s) => new AemCryptoKeys(s, 'Other').addInstancesByTag('aem-role', 'other') });
     const { statements } = statementsOf(stack);
     const [create, ...puts] = statements;
     expect(create).toEqual({
       Sid: 'EventsCreateStreams', Effect: 'Allow', Principal: { Service: ['events.amazonaws.com', 'delivery.logs.amazonaws.com'] },
-      Action: 'logs:CreateLogStream', Resource: [expect.stringMatching(/^<KeysLogsLogGroup\w+\.Arn>$/), expect.stringMatching(/^<OtherLogsLogGroup\w+\.Arn>$/)],
+      Action: 'logs:CreateLogStream',
+      Resource: [expect.stringMatching(/^<KeysLogsLogGroup\w+\.Arn>$/), expect.stringMatching(/^<OtherLogsLogGroup\w+\.Arn>$/)],
     });
     const [keysRule] = one(json, 'AWS::Events::Rule', 'Keys/AssociationResults/Rule');
     const [otherRule] = one(json, 'AWS::Events::Rule', 'Other/AssociationResults/Rule');
@@ -222,7 +224,8 @@ describe('the CloudWatch Logs resource policy EventBridge writes under', () => {
     const app = new App();
     const stack = new Stack(app, 'Big');
     for (let i = 0; i < 12; i++) new AemCryptoKeys(stack, `Keys${i}`).addInstancesByTag('aem-role', `r${i}`);
-    expect(() => app.synth()).toThrow(/CloudWatch Logs resource policy for EventBridge would be about \d+ characters \(CloudWatch Logs allows 5120\): 12 key sets/);
+    expect(() => app.synth())
+      .toThrow(/CloudWatch Logs resource policy for EventBridge would be about \d+ characters \(CloudWatch Logs allows 5120\): 12 key sets/);
   });
 });
 
@@ -287,7 +290,8 @@ describe('AemCryptoKeysMonitoring', () => {
     expect(() => build({ monitoring: { concurrentAutomationsThreshold: 0 } })).toThrow(/concurrentAutomationsThreshold must be a positive number/);
   });
 
-  test('the topic policy lets CloudWatch alarms of this account and region publish (a topic policy replaces SNS\'s default), and keeps the TLS deny', () => {
+  test('the topic policy lets CloudWatch alarms of this account and region publish (a topic policy replaces SNS\'s default), '
+    + 'and keeps the TLS deny', () => {
     const { json } = build({ groups: 1, monitoring: { launchLoopProtection: {} } });
     const [topicId] = one(json, 'AWS::SNS::Topic', 'Monitoring/Topic');
     const [, policy] = one(json, 'AWS::SNS::TopicPolicy', 'Monitoring/Topic');
@@ -302,7 +306,8 @@ describe('AemCryptoKeysMonitoring', () => {
         ArnLike: { 'aws:SourceArn': arn('cloudwatch', ':alarm:*') },
       },
     }]);
-    expect(statements.filter((s: any) => s.Effect === 'Deny')).toEqual([expect.objectContaining({ Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]);
+    const tlsOnly = expect.objectContaining({ Condition: { Bool: { 'aws:SecureTransport': 'false' } } });
+    expect(statements.filter((s: any) => s.Effect === 'Deny')).toEqual([tlsOnly]);
     // Every alarm that notifies the topic is one of this account's and region's alarms.
     for (const [, a] of byPath(json, 'AWS::CloudWatch::Alarm', '')) expect(a.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
   });
@@ -451,7 +456,10 @@ describe('launch-loop protection (opt-in)', () => {
         Resource: arn('autoscaling', ':autoScalingGroup:*:autoScalingGroupName/*'),
         Condition: { StringEquals: { 'autoscaling:ResourceTag/aem-crypto-keys:gate': own } },
       },
-      { Effect: 'Allow', Action: 'autoscaling:SuspendProcesses', Resource: arn('autoscaling', ':autoScalingGroup:*:autoScalingGroupName/legacy-publish') },
+      {
+        Effect: 'Allow', Action: 'autoscaling:SuspendProcesses',
+        Resource: arn('autoscaling', ':autoScalingGroup:*:autoScalingGroupName/legacy-publish'),
+      },
     ]);
     expect(JSON.stringify(suspend)).not.toContain('Null');
   });

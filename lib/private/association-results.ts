@@ -129,7 +129,10 @@ export class EventLogsPolicy extends Construct {
   private statements(): unknown[] {
     const principal = { Service: ['events.amazonaws.com', 'delivery.logs.amazonaws.com'] };
     return [
-      { Sid: 'EventsCreateStreams', Effect: 'Allow', Principal: principal, Action: 'logs:CreateLogStream', Resource: this.targets.map((t) => t.logGroupArn) },
+      {
+        Sid: 'EventsCreateStreams', Effect: 'Allow', Principal: principal, Action: 'logs:CreateLogStream',
+        Resource: this.targets.map((t) => t.logGroupArn),
+      },
       ...this.targets.map((t, i) => ({
         Sid: `EventsPutFromOwnRule${i + 1}`,
         Effect: 'Allow',

@@ -5,10 +5,15 @@ import { App } from 'aws-cdk-lib';
 import { ExampleAemStack, ExampleAemStackProps } from '../../bin/example-stack';
 import { DATA_BLOCK_MARKER } from '../../lib/private/shell-script-document';
 
-/** Synthesizes the example stack into a fresh temporary cloud assembly folder. */
+/** The context of the repository's cdk.json (the feature flags of a new `cdk init` app): what `cdk synth` of the examples sees. */
+export function exampleContext(): Record<string, unknown> {
+  return JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'cdk.json'), 'utf8')).context ?? {};
+}
+
+/** Synthesizes the example stack, with cdk.json's context, into a fresh temporary cloud assembly folder. */
 export function synthExample(props: ExampleAemStackProps = {}, aspects?: (app: App, stack: ExampleAemStack) => void) {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'aem-keys-cdk-out-'));
-  const app = new App({ outdir });
+  const app = new App({ outdir, context: exampleContext() });
   const stack = new ExampleAemStack(app, 'AemCryptoKeysExample', props);
   aspects?.(app, stack);
   const assembly = app.synth();

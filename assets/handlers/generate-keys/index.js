@@ -121,7 +121,8 @@ async function waitForReplicas(secretId, regions, waitSeconds) {
         throw new Error(replicaError(secretId, region, "is missing (Secrets Manager removes a replica left without a usable version)"));
       }
       if (status.Status === "Failed") {
-        throw new Error(replicaError(secretId, region, `failed to replicate${status.StatusMessage ? ` (${status.StatusMessage})` : ""}`, status.KmsKeyId));
+        const why = status.StatusMessage ? ` (${status.StatusMessage})` : "";
+        throw new Error(replicaError(secretId, region, `failed to replicate${why}`, status.KmsKeyId));
       }
       if (status.Status !== "InSync") {
         pending.push(region);
