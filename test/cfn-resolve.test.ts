@@ -13,7 +13,9 @@ const template = {
     User: {
       Type: 'Custom::X',
       Properties: {
-        Join: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ssm:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':document/d']] },
+        Join: {
+          'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ssm:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':document/d']],
+        },
         Sub: { 'Fn::Sub': 'arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${Group}:*' },
         SubVars: { 'Fn::Sub': ['${A}-${Rule.Arn}', { A: { Ref: 'Ami' } }] },
         Select: { 'Fn::Select': [1, { 'Fn::Split': ['/', 'a/b/c'] }] },

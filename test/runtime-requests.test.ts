@@ -175,7 +175,8 @@ test('every condition key of every policy is valid for the actions of its statem
 });
 
 test('the condition key check refuses a key of another action (a control)', async () => {
-  const policy = { Statement: [{ Effect: 'Allow', Action: 'sqs:SendMessage', Resource: '*', Condition: { StringEquals: { 'kms:ViaService': 'x' } } }] };
+  const condition = { StringEquals: { 'kms:ViaService': 'x' } };
+  const policy = { Statement: [{ Effect: 'Allow', Action: 'sqs:SendMessage', Resource: '*', Condition: condition }] };
   expect(await invalidConditionKeys(policy)).toEqual(['kms:ViaService for sqs:SendMessage']);
 });
 

@@ -188,7 +188,8 @@ export const RUNTIME_REQUESTS: readonly RuntimeRequest[] = [
     who: 'operator', action, on: 'secret-key', context: SM_VIA, madeBy: [], why: 'aem-keys import (Secrets Manager for the caller)',
   })),
   ...['kms:GenerateDataKey', 'kms:Encrypt'].map((action): RuntimeRequest => ({
-    who: 'operator', action, on: 'replica-key', context: SM_VIA, madeBy: [], why: 'aem-keys import: replication re-encrypts with the caller\'s rights',
+    who: 'operator', action, on: 'replica-key', context: SM_VIA, madeBy: [],
+    why: 'aem-keys import: replication re-encrypts with the caller\'s rights',
   })),
   { who: 'operator', action: 'ssm:SendCommand', on: 'installer-document', context: [], madeBy: ['cli:ssm:SendCommand'],
     why: 'aem-keys rollout / status --verify' },
@@ -487,7 +488,8 @@ export function operatorPolicy(readme: string, s: KeySetScene): Policy {
   const text = m[1]
     .replace(/<region>/g, s.region).replace(/<account>/g, s.account).replace(/<secret ARN>/g, s.secretArn)
     .replace(/<key ARN>/g, s.secretKey?.arn ?? '')
-    .replace(/"<replica key ARNs>"/g, JSON.stringify(Object.values(s.replicaKeys).map((k) => k.arn))).replace(/<installer document>/g, s.installerDocument)
+    .replace(/"<replica key ARNs>"/g, JSON.stringify(Object.values(s.replicaKeys).map((k) => k.arn)))
+    .replace(/<installer document>/g, s.installerDocument)
     .replace(/<export document>/g, s.exportDocument ?? 'no-export-document');
   const policy = JSON.parse(text);
   // A secret under aws/secretsmanager: no key statement (the AWS managed key's policy covers Secrets Manager's use).
