@@ -8,4 +8,11 @@ export enum AbandonReason {
   CANCELLED = 'Cancelled',
   /** `CompleteLifecycleAction CONTINUE` itself failed (e.g. the hook had already expired). */
   LIFECYCLE_ACTION_FAILED = 'LifecycleActionFailed',
+  /**
+   * Recording the lifecycle action's heartbeat failed: nearly always because the launch had
+   * already ended, its heartbeat having run out while EventBridge retried the event or the
+   * Automation waited in the account's queue (or the instance was terminated). Auto Scaling has
+   * abandoned it by the default result; the Automation ends at once.
+   */
+  HEARTBEAT_EXPIRED = 'HeartbeatExpired',
 }

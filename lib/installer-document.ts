@@ -1,6 +1,7 @@
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { ssmConstraint } from './private/installer-checks';
+import { INSTALLER_TIMEOUT_SECONDS } from './private/gate-budget';
 import { createShellScriptDocument, keySizeParameters, ScriptParameter } from './private/shell-script-document';
 import { TokenHandlerProperty, tokenHandlerRecord } from './token-handler-property';
 
@@ -185,7 +186,8 @@ export class InstallerDocument extends Construct {
       stepName: 'installKeys',
       scriptFile: 'install-keys.sh',
       parameters,
-      timeoutSeconds: 900,
+      // Also the bound of a gated group's commandTimeout (checked at synthesis).
+      timeoutSeconds: INSTALLER_TIMEOUT_SECONDS,
       staticSections: { 'token-config': tokenConfig },
     });
     this.runCommand = runCommand;

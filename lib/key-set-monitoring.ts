@@ -54,6 +54,37 @@ export interface AemCryptoKeysMonitoringProps {
   readonly deadLetterThreshold?: number;
 
   /**
+   * Alarm on the account's SSM Automation queue and concurrency (AWS/Usage `QueuedAutomationUsage`
+   * and `ConcurrentAutomationUsage`, account-wide for the Region). A lifecycle Automation that
+   * waits in the queue holds its launch in `Pending:Wait`; one that waits longer than the hook's
+   * heartbeat is abandoned. Turn off in all but one key set of an account and Region, whose
+   * alarms would otherwise say the same thing.
+   * @default true
+   */
+  readonly automationQuotaAlarms?: boolean;
+
+  /**
+   * `QueuedAutomationUsage` that, as the smallest value over `automationQueuePeriod`, raises the
+   * queue alarm: by default, Automations were queued for the whole period.
+   * @default 1
+   */
+  readonly automationQueueThreshold?: number;
+
+  /**
+   * Period of the queue alarm.
+   * @default Duration.minutes(5)
+   */
+  readonly automationQueuePeriod?: Duration;
+
+  /**
+   * `ConcurrentAutomationUsage` (largest value over 5 minutes) that raises the concurrency alarm:
+   * by default 80 % of the default quota of 100 concurrent Automations. Raise it with adaptive
+   * concurrency (up to 500).
+   * @default 80
+   */
+  readonly concurrentAutomationsThreshold?: number;
+
+  /**
    * Suspend a gated group's `Launch` process when its launches keep being abandoned (opt-in;
    * README "Operating it" explains the trade-offs and how to resume).
    * @default - launches are never suspended; the alarms only notify
@@ -81,6 +112,10 @@ export class AemCryptoKeysMonitoring extends Construct {
   public readonly deadLetterAlarm?: cloudwatch.Alarm;
   /** The launch-loop protection, when enabled. */
   public readonly launchLoopProtection?: LaunchLoopProtection;
+  /** The account's Automation queue alarm (unless `automationQuotaAlarms` is false). */
+  public readonly automationQueueAlarm?: cloudwatch.Alarm;
+  /** The account's Automation concurrency alarm (unless `automationQuotaAlarms` is false). */
+  public readonly concurrentAutomationsAlarm?: cloudwatch.Alarm;
 
   private readonly action: cloudwatch.IAlarmAction;
 
@@ -137,6 +172,21 @@ export class AemCryptoKeysMonitoring extends Construct {
         threshold: associationThreshold,
       });
     }
+    if (props.automationQuotaAlarms ?? true) {
+      this.automationQueueAlarm = this.alarm('AutomationQueue', {
+        alarmDescription: 'SSM Automations of this account and Region have been queued (status Pending) for the whole period: '
+          + 'gated launches wait in Pending:Wait, and those queued longer than their heartbeat are abandoned '
+          + '(counted as LaunchesAbandoned, Reason HeartbeatExpired). README "Scale-out": adaptive concurrency.',
+        metric: accountUsage('QueuedAutomationUsage', 'MIN', props.automationQueuePeriod ?? Duration.minutes(5)),
+        threshold: threshold('automationQueueThreshold', props.automationQueueThreshold, 1),
+      });
+      this.concurrentAutomationsAlarm = this.alarm('ConcurrentAutomations', {
+        alarmDescription: 'SSM Automations running at once in this account and Region are near the quota (100 by default, up to 500 '
+          + 'with adaptive concurrency); further lifecycle Automations will queue. README "Scale-out".',
+        metric: accountUsage('ConcurrentAutomationUsage', 'MAX', Duration.minutes(5)),
+        threshold: threshold('concurrentAutomationsThreshold', props.concurrentAutomationsThreshold, 80),
+      });
+    }
     if (props.launchLoopProtection) {
       this.launchLoopProtection = new LaunchLoopProtection(this, 'LaunchLoopProtection', {
         ...props.launchLoopProtection,
@@ -159,6 +209,21 @@ export class AemCryptoKeysMonitoring extends Construct {
     alarm.addOkAction(this.action);
     return alarm;
   }
+}
+
+/**
+ * An account-wide SSM Automation usage metric (AWS/Usage; Systems Manager user guide, "Monitoring
+ * Automation"), as a CloudWatch Metrics Insights query: the user guide names the metrics but not
+ * their dimensions, and the query needs none (CloudWatch alarms accept a Metrics Insights query
+ * that returns one time series: CloudWatch user guide, "Create alarms on Metrics Insights queries").
+ */
+function accountUsage(metricName: string, statistic: 'MIN' | 'MAX', period: Duration): cloudwatch.IMetric {
+  return new cloudwatch.MathExpression({
+    expression: `SELECT ${statistic}(${metricName}) FROM "AWS/Usage"`,
+    usingMetrics: {},
+    label: metricName,
+    period,
+  });
 }
 
 /**

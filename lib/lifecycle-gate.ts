@@ -7,7 +7,10 @@ import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { nagArn } from './private/nag-arn';
 import { Construct, IConstruct } from 'constructs';
 import { RuledInstallerParameter, ssmConstraint } from './private/installer-checks';
-import { DeadLetterQueue } from './private/dead-letter-queue';
+import { DeadLetterQueue, TARGET_MAX_EVENT_AGE } from './private/dead-letter-queue';
+import {
+  API_STEP_MAX_ATTEMPTS, API_STEP_TIMEOUT_SECONDS, budgetProblems, gateBudget, INSTALLER_TIMEOUT_SECONDS,
+} from './private/gate-budget';
 import { INSTALLER_DEFAULTS, InstallerOptions, installerParameters } from './installer-options';
 import { withLaunchResults } from './private/launch-results';
 
@@ -24,9 +27,6 @@ export const DEFAULT_SSM_ONLINE_TIMEOUT = Duration.minutes(10);
 /** IAM's limit for the inline policies of one role, in characters. */
 const MAX_ROLE_POLICY_CHARS = 10_240;
 
-/** Slack between the automation's worst case and the hook's heartbeat, for the last API calls. */
-const HEARTBEAT_MARGIN_SECONDS = 120;
-
 /** Automation parameters that come from the lifecycle event, in the order of the event's `detail`. */
 const EVENT_PARAMETERS = {
   InstanceId: '$.detail.EC2InstanceId',
@@ -42,7 +42,9 @@ const PASSED_INSTALLER_PARAMETERS = Object.keys(installerParameters('arn:aws:sec
 
 /** Step names of the lifecycle Automation document. */
 export const AUTOMATION_STEPS = {
+  heartbeat: 'recordLifecycleHeartbeat',
   waitForSsm: 'waitForSsmOnline',
+  refreshHeartbeat: 'refreshLifecycleHeartbeat',
   branch: 'chooseInstallPath',
   install: 'installKeys',
   installWarm: 'installKeysForWarmPool',
@@ -55,8 +57,11 @@ export interface AutoScalingGroupOptions extends InstallerOptions {
   /**
    * How long a launching instance may wait in `Pending:Wait` (or `Warmed:Pending:Wait`) for its
    * keys. When it runs out, Auto Scaling abandons the instance (the hook's default result is
-   * `ABANDON`). Between 30 seconds and 2 hours, and at least `ssmOnlineTimeout + commandTimeout`
-   * plus 2 minutes, so the automation always finishes first.
+   * `ABANDON`). Between 30 seconds and 2 hours. The Automation records a heartbeat when it starts
+   * and again before the installer, so this must cover the longer of the two stretches between
+   * heartbeats (`ssmOnlineTimeout`, or `commandTimeout` and the lifecycle action, each with its API
+   * steps' retries), and the event's delivery (EventBridge retries) plus 10 minutes in the account's
+   * Automation queue (docs/fleet.md, "Timeouts").
    * @default Duration.minutes(45)
    */
   readonly heartbeatTimeout?: Duration;
@@ -66,7 +71,7 @@ export interface AutoScalingGroupOptions extends InstallerOptions {
    * `startAfterInstall` is set. A command still running then fails the automation: `ABANDON`.
    * The Automation document is shared by the key set's groups, so its bound is the largest
    * `commandTimeout` among them (checked against every group's `heartbeatTimeout` at synthesis).
-   * The installer document's own execution timeout still applies inside it.
+   * At most the installer document's own execution timeout (1 hour), which would stop it first.
    * @default Duration.minutes(20)
    */
   readonly commandTimeout?: Duration;
@@ -199,7 +204,8 @@ export class LifecycleGate extends Construct {
     }));
     this.automationRole.addToPolicy(new iam.PolicyStatement({
       sid: 'CompleteLifecycleActionOfGatedGroupsOnly',
-      actions: ['autoscaling:CompleteLifecycleAction'],
+      // The heartbeat restarts the hook's clock (and fails when the launch is gone): same scope.
+      actions: ['autoscaling:CompleteLifecycleAction', 'autoscaling:RecordLifecycleActionHeartbeat'],
       resources: [stack.formatArn({ service: 'autoscaling', resource: 'autoScalingGroup', resourceName: '*:autoScalingGroupName/*', arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
       conditions: { StringEquals: { [`autoscaling:ResourceTag/${GATE_TAG_KEY}`]: gateValues } },
     }));
@@ -227,7 +233,8 @@ export class LifecycleGate extends Construct {
         installerDocumentName: props.installerDocumentName,
         secretArn: props.secretArn,
         commandTimeoutSeconds: Lazy.number({ produce: () => this.maxTimeout('command', DEFAULT_COMMAND_TIMEOUT) }),
-        ssmOnlineTimeoutSeconds: Lazy.number({ produce: () => this.maxTimeout('ssm', DEFAULT_SSM_ONLINE_TIMEOUT) }),
+        // The wait's attempts share ssmOnlineTimeout.
+        ssmOnlineAttemptSeconds: Lazy.number({ produce: () => Math.ceil(this.maxTimeout('ssm', DEFAULT_SSM_ONLINE_TIMEOUT) / API_STEP_MAX_ATTEMPTS) }),
       }), AUTOMATION_STEPS, { namespace: props.metricsNamespace, logGroupName: props.logGroupName }),
     });
     this.automationDocumentName = this.document.ref;
@@ -274,11 +281,15 @@ export class LifecycleGate extends Construct {
   }
 
   private validateTimeouts(): string[] {
-    const bound = this.maxTimeout('ssm', DEFAULT_SSM_ONLINE_TIMEOUT) + this.maxTimeout('command', DEFAULT_COMMAND_TIMEOUT) + HEARTBEAT_MARGIN_SECONDS;
-    return this.timeouts
-      .filter((t) => t.heartbeat < bound)
-      .map((t) => `lifecycle hook ${t.hookName}: heartbeatTimeout ${t.heartbeat} s is shorter than the shared automation's worst case `
-        + `(largest ssmOnlineTimeout + largest commandTimeout + ${HEARTBEAT_MARGIN_SECONDS} s = ${bound} s); raise it or lower the others`);
+    const budget = gateBudget(this.maxTimeout('ssm', DEFAULT_SSM_ONLINE_TIMEOUT), this.maxTimeout('command', DEFAULT_COMMAND_TIMEOUT),
+      this.maxEventAge());
+    return this.timeouts.flatMap((t) => budgetProblems(t.heartbeat, budget).map((p) => `lifecycle hook ${t.hookName}: ${p} `
+      + '(the Automation is shared: its bounds are the largest ssmOnlineTimeout and commandTimeout of the key set\'s groups)'));
+  }
+
+  /** The rule targets' maximum event age (`undefined`: EventBridge's default retry policy). */
+  private maxEventAge(): number | undefined {
+    return this.deadLetterQueue ? TARGET_MAX_EVENT_AGE.toSeconds() : undefined;
   }
 
   private validatePolicySize(): string[] {
@@ -303,7 +314,7 @@ export class LifecycleGate extends Construct {
     if (gatedGroups.has(asg)) {
       throw new Error(`addAutoScalingGroup: ${asg.node.path} is already gated (hook ${gatedGroups.get(asg)}); a group can be gated by one key set only`);
     }
-    const timeouts = checkTimeouts(options);
+    const timeouts = checkTimeouts(options, this.maxEventAge());
     const hookName = options.hookName ?? defaultHookName(asg);
     checkHookName(hookName);
     if (this.hookNames.includes(hookName)) {
@@ -396,7 +407,7 @@ export class LifecycleGate extends Construct {
       + 'or the installer cannot be sent to its instances and every launch is abandoned. Its owner adds it: aws autoscaling create-or-update-tags '
       + `--tags ResourceId=${asg.autoScalingGroupName},ResourceType=auto-scaling-group,Key=${GATE_TAG_KEY},Value=${hookName},PropagateAtLaunch=true`);
     this.automationRole.addToPolicy(new iam.PolicyStatement({
-      actions: ['autoscaling:CompleteLifecycleAction'],
+      actions: ['autoscaling:CompleteLifecycleAction', 'autoscaling:RecordLifecycleActionHeartbeat'],
       resources: [asg.autoScalingGroupArn],
     }));
     if (!Token.isUnresolved(asg.autoScalingGroupName)) {
@@ -423,14 +434,24 @@ interface AutomationRenderProps {
   readonly installerDocumentName: string;
   readonly secretArn: string;
   readonly commandTimeoutSeconds: number;
-  readonly ssmOnlineTimeoutSeconds: number;
+  /** Timeout of one attempt of the wait for the agent (the attempts share `ssmOnlineTimeout`). */
+  readonly ssmOnlineAttemptSeconds: number;
 }
+
+/** Retries of an AWS API step: a throttled or failed call is tried again before the step fails. */
+const API_RETRIES = { maxAttempts: API_STEP_MAX_ATTEMPTS, timeoutSeconds: API_STEP_TIMEOUT_SECONDS };
 
 /**
  * The lifecycle Automation document (schemaVersion 0.3).
  *
- * waitForSsmOnline -> chooseInstallPath -> installKeys | installKeysForWarmPool
- *   -> completeLifecycleContinue; every failure, cancel or timeout -> completeLifecycleAbandon.
+ * recordLifecycleHeartbeat -> waitForSsmOnline -> refreshLifecycleHeartbeat -> chooseInstallPath
+ *   -> installKeys | installKeysForWarmPool -> completeLifecycleContinue;
+ * every failure, cancel or timeout -> completeLifecycleAbandon.
+ *
+ * The first heartbeat restarts the hook's clock after EventBridge's retries and the account's
+ * Automation queue, and fails at once when the launch is gone (hook expired, instance
+ * terminated): the Automation then holds no slot for a wait on a missing instance. The second
+ * restarts it before the installer. Every AWS API step is tried `API_STEP_MAX_ATTEMPTS` times.
  */
 function renderAutomation(props: AutomationRenderProps): Record<string, any> {
   const s = AUTOMATION_STEPS;
@@ -456,16 +477,28 @@ function renderAutomation(props: AutomationRenderProps): Record<string, any> {
       Parameters: installerParams(overrides),
     },
   });
+  const lifecycleAction = {
+    AutoScalingGroupName: '{{ AutoScalingGroupName }}',
+    LifecycleHookName: '{{ LifecycleHookName }}',
+    LifecycleActionToken: '{{ LifecycleActionToken }}',
+    InstanceId: '{{ InstanceId }}',
+  };
+  const heartbeat = (name: string, nextStep: string) => ({
+    name,
+    action: 'aws:executeAwsApi',
+    ...API_RETRIES,
+    ...abandonOn,
+    nextStep,
+    inputs: { Service: 'autoscaling', Api: 'RecordLifecycleActionHeartbeat', ...lifecycleAction },
+  });
   const complete = (name: string, result: 'CONTINUE' | 'ABANDON') => ({
     name,
     action: 'aws:executeAwsApi',
+    ...API_RETRIES,
     inputs: {
       Service: 'autoscaling',
       Api: 'CompleteLifecycleAction',
-      AutoScalingGroupName: '{{ AutoScalingGroupName }}',
-      LifecycleHookName: '{{ LifecycleHookName }}',
-      LifecycleActionToken: '{{ LifecycleActionToken }}',
-      InstanceId: '{{ InstanceId }}',
+      ...lifecycleAction,
       LifecycleActionResult: result,
     },
   });
@@ -498,12 +531,16 @@ function renderAutomation(props: AutomationRenderProps): Record<string, any> {
     assumeRole: props.assumeRoleArn,
     parameters,
     mainSteps: [
+      heartbeat(s.heartbeat, s.waitForSsm),
       {
         name: s.waitForSsm,
         action: 'aws:waitForAwsResourceProperty',
-        timeoutSeconds: props.ssmOnlineTimeoutSeconds,
+        // The attempts share ssmOnlineTimeout: a throttled poll is retried, an agent that never
+        // comes online still fails after ssmOnlineTimeout in all.
+        maxAttempts: API_STEP_MAX_ATTEMPTS,
+        timeoutSeconds: props.ssmOnlineAttemptSeconds,
         ...abandonOn,
-        nextStep: s.branch,
+        nextStep: s.refreshHeartbeat,
         inputs: {
           Service: 'ssm',
           Api: 'DescribeInstanceInformation',
@@ -512,6 +549,7 @@ function renderAutomation(props: AutomationRenderProps): Record<string, any> {
           DesiredValues: ['Online'],
         },
       },
+      heartbeat(s.refreshHeartbeat, s.branch),
       {
         name: s.branch,
         action: 'aws:branch',
@@ -549,22 +587,23 @@ function checkImportedGroup(asg: autoscaling.IAutoScalingGroup, options: AutoSca
   }
 }
 
-function checkTimeouts(options: AutoScalingGroupOptions): { heartbeat: number; command: number; ssm: number } {
+function checkTimeouts(options: AutoScalingGroupOptions, maxEventAge: number | undefined): { heartbeat: number; command: number; ssm: number } {
   const heartbeat = (options.heartbeatTimeout ?? DEFAULT_HEARTBEAT_TIMEOUT).toSeconds();
   const command = (options.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT).toSeconds();
   const ssmOnline = (options.ssmOnlineTimeout ?? DEFAULT_SSM_ONLINE_TIMEOUT).toSeconds();
   if (heartbeat < 30 || heartbeat > 7200) {
     throw new Error(`addAutoScalingGroup: heartbeatTimeout must be between 30 seconds and 2 hours, got ${heartbeat} seconds`);
   }
-  if (command < 30 || command > 172800) {
-    throw new Error(`addAutoScalingGroup: commandTimeout must be between 30 seconds and 48 hours, got ${command} seconds`);
+  if (command < 30 || command > INSTALLER_TIMEOUT_SECONDS) {
+    throw new Error(`addAutoScalingGroup: commandTimeout must be between 30 seconds and ${INSTALLER_TIMEOUT_SECONDS} seconds `
+      + `(the installer document's own execution timeout, which would stop the installer first), got ${command} seconds`);
   }
   if (ssmOnline < 30 || ssmOnline > 7200) {
     throw new Error(`addAutoScalingGroup: ssmOnlineTimeout must be between 30 seconds and 2 hours, got ${ssmOnline} seconds`);
   }
-  if (heartbeat < ssmOnline + command + HEARTBEAT_MARGIN_SECONDS) {
-    throw new Error(`addAutoScalingGroup: heartbeatTimeout (${heartbeat} s) must be at least ssmOnlineTimeout + commandTimeout + ${HEARTBEAT_MARGIN_SECONDS} s `
-      + `(${ssmOnline + command + HEARTBEAT_MARGIN_SECONDS} s), or the hook would expire while the automation still runs`);
+  const problems = budgetProblems(heartbeat, gateBudget(ssmOnline, command, maxEventAge));
+  if (problems.length) {
+    throw new Error(`addAutoScalingGroup: ${problems.join('; ')}; otherwise the hook could expire while the launch is still being served`);
   }
   return { heartbeat, command, ssm: ssmOnline };
 }

@@ -65,6 +65,14 @@ describe('example stack', () => {
     expect(readers).toEqual(expect.arrayContaining([expect.stringMatching(/^AuthorInstanceRole/), expect.stringMatching(/^PublishRole/)]));
   });
 
+  test('the author: IMDSv2 in its own metadata options (no launch template with a name), its only volume encrypted', () => {
+    const [[, author]] = ofType('AWS::EC2::Instance');
+    expect(author.Properties.MetadataOptions).toMatchObject({ HttpTokens: 'required' });
+    expect(author.Properties.LaunchTemplate).toBeUndefined();
+    expect(author.Properties.Volumes).toBeUndefined();
+    expect(author.Properties.BlockDeviceMappings).toEqual([expect.objectContaining({ Ebs: expect.objectContaining({ Encrypted: true }) })]);
+  });
+
   test('operable: a log group kept a year, alarms to the encrypted topic, a dead-letter queue, launch-loop protection', () => {
     const [[groupId, group]] = ofType('AWS::Logs::LogGroup').filter(([id]) => id.startsWith('CryptoKeysLogs'));
     expect(group.Properties.RetentionInDays).toBe(365);
@@ -73,8 +81,11 @@ describe('example stack', () => {
     const [[topicId]] = ofType('AWS::SNS::Topic');
     expect(template.Outputs.AlarmTopicArn.Value).toEqual({ Ref: topicId });
     const alarms = ofType('AWS::CloudWatch::Alarm');
-    expect(alarms.map(([, a]) => a.Properties.MetricName ?? 'launch loop').sort())
-      .toEqual(['ApproximateNumberOfMessagesVisible', 'AssociationRunsFailed', 'LaunchesAbandoned', 'launch loop']);
+    // The account's Automation usage alarms are Metrics Insights queries, labelled with the metric.
+    const usage = (a: any) => a.Properties.Metrics?.find((m: any) => /"AWS\/Usage"/.test(m.Expression ?? ''))?.Label;
+    expect(alarms.map(([, a]) => a.Properties.MetricName ?? usage(a) ?? 'launch loop').sort()).toEqual([
+      'ApproximateNumberOfMessagesVisible', 'AssociationRunsFailed', 'ConcurrentAutomationUsage', 'LaunchesAbandoned', 'QueuedAutomationUsage', 'launch loop',
+    ]);
     for (const [, a] of alarms) expect(a.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
     expect(ofType('AWS::SQS::Queue')).toHaveLength(1);
     expect(ofType('AWS::SSM::Document').filter(([id]) => id.includes('LaunchLoopProtection'))).toHaveLength(1);

@@ -129,6 +129,7 @@ describe('lifecycle automation step graph', () => {
   test('every failure, cancel or timeout edge before the lifecycle action is complete leads to ABANDON, through the count of its reason', () => {
     const expectedReason = (from: string, kind: Edge['kind']) => {
       if (kind === 'cancel') return 'Cancelled';
+      if (byName.get(from)?.inputs?.Api === 'RecordLifecycleActionHeartbeat') return 'HeartbeatExpired';
       if (from === 'waitForSsmOnline') return 'AgentNotOnline';
       if (continueSteps.includes(from)) return 'LifecycleActionFailed';
       return 'InstallerFailed';
@@ -189,6 +190,29 @@ describe('lifecycle automation step graph', () => {
         // after a completed CONTINUE.
         expect([...abandonSteps, ...afterContinue]).toContain(last);
       }
+    }
+  });
+
+  test('the first step records a heartbeat, and another heartbeat comes between the two long waits', () => {
+    const isHeartbeat = (name: string) => byName.get(name)?.action === 'aws:executeAwsApi'
+      && byName.get(name)?.inputs.Api === 'RecordLifecycleActionHeartbeat';
+    expect(isHeartbeat(steps[0].name)).toBe(true);
+    // On every path, a heartbeat (with success) comes before the wait for the agent and before each installer run.
+    for (const p of paths) {
+      p.forEach((n, i) => {
+        const s = byName.get(n.step);
+        if (s && ['aws:waitForAwsResourceProperty', 'aws:runCommand'].includes(s.action)) {
+          const before = p.slice(0, i);
+          const lastWait = before.map((b) => byName.get(b.step)?.action).lastIndexOf('aws:waitForAwsResourceProperty');
+          expect(before.slice(lastWait + 1).some((b) => isHeartbeat(b.step) && b.via === 'success')).toBe(true);
+        }
+      });
+    }
+  });
+
+  test('every AWS API step retries, each attempt bounded', () => {
+    for (const s of steps.filter((x) => ['aws:executeAwsApi', 'aws:waitForAwsResourceProperty'].includes(x.action))) {
+      expect({ step: s.name, retries: s.maxAttempts >= 3, bounded: s.timeoutSeconds > 0 }).toEqual({ step: s.name, retries: true, bounded: true });
     }
   });
 

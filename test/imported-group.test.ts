@@ -84,7 +84,8 @@ describe('an imported group', () => {
     expect(warnings).toHaveLength(1);
     expect(JSON.stringify(warnings[0].entry.data)).toContain(
       `--tags ResourceId=team-publish-asg,ResourceType=auto-scaling-group,Key=aem-crypto-keys:gate,Value=${gated.hookName},PropagateAtLaunch=true`);
-    const complete = statements.filter((s) => s.Action === 'autoscaling:CompleteLifecycleAction' && !s.Condition);
+    const lifecycleActions = JSON.stringify(['autoscaling:CompleteLifecycleAction', 'autoscaling:RecordLifecycleActionHeartbeat']);
+    const complete = statements.filter((s) => JSON.stringify(s.Action) === lifecycleActions && !s.Condition);
     expect(complete).toHaveLength(1);
     expect(JSON.stringify(complete[0].Resource)).toContain(':autoScalingGroup:*:autoScalingGroupName/team-publish-asg');
   });

@@ -245,12 +245,14 @@ describe('the Automation document', () => {
   const content = (json: any) => Object.values(json.Resources as Record<string, any>)
     .find((r) => r.Type === 'AWS::SSM::Document' && r.Properties.DocumentType === 'Automation').Properties.Content;
 
-  test('schema 0.3, its own role, steps wait -> branch -> install (service | warm pool) -> CONTINUE, and ABANDON', () => {
+  test('schema 0.3, its own role, steps heartbeat -> wait -> heartbeat -> branch -> install (service | warm pool) -> CONTINUE, and ABANDON', () => {
     const doc = content(gated().json);
     expect(doc.schemaVersion).toBe('0.3');
     expect(doc.assumeRole).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^KeysLifecycleGateAutomationRole/), 'Arn'] });
     expect(doc.mainSteps.map((s: any) => [s.name, s.action])).toEqual([
+      ['recordLifecycleHeartbeat', 'aws:executeAwsApi'],
       ['waitForSsmOnline', 'aws:waitForAwsResourceProperty'],
+      ['refreshLifecycleHeartbeat', 'aws:executeAwsApi'],
       ['chooseInstallPath', 'aws:branch'],
       ['installKeys', 'aws:runCommand'],
       ['installKeysForWarmPool', 'aws:runCommand'],
@@ -260,22 +262,39 @@ describe('the Automation document', () => {
       ['recordAbandonInstallerFailed', 'aws:executeAwsApi'],
       ['recordAbandonCancelled', 'aws:executeAwsApi'],
       ['recordAbandonLifecycleActionFailed', 'aws:executeAwsApi'],
+      ['recordAbandonHeartbeatExpired', 'aws:executeAwsApi'],
       ['completeLifecycleAbandon', 'aws:executeAwsApi'],
     ]);
     // Each failure goes to the record step of its reason, each cancel to Cancelled, then ABANDON.
-    const failureTo = ['AgentNotOnline', 'InstallerFailed', 'InstallerFailed', 'InstallerFailed', 'LifecycleActionFailed'];
-    doc.mainSteps.slice(0, 5).forEach((step: any, i: number) => {
+    const failureTo = ['HeartbeatExpired', 'AgentNotOnline', 'HeartbeatExpired', 'InstallerFailed', 'InstallerFailed', 'InstallerFailed', 'LifecycleActionFailed'];
+    doc.mainSteps.slice(0, 7).forEach((step: any, i: number) => {
       expect([step.name, step.onFailure, step.onCancel]).toEqual([step.name, `step:recordAbandon${failureTo[i]}`, 'step:recordAbandonCancelled']);
     });
-    for (const step of doc.mainSteps.slice(6, 10)) {
+    for (const step of doc.mainSteps.slice(8, 13)) {
       expect([step.name, step.nextStep, step.onFailure, step.onCancel]).toEqual([step.name, 'completeLifecycleAbandon', 'step:completeLifecycleAbandon', 'step:completeLifecycleAbandon']);
     }
-    const [wait, branch, install, warm, proceed, recorded] = doc.mainSteps;
-    const abandon = doc.mainSteps[10];
+    const [heartbeat, wait, refresh, branch, install, warm, proceed, recorded] = doc.mainSteps;
+    const abandon = doc.mainSteps[13];
     expect(proceed.nextStep).toBe('recordLaunchContinued');
     expect(recorded.isEnd).toBe(true);
     expect(wait.inputs).toMatchObject({ Service: 'ssm', Api: 'DescribeInstanceInformation', DesiredValues: ['Online'] });
-    expect(wait.timeoutSeconds).toBe(600);
+    // Three attempts share the 10 minutes: a throttled poll is retried, an offline agent still fails after 10 minutes.
+    expect([wait.maxAttempts, wait.timeoutSeconds]).toEqual([3, 200]);
+    // The first heartbeat restarts the hook's clock after delivery and queueing; the second before the installer.
+    const lifecycleAction = {
+      AutoScalingGroupName: '{{ AutoScalingGroupName }}',
+      LifecycleHookName: '{{ LifecycleHookName }}',
+      LifecycleActionToken: '{{ LifecycleActionToken }}',
+      InstanceId: '{{ InstanceId }}',
+    };
+    for (const [step, next] of [[heartbeat, 'waitForSsmOnline'], [refresh, 'chooseInstallPath']]) {
+      expect(step.inputs).toEqual({ Service: 'autoscaling', Api: 'RecordLifecycleActionHeartbeat', ...lifecycleAction });
+      expect(step.nextStep).toBe(next);
+    }
+    // Every AWS API step retries, each attempt with a timeout of its own.
+    for (const step of doc.mainSteps.filter((x: any) => x.action === 'aws:executeAwsApi')) {
+      expect([step.name, step.maxAttempts, step.timeoutSeconds]).toEqual([step.name, 3, 60]);
+    }
     expect(branch.inputs).toEqual({ Choices: [{ NextStep: 'installKeysForWarmPool', Variable: '{{ Destination }}', StringEquals: 'WarmPool' }], Default: 'installKeys' });
     expect(proceed.inputs).toMatchObject({ Service: 'autoscaling', Api: 'CompleteLifecycleAction', LifecycleActionResult: 'CONTINUE' });
     expect(abandon.inputs).toMatchObject({ Service: 'autoscaling', Api: 'CompleteLifecycleAction', LifecycleActionResult: 'ABANDON' });
@@ -301,7 +320,7 @@ describe('the Automation document', () => {
     expect(step('recordLaunchContinued').inputs).toEqual({
       Service: 'cloudwatch', Api: 'PutMetricData', Namespace: 'AemCryptoKeys/GateStack/Keys', MetricData: data('LaunchesContinued'),
     });
-    for (const reason of ['AgentNotOnline', 'InstallerFailed', 'Cancelled', 'LifecycleActionFailed']) {
+    for (const reason of ['AgentNotOnline', 'InstallerFailed', 'Cancelled', 'LifecycleActionFailed', 'HeartbeatExpired']) {
       expect(step(`recordAbandon${reason}`).inputs).toEqual({
         Service: 'cloudwatch', Api: 'PutMetricData', Namespace: 'AemCryptoKeys/GateStack/Keys', MetricData: data('LaunchesAbandoned', reason),
       });
@@ -330,8 +349,8 @@ describe('the Automation document', () => {
     f.keys.addAutoScalingGroup(f.group('A'), { commandTimeout: Duration.minutes(30), heartbeatTimeout: Duration.hours(1) });
     f.keys.addAutoScalingGroup(f.group('B'), { ssmOnlineTimeout: Duration.minutes(15), heartbeatTimeout: Duration.hours(1) });
     const doc = content(Template.fromStack(f.stack).toJSON());
-    expect(doc.mainSteps[0].timeoutSeconds).toBe(15 * 60);
-    expect(doc.mainSteps[2].timeoutSeconds).toBe(30 * 60);
+    expect(doc.mainSteps[1].timeoutSeconds * doc.mainSteps[1].maxAttempts).toBe(15 * 60);
+    expect(doc.mainSteps[4].timeoutSeconds).toBe(30 * 60);
   });
 });
 
@@ -361,7 +380,8 @@ describe('least-privilege roles', () => {
         Condition: { StringEquals: { 'ssm:resourceTag/aem-crypto-keys:gate': [a.hookName, b.hookName] } },
       },
       {
-        Sid: 'CompleteLifecycleActionOfGatedGroupsOnly', Effect: 'Allow', Action: 'autoscaling:CompleteLifecycleAction',
+        Sid: 'CompleteLifecycleActionOfGatedGroupsOnly', Effect: 'Allow',
+        Action: ['autoscaling:CompleteLifecycleAction', 'autoscaling:RecordLifecycleActionHeartbeat'],
         Resource: arn('autoscaling', ':autoScalingGroup:*:autoScalingGroupName/*'),
         Condition: { StringEquals: { 'autoscaling:ResourceTag/aem-crypto-keys:gate': [a.hookName, b.hookName] } },
       },
@@ -419,8 +439,11 @@ describe('least-privilege roles', () => {
 describe('input checks at synth', () => {
   test('heartbeat shorter than the automation\'s worst case', () => {
     const f = fixture();
+    // Default timeouts: 180 s (heartbeat) + 1200 s (installer) + 540 s (CONTINUE, or its count and ABANDON).
     expect(() => f.keys.addAutoScalingGroup(f.group('P'), { heartbeatTimeout: Duration.minutes(20) }))
-      .toThrow(/heartbeatTimeout \(1200 s\) must be at least ssmOnlineTimeout \+ commandTimeout/);
+      .toThrow(/heartbeatTimeout \(1200 s\) must cover the Automation between two heartbeats: 1140 s .* 1920 s for the installer/);
+    expect(() => f.keys.addAutoScalingGroup(f.group('P0'), { heartbeatTimeout: Duration.seconds(1919) })).toThrow(/1920 s for the installer/);
+    f.keys.addAutoScalingGroup(f.group('P1'), { heartbeatTimeout: Duration.seconds(1920) });
     expect(() => f.keys.addAutoScalingGroup(f.group('Q'), { heartbeatTimeout: Duration.hours(3) })).toThrow(/between 30 seconds and 2 hours/);
   });
 
@@ -428,7 +451,31 @@ describe('input checks at synth', () => {
     const f = fixture();
     f.keys.addAutoScalingGroup(f.group('Slow'), { commandTimeout: Duration.minutes(60), heartbeatTimeout: Duration.minutes(75) });
     f.keys.addAutoScalingGroup(f.group('Fast'));
-    expect(() => f.app.synth()).toThrow(/heartbeatTimeout 2700 s is shorter than the shared automation's worst case/);
+    expect(() => f.app.synth()).toThrow(/heartbeatTimeout \(2700 s\) must cover .* 4320 s for the installer .*the Automation is shared/);
+  });
+
+  test('the budget includes EventBridge\'s retries and time in the Automation queue', () => {
+    const f = fixture();
+    // Between heartbeats 1,020 s suffice (180 + 30 + 360 s; 180 + 300 + 540 s), but delivery
+    // (600 s of retries, 180 s of heartbeat attempts) and 10 minutes of queue do not fit.
+    const short = { ssmOnlineTimeout: Duration.seconds(30), commandTimeout: Duration.seconds(300) };
+    expect(() => f.keys.addAutoScalingGroup(f.group('P'), { ...short, heartbeatTimeout: Duration.seconds(1379) }))
+      .toThrow(/delivery \(EventBridge retries and the first heartbeat, 780 s\) plus at least 600 s in the account's Automation queue/);
+    expect(() => f.keys.addAutoScalingGroup(f.group('Q'), { ...short, heartbeatTimeout: Duration.seconds(1380) }))
+      .not.toThrow();
+  });
+
+  test('a commandTimeout the installer document cannot honour (its own execution timeout) is refused', () => {
+    const f = fixture();
+    const installer = Object.values(Template.fromStack(f.stack).toJSON().Resources as Record<string, any>)
+      .find((r) => r.Type === 'AWS::SSM::Document' && r.Properties.DocumentType === 'Command' && r.Properties.Content.mainSteps[0].name === 'installKeys');
+    const limit = Number(installer.Properties.Content.mainSteps[0].inputs.timeoutSeconds);
+    expect(limit).toBe(3600);
+    expect(() => f.keys.addAutoScalingGroup(f.group('P'), { commandTimeout: Duration.seconds(limit + 1), heartbeatTimeout: Duration.hours(2) }))
+      .toThrow(/commandTimeout must be between 30 seconds and 3600 seconds \(the installer document's own execution timeout/);
+    f.keys.addAutoScalingGroup(f.group('Q'), { commandTimeout: Duration.seconds(limit), heartbeatTimeout: Duration.hours(2) });
+    // The default fits: before, the installer stopped itself after 900 s while the Automation waited 1200 s.
+    expect(limit).toBeGreaterThanOrEqual(20 * 60);
   });
 
   test('too many long hook names for the automation role\'s policy fail synthesis', () => {

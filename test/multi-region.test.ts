@@ -133,7 +133,7 @@ describe('the three-region example', () => {
     // Only the keys of the log group and the alarm topic: the secret's key is the replica's, never created here.
     expect(localKeys(tpl)).toEqual([expect.stringMatching(/^CryptoKeysLogs/), expect.stringMatching(/^CryptoKeysMonitoringTopicKey/)]);
     const docs = Object.values(tpl.findResources('AWS::SSM::Document')) as any[];
-    expect(docs.map((d) => d.Properties.Content.mainSteps[0].name).sort()).toEqual(['findGroup', 'installKeys', 'waitForSsmOnline']); // launch-loop protection's Automation, installer, lifecycle gate
+    expect(docs.map((d) => d.Properties.Content.mainSteps[0].name).sort()).toEqual(['findGroup', 'installKeys', 'recordLifecycleHeartbeat']); // launch-loop protection's Automation, installer, lifecycle gate
     tpl.resourceCountIs('AWS::SSM::Association', 1);
     expect(Object.values(tpl.findResources('AWS::Events::Rule')).filter((r: any) => r.Properties.EventPattern.source?.[0] === 'aws.autoscaling')).toHaveLength(1);
     const installer = docs.find((d) => d.Properties.Content.mainSteps[0].name === 'installKeys');

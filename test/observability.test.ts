@@ -240,7 +240,7 @@ describe('AemCryptoKeysMonitoring', () => {
       expect.objectContaining({ Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: ['kms:Decrypt', 'kms:GenerateDataKey*'] }),
     ]));
     const alarms = byPath(json, 'AWS::CloudWatch::Alarm', '');
-    expect(alarms).toHaveLength(3);
+    expect(alarms).toHaveLength(5);
     for (const [, a] of alarms) {
       expect(a.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
       expect(a.Properties.OKActions).toEqual([{ Ref: topicId }]);
@@ -248,7 +248,7 @@ describe('AemCryptoKeysMonitoring', () => {
       expect(a.Properties.ComparisonOperator).toBe('GreaterThanOrEqualToThreshold');
       expect(a.Properties.EvaluationPeriods).toBe(1);
     }
-    const alarm = (metric: string) => alarms.find(([, a]) => a.Properties.MetricName === metric)![1].Properties;
+    const alarm = (metric: string) => alarms.find(([, a]) => (a.Properties.MetricName ?? a.Properties.Metrics?.[0].Label) === metric)![1].Properties;
     // The key-set total: the series the Automation publishes without dimensions.
     expect(alarm('LaunchesAbandoned')).toMatchObject({ Namespace: NS, Statistic: 'Sum', Period: 300, Threshold: 1 });
     expect(alarm('LaunchesAbandoned').Dimensions).toBeUndefined();
@@ -256,6 +256,38 @@ describe('AemCryptoKeysMonitoring', () => {
     expect(alarm('AssociationRunsFailed')).toMatchObject({ Namespace: NS, Statistic: 'Sum', Period: 3600, Threshold: 1 });
     const [queueId] = one(json, 'AWS::SQS::Queue', 'Keys/DeadLetters/Queue');
     expect(alarm('ApproximateNumberOfMessagesVisible')).toMatchObject({ Namespace: 'AWS/SQS', Statistic: 'Maximum', Period: 300, Threshold: 1, Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }] });
+    // The account's Automation queue (queued for the whole 5 minutes) and concurrency (80 of the default 100).
+    expect(alarm('QueuedAutomationUsage')).toMatchObject({
+      Threshold: 1, Metrics: [{ Id: 'expr_1', Expression: 'SELECT MIN(QueuedAutomationUsage) FROM "AWS/Usage"', Period: 300, ReturnData: true, Label: 'QueuedAutomationUsage' }],
+    });
+    expect(alarm('ConcurrentAutomationUsage')).toMatchObject({
+      Threshold: 80, Metrics: [{ Id: 'expr_1', Expression: 'SELECT MAX(ConcurrentAutomationUsage) FROM "AWS/Usage"', Period: 300, ReturnData: true, Label: 'ConcurrentAutomationUsage' }],
+    });
+    expect([monitoring!.automationQueueAlarm, monitoring!.concurrentAutomationsAlarm].every((a) => a !== undefined)).toBe(true);
+  });
+
+  test('a launch abandoned by heartbeat expiry is counted: the Automation\'s first heartbeat fails and publishes Reason HeartbeatExpired, in the key-set total the abandoned alarm watches', () => {
+    const { json } = build();
+    const doc = byPath(json, 'AWS::SSM::Document', 'LifecycleGate/Automation')[0][1].Properties.Content;
+    const first = doc.mainSteps[0];
+    expect(first.inputs.Api).toBe('RecordLifecycleActionHeartbeat');
+    const record = doc.mainSteps.find((s: any) => `step:${s.name}` === first.onFailure);
+    expect(record.inputs.MetricData.map((d: any) => [d.MetricName, d.Dimensions ?? []])).toEqual([
+      ['LaunchesAbandoned', []],
+      ['LaunchesAbandoned', [{ Name: 'AutoScalingGroupName', Value: '{{ AutoScalingGroupName }}' }]],
+      ['LaunchesAbandoned', [{ Name: 'Reason', Value: AbandonReason.HEARTBEAT_EXPIRED }]],
+    ]);
+  });
+
+  test('the account-wide Automation alarms: thresholds are props, and they can be left to another key set', () => {
+    const custom = build({ monitoring: { automationQueueThreshold: 20, automationQueuePeriod: Duration.minutes(10), concurrentAutomationsThreshold: 400 } });
+    expect(custom.template.findResources('AWS::CloudWatch::Alarm', { Properties: { Threshold: 20, Metrics: [Match.objectLike({ Period: 600 })] } }))
+      .not.toEqual({});
+    expect(custom.template.findResources('AWS::CloudWatch::Alarm', { Properties: { Threshold: 400 } })).not.toEqual({});
+    const off = build({ monitoring: { automationQuotaAlarms: false } });
+    expect(JSON.stringify(off.json)).not.toContain('AWS/Usage');
+    expect(off.monitoring!.automationQueueAlarm).toBeUndefined();
+    expect(() => build({ monitoring: { concurrentAutomationsThreshold: 0 } })).toThrow(/concurrentAutomationsThreshold must be a positive number/);
   });
 
   test('the topic policy lets CloudWatch alarms of this account and region publish (a topic policy replaces SNS\'s default), '
@@ -304,7 +336,7 @@ describe('AemCryptoKeysMonitoring', () => {
     });
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')) as any[];
     expect(alarms.filter((a) => a.Properties.MetricName === 'AssociationRunsFailed')).toHaveLength(0);
-    const loops = alarms.filter((a) => a.Properties.Metrics);
+    const loops = alarms.filter((a) => a.Properties.Metrics && !JSON.stringify(a.Properties.Metrics).includes('AWS/Usage'));
     expect(loops).toHaveLength(2);
     expect(JSON.stringify(loops)).toMatch(/"Ref":"LateASG/);
   });

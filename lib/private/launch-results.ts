@@ -11,6 +11,7 @@ import * as crypto from 'crypto';
 import { Stack, Token } from 'aws-cdk-lib';
 import { IConstruct } from 'constructs';
 import { AbandonReason } from '../abandon-reason';
+import { API_STEP_MAX_ATTEMPTS, API_STEP_TIMEOUT_SECONDS } from './gate-budget';
 
 /** Metric names of a key set (namespace: `AemCryptoKeys/<key set>`). */
 export const METRICS = {
@@ -48,6 +49,8 @@ export function metricsNamespace(keySet: IConstruct): string {
 }
 
 interface StepNames {
+  readonly heartbeat: string;
+  readonly refreshHeartbeat: string;
   readonly waitForSsm: string;
   readonly proceed: string;
   readonly abandon: string;
@@ -117,6 +120,7 @@ function recordStepName(reason: AbandonReason | 'Continued'): string {
 }
 
 function failureReason(step: any, names: StepNames): AbandonReason {
+  if (step.name === names.heartbeat || step.name === names.refreshHeartbeat) return AbandonReason.HEARTBEAT_EXPIRED;
   if (step.name === names.waitForSsm) return AbandonReason.AGENT_NOT_ONLINE;
   if (step.name === names.proceed) return AbandonReason.LIFECYCLE_ACTION_FAILED;
   return AbandonReason.INSTALLER_FAILED;
@@ -136,7 +140,8 @@ function putMetric(name: string, namespace: string, metricName: string, reason?:
   return {
     name,
     action: 'aws:executeAwsApi',
-    timeoutSeconds: 60,
+    maxAttempts: API_STEP_MAX_ATTEMPTS,
+    timeoutSeconds: API_STEP_TIMEOUT_SECONDS,
     inputs: {
       Service: 'cloudwatch',
       Api: 'PutMetricData',
