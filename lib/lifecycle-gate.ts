@@ -233,7 +233,9 @@ export class LifecycleGate extends Construct {
         secretArn: props.secretArn,
         commandTimeoutSeconds: Lazy.number({ produce: () => this.maxTimeout('command', DEFAULT_COMMAND_TIMEOUT) }),
         // The wait's attempts share ssmOnlineTimeout.
-        ssmOnlineAttemptSeconds: Lazy.number({ produce: () => Math.ceil(this.maxTimeout('ssm', DEFAULT_SSM_ONLINE_TIMEOUT) / API_STEP_MAX_ATTEMPTS) }),
+        ssmOnlineAttemptSeconds: Lazy.number({
+          produce: () => Math.ceil(this.maxTimeout('ssm', DEFAULT_SSM_ONLINE_TIMEOUT) / API_STEP_MAX_ATTEMPTS),
+        }),
       }), AUTOMATION_STEPS, { namespace: props.metricsNamespace, logGroupName: props.logGroupName }),
     });
     this.automationDocumentName = this.document.ref;

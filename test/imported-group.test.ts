@@ -78,8 +78,8 @@ describe('an imported group', () => {
       Action: 'ssm:SendCommand',
       Condition: { StringEquals: { 'ssm:resourceTag/aws:autoscaling:groupName': 'team-publish-asg' } },
     }));
-    const complete = statements.filter((s) => JSON.stringify(s.Action) === JSON.stringify(['autoscaling:CompleteLifecycleAction', 'autoscaling:RecordLifecycleActionHeartbeat'])
-      && !s.Condition);
+    const lifecycleActions = JSON.stringify(['autoscaling:CompleteLifecycleAction', 'autoscaling:RecordLifecycleActionHeartbeat']);
+    const complete = statements.filter((s) => JSON.stringify(s.Action) === lifecycleActions && !s.Condition);
     expect(complete).toHaveLength(1);
     expect(JSON.stringify(complete[0].Resource)).toContain(':autoScalingGroup:*:autoScalingGroupName/team-publish-asg');
   });

@@ -31,7 +31,8 @@ test('the integ app synthesizes to its committed snapshot (templates, test manif
   // The check can fail: a changed template is reported.
   const tpl = path.join(outdir, 'AemCryptoKeysInteg.template.json');
   fs.writeFileSync(tpl, fs.readFileSync(tpl, 'utf8').replace('"t4g.small"', '"t4g.large"'));
-  expect(snapshotDifferences(outdir, path.join(INTEG, 'integ.gate.ts.snapshot'))).toEqual(['AemCryptoKeysInteg.template.json: differs from the snapshot']);
+  expect(snapshotDifferences(outdir, path.join(INTEG, 'integ.gate.ts.snapshot')))
+    .toEqual(['AemCryptoKeysInteg.template.json: differs from the snapshot']);
   expect(normalized('{"salt": "1796293501285", "a": "' + 'ab'.repeat(32) + '"}')).toBe('{"salt": "<time>", "a": "<hash>"}');
   fs.rmSync(outdir, { recursive: true, force: true });
 });
@@ -59,7 +60,9 @@ describeWithTools(['moto_server', 'aws', 'setpriv'], 'the integ instance\'s stan
     const felix = path.join(quickstart, 'launchpad', 'felix');
     inst = {
       root, quickstart, felix, stubs, systemctlLog: path.join(stubs, 'log'),
-      keyDir: path.join(felix, 'bundle10', 'data'), storageDir: path.join(felix, 'bundle11', 'data'), tokenFile: path.join(quickstart, 'install', 'x'),
+      keyDir: path.join(felix, 'bundle10', 'data'),
+      storageDir: path.join(felix, 'bundle11', 'data'),
+      tokenFile: path.join(quickstart, 'install', 'x'),
     };
   }, 120000);
   afterAll(async () => {
