@@ -175,13 +175,13 @@ export class AemCryptoKeysMonitoring extends Construct {
       this.automationQueueAlarm = this.alarm('AutomationQueue', {
         alarmDescription: 'SSM Automations of this account and Region have been queued (status Pending) for the whole period: '
           + 'gated launches wait in Pending:Wait, and those queued longer than their heartbeat are abandoned '
-          + '(counted as LaunchesAbandoned, Reason HeartbeatExpired). README "Scale-out": adaptive concurrency.',
+          + '(counted as LaunchesAbandoned, Reason HeartbeatExpired). README "At fleet scale": adaptive concurrency.',
         metric: accountUsage('QueuedAutomationUsage', 'MIN', props.automationQueuePeriod ?? Duration.minutes(5)),
         threshold: threshold('automationQueueThreshold', props.automationQueueThreshold, 1),
       });
       this.concurrentAutomationsAlarm = this.alarm('ConcurrentAutomations', {
         alarmDescription: 'SSM Automations running at once in this account and Region are near the quota (100 by default, up to 500 '
-          + 'with adaptive concurrency); further lifecycle Automations will queue. README "Scale-out".',
+          + 'with adaptive concurrency); further lifecycle Automations will queue. README "At fleet scale".',
         metric: accountUsage('ConcurrentAutomationUsage', 'MAX', Duration.minutes(5)),
         threshold: threshold('concurrentAutomationsThreshold', props.concurrentAutomationsThreshold, 80),
       });

@@ -43,8 +43,11 @@ describe('example stack', () => {
     const [[topicId]] = ofType('AWS::SNS::Topic');
     expect(template.Outputs.AlarmTopicArn.Value).toEqual({ Ref: topicId });
     const alarms = ofType('AWS::CloudWatch::Alarm');
-    expect(alarms.map(([, a]) => a.Properties.MetricName ?? 'launch loop').sort())
-      .toEqual(['ApproximateNumberOfMessagesVisible', 'AssociationRunsFailed', 'LaunchesAbandoned', 'launch loop']);
+    // The account's Automation usage alarms are Metrics Insights queries, labelled with the metric.
+    const usage = (a: any) => a.Properties.Metrics?.find((m: any) => /"AWS\/Usage"/.test(m.Expression ?? ''))?.Label;
+    expect(alarms.map(([, a]) => a.Properties.MetricName ?? usage(a) ?? 'launch loop').sort()).toEqual([
+      'ApproximateNumberOfMessagesVisible', 'AssociationRunsFailed', 'ConcurrentAutomationUsage', 'LaunchesAbandoned', 'QueuedAutomationUsage', 'launch loop',
+    ]);
     for (const [, a] of alarms) expect(a.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
     expect(ofType('AWS::SQS::Queue')).toHaveLength(1);
     expect(ofType('AWS::SSM::Document').filter(([id]) => id.includes('LaunchLoopProtection'))).toHaveLength(1);
