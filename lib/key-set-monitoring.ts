@@ -7,6 +7,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import type { AemCryptoKeys } from './aem-crypto-keys';
 import { LaunchLoopProtection, LaunchLoopProtectionOptions } from './launch-loop-protection';
+import { accountUsage } from './private/account-usage';
 
 /** Properties of `AemCryptoKeysMonitoring`. */
 export interface AemCryptoKeysMonitoringProps {
@@ -208,19 +209,4 @@ export class AemCryptoKeysMonitoring extends Construct {
     alarm.addOkAction(this.action);
     return alarm;
   }
-}
-
-/**
- * An account-wide SSM Automation usage metric (AWS/Usage; Systems Manager user guide, "Monitoring
- * Automation"), as a CloudWatch Metrics Insights query: the user guide names the metrics but not
- * their dimensions, and the query needs none (CloudWatch alarms accept a Metrics Insights query
- * that returns one time series: CloudWatch user guide, "Create alarms on Metrics Insights queries").
- */
-function accountUsage(metricName: string, statistic: 'MIN' | 'MAX', period: Duration): cloudwatch.IMetric {
-  return new cloudwatch.MathExpression({
-    expression: `SELECT ${statistic}(${metricName}) FROM "AWS/Usage"`,
-    usingMetrics: {},
-    label: metricName,
-    period,
-  });
 }
