@@ -63,7 +63,7 @@ export function addMultiRegionEstate(app: App): MultiRegionEstate {
       ],
     }),
   });
-  primary.addStackDependency(replicaKeys, 'the replica in eu-west-1 is encrypted with that region\'s ReplicaKey');
+  primary.addDependency(replicaKeys, 'the replica in eu-west-1 is encrypted with that region\'s ReplicaKey');
 
   const cmkReplica = new ExampleAemStack(app, `AemEstate-${CMK_REPLICA_REGION}`, {
     env: { region: CMK_REPLICA_REGION },
@@ -76,14 +76,14 @@ export function addMultiRegionEstate(app: App): MultiRegionEstate {
       }),
     }),
   });
-  cmkReplica.addStackDependency(primary, 'the replica exists once the primary secret is created');
+  cmkReplica.addDependency(primary, 'the replica exists once the primary secret is created');
 
   const awsKeyReplica = new ExampleAemStack(app, `AemEstate-${AWS_KEY_REPLICA_REGION}`, {
     env: { region: AWS_KEY_REPLICA_REGION },
     description: `AEM estate in ${AWS_KEY_REPLICA_REGION}: reads the replica (aws/secretsmanager)`,
     cryptoKeys: () => ({ keySource: KeySource.fromReplica({ secretName: EXAMPLE_SECRET_NAME, awsManagedKey: true }) }),
   });
-  awsKeyReplica.addStackDependency(primary, 'the replica exists once the primary secret is created');
+  awsKeyReplica.addDependency(primary, 'the replica exists once the primary secret is created');
 
   return { replicaKeys, primary, cmkReplica, awsKeyReplica };
 }

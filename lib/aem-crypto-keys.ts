@@ -11,7 +11,6 @@ import {
   Stack,
   Tags,
   Token,
-  Validations,
 } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -21,7 +20,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { nagArn } from './private/nag-arn';
+import { acknowledgeNag, nagArn } from './private/nag-arn';
 import { Construct, DependencyGroup, IDependable } from 'constructs';
 import { AssociationResults } from './private/association-results';
 import { DeadLetterQueue } from './private/dead-letter-queue';
@@ -597,7 +596,7 @@ export class AemCryptoKeys extends Construct {
     // No initial value: the keys are written once by the generator (or imported later), never
     // by CloudFormation, so they never appear in a template.
     (secret.node.defaultChild as secretsmanager.CfnSecret).addPropertyDeletionOverride('GenerateSecretString');
-    Validations.of(secret).acknowledge({
+    acknowledgeNag(secret, {
       id: 'AwsSolutions-SMG4',
       reason: 'AEM crypto keys cannot be rotated automatically: new hmac/master keys make every value AEM encrypted and every login token unreadable. Re-keying is a deliberate procedure (README: Re-keying).',
     });
@@ -671,7 +670,7 @@ function acknowledgeAliasGrant(stack: Stack, grantee: iam.IGrantable, alias: str
   }
   const inStack = nagArn(stack, 'kms', 'key/*');
   const resource = region === undefined ? inStack : inStack.replace(/^(arn:[^:]+:kms:)[^:]+/, `$1${region}`);
-  Validations.of(principal).acknowledge({
+  acknowledgeNag(principal, {
     id: `AwsSolutions::AwsSolutions-IAM5[Resource::${resource}]`,
     reason: `KMS use only on the key carrying ${alias} (kms:ResourceAliases condition) and only through Secrets Manager (kms:ViaService); `
       + 'IAM cannot name a key by its alias ARN.',

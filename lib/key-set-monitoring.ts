@@ -7,6 +7,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import type { AemCryptoKeys } from './aem-crypto-keys';
 import { LaunchLoopProtection, LaunchLoopProtectionOptions } from './launch-loop-protection';
+import { accountUsage } from './private/account-usage';
 
 /** Properties of `AemCryptoKeysMonitoring`. */
 export interface AemCryptoKeysMonitoringProps {
@@ -176,13 +177,13 @@ export class AemCryptoKeysMonitoring extends Construct {
       this.automationQueueAlarm = this.alarm('AutomationQueue', {
         alarmDescription: 'SSM Automations of this account and Region have been queued (status Pending) for the whole period: '
           + 'gated launches wait in Pending:Wait, and those queued longer than their heartbeat are abandoned '
-          + '(counted as LaunchesAbandoned, Reason HeartbeatExpired). README "Scale-out": adaptive concurrency.',
+          + '(counted as LaunchesAbandoned, Reason HeartbeatExpired). README "At fleet scale": adaptive concurrency.',
         metric: accountUsage('QueuedAutomationUsage', 'MIN', props.automationQueuePeriod ?? Duration.minutes(5)),
         threshold: threshold('automationQueueThreshold', props.automationQueueThreshold, 1),
       });
       this.concurrentAutomationsAlarm = this.alarm('ConcurrentAutomations', {
         alarmDescription: 'SSM Automations running at once in this account and Region are near the quota (100 by default, up to 500 '
-          + 'with adaptive concurrency); further lifecycle Automations will queue. README "Scale-out".',
+          + 'with adaptive concurrency); further lifecycle Automations will queue. README "At fleet scale".',
         metric: accountUsage('ConcurrentAutomationUsage', 'MAX', Duration.minutes(5)),
         threshold: threshold('concurrentAutomationsThreshold', props.concurrentAutomationsThreshold, 80),
       });
@@ -209,21 +210,6 @@ export class AemCryptoKeysMonitoring extends Construct {
     alarm.addOkAction(this.action);
     return alarm;
   }
-}
-
-/**
- * An account-wide SSM Automation usage metric (AWS/Usage; Systems Manager user guide, "Monitoring
- * Automation"), as a CloudWatch Metrics Insights query: the user guide names the metrics but not
- * their dimensions, and the query needs none (CloudWatch alarms accept a Metrics Insights query
- * that returns one time series: CloudWatch user guide, "Create alarms on Metrics Insights queries").
- */
-function accountUsage(metricName: string, statistic: 'MIN' | 'MAX', period: Duration): cloudwatch.IMetric {
-  return new cloudwatch.MathExpression({
-    expression: `SELECT ${statistic}(${metricName}) FROM "AWS/Usage"`,
-    usingMetrics: {},
-    label: metricName,
-    period,
-  });
 }
 
 /**

@@ -1,12 +1,12 @@
 import * as crypto from 'crypto';
-import { ArnFormat, Aws, Duration, Lazy, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Aws, Duration, Lazy, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
-import { nagArn } from './private/nag-arn';
+import { acknowledgeNag, nagArn } from './private/nag-arn';
 import { Construct } from 'constructs';
 import type { AemCryptoKeys, GatedAutoScalingGroup } from './aem-crypto-keys';
 import { GATE_TAG_KEY } from './lifecycle-gate';
@@ -108,18 +108,18 @@ export class LaunchLoopProtection extends Construct {
     this.role = role;
     props.topic.grantPublish(role);
     props.topicKey?.grant(role, 'kms:GenerateDataKey*', 'kms:Decrypt');
-    Validations.of(role).acknowledge({
+    acknowledgeNag(role, {
       id: `AwsSolutions::AwsSolutions-IAM5[Resource::${nagArn(stack, 'autoscaling', 'autoScalingGroup:*:autoScalingGroupName/*')}]`,
       reason: 'SuspendProcesses is limited to this key set\'s gated groups: their aem-crypto-keys:gate tag values '
         + '(autoscaling:ResourceTag condition); '
         + 'naming each group would make the groups depend on this role.',
     });
-    Validations.of(role).acknowledge({
+    acknowledgeNag(role, {
       id: `AwsSolutions::AwsSolutions-IAM5[Resource::${nagArn(stack, 'cloudwatch', `alarm:${this.alarmNamePrefix}-*`)}]`,
       reason: 'DescribeAlarms on this key set\'s launch-loop alarms only (their name prefix); the alarms are created per gated group.',
     });
     if (props.topicKey) {
-      Validations.of(role).acknowledge({
+      acknowledgeNag(role, {
         id: 'AwsSolutions::AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
         reason: 'kms:GenerateDataKey* on the notification topic\'s key only: SNS needs a data key to store the encrypted message.',
       });
@@ -224,7 +224,7 @@ export class LaunchLoopProtection extends Construct {
         actions: ['autoscaling:SuspendProcesses'],
         resources: [group.autoScalingGroup.autoScalingGroupArn],
       }));
-      Validations.of(this.role).acknowledge({
+      acknowledgeNag(this.role, {
         id: `AwsSolutions::AwsSolutions-IAM5[Resource::${nagArn(stack, 'autoscaling', `autoScalingGroup:*:autoScalingGroupName/${groupName}`)}]`,
         reason: 'SuspendProcesses on the imported group named here only; the wildcard stands for the group ID, unknown to an imported group.',
       });

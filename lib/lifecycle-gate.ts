@@ -1,10 +1,10 @@
 import * as crypto from 'crypto';
-import { Annotations, ArnFormat, Aws, Duration, Lazy, Stack, Tags, Token, Validations } from 'aws-cdk-lib';
+import { Annotations, ArnFormat, Aws, Duration, Lazy, Stack, Tags, Token } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
-import { nagArn } from './private/nag-arn';
+import { acknowledgeNag, nagArn } from './private/nag-arn';
 import { Construct, IConstruct } from 'constructs';
 import { RuledInstallerParameter, ssmConstraint } from './private/installer-checks';
 import { DeadLetterQueue, TARGET_MAX_EVENT_AGE } from './private/dead-letter-queue';
@@ -234,7 +234,9 @@ export class LifecycleGate extends Construct {
         secretArn: props.secretArn,
         commandTimeoutSeconds: Lazy.number({ produce: () => this.maxTimeout('command', DEFAULT_COMMAND_TIMEOUT) }),
         // The wait's attempts share ssmOnlineTimeout.
-        ssmOnlineAttemptSeconds: Lazy.number({ produce: () => Math.ceil(this.maxTimeout('ssm', DEFAULT_SSM_ONLINE_TIMEOUT) / API_STEP_MAX_ATTEMPTS) }),
+        ssmOnlineAttemptSeconds: Lazy.number({
+          produce: () => Math.ceil(this.maxTimeout('ssm', DEFAULT_SSM_ONLINE_TIMEOUT) / API_STEP_MAX_ATTEMPTS),
+        }),
       }), AUTOMATION_STEPS, { namespace: props.metricsNamespace, logGroupName: props.logGroupName }),
     });
     this.automationDocumentName = this.document.ref;
@@ -258,7 +260,7 @@ export class LifecycleGate extends Construct {
       conditions: { StringEquals: { 'iam:PassedToService': 'ssm.amazonaws.com' } },
     }));
 
-    const ack = (resource: string, reason: string) => Validations.of(this.automationRole).acknowledge({
+    const ack = (resource: string, reason: string) => acknowledgeNag(this.automationRole, {
       id: `AwsSolutions::AwsSolutions-IAM5[Resource::${resource}]`,
       reason,
     });
@@ -354,7 +356,7 @@ export class LifecycleGate extends Construct {
     // 3. SSM agent registration.
     if (role) {
       role.addManagedPolicy(iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore'));
-      Validations.of(role).acknowledge({
+      acknowledgeNag(role, {
         id: 'AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
         reason: 'AmazonSSMManagedInstanceCore is the AWS-maintained minimum an instance needs to be an SSM managed node, which the keys installer (Run Command) requires.',
       });
@@ -411,7 +413,7 @@ export class LifecycleGate extends Construct {
       resources: [asg.autoScalingGroupArn],
     }));
     if (!Token.isUnresolved(asg.autoScalingGroupName)) {
-      Validations.of(this.automationRole).acknowledge({
+      acknowledgeNag(this.automationRole, {
         id: `AwsSolutions::AwsSolutions-IAM5[Resource::${nagArn(stack, 'autoscaling', `autoScalingGroup:*:autoScalingGroupName/${asg.autoScalingGroupName}`)}]`,
         reason: 'CompleteLifecycleAction on the imported group named here only; the wildcard stands for the group ID, unknown to an imported group.',
       });

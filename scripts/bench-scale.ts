@@ -25,7 +25,7 @@ function main(): void {
   for (const [name, r] of runs) {
     console.log(`  ${name}: ${r.expired} abandoned by the hook's heartbeat, at most ${r.maxQueued} Automations queued at once`);
   }
-  const steps = twentyGroups.steps.map((s) => `${s.name}${s.maxAttempts > 1 ? ` x${s.maxAttempts}` : ''}${s.timeoutSeconds ? ` ${s.timeoutSeconds} s` : ''}`);
+  const steps = twentyGroups.steps.map((s) => [s.name, s.maxAttempts > 1 ? ` x${s.maxAttempts}` : '', s.timeoutSeconds ? ` ${s.timeoutSeconds} s` : ''].join(''));
   console.log(`  from the template: heartbeat ${twentyGroups.heartbeatSeconds} s (${twentyGroups.defaultResult}), EventBridge retries `
     + `${twentyGroups.maxRetryAttempts} / ${twentyGroups.maxEventAgeSeconds} s; steps ${steps.join(', ')}`);
 }

@@ -20,11 +20,12 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import * as cxapi from 'aws-cdk-lib/cx-api';
 
 const ROOT = path.join(__dirname, '..');
 const INTEG_DIR = path.join(ROOT, 'test', 'integ');
 /** Files of the assembly the snapshot keeps (asset folders are left out: the bundled handler is 2 MB). */
-const KEPT = /^(manifest\.json|integ\.json|tree\.json|.*\.template\.json|.*\.assets\.json)$/;
+const KEPT = /^(manifest\.json|integ\.json|tree\.json|cdk\.out|.*\.template\.json|.*\.assets\.json|.*\.metadata\.json)$/;
 /** Files that are compared (tree.json and manifest.json carry paths and metadata only). */
 const COMPARED = /^(integ\.json|.*\.template\.json|.*\.assets\.json)$/;
 
@@ -33,11 +34,21 @@ export function integTests(): string[] {
   return fs.readdirSync(INTEG_DIR).filter((f) => /^integ\..+\.ts$/.test(f) && !f.endsWith('.d.ts')).sort();
 }
 
-/** Synthesizes one integ app into a new folder (the CDK's CDK_OUTDIR), with ts-node as integ-runner does. */
+/**
+ * The context integ-runner synthesizes with: the currently recommended feature flags (integ-runner
+ * passes its own copy of the list; aws-cdk-lib's gives the same templates here).
+ */
+export function integContext(): Record<string, unknown> {
+  return { ...cxapi.CURRENTLY_RECOMMENDED_FLAGS };
+}
+
+/** Synthesizes one integ app into a new folder (the CDK's CDK_OUTDIR), with ts-node and the context integ-runner uses. */
 export function synthIntegApp(testFile: string): string {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'aem-keys-integ-'));
   const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(INTEG_DIR, testFile)], {
-    cwd: ROOT, encoding: 'utf8', env: { ...process.env, CDK_OUTDIR: outdir, TS_NODE_PROJECT: path.join(ROOT, 'tsconfig.json') },
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, CDK_OUTDIR: outdir, CDK_CONTEXT_JSON: JSON.stringify(integContext()), TS_NODE_PROJECT: path.join(ROOT, 'tsconfig.json') },
   });
   if (r.status !== 0) throw new Error(`synthesizing ${testFile} failed:\n${r.stderr}`);
   return outdir;
@@ -76,6 +87,14 @@ export function writeSnapshot(outdir: string, snapshotDir: string): void {
   for (const f of fs.readdirSync(outdir).filter((x) => KEPT.test(x))) fs.copyFileSync(path.join(outdir, f), path.join(snapshotDir, f));
 }
 
+/** The snapshot's metadata without this machine's paths (the construct traces name the source files). */
+export function relativizePaths(snapshotDir: string): void {
+  for (const f of fs.readdirSync(snapshotDir).filter((x) => x.endsWith('.metadata.json'))) {
+    const file = path.join(snapshotDir, f);
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').split(`${ROOT}/`).join(''));
+  }
+}
+
 /** The cloud assembly schema's major version in an assembly folder. */
 export function schemaMajor(outdir: string): number {
   return Number(JSON.parse(fs.readFileSync(path.join(outdir, 'manifest.json'), 'utf8')).version.split('.')[0]);
@@ -100,14 +119,24 @@ function main(): void {
     const snapshotDir = path.join(INTEG_DIR, `${test}.snapshot`);
     const schema = schemaMajor(outdir);
     const readable = integRunnerSchemaMajor();
-    if (!update && readable !== undefined && schema <= readable) {
-      // integ-runner can read it: let it check (and, for a changed snapshot, deploy) as it does.
-      const r = spawnSync('npx', ['integ-runner', '--directory', INTEG_DIR, '--language', 'typescript', test], { cwd: ROOT, stdio: 'inherit' });
+    if (readable !== undefined && schema <= readable) {
+      // integ-runner can read it: let it check (and, for a changed snapshot, deploy) as it does, or
+      // write the snapshot without deploying (--dry-run); the asset folders are left out.
+      const args = update ? ['--dry-run', '--update-on-failed', '--force'] : [];
+      // integ-runner reads the old snapshot first, and stops at one it cannot read (another schema).
+      if (update) fs.rmSync(snapshotDir, { recursive: true, force: true });
+      const r = spawnSync('npx', ['integ-runner', '--directory', INTEG_DIR, '--language', 'typescript', ...args, test], { cwd: ROOT, stdio: 'inherit' });
       failed ||= r.status !== 0;
+      if (update && r.status === 0) {
+        for (const f of fs.readdirSync(snapshotDir).filter((x) => x.startsWith('asset.'))) fs.rmSync(path.join(snapshotDir, f), { recursive: true });
+        relativizePaths(snapshotDir);
+      }
+      fs.rmSync(outdir, { recursive: true, force: true });
       continue;
     }
     if (update) {
       writeSnapshot(outdir, snapshotDir);
+      relativizePaths(snapshotDir);
       console.log(`integ ${test}: snapshot written (${path.relative(ROOT, snapshotDir)})`);
       continue;
     }

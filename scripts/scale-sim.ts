@@ -327,7 +327,8 @@ export function simulate(spec: GateSpec, scenario: Scenario, model: Model = DEFA
   /** One attempt of a step; on failure the next attempt or the failure edge. */
   const step = (l: Launch, name: string, attempt: number) => {
     const s = byName.get(name)!;
-    const fail = (t: number) => at(t, () => (attempt < s.maxAttempts ? at(now + between(model.retryDelay), () => step(l, name, attempt + 1)) : go(l, s.onFailure)));
+    const retry = () => at(now + between(model.retryDelay), () => step(l, name, attempt + 1));
+    const fail = (t: number) => at(t, () => (attempt < s.maxAttempts ? retry() : go(l, s.onFailure)));
     const succeed = (t: number) => at(t, () => go(l, s.next));
     switch (s.action) {
       case 'aws:branch':

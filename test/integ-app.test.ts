@@ -9,7 +9,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { normalized, snapshotDifferences } from '../scripts/integ';
+import { integContext, normalized, snapshotDifferences } from '../scripts/integ';
 import { Instance, renderScript, runScript, synthInstaller, testUser } from './support/installer-harness';
 import { Moto, startMoto } from './support/moto';
 import { keySetSecrets } from './support/secrets';
@@ -17,21 +17,28 @@ import { describeWithTools } from './support/tools';
 
 const INTEG = path.join(__dirname, 'integ');
 
+function restore(name: string, value: string | undefined): void {
+  if (value === undefined) delete process.env[name];
+  else process.env[name] = value;
+}
+
 test('the integ app synthesizes to its committed snapshot (templates, test manifest, asset manifests; asset hashes and salts aside)', () => {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'aem-keys-integ-'));
-  const before = process.env.CDK_OUTDIR;
+  const before = { outdir: process.env.CDK_OUTDIR, context: process.env.CDK_CONTEXT_JSON };
   process.env.CDK_OUTDIR = outdir;
+  process.env.CDK_CONTEXT_JSON = JSON.stringify(integContext());
   try {
     jest.isolateModules(() => require('./integ/integ.gate'));
   } finally {
-    if (before === undefined) delete process.env.CDK_OUTDIR;
-    else process.env.CDK_OUTDIR = before;
+    restore('CDK_OUTDIR', before.outdir);
+    restore('CDK_CONTEXT_JSON', before.context);
   }
   expect(snapshotDifferences(outdir, path.join(INTEG, 'integ.gate.ts.snapshot'))).toEqual([]);
   // The check can fail: a changed template is reported.
   const tpl = path.join(outdir, 'AemCryptoKeysInteg.template.json');
   fs.writeFileSync(tpl, fs.readFileSync(tpl, 'utf8').replace('"t4g.small"', '"t4g.large"'));
-  expect(snapshotDifferences(outdir, path.join(INTEG, 'integ.gate.ts.snapshot'))).toEqual(['AemCryptoKeysInteg.template.json: differs from the snapshot']);
+  expect(snapshotDifferences(outdir, path.join(INTEG, 'integ.gate.ts.snapshot')))
+    .toEqual(['AemCryptoKeysInteg.template.json: differs from the snapshot']);
   expect(normalized('{"salt": "1796293501285", "a": "' + 'ab'.repeat(32) + '"}')).toBe('{"salt": "<time>", "a": "<hash>"}');
   fs.rmSync(outdir, { recursive: true, force: true });
 });
@@ -59,7 +66,9 @@ describeWithTools(['moto_server', 'aws', 'setpriv'], 'the integ instance\'s stan
     const felix = path.join(quickstart, 'launchpad', 'felix');
     inst = {
       root, quickstart, felix, stubs, systemctlLog: path.join(stubs, 'log'),
-      keyDir: path.join(felix, 'bundle10', 'data'), storageDir: path.join(felix, 'bundle11', 'data'), tokenFile: path.join(quickstart, 'install', 'x'),
+      keyDir: path.join(felix, 'bundle10', 'data'),
+      storageDir: path.join(felix, 'bundle11', 'data'),
+      tokenFile: path.join(quickstart, 'install', 'x'),
     };
   }, 120000);
   afterAll(async () => {

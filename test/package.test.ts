@@ -9,7 +9,9 @@ import * as path from 'path';
  * tarball unpacked into a scratch app's node_modules the way `npm install` lays it out, and a
  * plain JavaScript CDK app (no ts-node, no path into this clone) that synthesizes through the
  * public API. Its peer and runtime dependencies are the clone's installed copies (linked, as npm
- * would install the same versions), so no network is needed.
+ * would install the same versions): the lowest aws-cdk-lib the peer range allows, which the
+ * devDependency pins. A second app gets the tarball and the newest aws-cdk-lib from `npm install`
+ * (the npm registry; its cache when it has them), as a consumer's fresh app does.
  */
 
 const root = path.join(__dirname, '..');
@@ -63,6 +65,54 @@ function packAndInstall(): Packed {
   fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'consumer', private: true, version: '1.0.0' }));
   return { tarball, files: info.files.map((f: { path: string }) => f.path), app, installed };
 }
+
+/** The peer range's lowest version: `^2.257.0` gives 2.257.0. */
+function lowestAllowed(range: string): string {
+  const m = /^\^(\d+\.\d+\.\d+)$/.exec(range);
+  if (!m) throw new Error(`peer range ${range}: expected ^X.Y.Z`);
+  return m[1];
+}
+
+function npm(args: string[], cwd: string): string {
+  return execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/**
+ * A fresh app with the tarball and the newest aws-cdk-lib from `npm install`, the way a consumer
+ * installs it (npm checks the peer range: a newest version outside it fails with ERESOLVE).
+ */
+function installWithNewest(tarball: string): { app: string; version: string } {
+  const app = path.join(path.dirname(tarball), 'newest');
+  fs.mkdirSync(app);
+  fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'consumer-newest', private: true, version: '1.0.0' }));
+  const version = npm(['view', 'aws-cdk-lib', 'version'], app).trim();
+  npm(['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, `aws-cdk-lib@${version}`, 'constructs@^10'], app);
+  return { app, version };
+}
+
+/** Runs a consumer app's source in `app`, aws-cdk-lib's built-in validation on or off. */
+function runApp(app: string, source: string, outdir: string, validation: boolean) {
+  const appFile = path.join(app, `app-${path.basename(outdir)}.js`);
+  fs.writeFileSync(appFile, source);
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
+  if (!validation) env.CDK_VALIDATION = 'false';
+  return spawnSync(process.execPath, [appFile, outdir], { cwd: app, env, encoding: 'utf8' });
+}
+
+/** The built-in CloudFormation validation's findings in a synthesized assembly. */
+function builtInViolations(outdir: string): string[] {
+  const report = JSON.parse(fs.readFileSync(path.join(outdir, 'validation-report.json'), 'utf8'));
+  return report.pluginReports.filter((r: any) => r.pluginName === 'CloudFormation Validate')
+    .flatMap((r: any) => r.violations.map((v: any) => `${v.ruleName} ${v.severity}: ${v.description}`));
+}
+
+const MALFORMED_APP = `
+'use strict';
+const { App, CfnResource, Stack } = require('aws-cdk-lib');
+const app = new App({ outdir: process.argv[2] });
+new CfnResource(new Stack(app, 'Bad'), 'Queue', { type: 'AWS::SQS::Queue', properties: { VisibilityTimeout: 'not-a-number' } });
+app.synth();
+`;
 
 const CONSUMER_APP = `
 'use strict';
@@ -131,36 +181,47 @@ describe('the packed package', () => {
     expect(text.filter(([f, t]) => f.startsWith('dist/') && !f.startsWith('dist/scripts/') && sourcePath.test(t)).map(([f]) => f)).toEqual([]);
   });
 
+  test('the app\'s aws-cdk-lib is the lowest the peer range allows (the devDependency pins it)', () => {
+    const manifest = JSON.parse(fs.readFileSync(path.join(packed.installed, 'package.json'), 'utf8'));
+    const linked = JSON.parse(fs.readFileSync(path.join(packed.app, 'node_modules', 'aws-cdk-lib', 'package.json'), 'utf8'));
+    expect(linked.version).toBe(lowestAllowed(manifest.peerDependencies['aws-cdk-lib']));
+  });
+
   test('a plain JavaScript app synthesizes a gated group and a tag association through the public API', () => {
-    const appFile = path.join(packed.app, 'app.js');
-    fs.writeFileSync(appFile, CONSUMER_APP);
     const outdir = path.join(packed.app, 'cdk.out');
-    // aws-cdk-lib's built-in validation is checked in example-stack.test.ts (see test/support/jest-setup.js).
-    const env = { PATH: process.env.PATH, HOME: process.env.HOME, CDK_VALIDATION: 'false' };
-    const r = spawnSync(process.execPath, [appFile, outdir], { cwd: packed.app, env, encoding: 'utf8' });
+    const r = runApp(packed.app, CONSUMER_APP, outdir, false);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     // The library came from the unpacked tarball, not from this clone.
     expect(fs.realpathSync(r.stdout.trim())).toBe(fs.realpathSync(path.join(packed.installed, 'dist', 'index.js')));
+    expectConsumerTemplate(outdir);
+  });
 
-    const template = JSON.parse(fs.readFileSync(path.join(outdir, 'Consumer.template.json'), 'utf8'));
-    const resources = Object.values<any>(template.Resources);
-    const ofType = (t: string) => resources.filter((x) => x.Type === t);
-    const commands = ofType('AWS::SSM::Document').filter((d) => d.Properties.DocumentType === 'Command');
-    expect(commands).toHaveLength(1);
-    const runCommand: string[] = commands[0].Properties.Content.mainSteps[0].inputs.runCommand;
-    expect(runCommand[0]).toBe('#!/bin/bash');
-    expect(runCommand).toContain('_find_bundle() {');
-    expect(ofType('AWS::SSM::Document').filter((d) => d.Properties.DocumentType === 'Automation')).toHaveLength(1);
-    expect(ofType('AWS::SSM::Association')).toHaveLength(1);
-    // The gated group's lifecycle rule, and the rule collecting failed association runs.
-    expect(ofType('AWS::Events::Rule').map((r) => r.Properties.EventPattern.source[0]).sort()).toEqual(['aws.autoscaling', 'aws.ssm']);
-    expect(ofType('AWS::AutoScaling::AutoScalingGroup')[0].Properties.LifecycleHookSpecificationList).toHaveLength(1);
-    // The key generator's prebuilt handler is staged as an asset.
-    const handler = ofType('AWS::Lambda::Function')[0];
-    expect(handler).toBeDefined();
-    const assets = fs.readdirSync(outdir).filter((d) => d.startsWith('asset.'));
-    expect(assets.some((d) => fs.existsSync(path.join(outdir, d, 'index.js')))).toBe(true);
+  describe('in a fresh app with the newest aws-cdk-lib from npm', () => {
+    let newest: { app: string; version: string };
+    beforeAll(() => {
+      newest = installWithNewest(packed.tarball);
+    }, 600_000);
+
+    test('npm installs it beside the newest aws-cdk-lib (the peer range allows it) and the same app synthesizes', () => {
+      const installed = JSON.parse(fs.readFileSync(path.join(newest.app, 'node_modules', 'aws-cdk-lib', 'package.json'), 'utf8'));
+      expect(installed.version).toBe(newest.version);
+      const outdir = path.join(newest.app, 'cdk.out');
+      const r = runApp(newest.app, CONSUMER_APP, outdir, true);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expectConsumerTemplate(outdir);
+      // aws-cdk-lib's built-in CloudFormation validation (newer than the lowest supported version;
+      // switched off elsewhere in the suite, see test/support/jest-setup.js) finds nothing.
+      expect(builtInViolations(outdir)).toEqual([]);
+    });
+
+    test('the built-in validation reports a malformed resource (the check above can fail)', () => {
+      const outdir = path.join(newest.app, 'cdk.out.bad');
+      const r = runApp(newest.app, MALFORMED_APP, outdir, true);
+      expect(r.stderr).toContain('VisibilityTimeout: \'not-a-number\' is not of type \'integer\'');
+      expect(builtInViolations(outdir)).toEqual([expect.stringMatching(/^F3012 warning: VisibilityTimeout: 'not-a-number' is not of type 'integer'/)]);
+    });
   });
 
   test('the installed aem-keys command starts and prints its help', () => {
@@ -172,3 +233,25 @@ describe('the packed package', () => {
     expect(r.stdout).toMatch(/rollout/);
   });
 });
+
+/** What the consumer app's stack holds: a gated group, a tag association, the handler asset. */
+function expectConsumerTemplate(outdir: string): void {
+  const template = JSON.parse(fs.readFileSync(path.join(outdir, 'Consumer.template.json'), 'utf8'));
+  const resources = Object.values<any>(template.Resources);
+  const ofType = (t: string) => resources.filter((x) => x.Type === t);
+  const commands = ofType('AWS::SSM::Document').filter((d) => d.Properties.DocumentType === 'Command');
+  expect(commands).toHaveLength(1);
+  const runCommand: string[] = commands[0].Properties.Content.mainSteps[0].inputs.runCommand;
+  expect(runCommand[0]).toBe('#!/bin/bash');
+  expect(runCommand).toContain('_find_bundle() {');
+  expect(ofType('AWS::SSM::Document').filter((d) => d.Properties.DocumentType === 'Automation')).toHaveLength(1);
+  expect(ofType('AWS::SSM::Association')).toHaveLength(1);
+  // The gated group's lifecycle rule, and the rule collecting failed association runs.
+  expect(ofType('AWS::Events::Rule').map((r) => r.Properties.EventPattern.source[0]).sort()).toEqual(['aws.autoscaling', 'aws.ssm']);
+  expect(ofType('AWS::AutoScaling::AutoScalingGroup')[0].Properties.LifecycleHookSpecificationList).toHaveLength(1);
+  // The key generator's prebuilt handler is staged as an asset.
+  const handler = ofType('AWS::Lambda::Function')[0];
+  expect(handler).toBeDefined();
+  const assets = fs.readdirSync(outdir).filter((d) => d.startsWith('asset.'));
+  expect(assets.some((d) => fs.existsSync(path.join(outdir, d, 'index.js')))).toBe(true);
+}

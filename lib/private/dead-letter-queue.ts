@@ -1,9 +1,10 @@
 import * as crypto from 'crypto';
-import { Aws, Duration, Validations } from 'aws-cdk-lib';
+import { Aws, Duration } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { acknowledgeNag } from './nag-arn';
 
 /** How long an undeliverable lifecycle event stays in the dead-letter queue. */
 export const DEAD_LETTER_RETENTION = Duration.days(14);
@@ -47,7 +48,7 @@ export class DeadLetterQueue extends Construct {
         StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
       },
     }));
-    Validations.of(this.queue).acknowledge({
+    acknowledgeNag(this.queue, {
       id: 'AwsSolutions-SQS3',
       reason: 'This queue is itself the dead-letter queue of the key set\'s EventBridge targets; a dead-letter queue of a dead-letter queue would only move the problem.',
     });

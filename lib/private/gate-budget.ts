@@ -20,6 +20,11 @@
  *   (60 to 86,400; 24 hours and 185 attempts when no retry policy is set) is reached (EventBridge API
  *   reference, RetryPolicy).
  *
+ * Pages: docs.aws.amazon.com/autoscaling/ec2/APIReference/API_RecordLifecycleActionHeartbeat.html,
+ * .../API_LifecycleHook.html; docs.aws.amazon.com/systems-manager/latest/userguide/adaptive-concurrency.html,
+ * .../automation-throttling-retry.html, .../monitoring-automation-metrics.html;
+ * docs.aws.amazon.com/eventbridge/latest/APIReference/API_RetryPolicy.html.
+ *
  * The hook's clock runs from the launch until the Automation's first heartbeat (EventBridge
  * delivery and its retries, then the Automation queue), and then from one heartbeat to the next.
  * Each of those segments must fit in `heartbeatTimeout`.

@@ -1,8 +1,8 @@
-import { ArnFormat, Aws, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Aws, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import { nagArn } from './nag-arn';
+import { acknowledgeNag, nagArn } from './nag-arn';
 import { Construct, IConstruct } from 'constructs';
 import { METRICS } from './launch-results';
 
@@ -112,7 +112,7 @@ export class KeySetLogs extends Construct {
       resourceArns: [stack.formatArn({ service: 'logs', resource: 'log-group', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
     });
     if (Construct.isConstruct(grantee.grantPrincipal)) {
-      Validations.of(grantee.grantPrincipal as IConstruct).acknowledge({
+      acknowledgeNag(grantee.grantPrincipal as IConstruct, {
         id: `AwsSolutions::AwsSolutions-IAM5[Resource::${nagArn(stack, 'logs', 'log-group:*')}]`,
         reason: 'logs:DescribeLogGroups only (the SSM agent checks that the output log group exists); it lists names and has no narrower resource. Writing is limited to the key set\'s log group.',
       });
