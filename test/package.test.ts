@@ -10,6 +10,8 @@ import * as path from 'path';
  * plain JavaScript CDK app (no ts-node, no path into this clone) that synthesizes through the
  * public API. Its peer and runtime dependencies are the clone's installed copies (linked, as npm
  * would install the same versions), so no network is needed.
+ *
+ * @full-suite: npm pack builds the package with jsii (tens of seconds); not in `npm run test:fast`.
  */
 
 const root = path.join(__dirname, '..');
