@@ -4,12 +4,12 @@ import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
-import { nagArn } from './private/nag-arn';
 import { Construct, IConstruct } from 'constructs';
-import { RuledInstallerParameter, ssmConstraint } from './private/installer-checks';
-import { DeadLetterQueue } from './private/dead-letter-queue';
 import { INSTALLER_DEFAULTS, InstallerOptions, installerParameters } from './installer-options';
+import { DeadLetterQueue } from './private/dead-letter-queue';
+import { RuledInstallerParameter, ssmConstraint } from './private/installer-checks';
 import { withLaunchResults } from './private/launch-results';
+import { nagArn } from './private/nag-arn';
 
 /** Tag put on every gated group (and, through `PropagateAtLaunch`, on its instances). */
 export const GATE_TAG_KEY = 'aem-crypto-keys:gate';

@@ -41,7 +41,7 @@ const LOGS_API = [
   "request = urllib.request.Request(endpoint.rstrip('/') + '/', data=body.encode(), method='POST', headers={",
   "    'Content-Type': 'application/x-amz-json-1.1', 'X-Amz-Target': 'Logs_20140328.' + operation,",
   "    'Authorization': 'AWS4-HMAC-SHA256 Credential=%s/20260101/us-east-1/logs/aws4_request, SignedHeaders=host, Signature=0' % key})",
-  "sys.stdout.write(urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=60).read().decode())",
+  'sys.stdout.write(urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=60).read().decode())',
 ].join('\n');
 
 /** The names of the group's streams, oldest first. */
@@ -57,7 +57,6 @@ function readGroup(moto: Moto, group: string, skip = 0): Array<{ name: string; e
     events: logsApi(moto, 'GetLogEvents', { logGroupName: group, logStreamName: name, startFromHead: true }).events,
   }));
 }
-
 
 describe('LogGroupName: one rule', () => {
   test('the script checks the rule table\'s expression, and agrees with it on samples', () => {

@@ -7,8 +7,8 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { AemCryptoKeys, AemCryptoKeysProps, JcrKeyMigrationDocument, KeySource, TokenHandlerProperty } from '../lib';
 import { checkDocumentSize, documentContentBound, maxJsonBytes, SSM_DOCUMENT_MAX_BYTES } from '../lib/private/document-size';
 import { PARAMETER_PATTERNS } from '../lib/private/shell-script-document';
-import { tokenProperties } from './support/token-properties';
 import { fixedCost } from '../scripts/bench-fleet';
+import { tokenProperties } from './support/token-properties';
 
 /** The documents' goal: 75 % of SSM's limit, room for later features. */
 const DOCUMENT_GOAL_BYTES = 48 * 1024;

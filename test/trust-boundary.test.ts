@@ -7,8 +7,8 @@ import * as path from 'path';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { fingerprint } from '../lib/private/key-set';
 import { JcrKeyMigrationDocument } from '../lib/migration-document';
+import { fingerprint } from '../lib/private/key-set';
 import { aemBundles, bundleDir, CRYPTO_FILE, felixCache } from './support/felix';
 import {
   documentIn, Instance, makeInstance, plant, renderScript, runScriptAsync, snapshotTree, synthExport, synthInstaller, testUser, TOKEN_FILE, RunResult,

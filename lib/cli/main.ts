@@ -17,8 +17,8 @@ import {
   validateSecretId,
 } from './args';
 import { importKeys, OperationError, readKeyFile } from './import-keys';
-import { explainNetworkErrors } from './network-errors';
 import { formatAge, knownStatus, KnownInstanceStatus } from './known-status';
+import { explainNetworkErrors } from './network-errors';
 import { Output, Progress } from './progress';
 import { CommandResult, InstanceResult, sendAndWait } from './run-command';
 

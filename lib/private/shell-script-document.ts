@@ -2,8 +2,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
-import { HMAC_BYTES, MASTER_BYTES } from './key-set';
 import { checkDocumentSize } from './document-size';
+import { HMAC_BYTES, MASTER_BYTES } from './key-set';
 import { compactShell, joinShortLines, usedFunctions } from './shell-compact';
 
 /**
@@ -135,7 +135,6 @@ export function shortNames(line: string): string {
 export function embeddedHeader(scriptFile: string): string {
   return `# ${scriptFile} of cdk-aem-crypto-keys, compacted; _x is aemkeys_x or AEMKEYS_x.`;
 }
-
 
 function readScript(file: string): string[] {
   return fs.readFileSync(path.join(SCRIPTS_DIR, file), 'utf8').replace(/\n$/, '').split('\n');

@@ -6,9 +6,9 @@ import * as path from 'path';
 import { App, Stack } from 'aws-cdk-lib';
 import { AemCryptoKeys } from '../../lib/aem-crypto-keys';
 import { TokenHandlerProperties } from '../../lib/installer-document';
-import { tokenProperties } from './token-properties';
 import { awsStandInDir } from './aws-stand-in';
 import { bundleDir, CRYPTO, CRYPTO_FILE, InstalledBundle } from './felix';
+import { tokenProperties } from './token-properties';
 
 /** An SSM document as synthesized: its single step's lines and its parameters. */
 export interface SynthesizedDocument {
