@@ -47,6 +47,7 @@ const PROPERTY_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,199}$/;
 const RESERVED_PROPERTIES = new Set(['token.encapsulated', 'service.pid', 'service.factoryPid', 'service.bundleLocation']);
 
 function quote(value: string, property: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what this refuses
   if (/[\u0000-\u001f\u007f]/.test(value)) {
     throw new Error(`tokenHandlerProperties: "${property}" holds a control character (newline, tab, ...)`);
   }

@@ -142,7 +142,7 @@ describeWithTools(['cfn-lint'], 'cfn-lint over every synthesized template', () =
     const { outdir } = synthExample();
     const templates = fs.readdirSync(outdir).filter((f) => f.endsWith('.template.json')).map((f) => path.join(outdir, f));
     expect(templates.length).toBeGreaterThan(0);
-    let output = '';
+    let output: string;
     try {
       output = execFileSync('cfn-lint', ['--format', 'parseable', ...templates], { encoding: 'utf8' });
     } catch (e: any) {
