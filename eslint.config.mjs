@@ -35,12 +35,15 @@ export default defineConfig(
     },
     linterOptions: { reportUnusedDisableDirectives: 'error' },
     rules: {
+      // As projen sets it up for CDK construct libraries: 150, and a line may run long only for a
+      // string, a template literal or a regular expression (a message or a test name stays one
+      // piece that grep finds). Comments count.
       '@stylistic/max-len': ['error', {
         code: 150,
         ignoreUrls: true,
-        ignoreRegExpLiterals: false,
-        ignoreStrings: false,
-        ignoreTemplateLiterals: false,
+        ignoreRegExpLiterals: true,
+        ignoreStrings: true,
+        ignoreTemplateLiterals: true,
       }],
       '@stylistic/indent': ['error', 2, { SwitchCase: 1, ignoredNodes: ['TemplateLiteral *'] }],
       '@stylistic/quotes': ['error', 'single', { avoidEscape: true, allowTemplateLiterals: 'always' }],
