@@ -310,7 +310,11 @@ export class LifecycleGate extends Construct {
     }
     // Validates the installer options (e.g. bundles restart without admin secret) up front.
     const parameters = installerParameters('unused', options);
-    const role = !(options.manageSsm ?? cfnAsg !== undefined) ? undefined : cfnAsg ? roleOf(asg as autoscaling.AutoScalingGroup) : options.instanceRole;
+    const role = !(options.manageSsm ?? cfnAsg !== undefined)
+      ? undefined
+      : cfnAsg
+        ? roleOf(asg as autoscaling.AutoScalingGroup)
+        : options.instanceRole;
     gatedGroups.set(asg, hookName);
     this.hookNames.push(hookName);
     this.timeouts.push({ hookName, ...timeouts });

@@ -78,7 +78,10 @@ test('reads association runs, else the last installer run, per tagged instance, 
     { Filters: [{ Key: 'tag:aem-role', Values: ['publish'] }], MaxResults: 50, NextToken: undefined },
     { Filters: [{ Key: 'tag:aem-role', Values: ['publish'] }], MaxResults: 50, NextToken: 'p2' },
   ]);
-  const listed = ssm.commandCalls(ListCommandInvocationsCommand).map((c) => c.args[0].input).sort((x, y) => x.InstanceId!.localeCompare(y.InstanceId!));
+  const listed = ssm
+    .commandCalls(ListCommandInvocationsCommand)
+    .map((c) => c.args[0].input)
+    .sort((x, y) => x.InstanceId!.localeCompare(y.InstanceId!));
   expect(listed).toEqual([
     { InstanceId: 'i-0000000000000000c', Filters: [{ key: 'DocumentName', value: DOC }], MaxResults: 10 },
     { InstanceId: 'i-0000000000000000d', Filters: [{ key: 'DocumentName', value: DOC }], MaxResults: 10 },

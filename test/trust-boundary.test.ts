@@ -96,7 +96,10 @@ describeAsRoot(['java', 'moto_server', 'aws', 'setpriv'], 'trust boundary: the A
     return runScriptAsync(inst, script, { ...moto.env, HOME: process.env.HOME ?? '/root' });
   }
 
-  /** Every byte of every regular file under `dir` (following nothing), concatenated; a decoy's own inode (a planted hard link) is no copy and left out. */
+  /**
+   * Every byte of every regular file under `dir` (following nothing), concatenated; a decoy's own
+   * inode (a planted hard link) is no copy and left out.
+   */
   function allBytes(dir: string): Buffer {
     const decoyInodes = new Set(fs.readdirSync(decoy).map((f) => fs.lstatSync(path.join(decoy, f)).ino));
     const parts: Buffer[] = [];
@@ -350,7 +353,12 @@ done`;
     const inst = instance();
     const server = await hostileServer(answer);
     const before = snapshotTree(inst.quickstart);
-    const script = renderScript(migration(), { QuickstartDir: inst.quickstart, AemUser: user.name, AdminSecretId: await adminArn(), AemPort: String(server.port) });
+    const script = renderScript(migration(), {
+      QuickstartDir: inst.quickstart,
+      AemUser: user.name,
+      AdminSecretId: await adminArn(),
+      AemPort: String(server.port),
+    });
     fs.writeFileSync(path.join(inst.stubs, 'running'), '');
     const r = await runScriptAsync(inst, script, { ...moto.env, HOME: process.env.HOME ?? '/root' });
     await server.close();

@@ -180,7 +180,10 @@ export interface ShellScriptDocumentOptions {
  * An `AWS::SSM::Document` (Command, schemaVersion 2.2, Linux, one `aws:runShellScript` step)
  * running `scriptFile`, created as `scope`'s `Resource` child.
  */
-export function createShellScriptDocument(scope: Construct, options: ShellScriptDocumentOptions): { document: ssm.CfnDocument; runCommand: string[] } {
+export function createShellScriptDocument(
+  scope: Construct,
+  options: ShellScriptDocumentOptions,
+): { document: ssm.CfnDocument; runCommand: string[] } {
   const runCommand = embedShellScript(options.scriptFile, Object.keys(options.parameters), options.staticSections);
   const parameters = Object.fromEntries(Object.entries(options.parameters).map(([name, p]) => [name, {
     type: 'String',
