@@ -1,7 +1,7 @@
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { ssmConstraint } from './private/installer-checks';
 import { INSTALLER_TIMEOUT_SECONDS } from './private/gate-budget';
+import { ssmConstraint } from './private/installer-checks';
 import { createShellScriptDocument, keySizeParameters, ScriptParameter } from './private/shell-script-document';
 import { TokenHandlerProperty, tokenHandlerRecord } from './token-handler-property';
 
@@ -48,6 +48,7 @@ const PROPERTY_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,199}$/;
 const RESERVED_PROPERTIES = new Set(['token.encapsulated', 'service.pid', 'service.factoryPid', 'service.bundleLocation']);
 
 function quote(value: string, property: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what this refuses
   if (/[\u0000-\u001f\u007f]/.test(value)) {
     throw new Error(`tokenHandlerProperties: "${property}" holds a control character (newline, tab, ...)`);
   }

@@ -6,10 +6,10 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
-import { acknowledgeNag, nagArn } from './private/nag-arn';
 import { Construct } from 'constructs';
 import type { AemCryptoKeys, GatedAutoScalingGroup } from './aem-crypto-keys';
 import { GATE_TAG_KEY } from './lifecycle-gate';
+import { acknowledgeNag, nagArn } from './private/nag-arn';
 
 /** Default number of abandoned launches (with no successful one) that stops a group's launches. */
 export const DEFAULT_LOOP_ABANDONS = 3;

@@ -4,15 +4,15 @@ import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
-import { acknowledgeNag, nagArn } from './private/nag-arn';
 import { Construct, IConstruct } from 'constructs';
-import { RuledInstallerParameter, ssmConstraint } from './private/installer-checks';
+import { INSTALLER_DEFAULTS, InstallerOptions, installerParameters } from './installer-options';
 import { DeadLetterQueue, TARGET_MAX_EVENT_AGE } from './private/dead-letter-queue';
 import {
   API_STEP_MAX_ATTEMPTS, API_STEP_TIMEOUT_SECONDS, budgetProblems, gateBudget, INSTALLER_TIMEOUT_SECONDS,
 } from './private/gate-budget';
-import { INSTALLER_DEFAULTS, InstallerOptions, installerParameters } from './installer-options';
+import { RuledInstallerParameter, ssmConstraint } from './private/installer-checks';
 import { withLaunchResults } from './private/launch-results';
+import { acknowledgeNag, nagArn } from './private/nag-arn';
 
 /** Tag put on every gated group (and, through `PropagateAtLaunch`, on its instances). */
 export const GATE_TAG_KEY = 'aem-crypto-keys:gate';
@@ -324,7 +324,11 @@ export class LifecycleGate extends Construct {
     }
     // Validates the installer options (e.g. bundles restart without admin secret) up front.
     const parameters = installerParameters('unused', options);
-    const role = !(options.manageSsm ?? cfnAsg !== undefined) ? undefined : cfnAsg ? roleOf(asg as autoscaling.AutoScalingGroup) : options.instanceRole;
+    const role = !(options.manageSsm ?? cfnAsg !== undefined)
+      ? undefined
+      : cfnAsg
+        ? roleOf(asg as autoscaling.AutoScalingGroup)
+        : options.instanceRole;
     gatedGroups.set(asg, hookName);
     this.hookNames.push(hookName);
     this.timeouts.push({ hookName, ...timeouts });

@@ -2,8 +2,8 @@ import { Duration, Stack, Token } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
-import { installerValueError } from './private/installer-checks';
 import { InstallerOptions, installerParameters, OnKeyMismatch } from './installer-options';
+import { installerValueError } from './private/installer-checks';
 
 /** Default schedule of the drift-repair runs. */
 export const DEFAULT_ASSOCIATION_SCHEDULE = 'rate(30 minutes)';

@@ -7,6 +7,7 @@ import * as path from 'path';
 // These tests rebuild it when it is missing or older than a source, then check that the committed
 // API.md is what jsii-docgen makes of it, that no breaking change against api/baseline.jsii is left
 // unmarked, and that the package entry exports exactly the assembly's classes and enums.
+// @full-suite: the jsii build and jsii-docgen take tens of seconds; not in `npm run test:fast`.
 const root = path.join(__dirname, '..');
 const env = { ...process.env, JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION: process.env.JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?? '20' };
 const TOOLS = ['jsii', 'jsii-docgen', 'jsii-diff', 'jsii-rosetta'];

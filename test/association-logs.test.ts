@@ -41,7 +41,7 @@ const LOGS_API = [
   "request = urllib.request.Request(endpoint.rstrip('/') + '/', data=body.encode(), method='POST', headers={",
   "    'Content-Type': 'application/x-amz-json-1.1', 'X-Amz-Target': 'Logs_20140328.' + operation,",
   "    'Authorization': 'AWS4-HMAC-SHA256 Credential=%s/20260101/us-east-1/logs/aws4_request, SignedHeaders=host, Signature=0' % key})",
-  "sys.stdout.write(urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=60).read().decode())",
+  'sys.stdout.write(urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=60).read().decode())',
 ].join('\n');
 
 /** The names of the group's streams, oldest first. */
@@ -57,7 +57,6 @@ function readGroup(moto: Moto, group: string, skip = 0): Array<{ name: string; e
     events: logsApi(moto, 'GetLogEvents', { logGroupName: group, logStreamName: name, startFromHead: true }).events,
   }));
 }
-
 
 describe('LogGroupName: one rule', () => {
   test('the script checks the rule table\'s expression, and agrees with it on samples', () => {
@@ -230,7 +229,10 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'the real installer 
     const all = streams.flatMap((s) => s.events.map((e) => e.message));
     const count = (pattern: string) => countMatches(pattern, all);
     expect({
-      associationChanged: count(ASSOCIATION_CHANGED_PATTERN), installerChanged: count(CHANGED_PATTERN), installerErrors: count(ERROR_PATTERN), associationFailures: count(ASSOCIATION_FAILURE_PATTERN),
+      associationChanged: count(ASSOCIATION_CHANGED_PATTERN),
+      installerChanged: count(CHANGED_PATTERN),
+      installerErrors: count(ERROR_PATTERN),
+      associationFailures: count(ASSOCIATION_FAILURE_PATTERN),
     }).toEqual({ associationChanged: 2, installerChanged: 2, installerErrors: 1, associationFailures: 0 });
     // What reached the log group never holds key material.
     expect(scanText(all.join('\n'), [fx.keys.hmac, fx.keys.master])).toEqual([]);
@@ -258,9 +260,12 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'the real installer 
     plant(path.join(fx.inst.keyDir, 'master'), randomBytes(16), fx.user); // drift, so the run replaces a key
     const trace = path.join(fx.inst.root, 'trace-logged');
     const streams = streamNames(fx.moto, group).length;
-    const r = runScript(fx.inst, renderScript(synthInstaller(), { QuickstartDir: fx.inst.quickstart, AemUser: fx.user.name, SecretId: fx.good, LogGroupName: group }),
+    const r = runScript(
+      fx.inst,
+      renderScript(synthInstaller(), { QuickstartDir: fx.inst.quickstart, AemUser: fx.user.name, SecretId: fx.good, LogGroupName: group }),
       { ...fx.moto.env, HOME: process.env.HOME ?? '/root', ...agent },
-      { wrap: ['strace', ...STRACE_FAST, '-f', '-qq', '-e', 'trace=execve', '-v', '-xx', '-s', '65536', '-o', trace] });
+      { wrap: ['strace', ...STRACE_FAST, '-f', '-qq', '-e', 'trace=execve', '-v', '-xx', '-s', '65536', '-o', trace] },
+    );
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^master: [0-9a-f]{12} replaced/m);
     const decode = (line: string) => [...line.matchAll(/"((?:\\x[0-9a-f]{2})*)"/g)].map((m) => Buffer.from(m[1].replace(/\\x/g, ''), 'hex'));

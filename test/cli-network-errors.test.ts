@@ -6,7 +6,7 @@ import * as path from 'path';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ListDocumentsCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { explainNetworkErrors } from '../lib/cli/network-errors';
-import { runCli } from './support/cli-run';
+import { launchCli, runCli } from './support/cli-run';
 
 // A network failure names the call, the endpoint and what to check (it used to be only
 // "aem-keys: connect ECONNREFUSED 127.0.0.1:9"). Only loopback is ever contacted.
@@ -89,17 +89,10 @@ test('a service answer (HTTP 400) is not a network error: the service\'s own err
 });
 
 test('the real launcher (errors from Node itself, outside jest) gives the same line', async () => {
-  const { spawn } = await import('child_process');
   const port = await closedPort();
   const files = keyFiles();
-  const launcher = path.join(__dirname, '..', 'bin', 'aem-keys.js');
-  const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [launcher, 'import', '--secret', SECRET, '--hmac', files.hmac, '--master', files.master, '--endpoint-url', `http://127.0.0.1:${port}`], {
-      env: { ...process.env, AWS_MAX_ATTEMPTS: '1' },
-    });
-    let stderr = '';
-    child.stderr.on('data', (d) => { stderr += d; });
-    child.on('close', (code) => resolve({ code, stderr }));
+  const result = launchCli(['import', '--secret', SECRET, '--hmac', files.hmac, '--master', files.master, '--endpoint-url', `http://127.0.0.1:${port}`], {
+    AWS_MAX_ATTEMPTS: '1',
   });
   expect(result.code).toBe(1);
   expect(result.stderr.trimEnd().split('\n')).toEqual([

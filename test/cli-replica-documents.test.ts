@@ -2,9 +2,9 @@ import { execFileSync } from 'child_process';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { CreateDocumentCommand, ListCommandsCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { INSTALLER_DOCUMENT_TAG, serializeKeySet } from '../lib/private/key-set';
+import { runCli } from './support/cli-run';
 import { Moto, MOTO_REGION, startMoto } from './support/moto';
 import { describeWithTools } from './support/tools';
-import { runCli } from './support/cli-run';
 
 // A replica region's key set (KeySource.fromReplica({ secretName })) knows its secret only by a
 // partial ARN (no 6-character suffix) and tags its documents with it; the CLI, given the full ARN,

@@ -12,8 +12,8 @@ import {
   SSMClient,
 } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
-import { main } from '../lib/cli/main';
 import { formatAge } from '../lib/cli/known-status';
+import { runCli } from './support/cli-run';
 
 const ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:aem-keys-AbCdEf';
 const DOC = 'AemKeys-Installer';
@@ -21,20 +21,10 @@ const NOW = Date.parse('2026-12-01T12:00:00Z');
 const sm = mockClient(SecretsManagerClient);
 const ssm = mockClient(SSMClient);
 
-function capture() {
-  const chunks: string[] = [];
-  return { write: (s: string) => { chunks.push(s); return true; }, text: () => chunks.join('') };
-}
-
-async function run(args: string[]) {
-  const stdout = capture();
-  const stderr = capture();
-  const code = await main(args, {
-    stdout, stderr, pollMs: 1, sleep: async () => undefined, now: () => NOW,
-    ssm: new SSMClient({ region: 'eu-west-1' }), secretsManager: new SecretsManagerClient({ region: 'eu-west-1' }),
-  });
-  return { code, stdout: stdout.text(), stderr: stderr.text() };
-}
+const run = (args: string[]) => runCli(args, {
+  pollMs: 1, sleep: async () => undefined, now: () => NOW,
+  ssm: new SSMClient({ region: 'eu-west-1' }), secretsManager: new SecretsManagerClient({ region: 'eu-west-1' }),
+});
 
 const ago = (minutes: number) => new Date(NOW - minutes * 60_000);
 
@@ -88,7 +78,10 @@ test('reads association runs, else the last installer run, per tagged instance, 
     { Filters: [{ Key: 'tag:aem-role', Values: ['publish'] }], MaxResults: 50, NextToken: undefined },
     { Filters: [{ Key: 'tag:aem-role', Values: ['publish'] }], MaxResults: 50, NextToken: 'p2' },
   ]);
-  const listed = ssm.commandCalls(ListCommandInvocationsCommand).map((c) => c.args[0].input).sort((x, y) => x.InstanceId!.localeCompare(y.InstanceId!));
+  const listed = ssm
+    .commandCalls(ListCommandInvocationsCommand)
+    .map((c) => c.args[0].input)
+    .sort((x, y) => x.InstanceId!.localeCompare(y.InstanceId!));
   expect(listed).toEqual([
     { InstanceId: 'i-0000000000000000c', Filters: [{ key: 'DocumentName', value: DOC }], MaxResults: 10 },
     { InstanceId: 'i-0000000000000000d', Filters: [{ key: 'DocumentName', value: DOC }], MaxResults: 10 },

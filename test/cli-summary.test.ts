@@ -9,9 +9,9 @@ import {
   SSMClient,
 } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
-import { main } from '../lib/cli/main';
 import { Progress } from '../lib/cli/progress';
 import { parseFingerprints, splitOutput, summarize } from '../lib/cli/run-command';
+import { capture, runCli } from './support/cli-run';
 
 // What moto cannot emulate: commands that stay in progress, fail on some instances, and targets
 // whose instances only ListCommandInvocations reveals (real SSM lists no InstanceIds for them).
@@ -20,20 +20,8 @@ const ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:aem-keys-AbCdE
 const sm = mockClient(SecretsManagerClient);
 const ssm = mockClient(SSMClient);
 
-function capture(isTTY = false) {
-  const chunks: string[] = [];
-  return { isTTY, write: (s: string) => { chunks.push(s); return true; }, text: () => chunks.join('') };
-}
-
-async function run(args: string[], isTTY = false) {
-  const stdout = capture();
-  const stderr = capture(isTTY);
-  const code = await main(args, {
-    stdout, stderr, pollMs: 1, sleep: async () => undefined,
-    ssm: new SSMClient({ region: 'eu-west-1' }), secretsManager: new SecretsManagerClient({ region: 'eu-west-1' }),
-  });
-  return { code, stdout: stdout.text(), stderr: stderr.text() };
-}
+const clients = () => ({ ssm: new SSMClient({ region: 'eu-west-1' }), secretsManager: new SecretsManagerClient({ region: 'eu-west-1' }) });
+const run = (args: string[]) => runCli(args, { pollMs: 1, sleep: async () => undefined, ...clients() });
 
 const ok = (id: string, fp = 'aaaaaaaaaaaa'): CommandInvocation => ({
   InstanceId: id, Status: 'Success', StatusDetails: 'Success',
@@ -113,16 +101,13 @@ test('rollout: SSM stopping after max errors leaves instances not run, which cou
 test('a wait that times out says so and exits 1 without claiming success', async () => {
   ssm.on(ListCommandsCommand).resolves({ Commands: [{ CommandId: 'cmd-1', Status: 'InProgress', TargetCount: 1, CompletedCount: 0, InstanceIds: ['i-0000000000000000a'] }] });
   ssm.on(GetCommandInvocationCommand).resolves({ Status: 'InProgress', StatusDetails: 'InProgress' });
-  const stdout = capture();
-  const stderr = capture();
   let t = 0;
-  const code = await main(['rollout', '--secret', ARN, '--targets', 'tag:a=b', '--timeout', '5'], {
-    stdout, stderr, pollMs: 1000, sleep: async (ms) => { t += ms; }, now: () => t,
-    ssm: new SSMClient({ region: 'eu-west-1' }), secretsManager: new SecretsManagerClient({ region: 'eu-west-1' }),
+  const r = await runCli(['rollout', '--secret', ARN, '--targets', 'tag:a=b', '--timeout', '5'], {
+    pollMs: 1000, sleep: async (ms) => { t += ms; }, now: () => t, ...clients(),
   });
-  expect(code).toBe(1);
-  expect(stderr.text()).toContain('WaitTimedOut');
-  expect(stdout.text()).toMatch(/i-0000000000000000a\s+InProgress/);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain('WaitTimedOut');
+  expect(r.stdout).toMatch(/i-0000000000000000a\s+InProgress/);
   expect(t).toBe(5000);
   expect(ssm.commandCalls(ListCommandsCommand)).toHaveLength(6);
 });

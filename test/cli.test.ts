@@ -1,34 +1,16 @@
-import { execFileSync, spawnSync } from 'child_process';
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { CreateSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { CreateDocumentCommand, ListCommandsCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { main } from '../lib/cli/main';
 import { EXPORT_DOCUMENT_TAG, fingerprint, INSTALLER_DOCUMENT_TAG, parseKeySet, serializeKeySet } from '../lib/private/key-set';
+import { launchCli, runCli } from './support/cli-run';
 import { Moto, MOTO_REGION, startMoto } from './support/moto';
 import { describeWithTools } from './support/tools';
 
-const LAUNCHER = path.join(__dirname, '..', 'bin', 'aem-keys.js');
-
-/** Captures what the CLI writes. */
-function capture(isTTY = false) {
-  const chunks: string[] = [];
-  return { isTTY, write: (s: string) => { chunks.push(s); return true; }, text: () => chunks.join('') };
-}
-
-async function run(args: string[], extra: { isTTY?: boolean } = {}) {
-  const stdout = capture();
-  const stderr = capture(extra.isTTY);
-  const code = await main(args, { stdout, stderr, pollMs: 10 });
-  return { code, stdout: stdout.text(), stderr: stderr.text() };
-}
-
-/** Runs the real launcher (bin/aem-keys.js) as `npx aem-keys` would. */
-function launch(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [LAUNCHER, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const run = runCli;
+const launch = launchCli;
 
 describe('aem-keys command line (no AWS)', () => {
   test('--help, per-command help and no arguments', async () => {

@@ -7,8 +7,8 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { AemCryptoKeys, AemCryptoKeysProps, JcrKeyMigrationDocument, KeySource, TokenHandlerProperty } from '../lib';
 import { checkDocumentSize, documentContentBound, maxJsonBytes, SSM_DOCUMENT_MAX_BYTES } from '../lib/private/document-size';
 import { PARAMETER_PATTERNS } from '../lib/private/shell-script-document';
-import { tokenProperties } from './support/token-properties';
 import { fixedCost } from '../scripts/bench-fleet';
+import { tokenProperties } from './support/token-properties';
 
 /** The documents' goal (issue 20): 56 KiB of SSM's 64 KiB, room for later features; readability wins over bytes. */
 const DOCUMENT_GOAL_BYTES = 56 * 1024;

@@ -1,9 +1,9 @@
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { DATA_BLOCK_MARKER } from '../lib/private/shell-script-document';
 import { App } from 'aws-cdk-lib';
 import { ExampleAemStack } from '../bin/example-stack';
+import { DATA_BLOCK_MARKER } from '../lib/private/shell-script-document';
 import { acknowledgements, nagFindings } from './support/nag';
 import { exampleContext, stableTemplate, synthExample } from './support/synth';
 import { describeWithTools } from './support/tools';
@@ -144,7 +144,7 @@ describeWithTools(['cfn-lint'], 'cfn-lint over every synthesized template', () =
     const { outdir } = synthExample();
     const templates = fs.readdirSync(outdir).filter((f) => f.endsWith('.template.json')).map((f) => path.join(outdir, f));
     expect(templates.length).toBeGreaterThan(0);
-    let output = '';
+    let output: string;
     try {
       output = execFileSync('cfn-lint', ['--format', 'parseable', ...templates], { encoding: 'utf8' });
     } catch (e: any) {

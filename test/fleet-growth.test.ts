@@ -59,7 +59,7 @@ describe('growth with the number of gated groups', () => {
     expect(queuePolicy(fifty.template).length).toBe(queuePolicy(a.template).length);
   });
 
-    test('what each group adds: one rule, one role policy; one Automation and one installer document per key set', () => {
+  test('what each group adds: one rule, one role policy; one Automation and one installer document per key set', () => {
     const types = (t: any) => Object.values(t.Resources as Record<string, any>).map((r) => r.Type as string);
     const count = (list: string[], type: string) => list.filter((t) => t === type).length;
     for (const n of counts) {

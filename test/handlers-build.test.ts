@@ -1,8 +1,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
-
 // The prebuilt handler bundles are committed so synthesis needs no build step (and no Docker).
 // This fails when a handler source changed without `npm run build:handlers`.
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- a CommonJS build script without types
 const { build, HANDLERS } = require('../scripts/build-handlers.js');
 
 describe('prebuilt handler bundles', () => {

@@ -323,7 +323,10 @@ describeWithTools(['java', 'moto_server', 'aws'], 'installer on what AEM really 
       expect(run(inst).status).toBe(0);
       const events = path.join(inst.root, 'events');
       fs.writeFileSync(events, '');
-      const stub = await startAemStub({ events, tokenConfig: tokenConfig && { encapsulated: tokenConfig.encapsulated, installedFrom: tokenConfig.installedFrom(inst) } });
+      const stub = await startAemStub({
+        events,
+        tokenConfig: tokenConfig && { encapsulated: tokenConfig.encapsulated, installedFrom: tokenConfig.installedFrom(inst) },
+      });
       try {
         const script = renderScript(doc(), {
           SecretId: arns.good, QuickstartDir: inst.quickstart, AemUser: user.name, Mode: 'verify',

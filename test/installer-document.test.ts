@@ -4,11 +4,11 @@ import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { AemCryptoKeys } from '../lib/aem-crypto-keys';
 import { INSTALLER_PARAMETER_NAMES, InstallerDocument, renderTokenHandlerConfig } from '../lib/installer-document';
-import { DATA_BLOCK_MARKER, embeddedHeader, SECRET_ARN_PATTERN, shortNames } from '../lib/private/shell-script-document';
 import { installerParameters, OnKeyMismatch, RestartBehavior } from '../lib/installer-options';
+import { DATA_BLOCK_MARKER, embeddedHeader, SECRET_ARN_PATTERN, shortNames } from '../lib/private/shell-script-document';
+import { TokenHandlerProperty } from '../lib/token-handler-property';
 import { synthInstaller } from './support/installer-harness';
 import { tokenProperties } from './support/token-properties';
-import { TokenHandlerProperty } from '../lib/token-handler-property';
 
 const SCRIPTS = path.join(__dirname, '..', 'lib', 'scripts');
 

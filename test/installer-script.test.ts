@@ -94,7 +94,12 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
    * (asserted equal to the one before it, so it is the tree as this run finds it) and gets this
    * run's; it saves one walk over the tree per run.
    */
-  function expectFailure(inst: Instance, values: Record<string, string>, message: string | RegExp, tree?: { snapshot?: Record<string, string> }): RunResult {
+  function expectFailure(
+    inst: Instance,
+    values: Record<string, string>,
+    message: string | RegExp,
+    tree?: { snapshot?: Record<string, string> },
+  ): RunResult {
     const before = tree?.snapshot ?? snapshotTree(inst.quickstart);
     const r = run(inst, values);
     const after = snapshotTree(inst.quickstart);

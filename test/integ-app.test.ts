@@ -4,8 +4,8 @@
  * one the real installer serves: install, then a verify run reporting the secret's fingerprints,
  * key files of 32 and 16 bytes (what the integ test asserts on the instance).
  */
-import { createHash, randomBytes } from 'crypto';
 import { spawnSync } from 'child_process';
+import { createHash, randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -28,6 +28,8 @@ test('the integ app synthesizes to its committed snapshot (templates, test manif
   process.env.CDK_OUTDIR = outdir;
   process.env.CDK_CONTEXT_JSON = JSON.stringify(integContext());
   try {
+    // The integ app synthesizes when loaded (as integ-runner runs it): a fresh module copy each time.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     jest.isolateModules(() => require('./integ/integ.gate'));
   } finally {
     restore('CDK_OUTDIR', before.outdir);

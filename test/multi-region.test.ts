@@ -180,7 +180,7 @@ describe('the three-region example', () => {
     test('zero errors in the four templates', () => {
       const templates = fs.readdirSync(outdir).filter((f) => f.endsWith('.template.json')).map((f) => path.join(outdir, f));
       expect(templates).toHaveLength(4);
-      let output = '';
+      let output: string;
       try {
         output = execFileSync('cfn-lint', ['--format', 'parseable', ...templates], { encoding: 'utf8' });
       } catch (e: any) {

@@ -18,10 +18,23 @@ const NS = 'AemCryptoKeys/ObsStack/Keys';
 
 type MonitoringOption = Partial<AemCryptoKeysMonitoringProps> | ((stack: Stack) => Partial<AemCryptoKeysMonitoringProps>) | false;
 
-function build(opts: { groups?: number; tagged?: boolean; monitoring?: MonitoringOption; keys?: AemCryptoKeysProps; before?: (stack: Stack, keys: AemCryptoKeys) => void; after?: (stack: Stack, keys: AemCryptoKeys) => void } = {}) {
+function build(
+  opts: {
+    groups?: number;
+    tagged?: boolean;
+    monitoring?: MonitoringOption;
+    keys?: AemCryptoKeysProps;
+    before?: (stack: Stack, keys: AemCryptoKeys) => void;
+    after?: (stack: Stack, keys: AemCryptoKeys) => void;
+  } = {},
+) {
   const app = new App({ context: { 'aws:cdk:enable-path-metadata': true } });
   const stack = new Stack(app, 'ObsStack');
-  const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 1, natGateways: 0, subnetConfiguration: [{ name: 'app', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
+  const vpc = new ec2.Vpc(stack, 'Vpc', {
+    maxAzs: 1,
+    natGateways: 0,
+    subnetConfiguration: [{ name: 'app', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }],
+  });
   const keys = new AemCryptoKeys(stack, 'Keys', opts.keys);
   const groups: autoscaling.AutoScalingGroup[] = [];
   for (let i = 1; i <= (opts.groups ?? 1); i++) {
@@ -280,7 +293,9 @@ describe('AemCryptoKeysMonitoring', () => {
   });
 
   test('the account-wide Automation alarms: thresholds are props, and they can be left to another key set', () => {
-    const custom = build({ monitoring: { automationQueueThreshold: 20, automationQueuePeriod: Duration.minutes(10), concurrentAutomationsThreshold: 400 } });
+    const custom = build({
+      monitoring: { automationQueueThreshold: 20, automationQueuePeriod: Duration.minutes(10), concurrentAutomationsThreshold: 400 },
+    });
     expect(custom.template.findResources('AWS::CloudWatch::Alarm', { Properties: { Threshold: 20, Metrics: [Match.objectLike({ Period: 600 })] } }))
       .not.toEqual({});
     expect(custom.template.findResources('AWS::CloudWatch::Alarm', { Properties: { Threshold: 400 } })).not.toEqual({});

@@ -12,6 +12,8 @@ import * as path from 'path';
  * would install the same versions): the lowest aws-cdk-lib the peer range allows, which the
  * devDependency pins. A second app gets the tarball and the newest aws-cdk-lib from `npm install`
  * (the npm registry; its cache when it has them), as a consumer's fresh app does.
+ *
+ * @full-suite: npm pack builds the package with jsii (tens of seconds); not in `npm run test:fast`.
  */
 
 const root = path.join(__dirname, '..');

@@ -204,16 +204,16 @@ describe('requests that must be denied', () => {
       denied('eu-west-1 instance decrypts with the primary key', {
         label: '', principal: role.arn, action: 'kms:Decrypt', resource: primary.secretKey!.arn,
         context: { 'kms:ViaService': 'secretsmanager.us-east-1.amazonaws.com' },
-          identityPolicies: role.policies, resourcePolicy: primary.secretKey!.policy,
+        identityPolicies: role.policies, resourcePolicy: primary.secretKey!.policy,
       }),
       denied('eu-west-1 instance reads the example key set', {
         label: '', principal: role.arn, action: 'secretsmanager:GetSecretValue', resource: example.secretArn,
-          context: {}, identityPolicies: role.policies,
+        context: {}, identityPolicies: role.policies,
       }),
       denied('eu-west-1 instance decrypts outside Secrets Manager', {
         label: '', principal: role.arn, action: 'kms:Decrypt', resource: cmkReplica.secretKey!.arn,
         context: { 'kms:ResourceAliases': cmkReplica.secretKey!.aliases },
-          identityPolicies: role.policies, resourcePolicy: cmkReplica.secretKey!.policy,
+        identityPolicies: role.policies, resourcePolicy: cmkReplica.secretKey!.policy,
       }),
       denied('ap-southeast-2 instance reads the eu-west-1 replica', {
         label: '', principal: awsKeyReplica.groups[0].instanceRole!.arn, action: 'secretsmanager:GetSecretValue', resource: cmkReplica.secretArn,
@@ -242,7 +242,7 @@ describe('requests that must be denied', () => {
     const role = imported.writerRoles[0];
     const result = await denied('write the example secret', {
       label: '', principal: role.arn, action: 'secretsmanager:PutSecretValue', resource: example.secretArn,
-        context: {}, identityPolicies: role.policies,
+      context: {}, identityPolicies: role.policies,
     });
     expect(DENIED).toContain(result.result);
   });

@@ -89,7 +89,8 @@ describe('known answers', () => {
   });
 
   test('one Automation slot, heartbeat 400 s: the second launch waits 300 s in the queue; its first heartbeat saves it', () => {
-    expect(simulate(spec(), { groups: 1, perGroup: 2 }, model)).toMatchObject({ launches: 2, abandoned: 0, expired: 0, inService: [300, 500], maxQueued: 1 });
+    expect(simulate(spec(), { groups: 1, perGroup: 2 }, model))
+      .toMatchObject({ launches: 2, abandoned: 0, expired: 0, inService: [300, 500], maxQueued: 1 });
   });
 
   test('the same without the heartbeat step: the second launch expires at 400 s while its installer runs; its replacement (460 s) serves at 760 s', () => {

@@ -1,8 +1,8 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { DATA_BLOCK_MARKER, embeddedHeader, embedShellScript, shortNames } from '../lib/private/shell-script-document';
 import { compactShell, joinShortLines, usedFunctions } from '../lib/private/shell-compact';
+import { DATA_BLOCK_MARKER, embeddedHeader, embedShellScript, shortNames } from '../lib/private/shell-script-document';
 
 const SCRIPTS = path.join(__dirname, '..', 'lib', 'scripts');
 const MAIN_SCRIPTS = ['install-keys.sh', 'export-keys.sh', 'migrate-jcr-keys.sh'];

@@ -22,6 +22,7 @@ describe('tests run the TypeScript sources, never compiled output', () => {
     try {
       fs.writeFileSync(path.join(dir, 'probe.ts'), "export const from = 'ts';\n");
       fs.writeFileSync(path.join(dir, 'probe.js'), "exports.from = 'js';\n");
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- the point: how require() resolves
       expect(require(path.join(dir, 'probe')).from).toBe('ts');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

@@ -7,8 +7,8 @@ import * as path from 'path';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { fingerprint } from '../lib/private/key-set';
 import { JcrKeyMigrationDocument } from '../lib/migration-document';
+import { fingerprint } from '../lib/private/key-set';
 import { aemBundles, bundleDir, CRYPTO_FILE, felixCache } from './support/felix';
 import {
   documentIn, Instance, makeInstance, outputLines, plant, renderScript, runScriptAsync, snapshotTree, synthExport, synthInstaller, testUser,
@@ -106,7 +106,10 @@ describeAsRoot(['java', 'moto_server', 'aws', 'setpriv'], 'trust boundary: the A
     return runScriptAsync(inst, script, { ...moto.env, HOME: process.env.HOME ?? '/root' }, wrap);
   }
 
-  /** Every byte of every regular file under `dir` (following nothing), concatenated; a decoy's own inode (a planted hard link) is no copy and left out. */
+  /**
+   * Every byte of every regular file under `dir` (following nothing), concatenated; a decoy's own
+   * inode (a planted hard link) is no copy and left out.
+   */
   function allBytes(dir: string): Buffer {
     const decoyInodes = new Set(fs.readdirSync(decoy).map((f) => fs.lstatSync(path.join(decoy, f)).ino));
     const parts: Buffer[] = [];
@@ -564,7 +567,12 @@ while True:
     const inst = instance();
     const server = await hostileServer(answer);
     const before = snapshotTree(inst.quickstart);
-    const script = renderScript(migration(), { QuickstartDir: inst.quickstart, AemUser: user.name, AdminSecretId: await adminArn(), AemPort: String(server.port) });
+    const script = renderScript(migration(), {
+      QuickstartDir: inst.quickstart,
+      AemUser: user.name,
+      AdminSecretId: await adminArn(),
+      AemPort: String(server.port),
+    });
     fs.writeFileSync(path.join(inst.stubs, 'running'), '');
     const r = await runScriptAsync(inst, script, { ...moto.env, HOME: process.env.HOME ?? '/root' });
     await server.close();

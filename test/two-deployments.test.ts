@@ -176,16 +176,16 @@ describe('two deployments of the same app in one account and region', () => {
     const cases: ConcreteRequest[] = [
       request('A\'s publish instances read B\'s secret', {
         principal: groupRoleA.arn, action: 'secretsmanager:GetSecretValue', resource: sceneB.secretArn,
-          context: {}, identityPolicies: groupRoleA.policies,
+        context: {}, identityPolicies: groupRoleA.policies,
       }),
       request('A\'s publish instances decrypt with B\'s key', {
         principal: groupRoleA.arn, action: 'kms:Decrypt', resource: sceneB.secretKey!.arn,
         context: { 'kms:ViaService': `secretsmanager.${REGION}.amazonaws.com` },
-          identityPolicies: groupRoleA.policies, resourcePolicy: sceneB.secretKey!.policy,
+        identityPolicies: groupRoleA.policies, resourcePolicy: sceneB.secretKey!.policy,
       }),
       request('A\'s Automation sends to an untagged instance', {
         principal: sceneA.lifecycle!.role.arn, action: 'ssm:SendCommand', resource: instance,
-          context: {}, identityPolicies: sceneA.lifecycle!.role.policies,
+        context: {}, identityPolicies: sceneA.lifecycle!.role.policies,
       }),
       request('A\'s Automation sends to B\'s gated instance', {
         principal: sceneA.lifecycle!.role.arn, action: 'ssm:SendCommand', resource: instance,
@@ -212,12 +212,12 @@ describe('two deployments of the same app in one account and region', () => {
       request('A\'s launch-loop Automation reads B\'s loop alarms', {
         principal: sceneA.loop!.role.arn, action: 'cloudwatch:DescribeAlarms',
         resource: `arn:aws:cloudwatch:${REGION}:${sceneA.account}:alarm:${sceneB.loop!.alarmNames[0]}`,
-          context: {}, identityPolicies: sceneA.loop!.role.policies,
+        context: {}, identityPolicies: sceneA.loop!.role.policies,
       }),
       ...rulesOfScene(sceneB).map((rule) => request(`B's rule ${rule.name} dead-letters into A's queue`, {
         principal: 'events.amazonaws.com', action: 'sqs:SendMessage', resource: sceneA.deadLetterQueue!.arn,
         context: { 'aws:SourceArn': rule.arn, 'aws:SourceAccount': sceneA.account },
-          identityPolicies: [], resourcePolicy: sceneA.deadLetterQueue!.policy,
+        identityPolicies: [], resourcePolicy: sceneA.deadLetterQueue!.policy,
       })),
       // B's alarms name only B's topic as their action; the topic policy's scope is the account's
       // alarms (issue 17: aws:SourceAccount, aws:SourceArn), so the deputy it refuses is another account's.

@@ -29,7 +29,12 @@ const CONCURRENCY = 8;
  * document on it (a gated launch, a rollout or a verify). One `DescribeInstanceInformation` page
  * per 50 instances, then one or two calls per instance, never a command on the instance.
  */
-export async function knownStatus(ssm: SSMClient, tag: { Key: string; Values: string[] }, documentName: string, now: number): Promise<KnownInstanceStatus[]> {
+export async function knownStatus(
+  ssm: SSMClient,
+  tag: { Key: string; Values: string[] },
+  documentName: string,
+  now: number,
+): Promise<KnownInstanceStatus[]> {
   const ids = await taggedInstances(ssm, tag);
   const results: KnownInstanceStatus[] = new Array(ids.length);
   let next = 0;

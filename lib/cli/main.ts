@@ -17,8 +17,8 @@ import {
   validateSecretId,
 } from './args';
 import { importKeys, OperationError, readKeyFile } from './import-keys';
-import { explainNetworkErrors } from './network-errors';
 import { formatAge, knownStatus, KnownInstanceStatus } from './known-status';
+import { explainNetworkErrors } from './network-errors';
 import { Output, Progress } from './progress';
 import { CommandResult, InstanceResult, sendAndWait } from './run-command';
 
@@ -233,17 +233,25 @@ async function runImport(opts: ParsedOptions, ctx: Context): Promise<number> {
 }
 
 /** `--document`, else the document named by the secret's tag. */
-async function resolveDocument(ctx: Context, command: string, secretId: string, flag: string | undefined, tag: string): Promise<{ name: string; secretArn: string }> {
+async function resolveDocument(
+  ctx: Context,
+  command: string,
+  secretId: string,
+  flag: string | undefined,
+  tag: string,
+): Promise<{ name: string; secretArn: string }> {
   let described;
   try {
     described = await ctx.sm().send(new DescribeSecretCommand({ SecretId: secretId }));
   } catch (e) {
-    if ((e as Error).name === 'ResourceNotFoundException') throw new OperationError(`secret ${secretId} does not exist (or is not visible to these credentials)`);
+    if ((e as Error).name === 'ResourceNotFoundException')
+      throw new OperationError(`secret ${secretId} does not exist (or is not visible to these credentials)`);
     throw e;
   }
   const secretArn = described.ARN ?? secretId;
   if (flag !== undefined) {
-    if (!/^[A-Za-z0-9_.:/-]{3,200}$/.test(flag)) throw new UsageError(`${command}: --document is not a valid SSM document name: "${printable(flag)}"`);
+    if (!/^[A-Za-z0-9_.:/-]{3,200}$/.test(flag))
+      throw new UsageError(`${command}: --document is not a valid SSM document name: "${printable(flag)}"`);
     return { name: flag, secretArn };
   }
   // A key set that names its secret without the 6-character suffix (e.g. a replica region's,

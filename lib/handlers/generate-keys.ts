@@ -180,6 +180,6 @@ async function checkExistingValue(secretId: string, sizes: { hmac: number; maste
   try {
     parseKeySet(current.SecretString ?? '', sizes);
   } catch (e) {
-    throw new Error(`secret ${secretId} already holds a value that is not an AEM key set (${(e as Error).message}); refusing to overwrite it`);
+    throw new Error(`secret ${secretId} already holds a value that is not an AEM key set (${(e as Error).message}); refusing to overwrite it`, { cause: e });
   }
 }

@@ -44,6 +44,7 @@ export function maxJsonBytes(pattern: string): number {
     }
     if (pattern[i] !== ']') fail('unterminated character class');
     i++;
+    // eslint-disable-next-line no-control-regex -- a class with control characters is escaped longer
     return /[\u0000-\u001f]/.test(chars) ? 6 : charBytes(chars, negated);
   };
   const atom = (): number => {

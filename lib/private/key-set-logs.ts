@@ -2,9 +2,9 @@ import { ArnFormat, Aws, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import { acknowledgeNag, nagArn } from './nag-arn';
 import { Construct, IConstruct } from 'constructs';
 import { METRICS } from './launch-results';
+import { acknowledgeNag, nagArn } from './nag-arn';
 
 /** The installer's last stdout line when it changed something on the instance (README: Installer document). */
 export const CHANGED_PATTERN = '"result: changed"';

@@ -2,8 +2,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
-import { HMAC_BYTES, MASTER_BYTES } from './key-set';
 import { checkDocumentSize } from './document-size';
+import { HMAC_BYTES, MASTER_BYTES } from './key-set';
 import { compactShell, joinShortLines, usedFunctions } from './shell-compact';
 
 /**
@@ -136,7 +136,6 @@ export function embeddedHeader(scriptFile: string): string {
   return `# ${scriptFile} of cdk-aem-crypto-keys, compacted; _x is aemkeys_x or AEMKEYS_x.`;
 }
 
-
 function readScript(file: string): string[] {
   return fs.readFileSync(path.join(SCRIPTS_DIR, file), 'utf8').replace(/\n$/, '').split('\n');
 }
@@ -181,7 +180,10 @@ export interface ShellScriptDocumentOptions {
  * An `AWS::SSM::Document` (Command, schemaVersion 2.2, Linux, one `aws:runShellScript` step)
  * running `scriptFile`, created as `scope`'s `Resource` child.
  */
-export function createShellScriptDocument(scope: Construct, options: ShellScriptDocumentOptions): { document: ssm.CfnDocument; runCommand: string[] } {
+export function createShellScriptDocument(
+  scope: Construct,
+  options: ShellScriptDocumentOptions,
+): { document: ssm.CfnDocument; runCommand: string[] } {
   const runCommand = embedShellScript(options.scriptFile, Object.keys(options.parameters), options.staticSections);
   const parameters = Object.fromEntries(Object.entries(options.parameters).map(([name, p]) => [name, {
     type: 'String',

@@ -39,7 +39,14 @@ export const TOKEN_PID = 'com.day.crx.security.token.impl.impl.TokenAuthenticati
 
 /** configMgr/<PID>.json as Felix's ConfigManager writes it (properties merged with the metatype). */
 function configJson(t: AemStubOptions['tokenConfig']): string {
-  const prop = (name: string, type: number, value: unknown, isSet: boolean) => ({ name, optional: false, is_set: isSet, type, value, description: name });
+  const prop = (name: string, type: number, value: unknown, isSet: boolean) => ({
+    name,
+    optional: false,
+    is_set: isSet,
+    type,
+    value,
+    description: name,
+  });
   return JSON.stringify({
     pid: TOKEN_PID,
     title: 'Adobe Granite Token Authentication Handler',

@@ -11,7 +11,10 @@ export function realAws(): string {
   return execFileSync('bash', ['-c', 'command -v aws'], { encoding: 'utf8' }).trim();
 }
 
-/** The system's python3 when there is one (a version manager's shim starts slower and, run many times at once, can print its own errors), else the one on the PATH. */
+/**
+ * The system's python3 when there is one (a version manager's shim starts slower and, run many times
+ * at once, can print its own errors), else the one on the PATH.
+ */
 export function plainPython(): string {
   return fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3'
     : execFileSync('bash', ['-c', 'command -v python3'], { encoding: 'utf8' }).trim();

@@ -6,9 +6,9 @@ import * as path from 'path';
 import { App, Stack } from 'aws-cdk-lib';
 import { AemCryptoKeys } from '../../lib/aem-crypto-keys';
 import { TokenHandlerProperties } from '../../lib/installer-document';
-import { tokenProperties } from './token-properties';
 import { awsStandInDir } from './aws-stand-in';
 import { bundleDir, CRYPTO, CRYPTO_FILE, InstalledBundle } from './felix';
+import { tokenProperties } from './token-properties';
 
 /** An SSM document as synthesized: its single step's lines and its parameters. */
 export interface SynthesizedDocument {
@@ -21,13 +21,20 @@ export interface SynthesizedDocument {
 const synthCache = new Map<string, Record<string, any>>();
 
 /** Synthesizes a stack with `AemCryptoKeys` (id `Keys`), once per set of props; returns its template. */
-function synthKeys(props: { tokenHandlerProperties?: TokenHandlerProperties; keyLengths?: { hmac?: number; master?: number }; exportDocument?: boolean }): Record<string, any> {
+function synthKeys(props: {
+  tokenHandlerProperties?: TokenHandlerProperties;
+  keyLengths?: { hmac?: number; master?: number };
+  exportDocument?: boolean;
+}): Record<string, any> {
   const key = JSON.stringify(props);
   const cached = synthCache.get(key);
   if (cached) return cached;
   const app = new App({ outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'aem-keys-installer-out-')) });
   const stack = new Stack(app, 'InstallerTest');
-  new AemCryptoKeys(stack, 'Keys', { ...props, tokenHandlerProperties: props.tokenHandlerProperties && tokenProperties(props.tokenHandlerProperties) });
+  new AemCryptoKeys(stack, 'Keys', {
+    ...props,
+    tokenHandlerProperties: props.tokenHandlerProperties && tokenProperties(props.tokenHandlerProperties),
+  });
   const template = app.synth().getStackByName(stack.stackName).template;
   synthCache.set(key, template);
   return template;
@@ -43,7 +50,9 @@ export function documentIn(template: Record<string, any>, prefix: string): Synth
 }
 
 /** Synthesizes a stack with `AemCryptoKeys` and returns its installer document's content. */
-export function synthInstaller(props: { tokenHandlerProperties?: TokenHandlerProperties; keyLengths?: { hmac?: number; master?: number } } = {}): SynthesizedDocument {
+export function synthInstaller(
+  props: { tokenHandlerProperties?: TokenHandlerProperties; keyLengths?: { hmac?: number; master?: number } } = {},
+): SynthesizedDocument {
   return documentIn(synthKeys(props), 'KeysInstallerDocument');
 }
 

@@ -29,8 +29,12 @@ export function keySetInstance(prefix: string, env: () => Record<string, string>
   const fx = {
     user: testUser(),
     keys: { hmac: randomBytes(32), master: randomBytes(16) },
-    run: (values: Record<string, string>) => runScript(fx.inst, renderScript(synthInstaller(), { QuickstartDir: fx.inst.quickstart, AemUser: fx.user.name, ...values }),
-      { ...fx.moto.env, HOME: process.env.HOME ?? '/root', ...env() }),
+    run: (values: Record<string, string>) =>
+      runScript(fx.inst, renderScript(synthInstaller(), { QuickstartDir: fx.inst.quickstart, AemUser: fx.user.name, ...values }), {
+        ...fx.moto.env,
+        HOME: process.env.HOME ?? '/root',
+        ...env(),
+      }),
   } as KeySetInstance;
   beforeAll(async () => {
     fx.moto = await startMoto();

@@ -116,7 +116,7 @@ export const RUNTIME_REQUESTS: readonly RuntimeRequest[] = [
   },
   ...['ssm:ListCommands', 'ssm:ListCommandInvocations', 'ssm:GetCommandInvocation'].map((action): RuntimeRequest => ({
     who: 'lifecycle-automation', action, on: 'all', context: [], madeBy: [`lifecycle-automation:${action}`],
-      why: 'aws:runCommand follows its command',
+    why: 'aws:runCommand follows its command',
   })),
   {
     who: 'lifecycle-automation', action: 'autoscaling:CompleteLifecycleAction', on: 'gated-group', context: ['autoscaling:ResourceTag/*'],
@@ -172,7 +172,7 @@ export const RUNTIME_REQUESTS: readonly RuntimeRequest[] = [
   // The generator (custom resource) fills an empty secret; replication re-encrypts with its rights.
   ...['DescribeSecret', 'GetSecretValue', 'PutSecretValue'].map((api): RuntimeRequest => ({
     who: 'generator', action: `secretsmanager:${api}`, on: 'secret', context: [], madeBy: [`generator:secretsmanager:${api}`],
-      why: 'fills the secret once',
+    why: 'fills the secret once',
   })),
   { who: 'generator', action: 'kms:GenerateDataKey', on: 'secret-key', context: SM_VIA, madeBy: [], why: 'Secrets Manager encrypts the version' },
   { who: 'generator', action: 'kms:Decrypt', on: 'secret-key', context: SM_VIA, madeBy: [], why: 'reads the current version' },
@@ -203,7 +203,7 @@ export const RUNTIME_REQUESTS: readonly RuntimeRequest[] = [
   ...['ListDocuments', 'ListCommands', 'ListCommandInvocations', 'GetCommandInvocation', 'DescribeInstanceInformation']
     .map((api): RuntimeRequest => ({
       who: 'operator', action: `ssm:${api}`, on: 'all', context: [], madeBy: [`cli:ssm:${api}`],
-        why: 'finds documents, follows commands, reads status',
+      why: 'finds documents, follows commands, reads status',
     })),
 ];
 
@@ -350,10 +350,11 @@ function callerRoles(row: RuntimeRequest, s: KeySetScene, callers: Callers): { r
     case 'loop-automation': return s.loop ? [{ role: s.loop.role }] : [];
     case 'loop-events': return s.loop ? [{ role: s.loop.eventsRole }] : [];
     case 'generator': return s.generator ? [{ role: s.generator }] : [];
-    case 'operator':
+    case 'operator': {
       if (!callers.operator) return [];
       const arn = `arn:aws:iam::${s.account}:role/aem-keys-operator`;
       return [{ role: { name: 'aem-keys-operator', arn, trust: {}, policies: [callers.operator] } }];
+    }
     default: return [];
   }
 }

@@ -10,11 +10,20 @@ export function hasCommand(cmd: string): boolean {
   }
 }
 
+/** Tools quick enough for the fast run (`npm run test:fast`); blocks needing any other skip there. */
+const FAST_TOOLS = ['bash', 'shellcheck'];
+
 /**
  * `describe` when every tool is present; otherwise `describe.skip` with a message naming what is
- * missing. The skip reporter turns such a skip into a failure under CI=true.
+ * missing. The skip reporter turns such a skip into a failure under CI=true. In the fast run
+ * (AEM_KEYS_TESTS=fast, `npm run test:fast`) a block that needs a slow tool skips as well.
  */
 export function describeWithTools(tools: string[], name: string, body: () => void): void {
+  const slow = process.env.AEM_KEYS_TESTS === 'fast' ? tools.filter((t) => !FAST_TOOLS.includes(t)) : [];
+  if (slow.length > 0) {
+    describe.skip(`${name} [full suite: needs ${slow.join(', ')}]`, body);
+    return;
+  }
   const missing = tools.filter((t) => !hasCommand(t));
   if (missing.length === 0) {
     describe(name, body);

@@ -178,7 +178,7 @@ async function checkExistingValue(secretId, sizes) {
   try {
     parseKeySet(current.SecretString ?? "", sizes);
   } catch (e) {
-    throw new Error(`secret ${secretId} already holds a value that is not an AEM key set (${e.message}); refusing to overwrite it`);
+    throw new Error(`secret ${secretId} already holds a value that is not an AEM key set (${e.message}); refusing to overwrite it`, { cause: e });
   }
 }
 // Annotate the CommonJS export names for ESM import in node:
