@@ -1,6 +1,8 @@
 import { DescribeSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import {
   CommandInvocation,
+  DescribeAssociationCommand,
+  ListAssociationsCommand,
   GetCommandInvocationCommand,
   ListCommandInvocationsCommand,
   ListCommandsCommand,
@@ -59,6 +61,9 @@ beforeEach(() => {
     return { DocumentIdentifiers: documents.filter((d) => d.Tags.some((t) => `tag:${t.Key}` === tag.Key && tag.Values.includes(t.Value))) };
   });
   ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-1' } });
+  // The key set's tag association on aem-role=publish (addInstancesByTag), whose parameters rollout sends.
+  ssm.on(ListAssociationsCommand).resolves({ Associations: [{ AssociationId: 'assoc-1', Name: 'AemKeys-Installer', Targets: [{ Key: 'tag:aem-role', Values: ['publish'] }] }] });
+  ssm.on(DescribeAssociationCommand).resolves({ AssociationDescription: { Parameters: { SecretId: [ARN], QuickstartDir: ['/opt/aem/publish/crx-quickstart'] } } });
 });
 
 test('status --verify: mismatches are listed per instance from ListCommandInvocations and exit 1', async () => {
@@ -116,7 +121,7 @@ test('a wait that times out says so and exits 1 without claiming success', async
   const stdout = capture();
   const stderr = capture();
   let t = 0;
-  const code = await main(['rollout', '--secret', ARN, '--targets', 'tag:a=b', '--timeout', '5'], {
+  const code = await main(['rollout', '--secret', ARN, '--targets', 'tag:a=b', '--param', 'QuickstartDir=/opt/aem/crx-quickstart', '--timeout', '5'], {
     stdout, stderr, pollMs: 1000, sleep: async (ms) => { t += ms; }, now: () => t,
     ssm: new SSMClient({ region: 'eu-west-1' }), secretsManager: new SecretsManagerClient({ region: 'eu-west-1' }),
   });

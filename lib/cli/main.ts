@@ -17,6 +17,7 @@ import {
   validateSecretId,
 } from './args';
 import { importKeys, OperationError, readKeyFile } from './import-keys';
+import { checkInstallerParams, installerParamsFor } from './installer-parameters';
 import { explainNetworkErrors } from './network-errors';
 import { formatAge, knownStatus, KnownInstanceStatus } from './known-status';
 import { Output, Progress } from './progress';
@@ -340,7 +341,8 @@ async function runExport(opts: ParsedOptions, ctx: Context): Promise<number> {
 
 async function runInstaller(command: 'status' | 'rollout', opts: ParsedOptions, ctx: Context): Promise<number> {
   const target = parseTargets(opts.targets as string, command);
-  const params = parseParams(opts.param as string[] | undefined, ['SecretId', 'Mode'], command);
+  const given = parseParams(opts.param as string[] | undefined, ['SecretId', 'Mode'], command);
+  checkInstallerParams(given, command);
   const wait = timeoutMs(opts, command);
   const input: Partial<SendCommandCommandInput> = { Targets: [target] };
   if (command === 'rollout') {
@@ -352,6 +354,7 @@ async function runInstaller(command: 'status' | 'rollout', opts: ParsedOptions, 
     input.MaxErrors = '100%';
   }
   const doc = await resolveDocument(ctx, command, opts.secret as string, opts.document as string | undefined, INSTALLER_DOCUMENT_TAG);
+  const params = await installerParamsFor(ctx.ssm(), doc.name, target, given, command);
   const progress = new Progress(ctx.io.stderr);
   const result = await sendAndWait(ctx.ssm(), {
     ...input,
