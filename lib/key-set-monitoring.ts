@@ -132,12 +132,12 @@ export class AemCryptoKeysMonitoring extends Construct {
     }
   }
 
-  /** Failed association runs alarm (when the key set has tag associations; added at synth when they came later). */
+  /** Failed association runs alarm (when the key set has tag associations, also those added after this construct). */
   public get failedAssociationRunsAlarm(): cloudwatch.Alarm | undefined {
     return this.failedRuns;
   }
 
-  /** Dead-letter queue alarm (when the key set has rules; added at synth when they came later). */
+  /** Dead-letter queue alarm (when the key set has rules, also those added after this construct). */
   public get deadLetterAlarm(): cloudwatch.Alarm | undefined {
     return this.deadLetters;
   }

@@ -1,3 +1,5 @@
+import * as fs from 'fs';
+import * as path from 'path';
 import { DescribeSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ListDocumentsCommand, SSMClient, SendCommandCommandInput } from '@aws-sdk/client-ssm';
 import { EXPORT_DOCUMENT_TAG, HMAC_BYTES, INSTALLER_DOCUMENT_TAG, MASTER_BYTES } from '../private/key-set';
@@ -151,10 +153,9 @@ function commandHelp(_name: string, c: CommandDef): string {
   return `${c.summary}\n\nUsage: ${c.usage}\n\n${c.details}\n\nOptions:\n${formatOptions([...c.options, ...GLOBAL_OPTIONS])}\n`;
 }
 
-/** The package's version (esbuild inlines package.json into the bundled CLI). */
+/** The package's version, from its package.json (two folders up from lib/cli/ and from dist/cli/). */
 function version(): string {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return (require('../../package.json') as { version: string }).version;
+  return (JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
 }
 
 /**
