@@ -165,6 +165,15 @@ export interface KeyLengths {
 /**
  * One shared set of AEM crypto keys (`hmac`, `master`) in Secrets Manager, and the SSM
  * document that installs it on AEM instances.
+ *
+ * @example
+ * // authorInstance: an ec2.Instance; publishAsg: an autoscaling.AutoScalingGroup
+ * import { AemCryptoKeys } from 'cdk-aem-crypto-keys';
+ *
+ * const keys = new AemCryptoKeys(this, 'CryptoKeys');
+ * keys.grantRead(authorInstance);
+ * keys.addInstancesByTag('aem-role', 'author', { quickstartDir: '/opt/aem/author/crx-quickstart' });
+ * keys.addAutoScalingGroup(publishAsg, { quickstartDir: '/opt/aem/publish/crx-quickstart', startAfterInstall: true });
  */
 export class AemCryptoKeys extends Construct {
   /** The secret holding `{"hmac": "<base64>", "master": "<base64>"}`. */

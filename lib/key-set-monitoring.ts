@@ -70,6 +70,15 @@ export interface AemCryptoKeysMonitoringProps {
  * It may be created before or after the key set's groups and tag associations: the dead-letter and
  * failed-association alarms are added at synth when they were not there yet, and groups gated
  * later are covered.
+ *
+ * @example
+ * // keys: an AemCryptoKeys
+ * import { AemCryptoKeysMonitoring } from 'cdk-aem-crypto-keys';
+ *
+ * new AemCryptoKeysMonitoring(this, 'CryptoKeysMonitoring', {
+ *   keys,
+ *   launchLoopProtection: { abandonedLaunches: 3, window: Duration.hours(1) },
+ * });
  */
 export class AemCryptoKeysMonitoring extends Construct {
   /** The notification topic. */

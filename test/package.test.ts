@@ -231,6 +231,13 @@ describe('the packed package', () => {
     expectConsumerTemplate(outdir);
   });
 
+  test('every TypeScript example (README and @example) compiles with jsii-rosetta --strict, for the other languages\' docs', () => {
+    const r = spawnSync(process.execPath, [path.join(modules, 'jsii-rosetta', 'bin', 'jsii-rosetta'), 'extract', '--strict', '--compile', '.jsii'],
+      { cwd: path.join(path.dirname(packed.tarball), 'src'), encoding: 'utf8', env: { ...process.env, JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION: '20' } });
+    expect((r.stdout + r.stderr).split('\n').filter((l) => /error|ERROR/.test(l))).toEqual([]);
+    expect(r.status).toBe(0);
+  }, 120_000);
+
   test('the README\'s usage example compiles (strict) against the package and the lowest aws-cdk-lib', () => {
     const r = compileReadmeUsage(packed.app);
     expect(r.stdout + r.stderr).toBe('');
