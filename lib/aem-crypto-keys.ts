@@ -3,10 +3,13 @@ import * as path from 'path';
 import {
   Annotations,
   ArnFormat,
+  Aws,
   CfnResource,
+  CfnRule,
   CustomResource,
   CustomResourceProvider,
   CustomResourceProviderRuntime,
+  Fn,
   RemovalPolicy,
   Stack,
   Tags,
@@ -166,6 +169,15 @@ export interface KeyLengths {
 /**
  * One shared set of AEM crypto keys (`hmac`, `master`) in Secrets Manager, and the SSM
  * document that installs it on AEM instances.
+ *
+ * @example
+ * // authorInstance: an ec2.Instance; publishAsg: an autoscaling.AutoScalingGroup
+ * import { AemCryptoKeys } from 'cdk-aem-crypto-keys';
+ *
+ * const keys = new AemCryptoKeys(this, 'CryptoKeys');
+ * keys.grantRead(authorInstance);
+ * keys.addInstancesByTag('aem-role', 'author', { quickstartDir: '/opt/aem/author/crx-quickstart' });
+ * keys.addAutoScalingGroup(publishAsg, { quickstartDir: '/opt/aem/publish/crx-quickstart', startAfterInstall: true });
  */
 export class AemCryptoKeys extends Construct {
   /** The secret holding `{"hmac": "<base64>", "master": "<base64>"}`. */
@@ -215,6 +227,12 @@ export class AemCryptoKeys extends Construct {
   private associationResults?: AssociationResults;
   private readonly groupListeners: Array<(group: GatedAutoScalingGroup) => void> = [];
   private tagAssociations = 0;
+  /** `key=value` of each tag association, in order. */
+  private readonly targetedTags: string[] = [];
+  /** Whether grantRead / grantLogWrite were called by the app (not by addAutoScalingGroup). */
+  private readGranted = false;
+  private logWriteGranted = false;
+  private logWriteWanted = false;
 
   constructor(scope: Construct, id: string, props: AemCryptoKeysProps = {}) {
     super(scope, id);
@@ -235,6 +253,7 @@ export class AemCryptoKeys extends Construct {
       this.ownsSecret = false;
       this.warnWithoutKey();
     } else {
+      checkSecretName(props);
       checkReplicaRegions(this, props);
       this.encryptionKey = props.encryptionKey ?? this.createKey(removalPolicy);
       this.secret = this.createSecret(props, this.encryptionKey, removalPolicy);
@@ -377,6 +396,11 @@ export class AemCryptoKeys extends Construct {
    * `kms:Decrypt` on its key only through Secrets Manager.
    */
   public grantRead(grantee: iam.IGrantable): iam.Grant {
+    this.readGranted = true;
+    return this.grantReadOnly(grantee);
+  }
+
+  private grantReadOnly(grantee: iam.IGrantable): iam.Grant {
     return this.grantSecret(grantee, ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], ['kms:Decrypt']);
   }
 
@@ -437,6 +461,7 @@ export class AemCryptoKeys extends Construct {
    * instances' role this construct cannot see). Gated groups get it from `addAutoScalingGroup`.
    */
   public grantLogWrite(grantee: iam.IGrantable): iam.Grant {
+    this.logWriteGranted = true;
     return this.logs.grantAgentWrite(grantee);
   }
 
@@ -466,7 +491,7 @@ export class AemCryptoKeys extends Construct {
     const first = groupResource ?? gatedGroup.lifecycleHook!;
     const grantee: iam.IGrantable | undefined = groupResource ? asg : options.instanceRole;
     if (grantee) {
-      this.grantRead(grantee).applyBefore(first);
+      this.grantReadOnly(grantee).applyBefore(first);
       options.adminSecret?.grantRead(grantee).applyBefore(first);
       // The installer output of each launch streams into the key set's log group.
       this.logs.grantAgentWrite(grantee).applyBefore(first);
@@ -487,6 +512,12 @@ export class AemCryptoKeys extends Construct {
    * a schedule (drift repair).
    */
   public addInstancesByTag(key: string, value: string, options: InstancesByTagOptions = {}): TagAssociation {
+    const tag = `${key}=${value}`;
+    if (!Token.isUnresolved(tag) && this.targetedTags.includes(tag)) {
+      throw new Error(`addInstancesByTag(${tag}): this key set already installs on instances tagged ${tag}; two associations would run the installer twice`);
+    }
+    this.targetedTags.push(tag);
+    if (this.targetedTags.length === 1) this.node.addValidation({ validate: () => this.warnAtSynth() });
     this.tagAssociations += 1;
     const association = new TagAssociation(this, `TagAssociation${this.tagAssociations}`, {
       ...options,
@@ -496,9 +527,7 @@ export class AemCryptoKeys extends Construct {
       tagValue: value,
       logGroupName: this.logGroup.logGroupName,
     });
-    // The tagged instances' role is not visible from here.
-    Annotations.of(this).addInfo(`addInstancesByTag(${key}=${value}): grant the tagged instances' role keys.grantRead(role)`
-      + (options.logOutput === false ? '' : ' and, for their output in the key set\'s log group, keys.grantLogWrite(role)'));
+    this.logWriteWanted ||= options.logOutput !== false;
     // The association runs at once when created: only after the generator filled the secret.
     association.association.node.addDependency(this.keysReady);
     this.associationResults ??= new AssociationResults(this, 'AssociationResults', {
@@ -508,6 +537,33 @@ export class AemCryptoKeys extends Construct {
     });
     this.associationResults.addAssociation(association.associationId);
     return association;
+  }
+
+  /**
+   * Runs when the app synthesizes (construct validation), after every grant and key set exists:
+   * the grants reminder only while one is missing, and a warning for a tag that another key set
+   * of the app also targets (both would install their keys on the same instances).
+   */
+  private warnAtSynth(): string[] {
+    // The tagged instances' role is not visible from here.
+    const missing = [
+      ...(this.readGranted ? [] : ['keys.grantRead(role)']),
+      ...(this.logWriteWanted && !this.logWriteGranted ? ['for their output in the key set\'s log group, keys.grantLogWrite(role)'] : []),
+    ];
+    if (missing.length > 0) {
+      Annotations.of(this).addInfoV2('cdk-aem-crypto-keys:tagAssociationGrants',
+        `addInstancesByTag(${this.targetedTags.join(', ')}): grant the tagged instances' role ${missing.join(' and, ')}`);
+    }
+    const others = this.node.root.node.findAll().filter((c): c is AemCryptoKeys => c instanceof AemCryptoKeys && c !== this);
+    for (const tag of this.targetedTags) {
+      const rivals = others.filter((o) => o.targetedTags.includes(tag)).map((o) => o.node.path);
+      if (rivals.length > 0) {
+        Annotations.of(this).addWarningV2('cdk-aem-crypto-keys:tagTargetedTwice',
+          `addInstancesByTag(${tag}): ${rivals.join(', ')} also installs keys on instances tagged ${tag}; each would replace the other's keys `
+          + '(the installer refuses to replace keys another key set installed). Give each key set its own tag value');
+      }
+    }
+    return [];
   }
 
   private grantSecret(grantee: iam.IGrantable, secretActions: string[], keyActions: string[]): iam.Grant {
@@ -677,6 +733,25 @@ function acknowledgeAliasGrant(stack: Stack, grantee: iam.IGrantable, alias: str
   });
 }
 
+/**
+ * A secret name Secrets Manager accepts: 1 to 512 characters, ASCII letters, digits and `/_+=.@-`
+ * (CreateSecret, https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html).
+ * Replicas are found by name in their regions (`KeySource.fromReplica`), so replication needs one.
+ */
+function checkSecretName(props: AemCryptoKeysProps): void {
+  const name = props.secretName;
+  if (name !== undefined && !Token.isUnresolved(name)) {
+    const bad = [...new Set(name.replace(/[A-Za-z0-9/_+=.@-]/g, ''))];
+    if (bad.length > 0 || name.length === 0 || name.length > 512) {
+      throw new Error(`secretName: ${JSON.stringify(name)} is not a name Secrets Manager accepts (1 to 512 ASCII letters, digits and /_+=.@-)`
+        + (bad.length > 0 ? `; not allowed: ${bad.map((c) => JSON.stringify(c)).join(' ')}` : ''));
+    }
+  }
+  if ((props.replicaRegions ?? []).length > 0 && (name === undefined || Token.isUnresolved(name))) {
+    throw new Error('replicaRegions: needs a literal secretName; each replica region\'s stack finds its replica by that name (KeySource.fromReplica)');
+  }
+}
+
 /** Props that only apply to a secret this key set creates. */
 function checkNotOwnedProps(props: AemCryptoKeysProps): void {
   for (const name of ['encryptionKey', 'replicaRegions', 'secretName', 'description'] as const) {
@@ -708,6 +783,15 @@ function checkReplicaRegions(scope: Construct, props: AemCryptoKeysProps): void 
     seen.add(region);
     if (!Token.isUnresolved(stackRegion) && region === stackRegion) {
       throw new Error(`${label}.region: ${region} is the primary secret's own region (this stack's); list only other regions`);
+    }
+    if (Token.isUnresolved(stackRegion)) {
+      // An environment-agnostic stack learns its region at deploy: CloudFormation checks it before creating anything.
+      new CfnRule(scope, `ReplicaRegionCheck${i}`, {
+        assertions: [{
+          assert: Fn.conditionNot(Fn.conditionEquals(Aws.REGION, region)),
+          assertDescription: `${label}.region: ${region} is the primary secret's own region (this stack's); list only other regions`,
+        }],
+      });
     }
     const key = replica.encryptionKey;
     if (!key) {

@@ -1,4 +1,4 @@
-import { Aws, Duration } from 'aws-cdk-lib';
+import { Aspects, Aws, Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -99,18 +99,24 @@ export interface AemCryptoKeysMonitoringProps {
  * optionally launch-loop protection (one more alarm per gated group). Fixed size otherwise: the
  * alarms watch key-set totals, the per-group and per-reason series are there for dashboards.
  *
- * Create it after the key set's first gated group and tag associations (the dead-letter queue and
- * the association alarm need them); groups gated later are still covered.
+ * It may be created before or after the key set's groups and tag associations: the dead-letter and
+ * failed-association alarms are added at synth when they were not there yet, and groups gated
+ * later are covered.
+ *
+ * @example
+ * // keys: an AemCryptoKeys
+ * import { AemCryptoKeysMonitoring } from 'cdk-aem-crypto-keys';
+ *
+ * new AemCryptoKeysMonitoring(this, 'CryptoKeysMonitoring', {
+ *   keys,
+ *   launchLoopProtection: { abandonedLaunches: 3, window: Duration.hours(1) },
+ * });
  */
 export class AemCryptoKeysMonitoring extends Construct {
   /** The notification topic. */
   public readonly topic: sns.ITopic;
   /** Abandoned launches of the key set. */
   public readonly abandonedLaunchesAlarm: cloudwatch.Alarm;
-  /** Failed association runs alarm (when the key set has tag associations). */
-  public readonly failedAssociationRunsAlarm?: cloudwatch.Alarm;
-  /** Dead-letter queue alarm (when the key set has rules). */
-  public readonly deadLetterAlarm?: cloudwatch.Alarm;
   /** The launch-loop protection, when enabled. */
   public readonly launchLoopProtection?: LaunchLoopProtection;
   /** The account's Automation queue alarm (unless `automationQuotaAlarms` is false). */
@@ -119,6 +125,8 @@ export class AemCryptoKeysMonitoring extends Construct {
   public readonly concurrentAutomationsAlarm?: cloudwatch.Alarm;
 
   private readonly action: cloudwatch.IAlarmAction;
+  private deadLetters?: cloudwatch.Alarm;
+  private failedRuns?: cloudwatch.Alarm;
 
   constructor(scope: Construct, id: string, props: AemCryptoKeysMonitoringProps) {
     super(scope, id);
@@ -155,24 +163,10 @@ export class AemCryptoKeysMonitoring extends Construct {
       metric: keys.metricAbandonedLaunches({ period: props.abandonedLaunchesPeriod ?? Duration.minutes(5) }),
       threshold: abandonedThreshold,
     });
-    // The queue exists once the key set has a gated group or a tag association.
-    const queue = keys.deadLetterQueue;
-    if (queue) {
-      this.deadLetterAlarm = this.alarm('DeadLetters', {
-        alarmDescription: 'Lifecycle or State Manager events that EventBridge could not deliver (the Automation did not start): '
-          + 'launches wait out their heartbeat and are abandoned. Read the messages in the dead-letter queue.',
-        metric: queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM }),
-        threshold: deadLetterThreshold,
-      });
-    }
-    if (keys.node.tryFindChild('AssociationResults')) {
-      this.failedAssociationRunsAlarm = this.alarm('FailedAssociationRuns', {
-        alarmDescription: 'Runs of the key set\'s tag associations failed on instances (their keys may be missing or stale). '
-          + 'The failure events, with instance and association, are in the key set\'s log group.',
-        metric: keys.metricFailedAssociationRuns({ period: props.failedAssociationRunsPeriod ?? Duration.hours(1) }),
-        threshold: associationThreshold,
-      });
-    }
+    const late = () => this.addKeySetAlarms(keys, deadLetterThreshold, associationThreshold, props.failedAssociationRunsPeriod);
+    late();
+    // Groups and tag associations added after this construct: their alarms are added at synth.
+    Aspects.of(this).add({ visit: (node) => { if (node === this) late(); } });
     if (props.automationQuotaAlarms ?? true) {
       this.automationQueueAlarm = this.alarm('AutomationQueue', {
         alarmDescription: 'SSM Automations of this account and Region have been queued (status Pending) for the whole period: '
@@ -195,6 +189,38 @@ export class AemCryptoKeysMonitoring extends Construct {
         topic: this.topic,
         topicKey,
         alarmActions: [this.action],
+      });
+    }
+  }
+
+  /** Failed association runs alarm (when the key set has tag associations, also those added after this construct). */
+  public get failedAssociationRunsAlarm(): cloudwatch.Alarm | undefined {
+    return this.failedRuns;
+  }
+
+  /** Dead-letter queue alarm (when the key set has rules, also those added after this construct). */
+  public get deadLetterAlarm(): cloudwatch.Alarm | undefined {
+    return this.deadLetters;
+  }
+
+  /** The alarms that need the key set's dead-letter queue and association results, once they exist. */
+  private addKeySetAlarms(keys: AemCryptoKeys, deadLetterThreshold: number, associationThreshold: number, period?: Duration): void {
+    // The queue exists once the key set has a gated group or a tag association.
+    const queue = keys.deadLetterQueue;
+    if (queue && !this.deadLetters) {
+      this.deadLetters = this.alarm('DeadLetters', {
+        alarmDescription: 'Lifecycle or State Manager events that EventBridge could not deliver (the Automation did not start): '
+          + 'launches wait out their heartbeat and are abandoned. Read the messages in the dead-letter queue.',
+        metric: queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM }),
+        threshold: deadLetterThreshold,
+      });
+    }
+    if (keys.node.tryFindChild('AssociationResults') && !this.failedRuns) {
+      this.failedRuns = this.alarm('FailedAssociationRuns', {
+        alarmDescription: 'Runs of the key set\'s tag associations failed on instances (their keys may be missing or stale). '
+          + 'The failure events, with instance and association, are in the key set\'s log group.',
+        metric: keys.metricFailedAssociationRuns({ period: period ?? Duration.hours(1) }),
+        threshold: associationThreshold,
       });
     }
   }

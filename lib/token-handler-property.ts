@@ -7,7 +7,11 @@
  * time (a valid OSGi property name, not one the installer sets, no control characters, no `{{`).
  *
  * @example
- * TokenHandlerProperty.fromString('token.samesite.cookie.attr', 'Lax');
+ * import { AemCryptoKeys, TokenHandlerProperty } from 'cdk-aem-crypto-keys';
+ *
+ * new AemCryptoKeys(this, 'CryptoKeys', {
+ *   tokenHandlerProperties: [TokenHandlerProperty.fromString('token.samesite.cookie.attr', 'Lax')],
+ * });
  */
 export class TokenHandlerProperty {
   /** A string property, written as `name="value"`. */

@@ -35,7 +35,7 @@ describeWithTools(['moto_server', 'aws'], 'documents tagged with a partial secre
     const content = { schemaVersion: '2.2', description: 'x', mainSteps: [{ action: 'aws:runShellScript', name: 'run', inputs: { runCommand: ['true'] } }] };
     await ssm.send(new CreateDocumentCommand({ Name: 'Replica-Installer', DocumentType: 'Command', Content: JSON.stringify(content), Tags: [{ Key: INSTALLER_DOCUMENT_TAG, Value: partial }] }));
     await ssm.send(new CreateDocumentCommand({ Name: 'Unrelated-Installer', DocumentType: 'Command', Content: JSON.stringify(content), Tags: [{ Key: INSTALLER_DOCUMENT_TAG, Value: `${partial}-other` }] }));
-    const r = await run(['rollout', '--secret', arn, '--targets', 'tag:aem-role=publish']);
+    const r = await run(['rollout', '--secret', arn, '--targets', 'tag:aem-role=publish', '--param', 'QuickstartDir=/opt/aem/publish/crx-quickstart']);
     expect(r.stderr).not.toMatch(/tagged/);
     const commands = (await ssm.send(new ListCommandsCommand({}))).Commands!;
     expect(commands.map((c) => c.DocumentName)).toEqual(['Replica-Installer']);

@@ -1,6 +1,8 @@
 import { DescribeSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import {
   CommandInvocation,
+  DescribeAssociationCommand,
+  ListAssociationsCommand,
   GetCommandInvocationCommand,
   ListCommandInvocationsCommand,
   ListCommandsCommand,
@@ -47,6 +49,9 @@ beforeEach(() => {
     return { DocumentIdentifiers: documents.filter((d) => d.Tags.some((t) => `tag:${t.Key}` === tag.Key && tag.Values.includes(t.Value))) };
   });
   ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-1' } });
+  // The key set's tag association on aem-role=publish (addInstancesByTag), whose parameters rollout sends.
+  ssm.on(ListAssociationsCommand).resolves({ Associations: [{ AssociationId: 'assoc-1', Name: 'AemKeys-Installer', Targets: [{ Key: 'tag:aem-role', Values: ['publish'] }] }] });
+  ssm.on(DescribeAssociationCommand).resolves({ AssociationDescription: { Parameters: { SecretId: [ARN], QuickstartDir: ['/opt/aem/publish/crx-quickstart'] } } });
 });
 
 test('status --verify: mismatches are listed per instance from ListCommandInvocations and exit 1', async () => {
@@ -102,7 +107,7 @@ test('a wait that times out says so and exits 1 without claiming success', async
   ssm.on(ListCommandsCommand).resolves({ Commands: [{ CommandId: 'cmd-1', Status: 'InProgress', TargetCount: 1, CompletedCount: 0, InstanceIds: ['i-0000000000000000a'] }] });
   ssm.on(GetCommandInvocationCommand).resolves({ Status: 'InProgress', StatusDetails: 'InProgress' });
   let t = 0;
-  const r = await runCli(['rollout', '--secret', ARN, '--targets', 'tag:a=b', '--timeout', '5'], {
+  const r = await runCli(['rollout', '--secret', ARN, '--targets', 'tag:a=b', '--param', 'QuickstartDir=/opt/aem/crx-quickstart', '--timeout', '5'], {
     pollMs: 1000, sleep: async (ms) => { t += ms; }, now: () => t, ...clients(),
   });
   expect(r.code).toBe(1);

@@ -213,7 +213,7 @@ describeWithTools(['moto_server', 'aws'], 'aem-keys against moto_server (real SD
     expect(out.instances.map((i: { instanceId: string }) => i.instanceId)).toEqual(publish);
     expect(out.instances.every((i: { match: boolean }) => i.match)).toBe(true);
 
-    const table = await run(['status', '--secret', arn, '--targets', 'tag:aem-role=publish', '--document', 'Explicit', '--verify']);
+    const table = await run(['status', '--secret', arn, '--targets', 'tag:aem-role=publish', '--param', 'QuickstartDir=/opt/aem/publish/crx-quickstart', '--document', 'Explicit', '--verify']);
     expect(table.code).toBe(0);
     expect(table.stdout.split('\n')[0]).toMatch(/^INSTANCE\s+MATCH\s+HMAC\s+MASTER\s+ERROR$/);
     for (const id of publish) expect(table.stdout).toMatch(new RegExp(`${id}\\s+yes`));
@@ -224,20 +224,20 @@ describeWithTools(['moto_server', 'aws'], 'aem-keys against moto_server (real SD
   test('rollout sends the installer (Mode=install) with rate controls', async () => {
     const arn = await createSecret('keys-rollout', {}, serializeKeySet(keysA));
     await taggedDocument('Inst', INSTALLER_DOCUMENT_TAG, arn);
-    const r = await run(['rollout', '--secret', arn, '--targets', 'tag:aem-role=publish', '--max-concurrency', '2', '--max-errors', '0']);
+    const r = await run(['rollout', '--secret', arn, '--targets', 'tag:aem-role=publish', '--param', 'QuickstartDir=/opt/aem/publish/crx-quickstart', '--max-concurrency', '2', '--max-errors', '0']);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('installed on all 3 instance(s)');
     const cmd = await lastCommand();
     expect(cmd).toMatchObject({ DocumentName: 'Inst', MaxConcurrency: '2', MaxErrors: '0', Parameters: { SecretId: [arn], Mode: ['install'] } });
 
-    await run(['rollout', '--secret', arn, '--targets', 'tag:aem-role=publish']);
+    await run(['rollout', '--secret', arn, '--targets', 'tag:aem-role=publish', '--param', 'QuickstartDir=/opt/aem/publish/crx-quickstart']);
     expect(await lastCommand()).toMatchObject({ MaxConcurrency: '10%', MaxErrors: '1' });
   });
 
   test('rollout/status to a tag no instance carries fails', async () => {
     const arn = await createSecret('keys-none');
     await taggedDocument('Inst-none', INSTALLER_DOCUMENT_TAG, arn);
-    const r = await run(['rollout', '--secret', arn, '--targets', 'tag:aem-role=nobody']);
+    const r = await run(['rollout', '--secret', arn, '--targets', 'tag:aem-role=nobody', '--param', 'QuickstartDir=/opt/aem/publish/crx-quickstart']);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/no instance carries tag:aem-role=nobody/);
   });

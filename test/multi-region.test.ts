@@ -239,7 +239,8 @@ describe('ReplicaKey aliases: one per key set and region', () => {
 
 describe('each replica gets a key valid in its region (checked at synth)', () => {
   const primaryIn = (region?: string) => new Stack(new App(), 'Primary', region ? { env: { region } } : {});
-  const make = (stack: Stack, props: AemCryptoKeysProps) => () => new AemCryptoKeys(stack, 'Keys', props);
+  // A literal secretName: replication needs one (each replica stack finds its replica by it).
+  const make = (stack: Stack, props: AemCryptoKeysProps) => () => new AemCryptoKeys(stack, 'Keys', { secretName: 'aem-keys', ...props });
 
   test('the primary\'s own key for a replica', () => {
     const stack = primaryIn();
@@ -275,6 +276,7 @@ describe('each replica gets a key valid in its region (checked at synth)', () =>
   test('valid: ReplicaKey.fromRegion of the replica\'s region, a literal key ARN of that region, or none', () => {
     const stack = primaryIn();
     new AemCryptoKeys(stack, 'Keys', {
+      secretName: 'aem-keys',
       replicaRegions: [
         { region: 'eu-west-1', encryptionKey: ReplicaKey.fromRegion(stack, 'Eu', 'eu-west-1', 'alias/aem/eu') },
         { region: 'us-west-2', encryptionKey: kms.Key.fromKeyArn(stack, 'Us', 'arn:aws:kms:us-west-2:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab') },

@@ -108,6 +108,40 @@ function builtInViolations(outdir: string): string[] {
     .flatMap((r: any) => r.violations.map((v: any) => `${v.ruleName} ${v.severity}: ${v.description}`));
 }
 
+/**
+ * The README's first TypeScript example ("Using it in your stack"), as a consumer pastes it: its
+ * imports at the top, its body in a stack's constructor, the instances it names declared.
+ */
+function readmeUsageApp(): string {
+  const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Using it in your stack'));
+  const snippet = /```ts\n([\s\S]*?)```/.exec(section)![1];
+  const imports = snippet.split('\n').filter((l) => l.startsWith('import '));
+  const body = snippet.split('\n').filter((l) => !l.startsWith('import ')).join('\n    ');
+  return [
+    'import { App, Stack } from \'aws-cdk-lib\';',
+    'import * as autoscaling from \'aws-cdk-lib/aws-autoscaling\';',
+    'import * as ec2 from \'aws-cdk-lib/aws-ec2\';',
+    ...imports,
+    'declare const authorInstance: ec2.Instance;',
+    'declare const publishAsg: autoscaling.AutoScalingGroup;',
+    'export class UsageStack extends Stack {',
+    '  constructor(app: App) {',
+    '    super(app, \'Usage\');',
+    `    ${body}`,
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+/** Type-checks the README's usage example in `app` (strict), against the installed package's .d.ts. */
+function compileReadmeUsage(app: string) {
+  fs.writeFileSync(path.join(app, 'usage.ts'), readmeUsageApp());
+  return spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '--noEmit', '--strict', '--skipLibCheck', '--target', 'es2022',
+    '--module', 'commonjs', '--moduleResolution', 'node', 'usage.ts'], { cwd: app, encoding: 'utf8' });
+}
+
 const MALFORMED_APP = `
 'use strict';
 const { App, CfnResource, Stack } = require('aws-cdk-lib');
@@ -199,6 +233,19 @@ describe('the packed package', () => {
     expectConsumerTemplate(outdir);
   });
 
+  test('every TypeScript example (README and @example) compiles with jsii-rosetta --strict, for the other languages\' docs', () => {
+    const r = spawnSync(process.execPath, [path.join(modules, 'jsii-rosetta', 'bin', 'jsii-rosetta'), 'extract', '--strict', '--compile', '.jsii'],
+      { cwd: path.join(path.dirname(packed.tarball), 'src'), encoding: 'utf8', env: { ...process.env, JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION: '20' } });
+    expect((r.stdout + r.stderr).split('\n').filter((l) => /error|ERROR/.test(l))).toEqual([]);
+    expect(r.status).toBe(0);
+  }, 120_000);
+
+  test('the README\'s usage example compiles (strict) against the package and the lowest aws-cdk-lib', () => {
+    const r = compileReadmeUsage(packed.app);
+    expect(r.stdout + r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
   describe('in a fresh app with the newest aws-cdk-lib from npm', () => {
     let newest: { app: string; version: string };
     beforeAll(() => {
@@ -216,6 +263,12 @@ describe('the packed package', () => {
       // aws-cdk-lib's built-in CloudFormation validation (newer than the lowest supported version;
       // switched off elsewhere in the suite, see test/support/jest-setup.js) finds nothing.
       expect(builtInViolations(outdir)).toEqual([]);
+    });
+
+    test('the README\'s usage example compiles (strict) there too', () => {
+      const r = compileReadmeUsage(newest.app);
+      expect(r.stdout + r.stderr).toBe('');
+      expect(r.status).toBe(0);
     });
 
     test('the built-in validation reports a malformed resource (the check above can fail)', () => {

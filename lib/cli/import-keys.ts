@@ -26,13 +26,22 @@ export class OperationError extends Error {
   }
 }
 
+/** Why a file could not be read, in words (with the system's code). */
+function whyUnreadable(e: unknown): string {
+  const code = (e as { code?: string }).code ?? '';
+  const words: Record<string, string> = {
+    ENOENT: 'no such file', EACCES: 'permission denied', ENOTDIR: 'a part of the path is not a folder', ELOOP: 'too many symbolic links',
+  };
+  return words[code] ? `${words[code]} (${code})` : ((e as Error).message ?? String(e)).split('\n')[0];
+}
+
 /** Reads a raw key file, byte for byte, and checks its size. Never echoes its content. */
 export function readKeyFile(path: string, name: string, expected: number): Buffer {
   let stat: fs.Stats;
   try {
     stat = fs.statSync(path);
-  } catch {
-    throw new OperationError(`--${name}: cannot read ${path}`);
+  } catch (e) {
+    throw new OperationError(`--${name}: cannot read ${path}: ${whyUnreadable(e)}`);
   }
   if (!stat.isFile()) throw new OperationError(`--${name}: ${path} is not a regular file`);
   if (stat.size !== expected) {

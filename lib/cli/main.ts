@@ -1,3 +1,5 @@
+import * as fs from 'fs';
+import * as path from 'path';
 import { DescribeSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ListDocumentsCommand, SSMClient, SendCommandCommandInput } from '@aws-sdk/client-ssm';
 import { EXPORT_DOCUMENT_TAG, HMAC_BYTES, INSTALLER_DOCUMENT_TAG, MASTER_BYTES } from '../private/key-set';
@@ -17,6 +19,7 @@ import {
   validateSecretId,
 } from './args';
 import { importKeys, OperationError, readKeyFile } from './import-keys';
+import { checkInstallerParams, installerParamsFor } from './installer-parameters';
 import { formatAge, knownStatus, KnownInstanceStatus } from './known-status';
 import { explainNetworkErrors } from './network-errors';
 import { Output, Progress } from './progress';
@@ -150,17 +153,46 @@ function commandHelp(_name: string, c: CommandDef): string {
   return `${c.summary}\n\nUsage: ${c.usage}\n\n${c.details}\n\nOptions:\n${formatOptions([...c.options, ...GLOBAL_OPTIONS])}\n`;
 }
 
+/** The package's version, from its package.json (two folders up from lib/cli/ and from dist/cli/). */
+function version(): string {
+  return (JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/**
+ * The region as the AWS CLI picks it: --region, else AWS_REGION, else AWS_DEFAULT_REGION (the
+ * AWS SDK for JavaScript reads only AWS_REGION), else the profile's (left to the SDK). A secret
+ * ARN names its region: a --region that disagrees is a mistake; the ARN wins over the environment.
+ */
+function pickRegion(command: string, flag: string | undefined, arnRegion: string | undefined): string | undefined {
+  if (flag !== undefined && !/^[a-z]{2}(-[a-z]+)+-\d$/.test(flag)) {
+    throw new UsageError(`${command}: --region must look like eu-west-1, got "${printable(flag)}"`);
+  }
+  if (flag !== undefined && arnRegion !== undefined && flag !== arnRegion) {
+    throw new UsageError(`${command}: --region ${flag} disagrees with the secret ARN, which is in ${arnRegion}; leave --region out or name the secret in ${flag}`);
+  }
+  return flag ?? arnRegion ?? (process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || undefined);
+}
+
 /** Runs the CLI; resolves to the exit code. Never throws. */
 export async function main(argv: string[], io: CliIo): Promise<number> {
+  const json = argv.includes('--json');
   try {
     const [name, ...rest] = argv;
-    if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    if (name === '--version' || name === '-V') {
+      io.stdout.write(`aem-keys ${version()} (cdk-aem-crypto-keys)\n`);
+      return EXIT_OK;
+    }
+    if (name === undefined) {
+      io.stderr.write(GLOBAL_HELP);
+      return EXIT_USAGE;
+    }
+    if (name === '--help' || name === '-h' || name === 'help') {
       if (name === 'help' && rest[0] && COMMANDS[rest[0]]) {
         io.stdout.write(commandHelp(rest[0], COMMANDS[rest[0]]));
       } else {
         io.stdout.write(GLOBAL_HELP);
       }
-      return name === undefined ? EXIT_USAGE : EXIT_OK;
+      return EXIT_OK;
     }
     const command = COMMANDS[name];
     if (!command) {
@@ -172,10 +204,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       return EXIT_OK;
     }
     const secret = validateSecretId(opts.secret as string, name);
-    const region = (opts.region as string | undefined) ?? secret.region;
-    if (opts.region !== undefined && !/^[a-z]{2}(-[a-z]+)+-\d$/.test(opts.region as string)) {
-      throw new UsageError(`${name}: --region must look like eu-west-1, got "${printable(opts.region as string)}"`);
-    }
+    const region = pickRegion(name, opts.region as string | undefined, secret.region);
     const endpoint = opts['endpoint-url'] as string | undefined;
     if (endpoint !== undefined && !/^https?:\/\/[^\s]+$/.test(endpoint)) {
       throw new UsageError(`${name}: --endpoint-url must be an http(s) URL, got "${printable(endpoint)}"`);
@@ -188,19 +217,25 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       json: opts.json === true,
       region,
       endpoint,
-      sm: () => explainNetworkErrors(sm ??= new SecretsManagerClient(config)),
-      ssm: () => explainNetworkErrors(ssm ??= new SSMClient(config)),
+      sm: () => explainNetworkErrors(sm ??= new SecretsManagerClient(config), endpoint ? undefined : endpointVariable('SECRETS_MANAGER')),
+      ssm: () => explainNetworkErrors(ssm ??= new SSMClient(config), endpoint ? undefined : endpointVariable('SSM')),
     };
     return await command.run(opts, ctx);
   } catch (e) {
     const err = e as Error;
-    if (err instanceof UsageError) {
-      io.stderr.write(`aem-keys: ${err.message}\n`);
-      return EXIT_USAGE;
-    }
-    io.stderr.write(`aem-keys: ${oneLine(err)}\n`);
-    return EXIT_FAILED;
+    const usage = err instanceof UsageError;
+    const message = usage ? err.message : oneLine(err);
+    io.stderr.write(`aem-keys: ${message}\n`);
+    const code = usage ? EXIT_USAGE : EXIT_FAILED;
+    // --json: a script reading stdout gets a JSON answer on failure too.
+    if (json) io.stdout.write(JSON.stringify({ error: message, exitCode: code }) + '\n');
+    return code;
   }
+}
+
+/** The environment variable that sets the service's endpoint (as the AWS SDKs and CLI read them), when set. */
+function endpointVariable(service: string): string | undefined {
+  return [`AWS_ENDPOINT_URL_${service}`, 'AWS_ENDPOINT_URL'].find((v) => process.env[v]);
 }
 
 function oneLine(err: Error): string {
@@ -315,7 +350,8 @@ async function runExport(opts: ParsedOptions, ctx: Context): Promise<number> {
 
 async function runInstaller(command: 'status' | 'rollout', opts: ParsedOptions, ctx: Context): Promise<number> {
   const target = parseTargets(opts.targets as string, command);
-  const params = parseParams(opts.param as string[] | undefined, ['SecretId', 'Mode'], command);
+  const given = parseParams(opts.param as string[] | undefined, ['SecretId', 'Mode'], command);
+  checkInstallerParams(given, command);
   const wait = timeoutMs(opts, command);
   const input: Partial<SendCommandCommandInput> = { Targets: [target] };
   if (command === 'rollout') {
@@ -327,6 +363,7 @@ async function runInstaller(command: 'status' | 'rollout', opts: ParsedOptions, 
     input.MaxErrors = '100%';
   }
   const doc = await resolveDocument(ctx, command, opts.secret as string, opts.document as string | undefined, INSTALLER_DOCUMENT_TAG);
+  const params = await installerParamsFor(ctx.ssm(), doc.name, target, given, command);
   const progress = new Progress(ctx.io.stderr);
   const result = await sendAndWait(ctx.ssm(), {
     ...input,

@@ -32,7 +32,8 @@ export function isNetworkError(e: unknown): boolean {
  * `SecretsManager.DescribeSecret to http://127.0.0.1:9 failed: connect ECONNREFUSED 127.0.0.1:9 (nothing answered). Check ...`.
  * Service errors (an HTTP answer) pass through unchanged. Applying it twice changes nothing.
  */
-export function explainNetworkErrors<T extends object>(client: T, endpointFlag = '--endpoint-url'): T {
+export function explainNetworkErrors<T extends object>(client: T, endpointVariable?: string): T {
+  const endpointFlag = endpointVariable ?? '--endpoint-url';
   if (explained.has(client)) return client;
   explained.add(client);
   const sdk = client as unknown as SdkClient;
@@ -40,14 +41,27 @@ export function explainNetworkErrors<T extends object>(client: T, endpointFlag =
     try {
       return await next(args);
     } catch (e) {
-      if (!isNetworkError(e)) throw e;
+      const network = isNetworkError(e);
+      if (!network && !isUnreadableAnswer(e)) throw e;
       const service = String(context.clientName ?? 'AWS').replace(/Client$/, '');
       const call = String(context.commandName ?? 'request').replace(/Command$/, '');
       const endpoint = await endpointOf(sdk, context);
-      throw new OperationError(`${service}.${call} to ${endpoint.url} failed: ${reason(e)}. ${advice(endpoint.custom, endpointFlag)}`);
+      const custom = endpoint.custom || endpointVariable !== undefined;
+      if (!network) {
+        const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+        throw new OperationError(`${service}.${call} to ${endpoint.url}: the answer is not the service's JSON`
+          + `${status ? ` (HTTP ${status})` : ''}. ${custom ? `Check ${endpointFlag}: is it that AWS service's endpoint?` : 'A proxy may have answered.'}`);
+      }
+      throw new OperationError(`${service}.${call} to ${endpoint.url} failed: ${reason(e)}. ${advice(custom, endpointFlag)}`);
     }
   }, { step: 'initialize', name: 'aemKeysExplainNetworkErrors', priority: 'high' });
   return client;
+}
+
+/** An answer the SDK could not parse (an HTML page, a proxy's error, another service): its deserializer fails. */
+function isUnreadableAnswer(e: unknown): boolean {
+  const err = e as { name?: string; message?: string; $response?: unknown } | undefined;
+  return !!err && (/Deserialization error|Unexpected token|is not valid JSON|Expected ',' or/.test(err.message ?? '') || err.name === 'SyntaxError');
 }
 
 async function endpointOf(sdk: SdkClient, context: Record<string, any>): Promise<{ url: string; custom: boolean }> {

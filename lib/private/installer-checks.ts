@@ -1,5 +1,4 @@
-import { Token } from 'aws-cdk-lib';
-import { PARAMETER_PATTERNS } from './shell-script-document';
+import { PARAMETER_PATTERNS } from './parameter-patterns';
 
 /**
  * How each installer document parameter is checked, in one place: SSM checks `allowedPattern` /
@@ -65,9 +64,15 @@ export function ssmConstraint(name: RuledInstallerParameter): { allowedPattern?:
  * when it is valid or not known at synth (a token).
  */
 export function installerValueError(name: RuledInstallerParameter, value: string): string | undefined {
-  if (Token.isUnresolved(value)) {
+  // A token (Token.isUnresolved, without importing aws-cdk-lib: the aem-keys CLI bundles this file).
+  if (/[$#]\{Token\[/.test(value)) {
     return undefined;
   }
+  return ruleError(name, value);
+}
+
+/** The error for a value the installer would refuse, the same rule at synth and in the aem-keys CLI. */
+export function ruleError(name: RuledInstallerParameter, value: string): string | undefined {
   const rule: InstallerParameterRule = INSTALLER_PARAMETER_RULES[name];
   const ok = (rule.allowedValues ? rule.allowedValues.includes(value) : new RegExp(rule.allowedPattern!).test(value))
     && !(rule.noDotComponents && /(^|\/)\.\.?(\/|$)/.test(value))
