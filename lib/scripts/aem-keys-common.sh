@@ -30,16 +30,43 @@ AEMKEYS_HTTP_MAX=1048576  # bytes of one HTTP answer (headers and text body)
 #   in the message are replaced by '?' so the error stays one line. AEMKEYS_FAIL_NOTE, when set,
 #   is appended (e.g. " (the secret was not changed)").
 aemkeys_fail() {
-  local msg="$*${AEMKEYS_FAIL_NOTE:-}"
-  msg=${msg//[[:cntrl:]]/?}
+  local msg="$*${AEMKEYS_FAIL_NOTE:-}" LC_ALL=C
+  msg=${msg//[^ -~]/?}
   printf '%s: error: %s\n' "$AEMKEYS_PROG" "$msg" >&2
   exit 1
+}
+
+# aemkeys_name TEXT
+#   AEMKEYS_REPLY = TEXT (a name from the tree, or text the AEM user wrote) as it may appear in
+#   output: every byte but letters, digits, space and . _ / + @ , = ~ - as \xHH. The result is one
+#   line of ASCII (valid UTF-8) with no ':' and no '\', so it cannot hold a second line, the
+#   metric filters' phrases ("result: changed", "association run: changed", "aem-crypto-keys:
+#   error:") or bytes CloudWatch Logs refuses. Names enter output through this function only.
+aemkeys_name() {
+  local LC_ALL=C s=$1 out='' c
+  while [[ $s == *[!A-Za-z0-9\ ._/+@,=~-]* ]]; do
+    c=${s%%[!A-Za-z0-9\ ._/+@,=~-]*}
+    out+=$c
+    s=${s:${#c}}
+    printf -v c '\\x%02x' "'${s:0:1}"
+    out+=$c
+    s=${s:1}
+  done
+  AEMKEYS_REPLY=$out$s
 }
 
 # aemkeys_log MESSAGE...
 #   One line of the summary on stdout.
 aemkeys_log() {
   printf '%s\n' "$*"
+}
+
+# aemkeys_lines LINE...
+#   Lines of the summary on stdout, each one line of printable ASCII (anything else as '?'): the
+#   last guard after aemkeys_name, which every name from the tree passes on its way here.
+aemkeys_lines() {
+  local LC_ALL=C
+  (( $# > 0 )) && printf '%s\n' "${@//[^ -~]/?}"
 }
 
 # aemkeys_require_bash
@@ -405,7 +432,9 @@ aemkeys_scan_bundles() {
     *) aemkeys_fail "cannot read the Felix bundle cache at $felix as $AEMKEYS_USER within $AEMKEYS_IO_TIMEOUT s" ;;
   esac
   while IFS=$'\x1f' read -r dir id loc state; do
-    dir="$felix/${dir//[[:cntrl:]\/]/?}"
+    # Felix names its folders bundle<id> (its BundleCache): no other name is taken, nor printed.
+    [[ $dir =~ ^bundle[0-9]{1,19}$ ]] || continue
+    dir=$felix/$dir
     # Not a bundle, or uninstalled (state 1: Felix deletes the folder at its next start).
     [[ $id =~ ^[0-9]+$ && -n $loc && $state != 1 ]] || continue
     name=${loc##*/}
@@ -708,6 +737,9 @@ aemkeys_felix_dir() {
     dir=${dir//'${sling.launchpad}'/$launchpad}
     [[ $dir == /* ]] || dir=$qs/$dir
     while [[ $dir == */ && $dir != / ]]; do dir=${dir%/}; done
+    # The folder's name is in every path printed later: it must print as it is.
+    aemkeys_name "$dir"
+    [[ $AEMKEYS_REPLY == "$dir" ]] || aemkeys_fail "org.osgi.framework.storage in $props ($AEMKEYS_REPLY) holds characters other than letters, digits, space and . _ / + @ , = ~ -; refusing to use it"
     [[ $dir == *'${'* || /$dir/ == */../* || /$dir/ == */./* || $dir != "$qs"/* ]] && aemkeys_fail "org.osgi.framework.storage in $props ($dir) is not a folder inside QuickstartDir; refusing to use it"
     [[ -d $dir && ! -L $dir ]] || aemkeys_fail "no Felix bundle cache at $dir (org.osgi.framework.storage in $props)"
     AEMKEYS_REPLY=$dir
@@ -725,6 +757,7 @@ aemkeys_keys_path_override() {
   local qs=$1 service=$2 line f="$1/bin/start"
   AEMKEYS_REPLY=''
   if aemkeys_props_get "$qs/conf/sling.properties" com.adobe.granite.crypto.keys.path && [[ -n $AEMKEYS_REPLY ]]; then
+    aemkeys_name "$AEMKEYS_REPLY"
     AEMKEYS_REPLY="$qs/conf/sling.properties sets com.adobe.granite.crypto.keys.path=$AEMKEYS_REPLY"
     return 0
   fi
@@ -943,7 +976,9 @@ aemkeys_b64_len() {
 #   create it). A later swap by that user can still make a write fail, never leave the tree.
 aemkeys_check_writable() {
   aemkeys_user_out aemkeys_u_writable "$@"
-  [[ $AEMKEYS_RC == 0 ]] || aemkeys_fail "${AEMKEYS_OUT:-$1} is not a folder $AEMKEYS_USER can write: nothing changed"
+  [[ $AEMKEYS_RC == 0 ]] && return 0
+  aemkeys_name "${AEMKEYS_OUT:-$1}"
+  aemkeys_fail "$AEMKEYS_REPLY is not a folder $AEMKEYS_USER can write: nothing changed"
 }
 
 # aemkeys_clean_stale_tmp BACKUPS_DIR DIR...
@@ -975,8 +1010,9 @@ aemkeys_backup() {
   shift
   stamp=$(date -u +%Y%m%dT%H%M%SZ) || aemkeys_fail "date failed"
   aemkeys_user_out aemkeys_u_backup "$root" "$stamp" "$@"
-  [[ $AEMKEYS_RC == 0 && $AEMKEYS_OUT == "$root/$stamp"* ]] || aemkeys_fail "cannot back up the existing keys into $root as $AEMKEYS_USER"
-  AEMKEYS_REPLY=${AEMKEYS_OUT//[[:cntrl:]]/?}
+  # The answer is printed: exactly the folder's name or nothing.
+  [[ $AEMKEYS_RC == 0 && ${AEMKEYS_OUT#"$root/$stamp"} =~ ^(-[1-9][0-9]{0,8})?$ ]] || aemkeys_fail "cannot back up the existing keys into $root as $AEMKEYS_USER"
+  AEMKEYS_REPLY=$AEMKEYS_OUT
 }
 
 # aemkeys_ensure_dir DIR MODE
@@ -1077,38 +1113,85 @@ aemkeys_basic_auth() {
 # Manager association cannot (AWS::SSM::Association has an S3 output location only), so the
 # installer sends its own output when the document's LogGroupName is set.
 
+# PutLogEvents' documented limits (CloudWatch Logs API reference, PutLogEvents): a batch holds at
+# most 10,000 events and 1,048,576 bytes, counted as the events' UTF-8 bytes plus 26 per event;
+# one event at most 256 KB. Lines are cut at AEMKEYS_LOG_LINE bytes, and one run sends at most
+# AEMKEYS_LOG_LINES lines of output (then one line saying how many more there were).
+AEMKEYS_LOG_BATCH_BYTES=1048576
+AEMKEYS_LOG_BATCH_EVENTS=10000
+AEMKEYS_LOG_LINE=8192
+AEMKEYS_LOG_LINES=1000
+# Valid UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF), byte by byte.
+AEMKEYS_UTF8_RE=$'^([\x01-\x7f]|[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf][\x80-\xbf]'
+AEMKEYS_UTF8_RE+=$'|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf][\x80-\xbf]|[\xf1-\xf3][\x80-\xbf][\x80-\xbf][\x80-\xbf]'
+AEMKEYS_UTF8_RE+=$'|\xf4[\x80-\x8f][\x80-\xbf][\x80-\xbf])*$'
+
 # aemkeys_logged GROUP REGION COMMAND [ARG...]
 #   Runs COMMAND (in a subshell, output captured by aemkeys_capture), prints its stdout and
-#   stderr, then puts them into a new stream association/ID/<UTC time>-<pid> of the CloudWatch
-#   Logs group GROUP in REGION (ID: the SSM agent's AWS_SSM_INSTANCE_ID, else the host name): one
-#   event per non-empty line, stdout first (JSON: \ and " escaped, tab as \t, other control
-#   characters as '?', other bytes as they are), then "association run: WORD (exit STATUS)", WORD
-#   from the last "result: WORD ..." line, or "failed" unless STATUS is 0 or 3. The events travel
-#   on stdin (file:///dev/stdin), never in an argument. Returns COMMAND's status: a failure to
-#   send (also: text that is not UTF-8) is one warning line on stderr. Fails only for a bad GROUP.
+#   stderr, then puts them into the stream association/ID of the CloudWatch Logs group GROUP in
+#   REGION (ID: the SSM agent's AWS_SSM_INSTANCE_ID, else the host name): one stream per instance,
+#   created by its first run only (CreateLogStream allows 50 calls a second per account and region;
+#   a burst of new instances makes one call each, retried by the AWS CLI when throttled). One event
+#   per non-empty line, stdout first (JSON: \ and " escaped, tab as \t, other control characters
+#   as '?', a line that is not valid UTF-8 with its other bytes as '?'), then "association run:
+#   WORD (exit STATUS)", WORD from the last "result: WORD ..." line, or "failed" unless STATUS is
+#   0 or 3; in batches within PutLogEvents' limits. The events travel on stdin (file:///dev/stdin),
+#   never in an argument. Returns COMMAND's status: a failure to send is one warning line on
+#   stderr. Fails only for a bad GROUP.
 aemkeys_logged() {
-  local re='^[-._/#A-Za-z0-9]{0,512}$' t line ev='' result=failed rc
+  local re='^[-._/#A-Za-z0-9]{0,512}$' t line ev='' result=failed rc n=0 more=0 bytes=0 count=0
   [[ $1 =~ $re ]] || aemkeys_fail "parameter LogGroupName: not a log group name"
   t=$(date +%s%3N)
   aemkeys_capture "${@:3}"
   rc=$AEMKEYS_RC
   [[ -n $AEMKEYS_OUT ]] && printf '%s\n' "$AEMKEYS_OUT"
   printf '%s' "$AEMKEYS_ERR" >&2
+  local -a batches=()
   while IFS= read -r line; do
     [[ $line =~ ^result:\ ([a-z]+) ]] && result=${BASH_REMATCH[1]}
-    line=${line//\\/\\\\}
-    line=${line//\"/\\\"}
-    line=${line//$'\t'/\\t}
-    [[ -n $line ]] && printf -v ev '%s{"timestamp":%s,"message":"%s"},' "$ev" $(( t++ )) "${line//[[:cntrl:]]/?}"
+    [[ -n $line ]] || continue
+    (( n++ < AEMKEYS_LOG_LINES )) || { (( more++ )); continue; }
+    aemkeys_log_event "${line:0:AEMKEYS_LOG_LINE}"
   done <<< "$AEMKEYS_OUT"$'\n'"$AEMKEYS_ERR"
+  (( more > 0 )) && aemkeys_log_event "$AEMKEYS_PROG: $more more output lines not sent (at most $AEMKEYS_LOG_LINES a run)"
   [[ $rc == [03] ]] || result=failed
-  printf -v ev '[%s{"timestamp":%s,"message":"association run: %s (exit %s)"}]' "$ev" "$t" "$result" "$rc"
-  local -a aws=(timeout --foreground 60 aws logs) a=(--region "$2" --log-group-name "$1" --log-stream-name "association/${AWS_SSM_INSTANCE_ID:-$HOSTNAME}/$(date -u +%FT%H-%M-%SZ)-$$")
-  aemkeys_capture "${aws[@]}" create-log-stream "${a[@]}"
-  [[ $AEMKEYS_RC == 0 ]] && aemkeys_capture "${aws[@]}" put-log-events "${a[@]}" --log-events file:///dev/stdin <<< "$ev"
+  aemkeys_log_event "association run: $result (exit $rc)"
+  batches+=("[${ev%,}]")
+  local -a aws=(timeout --foreground 60 aws logs) a=(--region "$2" --log-group-name "$1" --log-stream-name "association/${AWS_SSM_INSTANCE_ID:-$HOSTNAME}")
+  local b
+  for b in "${batches[@]}"; do
+    AWS_RETRY_MODE=${AWS_RETRY_MODE:-adaptive} AWS_MAX_ATTEMPTS=${AWS_MAX_ATTEMPTS:-8} \
+      aemkeys_capture "${aws[@]}" put-log-events "${a[@]}" --log-events file:///dev/stdin <<< "$b"
+    # The instance's first run: its stream does not exist yet.
+    if [[ $AEMKEYS_RC != 0 && $AEMKEYS_ERR == *ResourceNotFoundException* ]]; then
+      AWS_RETRY_MODE=${AWS_RETRY_MODE:-adaptive} AWS_MAX_ATTEMPTS=${AWS_MAX_ATTEMPTS:-8} aemkeys_capture "${aws[@]}" create-log-stream "${a[@]}"
+      [[ $AEMKEYS_RC == 0 ]] && AWS_RETRY_MODE=${AWS_RETRY_MODE:-adaptive} AWS_MAX_ATTEMPTS=${AWS_MAX_ATTEMPTS:-8} \
+        aemkeys_capture "${aws[@]}" put-log-events "${a[@]}" --log-events file:///dev/stdin <<< "$b"
+    fi
+    [[ $AEMKEYS_RC == 0 ]] || break
+  done
   if [[ $AEMKEYS_RC != 0 ]]; then
     aemkeys_last_line "$AEMKEYS_ERR"
     printf '%s: warning: output not sent to log group %s: %s\n' "$AEMKEYS_PROG" "$1" "${AEMKEYS_REPLY:-status $AEMKEYS_RC}" >&2
   fi
   return "$rc"
+}
+
+# aemkeys_log_event LINE
+#   For aemkeys_logged (its ev, t, bytes, count and batches, by bash's dynamic scope): adds LINE
+#   as one event, first closing the batch when LINE would take it past PutLogEvents' limits.
+aemkeys_log_event() {
+  local line=$1 size LC_ALL=C
+  [[ $line =~ $AEMKEYS_UTF8_RE ]] || line=${line//[^ -~]/?}
+  line=${line//\\/\\\\}
+  line=${line//\"/\\\"}
+  line=${line//$'\t'/\\t}
+  line=${line//[[:cntrl:]]/?}
+  size=$(( ${#1} + 26 ))
+  if (( count + 1 > AEMKEYS_LOG_BATCH_EVENTS || bytes + size > AEMKEYS_LOG_BATCH_BYTES )); then
+    batches+=("[${ev%,}]")
+    ev='' bytes=0 count=0
+  fi
+  ev+="{\"timestamp\":$(( t++ )),\"message\":\"$line\"},"
+  (( bytes += size, count += 1 ))
 }
