@@ -481,10 +481,12 @@ aemkeys_find_bundle() {
   AEMKEYS_BUNDLE_ID=${AEMKEYS_B_ID[all[0]]}
 }
 
-# What AEM really reads (README). Tree reads below: aemkeys_tree_read/_reads/_tails only, bounded, as AemUser.
+# What AEM really reads (README). Tree reads below: aemkeys_tree_read, bounded, as AemUser; the jars
+# only in aemkeys_u_manifests, the AEM user's step.
 
 AEMKEYS_KEYS_PATH_RE='com[._]adobe[._]granite[._]crypto[._]keys[._]path'
-AEMKEYS_MANIFEST_MAX=1048576
+AEMKEYS_MANIFEST_MAX=1048576       # bytes of one inflated manifest
+AEMKEYS_MANIFEST_BATCH=8388608     # bytes inflated in one gzip step
 
 # aemkeys_tree_read FILE OFFSET COUNT
 #   stdout = at most COUNT bytes of FILE from OFFSET, read as AemUser (aemkeys_u_read); non-zero
@@ -500,14 +502,6 @@ aemkeys_u_read() {
   exec 3< "$1" || return 1
   [[ -f /dev/fd/3 ]] || return 4
   dd iflag=skip_bytes,count_bytes skip="$2" count="$3" bs="${4:-65536}" ${4:+conv=sync} status=none <&3
-}
-
-# aemkeys_tree_reads WIDTH FILE OFFSET COUNT [FILE OFFSET COUNT]...
-#   aemkeys_tree_read of many pieces in one step as AemUser (a step starts setpriv and bash):
-#   with WIDTH > 0 each piece padded to WIDTH bytes (WIDTH spaces for a FILE it cannot read;
-#   nothing when OFFSET is past the end: callers count the pieces); 0: as read.
-aemkeys_tree_reads() {
-  aemkeys_as_user aemkeys_u_reads "$@" </dev/null 2>/dev/null
 }
 
 # aemkeys_u_reads WIDTH FILE OFFSET COUNT... (as AemUser): aemkeys_u_read of each piece.
@@ -530,13 +524,6 @@ aemkeys_tree_text() {
   AEMKEYS_REPLY=${t%x}
 }
 
-# aemkeys_tree_tails COUNT FILE...
-#   stdout = the last COUNT bytes of each FILE (regular, COUNT bytes or more), in one step as
-#   AemUser (aemkeys_u_tails).
-aemkeys_tree_tails() {
-  aemkeys_as_user aemkeys_u_tails "$@" </dev/null 2>/dev/null
-}
-
 # aemkeys_u_tails COUNT FILE... (as AemUser): every FILE a regular file, not a link.
 aemkeys_u_tails() {
   local count=$1 f
@@ -552,6 +539,19 @@ aemkeys_u8_le() {
   AEMKEYS_N=0
   for (( i = $1 + $2 - 1; i >= $1; i-- )); do
     AEMKEYS_N=$(( AEMKEYS_N * 256 + ${AEMKEYS_U8[i]:-0} ))
+  done
+}
+
+# aemkeys_u8_is POS BYTE...
+#   0 when AEMKEYS_U8 holds BYTE... from POS on. Element by element: a slice of a long bash array
+#   walks it from its start (a directory of thousands of tiny entries made that quadratic).
+aemkeys_u8_is() {
+  local p=$1
+  shift
+  while (( $# > 0 )); do
+    [[ ${AEMKEYS_U8[p]:-} == "$1" ]] || return 1
+    (( p++ ))
+    shift
   done
 }
 
@@ -591,23 +591,40 @@ aemkeys_manifest_bsn() {
 
 # aemkeys_manifest_names
 #   AEMKEYS_B_MNAME[i] = Bundle-SymbolicName in bundle i's newest version<N>.<M>/bundle.jar, or
-#   empty; once per scan, in batches. Zip: end record (no comment), the manifest's directory entry
-#   (first 256 bytes of the directory, else 64 KiB), local header; gzip inflates it with a trailer
-#   of the directory's CRC-32 and size (stored: one stored block), so each manifest is checked.
+#   empty; once per scan. The jars are opened, parsed and inflated by the AEM user's step
+#   (aemkeys_u_manifests, within its time limit and memory): root reads one bounded answer, a
+#   line "INDEX NAME" per bundle at most, and believes a NAME only as a symbolic name.
 aemkeys_manifest_names() {
-  local i j x n e k p q w f best bn bm restore cdoff cdsize pos method csize usize lho
-  local LC_ALL=C
-  local -a idx=() jars=() sizes=() tails=() todo=() next=() rows=() heads=() batch=() mf=() args=() hargs=()
-  local -a cdr=() hds=() dat=() csz=() usz=() mth=() crcs=()
-  [[ ${AEMKEYS_B_MREAD:-} == "${#AEMKEYS_B_DIR[@]}" ]] && return 0
+  local i n=${#AEMKEYS_B_DIR[@]} k name
+  [[ ${AEMKEYS_B_MREAD:-} == "$n" ]] && return 0
   AEMKEYS_B_MNAME=()
-  AEMKEYS_B_MREAD=${#AEMKEYS_B_DIR[@]}
-  restore=$(shopt -p nullglob)
+  AEMKEYS_B_MREAD=$n
+  for i in "${!AEMKEYS_B_DIR[@]}"; do AEMKEYS_B_MNAME[i]=''; done
+  (( n > 0 )) || return 0
+  aemkeys_user_out aemkeys_u_manifests "${AEMKEYS_B_DIR[@]}"
+  [[ $AEMKEYS_RC == 0 ]] || { AEMKEYS_OUT=''; return 0; }
+  while read -r k name; do
+    [[ $k =~ ^(0|[1-9][0-9]{0,5})$ && $name =~ ^[A-Za-z0-9_.-]{1,255}$ ]] && (( k < n )) && AEMKEYS_B_MNAME[k]=$name
+  done <<< "$AEMKEYS_OUT"
+  AEMKEYS_OUT=''
+}
+
+# aemkeys_u_manifests DIR... (as AemUser)
+#   For the k-th bundle folder DIR (from 0) whose newest version<N>.<M>/bundle.jar names itself,
+#   prints "k Bundle-SymbolicName". In batches: zip end record (no comment), the manifest's
+#   directory entry (first 256 bytes of the directory, else 64 KiB), local header; gzip inflates
+#   each manifest with a trailer of the directory's CRC-32 and size (stored: one stored block), so
+#   each is checked, and never more than the sizes the directories declare (AEMKEYS_MANIFEST_MAX
+#   each, AEMKEYS_MANIFEST_BATCH in one step) reach this shell.
+aemkeys_u_manifests() {
+  local i j x n e k p q w f best bn bm cdoff cdsize method csize usize lho sum
+  local LC_ALL=C
+  local -a dirs=("$@") idx=() jars=() sizes=() tails=() todo=() next=() rows=() heads=() batch=() mf=() args=() hargs=()
+  local -a cdr=() hds=() dat=() csz=() usz=() mth=() crcs=()
   shopt -s nullglob
-  for i in "${!AEMKEYS_B_DIR[@]}"; do
-    AEMKEYS_B_MNAME[i]=''
+  for i in "${!dirs[@]}"; do
     best='' bn=-1 bm=-1
-    for f in "${AEMKEYS_B_DIR[i]}"/version*.*/bundle.jar; do
+    for f in "${dirs[i]}"/version*.*/bundle.jar; do
       [[ ${f%/bundle.jar} =~ /version([0-9]{1,9})\.([0-9]{1,9})$ ]] || continue
       if (( BASH_REMATCH[1] > bn || (BASH_REMATCH[1] == bn && BASH_REMATCH[2] > bm) )); then
         bn=${BASH_REMATCH[1]} bm=${BASH_REMATCH[2]} best=$f
@@ -615,42 +632,41 @@ aemkeys_manifest_names() {
     done
     [[ -n $best && -f $best && ! -L $best ]] && idx+=("$i") jars+=("$best")
   done
-  eval "$restore"
   (( ${#jars[@]} > 0 )) || return 0
   x='META-INF/MANIFEST.MF'
   for (( i = 0; i < 20; i++ )); do printf -v "mf[i]" '%d' "'${x:i:1}"; done
-  mapfile -t sizes < <(aemkeys_as_user stat -c %s -- "${jars[@]}" </dev/null 2>/dev/null)
+  mapfile -t sizes < <(stat -c %s -- "${jars[@]}" 2>/dev/null)
   for x in "${sizes[@]}"; do [[ $x =~ ^[0-9]+$ ]] && (( x >= 22 )) || return 0; done
   (( ${#sizes[@]} == ${#jars[@]} )) || return 0
-  mapfile -t tails < <(aemkeys_tree_tails 22 "${jars[@]}" | od -An -v -tu1 -w22)
+  mapfile -t tails < <(aemkeys_u_tails 22 "${jars[@]}" 2>/dev/null | od -An -v -tu1 -w22)
   (( ${#tails[@]} == ${#jars[@]} )) || return 0
   for j in "${!jars[@]}"; do
     read -r -a AEMKEYS_U8 <<< "${tails[j]}"
     aemkeys_u8_le 12 4; cdsize=$AEMKEYS_N
     aemkeys_u8_le 16 4; cdoff=$AEMKEYS_N
-    [[ "${AEMKEYS_U8[*]:0:4}" == '80 75 5 6' ]] && (( cdoff + cdsize <= sizes[j] && cdsize >= 46 )) && todo+=("$j") dat[j]=$cdoff
+    aemkeys_u8_is 0 80 75 5 6 && (( cdoff + cdsize <= sizes[j] && cdsize >= 46 )) && todo+=("$j") dat[j]=$cdoff
   done
   for w in 256 65536; do
     (( ${#todo[@]} > 0 )) || break
-    next=() batch=() args=() hargs=()
+    next=() batch=() args=() hargs=() sum=0
     for j in "${todo[@]}"; do
       cdr[j]=$(( sizes[j] - dat[j] < w ? sizes[j] - dat[j] : w ))
       hds[j]=$(( sizes[j] < w ? sizes[j] : w ))
       args+=("${jars[j]}" "${dat[j]}" "${cdr[j]}")
       hargs+=("${jars[j]}" 0 "${hds[j]}")
     done
-    mapfile -t rows < <(aemkeys_tree_reads "$w" "${args[@]}" | od -An -v -tu1 -w"$w")
-    mapfile -t heads < <(aemkeys_tree_reads "$w" "${hargs[@]}" | od -An -v -tu1 -w"$w")
+    mapfile -t rows < <(aemkeys_u_reads "$w" "${args[@]}" 2>/dev/null | od -An -v -tu1 -w"$w")
+    mapfile -t heads < <(aemkeys_u_reads "$w" "${hargs[@]}" 2>/dev/null | od -An -v -tu1 -w"$w")
     (( ${#rows[@]} == ${#todo[@]} && ${#heads[@]} == ${#todo[@]} )) || break
     for x in "${!todo[@]}"; do
       j=${todo[x]}
       read -r -a AEMKEYS_U8 <<< "${rows[x]} ${heads[x]}"
       p=0 method=''
-      while (( p + 46 <= cdr[j] )) && [[ "${AEMKEYS_U8[*]:p:4}" == '80 75 1 2' ]]; do
+      while (( p + 46 <= cdr[j] )) && aemkeys_u8_is "$p" 80 75 1 2; do
         n=$(( AEMKEYS_U8[p+28] + 256 * AEMKEYS_U8[p+29] ))
         e=$(( AEMKEYS_U8[p+30] + 256 * AEMKEYS_U8[p+31] ))
         k=$(( AEMKEYS_U8[p+32] + 256 * AEMKEYS_U8[p+33] ))
-        if (( n == 20 )) && [[ "${AEMKEYS_U8[*]:p+46:20}" == "${mf[*]}" ]]; then method=$(( AEMKEYS_U8[p+10] + 256 * AEMKEYS_U8[p+11] )); break; fi
+        if (( n == 20 )) && aemkeys_u8_is $(( p + 46 )) "${mf[@]}"; then method=$(( AEMKEYS_U8[p+10] + 256 * AEMKEYS_U8[p+11] )); break; fi
         (( p += 46 + n + e + k ))
       done
       [[ -n $method ]] || { next+=("$j"); continue; }
@@ -659,31 +675,45 @@ aemkeys_manifest_names() {
       aemkeys_u8_le $(( p + 42 )) 4; lho=$AEMKEYS_N
       q=$(( w + lho ))
       (( lho + 30 <= hds[j] )) || { next+=("$j"); continue; }
-      [[ "${AEMKEYS_U8[*]:q:4}" == '80 75 3 4' ]] && (( usize <= AEMKEYS_MANIFEST_MAX )) || continue
+      aemkeys_u8_is "$q" 80 75 3 4 && (( usize <= AEMKEYS_MANIFEST_MAX )) || continue
       [[ $method == 8 || ( $method == 0 && $csize == "$usize" && $csize -le 65535 ) ]] || continue
       dat[j]=$(( lho + 30 + AEMKEYS_U8[q+26] + 256 * AEMKEYS_U8[q+27] + AEMKEYS_U8[q+28] + 256 * AEMKEYS_U8[q+29] ))
       (( dat[j] + csize <= sizes[j] )) || continue
       aemkeys_u8_esc $(( p + 16 )) 4; crcs[j]=$AEMKEYS_REPLY
       aemkeys_u8_esc $(( p + 24 )) 4; crcs[j]+=$AEMKEYS_REPLY
       mth[j]=$method csz[j]=$csize usz[j]=$usize
+      if (( sum + usize > AEMKEYS_MANIFEST_BATCH )); then
+        aemkeys_u_inflate_all "${batch[@]}"
+        batch=() sum=0
+      fi
       batch+=("$j")
+      (( sum += usize ))
     done
-    aemkeys_manifest_inflate "${batch[@]}" || for j in "${batch[@]}"; do aemkeys_manifest_inflate "$j"; done
+    aemkeys_u_inflate_all "${batch[@]}"
     todo=("${next[@]}")
   done
   return 0
 }
 
-# aemkeys_manifest_inflate J...
-#   aemkeys_manifest_names' gzip step (one member per jar); 1, naming none, when one is wrong.
-aemkeys_manifest_inflate() {
-  local j pos=0 text
+# aemkeys_u_inflate_all J... (as AemUser)
+#   aemkeys_u_inflate of J... in one step, else of each J alone (so one wrong jar names only itself).
+aemkeys_u_inflate_all() {
+  aemkeys_u_inflate "$@" || for j in "$@"; do aemkeys_u_inflate "$j"; done
+}
+
+# aemkeys_u_inflate J... (as AemUser)
+#   aemkeys_u_manifests' gzip step (one member per jar; its jars, dat, csz, usz, mth, crcs and idx
+#   by bash's dynamic scope): prints "INDEX NAME" for each J whose manifest names itself; 1,
+#   naming none, when one is wrong or the text is longer than the sizes declared (gzip's output
+#   is cut there: a deflate bomb inflates no further).
+aemkeys_u_inflate() {
+  local j pos=0 text want=0
   local -a args=()
   (( $# > 0 )) || return 0
-  for j in "$@"; do args+=("${jars[j]}" "${dat[j]}" "${csz[j]}"); done
+  for j in "$@"; do args+=("${jars[j]}" "${dat[j]}" "${csz[j]}"); (( want += usz[j] )); done
   text=$(
     set -o pipefail
-    exec 3< <(aemkeys_tree_reads 0 "${args[@]}")
+    exec 3< <(aemkeys_u_reads 0 "${args[@]}" 2>/dev/null)
     for j in "$@"; do
       printf '%b' '\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff'
       if [[ ${mth[j]} == 0 ]]; then
@@ -691,10 +721,10 @@ aemkeys_manifest_inflate() {
       fi
       head -c "${csz[j]}" <&3
       printf '%b' "${crcs[j]}"
-    done | gzip -dc 2>/dev/null && printf x
-  ) && [[ $text == *x ]] || return 1
+    done | gzip -dc 2>/dev/null | head -c $(( want + 1 )) && printf x
+  ) && [[ $text == *x ]] && (( ${#text} == want + 1 )) || return 1
   for j in "$@"; do
-    aemkeys_manifest_bsn "${text:pos:usz[j]}" && AEMKEYS_B_MNAME[idx[j]]=$AEMKEYS_REPLY
+    aemkeys_manifest_bsn "${text:pos:usz[j]}" && printf '%s %s\n' "${idx[j]}" "$AEMKEYS_REPLY"
     (( pos += usz[j] ))
   done
 }
@@ -809,6 +839,8 @@ aemkeys_user_init() {
   fi
   AEMKEYS_USER_CODE="$(declare -p AEMKEYS_TMP_PREFIX AEMKEYS_TMP_SUFFIX)
 $(declare -f aemkeys_u_isdir aemkeys_u_writable aemkeys_u_infos aemkeys_u_probe aemkeys_u_write aemkeys_u_mkdir aemkeys_u_clean aemkeys_u_backup aemkeys_u_read aemkeys_u_reads aemkeys_u_tails)
+$(declare -p AEMKEYS_MANIFEST_MAX AEMKEYS_MANIFEST_BATCH)
+$(declare -f aemkeys_u_manifests aemkeys_u_inflate_all aemkeys_u_inflate aemkeys_u8_le aemkeys_u8_is aemkeys_u8_esc aemkeys_manifest_bsn)
 \"\$@\""
 }
 

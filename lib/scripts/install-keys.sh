@@ -118,12 +118,19 @@ aemkeys_token_effective() {
       fi
     done <<< "$AEMKEYS_HTTP_BODY"
   fi
-  aemkeys_name "${winner:0:300}"
-  winner=$AEMKEYS_REPLY
+  # AEM's text, printed escaped (aemkeys_name); a URL-like "scheme:/path" keeps its one ':'.
+  local shown=${winner:0:300}
+  if [[ $shown =~ ^([a-z][a-z0-9]{0,63}):(/.*)$ ]]; then
+    aemkeys_name "${BASH_REMATCH[2]}"
+    shown=${BASH_REMATCH[1]}:$AEMKEYS_REPLY
+  else
+    aemkeys_name "$shown"
+    shown=$AEMKEYS_REPLY
+  fi
   if [[ -n $winner && $winner != *":$file" ]]; then
-    AEMKEYS_REPLY="overridden by $winner (token.encapsulated=${value:-unset})"
+    AEMKEYS_REPLY="overridden by $shown (token.encapsulated=${value:-unset})"
   elif [[ $value == true ]]; then
-    AEMKEYS_REPLY="effective (token.encapsulated=true${winner:+ from $winner})"
+    AEMKEYS_REPLY="effective (token.encapsulated=true${winner:+ from $shown})"
   elif [[ -n $winner ]]; then
     AEMKEYS_REPLY="not applied yet (token.encapsulated=${value:-unset}; the Sling installer has not applied $file)"
   elif [[ $body != *'"bundle_location"'* ]]; then
