@@ -1100,17 +1100,24 @@ aemkeys_http_line() {
 # aemkeys_http METHOD PORT PATH BASIC_AUTH [FORM_BODY]
 #   One request (aemkeys_http_open, 30 s in all) for a text answer of at most AEMKEYS_HTTP_MAX
 #   bytes. Sets AEMKEYS_HTTP_STATUS (empty when the connection failed) and AEMKEYS_HTTP_BODY
-#   (headers and body). Returns 1 when the answer is cut, too large or too slow.
+#   (headers and body). Returns 1 when the answer is cut, too large (also: a Content-Length
+#   above the limit, however few bytes follow) or too slow.
 aemkeys_http() {
-  local resp='' ok=1
+  local resp='' ok=1 head=1 big=0
   AEMKEYS_HTTP_BODY=''
   aemkeys_http_open "$1" "$2" "$3" "$4" 30 "${5:-}" || return 1
   while aemkeys_http_line; do
     resp+=$AEMKEYS_HTTP_LINE$'\n'
     (( ${#resp} <= AEMKEYS_HTTP_MAX )) || break
+    [[ -z $AEMKEYS_HTTP_LINE ]] && head=0
+    if (( head )) && [[ ${AEMKEYS_HTTP_LINE,,} =~ ^content-length:[[:space:]]*([0-9]+)[[:space:]]*$ ]] \
+      && (( ${#BASH_REMATCH[1]} > 9 || 10#${BASH_REMATCH[1]} > AEMKEYS_HTTP_MAX )); then
+      big=1
+      break
+    fi
   done
   # The answer ended (not the clock, not the size limit).
-  (( SECONDS < AEMKEYS_HTTP_DEADLINE && ${#resp} <= AEMKEYS_HTTP_MAX )) && ok=0
+  (( !big && SECONDS < AEMKEYS_HTTP_DEADLINE && ${#resp} <= AEMKEYS_HTTP_MAX )) && ok=0
   exec {AEMKEYS_HTTP_FD}>&-
   AEMKEYS_HTTP_BODY=$resp
   return $ok
