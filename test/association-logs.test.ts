@@ -73,6 +73,21 @@ describe('LogGroupName: one rule', () => {
   });
 });
 
+describe('issue 18: a burst of new instances and CreateLogStream (50 calls a second per account and region)', () => {
+  test('200 instances\' first runs spread their one CreateLogStream call over 10 s: at most 50 in any second', () => {
+    // The delays aemkeys_log_spread would sleep (its sleep replaced by a print), for 200 first runs.
+    const r = spawnSync('bash', ['-c', '. "$1"; sleep() { echo "$1"; }; for i in {1..200}; do aemkeys_log_spread; echo -; done', '_', COMMON], { encoding: 'utf8', env: {} });
+    const delays = r.stdout.split('-\n').slice(0, -1).map((d) => (d.trim() === '' ? 0 : Number(d.trim())));
+    expect(delays).toHaveLength(200);
+    expect(Math.min(...delays)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...delays)).toBeLessThanOrEqual(10);
+    const perSecond = new Array(11).fill(0);
+    for (const d of delays) perSecond[Math.floor(d)]++;
+    expect(Math.max(...perSecond)).toBeLessThanOrEqual(50);
+    // Later runs of an instance make no call at all (the aemkeys_logged tests below).
+  });
+});
+
 describeWithTools(['moto_server', 'aws'], 'aemkeys_logged: the shell path against CloudWatch Logs (moto_server, real AWS CLI)', () => {
   let moto: Moto;
   let dir: string;
@@ -100,7 +115,7 @@ describeWithTools(['moto_server', 'aws'], 'aemkeys_logged: the shell path agains
     const r = spawnSync('bash', ['-c', script, '_', COMMON, dir, opts.group ?? group], {
       // The fast AWS CLI stand-in (test/support/aws-stand-in): it answers these logs calls when they
       // succeed and runs the real CLI for everything else (its contract: test/aws-stand-in.test.ts).
-      env: { ...process.env, ...moto.env, AWS_SSM_INSTANCE_ID: 'i-0123456789abcdef0', ...opts.env, PATH: opts.path ?? `${awsStandInDir()}:${process.env.PATH}` },
+      env: { ...process.env, ...moto.env, AWS_SSM_INSTANCE_ID: 'i-0123456789abcdef0', AEMKEYS_LOG_SPREAD_SECONDS: '0', ...opts.env, PATH: opts.path ?? `${awsStandInDir()}:${process.env.PATH}` },
       encoding: 'utf8',
       timeout: 120000,
       maxBuffer: 64 * 1024 * 1024,
@@ -268,7 +283,7 @@ describeWithTools(['moto_server', 'aws'], 'aemkeys_logged: the shell path agains
 
 describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'the real installer with LogGroupName (tag associations), on a genuine Felix cache', () => {
   const group = '/aem/keys-installer';
-  const agent = { AWS_SSM_INSTANCE_ID: 'i-0fedcba9876543210', AWS_SSM_REGION_NAME: 'us-east-1' };
+  const agent = { AWS_SSM_INSTANCE_ID: 'i-0fedcba9876543210', AWS_SSM_REGION_NAME: 'us-east-1', AEMKEYS_LOG_SPREAD_SECONDS: '0' };
   const fx = keySetInstance('shipped', () => agent);
   beforeAll(() => logsApi(fx.moto, 'CreateLogGroup', { logGroupName: group }));
 

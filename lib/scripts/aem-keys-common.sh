@@ -989,7 +989,8 @@ aemkeys_probe() {
     5) aemkeys_fail "$f is larger than ${2:-$AEMKEYS_READ_MAX} bytes" ;;
     *) aemkeys_fail "$f cannot be read by $AEMKEYS_USER within $AEMKEYS_IO_TIMEOUT s" ;;
   esac
-  [[ $out =~ ^([^ ]+\ [0-7]+)\ ([0-9]+)\ ([A-Za-z0-9+/=]*)$ ]] || aemkeys_fail "$f: unexpected answer when read as $AEMKEYS_USER"
+  # Owner and mode are printed ("owner/mode fixed, was aem 644"): a name, no ':', no space.
+  [[ $out =~ ^([A-Za-z0-9_.-]{1,32}\ [0-7]{1,4})\ ([0-9]+)\ ([A-Za-z0-9+/=]*)$ ]] || aemkeys_fail "$f: unexpected answer when read as $AEMKEYS_USER"
   AEMKEYS_PROBE=file AEMKEYS_PROBE_OM=${BASH_REMATCH[1]} AEMKEYS_PROBE_MTIME=${BASH_REMATCH[2]}
   AEMKEYS_PROBE_B64=${BASH_REMATCH[3]}
   rest='' out=''
@@ -1201,8 +1202,11 @@ aemkeys_logged() {
   for b in "${batches[@]}"; do
     AWS_RETRY_MODE=${AWS_RETRY_MODE:-adaptive} AWS_MAX_ATTEMPTS=${AWS_MAX_ATTEMPTS:-8} \
       aemkeys_capture "${aws[@]}" put-log-events "${a[@]}" --log-events file:///dev/stdin <<< "$b"
-    # The instance's first run: its stream does not exist yet.
+    # The instance's first run: its stream does not exist yet. A burst of new instances spreads
+    # its CreateLogStream calls over AEMKEYS_LOG_SPREAD_SECONDS (default 10 s: 200 instances make
+    # 20 calls a second on average, under the quota of 50; the CLI retries a throttled call).
     if [[ $AEMKEYS_RC != 0 && $AEMKEYS_ERR == *ResourceNotFoundException* ]]; then
+      aemkeys_log_spread
       AWS_RETRY_MODE=${AWS_RETRY_MODE:-adaptive} AWS_MAX_ATTEMPTS=${AWS_MAX_ATTEMPTS:-8} aemkeys_capture "${aws[@]}" create-log-stream "${a[@]}"
       [[ $AEMKEYS_RC == 0 ]] && AWS_RETRY_MODE=${AWS_RETRY_MODE:-adaptive} AWS_MAX_ATTEMPTS=${AWS_MAX_ATTEMPTS:-8} \
         aemkeys_capture "${aws[@]}" put-log-events "${a[@]}" --log-events file:///dev/stdin <<< "$b"
@@ -1214,6 +1218,16 @@ aemkeys_logged() {
     printf '%s: warning: output not sent to log group %s: %s\n' "$AEMKEYS_PROG" "$1" "${AEMKEYS_REPLY:-status $AEMKEYS_RC}" >&2
   fi
   return "$rc"
+}
+
+# aemkeys_log_spread
+#   Sleeps a random time from 0 to AEMKEYS_LOG_SPREAD_SECONDS (an integer up to 60, else 10), in tenths.
+aemkeys_log_spread() {
+  local spread=${AEMKEYS_LOG_SPREAD_SECONDS:-10} tenths
+  [[ $spread =~ ^[0-9]$|^[1-5][0-9]$|^60$ ]] || spread=10
+  tenths=$(( RANDOM % (spread * 10 + 1) ))
+  (( tenths > 0 )) && sleep "$(( tenths / 10 )).$(( tenths % 10 ))"
+  return 0
 }
 
 # aemkeys_log_event LINE
