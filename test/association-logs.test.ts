@@ -32,7 +32,8 @@ interface Event { timestamp: number; message: string }
  * what the tests set up and read back: a process start, not an AWS CLI start (about a second each).
  */
 function logsApi(moto: Moto, operation: string, body: Record<string, unknown>): any {
-  const r = spawnSync(plainPython(), ['-c', LOGS_API, moto.endpoint, operation, JSON.stringify(body), moto.env.AWS_ACCESS_KEY_ID ?? 'testing'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const args = ['-c', LOGS_API, moto.endpoint, operation, JSON.stringify(body), moto.env.AWS_ACCESS_KEY_ID ?? 'testing'];
+  const r = spawnSync(plainPython(), args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   if (r.status !== 0) throw new Error(`${operation}: ${r.stderr}`);
   return r.stdout.trim() === '' ? {} : JSON.parse(r.stdout);
 }
@@ -76,7 +77,8 @@ describe('LogGroupName: one rule', () => {
 describe('issue 18: a burst of new instances and CreateLogStream (50 calls a second per account and region)', () => {
   test('200 instances\' first runs spread their one CreateLogStream call over 10 s: at most 50 in any second', () => {
     // The delays aemkeys_log_spread would sleep (its sleep replaced by a print), for 200 first runs.
-    const r = spawnSync('bash', ['-c', '. "$1"; sleep() { echo "$1"; }; for i in {1..200}; do aemkeys_log_spread; echo -; done', '_', COMMON], { encoding: 'utf8', env: {} });
+    const script = '. "$1"; sleep() { echo "$1"; }; for i in {1..200}; do aemkeys_log_spread; echo -; done';
+    const r = spawnSync('bash', ['-c', script, '_', COMMON], { encoding: 'utf8', env: {} });
     const delays = r.stdout.split('-\n').slice(0, -1).map((d) => (d.trim() === '' ? 0 : Number(d.trim())));
     expect(delays).toHaveLength(200);
     expect(Math.min(...delays)).toBeGreaterThanOrEqual(0);
@@ -115,7 +117,10 @@ describeWithTools(['moto_server', 'aws'], 'aemkeys_logged: the shell path agains
     const r = spawnSync('bash', ['-c', script, '_', COMMON, dir, opts.group ?? group], {
       // The fast AWS CLI stand-in (test/support/aws-stand-in): it answers these logs calls when they
       // succeed and runs the real CLI for everything else (its contract: test/aws-stand-in.test.ts).
-      env: { ...process.env, ...moto.env, AWS_SSM_INSTANCE_ID: 'i-0123456789abcdef0', AEMKEYS_LOG_SPREAD_SECONDS: '0', ...opts.env, PATH: opts.path ?? `${awsStandInDir()}:${process.env.PATH}` },
+      env: {
+        ...process.env, ...moto.env, AWS_SSM_INSTANCE_ID: 'i-0123456789abcdef0', AEMKEYS_LOG_SPREAD_SECONDS: '0', ...opts.env,
+        PATH: opts.path ?? `${awsStandInDir()}:${process.env.PATH}`,
+      },
       encoding: 'utf8',
       timeout: 120000,
       maxBuffer: 64 * 1024 * 1024,
@@ -126,14 +131,16 @@ describeWithTools(['moto_server', 'aws'], 'aemkeys_logged: the shell path agains
   let instances = 0;
   /** An instance id of its own, so that a test reads only its own stream. */
   const newInstance = () => `i-0a${String(++instances).padStart(15, '0')}`;
-  const eventsOf = (instance: string) => logsApi(moto, 'GetLogEvents', { logGroupName: group, logStreamName: `association/${instance}`, startFromHead: true }).events as Event[];
+  const eventsOf = (instance: string): Event[] =>
+    logsApi(moto, 'GetLogEvents', { logGroupName: group, logStreamName: `association/${instance}`, startFromHead: true }).events;
 
   test('one stream per instance, made by its first run; each run adds its lines in order, then its closing line; output and status unchanged', () => {
     const before = streamNames(moto, group).length;
     const id = newInstance();
-    const r = logged({ out: 'bundles: x\nhmac: 0123abcd4567 replaced (was 89ab)\n\nresult: changed\n', err: 'a note on stderr\n', status: 0, env: { AWS_SSM_INSTANCE_ID: id } });
+    const env = { AWS_SSM_INSTANCE_ID: id };
+    const r = logged({ out: 'bundles: x\nhmac: 0123abcd4567 replaced (was 89ab)\n\nresult: changed\n', err: 'a note on stderr\n', status: 0, env });
     expect(r).toEqual({ status: 0, stdout: 'bundles: x\nhmac: 0123abcd4567 replaced (was 89ab)\n\nresult: changed\n', stderr: 'a note on stderr\n' });
-    const again = logged({ out: 'result: unchanged (nothing to do)\n', status: 0, env: { AWS_SSM_INSTANCE_ID: id } });
+    const again = logged({ out: 'result: unchanged (nothing to do)\n', status: 0, env });
     expect(again.stderr).toBe('');
     const streams = newStreams(before);
     expect(streams.map((s) => s.name)).toEqual([`association/${id}`]);
@@ -175,8 +182,10 @@ describeWithTools(['moto_server', 'aws'], 'aemkeys_logged: the shell path agains
 
   test('the closing line: failed for a status other than 0 or 3, the result word otherwise; the host name without the SSM agent\'s instance id', () => {
     const ids = [newInstance(), newInstance()];
-    expect(logged({ out: 'result: changed\n', err: 'aem-crypto-keys: error: the keys were written, but systemctl restart aem failed\n', status: 1, env: { AWS_SSM_INSTANCE_ID: ids[0] } }).status).toBe(1);
-    expect(logged({ out: 'hmac: x differs\nresult: mismatch (Mode=verify changed nothing)\n', status: 3, env: { AWS_SSM_INSTANCE_ID: ids[1] } }).status).toBe(3);
+    const err = 'aem-crypto-keys: error: the keys were written, but systemctl restart aem failed\n';
+    expect(logged({ out: 'result: changed\n', err, status: 1, env: { AWS_SSM_INSTANCE_ID: ids[0] } }).status).toBe(1);
+    const mismatch = 'hmac: x differs\nresult: mismatch (Mode=verify changed nothing)\n';
+    expect(logged({ out: mismatch, status: 3, env: { AWS_SSM_INSTANCE_ID: ids[1] } }).status).toBe(3);
     expect(logged({ out: '', err: '', status: 7, env: { AWS_SSM_INSTANCE_ID: '' } }).status).toBe(7);
     const host = eventsOf(os.hostname());
     expect([eventsOf(ids[0]).at(-1)!.message, eventsOf(ids[1]).at(-1)!.message, host.at(-1)!.message]).toEqual([
@@ -216,11 +225,13 @@ describeWithTools(['moto_server', 'aws'], 'aemkeys_logged: the shell path agains
 
   });
 
-  test('issue 21, finding 6: a line that is not UTF-8 (bytes the AEM user chose) arrives with those bytes as ?, and the run\'s other events with it', () => {
+  test('issue 21, finding 6: a line that is not UTF-8 (bytes the AEM user chose) arrives, those bytes as ?, with the run\'s other events', () => {
     const id = newInstance();
     const bad = (bytes: number[]) => Buffer.concat([Buffer.from('token config: /x/bad-'), Buffer.from(bytes), Buffer.from('.config\n')]);
     const r = logged({
-      out: Buffer.concat([bad([0xff, 0xfe]), bad([0xc3]), bad([0xed, 0xa0, 0x80]), bad([0xc0, 0xaf]), Buffer.from('fine: \u00fc\nresult: changed\n')]),
+      out: Buffer.concat([
+        bad([0xff, 0xfe]), bad([0xc3]), bad([0xed, 0xa0, 0x80]), bad([0xc0, 0xaf]), Buffer.from('fine: \u00fc\nresult: changed\n'),
+      ]),
       status: 0, env: { AWS_SSM_INSTANCE_ID: id },
     });
     expect(r.status).toBe(0);
@@ -231,7 +242,7 @@ describeWithTools(['moto_server', 'aws'], 'aemkeys_logged: the shell path agains
     ]);
   }, 60000);
 
-  test('issue 21, finding 7: output beyond one PutLogEvents call goes in several, each within the documented limits; one run sends at most 1,000 lines', () => {
+  test('issue 21, finding 7: output beyond one PutLogEvents call goes in several, each within the limits; a run sends at most 1,000 lines', () => {
     // An aws in front of the stand-in that keeps what each put-log-events call reads.
     const shim = fs.mkdtempSync(path.join(dir, 'shim-'));
     fs.writeFileSync(path.join(shim, 'aws'), [
@@ -250,13 +261,15 @@ describeWithTools(['moto_server', 'aws'], 'aemkeys_logged: the shell path agains
     const withinLimits = (events: Event[]) => events.length <= 10000 && events.reduce((n, e) => n + Buffer.byteLength(e.message) + 26, 0) <= 1048576;
     const run = (lines: string[]) => {
       const id = newInstance();
-      const r = logged({ out: `${lines.join('\n')}\nresult: changed\n`, status: 0, env: { AWS_SSM_INSTANCE_ID: id }, path: `${shim}:${process.env.PATH}` });
+      const out = `${lines.join('\n')}\nresult: changed\n`;
+      const r = logged({ out, status: 0, env: { AWS_SSM_INSTANCE_ID: id }, path: `${shim}:${process.env.PATH}` });
       expect(r.stderr).toBe('');
       expect(r.status).toBe(0);
       return { id, calls: calls() };
     };
     // What 3,000 planted names would print: 3,000 lines of 400 bytes (1.2 MB).
-    const planted = Array.from({ length: 3000 }, (_, i) => `token config: /opt/aem/crx-quickstart/install/x-${String(i).padStart(4, '0')}-${'p'.repeat(340)}.config`);
+    const planted = Array.from({ length: 3000 },
+      (_, i) => `token config: /opt/aem/crx-quickstart/install/x-${String(i).padStart(4, '0')}-${'p'.repeat(340)}.config`);
     const a = run(planted);
     expect(a.calls.length).toBeGreaterThan(0);
     expect(a.calls.every(withinLimits)).toBe(true);
@@ -300,7 +313,8 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'the real installer 
     const streams = readGroup(fx.moto, group);
     expect(streams.map((s) => s.name)).toEqual(['association/i-0fedcba9876543210']);
     const closing = ['changed (exit 0)', 'unchanged (exit 0)', 'changed (exit 0)', 'failed (exit 1)', 'verified (exit 0)'];
-    expect(streams[0].events.map((e) => e.message)).toEqual([first, second, repair, failing, verify].flatMap((r, i) => [...outputLines(r), `association run: ${closing[i]}`]));
+    const runs = [first, second, repair, failing, verify];
+    expect(streams[0].events.map((e) => e.message)).toEqual(runs.flatMap((r, i) => [...outputLines(r), `association run: ${closing[i]}`]));
 
     const all = streams.flatMap((s) => s.events.map((e) => e.message));
     const count = (pattern: string) => countMatches(pattern, all);
@@ -344,14 +358,17 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'the real installer 
     const calls = fs.readFileSync(trace, 'utf8').split('\n').filter((l) => l.includes('execve(')).map(decode);
     const awsLogs = calls.filter((c) => c.some((a) => a.toString() === 'logs'));
     // The instance's stream exists: no CreateLogStream call (issue 18: later runs make none).
-    expect(new Set(awsLogs.map((c) => c.map(String).find((a) => a === 'create-log-stream' || a === 'put-log-events')))).toEqual(new Set(['put-log-events']));
+    const operations = awsLogs.map((c) => c.map(String).find((a) => a === 'create-log-stream' || a === 'put-log-events'));
+    expect(new Set(operations)).toEqual(new Set(['put-log-events']));
     const put = awsLogs.find((c) => c.some((a) => a.toString() === 'put-log-events'))!.map(String);
     expect(put).toContain('file:///dev/stdin');
     expect(put.some((a) => a.includes('result: changed') || a.includes('replaced'))).toBe(false);
-    const events: Event[] = logsApi(fx.moto, 'GetLogEvents', { logGroupName: group, logStreamName: stream, startFromHead: true }).events.slice(before);
+    const all: Event[] = logsApi(fx.moto, 'GetLogEvents', { logGroupName: group, logStreamName: stream, startFromHead: true }).events;
+    const events = all.slice(before);
     expect(events.map((e) => e.message)).toEqual([...outputLines(r), 'association run: changed (exit 0)']);
     // Every argument and environment string of every process, end to end (one search, not one per string).
-    const haystack = [Buffer.concat(calls.flat()), Buffer.from(r.stdout), Buffer.from(r.stderr), Buffer.from(events.map((e) => e.message).join('\n'))];
+    const sent = Buffer.from(events.map((e) => e.message).join('\n'));
+    const haystack = [Buffer.concat(calls.flat()), Buffer.from(r.stdout), Buffer.from(r.stderr), sent];
     for (const key of [fx.keys.hmac, fx.keys.master]) {
       for (const form of [key, Buffer.from(key.toString('base64')), Buffer.from(key.toString('hex')), Buffer.from(key.toString('base64').replace(/\//g, '\\/'))]) {
         for (const h of haystack) expect(h.includes(form)).toBe(false);

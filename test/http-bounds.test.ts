@@ -19,7 +19,8 @@ async function get(answer: string): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as net.AddressInfo).port;
   try {
-    const child = spawn('bash', ['-c', '. "$1"; aemkeys_http GET "$2" /system/console/bundles/1.json YWRtaW46YWRtaW4=; echo "$? $AEMKEYS_HTTP_STATUS"', '_', COMMON, String(port)]);
+    const script = '. "$1"; aemkeys_http GET "$2" /system/console/bundles/1.json YWRtaW46YWRtaW4=; echo "$? $AEMKEYS_HTTP_STATUS"';
+    const child = spawn('bash', ['-c', script, '_', COMMON, String(port)]);
     let out = '';
     child.stdout.on('data', (d) => { out += d; });
     await new Promise((resolve) => child.on('close', resolve));

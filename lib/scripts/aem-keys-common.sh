@@ -56,9 +56,9 @@ aemkeys_name() {
 }
 
 # aemkeys_log MESSAGE...
-#   One line of the summary on stdout.
+#   One line of the summary on stdout (aemkeys_lines).
 aemkeys_log() {
-  printf '%s\n' "$*"
+  aemkeys_lines "$*"
 }
 
 # aemkeys_lines LINE...
@@ -769,7 +769,8 @@ aemkeys_felix_dir() {
     while [[ $dir == */ && $dir != / ]]; do dir=${dir%/}; done
     # The folder's name is in every path printed later: it must print as it is.
     aemkeys_name "$dir"
-    [[ $AEMKEYS_REPLY == "$dir" ]] || aemkeys_fail "org.osgi.framework.storage in $props ($AEMKEYS_REPLY) holds characters other than letters, digits, space and . _ / + @ , = ~ -; refusing to use it"
+    [[ $AEMKEYS_REPLY == "$dir" ]] || aemkeys_fail "org.osgi.framework.storage in $props ($AEMKEYS_REPLY) holds characters" \
+      "other than letters, digits, space and . _ / + @ , = ~ -; refusing to use it"
     [[ $dir == *'${'* || /$dir/ == */../* || /$dir/ == */./* || $dir != "$qs"/* ]] && aemkeys_fail "org.osgi.framework.storage in $props ($dir) is not a folder inside QuickstartDir; refusing to use it"
     [[ -d $dir && ! -L $dir ]] || aemkeys_fail "no Felix bundle cache at $dir (org.osgi.framework.storage in $props)"
     AEMKEYS_REPLY=$dir
@@ -1044,7 +1045,8 @@ aemkeys_backup() {
   stamp=$(date -u +%Y%m%dT%H%M%SZ) || aemkeys_fail "date failed"
   aemkeys_user_out aemkeys_u_backup "$root" "$stamp" "$@"
   # The answer is printed: exactly the folder's name or nothing.
-  [[ $AEMKEYS_RC == 0 && ${AEMKEYS_OUT#"$root/$stamp"} =~ ^(-[1-9][0-9]{0,8})?$ ]] || aemkeys_fail "cannot back up the existing keys into $root as $AEMKEYS_USER"
+  [[ $AEMKEYS_RC == 0 && ${AEMKEYS_OUT#"$root/$stamp"} =~ ^(-[1-9][0-9]{0,8})?$ ]] \
+    || aemkeys_fail "cannot back up the existing keys into $root as $AEMKEYS_USER"
   AEMKEYS_REPLY=$AEMKEYS_OUT
 }
 
@@ -1197,7 +1199,8 @@ aemkeys_logged() {
   [[ $rc == [03] ]] || result=failed
   aemkeys_log_event "association run: $result (exit $rc)"
   batches+=("[${ev%,}]")
-  local -a aws=(timeout --foreground 60 aws logs) a=(--region "$2" --log-group-name "$1" --log-stream-name "association/${AWS_SSM_INSTANCE_ID:-$HOSTNAME}")
+  local -a aws=(timeout --foreground 60 aws logs)
+  local -a a=(--region "$2" --log-group-name "$1" --log-stream-name "association/${AWS_SSM_INSTANCE_ID:-$HOSTNAME}")
   local b
   for b in "${batches[@]}"; do
     AWS_RETRY_MODE=${AWS_RETRY_MODE:-adaptive} AWS_MAX_ATTEMPTS=${AWS_MAX_ATTEMPTS:-8} \
