@@ -662,11 +662,11 @@ aemkeys_u_manifests() {
       j=${todo[x]}
       read -r -a AEMKEYS_U8 <<< "${rows[x]} ${heads[x]}"
       p=0 method=''
-      while (( p + 46 <= cdr[j] )) && aemkeys_u8_is "$p" 80 75 1 2; do
+      while (( p + 46 <= cdr[j] && AEMKEYS_U8[p] == 80 && AEMKEYS_U8[p+1] == 75 && AEMKEYS_U8[p+2] == 1 && AEMKEYS_U8[p+3] == 2 )); do
         n=$(( AEMKEYS_U8[p+28] + 256 * AEMKEYS_U8[p+29] ))
         e=$(( AEMKEYS_U8[p+30] + 256 * AEMKEYS_U8[p+31] ))
         k=$(( AEMKEYS_U8[p+32] + 256 * AEMKEYS_U8[p+33] ))
-        if (( n == 20 )) && aemkeys_u8_is $(( p + 46 )) "${mf[@]}"; then method=$(( AEMKEYS_U8[p+10] + 256 * AEMKEYS_U8[p+11] )); break; fi
+        if (( n == 20 && AEMKEYS_U8[p+46] == 77 )) && aemkeys_u8_is $(( p + 46 )) "${mf[@]}"; then method=$(( AEMKEYS_U8[p+10] + 256 * AEMKEYS_U8[p+11] )); break; fi
         (( p += 46 + n + e + k ))
       done
       [[ -n $method ]] || { next+=("$j"); continue; }
