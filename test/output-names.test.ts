@@ -81,6 +81,21 @@ describeWithTools(['java', 'moto_server', 'aws'], 'names from the tree in the in
     }
   });
 
+  test('finding 5: a bundle folder whose name carries the phrases, claiming crypto.file: not a Felix folder, so neither taken nor printed', () => {
+    const real = path.dirname(fx.inst.keyDir);
+    const fake = path.join(fx.inst.felix, `bundle9999 ${FORGED.join(' ')}`);
+    plant(path.join(fake, 'bundle.info'), fs.readFileSync(path.join(real, 'bundle.info')), fx.user, 0o644);
+    planted.push(fake);
+    try {
+      const r = fx.run({ SecretId: fx.good });
+      expect(counts(r)).toEqual({ changed: 0, errors: 0, associationChanged: 0 });
+      expect(r.status).toBe(0);
+      expect(outputLines(r).at(-1)).toBe('result: unchanged (nothing to do)');
+    } finally {
+      fs.rmSync(fake, { recursive: true, force: true });
+    }
+  });
+
   test('finding 7: 3,000 planted configs of the PID: one error line naming none of them, nothing changed', () => {
     fs.mkdirSync(install(), { recursive: true });
     for (let i = 0; i < 3000; i++) {
