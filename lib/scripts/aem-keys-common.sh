@@ -56,15 +56,15 @@ aemkeys_name() {
 }
 
 # aemkeys_log MESSAGE...
-#   One line of the summary on stdout (aemkeys_lines).
+#   One line of the summary on stdout (aemkeys_print_lines).
 aemkeys_log() {
-  aemkeys_lines "$*"
+  aemkeys_print_lines "$*"
 }
 
-# aemkeys_lines LINE...
+# aemkeys_print_lines LINE...
 #   Lines of the summary on stdout, each one line of printable ASCII (anything else as '?'): the
 #   last guard after aemkeys_name, which every name from the tree passes on its way here.
-aemkeys_lines() {
+aemkeys_print_lines() {
   local LC_ALL=C
   (( $# > 0 )) && printf '%s\n' "${@//[^ -~]/?}"
 }

@@ -285,7 +285,7 @@ aemkeys_install_main() {
       aemkeys_token_effective "$port" "$AEMKEYS_REPLY" "$AEMKEYS_TOKEN_PID" "$token_file"
       out+=("token in AEM: $AEMKEYS_REPLY")
     fi
-    aemkeys_lines "${out[@]}"
+    aemkeys_print_lines "${out[@]}"
     if [[ $ok == true ]]; then
       aemkeys_log "result: verified (the instance has the secret's keys; Mode=verify changed nothing)"
       return 0
@@ -401,7 +401,7 @@ aemkeys_install_main() {
     changed=true
   done
   (( cleaned > 0 )) && out+=("cleanup: removed $cleaned leftover(s) of an interrupted run")
-  aemkeys_lines "${out[@]}"
+  aemkeys_print_lines "${out[@]}"
 
   # 7. Restart, refresh or start only when needed.
   if [[ $key_change != true ]]; then
