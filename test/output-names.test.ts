@@ -96,6 +96,20 @@ describeWithTools(['java', 'moto_server', 'aws'], 'names from the tree in the in
     }
   });
 
+  test('finding 7: 30 planted bundle folders claiming crypto.file: the one error line names 10 of them', () => {
+    const info = fs.readFileSync(path.join(path.dirname(fx.inst.keyDir), 'bundle.info'));
+    const fakes = Array.from({ length: 30 }, (_, i) => path.join(fx.inst.felix, `bundle${9000 + i}`));
+    for (const f of fakes) plant(path.join(f, 'bundle.info'), info, fx.user, 0o644);
+    try {
+      const r = fx.run({ SecretId: fx.good });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/^aem-crypto-keys: error: ambiguous: 31 bundle folders claim com\.adobe\.granite\.crypto\.file \((bundle\d+ ){10}and 21 more\) /);
+      expect(r.stderr.split('\n')).toHaveLength(2);
+    } finally {
+      for (const f of fakes) fs.rmSync(f, { recursive: true, force: true });
+    }
+  });
+
   test('finding 7: 3,000 planted configs of the PID: one error line naming none of them, nothing changed', () => {
     fs.mkdirSync(install(), { recursive: true });
     for (let i = 0; i < 3000; i++) {

@@ -472,7 +472,9 @@ aemkeys_find_bundle() {
   if (( ${#all[@]} > 1 )); then
     if (( ${#active[@]} != 1 )); then
       local names='' j
-      for j in "${all[@]}"; do names+=" ${AEMKEYS_B_DIR[j]##*/}"; done
+      # At most 10 names: what one run prints about planted folders stays small.
+      for j in "${all[@]:0:10}"; do names+=" ${AEMKEYS_B_DIR[j]##*/}"; done
+      (( ${#all[@]} > 10 )) && names+=" and $(( ${#all[@]} - 10 )) more"
       aemkeys_fail "ambiguous: ${#all[@]} bundle folders claim $want (${names# }) and ${#active[@]} of them are active; refusing to guess"
     fi
     all=("${active[0]}")
