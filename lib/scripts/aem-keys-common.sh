@@ -644,7 +644,8 @@ aemkeys_manifest_names() {
 #   directory entry (first 256 bytes of the directory, else 64 KiB), local header; gzip inflates
 #   each manifest with a trailer of the directory's CRC-32 and size (stored: one stored block), so
 #   each is checked, and never more than the sizes the directories declare (AEMKEYS_MANIFEST_MAX
-#   each, AEMKEYS_MANIFEST_BATCH in one step) reach this shell.
+#   each, AEMKEYS_MANIFEST_BATCH in one step) reach this shell. Runs in the worker only, whose
+#   stderr is /dev/null for every request (aemkeys_w_serve): no 2>/dev/null needed here.
 aemkeys_u_manifests() {
   local i j x n e k p q w f best bn bm cdoff cdsize method csize usize lho sum
   local LC_ALL=C
@@ -664,10 +665,10 @@ aemkeys_u_manifests() {
   (( ${#jars[@]} > 0 )) || return 0
   x='META-INF/MANIFEST.MF'
   for (( i = 0; i < 20; i++ )); do printf -v "mf[i]" '%d' "'${x:i:1}"; done
-  mapfile -t sizes < <(stat -c %s -- "${jars[@]}" 2>/dev/null)
+  mapfile -t sizes < <(stat -c %s -- "${jars[@]}")
   for x in "${sizes[@]}"; do [[ $x =~ ^[0-9]+$ ]] && (( x >= 22 )) || return 0; done
   (( ${#sizes[@]} == ${#jars[@]} )) || return 0
-  mapfile -t tails < <(aemkeys_u_tails 22 "${jars[@]}" 2>/dev/null | od -An -v -tu1 -w22)
+  mapfile -t tails < <(aemkeys_u_tails 22 "${jars[@]}" | od -An -v -tu1 -w22)
   (( ${#tails[@]} == ${#jars[@]} )) || return 0
   for j in "${!jars[@]}"; do
     read -r -a AEMKEYS_U8 <<< "${tails[j]}"
@@ -684,8 +685,8 @@ aemkeys_u_manifests() {
       args+=("${jars[j]}" "${dat[j]}" "${cdr[j]}")
       hargs+=("${jars[j]}" 0 "${hds[j]}")
     done
-    mapfile -t rows < <(aemkeys_u_reads "$w" "${args[@]}" 2>/dev/null | od -An -v -tu1 -w"$w")
-    mapfile -t heads < <(aemkeys_u_reads "$w" "${hargs[@]}" 2>/dev/null | od -An -v -tu1 -w"$w")
+    mapfile -t rows < <(aemkeys_u_reads "$w" "${args[@]}" | od -An -v -tu1 -w"$w")
+    mapfile -t heads < <(aemkeys_u_reads "$w" "${hargs[@]}" | od -An -v -tu1 -w"$w")
     (( ${#rows[@]} == ${#todo[@]} && ${#heads[@]} == ${#todo[@]} )) || break
     for x in "${!todo[@]}"; do
       j=${todo[x]}
@@ -742,7 +743,7 @@ aemkeys_u_inflate() {
   for j in "$@"; do args+=("${jars[j]}" "${dat[j]}" "${csz[j]}"); (( want += usz[j] )); done
   text=$(
     set -o pipefail
-    exec 3< <(aemkeys_u_reads 0 "${args[@]}" 2>/dev/null)
+    exec 3< <(aemkeys_u_reads 0 "${args[@]}")
     for j in "$@"; do
       printf '%b' '\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff'
       if [[ ${mth[j]} == 0 ]]; then
@@ -750,7 +751,7 @@ aemkeys_u_inflate() {
       fi
       head -c "${csz[j]}" <&3
       printf '%b' "${crcs[j]}"
-    done | gzip -dc 2>/dev/null | head -c $(( want + 1 )) && printf x
+    done | gzip -dc | head -c $(( want + 1 )) && printf x
   ) && [[ $text == *x ]] && (( ${#text} == want + 1 )) || return 1
   for j in "$@"; do
     aemkeys_manifest_bsn "${text:pos:usz[j]}" && printf '%s %s\n' "${idx[j]}" "$AEMKEYS_REPLY"
