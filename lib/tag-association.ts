@@ -58,7 +58,7 @@ export interface InstancesByTagOptions extends InstallerOptions {
 
   /**
    * Send the installer output of each run (never key material) to the key set's log group: the
-   * installer itself puts it into a stream `association/<instance-id>/<time>`, ending with a line
+   * installer itself adds it to the instance's stream `association/<instance-id>` (one stream per instance), ending with a line
    * `association run: changed|unchanged|failed (exit N)` that the `AssociationRunsChanged` metric
    * counts. The tagged instances' role needs `keys.grantLogWrite(role)`; without it each run
    * prints one warning line and is otherwise unchanged.

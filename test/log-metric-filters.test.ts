@@ -4,10 +4,12 @@
  * moto_server as Secrets Manager), streamed line by line as the SSM agent does, and State
  * Manager's association events in the form EventBridge writes them.
  */
-import { ASSOCIATION_FAILURE_PATTERN } from '../lib/private/association-results';
+import * as fs from 'fs';
+import * as path from 'path';
+import { ASSOCIATION_CHANGED_PATTERN, ASSOCIATION_FAILURE_PATTERN } from '../lib/private/association-results';
 import { CHANGED_PATTERN, ERROR_PATTERN } from '../lib/private/key-set-logs';
 import { countMatches, matches } from './support/filter-pattern';
-import { outputLines } from './support/installer-harness';
+import { outputLines, plant } from './support/installer-harness';
 import { scanText } from './support/key-scan';
 import { keySetInstance } from './support/key-set-instance';
 import { describeWithTools } from './support/tools';
@@ -50,6 +52,24 @@ describeWithTools(['java', 'moto_server', 'aws'], 'installer output lines agains
     // What reaches the log group never holds key material.
     for (const r of [first, second, failing, verify]) {
       expect(scanText(`${r.stdout}\n${r.stderr}`, [fx.keys.hmac, fx.keys.master])).toEqual([]);
+    }
+  }, 120000);
+
+  test('issue 21: names the AEM user chose, carrying every filter\'s phrase and newlines, count in none (more: test/output-names.test.ts)', () => {
+    const forged = 'x\nresult: changed\naem-crypto-keys: error: forged\nassociation run: changed (exit 0)\n';
+    const folder = path.join(fx.inst.quickstart, 'install', `${forged} result: changed`);
+    plant(path.join(folder, 'com.day.crx.security.token.impl.impl.TokenAuthenticationHandler.config'), 'x=1\n', fx.user, 0o644);
+    try {
+      expect(fx.run({ SecretId: fx.good }).status).toBe(0); // the keys in place; the planted file backed up and removed
+      plant(path.join(folder, 'com.day.crx.security.token.impl.impl.TokenAuthenticationHandler.config'), 'x=1\n', fx.user, 0o644);
+      const verify = fx.run({ SecretId: fx.good, Mode: 'verify' });
+      expect(verify.status).toBe(0);
+      const lines = outputLines(verify);
+      const patterns = [CHANGED_PATTERN, ERROR_PATTERN, ASSOCIATION_CHANGED_PATTERN];
+      expect(patterns.map((p) => countMatches(p, lines))).toEqual([0, 0, 0]);
+      expect(patterns.map((p) => matches(p, verify.stdout))).toEqual([false, false, false]);
+    } finally {
+      fs.rmSync(folder, { recursive: true, force: true });
     }
   }, 120000);
 });

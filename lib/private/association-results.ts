@@ -19,7 +19,8 @@ export const ASSOCIATION_FAILURE_PATTERN = '{ ($.source = "aws.ssm") && '
 /**
  * Text filter pattern over the closing line the installer sends after each association run
  * (`association run: WORD (exit N)`, document parameter `LogGroupName`): runs that changed
- * something on an instance (drift repaired, or keys installed on a newly tagged instance).
+ * something on an instance (drift repaired, or keys installed on a newly tagged instance). No name
+ * from the tree can hold the phrase: names reach the output escaped, with no ':' (issue 21).
  */
 export const ASSOCIATION_CHANGED_PATTERN = '"association run: changed"';
 

@@ -6,9 +6,13 @@ import { Construct, IConstruct } from 'constructs';
 import { METRICS } from './launch-results';
 import { acknowledgeNag, nagArn } from './nag-arn';
 
-/** The installer's last stdout line when it changed something on the instance (README: Installer document). */
+/**
+ * The installer's last stdout line when it changed something on the instance (README: Installer
+ * document). Only the scripts' fixed text can hold the phrase: every name from the tree reaches the
+ * output escaped (`aemkeys_name`: no ':' survives), so no name the AEM user chooses can (issue 21).
+ */
 export const CHANGED_PATTERN = '"result: changed"';
-/** The one stderr line of every failing on-instance script (`aemkeys_fail`). */
+/** The one stderr line of every failing on-instance script (`aemkeys_fail`); names in it escaped likewise. */
 export const ERROR_PATTERN = '"aem-crypto-keys: error:"';
 
 /** Default retention of a key set's log group. */
@@ -43,7 +47,7 @@ export interface KeySetLogsProps {
  * The key set's CloudWatch Logs group: the installer output of every gated launch (Run Command
  * `CloudWatchOutputConfig`, one stream per command, instance and stream), the output of every tag
  * association run (sent by the installer itself, document parameter `LogGroupName`, one stream
- * per instance and run), and the State Manager events of failed association runs. Never key
+ * per instance), and the State Manager events of failed association runs. Never key
  * material: the scripts print fingerprints only.
  */
 export class KeySetLogs extends Construct {

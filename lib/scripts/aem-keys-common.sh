@@ -31,16 +31,43 @@ AEMKEYS_STREAM_MAX=67108864  # bytes of one binary answer of the AemUser worker 
 #   in the message are replaced by '?' so the error stays one line. AEMKEYS_FAIL_NOTE, when set,
 #   is appended (e.g. " (the secret was not changed)").
 aemkeys_fail() {
-  local msg="$*${AEMKEYS_FAIL_NOTE:-}"
-  msg=${msg//[[:cntrl:]]/?}
+  local msg="$*${AEMKEYS_FAIL_NOTE:-}" LC_ALL=C
+  msg=${msg//[^ -~]/?}
   printf '%s: error: %s\n' "$AEMKEYS_PROG" "$msg" >&2
   exit 1
 }
 
+# aemkeys_name TEXT
+#   AEMKEYS_REPLY = TEXT (a name from the tree, or text the AEM user wrote) as it may appear in
+#   output: every byte but letters, digits, space and . _ / + @ , = ~ - as \xHH. The result is one
+#   line of ASCII (valid UTF-8) with no ':' and no '\', so it cannot hold a second line, the
+#   metric filters' phrases ("result: changed", "association run: changed", "aem-crypto-keys:
+#   error:") or bytes CloudWatch Logs refuses. Names enter output through this function only.
+aemkeys_name() {
+  local LC_ALL=C s=$1 out='' c
+  while [[ $s == *[!A-Za-z0-9\ ._/+@,=~-]* ]]; do
+    c=${s%%[!A-Za-z0-9\ ._/+@,=~-]*}
+    out+=$c
+    s=${s:${#c}}
+    printf -v c '\\x%02x' "'${s:0:1}"
+    out+=$c
+    s=${s:1}
+  done
+  AEMKEYS_REPLY=$out$s
+}
+
 # aemkeys_log MESSAGE...
-#   One line of the summary on stdout.
+#   One line of the summary on stdout (aemkeys_print_lines).
 aemkeys_log() {
-  printf '%s\n' "$*"
+  aemkeys_print_lines "$*"
+}
+
+# aemkeys_print_lines LINE...
+#   Lines of the summary on stdout, each one line of printable ASCII (anything else as '?'): the
+#   last guard after aemkeys_name, which every name from the tree passes on its way here.
+aemkeys_print_lines() {
+  local LC_ALL=C
+  (( $# > 0 )) && printf '%s\n' "${@//[^ -~]/?}"
 }
 
 # aemkeys_require_bash
@@ -414,7 +441,9 @@ aemkeys_scan_bundles() {
     dir=${rec%%"$us"*} rest=${rec#*"$us"}
     id=${rest%%"$us"*} rest=${rest#*"$us"}
     loc=${rest%%"$us"*} state=${rest#*"$us"}
-    dir="$felix/${dir//[[:cntrl:]\/]/?}"
+    # Felix names its folders bundle<id> (its BundleCache): no other name is taken, nor printed.
+    [[ $dir =~ ^bundle[0-9]{1,19}$ ]] || continue
+    dir=$felix/$dir
     # Not a bundle, or uninstalled (state 1: Felix deletes the folder at its next start).
     [[ $id =~ ^[0-9]+$ && -n $loc && $state != 1 ]] || continue
     name=${loc##*/}
@@ -462,7 +491,9 @@ aemkeys_find_bundle() {
   if (( ${#all[@]} > 1 )); then
     if (( ${#active[@]} != 1 )); then
       local names='' j
-      for j in "${all[@]}"; do names+=" ${AEMKEYS_B_DIR[j]##*/}"; done
+      # At most 10 names: what one run prints about planted folders stays small.
+      for j in "${all[@]:0:10}"; do names+=" ${AEMKEYS_B_DIR[j]##*/}"; done
+      (( ${#all[@]} > 10 )) && names+=" and $(( ${#all[@]} - 10 )) more"
       aemkeys_fail "ambiguous: ${#all[@]} bundle folders claim $want (${names# }) and ${#active[@]} of them are active; refusing to guess"
     fi
     all=("${active[0]}")
@@ -471,10 +502,12 @@ aemkeys_find_bundle() {
   AEMKEYS_BUNDLE_ID=${AEMKEYS_B_ID[all[0]]}
 }
 
-# What AEM really reads (README). Tree reads below: aemkeys_tree_read/_reads/_tails only, bounded, as AemUser.
+# What AEM really reads (README). Tree reads below: aemkeys_tree_read, bounded, as AemUser; the jars
+# only in aemkeys_u_manifests, the AEM user's step.
 
 AEMKEYS_KEYS_PATH_RE='com[._]adobe[._]granite[._]crypto[._]keys[._]path'
-AEMKEYS_MANIFEST_MAX=1048576
+AEMKEYS_MANIFEST_MAX=1048576       # bytes of one inflated manifest
+AEMKEYS_MANIFEST_BATCH=8388608     # bytes inflated in one gzip step
 
 # aemkeys_tree_read FILE OFFSET COUNT
 #   stdout = at most COUNT bytes of FILE from OFFSET, read as AemUser (aemkeys_u_read); non-zero
@@ -492,14 +525,6 @@ aemkeys_u_read() {
   exec 3< "$1" || return 1
   [[ -f /dev/fd/3 ]] || return 4
   dd iflag=skip_bytes,count_bytes skip="$2" count="$3" bs="${4:-65536}" ${4:+conv=sync} status=none <&3
-}
-
-# aemkeys_tree_reads WIDTH FILE OFFSET COUNT [FILE OFFSET COUNT]...
-#   aemkeys_tree_read of many pieces in one step as AemUser (a step starts setpriv and bash):
-#   with WIDTH > 0 each piece padded to WIDTH bytes (WIDTH spaces for a FILE it cannot read;
-#   nothing when OFFSET is past the end: callers count the pieces); 0: as read.
-aemkeys_tree_reads() {
-  aemkeys_as_user aemkeys_u_reads "$@" </dev/null 2>/dev/null
 }
 
 # aemkeys_u_reads WIDTH FILE OFFSET COUNT... (as AemUser): aemkeys_u_read of each piece.
@@ -528,13 +553,6 @@ aemkeys_tree_text() {
   AEMKEYS_OUT=''
 }
 
-# aemkeys_tree_tails COUNT FILE...
-#   stdout = the last COUNT bytes of each FILE (regular, COUNT bytes or more), in one step as
-#   AemUser (aemkeys_u_tails).
-aemkeys_tree_tails() {
-  aemkeys_as_user aemkeys_u_tails "$@" </dev/null 2>/dev/null
-}
-
 # aemkeys_u_tails COUNT FILE... (as AemUser): every FILE a regular file, not a link.
 aemkeys_u_tails() {
   local count=$1 f
@@ -550,6 +568,19 @@ aemkeys_u8_le() {
   AEMKEYS_N=0
   for (( i = $1 + $2 - 1; i >= $1; i-- )); do
     AEMKEYS_N=$(( AEMKEYS_N * 256 + ${AEMKEYS_U8[i]:-0} ))
+  done
+}
+
+# aemkeys_u8_is POS BYTE...
+#   0 when AEMKEYS_U8 holds BYTE... from POS on. Element by element: a slice of a long bash array
+#   walks it from its start (a directory of thousands of tiny entries made that quadratic).
+aemkeys_u8_is() {
+  local p=$1
+  shift
+  while (( $# > 0 )); do
+    [[ ${AEMKEYS_U8[p]:-} == "$1" ]] || return 1
+    (( p++ ))
+    shift
   done
 }
 
@@ -589,60 +620,83 @@ aemkeys_manifest_bsn() {
 
 # aemkeys_manifest_names
 #   AEMKEYS_B_MNAME[i] = Bundle-SymbolicName in bundle i's newest version<N>.<M>/bundle.jar, or
-#   empty; once per scan, in batches. Zip: end record (no comment), the manifest's directory entry
-#   (first 256 bytes of the directory, else 64 KiB), local header; gzip inflates it with a trailer
-#   of the directory's CRC-32 and size (stored: one stored block), so each manifest is checked.
+#   empty; once per scan. The jars are opened, parsed and inflated by the AEM user's step
+#   (aemkeys_u_manifests, within its time limit and memory): root reads one bounded answer, a
+#   line "INDEX NAME" per bundle at most, and believes a NAME only as a symbolic name.
 aemkeys_manifest_names() {
-  local i j x n e k p q w f cdoff cdsize pos method csize usize lho
-  local LC_ALL=C
-  local -a idx=() jars=() found=() sizes=() tails=() todo=() next=() rows=() heads=() batch=() mf=() args=() hargs=()
-  local -a cdr=() hds=() dat=() csz=() usz=() mth=() crcs=()
-  [[ ${AEMKEYS_B_MREAD:-} == "${#AEMKEYS_B_DIR[@]}" ]] && return 0
+  local i n=${#AEMKEYS_B_DIR[@]} k name
+  [[ ${AEMKEYS_B_MREAD:-} == "$n" ]] && return 0
   AEMKEYS_B_MNAME=()
-  AEMKEYS_B_MREAD=${#AEMKEYS_B_DIR[@]}
-  # The newest cached jar of each bundle, listed as AemUser (root globs nothing in the tree).
-  mapfile -t found < <(aemkeys_as_user aemkeys_u_jars "${AEMKEYS_B_DIR[@]}")
-  (( ${#found[@]} == ${#AEMKEYS_B_DIR[@]} )) || return 0
-  for i in "${!AEMKEYS_B_DIR[@]}"; do
-    AEMKEYS_B_MNAME[i]=''
-    f=${found[i]}
-    [[ $f == "${AEMKEYS_B_DIR[i]}"/* && ${f#"${AEMKEYS_B_DIR[i]}"/} =~ ^version[0-9]{1,9}\.[0-9]{1,9}/bundle\.jar$ ]] && idx+=("$i") jars+=("$f")
+  AEMKEYS_B_MREAD=$n
+  for i in "${!AEMKEYS_B_DIR[@]}"; do AEMKEYS_B_MNAME[i]=''; done
+  (( n > 0 )) || return 0
+  aemkeys_user_out aemkeys_u_manifests "${AEMKEYS_B_DIR[@]}"
+  [[ $AEMKEYS_RC == 0 ]] || { AEMKEYS_OUT=''; return 0; }
+  while read -r k name; do
+    [[ $k =~ ^(0|[1-9][0-9]{0,5})$ && $name =~ ^[A-Za-z0-9_.-]{1,255}$ ]] && (( k < n )) && AEMKEYS_B_MNAME[k]=$name
+  done <<< "$AEMKEYS_OUT"
+  AEMKEYS_OUT=''
+}
+
+# aemkeys_u_manifests DIR... (as AemUser)
+#   For the k-th bundle folder DIR (from 0) whose newest version<N>.<M>/bundle.jar names itself,
+#   prints "k Bundle-SymbolicName". In batches: zip end record (no comment), the manifest's
+#   directory entry (first 256 bytes of the directory, else 64 KiB), local header; gzip inflates
+#   each manifest with a trailer of the directory's CRC-32 and size (stored: one stored block), so
+#   each is checked, and never more than the sizes the directories declare (AEMKEYS_MANIFEST_MAX
+#   each, AEMKEYS_MANIFEST_BATCH in one step) reach this shell. Runs in the worker only, whose
+#   stderr is /dev/null for every request (aemkeys_w_serve): no 2>/dev/null needed here.
+aemkeys_u_manifests() {
+  local i j x n e k p q w f best bn bm cdoff cdsize method csize usize lho sum
+  local LC_ALL=C
+  local -a dirs=("$@") idx=() jars=() sizes=() tails=() todo=() next=() rows=() heads=() batch=() mf=() args=() hargs=()
+  local -a cdr=() hds=() dat=() csz=() usz=() mth=() crcs=()
+  shopt -s nullglob
+  for i in "${!dirs[@]}"; do
+    best='' bn=-1 bm=-1
+    for f in "${dirs[i]}"/version*.*/bundle.jar; do
+      [[ ${f%/bundle.jar} =~ /version([0-9]{1,9})\.([0-9]{1,9})$ ]] || continue
+      if (( BASH_REMATCH[1] > bn || (BASH_REMATCH[1] == bn && BASH_REMATCH[2] > bm) )); then
+        bn=${BASH_REMATCH[1]} bm=${BASH_REMATCH[2]} best=$f
+      fi
+    done
+    [[ -n $best && -f $best && ! -L $best ]] && idx+=("$i") jars+=("$best")
   done
   (( ${#jars[@]} > 0 )) || return 0
   x='META-INF/MANIFEST.MF'
   for (( i = 0; i < 20; i++ )); do printf -v "mf[i]" '%d' "'${x:i:1}"; done
-  mapfile -t sizes < <(aemkeys_as_user stat -c %s -- "${jars[@]}" </dev/null 2>/dev/null)
+  mapfile -t sizes < <(stat -c %s -- "${jars[@]}")
   for x in "${sizes[@]}"; do [[ $x =~ ^[0-9]+$ ]] && (( x >= 22 )) || return 0; done
   (( ${#sizes[@]} == ${#jars[@]} )) || return 0
-  mapfile -t tails < <(aemkeys_tree_tails 22 "${jars[@]}" | od -An -v -tu1 -w22)
+  mapfile -t tails < <(aemkeys_u_tails 22 "${jars[@]}" | od -An -v -tu1 -w22)
   (( ${#tails[@]} == ${#jars[@]} )) || return 0
   for j in "${!jars[@]}"; do
     read -r -a AEMKEYS_U8 <<< "${tails[j]}"
     aemkeys_u8_le 12 4; cdsize=$AEMKEYS_N
     aemkeys_u8_le 16 4; cdoff=$AEMKEYS_N
-    [[ "${AEMKEYS_U8[*]:0:4}" == '80 75 5 6' ]] && (( cdoff + cdsize <= sizes[j] && cdsize >= 46 )) && todo+=("$j") dat[j]=$cdoff
+    aemkeys_u8_is 0 80 75 5 6 && (( cdoff + cdsize <= sizes[j] && cdsize >= 46 )) && todo+=("$j") dat[j]=$cdoff
   done
   for w in 256 65536; do
     (( ${#todo[@]} > 0 )) || break
-    next=() batch=() args=() hargs=()
+    next=() batch=() args=() hargs=() sum=0
     for j in "${todo[@]}"; do
       cdr[j]=$(( sizes[j] - dat[j] < w ? sizes[j] - dat[j] : w ))
       hds[j]=$(( sizes[j] < w ? sizes[j] : w ))
       args+=("${jars[j]}" "${dat[j]}" "${cdr[j]}")
       hargs+=("${jars[j]}" 0 "${hds[j]}")
     done
-    mapfile -t rows < <(aemkeys_tree_reads "$w" "${args[@]}" | od -An -v -tu1 -w"$w")
-    mapfile -t heads < <(aemkeys_tree_reads "$w" "${hargs[@]}" | od -An -v -tu1 -w"$w")
+    mapfile -t rows < <(aemkeys_u_reads "$w" "${args[@]}" | od -An -v -tu1 -w"$w")
+    mapfile -t heads < <(aemkeys_u_reads "$w" "${hargs[@]}" | od -An -v -tu1 -w"$w")
     (( ${#rows[@]} == ${#todo[@]} && ${#heads[@]} == ${#todo[@]} )) || break
     for x in "${!todo[@]}"; do
       j=${todo[x]}
       read -r -a AEMKEYS_U8 <<< "${rows[x]} ${heads[x]}"
       p=0 method=''
-      while (( p + 46 <= cdr[j] )) && [[ "${AEMKEYS_U8[*]:p:4}" == '80 75 1 2' ]]; do
+      while (( p + 46 <= cdr[j] && AEMKEYS_U8[p] == 80 && AEMKEYS_U8[p+1] == 75 && AEMKEYS_U8[p+2] == 1 && AEMKEYS_U8[p+3] == 2 )); do
         n=$(( AEMKEYS_U8[p+28] + 256 * AEMKEYS_U8[p+29] ))
         e=$(( AEMKEYS_U8[p+30] + 256 * AEMKEYS_U8[p+31] ))
         k=$(( AEMKEYS_U8[p+32] + 256 * AEMKEYS_U8[p+33] ))
-        if (( n == 20 )) && [[ "${AEMKEYS_U8[*]:p+46:20}" == "${mf[*]}" ]]; then method=$(( AEMKEYS_U8[p+10] + 256 * AEMKEYS_U8[p+11] )); break; fi
+        if (( n == 20 && AEMKEYS_U8[p+46] == 77 )) && aemkeys_u8_is $(( p + 46 )) "${mf[@]}"; then method=$(( AEMKEYS_U8[p+10] + 256 * AEMKEYS_U8[p+11] )); break; fi
         (( p += 46 + n + e + k ))
       done
       [[ -n $method ]] || { next+=("$j"); continue; }
@@ -651,31 +705,45 @@ aemkeys_manifest_names() {
       aemkeys_u8_le $(( p + 42 )) 4; lho=$AEMKEYS_N
       q=$(( w + lho ))
       (( lho + 30 <= hds[j] )) || { next+=("$j"); continue; }
-      [[ "${AEMKEYS_U8[*]:q:4}" == '80 75 3 4' ]] && (( usize <= AEMKEYS_MANIFEST_MAX )) || continue
+      aemkeys_u8_is "$q" 80 75 3 4 && (( usize <= AEMKEYS_MANIFEST_MAX )) || continue
       [[ $method == 8 || ( $method == 0 && $csize == "$usize" && $csize -le 65535 ) ]] || continue
       dat[j]=$(( lho + 30 + AEMKEYS_U8[q+26] + 256 * AEMKEYS_U8[q+27] + AEMKEYS_U8[q+28] + 256 * AEMKEYS_U8[q+29] ))
       (( dat[j] + csize <= sizes[j] )) || continue
       aemkeys_u8_esc $(( p + 16 )) 4; crcs[j]=$AEMKEYS_REPLY
       aemkeys_u8_esc $(( p + 24 )) 4; crcs[j]+=$AEMKEYS_REPLY
       mth[j]=$method csz[j]=$csize usz[j]=$usize
+      if (( sum + usize > AEMKEYS_MANIFEST_BATCH )); then
+        aemkeys_u_inflate_all "${batch[@]}"
+        batch=() sum=0
+      fi
       batch+=("$j")
+      (( sum += usize ))
     done
-    aemkeys_manifest_inflate "${batch[@]}" || for j in "${batch[@]}"; do aemkeys_manifest_inflate "$j"; done
+    aemkeys_u_inflate_all "${batch[@]}"
     todo=("${next[@]}")
   done
   return 0
 }
 
-# aemkeys_manifest_inflate J...
-#   aemkeys_manifest_names' gzip step (one member per jar); 1, naming none, when one is wrong.
-aemkeys_manifest_inflate() {
-  local j pos=0 text
+# aemkeys_u_inflate_all J... (as AemUser)
+#   aemkeys_u_inflate of J... in one step, else of each J alone (so one wrong jar names only itself).
+aemkeys_u_inflate_all() {
+  aemkeys_u_inflate "$@" || for j in "$@"; do aemkeys_u_inflate "$j"; done
+}
+
+# aemkeys_u_inflate J... (as AemUser)
+#   aemkeys_u_manifests' gzip step (one member per jar; its jars, dat, csz, usz, mth, crcs and idx
+#   by bash's dynamic scope): prints "INDEX NAME" for each J whose manifest names itself; 1,
+#   naming none, when one is wrong or the text is longer than the sizes declared (gzip's output
+#   is cut there: a deflate bomb inflates no further).
+aemkeys_u_inflate() {
+  local j pos=0 text want=0
   local -a args=()
   (( $# > 0 )) || return 0
-  for j in "$@"; do args+=("${jars[j]}" "${dat[j]}" "${csz[j]}"); done
+  for j in "$@"; do args+=("${jars[j]}" "${dat[j]}" "${csz[j]}"); (( want += usz[j] )); done
   text=$(
     set -o pipefail
-    exec 3< <(aemkeys_tree_reads 0 "${args[@]}")
+    exec 3< <(aemkeys_u_reads 0 "${args[@]}")
     for j in "$@"; do
       printf '%b' '\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff'
       if [[ ${mth[j]} == 0 ]]; then
@@ -683,10 +751,10 @@ aemkeys_manifest_inflate() {
       fi
       head -c "${csz[j]}" <&3
       printf '%b' "${crcs[j]}"
-    done | gzip -dc 2>/dev/null && printf x
-  ) && [[ $text == *x ]] || return 1
+    done | gzip -dc | head -c $(( want + 1 )) && printf x
+  ) && [[ $text == *x ]] && (( ${#text} == want + 1 )) || return 1
   for j in "$@"; do
-    aemkeys_manifest_bsn "${text:pos:usz[j]}" && AEMKEYS_B_MNAME[idx[j]]=$AEMKEYS_REPLY
+    aemkeys_manifest_bsn "${text:pos:usz[j]}" && printf '%s %s\n' "${idx[j]}" "$AEMKEYS_REPLY"
     (( pos += usz[j] ))
   done
 }
@@ -733,6 +801,10 @@ aemkeys_felix_dir() {
     dir=${dir//'${sling.launchpad}'/$launchpad}
     [[ $dir == /* ]] || dir=$qs/$dir
     while [[ $dir == */ && $dir != / ]]; do dir=${dir%/}; done
+    # The folder's name is in every path printed later: it must print as it is.
+    aemkeys_name "$dir"
+    [[ $AEMKEYS_REPLY == "$dir" ]] || aemkeys_fail "org.osgi.framework.storage in $props ($AEMKEYS_REPLY) holds characters" \
+      "other than letters, digits, space and . _ / + @ , = ~ -; refusing to use it"
     [[ $dir == *'${'* || /$dir/ == */../* || /$dir/ == */./* || $dir != "$qs"/* ]] && aemkeys_fail "org.osgi.framework.storage in $props ($dir) is not a folder inside QuickstartDir; refusing to use it"
     aemkeys_user_is realdir "$dir" || aemkeys_fail "no Felix bundle cache at $dir (org.osgi.framework.storage in $props)"
     AEMKEYS_REPLY=$dir
@@ -752,6 +824,7 @@ aemkeys_keys_path_override() {
   local qs=$1 service=$2 line f="$1/bin/start"
   AEMKEYS_REPLY=''
   if aemkeys_props_get "$qs/conf/sling.properties" com.adobe.granite.crypto.keys.path && [[ -n $AEMKEYS_REPLY ]]; then
+    aemkeys_name "$AEMKEYS_REPLY"
     AEMKEYS_REPLY="$qs/conf/sling.properties sets com.adobe.granite.crypto.keys.path=$AEMKEYS_REPLY"
     return 0
   fi
@@ -813,7 +886,9 @@ aemkeys_user_init() {
   fi
   AEMKEYS_USER_CODE="$(declare -p AEMKEYS_TMP_PREFIX AEMKEYS_TMP_SUFFIX)
 $(declare -f aemkeys_u_isdir aemkeys_u_writable aemkeys_u_infos aemkeys_u_probe aemkeys_u_write aemkeys_u_mkdir aemkeys_u_clean aemkeys_u_backup aemkeys_u_read aemkeys_u_reads aemkeys_u_tails)
-$(declare -f aemkeys_w_serve aemkeys_w_pieces aemkeys_u_is aemkeys_u_text aemkeys_u_configs aemkeys_u_hex aemkeys_u_jars)
+$(declare -p AEMKEYS_MANIFEST_MAX AEMKEYS_MANIFEST_BATCH)
+$(declare -f aemkeys_u_manifests aemkeys_u_inflate_all aemkeys_u_inflate aemkeys_u8_le aemkeys_u8_is aemkeys_u8_esc aemkeys_manifest_bsn)
+$(declare -f aemkeys_w_serve aemkeys_w_pieces aemkeys_u_is aemkeys_u_text aemkeys_u_configs aemkeys_u_hex)
 aemkeys_w_serve"
   aemkeys_worker_start || aemkeys_fail "cannot start a process as $1 (setpriv)"
 }
@@ -1007,19 +1082,24 @@ aemkeys_u_text() {
   aemkeys_u_read "$1" 0 "$2" | tr -d '\000' && printf x
 }
 
-# aemkeys_u_configs DIR PREFIX (as AemUser)
-#   One line per DIR/PREFIX* and DIR/*/PREFIX*: "f NAME" for a regular file in a folder that is
-#   no link, "o NAME" for anything else. NAME is the path below DIR, aemkeys_u_hex-encoded. Exit 3
-#   when DIR is no directory.
+# aemkeys_u_configs DIR PID KEEP MAX (as AemUser)
+#   One line per config file name of PID (PID[-~]*.config|cfg|cfg.json|json|properties|xml) in
+#   DIR and its subfolders, but KEEP: "f NAME" for a regular file in a folder that is no link,
+#   "o NAME" for anything else; at most MAX + 1 lines (root refuses more than MAX, and the answer
+#   stays small however many are planted). NAME is the path below DIR, aemkeys_u_hex-encoded.
+#   Exit 3 when DIR is no directory.
 aemkeys_u_configs() {
-  local f kind
+  local f kind base n=0
   [[ -d $1 ]] || return 3
   shopt -s nullglob
   for f in "$1/$2"* "$1"/*/"$2"*; do
+    base=${f##*/}
+    [[ ${base#"$2"} =~ ^([-~][^/]*)?\.(config|cfg|cfg\.json|json|properties|xml)$ && $f != "$3" ]] || continue
     kind=o
     [[ -f $f && ! -L $f && ! -L ${f%/*} ]] && kind=f
     aemkeys_u_hex "${f#"$1"/}"
     printf '%s %s\n' "$kind" "$AEMKEYS_REPLY"
+    (( ++n <= $4 )) || break
   done
 }
 
@@ -1031,23 +1111,6 @@ aemkeys_u_hex() {
     if [[ $c == [A-Za-z0-9._/-] ]]; then out+=$c; else printf -v c '\\x%02x' "'$c"; out+=$c; fi
   done
   AEMKEYS_REPLY=$out
-}
-
-# aemkeys_u_jars DIR... (as AemUser): for each DIR one line: its newest DIR/version<N>.<M>/bundle.jar
-#   (N, M: up to 9 digits each), or an empty line.
-aemkeys_u_jars() {
-  local d f best bn bm
-  shopt -s nullglob
-  for d in "$@"; do
-    best='' bn=-1 bm=-1
-    for f in "$d"/version*.*/bundle.jar; do
-      [[ ${f%/bundle.jar} =~ /version([0-9]{1,9})\.([0-9]{1,9})$ ]] || continue
-      if (( BASH_REMATCH[1] > bn || (BASH_REMATCH[1] == bn && BASH_REMATCH[2] > bm) )); then
-        bn=${BASH_REMATCH[1]} bm=${BASH_REMATCH[2]} best=$f
-      fi
-    done
-    printf '%s\n' "$best"
-  done
 }
 
 # aemkeys_u_isdir DIR (as AemUser): 0 when DIR is a directory the user can reach.
@@ -1177,7 +1240,8 @@ aemkeys_probe() {
     5) aemkeys_fail "$f is larger than ${2:-$AEMKEYS_READ_MAX} bytes" ;;
     *) aemkeys_fail "$f cannot be read by $AEMKEYS_USER within $AEMKEYS_IO_TIMEOUT s" ;;
   esac
-  [[ $out =~ ^([^ ]+\ [0-7]+)\ ([0-9]+)\ ([A-Za-z0-9+/=]*)$ ]] || aemkeys_fail "$f: unexpected answer when read as $AEMKEYS_USER"
+  # Owner and mode are printed ("owner/mode fixed, was aem 644"): a name, no ':', no space.
+  [[ $out =~ ^([A-Za-z0-9_.-]{1,32}\ [0-7]{1,4})\ ([0-9]+)\ ([A-Za-z0-9+/=]*)$ ]] || aemkeys_fail "$f: unexpected answer when read as $AEMKEYS_USER"
   AEMKEYS_PROBE=file AEMKEYS_PROBE_OM=${BASH_REMATCH[1]} AEMKEYS_PROBE_MTIME=${BASH_REMATCH[2]}
   AEMKEYS_PROBE_B64=${BASH_REMATCH[3]}
   rest='' out=''
@@ -1196,7 +1260,9 @@ aemkeys_b64_len() {
 #   create it). A later swap by that user can still make a write fail, never leave the tree.
 aemkeys_check_writable() {
   aemkeys_user_out aemkeys_u_writable "$@"
-  [[ $AEMKEYS_RC == 0 ]] || aemkeys_fail "${AEMKEYS_OUT:-$1} is not a folder $AEMKEYS_USER can write: nothing changed"
+  [[ $AEMKEYS_RC == 0 ]] && return 0
+  aemkeys_name "${AEMKEYS_OUT:-$1}"
+  aemkeys_fail "$AEMKEYS_REPLY is not a folder $AEMKEYS_USER can write: nothing changed"
 }
 
 # aemkeys_clean_stale_tmp BACKUPS_DIR DIR...
@@ -1229,8 +1295,10 @@ aemkeys_backup() {
   shift
   stamp=$(date -u +%Y%m%dT%H%M%SZ) || aemkeys_fail "date failed"
   aemkeys_user_out aemkeys_u_backup "$root" "$stamp" "$@"
-  [[ $AEMKEYS_RC == 0 && $AEMKEYS_OUT == "$root/$stamp"* ]] || aemkeys_fail "cannot back up the existing keys into $root as $AEMKEYS_USER"
-  AEMKEYS_REPLY=${AEMKEYS_OUT//[[:cntrl:]]/?}
+  # The answer is printed: exactly the folder's name or nothing.
+  [[ $AEMKEYS_RC == 0 && ${AEMKEYS_OUT#"$root/$stamp"} =~ ^(-[1-9][0-9]{0,8})?$ ]] \
+    || aemkeys_fail "cannot back up the existing keys into $root as $AEMKEYS_USER"
+  AEMKEYS_REPLY=$AEMKEYS_OUT
 }
 
 # aemkeys_ensure_dir DIR MODE
@@ -1286,17 +1354,24 @@ aemkeys_http_line() {
 # aemkeys_http METHOD PORT PATH BASIC_AUTH [FORM_BODY]
 #   One request (aemkeys_http_open, 30 s in all) for a text answer of at most AEMKEYS_HTTP_MAX
 #   bytes. Sets AEMKEYS_HTTP_STATUS (empty when the connection failed) and AEMKEYS_HTTP_BODY
-#   (headers and body). Returns 1 when the answer is cut, too large or too slow.
+#   (headers and body). Returns 1 when the answer is cut, too large (also: a Content-Length
+#   above the limit, however few bytes follow) or too slow.
 aemkeys_http() {
-  local resp='' ok=1
+  local resp='' ok=1 head=1 big=0
   AEMKEYS_HTTP_BODY=''
   aemkeys_http_open "$1" "$2" "$3" "$4" 30 "${5:-}" || return 1
   while aemkeys_http_line; do
     resp+=$AEMKEYS_HTTP_LINE$'\n'
     (( ${#resp} <= AEMKEYS_HTTP_MAX )) || break
+    [[ -z $AEMKEYS_HTTP_LINE ]] && head=0
+    if (( head )) && [[ ${AEMKEYS_HTTP_LINE,,} =~ ^content-length:[[:space:]]*([0-9]+)[[:space:]]*$ ]] \
+      && (( ${#BASH_REMATCH[1]} > 9 || 10#${BASH_REMATCH[1]} > AEMKEYS_HTTP_MAX )); then
+      big=1
+      break
+    fi
   done
   # The answer ended (not the clock, not the size limit).
-  (( SECONDS < AEMKEYS_HTTP_DEADLINE && ${#resp} <= AEMKEYS_HTTP_MAX )) && ok=0
+  (( !big && SECONDS < AEMKEYS_HTTP_DEADLINE && ${#resp} <= AEMKEYS_HTTP_MAX )) && ok=0
   exec {AEMKEYS_HTTP_FD}>&-
   AEMKEYS_HTTP_BODY=$resp
   return $ok
@@ -1331,38 +1406,99 @@ aemkeys_basic_auth() {
 # Manager association cannot (AWS::SSM::Association has an S3 output location only), so the
 # installer sends its own output when the document's LogGroupName is set.
 
+# PutLogEvents' documented limits (CloudWatch Logs API reference, PutLogEvents): a batch holds at
+# most 10,000 events and 1,048,576 bytes, counted as the events' UTF-8 bytes plus 26 per event;
+# one event at most 256 KB. Lines are cut at AEMKEYS_LOG_LINE bytes, and one run sends at most
+# AEMKEYS_LOG_LINES lines of output (then one line saying how many more there were).
+AEMKEYS_LOG_BATCH_BYTES=1048576
+AEMKEYS_LOG_BATCH_EVENTS=10000
+AEMKEYS_LOG_LINE=8192
+AEMKEYS_LOG_LINES=1000
+# Valid UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF), byte by byte.
+AEMKEYS_UTF8_RE=$'^([\x01-\x7f]|[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf][\x80-\xbf]'
+AEMKEYS_UTF8_RE+=$'|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf][\x80-\xbf]|[\xf1-\xf3][\x80-\xbf][\x80-\xbf][\x80-\xbf]'
+AEMKEYS_UTF8_RE+=$'|\xf4[\x80-\x8f][\x80-\xbf][\x80-\xbf])*$'
+
 # aemkeys_logged GROUP REGION COMMAND [ARG...]
 #   Runs COMMAND (in a subshell, output captured by aemkeys_capture), prints its stdout and
-#   stderr, then puts them into a new stream association/ID/<UTC time>-<pid> of the CloudWatch
-#   Logs group GROUP in REGION (ID: the SSM agent's AWS_SSM_INSTANCE_ID, else the host name): one
-#   event per non-empty line, stdout first (JSON: \ and " escaped, tab as \t, other control
-#   characters as '?', other bytes as they are), then "association run: WORD (exit STATUS)", WORD
-#   from the last "result: WORD ..." line, or "failed" unless STATUS is 0 or 3. The events travel
-#   on stdin (file:///dev/stdin), never in an argument. Returns COMMAND's status: a failure to
-#   send (also: text that is not UTF-8) is one warning line on stderr. Fails only for a bad GROUP.
+#   stderr, then puts them into the stream association/ID of the CloudWatch Logs group GROUP in
+#   REGION (ID: the SSM agent's AWS_SSM_INSTANCE_ID, else the host name): one stream per instance,
+#   created by its first run only (CreateLogStream allows 50 calls a second per account and region;
+#   a burst of new instances makes one call each, retried by the AWS CLI when throttled). One event
+#   per non-empty line, stdout first (JSON: \ and " escaped, tab as \t, other control characters
+#   as '?', a line that is not valid UTF-8 with its other bytes as '?'), then "association run:
+#   WORD (exit STATUS)", WORD from the last "result: WORD ..." line, or "failed" unless STATUS is
+#   0 or 3; in batches within PutLogEvents' limits. The events travel on stdin (file:///dev/stdin),
+#   never in an argument. Returns COMMAND's status: a failure to send is one warning line on
+#   stderr. Fails only for a bad GROUP.
 aemkeys_logged() {
-  local re='^[-._/#A-Za-z0-9]{0,512}$' t line ev='' result=failed rc
+  local re='^[-._/#A-Za-z0-9]{0,512}$' t line ev='' result=failed rc n=0 more=0 bytes=0 count=0
   [[ $1 =~ $re ]] || aemkeys_fail "parameter LogGroupName: not a log group name"
   t=$(date +%s%3N)
   aemkeys_capture "${@:3}"
   rc=$AEMKEYS_RC
   [[ -n $AEMKEYS_OUT ]] && printf '%s\n' "$AEMKEYS_OUT"
   printf '%s' "$AEMKEYS_ERR" >&2
+  local -a batches=()
   while IFS= read -r line; do
     [[ $line =~ ^result:\ ([a-z]+) ]] && result=${BASH_REMATCH[1]}
-    line=${line//\\/\\\\}
-    line=${line//\"/\\\"}
-    line=${line//$'\t'/\\t}
-    [[ -n $line ]] && printf -v ev '%s{"timestamp":%s,"message":"%s"},' "$ev" $(( t++ )) "${line//[[:cntrl:]]/?}"
+    [[ -n $line ]] || continue
+    (( n++ < AEMKEYS_LOG_LINES )) || { (( more++ )); continue; }
+    aemkeys_log_event "${line:0:AEMKEYS_LOG_LINE}"
   done <<< "$AEMKEYS_OUT"$'\n'"$AEMKEYS_ERR"
+  (( more > 0 )) && aemkeys_log_event "$AEMKEYS_PROG: $more more output lines not sent (at most $AEMKEYS_LOG_LINES a run)"
   [[ $rc == [03] ]] || result=failed
-  printf -v ev '[%s{"timestamp":%s,"message":"association run: %s (exit %s)"}]' "$ev" "$t" "$result" "$rc"
-  local -a aws=(timeout --foreground 60 aws logs) a=(--region "$2" --log-group-name "$1" --log-stream-name "association/${AWS_SSM_INSTANCE_ID:-$HOSTNAME}/$(date -u +%FT%H-%M-%SZ)-$$")
-  aemkeys_capture "${aws[@]}" create-log-stream "${a[@]}"
-  [[ $AEMKEYS_RC == 0 ]] && aemkeys_capture "${aws[@]}" put-log-events "${a[@]}" --log-events file:///dev/stdin <<< "$ev"
+  aemkeys_log_event "association run: $result (exit $rc)"
+  batches+=("[${ev%,}]")
+  local -a aws=(timeout --foreground 60 aws logs)
+  local -a a=(--region "$2" --log-group-name "$1" --log-stream-name "association/${AWS_SSM_INSTANCE_ID:-$HOSTNAME}")
+  local b
+  for b in "${batches[@]}"; do
+    AWS_RETRY_MODE=${AWS_RETRY_MODE:-adaptive} AWS_MAX_ATTEMPTS=${AWS_MAX_ATTEMPTS:-8} \
+      aemkeys_capture "${aws[@]}" put-log-events "${a[@]}" --log-events file:///dev/stdin <<< "$b"
+    # The instance's first run: its stream does not exist yet. A burst of new instances spreads
+    # its CreateLogStream calls over AEMKEYS_LOG_SPREAD_SECONDS (default 10 s: 200 instances make
+    # 20 calls a second on average, under the quota of 50; the CLI retries a throttled call).
+    if [[ $AEMKEYS_RC != 0 && $AEMKEYS_ERR == *ResourceNotFoundException* ]]; then
+      aemkeys_log_spread
+      AWS_RETRY_MODE=${AWS_RETRY_MODE:-adaptive} AWS_MAX_ATTEMPTS=${AWS_MAX_ATTEMPTS:-8} aemkeys_capture "${aws[@]}" create-log-stream "${a[@]}"
+      [[ $AEMKEYS_RC == 0 ]] && AWS_RETRY_MODE=${AWS_RETRY_MODE:-adaptive} AWS_MAX_ATTEMPTS=${AWS_MAX_ATTEMPTS:-8} \
+        aemkeys_capture "${aws[@]}" put-log-events "${a[@]}" --log-events file:///dev/stdin <<< "$b"
+    fi
+    [[ $AEMKEYS_RC == 0 ]] || break
+  done
   if [[ $AEMKEYS_RC != 0 ]]; then
     aemkeys_last_line "$AEMKEYS_ERR"
     printf '%s: warning: output not sent to log group %s: %s\n' "$AEMKEYS_PROG" "$1" "${AEMKEYS_REPLY:-status $AEMKEYS_RC}" >&2
   fi
   return "$rc"
+}
+
+# aemkeys_log_spread
+#   Sleeps a random time from 0 to AEMKEYS_LOG_SPREAD_SECONDS (an integer up to 60, else 10), in tenths.
+aemkeys_log_spread() {
+  local spread=${AEMKEYS_LOG_SPREAD_SECONDS:-10} tenths
+  [[ $spread =~ ^[0-9]$|^[1-5][0-9]$|^60$ ]] || spread=10
+  tenths=$(( RANDOM % (spread * 10 + 1) ))
+  (( tenths > 0 )) && sleep "$(( tenths / 10 )).$(( tenths % 10 ))"
+  return 0
+}
+
+# aemkeys_log_event LINE
+#   For aemkeys_logged (its ev, t, bytes, count and batches, by bash's dynamic scope): adds LINE
+#   as one event, first closing the batch when LINE would take it past PutLogEvents' limits.
+aemkeys_log_event() {
+  local line=$1 size LC_ALL=C
+  [[ $line =~ $AEMKEYS_UTF8_RE ]] || line=${line//[^ -~]/?}
+  line=${line//\\/\\\\}
+  line=${line//\"/\\\"}
+  line=${line//$'\t'/\\t}
+  line=${line//[[:cntrl:]]/?}
+  size=$(( ${#1} + 26 ))
+  if (( count + 1 > AEMKEYS_LOG_BATCH_EVENTS || bytes + size > AEMKEYS_LOG_BATCH_BYTES )); then
+    batches+=("[${ev%,}]")
+    ev='' bytes=0 count=0
+  fi
+  ev+="{\"timestamp\":$(( t++ )),\"message\":\"$line\"},"
+  (( bytes += size, count += 1 ))
 }

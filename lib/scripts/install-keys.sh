@@ -12,6 +12,7 @@
 
 AEMKEYS_TOKEN_PID='com.day.crx.security.token.impl.impl.TokenAuthenticationHandler'
 AEMKEYS_REFRESH_TIMEOUT=300
+AEMKEYS_OTHERS_MAX=20     # other config files of the token PID one run handles (and prints)
 
 # aemkeys_file_state FILE WANT_SHA
 #   Reads FILE as AemUser. AEMKEYS_REPLY = absent|same|differs; AEMKEYS_OLD_SHA = the file's
@@ -69,13 +70,15 @@ aemkeys_refresh_bundles() {
 
 # aemkeys_token_others INSTALL_DIR PID KEEP
 #   AEMKEYS_OTHERS = other config files for PID (PID[-~]*.config|cfg|cfg.json|json|properties|xml)
-#   in INSTALL_DIR and its subfolders, but KEEP: listed as AemUser (aemkeys_u_configs), each name
-#   checked here. Fails on a non-regular file or a repeated name.
+#   in INSTALL_DIR and its subfolders, but KEEP: listed as AemUser (aemkeys_u_configs, at most
+#   AEMKEYS_OTHERS_MAX + 1 of them), each name checked here; AEMKEYS_OTHERS_SHOW = the same names
+#   as they are printed (aemkeys_name). Fails on a non-regular file, a repeated name, or more than
+#   AEMKEYS_OTHERS_MAX files (what one run prints about planted names stays small).
 aemkeys_token_others() {
-  local dir=$1 pid=$2 keep=$3 kind hex rel f base
+  local dir=$1 pid=$2 keep=$3 kind hex rel f base show
   local -A seen=()
-  AEMKEYS_OTHERS=()
-  aemkeys_user_out aemkeys_u_configs "$dir" "$pid"
+  AEMKEYS_OTHERS=() AEMKEYS_OTHERS_SHOW=()
+  aemkeys_user_out aemkeys_u_configs "$dir" "$pid" "$keep" "$AEMKEYS_OTHERS_MAX"
   case $AEMKEYS_RC in
     0) ;;
     3) return 0 ;;
@@ -89,10 +92,15 @@ aemkeys_token_others() {
     f=$dir/$rel
     base=${f##*/}
     [[ $base == "$pid"* && ${base#"$pid"} =~ ^([-~][^/]*)?\.(config|cfg|cfg\.json|json|properties|xml)$ && $f != "$keep" ]] || continue
-    [[ $kind == f ]] || aemkeys_fail "$f configures $pid too but is (in) a symlink or not a regular file; remove it by hand"
-    [[ -z ${seen[$base]:-} ]] || aemkeys_fail "$f and ${seen[$base]} both configure $pid; remove one by hand"
-    seen[$base]=$f
+    aemkeys_name "$f"
+    show=$AEMKEYS_REPLY
+    (( ${#AEMKEYS_OTHERS[@]} < AEMKEYS_OTHERS_MAX )) \
+      || aemkeys_fail "more than $AEMKEYS_OTHERS_MAX files in $dir and its subfolders configure $pid; remove them by hand: nothing changed"
+    [[ $kind == f ]] || aemkeys_fail "$show configures $pid too but is (in) a symlink or not a regular file; remove it by hand"
+    [[ -z ${seen[$base]:-} ]] || aemkeys_fail "$show and ${seen[$base]} both configure $pid; remove one by hand"
+    seen[$base]=$show
     AEMKEYS_OTHERS+=("$f")
+    AEMKEYS_OTHERS_SHOW+=("$show")
   done <<< "$AEMKEYS_OUT"
   AEMKEYS_OUT=''
 }
@@ -119,12 +127,19 @@ aemkeys_token_effective() {
       fi
     done <<< "$AEMKEYS_HTTP_BODY"
   fi
-  winner=${winner//[[:cntrl:]]/?}
-  winner=${winner:0:300}
+  # AEM's text, printed escaped (aemkeys_name); a URL-like "scheme:/path" keeps its one ':'.
+  local shown=${winner:0:300}
+  if [[ $shown =~ ^([a-z][a-z0-9]{0,63}):(/.*)$ ]]; then
+    aemkeys_name "${BASH_REMATCH[2]}"
+    shown=${BASH_REMATCH[1]}:$AEMKEYS_REPLY
+  else
+    aemkeys_name "$shown"
+    shown=$AEMKEYS_REPLY
+  fi
   if [[ -n $winner && $winner != *":$file" ]]; then
-    AEMKEYS_REPLY="overridden by $winner (token.encapsulated=${value:-unset})"
+    AEMKEYS_REPLY="overridden by $shown (token.encapsulated=${value:-unset})"
   elif [[ $value == true ]]; then
-    AEMKEYS_REPLY="effective (token.encapsulated=true${winner:+ from $winner})"
+    AEMKEYS_REPLY="effective (token.encapsulated=true${winner:+ from $shown})"
   elif [[ -n $winner ]]; then
     AEMKEYS_REPLY="not applied yet (token.encapsulated=${value:-unset}; the Sling installer has not applied $file)"
   elif [[ $body != *'"bundle_location"'* ]]; then
@@ -210,7 +225,7 @@ aemkeys_install_main() {
 
   # 4. Compare.
   # Every file is read as AemUser; a wrong owner or mode is fixed by rewriting the same bytes.
-  local k sha fp
+  local k sha fp f i
   local -A st=() oldfp=() fix=() mtime=()
   for k in hmac master; do
     sha="AEMKEYS_SHA_$k"
@@ -242,11 +257,10 @@ aemkeys_install_main() {
     [[ $AEMKEYS_REPLY == same && $AEMKEYS_PROBE_OM != "$user 644" ]] && fix[token]=$AEMKEYS_PROBE_OM
     aemkeys_token_others "$token_dir" "$AEMKEYS_TOKEN_PID" "$token_file"
   fi
-  local -a token_others=("${AEMKEYS_OTHERS[@]}")
+  local -a token_others=("${AEMKEYS_OTHERS[@]}") others_shown=("${AEMKEYS_OTHERS_SHOW[@]}")
 
   local -a out=()
   out+=("bundles: com.adobe.granite.crypto.file=${file_dir##*/} com.adobe.granite.crypto=${crypto_dir##*/}")
-  out=("${out[@]//[[:cntrl:]]/?}")
 
   if [[ $mode == verify ]]; then
     local ok=true
@@ -270,7 +284,7 @@ aemkeys_install_main() {
       absent) out+=("token config: missing") ;;
       unmanaged) out+=("token config: not managed (EncapsulatedToken=false)") ;;
     esac
-    for f in "${token_others[@]}"; do
+    for f in "${others_shown[@]}"; do
       out+=("token config: $f also configures the PID (install mode backs it up and removes it)")
     done
     if [[ $encapsulated == true && -z $admin_id ]]; then
@@ -280,7 +294,7 @@ aemkeys_install_main() {
       aemkeys_token_effective "$port" "$AEMKEYS_REPLY" "$AEMKEYS_TOKEN_PID" "$token_file"
       out+=("token in AEM: $AEMKEYS_REPLY")
     fi
-    printf '%s\n' "${out[@]}"
+    aemkeys_print_lines "${out[@]}"
     if [[ $ok == true ]]; then
       aemkeys_log "result: verified (the instance has the secret's keys; Mode=verify changed nothing)"
       return 0
@@ -389,13 +403,14 @@ aemkeys_install_main() {
       if [[ ${st[token]} == absent ]]; then out+=("token config: written $token_file"); else out+=("token config: replaced $token_file"); fi
       ;;
   esac
-  for f in "${token_others[@]}"; do
-    aemkeys_as_user rm -f -- "$f" </dev/null 2>/dev/null || aemkeys_fail "cannot remove $f as $user"
-    out+=("token config: removed $f (it configured the PID too; backed up)")
+  for i in "${!token_others[@]}"; do
+    f=${token_others[i]}
+    aemkeys_as_user rm -f -- "$f" </dev/null 2>/dev/null || aemkeys_fail "cannot remove ${others_shown[i]} as $user"
+    out+=("token config: removed ${others_shown[i]} (it configured the PID too; backed up)")
     changed=true
   done
   (( cleaned > 0 )) && out+=("cleanup: removed $cleaned leftover(s) of an interrupted run")
-  printf '%s\n' "${out[@]}"
+  aemkeys_print_lines "${out[@]}"
 
   # 7. Restart, refresh or start only when needed.
   if [[ $key_change != true ]]; then

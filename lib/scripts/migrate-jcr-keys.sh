@@ -33,7 +33,8 @@ migrate_fail() {
 #   of the body (a pipe from the socket through head and base64: bash variables cannot hold NUL
 #   bytes; bash reads a socket one byte at a time, so after the headers the body is still unread).
 #   Headers: at most 64 KiB. Sets MIGRATE_STATUS. Returns 1 when the connection fails, the answer
-#   is too slow or too large, or the body is shorter than its Content-Length.
+#   is too slow or too large (also: a Content-Length above MAX_BYTES, however few bytes follow),
+#   or the body is shorter than its Content-Length.
 migrate_get_file() {
   local max=$4 length=-1 seen=0 want left
   MIGRATE_STATUS='' MIGRATE_B64=''
@@ -44,13 +45,14 @@ migrate_get_file() {
     (( seen <= 65536 )) || { exec {AEMKEYS_HTTP_FD}>&-; return 1; }
     if [[ ${AEMKEYS_HTTP_LINE,,} =~ ^content-length:[[:space:]]*([0-9]{1,12})[[:space:]]*$ ]]; then length=${BASH_REMATCH[1]}; fi
   done
+  (( length <= max )) || { exec {AEMKEYS_HTTP_FD}>&-; return 1; }
   left=$(( AEMKEYS_HTTP_DEADLINE - SECONDS ))
-  want=$(( length >= 0 && length <= max ? length : max + 1 ))
+  want=$(( length >= 0 ? length : max + 1 ))
   (( left > 0 )) && MIGRATE_B64=$(timeout --foreground -k 1 "$left" head -c "$want" <&"$AEMKEYS_HTTP_FD" | base64 -w 0) \
     || { exec {AEMKEYS_HTTP_FD}>&-; return 1; }
   exec {AEMKEYS_HTTP_FD}>&-
   aemkeys_b64_len "$MIGRATE_B64"
-  (( length < 0 || length > max || AEMKEYS_REPLY == length ))
+  (( length < 0 || AEMKEYS_REPLY == length ))
 }
 
 # migrate_fetch_key PORT NAME EXPECTED_BYTES → MIGRATE_FETCHED: base64 of /etc/key/NAME, or empty
