@@ -196,6 +196,7 @@ describe('writers of a replicated secret may re-encrypt for its replicas', () =>
     const stack = new Stack(new App(), 'Primary', { env: { region: 'us-east-1' } });
     const literal = 'arn:aws:kms:ap-southeast-2:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab';
     const keys = new AemCryptoKeys(stack, 'Keys', {
+      secretName: 'aem/writers/crypto-keys',
       replicaRegions: [
         { region: 'eu-west-1', encryptionKey: ReplicaKey.fromRegion(stack, 'Eu', 'eu-west-1', 'alias/aem-keys-eu') },
         { region: 'ap-southeast-2', encryptionKey: kms.Key.fromKeyArn(stack, 'Ap', literal) },
