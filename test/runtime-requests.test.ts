@@ -15,7 +15,7 @@ import { concreteRequests, extractCalls, operatorPolicy, RUNTIME_REQUESTS, scrip
 // iam-simulate against the synthesized identity, resource and key policies of the example app,
 // the three-region example (across its stacks) and a key set gating an imported group.
 
-const README = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+const README = fs.readFileSync(path.join(__dirname, '..', 'docs', 'permissions.md'), 'utf8');
 const IMPORTED_GROUP = 'team-publish-asg';
 const DENIED = ['ImplicitlyDenied', 'ExplicitlyDenied'];
 

@@ -25,14 +25,14 @@ export type Who =
   | 'cloudwatch-alarms' // cloudwatch.amazonaws.com (alarm actions)
   | 'logs-service' // logs.<region>.amazonaws.com (encrypting the log group)
   | 'generator' // the generator Lambda's role
-  | 'operator'; // whoever runs the aem-keys CLI, with the README's operator policy
+  | 'operator'; // whoever runs the aem-keys CLI, with the operator policy of docs/permissions.md
 
 export type On =
   | 'secret' | 'secret-key' | 'replica-key' | 'log-stream' | 'any-log-group' | 'logs-key'
   | 'installer-document' | 'export-document' | 'gated-instance' | 'gated-group' | 'tagged-instance'
   | 'lifecycle-automation-definition' | 'loop-automation-definition'
   | 'lifecycle-automation-role' | 'loop-automation-role' | 'lifecycle-events-role' | 'loop-events-role'
-  | 'dead-letter-queue' | 'topic' | 'topic-key' | 'loop-alarm' | 'all';
+  | 'dead-letter-queue' | 'topic' | 'topic-key' | 'loop-alarm' | 'association' | 'all';
 
 export type ContextKey =
   | 'kms:ViaService' | 'kms:EncryptionContext:SecretARN' | 'kms:ResourceAliases' | 'kms:EncryptionContext:aws:logs:arn'
@@ -180,7 +180,7 @@ export const RUNTIME_REQUESTS: readonly RuntimeRequest[] = [
     who: 'generator', action, on: 'replica-key', context: SM_VIA, madeBy: [],
     why: 'replication re-encrypts the version with each replica key, with the writer\'s rights (Secrets Manager, "Troubleshoot replication")',
   })),
-  // The aem-keys CLI, with the operator policy of the README.
+  // The aem-keys CLI, with the operator policy of docs/permissions.md.
   ...['DescribeSecret', 'GetSecretValue', 'PutSecretValue'].map((api): RuntimeRequest => ({
     who: 'operator', action: `secretsmanager:${api}`, on: 'secret', context: [], madeBy: [`cli:secretsmanager:${api}`], why: 'aem-keys import',
   })),
@@ -205,6 +205,14 @@ export const RUNTIME_REQUESTS: readonly RuntimeRequest[] = [
       who: 'operator', action: `ssm:${api}`, on: 'all', context: [], madeBy: [`cli:ssm:${api}`],
       why: 'finds documents, follows commands, reads status',
     })),
+  {
+    who: 'operator', action: 'ssm:ListAssociations', on: 'all', context: [], madeBy: ['cli:ssm:ListAssociations'],
+    why: 'aem-keys rollout / status --verify: finds the key set\'s tag association (no resource-level permissions)',
+  },
+  {
+    who: 'operator', action: 'ssm:DescribeAssociation', on: 'association', context: [], madeBy: ['cli:ssm:DescribeAssociation'],
+    why: 'aem-keys rollout / status --verify: the parameters of that association, to send the same',
+  },
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -325,7 +333,7 @@ export interface ConcreteRequest {
 }
 
 export interface Callers {
-  /** The operator policy (README), with this scene's values. */
+  /** The operator policy (docs/permissions.md), with this scene's values. */
   readonly operator?: Policy;
 }
 
@@ -421,6 +429,7 @@ function targets(row: RuntimeRequest, s: KeySetScene, group?: GroupView): Target
     case 'topic-key': return s.topic ? [{ label: 'topic key', arn: s.topic.key.arn, policy: s.topic.key.policy, key: s.topic.key }] : [];
     case 'loop-alarm':
       return (s.loop?.alarmNames ?? []).map((n) => ({ label: `alarm ${n}`, arn: `arn:aws:cloudwatch:${s.region}:${s.account}:alarm:${n}` }));
+    case 'association': return [{ label: 'an association', arn: ssm('association/0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9') }];
     case 'all': return [{ label: '*', arn: '*' }];
   }
 }
@@ -482,10 +491,10 @@ export function concreteRequests(row: RuntimeRequest, s: KeySetScene, callers: C
   return out;
 }
 
-/** The README's operator policy (between the markers), with a scene's values substituted. */
+/** The operator policy of docs/permissions.md (between the markers), with a scene's values substituted. */
 export function operatorPolicy(readme: string, s: KeySetScene): Policy {
   const m = /<!-- operator-policy -->\s*```json\n([\s\S]*?)```\s*<!-- \/operator-policy -->/.exec(readme);
-  if (!m) throw new Error('README: no operator policy between <!-- operator-policy --> markers');
+  if (!m) throw new Error('docs/permissions.md: no operator policy between <!-- operator-policy --> markers');
   const text = m[1]
     .replace(/<region>/g, s.region).replace(/<account>/g, s.account).replace(/<secret ARN>/g, s.secretArn)
     .replace(/<key ARN>/g, s.secretKey?.arn ?? '')
@@ -495,5 +504,5 @@ export function operatorPolicy(readme: string, s: KeySetScene): Policy {
   const policy = JSON.parse(text);
   // A secret under aws/secretsmanager: no key statement (the AWS managed key's policy covers Secrets Manager's use).
   policy.Statement = policy.Statement.filter((st: any) => st.Resource !== '' && !(Array.isArray(st.Resource) && st.Resource.length === 0));
-  return { name: 'README operator policy', policy };
+  return { name: 'docs/permissions.md operator policy', policy };
 }
