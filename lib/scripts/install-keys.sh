@@ -183,7 +183,8 @@ aemkeys_record_write() {
 }
 
 # aemkeys_same_secret ARN1 ARN2: 0 when both name the same secret: partition, account and name
-# alike (a replica's ARN differs in the region only).
+# alike (a replica's ARN differs in the region only: Secrets Manager User Guide, "Replicate
+# secrets across Regions").
 aemkeys_same_secret() {
   local a
   [[ $1 =~ $AEMKEYS_ARN_RE ]] && a="${BASH_REMATCH[1]} ${BASH_REMATCH[4]} ${BASH_REMATCH[5]}"
