@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'child_process';
-import { randomBytes } from 'crypto';
+import { createHash, randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as http from 'http';
 import * as net from 'net';
@@ -12,6 +12,9 @@ import {
 import { Moto, startMoto } from './support/moto';
 import { TestSecrets } from './support/secrets';
 import { describeWithTools, STRACE_FAST } from './support/tools';
+
+/** The installer's record of which secret installed an instance's keys (lib/scripts/install-keys.sh). */
+const recordOf = (inst: Instance) => path.join('/var/lib/aem-crypto-keys', createHash('sha256').update(inst.quickstart).digest('hex'));
 
 const TOKEN_PROPS = { 'token.samesite.cookie.attr': 'Lax', 'path': '/' };
 const ADMIN = 'admin:p\u00e4ss "w0rd" \\ $(x) \u{1F600} /';
@@ -58,7 +61,10 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
   afterAll(async () => {
     secrets?.destroy();
     await moto?.stop();
-    for (const i of instances) fs.rmSync(i.root, { recursive: true, force: true });
+    for (const i of instances) {
+      fs.rmSync(i.root, { recursive: true, force: true });
+      fs.rmSync(recordOf(i), { force: true });
+    }
   });
 
   function instance(opts: { dirName?: string; running?: boolean } = {}, c = cache): Instance {
@@ -285,6 +291,77 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
     expect(r.status).toBe(0);
     expect(read(path.join(inst.keyDir, 'hmac'))).toEqual(keys.hmac);
     expect(fs.readFileSync(inst.tokenFile, 'utf8')).toBe(TOKEN_CONFIG);
+  });
+
+  describe('which key set installed the keys (a root-only record outside the tree)', () => {
+    const json = (k: { hmac: Buffer; master: Buffer }) => JSON.stringify({ hmac: k.hmac.toString('base64'), master: k.master.toString('base64') });
+    const other = () => ({ hmac: randomBytes(32), master: randomBytes(16) });
+
+    test('keys from another secret are never replaced: one line naming both, nothing changed', async () => {
+      const inst = instance();
+      const b = await createSecret('keyset-b', json(other()));
+      expect(run(inst).status).toBe(0);
+      expect(fs.readFileSync(recordOf(inst), 'utf8')).toBe(`${arns.good}\n`);
+      const r = expectFailure(inst, { SecretId: b },
+        `the instance has other keys (hmac ${fp.hmac}, master ${fp.master}), installed from secret ${arns.good}, not from ${b}: `
+        + `nothing changed. To replace them deliberately, remove ${recordOf(inst)} first`);
+      expect(r.stderr).not.toContain(keys.hmac.toString('base64'));
+      expect(fs.readFileSync(recordOf(inst), 'utf8')).toBe(`${arns.good}\n`);
+      // Mode=verify names the recorded secret and stays a plain mismatch.
+      const v = run(inst, { SecretId: b, Mode: 'verify' });
+      expect(v.status).toBe(3);
+      expect(lines(v.stdout)).toContain(`key set: the instance's keys were installed from ${arns.good}`);
+      // Removing the record is the deliberate way through.
+      fs.rmSync(recordOf(inst));
+      expect(run(inst, { SecretId: b }).status).toBe(0);
+      expect(fs.readFileSync(recordOf(inst), 'utf8')).toBe(`${b}\n`);
+    });
+
+    test('another secret holding the same keys: nothing to replace, succeeds and is recorded', async () => {
+      const inst = instance();
+      const same = await createSecret('keyset-same', json(keys));
+      expect(run(inst).status).toBe(0);
+      const r = run(inst, { SecretId: same });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(lines(r.stdout)).toContain(`key set: the instance's keys were installed from ${arns.good}`);
+      expect(fs.readFileSync(recordOf(inst), 'utf8')).toBe(`${same}\n`);
+    });
+
+    test('the same secret re-keyed, or read through a replica region\'s ARN, replaces as before', async () => {
+      const inst = instance();
+      const k1 = other();
+      const k2 = other();
+      const a = await createSecret('keyset-rekey', json(k1));
+      expect(run(inst, { SecretId: a }).status).toBe(0);
+      await secrets.put(a, json(k2));
+      const r = run(inst, { SecretId: a });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(lines(r.stdout)).toContain(`hmac: ${fingerprint(k2.hmac)} replaced (was ${fingerprint(k1.hmac)})`);
+      expect(read(path.join(inst.keyDir, 'hmac'))).toEqual(k2.hmac);
+      // A record naming the secret in another region (a replica) counts as the same secret.
+      fs.writeFileSync(recordOf(inst), `${a.replace(/:secretsmanager:[^:]+:/, ':secretsmanager:eu-central-2:')}\n`, { mode: 0o600 });
+      await secrets.put(a, json(k1));
+      expect(run(inst, { SecretId: a }).status).toBe(0);
+      expect(read(path.join(inst.keyDir, 'hmac'))).toEqual(k1.hmac);
+      expect(fs.readFileSync(recordOf(inst), 'utf8')).toBe(`${a}\n`);
+    });
+
+    test('the AEM user can neither read nor write the record; a record not owned by root is refused', () => {
+      const inst = instance();
+      expect(run(inst).status).toBe(0);
+      const file = recordOf(inst);
+      const dir = path.dirname(file);
+      expect(`${fs.statSync(dir).uid} ${(fs.statSync(dir).mode & 0o777).toString(8)}`).toBe('0 700');
+      expect(`${fs.statSync(file).uid} ${(fs.statSync(file).mode & 0o777).toString(8)}`).toBe('0 600');
+      for (const cmd of [`printf x > '${file}'`, `rm -f '${file}'`, `printf x > '${dir}/planted'`, `cat '${file}'`]) {
+        expect(spawnSync('runuser', ['-u', user.name, '--', 'sh', '-c', cmd], { stdio: 'ignore' }).status).not.toBe(0);
+      }
+      expect(fs.readFileSync(file, 'utf8')).toBe(`${arns.good}\n`);
+      fs.chownSync(file, user.uid, user.gid);
+      expectFailure(inst, {}, `${file} (which secret installed the keys) is unreadable: remove it`);
+    });
   });
 
   test('Mode=verify: mismatch exits non-zero, match exits 0, neither changes a file', () => {

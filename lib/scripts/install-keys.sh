@@ -149,6 +149,48 @@ aemkeys_token_effective() {
   fi
 }
 
+# Which secret installed the keys (issue 19): its ARN, never key material, in a root-only folder
+# outside the AEM tree (the AEM user can neither forge nor remove it), one file per QuickstartDir.
+AEMKEYS_RECORD_DIR=/var/lib/aem-crypto-keys
+
+# aemkeys_record_file QUICKSTART_DIR: AEMKEYS_REPLY = its record file (named by the path's sha256).
+aemkeys_record_file() {
+  aemkeys_sha256_text "$1"
+  AEMKEYS_REPLY=$AEMKEYS_RECORD_DIR/$AEMKEYS_REPLY
+}
+
+# aemkeys_record_read FILE: AEMKEYS_REPLY = the secret ARN recorded in FILE, or empty. Fails on a
+# record that is not a root-owned regular file in a root-owned folder holding one ARN.
+aemkeys_record_read() {
+  local d=${1%/*} arn=''
+  AEMKEYS_REPLY=''
+  [[ -e $d || -L $d ]] || return 0
+  [[ -d $d && ! -L $d && -O $d ]] || aemkeys_fail "$d is not a folder owned by root: remove it"
+  [[ -e $1 || -L $1 ]] || return 0
+  if ! [[ -f $1 && ! -L $1 && -O $1 ]] || ! read -r -n 600 arn < "$1" || ! [[ $arn =~ $AEMKEYS_ARN_RE ]]; then
+    aemkeys_fail "$1 (which secret installed the keys) is unreadable: remove it"
+  fi
+  AEMKEYS_REPLY=$arn
+}
+
+# aemkeys_record_write FILE ARN: writes ARN to FILE (root only, 0600) through a temp file and rename.
+aemkeys_record_write() {
+  local d=${1%/*}
+  [[ -d $d ]] || mkdir -m 0700 -- "$d" || aemkeys_fail "cannot create $d"
+  if ! printf '%s\n' "$2" > "$1.tmp" || ! mv -f -- "$1.tmp" "$1"; then
+    aemkeys_fail "the keys were written, but $1 was not"
+  fi
+}
+
+# aemkeys_same_secret ARN1 ARN2: 0 when both name the same secret: partition, account and name
+# alike (a replica's ARN differs in the region only: Secrets Manager User Guide, "Replicate
+# secrets across Regions").
+aemkeys_same_secret() {
+  local a
+  [[ $1 =~ $AEMKEYS_ARN_RE ]] && a="${BASH_REMATCH[1]} ${BASH_REMATCH[4]} ${BASH_REMATCH[5]}"
+  [[ $2 =~ $AEMKEYS_ARN_RE && $a == "${BASH_REMATCH[1]} ${BASH_REMATCH[4]} ${BASH_REMATCH[5]}" ]]
+}
+
 aemkeys_install_main() {
   local self=$1
   set -o pipefail
@@ -262,6 +304,14 @@ aemkeys_install_main() {
   local -a out=()
   out+=("bundles: com.adobe.granite.crypto.file=${file_dir##*/} com.adobe.granite.crypto=${crypto_dir##*/}")
 
+  local record recorded record_was
+  aemkeys_record_file "$qs"
+  record=$AEMKEYS_REPLY
+  aemkeys_record_read "$record"
+  recorded=$AEMKEYS_REPLY record_was=$AEMKEYS_REPLY
+  aemkeys_same_secret "$recorded" "$secret_id" && recorded=''
+  [[ -n $recorded ]] && out+=("key set: the instance's keys were installed from $recorded")
+
   if [[ $mode == verify ]]; then
     local ok=true
     for k in hmac master; do
@@ -307,6 +357,9 @@ aemkeys_install_main() {
   # other keys are refused before anything is touched.
   local other="the instance has other keys (hmac ${oldfp[hmac]:-missing}, master ${oldfp[master]:-missing})"
   [[ ${st[hmac]} == differs || ${st[master]} == differs ]] || on_mismatch=none
+  # Keys another key set installed are never replaced silently (two stacks tagging the same instances).
+  [[ -n $recorded && $on_mismatch != none ]] \
+    && aemkeys_fail "$other, installed from secret $recorded, not from $secret_id: nothing changed. To replace them deliberately, remove $record first"
   [[ $on_mismatch == fail ]] && aemkeys_fail "$other and OnKeyMismatch=fail: nothing changed"
   # OnKeyMismatch=replace-fresh: only AEM's own first-start keys (every key file on the instance
   # modified less than FreshKeyMinutes ago) are replaced; older keys may protect encrypted data.
@@ -385,6 +438,7 @@ aemkeys_install_main() {
   aemkeys_key_files_hold "$keydir" AEMKEYS_SHA_ \
     || aemkeys_fail "$keydir/$AEMKEYS_REPLY does not hold the secret's $AEMKEYS_REPLY after writing"
   aemkeys_storage_is_bundle "$storage_file" || aemkeys_fail "$storage_file does not hold Bundle after writing"
+  [[ $record_was == "$secret_id" ]] || aemkeys_record_write "$record" "$secret_id"
 
   # Token handler config (applied by the Sling installer; no restart needed for it).
   case ${st[token]} in

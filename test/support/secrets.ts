@@ -1,5 +1,5 @@
 import {
-  CreateSecretCommand, GetSecretValueCommand, ListSecretVersionIdsCommand, SecretsManagerClient,
+  CreateSecretCommand, GetSecretValueCommand, ListSecretVersionIdsCommand, PutSecretValueCommand, SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { Moto, MOTO_REGION } from './moto';
 
@@ -21,6 +21,11 @@ export class TestSecrets {
   /** Creates a secret (with no value at all when `value` is undefined); returns its ARN. */
   async create(name: string, value?: string): Promise<string> {
     return (await this.sm.send(new CreateSecretCommand({ Name: name, SecretString: value }))).ARN!;
+  }
+
+  /** Stores a new current value (a re-key of the same secret). */
+  async put(secretId: string, value: string): Promise<void> {
+    await this.sm.send(new PutSecretValueCommand({ SecretId: secretId, SecretString: value }));
   }
 
   /** The secret's current SecretString; rejects when there is none. */
