@@ -4,6 +4,7 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { runCli } from './support/cli-run';
+import { closedPort } from './support/ports';
 
 // Issue 19 item 5: the CLI behaves like the AWS CLI an operator knows. Only loopback is contacted.
 
@@ -38,14 +39,6 @@ async function serve(body: string, status = 200) {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as net.AddressInfo).port;
   return { endpoint: `http://127.0.0.1:${port}`, hosts, stop: () => new Promise<void>((r) => server.close(() => r())) };
-}
-
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
 }
 
 test('--version prints the package version', async () => {

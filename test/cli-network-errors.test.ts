@@ -7,6 +7,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ListDocumentsCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { explainNetworkErrors } from '../lib/cli/network-errors';
 import { launchCli, runCli } from './support/cli-run';
+import { closedPort } from './support/ports';
 
 // A network failure names the call, the endpoint and what to check (it used to be only
 // "aem-keys: connect ECONNREFUSED 127.0.0.1:9"). Only loopback is ever contacted.
@@ -18,15 +19,6 @@ beforeAll(() => {
 afterAll(() => {
   process.env = saved;
 });
-
-/** A loopback port where nothing listens (bound, then closed). */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 /** A loopback server; returns its endpoint and a stop function. */
 async function serve(handler: http.RequestListener | ((socket: net.Socket) => void), raw = false) {
