@@ -502,19 +502,12 @@ aemkeys_find_bundle() {
   AEMKEYS_BUNDLE_ID=${AEMKEYS_B_ID[all[0]]}
 }
 
-# What AEM really reads (README). Tree reads below: aemkeys_tree_read, bounded, as AemUser; the jars
-# only in aemkeys_u_manifests, the AEM user's step.
+# What AEM really reads (README). Tree reads below: aemkeys_u_read, bounded, in the AemUser worker;
+# the jars only in aemkeys_u_manifests, the AEM user's step.
 
 AEMKEYS_KEYS_PATH_RE='com[._]adobe[._]granite[._]crypto[._]keys[._]path'
 AEMKEYS_MANIFEST_MAX=1048576       # bytes of one inflated manifest
 AEMKEYS_MANIFEST_BATCH=8388608     # bytes inflated in one gzip step
-
-# aemkeys_tree_read FILE OFFSET COUNT
-#   stdout = at most COUNT bytes of FILE from OFFSET, read as AemUser (aemkeys_u_read); non-zero
-#   unless a readable regular file.
-aemkeys_tree_read() {
-  aemkeys_as_user aemkeys_u_read "$@" </dev/null 2>/dev/null
-}
 
 # aemkeys_u_read FILE OFFSET COUNT [WIDTH] (as AemUser): FILE must be a regular file, not a
 #   link (3 when it does not exist); with WIDTH (COUNT at most), what is read is padded with NULs
