@@ -123,7 +123,7 @@ export function fixedCost(keyProps: AemCryptoKeysProps = {}): { fixed: number; p
 }
 
 function printSizes(): void {
-  console.log(`SSM document content, bytes (as synthesized / at most, with the longest parameter values; SSM limit ${SSM_DOCUMENT_MAX_BYTES}, goal 57344)`);
+  console.log(`SSM document content, bytes (as synthesized / at most, with the longest parameter values; SSM limit ${SSM_DOCUMENT_MAX_BYTES}, goal 57344 as synthesized)`);
   for (const d of documentSizes()) {
     console.log(`  ${d.name.padEnd(28)} ${String(d.bytes).padStart(6)} / ${String(d.bound).padStart(6)}`);
   }
