@@ -33,11 +33,13 @@ import { AutoScalingGroupOptions, GatedGroup, LifecycleGate } from './lifecycle-
 import { AssociationResults } from './private/association-results';
 import { DeadLetterQueue } from './private/dead-letter-queue';
 import { EXPORT_DOCUMENT_TAG, INSTALLER_DOCUMENT_TAG } from './private/key-set';
+import { KeySetGrants, replicaKeyStatements } from './private/key-set-grants';
 import { KeySetLogs } from './private/key-set-logs';
-import { METRICS, metricsNamespace } from './private/launch-results';
-import { acknowledgeNag, nagArn } from './private/nag-arn';
+import { KeySetMetrics } from './private/key-set-metrics';
+import { metricsNamespace } from './private/launch-results';
+import { acknowledgeNag } from './private/nag-arn';
 import { keySizeParameters, SECRET_ARN_PATTERN } from './private/shell-script-document';
-import { aliasOfKeyReference, knownKeyRegion } from './replica-key';
+import { knownKeyRegion } from './replica-key';
 import { InstancesByTagOptions, TagAssociation } from './tag-association';
 import { TokenHandlerProperty } from './token-handler-property';
 
@@ -219,9 +221,10 @@ export class AemCryptoKeys extends Construct {
   /** The groups gated so far, in order. */
   public readonly gatedGroups: GatedAutoScalingGroup[] = [];
 
-  private readonly ownsSecret: boolean;
   private readonly replicaRegions: secretsmanager.ReplicaRegion[];
   private readonly logs: KeySetLogs;
+  private readonly grants: KeySetGrants;
+  private readonly metrics: KeySetMetrics;
   private lifecycleGate?: LifecycleGate;
   private dlq?: DeadLetterQueue;
   private associationResults?: AssociationResults;
@@ -250,15 +253,14 @@ export class AemCryptoKeys extends Construct {
         : { secret: this.keySource.secret!, key: this.keySource.secret!.encryptionKey };
       this.secret = source.secret;
       this.encryptionKey = source.key;
-      this.ownsSecret = false;
       this.warnWithoutKey();
     } else {
       checkSecretName(props);
       checkReplicaRegions(this, props);
       this.encryptionKey = props.encryptionKey ?? this.createKey(removalPolicy);
       this.secret = this.createSecret(props, this.encryptionKey, removalPolicy);
-      this.ownsSecret = true;
     }
+    this.grants = new KeySetGrants(this, { secret: this.secret, encryptionKey: this.encryptionKey, replicaRegions: this.replicaRegions });
     const keysReady = new DependencyGroup();
     if (this.keySource.kind === KeySourceKind.GENERATED) {
       keysReady.add(this.generateKeysOnce(props.keyLengths));
@@ -287,6 +289,7 @@ export class AemCryptoKeys extends Construct {
     }
 
     this.metricsNamespace = metricsNamespace(this);
+    this.metrics = new KeySetMetrics(this.metricsNamespace);
     this.logs = new KeySetLogs(this, 'Logs', {
       namespace: this.metricsNamespace,
       retention: props.logRetention,
@@ -314,21 +317,17 @@ export class AemCryptoKeys extends Construct {
 
   /** Launches the gate abandoned (optionally of one group, or for one reason). Sum over 5 minutes by default. */
   public metricAbandonedLaunches(options: AbandonedLaunchesMetricOptions = {}): cloudwatch.Metric {
-    const { reason, ...rest } = options;
-    if (reason !== undefined && options.autoScalingGroup !== undefined) {
-      throw new Error('metricAbandonedLaunches: pass autoScalingGroup or reason, not both (the Automation publishes them as separate series)');
-    }
-    return this.metric(METRICS.abandoned, rest, reason !== undefined ? { Reason: reason } : {});
+    return this.metrics.abandonedLaunches(options);
   }
 
   /** Launches the gate completed with CONTINUE (keys installed). */
   public metricContinuedLaunches(options: KeySetMetricOptions = {}): cloudwatch.Metric {
-    return this.metric(METRICS.continued, options);
+    return this.metrics.continuedLaunches(options);
   }
 
   /** Failed (or timed-out) tag association runs, one per instance and run. */
   public metricFailedAssociationRuns(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
-    return this.metric(METRICS.associationFailures, options);
+    return this.metrics.failedAssociationRuns(options);
   }
 
   /**
@@ -337,34 +336,17 @@ export class AemCryptoKeys extends Construct {
    * `logOutput` option of `addInstancesByTag`).
    */
   public metricAssociationChanges(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
-    return this.metric(METRICS.associationChanges, options);
+    return this.metrics.associationChanges(options);
   }
 
   /** Installer runs in the log group that changed something (drift repaired, new instance). */
   public metricInstallerChanges(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
-    return this.metric(METRICS.installerChanged, options);
+    return this.metrics.installerChanges(options);
   }
 
   /** Installer runs in the log group that ended with an error line. */
   public metricInstallerErrors(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
-    return this.metric(METRICS.installerErrors, options);
-  }
-
-  private metric(metricName: string, options: KeySetMetricOptions, dimensions: Record<string, string> = {}): cloudwatch.Metric {
-    const { autoScalingGroup, ...rest } = options;
-    const dimensionsMap = {
-      ...dimensions,
-      ...(autoScalingGroup ? { AutoScalingGroupName: autoScalingGroup.autoScalingGroupName } : {}),
-      ...rest.dimensionsMap,
-    };
-    return new cloudwatch.Metric({
-      namespace: this.metricsNamespace,
-      metricName,
-      statistic: cloudwatch.Stats.SUM,
-      ...rest,
-      // The key-set total is the series without dimensions.
-      dimensionsMap: Object.keys(dimensionsMap).length ? dimensionsMap : undefined,
-    });
+    return this.metrics.installerErrors(options);
   }
 
   /**
@@ -397,11 +379,7 @@ export class AemCryptoKeys extends Construct {
    */
   public grantRead(grantee: iam.IGrantable): iam.Grant {
     this.readGranted = true;
-    return this.grantReadOnly(grantee);
-  }
-
-  private grantReadOnly(grantee: iam.IGrantable): iam.Grant {
-    return this.grantSecret(grantee, ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], ['kms:Decrypt']);
+    return this.grants.read(grantee);
   }
 
   /**
@@ -412,46 +390,7 @@ export class AemCryptoKeys extends Construct {
     if (this.keySource.kind === KeySourceKind.REPLICA) {
       throw new Error('grantWrite: this key set reads a replica, which is read-only; grant writing on the primary region\'s key set');
     }
-    const grant = this.grantSecret(
-      grantee,
-      ['secretsmanager:PutSecretValue', 'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
-      ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'],
-    );
-    return this.replicaKeyStatements(grantee).reduce((all, statement) => all.combine(iam.Grant.addToPrincipal({
-      grantee,
-      actions: statement.actions,
-      resourceArns: statement.resources,
-      conditions: statement.conditions,
-    })), grant);
-  }
-
-  /**
-   * What replication needs from whoever writes a version of a replicated secret: Secrets Manager
-   * re-encrypts it with each replica's customer-managed key with the writer's permissions
-   * (Secrets Manager user guide, "Troubleshoot replication": `kms:GenerateDataKey` and
-   * `kms:Encrypt` on the replica's key), through Secrets Manager only. Replicas on
-   * `aws/secretsmanager` need nothing. Which region's endpoint KMS reports as `kms:ViaService`
-   * for this call is not documented: both the primary's and the replica's are allowed.
-   */
-  private replicaKeyStatements(grantee?: iam.IGrantable): Array<{ actions: string[]; resources: string[]; conditions: Record<string, any> }> {
-    const stack = Stack.of(this);
-    return this.replicaRegions.filter((replica) => replica.encryptionKey).map((replica) => {
-      const key = replica.encryptionKey!;
-      const viaService = { 'kms:ViaService': [stack.region, replica.region].map((region) => `secretsmanager.${region}.amazonaws.com`) };
-      const actions = ['kms:Encrypt', 'kms:GenerateDataKey'];
-      const alias = aliasOfKeyReference(key);
-      if (alias === undefined) {
-        return { actions, resources: [key.keyArn], conditions: { StringEquals: viaService } };
-      }
-      if (grantee) {
-        acknowledgeAliasGrant(stack, grantee, alias, replica.region);
-      }
-      return {
-        actions,
-        resources: [stack.formatArn({ service: 'kms', region: replica.region, resource: 'key', resourceName: '*' })],
-        conditions: { 'StringEquals': viaService, 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': alias } },
-      };
-    });
+    return this.grants.write(grantee);
   }
 
   /**
@@ -491,7 +430,7 @@ export class AemCryptoKeys extends Construct {
     const first = groupResource ?? gatedGroup.lifecycleHook!;
     const grantee: iam.IGrantable | undefined = groupResource ? asg : options.instanceRole;
     if (grantee) {
-      this.grantReadOnly(grantee).applyBefore(first);
+      this.grants.read(grantee).applyBefore(first);
       options.adminSecret?.grantRead(grantee).applyBefore(first);
       // The installer output of each launch streams into the key set's log group.
       this.logs.grantAgentWrite(grantee).applyBefore(first);
@@ -564,33 +503,6 @@ export class AemCryptoKeys extends Construct {
       }
     }
     return [];
-  }
-
-  private grantSecret(grantee: iam.IGrantable, secretActions: string[], keyActions: string[]): iam.Grant {
-    if (!this.ownsSecret) {
-      // An imported secret knows its own ARN form (partial ARNs need a wildcard suffix).
-      const imported = iam.Grant.addToPrincipal({ grantee, actions: secretActions, resourceArns: [secretArnForPolicies(this.secret)] });
-      return this.encryptionKey ? imported.combine(this.grantKey(grantee, this.encryptionKey, keyActions)) : imported;
-    }
-    const grant = iam.Grant.addToPrincipal({ grantee, actions: secretActions, resourceArns: [this.secret.secretArn] });
-    return grant.combine(this.grantKey(grantee, this.encryptionKey!, keyActions));
-  }
-
-  private grantKey(grantee: iam.IGrantable, key: kms.IKey, actions: string[]): iam.Grant {
-    // Only through this region's Secrets Manager: in a replica region, its replica's key only.
-    const viaService = { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` };
-    const alias = aliasOfKeyReference(key);
-    if (alias === undefined) {
-      return iam.Grant.addToPrincipal({ grantee, actions, resourceArns: [key.keyArn], conditions: { StringEquals: viaService } });
-    }
-    // IAM cannot name a key by its alias ARN: any key of this region and account that carries the alias.
-    acknowledgeAliasGrant(Stack.of(this), grantee, alias);
-    return iam.Grant.addToPrincipal({
-      grantee,
-      actions,
-      resourceArns: [Stack.of(this).formatArn({ service: 'kms', resource: 'key', resourceName: '*' })],
-      conditions: { 'StringEquals': viaService, 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': alias } },
-    });
   }
 
   /** This region's replica of the primary secret, imported with its key. */
@@ -679,7 +591,7 @@ export class AemCryptoKeys extends Construct {
       Condition: { StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` } },
     });
     // The version it writes is replicated with its permissions.
-    for (const statement of this.replicaKeyStatements()) {
+    for (const statement of replicaKeyStatements(this, this.replicaRegions)) {
       provider.addToRolePolicy({ Effect: 'Allow', Action: statement.actions, Resource: statement.resources, Condition: statement.conditions });
     }
     const replicaRegions = this.replicaRegions.map((replica) => replica.region);
@@ -716,21 +628,6 @@ function logGeneratorWithRetention(provider: CustomResourceProvider): void {
     removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
   });
   (provider.node.findChild('Handler') as CfnResource).addPropertyOverride('LoggingConfig', { LogGroup: logGroup.logGroupName });
-}
-
-/** cdk-nag: the key/* resource of an alias grant is narrowed by its kms:ResourceAliases condition. */
-function acknowledgeAliasGrant(stack: Stack, grantee: iam.IGrantable, alias: string, region?: string): void {
-  const principal = grantee.grantPrincipal;
-  if (!Construct.isConstruct(principal)) {
-    return;
-  }
-  const inStack = nagArn(stack, 'kms', 'key/*');
-  const resource = region === undefined ? inStack : inStack.replace(/^(arn:[^:]+:kms:)[^:]+/, `$1${region}`);
-  acknowledgeNag(principal, {
-    id: `AwsSolutions::AwsSolutions-IAM5[Resource::${resource}]`,
-    reason: `KMS use only on the key carrying ${alias} (kms:ResourceAliases condition) and only through Secrets Manager (kms:ViaService); `
-      + 'IAM cannot name a key by its alias ARN.',
-  });
 }
 
 /**
@@ -811,8 +708,4 @@ function checkReplicaRegions(scope: Construct, props: AemCryptoKeysProps): void 
       throw new Error(`${label}.encryptionKey: the key is created in this stack, i.e. in the primary's region, not in ${region}; ${fix}`);
     }
   });
-}
-
-function secretArnForPolicies(secret: secretsmanager.ISecret): string {
-  return secret.secretFullArn ?? `${secret.secretArn}-??????`;
 }
