@@ -1,20 +1,5 @@
 import * as crypto from 'crypto';
-import * as path from 'path';
-import {
-  Annotations,
-  ArnFormat,
-  Aws,
-  CfnResource,
-  CfnRule,
-  CustomResource,
-  CustomResourceProvider,
-  CustomResourceProviderRuntime,
-  Fn,
-  RemovalPolicy,
-  Stack,
-  Tags,
-  Token,
-} from 'aws-cdk-lib';
+import { Annotations, RemovalPolicy, Stack, Tags, Token } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -23,23 +8,20 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { Construct, DependencyGroup, IDependable } from 'constructs';
+import { Construct, IDependable } from 'constructs';
 import { AbandonReason } from './abandon-reason';
 import { ExportDocument } from './export-document';
-import { InstallerDocument, KEY_LENGTH_LABELS } from './installer-document';
+import { InstallerDocument } from './installer-document';
 import { installerParameters } from './installer-options';
-import { KeySource, KeySourceKind, ReplicaSourceOptions } from './key-source';
+import { KeySource } from './key-source';
 import { AutoScalingGroupOptions, GatedGroup, LifecycleGate } from './lifecycle-gate';
 import { AssociationResults } from './private/association-results';
 import { DeadLetterQueue } from './private/dead-letter-queue';
 import { EXPORT_DOCUMENT_TAG, INSTALLER_DOCUMENT_TAG } from './private/key-set';
-import { KeySetGrants, replicaKeyStatements } from './private/key-set-grants';
+import { KeySetGrants } from './private/key-set-grants';
 import { KeySetLogs } from './private/key-set-logs';
 import { KeySetMetrics } from './private/key-set-metrics';
 import { metricsNamespace } from './private/launch-results';
-import { acknowledgeNag } from './private/nag-arn';
-import { keySizeParameters, SECRET_ARN_PATTERN } from './private/shell-script-document';
-import { knownKeyRegion } from './replica-key';
 import { InstancesByTagOptions, TagAssociation } from './tag-association';
 import { TokenHandlerProperty } from './token-handler-property';
 
@@ -221,7 +203,8 @@ export class AemCryptoKeys extends Construct {
   /** The groups gated so far, in order. */
   public readonly gatedGroups: GatedAutoScalingGroup[] = [];
 
-  private readonly replicaRegions: secretsmanager.ReplicaRegion[];
+  /** False for a replica, which is read-only. */
+  private readonly writable: boolean;
   private readonly logs: KeySetLogs;
   private readonly grants: KeySetGrants;
   private readonly metrics: KeySetMetrics;
@@ -240,32 +223,12 @@ export class AemCryptoKeys extends Construct {
   constructor(scope: Construct, id: string, props: AemCryptoKeysProps = {}) {
     super(scope, id);
     this.keySource = props.keySource ?? KeySource.generate();
-    this.replicaRegions = props.replicaRegions ?? [];
-    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE;
-
-    if (this.keySource.kind === KeySourceKind.EXISTING_SECRET || this.keySource.kind === KeySourceKind.REPLICA) {
-      checkNotOwnedProps(props);
-      if (this.keySource.kind === KeySourceKind.REPLICA && props.exportDocument) {
-        throw new Error('exportDocument: a replica is read-only; create the export document with the primary region\'s key set');
-      }
-      const source = this.keySource.kind === KeySourceKind.REPLICA
-        ? this.replicaSecret(this.keySource.replica!)
-        : { secret: this.keySource.secret!, key: this.keySource.secret!.encryptionKey };
-      this.secret = source.secret;
-      this.encryptionKey = source.key;
-      this.warnWithoutKey();
-    } else {
-      checkSecretName(props);
-      checkReplicaRegions(this, props);
-      this.encryptionKey = props.encryptionKey ?? this.createKey(removalPolicy);
-      this.secret = this.createSecret(props, this.encryptionKey, removalPolicy);
-    }
-    this.grants = new KeySetGrants(this, { secret: this.secret, encryptionKey: this.encryptionKey, replicaRegions: this.replicaRegions });
-    const keysReady = new DependencyGroup();
-    if (this.keySource.kind === KeySourceKind.GENERATED) {
-      keysReady.add(this.generateKeysOnce(props.keyLengths));
-    }
-    this.keysReady = keysReady;
+    const source = this.keySource._bind(this, props);
+    this.secret = source.secret;
+    this.encryptionKey = source.encryptionKey;
+    this.keysReady = source.keysReady;
+    this.writable = source.writable;
+    this.grants = new KeySetGrants(this, { secret: this.secret, encryptionKey: this.encryptionKey, replicaRegions: props.replicaRegions });
 
     this.installerDocument = new InstallerDocument(this, 'InstallerDocument', {
       secret: this.secret,
@@ -277,8 +240,7 @@ export class AemCryptoKeys extends Construct {
     // The aem-keys CLI finds the documents of a key set through these tags.
     const secretArn = this.secret.secretFullArn ?? this.secret.secretArn;
     Tags.of(this.installerDocument).add(INSTALLER_DOCUMENT_TAG, secretArn);
-    // A replica is read-only (write the primary): no export document in a replica region.
-    if (this.keySource.kind !== KeySourceKind.REPLICA && (props.exportDocument ?? this.keySource.kind === KeySourceKind.IMPORTED_LATER)) {
+    if (props.exportDocument ?? source.exportDocumentByDefault) {
       const exportDocument = new ExportDocument(this, 'ExportDocument', {
         secret: this.secret,
         hmacBytes: props.keyLengths?.hmac,
@@ -387,7 +349,7 @@ export class AemCryptoKeys extends Construct {
    * runs the export document. Not part of `grantRead`.
    */
   public grantWrite(grantee: iam.IGrantable): iam.Grant {
-    if (this.keySource.kind === KeySourceKind.REPLICA) {
+    if (!this.writable) {
       throw new Error('grantWrite: this key set reads a replica, which is read-only; grant writing on the primary region\'s key set');
     }
     return this.grants.write(grantee);
@@ -504,208 +466,4 @@ export class AemCryptoKeys extends Construct {
     }
     return [];
   }
-
-  /** This region's replica of the primary secret, imported with its key. */
-  private replicaSecret(options: ReplicaSourceOptions): { secret: secretsmanager.ISecret; key?: kms.IKey } {
-    const stack = Stack.of(this);
-    const key = options.encryptionKey;
-    if (key) {
-      const keyRegion = knownKeyRegion(key);
-      if (keyRegion !== undefined && !Token.isUnresolved(stack.region) && keyRegion !== stack.region) {
-        throw new Error(`KeySource.fromReplica: encryptionKey is in ${keyRegion}, but this stack (the replica's region) is in ${stack.region}; `
-          + 'pass the key that encrypts the replica in this region (e.g. the ReplicaKey of this region)');
-      }
-    }
-    if (options.primarySecretArn === undefined) {
-      const partialArn = stack.formatArn({ service: 'secretsmanager', resource: 'secret', resourceName: options.secretName!, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
-      return { secret: secretsmanager.Secret.fromSecretAttributes(this, 'Replica', { secretPartialArn: partialArn, encryptionKey: key }), key };
-    }
-    const primary = Token.isUnresolved(options.primarySecretArn) ? null : new RegExp(SECRET_ARN_PATTERN).exec(options.primarySecretArn);
-    if (!primary) {
-      throw new Error('KeySource.fromReplica: primarySecretArn must be a literal Secrets Manager secret ARN (a reference to a stack in another region '
-        + `cannot be resolved; pass secretName instead), got ${JSON.stringify(options.primarySecretArn)}`);
-    }
-    const [, partition, primaryRegion, , account, name] = primary;
-    if (!Token.isUnresolved(stack.region) && stack.region === primaryRegion) {
-      throw new Error(`KeySource.fromReplica: this stack is in ${primaryRegion}, the primary secret's own region; use KeySource.fromSecret there`);
-    }
-    const replicaArn = `arn:${partition}:secretsmanager:${stack.region}:${account}:secret:${name}`;
-    return { secret: secretsmanager.Secret.fromSecretAttributes(this, 'Replica', { secretCompleteArn: replicaArn, encryptionKey: key }), key };
-  }
-
-  /** Without a key, grants hold no kms:Decrypt: fine for aws/secretsmanager only. */
-  private warnWithoutKey(): void {
-    if (this.encryptionKey || this.keySource.awsManagedKey) {
-      return;
-    }
-    const how = this.keySource.kind === KeySourceKind.REPLICA
-      ? 'Pass the replica\'s key in this region, KeySource.fromReplica({ ..., encryptionKey }), or state { awsManagedKey: true } when the replica uses aws/secretsmanager.'
-      : 'Import the secret with its key, Secret.fromSecretAttributes(scope, id, { secretCompleteArn, encryptionKey }), or state KeySource.fromSecret(secret, { awsManagedKey: true }) when it uses aws/secretsmanager.';
-    Annotations.of(this).addWarningV2('cdk-aem-crypto-keys:noDecryptGrant',
-      `keySource: the secret has no encryptionKey, so grantRead, gated groups and tag associations grant no kms:Decrypt; instances fail to read a secret encrypted with a customer-managed key. ${how}`);
-  }
-
-  private createKey(removalPolicy: RemovalPolicy): kms.Key {
-    return new kms.Key(this, 'Key', {
-      description: 'Encrypts the AEM crypto keys secret',
-      enableKeyRotation: true,
-      removalPolicy,
-    });
-  }
-
-  private createSecret(props: AemCryptoKeysProps, key: kms.IKey, removalPolicy: RemovalPolicy): secretsmanager.Secret {
-    const secret = new secretsmanager.Secret(this, 'Secret', {
-      secretName: props.secretName,
-      description: props.description ?? 'AEM crypto keys (hmac, master) shared by every instance',
-      encryptionKey: key,
-      removalPolicy,
-      replicaRegions: props.replicaRegions,
-    });
-    // No initial value: the keys are written once by the generator (or imported later), never
-    // by CloudFormation, so they never appear in a template.
-    (secret.node.defaultChild as secretsmanager.CfnSecret).addPropertyDeletionOverride('GenerateSecretString');
-    acknowledgeNag(secret, {
-      id: 'AwsSolutions-SMG4',
-      reason: 'AEM crypto keys cannot be rotated automatically: new hmac/master keys make every value AEM encrypted and every login token unreadable. Re-keying is a deliberate procedure (README: Re-keying).',
-    });
-    return secret;
-  }
-
-  private generateKeysOnce(keyLengths: KeyLengths = {}): CustomResource {
-    const sizes = keySizeParameters(keyLengths, KEY_LENGTH_LABELS);
-    const provider = CustomResourceProvider.getOrCreateProvider(this, 'Custom::AemCryptoKeysGenerator', {
-      codeDirectory: path.join(__dirname, '..', 'assets', 'handlers', 'generate-keys'),
-      runtime: CustomResourceProviderRuntime.NODEJS_22_X,
-      description: 'Fills an empty AEM crypto keys secret with random keys, once',
-    });
-    logGeneratorWithRetention(provider);
-    provider.addToRolePolicy({
-      Effect: 'Allow',
-      Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue'],
-      Resource: this.secret.secretArn,
-    });
-    provider.addToRolePolicy({
-      Effect: 'Allow',
-      Action: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'],
-      Resource: this.encryptionKey!.keyArn,
-      Condition: { StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` } },
-    });
-    // The version it writes is replicated with its permissions.
-    for (const statement of replicaKeyStatements(this, this.replicaRegions)) {
-      provider.addToRolePolicy({ Effect: 'Allow', Action: statement.actions, Resource: statement.resources, Condition: statement.conditions });
-    }
-    const replicaRegions = this.replicaRegions.map((replica) => replica.region);
-    const generator = new CustomResource(this, 'GeneratedKeys', {
-      serviceToken: provider.serviceToken,
-      resourceType: 'Custom::AemCryptoKeys',
-      // The sizes to write and to check an existing value against (the installer's HmacBytes/MasterBytes),
-      // and the replicas that must report InSync before the deploy goes on.
-      properties: {
-        SecretId: this.secret.secretArn,
-        HmacBytes: sizes.HmacBytes.default,
-        MasterBytes: sizes.MasterBytes.default,
-        ...(replicaRegions.length ? { ReplicaRegions: replicaRegions } : {}),
-      },
-      // Deleting this resource never touches the secret: the handler's Delete does nothing.
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    generator.node.addDependency(this.secret);
-    return generator;
-  }
-}
-
-/**
- * The generator (one per stack, shared by its key sets) logs into a log group of its own that
- * expires, instead of the `/aws/lambda/<function>` group Lambda would create, which never does
- * (Lambda `LoggingConfig`). It logs no key material.
- */
-function logGeneratorWithRetention(provider: CustomResourceProvider): void {
-  if (provider.node.tryFindChild('Logs')) {
-    return;
-  }
-  const logGroup = new logs.LogGroup(provider, 'Logs', {
-    retention: logs.RetentionDays.ONE_YEAR,
-    removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
-  });
-  (provider.node.findChild('Handler') as CfnResource).addPropertyOverride('LoggingConfig', { LogGroup: logGroup.logGroupName });
-}
-
-/**
- * A secret name Secrets Manager accepts: 1 to 512 characters, ASCII letters, digits and `/_+=.@-`
- * (CreateSecret, https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html).
- * Replicas are found by name in their regions (`KeySource.fromReplica`), so replication needs one.
- */
-function checkSecretName(props: AemCryptoKeysProps): void {
-  const name = props.secretName;
-  if (name !== undefined && !Token.isUnresolved(name)) {
-    const bad = [...new Set(name.replace(/[A-Za-z0-9/_+=.@-]/g, ''))];
-    if (bad.length > 0 || name.length === 0 || name.length > 512) {
-      throw new Error(`secretName: ${JSON.stringify(name)} is not a name Secrets Manager accepts (1 to 512 ASCII letters, digits and /_+=.@-)`
-        + (bad.length > 0 ? `; not allowed: ${bad.map((c) => JSON.stringify(c)).join(' ')}` : ''));
-    }
-  }
-  if ((props.replicaRegions ?? []).length > 0 && (name === undefined || Token.isUnresolved(name))) {
-    throw new Error('replicaRegions: needs a literal secretName; each replica region\'s stack finds its replica by that name (KeySource.fromReplica)');
-  }
-}
-
-/** Props that only apply to a secret this key set creates. */
-function checkNotOwnedProps(props: AemCryptoKeysProps): void {
-  for (const name of ['encryptionKey', 'replicaRegions', 'secretName', 'description'] as const) {
-    if (props[name] !== undefined) {
-      throw new Error(`${name}: only for a secret this key set creates; with KeySource.fromSecret or KeySource.fromReplica the secret (and its key) are the owner's`);
-    }
-  }
-}
-
-/**
- * Each replica needs a key valid in its own region (KMS keys are regional): never the primary's
- * key, nor one known to live in another region. Checked where the values are known at synth.
- */
-function checkReplicaRegions(scope: Construct, props: AemCryptoKeysProps): void {
-  const stackRegion = Stack.of(scope).region;
-  const seen = new Set<string>();
-  (props.replicaRegions ?? []).forEach((replica, i) => {
-    const label = `replicaRegions[${i}]`;
-    const region = replica.region;
-    if (Token.isUnresolved(region)) {
-      return;
-    }
-    if (!/^[a-z]{2}(-[a-z]+)+-[0-9]+$/.test(region)) {
-      throw new Error(`${label}.region: must be a region name like eu-west-1, got ${JSON.stringify(region)}`);
-    }
-    if (seen.has(region)) {
-      throw new Error(`${label}.region: ${region} is listed twice`);
-    }
-    seen.add(region);
-    if (!Token.isUnresolved(stackRegion) && region === stackRegion) {
-      throw new Error(`${label}.region: ${region} is the primary secret's own region (this stack's); list only other regions`);
-    }
-    if (Token.isUnresolved(stackRegion)) {
-      // An environment-agnostic stack learns its region at deploy: CloudFormation checks it before creating anything.
-      new CfnRule(scope, `ReplicaRegionCheck${i}`, {
-        assertions: [{
-          assert: Fn.conditionNot(Fn.conditionEquals(Aws.REGION, region)),
-          assertDescription: `${label}.region: ${region} is the primary secret's own region (this stack's); list only other regions`,
-        }],
-      });
-    }
-    const key = replica.encryptionKey;
-    if (!key) {
-      return;
-    }
-    const fix = `create a key in ${region} (ReplicaKey in a stack of that region) and name it here with `
-      + `ReplicaKey.fromRegion(this, id, '${region}', aliasName), `
-      + 'or leave encryptionKey out to use that region\'s aws/secretsmanager';
-    if (key === props.encryptionKey) {
-      throw new Error(`${label}.encryptionKey: the primary's encryptionKey cannot encrypt a replica in ${region} (KMS keys are regional); ${fix}`);
-    }
-    const keyRegion = knownKeyRegion(key);
-    if (keyRegion !== undefined && keyRegion !== region) {
-      throw new Error(`${label}.encryptionKey: the key is in ${keyRegion}, the replica in ${region} (KMS keys are regional); ${fix}`);
-    }
-    if (keyRegion === undefined && key instanceof kms.Key && Stack.of(key) === Stack.of(scope)) {
-      throw new Error(`${label}.encryptionKey: the key is created in this stack, i.e. in the primary's region, not in ${region}; ${fix}`);
-    }
-  });
 }
