@@ -12,11 +12,11 @@ import { Construct, IDependable } from 'constructs';
 import { AbandonReason } from './abandon-reason';
 import { ExportDocument } from './export-document';
 import { InstallerDocument } from './installer-document';
-import { installerParameters } from './installer-options';
 import { KeySource } from './key-source';
 import { AutoScalingGroupOptions, GatedGroup, LifecycleGate } from './lifecycle-gate';
 import { AssociationResults } from './private/association-results';
 import { DeadLetterQueue } from './private/dead-letter-queue';
+import { InstallerParameters } from './private/installer-parameters';
 import { EXPORT_DOCUMENT_TAG, INSTALLER_DOCUMENT_TAG } from './private/key-set';
 import { KeySetGrants } from './private/key-set-grants';
 import { KeySetLogs } from './private/key-set-logs';
@@ -376,7 +376,7 @@ export class AemCryptoKeys extends Construct {
    * instances' role must be passed as `instanceRole` (or granted by its owner).
    */
   public addAutoScalingGroup(asg: autoscaling.IAutoScalingGroup, options: AutoScalingGroupOptions = {}): GatedGroup {
-    installerParameters(this.secret.secretArn, options); // a bad option fails before anything is added
+    const parameters = InstallerParameters.of(options); // a bad option fails before anything is added
     const groupResource = asg.node.defaultChild instanceof autoscaling.CfnAutoScalingGroup ? asg.node.defaultChild : undefined;
     this.lifecycleGate ??= new LifecycleGate(this, 'LifecycleGate', {
       installerDocumentName: this.installerDocumentName,
@@ -385,7 +385,7 @@ export class AemCryptoKeys extends Construct {
       logGroupName: this.logGroup.logGroupName,
       deadLetterQueue: this.deadLetters(),
     });
-    const gatedGroup = this.lifecycleGate.addGroup(asg, options);
+    const gatedGroup = this.lifecycleGate.addGroup(asg, options, parameters);
     // What starts installs (the group, or an imported group's hook) waits for the grants and for
     // the generator to fill the secret. Only the group resource: a role the group created itself
     // is a child of the construct, and making it wait for its own policy would be a cycle.

@@ -5,12 +5,13 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct, IConstruct } from 'constructs';
-import { INSTALLER_DEFAULTS, InstallerOptions, installerParameters } from './installer-options';
+import { InstallerOptions } from './installer-options';
 import { DeadLetterQueue, TARGET_MAX_EVENT_AGE } from './private/dead-letter-queue';
 import {
   API_STEP_MAX_ATTEMPTS, API_STEP_TIMEOUT_SECONDS, budgetProblems, gateBudget, INSTALLER_TIMEOUT_SECONDS,
 } from './private/gate-budget';
-import { RuledInstallerParameter, ssmConstraint } from './private/installer-checks';
+import { ssmConstraint } from './private/installer-checks';
+import { INSTALLER_DEFAULTS, InstallerParameters, OPTION_PARAMETERS } from './private/installer-parameters';
 import { withLaunchResults } from './private/launch-results';
 import { acknowledgeNag, nagArn } from './private/nag-arn';
 
@@ -35,10 +36,6 @@ const EVENT_PARAMETERS = {
   LifecycleActionToken: '$.detail.LifecycleActionToken',
   Destination: '$.detail.Destination',
 } as const;
-
-/** Installer parameters a gated group may set (everything but the secret, which is fixed per key set). */
-const PASSED_INSTALLER_PARAMETERS = Object.keys(installerParameters('arn:aws:secretsmanager:r:1:secret:x', {}))
-  .filter((name) => name !== 'SecretId');
 
 /** Step names of the lifecycle Automation document. */
 export const AUTOMATION_STEPS = {
@@ -305,8 +302,8 @@ export class LifecycleGate extends Construct {
       : [];
   }
 
-  /** Gates one more group. */
-  public addGroup(asg: autoscaling.IAutoScalingGroup, options: AutoScalingGroupOptions = {}): GatedGroup {
+  /** Gates one more group, whose launches run the installer with `parameters` (built from `options`). */
+  public addGroup(asg: autoscaling.IAutoScalingGroup, options: AutoScalingGroupOptions, parameters: InstallerParameters): GatedGroup {
     const cfnAsg = asg.node.defaultChild instanceof autoscaling.CfnAutoScalingGroup ? asg.node.defaultChild : undefined;
     if (!cfnAsg) {
       checkImportedGroup(asg, options, this.importedGroupNames);
@@ -322,8 +319,6 @@ export class LifecycleGate extends Construct {
     if (this.hookNames.includes(hookName)) {
       throw new Error(`addAutoScalingGroup: hook name ${hookName} is already used by another gated group`);
     }
-    // Validates the installer options (e.g. bundles restart without admin secret) up front.
-    const parameters = installerParameters('unused', options);
     const role = !(options.manageSsm ?? cfnAsg !== undefined)
       ? undefined
       : cfnAsg
@@ -379,11 +374,8 @@ export class LifecycleGate extends Construct {
     for (const [name, path] of Object.entries(EVENT_PARAMETERS)) {
       input[name] = [events.EventField.fromPath(path)];
     }
-    for (const name of PASSED_INSTALLER_PARAMETERS) {
-      const value = parameters[name][0];
-      if (value !== '') {
-        input[name] = [name === 'AdminSecretId' ? options.adminSecret!.secretArn : value];
-      }
+    for (const [name, value] of parameters.given) {
+      input[name] = [value];
     }
     const ruleId = `Group${hookHash(hookName)}`;
     const rule = new events.Rule(this, ruleId, {
@@ -464,7 +456,7 @@ function renderAutomation(props: AutomationRenderProps): Record<string, any> {
   const abandonOn = { onFailure: `step:${s.abandon}`, onCancel: `step:${s.abandon}` };
   const installerParams = (overrides: Record<string, string>) => {
     const params: Record<string, string> = { SecretId: props.secretArn, Mode: 'install' };
-    for (const name of PASSED_INSTALLER_PARAMETERS) {
+    for (const name of OPTION_PARAMETERS) {
       params[name] = overrides[name] ?? `{{ ${name} }}`;
     }
     return params;
@@ -522,12 +514,12 @@ function renderAutomation(props: AutomationRenderProps): Record<string, any> {
     },
   };
   // The installer document's parameters of the same names (the document's description says so).
-  for (const name of PASSED_INSTALLER_PARAMETERS) {
+  for (const name of OPTION_PARAMETERS) {
     parameters[name] = {
       type: 'String',
-      default: (INSTALLER_DEFAULTS as Record<string, string>)[name] ?? '',
+      default: INSTALLER_DEFAULTS[name],
       // The installer document's own constraints: a bad value fails the Automation's start.
-      ...ssmConstraint(name as RuledInstallerParameter),
+      ...ssmConstraint(name),
     };
   }
 
