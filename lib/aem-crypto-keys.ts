@@ -10,10 +10,10 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct, IDependable } from 'constructs';
 import { AbandonReason } from './abandon-reason';
+import { AutoScalingGroupOptions, GatedAutoScalingGroup, GatedGroup } from './auto-scaling-group-options';
 import { ExportDocument } from './export-document';
 import { InstallerDocument } from './installer-document';
 import { KeySource } from './key-source';
-import { AutoScalingGroupOptions, GatedGroup, LifecycleGate } from './lifecycle-gate';
 import { AssociationResults } from './private/association-results';
 import { DeadLetterQueue } from './private/dead-letter-queue';
 import { InstallerParameters } from './private/installer-parameters';
@@ -22,6 +22,7 @@ import { KeySetGrants } from './private/key-set-grants';
 import { KeySetLogs } from './private/key-set-logs';
 import { KeySetMetrics } from './private/key-set-metrics';
 import { metricsNamespace } from './private/launch-results';
+import { LifecycleGate } from './private/lifecycle-gate';
 import { InstancesByTagOptions, TagAssociation } from './tag-association';
 import { TokenHandlerProperty } from './token-handler-property';
 
@@ -109,12 +110,6 @@ export interface AemCryptoKeysProps {
    * @default - a new customer-managed key with automatic rotation
    */
   readonly logEncryptionKey?: kms.IKey;
-}
-
-/** A group gated by `addAutoScalingGroup`. */
-export interface GatedAutoScalingGroup extends GatedGroup {
-  /** The group. */
-  readonly autoScalingGroup: autoscaling.IAutoScalingGroup;
 }
 
 /** Options of the `metric*` methods of `AemCryptoKeys`. */
@@ -377,31 +372,28 @@ export class AemCryptoKeys extends Construct {
    */
   public addAutoScalingGroup(asg: autoscaling.IAutoScalingGroup, options: AutoScalingGroupOptions = {}): GatedGroup {
     const parameters = InstallerParameters.of(options); // a bad option fails before anything is added
-    const groupResource = asg.node.defaultChild instanceof autoscaling.CfnAutoScalingGroup ? asg.node.defaultChild : undefined;
     this.lifecycleGate ??= new LifecycleGate(this, 'LifecycleGate', {
-      installerDocumentName: this.installerDocumentName,
-      secretArn: this.secret.secretArn,
+      installerDocument: this.installerDocument,
+      secret: this.secret,
       metricsNamespace: this.metricsNamespace,
-      logGroupName: this.logGroup.logGroupName,
+      logGroup: this.logGroup,
       deadLetterQueue: this.deadLetters(),
     });
-    const gatedGroup = this.lifecycleGate.addGroup(asg, options, parameters);
+    const { gatedGroup, launcher, instances } = this.lifecycleGate.addGroup(asg, options, parameters);
     // What starts installs (the group, or an imported group's hook) waits for the grants and for
     // the generator to fill the secret. Only the group resource: a role the group created itself
     // is a child of the construct, and making it wait for its own policy would be a cycle.
-    const first = groupResource ?? gatedGroup.lifecycleHook!;
-    const grantee: iam.IGrantable | undefined = groupResource ? asg : options.instanceRole;
-    if (grantee) {
-      this.grants.read(grantee).applyBefore(first);
-      options.adminSecret?.grantRead(grantee).applyBefore(first);
+    if (instances) {
+      this.grants.read(instances).applyBefore(launcher);
+      options.adminSecret?.grantRead(instances).applyBefore(launcher);
       // The installer output of each launch streams into the key set's log group.
-      this.logs.grantAgentWrite(grantee).applyBefore(first);
+      this.logs.grantAgentWrite(instances).applyBefore(launcher);
     } else {
       Annotations.of(this).addWarningV2('cdk-aem-crypto-keys:importedGroupNotGranted',
         `addAutoScalingGroup: the imported group ${asg.autoScalingGroupName} gets no read grant here; pass its instances' role as instanceRole, `
         + 'or have its owner grant it (keys.grantRead(role), keys.grantLogWrite(role)), or every launch is abandoned');
     }
-    first.node.addDependency(this.keysReady);
+    launcher.node.addDependency(this.keysReady);
     const gated = { ...gatedGroup, autoScalingGroup: asg };
     this.gatedGroups.push(gated);
     this.groupListeners.forEach((listener) => listener(gated));
