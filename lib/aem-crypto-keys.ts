@@ -1,5 +1,5 @@
 import * as crypto from 'crypto';
-import { Annotations, RemovalPolicy, Stack, Tags, Token } from 'aws-cdk-lib';
+import { Annotations, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -9,20 +9,20 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct, IDependable } from 'constructs';
-import { AbandonReason } from './abandon-reason';
 import { AutoScalingGroupOptions, GatedAutoScalingGroup, GatedGroup } from './auto-scaling-group-options';
-import { ExportDocument } from './export-document';
 import { InstallerDocument } from './installer-document';
+import { AbandonedLaunchesMetricOptions, KeySetMetricOptions } from './key-set-metric-options';
 import { KeySource } from './key-source';
 import { AssociationResults } from './private/association-results';
 import { DeadLetterQueue } from './private/dead-letter-queue';
 import { InstallerParameters } from './private/installer-parameters';
-import { EXPORT_DOCUMENT_TAG, INSTALLER_DOCUMENT_TAG } from './private/key-set';
+import { createKeySetDocuments } from './private/key-set-documents';
 import { KeySetGrants } from './private/key-set-grants';
 import { KeySetLogs } from './private/key-set-logs';
 import { KeySetMetrics } from './private/key-set-metrics';
 import { metricsNamespace } from './private/launch-results';
 import { LifecycleGate } from './private/lifecycle-gate';
+import { TagTargets } from './private/tag-targets';
 import { InstancesByTagOptions, TagAssociation } from './tag-association';
 import { TokenHandlerProperty } from './token-handler-property';
 
@@ -112,25 +112,6 @@ export interface AemCryptoKeysProps {
   readonly logEncryptionKey?: kms.IKey;
 }
 
-/** Options of the `metric*` methods of `AemCryptoKeys`. */
-export interface KeySetMetricOptions extends cloudwatch.MetricOptions {
-  /**
-   * Only this gated group's launches (launch metrics only).
-   * @default - every group of the key set
-   */
-  readonly autoScalingGroup?: autoscaling.IAutoScalingGroup;
-}
-
-/** Options of `AemCryptoKeys.metricAbandonedLaunches`. */
-export interface AbandonedLaunchesMetricOptions extends KeySetMetricOptions {
-  /**
-   * Only launches abandoned for this reason (not together with `autoScalingGroup`: the
-   * Automation publishes the two as separate series).
-   * @default - every reason
-   */
-  readonly reason?: AbandonReason;
-}
-
 /** Expected sizes of the two keys, in bytes. */
 export interface KeyLengths {
   /**
@@ -207,13 +188,7 @@ export class AemCryptoKeys extends Construct {
   private dlq?: DeadLetterQueue;
   private associationResults?: AssociationResults;
   private readonly groupListeners: Array<(group: GatedAutoScalingGroup) => void> = [];
-  private tagAssociations = 0;
-  /** `key=value` of each tag association, in order. */
-  private readonly targetedTags: string[] = [];
-  /** Whether grantRead / grantLogWrite were called by the app (not by addAutoScalingGroup). */
-  private readGranted = false;
-  private logWriteGranted = false;
-  private logWriteWanted = false;
+  private readonly tagTargets = new TagTargets(this);
 
   constructor(scope: Construct, id: string, props: AemCryptoKeysProps = {}) {
     super(scope, id);
@@ -225,25 +200,10 @@ export class AemCryptoKeys extends Construct {
     this.writable = source.writable;
     this.grants = new KeySetGrants(this, { secret: this.secret, encryptionKey: this.encryptionKey, replicaRegions: props.replicaRegions });
 
-    this.installerDocument = new InstallerDocument(this, 'InstallerDocument', {
-      secret: this.secret,
-      tokenHandlerProperties: props.tokenHandlerProperties,
-      hmacBytes: props.keyLengths?.hmac,
-      masterBytes: props.keyLengths?.master,
-    });
+    const documents = createKeySetDocuments(this, this.secret, props, props.exportDocument ?? source.exportDocumentByDefault);
+    this.installerDocument = documents.installerDocument;
     this.installerDocumentName = this.installerDocument.documentName;
-    // The aem-keys CLI finds the documents of a key set through these tags.
-    const secretArn = this.secret.secretFullArn ?? this.secret.secretArn;
-    Tags.of(this.installerDocument).add(INSTALLER_DOCUMENT_TAG, secretArn);
-    if (props.exportDocument ?? source.exportDocumentByDefault) {
-      const exportDocument = new ExportDocument(this, 'ExportDocument', {
-        secret: this.secret,
-        hmacBytes: props.keyLengths?.hmac,
-        masterBytes: props.keyLengths?.master,
-      });
-      this.exportDocumentName = exportDocument.documentName;
-      Tags.of(exportDocument).add(EXPORT_DOCUMENT_TAG, secretArn);
-    }
+    this.exportDocumentName = documents.exportDocument?.documentName;
 
     this.metricsNamespace = metricsNamespace(this);
     this.metrics = new KeySetMetrics(this.metricsNamespace);
@@ -335,7 +295,7 @@ export class AemCryptoKeys extends Construct {
    * `kms:Decrypt` on its key only through Secrets Manager.
    */
   public grantRead(grantee: iam.IGrantable): iam.Grant {
-    this.readGranted = true;
+    this.tagTargets.noteReadGrant();
     return this.grants.read(grantee);
   }
 
@@ -357,7 +317,7 @@ export class AemCryptoKeys extends Construct {
    * instances' role this construct cannot see). Gated groups get it from `addAutoScalingGroup`.
    */
   public grantLogWrite(grantee: iam.IGrantable): iam.Grant {
-    this.logWriteGranted = true;
+    this.tagTargets.noteLogWriteGrant();
     return this.logs.grantAgentWrite(grantee);
   }
 
@@ -405,14 +365,8 @@ export class AemCryptoKeys extends Construct {
    * a schedule (drift repair).
    */
   public addInstancesByTag(key: string, value: string, options: InstancesByTagOptions = {}): TagAssociation {
-    const tag = `${key}=${value}`;
-    if (!Token.isUnresolved(tag) && this.targetedTags.includes(tag)) {
-      throw new Error(`addInstancesByTag(${tag}): this key set already installs on instances tagged ${tag}; two associations would run the installer twice`);
-    }
-    this.targetedTags.push(tag);
-    if (this.targetedTags.length === 1) this.node.addValidation({ validate: () => this.warnAtSynth() });
-    this.tagAssociations += 1;
-    const association = new TagAssociation(this, `TagAssociation${this.tagAssociations}`, {
+    const n = this.tagTargets.add(key, value);
+    const association = new TagAssociation(this, `TagAssociation${n}`, {
       ...options,
       installerDocumentName: this.installerDocumentName,
       secretArn: this.secret.secretArn,
@@ -420,7 +374,9 @@ export class AemCryptoKeys extends Construct {
       tagValue: value,
       logGroupName: this.logGroup.logGroupName,
     });
-    this.logWriteWanted ||= options.logOutput !== false;
+    if (options.logOutput !== false) {
+      this.tagTargets.noteLogOutput();
+    }
     // The association runs at once when created: only after the generator filled the secret.
     association.association.node.addDependency(this.keysReady);
     this.associationResults ??= new AssociationResults(this, 'AssociationResults', {
@@ -430,32 +386,5 @@ export class AemCryptoKeys extends Construct {
     });
     this.associationResults.addAssociation(association.associationId);
     return association;
-  }
-
-  /**
-   * Runs when the app synthesizes (construct validation), after every grant and key set exists:
-   * the grants reminder only while one is missing, and a warning for a tag that another key set
-   * of the app also targets (both would install their keys on the same instances).
-   */
-  private warnAtSynth(): string[] {
-    // The tagged instances' role is not visible from here.
-    const missing = [
-      ...(this.readGranted ? [] : ['keys.grantRead(role)']),
-      ...(this.logWriteWanted && !this.logWriteGranted ? ['for their output in the key set\'s log group, keys.grantLogWrite(role)'] : []),
-    ];
-    if (missing.length > 0) {
-      Annotations.of(this).addInfoV2('cdk-aem-crypto-keys:tagAssociationGrants',
-        `addInstancesByTag(${this.targetedTags.join(', ')}): grant the tagged instances' role ${missing.join(' and, ')}`);
-    }
-    const others = this.node.root.node.findAll().filter((c): c is AemCryptoKeys => c instanceof AemCryptoKeys && c !== this);
-    for (const tag of this.targetedTags) {
-      const rivals = others.filter((o) => o.targetedTags.includes(tag)).map((o) => o.node.path);
-      if (rivals.length > 0) {
-        Annotations.of(this).addWarningV2('cdk-aem-crypto-keys:tagTargetedTwice',
-          `addInstancesByTag(${tag}): ${rivals.join(', ')} also installs keys on instances tagged ${tag}; each would replace the other's keys `
-          + '(the installer refuses to replace keys another key set installed). Give each key set its own tag value');
-      }
-    }
-    return [];
   }
 }

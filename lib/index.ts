@@ -2,7 +2,8 @@
 // blocks of the constructs live in ./private, and other internal helpers (parameter names,
 // patterns, renderers) stay in their modules: importable by the tests and the CLI, not exported here.
 export { AemCryptoKeys } from './aem-crypto-keys';
-export type { AbandonedLaunchesMetricOptions, AemCryptoKeysProps, KeyLengths, KeySetMetricOptions } from './aem-crypto-keys';
+export type { AemCryptoKeysProps, KeyLengths } from './aem-crypto-keys';
+export type { AbandonedLaunchesMetricOptions, KeySetMetricOptions } from './key-set-metric-options';
 export { KeySource, KeySourceKind } from './key-source';
 export type { ExistingSecretOptions, ReplicaSourceOptions } from './key-source';
 export { OnKeyMismatch, RestartBehavior } from './installer-options';

@@ -1,5 +1,5 @@
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import type { AbandonedLaunchesMetricOptions, KeySetMetricOptions } from '../aem-crypto-keys';
+import { AbandonedLaunchesMetricOptions, KeySetMetricOptions } from '../key-set-metric-options';
 import { METRICS } from './launch-results';
 
 /**
