@@ -384,7 +384,7 @@ export class AemCryptoKeys extends Construct {
       namespace: this.metricsNamespace,
       deadLetterQueue: this.deadLetters(),
     });
-    this.associationResults.addAssociation(association.associationId);
+    this.associationResults.addAssociation(association);
     return association;
   }
 }
