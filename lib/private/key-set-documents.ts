@@ -8,8 +8,12 @@ import { EXPORT_DOCUMENT_TAG, INSTALLER_DOCUMENT_TAG } from './key-set';
 
 /** A key set's Command documents. */
 export interface KeySetDocuments {
+  /** The installer document. */
   readonly installerDocument: InstallerDocument;
-  /** Only when the key set has one (`AemCryptoKeysProps.exportDocument`). */
+  /**
+   * The export document.
+   * @default - none (`AemCryptoKeysProps.exportDocument`)
+   */
   readonly exportDocument?: ExportDocument;
 }
 

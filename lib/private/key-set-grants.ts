@@ -24,8 +24,11 @@ export interface KeySetGrantsProps {
 
 /** One IAM statement, as a custom resource provider's role policy takes it. */
 export interface GrantStatement {
+  /** The KMS actions allowed. */
   readonly actions: string[];
+  /** The key's ARN, or `key/*` of its region when it is named by an alias. */
   readonly resources: string[];
+  /** Through Secrets Manager only (and the alias, when named by one). */
   readonly conditions: Record<string, any>;
 }
 

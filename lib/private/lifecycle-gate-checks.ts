@@ -14,8 +14,11 @@ export const DEFAULT_SSM_ONLINE_TIMEOUT = Duration.minutes(10);
 
 /** A gated group's timeouts, in seconds. */
 export interface GroupTimeouts {
+  /** `heartbeatTimeout`: how long the hook holds a launch. */
   readonly heartbeat: number;
+  /** `commandTimeout`: how long the installer may take. */
   readonly command: number;
+  /** `ssmOnlineTimeout`: how long the instance has to come online in SSM. */
   readonly ssm: number;
 }
 
@@ -52,6 +55,7 @@ export function checkGroupTimeouts(options: AutoScalingGroupOptions, maxEventAge
   return { heartbeat, command, ssm: ssmOnline };
 }
 
+/** A literal name Auto Scaling accepts for a lifecycle hook. */
 export function checkHookName(name: string): void {
   if (Token.isUnresolved(name) || !/^[A-Za-z0-9_/-]{1,255}$/.test(name)) {
     throw new Error(`addAutoScalingGroup: hookName must be a literal of 1-255 characters [A-Za-z0-9_/-], got ${JSON.stringify(name)}`);

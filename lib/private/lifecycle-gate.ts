@@ -377,6 +377,7 @@ function manageSsm(role: iam.IRole): void {
   });
 }
 
+/** 12 hex digits naming a hook's own constructs (its rule, an imported group's hook). */
 function hookHash(hookName: string): string {
   return crypto.createHash('sha256').update(hookName).digest('hex').slice(0, 12).toUpperCase();
 }
