@@ -1,20 +1,5 @@
 import * as crypto from 'crypto';
-import * as path from 'path';
-import {
-  Annotations,
-  ArnFormat,
-  Aws,
-  CfnResource,
-  CfnRule,
-  CustomResource,
-  CustomResourceProvider,
-  CustomResourceProviderRuntime,
-  Fn,
-  RemovalPolicy,
-  Stack,
-  Tags,
-  Token,
-} from 'aws-cdk-lib';
+import { Annotations, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -23,21 +8,21 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { Construct, DependencyGroup, IDependable } from 'constructs';
-import { AbandonReason } from './abandon-reason';
-import { ExportDocument } from './export-document';
-import { InstallerDocument, KEY_LENGTH_LABELS } from './installer-document';
-import { installerParameters } from './installer-options';
-import { KeySource, KeySourceKind, ReplicaSourceOptions } from './key-source';
-import { AutoScalingGroupOptions, GatedGroup, LifecycleGate } from './lifecycle-gate';
+import { Construct, IDependable } from 'constructs';
+import { AutoScalingGroupOptions, GatedAutoScalingGroup, GatedGroup } from './auto-scaling-group-options';
+import { InstallerDocument } from './installer-document';
+import { AbandonedLaunchesMetricOptions, KeySetMetricOptions } from './key-set-metric-options';
+import { KeySource } from './key-source';
 import { AssociationResults } from './private/association-results';
 import { DeadLetterQueue } from './private/dead-letter-queue';
-import { EXPORT_DOCUMENT_TAG, INSTALLER_DOCUMENT_TAG } from './private/key-set';
+import { InstallerParameters } from './private/installer-parameters';
+import { createKeySetDocuments } from './private/key-set-documents';
+import { KeySetGrants } from './private/key-set-grants';
 import { KeySetLogs } from './private/key-set-logs';
-import { METRICS, metricsNamespace } from './private/launch-results';
-import { acknowledgeNag, nagArn } from './private/nag-arn';
-import { keySizeParameters, SECRET_ARN_PATTERN } from './private/shell-script-document';
-import { aliasOfKeyReference, knownKeyRegion } from './replica-key';
+import { KeySetMetrics } from './private/key-set-metrics';
+import { metricsNamespace } from './private/launch-results';
+import { LifecycleGate } from './private/lifecycle-gate';
+import { TagTargets } from './private/tag-targets';
 import { InstancesByTagOptions, TagAssociation } from './tag-association';
 import { TokenHandlerProperty } from './token-handler-property';
 
@@ -127,31 +112,6 @@ export interface AemCryptoKeysProps {
   readonly logEncryptionKey?: kms.IKey;
 }
 
-/** A group gated by `addAutoScalingGroup`. */
-export interface GatedAutoScalingGroup extends GatedGroup {
-  /** The group. */
-  readonly autoScalingGroup: autoscaling.IAutoScalingGroup;
-}
-
-/** Options of the `metric*` methods of `AemCryptoKeys`. */
-export interface KeySetMetricOptions extends cloudwatch.MetricOptions {
-  /**
-   * Only this gated group's launches (launch metrics only).
-   * @default - every group of the key set
-   */
-  readonly autoScalingGroup?: autoscaling.IAutoScalingGroup;
-}
-
-/** Options of `AemCryptoKeys.metricAbandonedLaunches`. */
-export interface AbandonedLaunchesMetricOptions extends KeySetMetricOptions {
-  /**
-   * Only launches abandoned for this reason (not together with `autoScalingGroup`: the
-   * Automation publishes the two as separate series).
-   * @default - every reason
-   */
-  readonly reason?: AbandonReason;
-}
-
 /** Expected sizes of the two keys, in bytes. */
 export interface KeyLengths {
   /**
@@ -219,74 +179,34 @@ export class AemCryptoKeys extends Construct {
   /** The groups gated so far, in order. */
   public readonly gatedGroups: GatedAutoScalingGroup[] = [];
 
-  private readonly ownsSecret: boolean;
-  private readonly replicaRegions: secretsmanager.ReplicaRegion[];
+  /** False for a replica, which is read-only. */
+  private readonly writable: boolean;
   private readonly logs: KeySetLogs;
+  private readonly grants: KeySetGrants;
+  private readonly metrics: KeySetMetrics;
   private lifecycleGate?: LifecycleGate;
   private dlq?: DeadLetterQueue;
   private associationResults?: AssociationResults;
   private readonly groupListeners: Array<(group: GatedAutoScalingGroup) => void> = [];
-  private tagAssociations = 0;
-  /** `key=value` of each tag association, in order. */
-  private readonly targetedTags: string[] = [];
-  /** Whether grantRead / grantLogWrite were called by the app (not by addAutoScalingGroup). */
-  private readGranted = false;
-  private logWriteGranted = false;
-  private logWriteWanted = false;
+  private readonly tagTargets = new TagTargets(this);
 
   constructor(scope: Construct, id: string, props: AemCryptoKeysProps = {}) {
     super(scope, id);
     this.keySource = props.keySource ?? KeySource.generate();
-    this.replicaRegions = props.replicaRegions ?? [];
-    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE;
+    const source = this.keySource._bind(this, props);
+    this.secret = source.secret;
+    this.encryptionKey = source.encryptionKey;
+    this.keysReady = source.keysReady;
+    this.writable = source.writable;
+    this.grants = new KeySetGrants(this, { secret: this.secret, encryptionKey: this.encryptionKey, replicaRegions: props.replicaRegions });
 
-    if (this.keySource.kind === KeySourceKind.EXISTING_SECRET || this.keySource.kind === KeySourceKind.REPLICA) {
-      checkNotOwnedProps(props);
-      if (this.keySource.kind === KeySourceKind.REPLICA && props.exportDocument) {
-        throw new Error('exportDocument: a replica is read-only; create the export document with the primary region\'s key set');
-      }
-      const source = this.keySource.kind === KeySourceKind.REPLICA
-        ? this.replicaSecret(this.keySource.replica!)
-        : { secret: this.keySource.secret!, key: this.keySource.secret!.encryptionKey };
-      this.secret = source.secret;
-      this.encryptionKey = source.key;
-      this.ownsSecret = false;
-      this.warnWithoutKey();
-    } else {
-      checkSecretName(props);
-      checkReplicaRegions(this, props);
-      this.encryptionKey = props.encryptionKey ?? this.createKey(removalPolicy);
-      this.secret = this.createSecret(props, this.encryptionKey, removalPolicy);
-      this.ownsSecret = true;
-    }
-    const keysReady = new DependencyGroup();
-    if (this.keySource.kind === KeySourceKind.GENERATED) {
-      keysReady.add(this.generateKeysOnce(props.keyLengths));
-    }
-    this.keysReady = keysReady;
-
-    this.installerDocument = new InstallerDocument(this, 'InstallerDocument', {
-      secret: this.secret,
-      tokenHandlerProperties: props.tokenHandlerProperties,
-      hmacBytes: props.keyLengths?.hmac,
-      masterBytes: props.keyLengths?.master,
-    });
+    const documents = createKeySetDocuments(this, this.secret, props, props.exportDocument ?? source.exportDocumentByDefault);
+    this.installerDocument = documents.installerDocument;
     this.installerDocumentName = this.installerDocument.documentName;
-    // The aem-keys CLI finds the documents of a key set through these tags.
-    const secretArn = this.secret.secretFullArn ?? this.secret.secretArn;
-    Tags.of(this.installerDocument).add(INSTALLER_DOCUMENT_TAG, secretArn);
-    // A replica is read-only (write the primary): no export document in a replica region.
-    if (this.keySource.kind !== KeySourceKind.REPLICA && (props.exportDocument ?? this.keySource.kind === KeySourceKind.IMPORTED_LATER)) {
-      const exportDocument = new ExportDocument(this, 'ExportDocument', {
-        secret: this.secret,
-        hmacBytes: props.keyLengths?.hmac,
-        masterBytes: props.keyLengths?.master,
-      });
-      this.exportDocumentName = exportDocument.documentName;
-      Tags.of(exportDocument).add(EXPORT_DOCUMENT_TAG, secretArn);
-    }
+    this.exportDocumentName = documents.exportDocument?.documentName;
 
     this.metricsNamespace = metricsNamespace(this);
+    this.metrics = new KeySetMetrics(this.metricsNamespace);
     this.logs = new KeySetLogs(this, 'Logs', {
       namespace: this.metricsNamespace,
       retention: props.logRetention,
@@ -314,21 +234,17 @@ export class AemCryptoKeys extends Construct {
 
   /** Launches the gate abandoned (optionally of one group, or for one reason). Sum over 5 minutes by default. */
   public metricAbandonedLaunches(options: AbandonedLaunchesMetricOptions = {}): cloudwatch.Metric {
-    const { reason, ...rest } = options;
-    if (reason !== undefined && options.autoScalingGroup !== undefined) {
-      throw new Error('metricAbandonedLaunches: pass autoScalingGroup or reason, not both (the Automation publishes them as separate series)');
-    }
-    return this.metric(METRICS.abandoned, rest, reason !== undefined ? { Reason: reason } : {});
+    return this.metrics.abandonedLaunches(options);
   }
 
   /** Launches the gate completed with CONTINUE (keys installed). */
   public metricContinuedLaunches(options: KeySetMetricOptions = {}): cloudwatch.Metric {
-    return this.metric(METRICS.continued, options);
+    return this.metrics.continuedLaunches(options);
   }
 
   /** Failed (or timed-out) tag association runs, one per instance and run. */
   public metricFailedAssociationRuns(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
-    return this.metric(METRICS.associationFailures, options);
+    return this.metrics.failedAssociationRuns(options);
   }
 
   /**
@@ -337,34 +253,17 @@ export class AemCryptoKeys extends Construct {
    * `logOutput` option of `addInstancesByTag`).
    */
   public metricAssociationChanges(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
-    return this.metric(METRICS.associationChanges, options);
+    return this.metrics.associationChanges(options);
   }
 
   /** Installer runs in the log group that changed something (drift repaired, new instance). */
   public metricInstallerChanges(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
-    return this.metric(METRICS.installerChanged, options);
+    return this.metrics.installerChanges(options);
   }
 
   /** Installer runs in the log group that ended with an error line. */
   public metricInstallerErrors(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
-    return this.metric(METRICS.installerErrors, options);
-  }
-
-  private metric(metricName: string, options: KeySetMetricOptions, dimensions: Record<string, string> = {}): cloudwatch.Metric {
-    const { autoScalingGroup, ...rest } = options;
-    const dimensionsMap = {
-      ...dimensions,
-      ...(autoScalingGroup ? { AutoScalingGroupName: autoScalingGroup.autoScalingGroupName } : {}),
-      ...rest.dimensionsMap,
-    };
-    return new cloudwatch.Metric({
-      namespace: this.metricsNamespace,
-      metricName,
-      statistic: cloudwatch.Stats.SUM,
-      ...rest,
-      // The key-set total is the series without dimensions.
-      dimensionsMap: Object.keys(dimensionsMap).length ? dimensionsMap : undefined,
-    });
+    return this.metrics.installerErrors(options);
   }
 
   /**
@@ -396,12 +295,8 @@ export class AemCryptoKeys extends Construct {
    * `kms:Decrypt` on its key only through Secrets Manager.
    */
   public grantRead(grantee: iam.IGrantable): iam.Grant {
-    this.readGranted = true;
-    return this.grantReadOnly(grantee);
-  }
-
-  private grantReadOnly(grantee: iam.IGrantable): iam.Grant {
-    return this.grantSecret(grantee, ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], ['kms:Decrypt']);
+    this.tagTargets.noteReadGrant();
+    return this.grants.read(grantee);
   }
 
   /**
@@ -409,49 +304,10 @@ export class AemCryptoKeys extends Construct {
    * runs the export document. Not part of `grantRead`.
    */
   public grantWrite(grantee: iam.IGrantable): iam.Grant {
-    if (this.keySource.kind === KeySourceKind.REPLICA) {
+    if (!this.writable) {
       throw new Error('grantWrite: this key set reads a replica, which is read-only; grant writing on the primary region\'s key set');
     }
-    const grant = this.grantSecret(
-      grantee,
-      ['secretsmanager:PutSecretValue', 'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
-      ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'],
-    );
-    return this.replicaKeyStatements(grantee).reduce((all, statement) => all.combine(iam.Grant.addToPrincipal({
-      grantee,
-      actions: statement.actions,
-      resourceArns: statement.resources,
-      conditions: statement.conditions,
-    })), grant);
-  }
-
-  /**
-   * What replication needs from whoever writes a version of a replicated secret: Secrets Manager
-   * re-encrypts it with each replica's customer-managed key with the writer's permissions
-   * (Secrets Manager user guide, "Troubleshoot replication": `kms:GenerateDataKey` and
-   * `kms:Encrypt` on the replica's key), through Secrets Manager only. Replicas on
-   * `aws/secretsmanager` need nothing. Which region's endpoint KMS reports as `kms:ViaService`
-   * for this call is not documented: both the primary's and the replica's are allowed.
-   */
-  private replicaKeyStatements(grantee?: iam.IGrantable): Array<{ actions: string[]; resources: string[]; conditions: Record<string, any> }> {
-    const stack = Stack.of(this);
-    return this.replicaRegions.filter((replica) => replica.encryptionKey).map((replica) => {
-      const key = replica.encryptionKey!;
-      const viaService = { 'kms:ViaService': [stack.region, replica.region].map((region) => `secretsmanager.${region}.amazonaws.com`) };
-      const actions = ['kms:Encrypt', 'kms:GenerateDataKey'];
-      const alias = aliasOfKeyReference(key);
-      if (alias === undefined) {
-        return { actions, resources: [key.keyArn], conditions: { StringEquals: viaService } };
-      }
-      if (grantee) {
-        acknowledgeAliasGrant(stack, grantee, alias, replica.region);
-      }
-      return {
-        actions,
-        resources: [stack.formatArn({ service: 'kms', region: replica.region, resource: 'key', resourceName: '*' })],
-        conditions: { 'StringEquals': viaService, 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': alias } },
-      };
-    });
+    return this.grants.write(grantee);
   }
 
   /**
@@ -461,7 +317,7 @@ export class AemCryptoKeys extends Construct {
    * instances' role this construct cannot see). Gated groups get it from `addAutoScalingGroup`.
    */
   public grantLogWrite(grantee: iam.IGrantable): iam.Grant {
-    this.logWriteGranted = true;
+    this.tagTargets.noteLogWriteGrant();
     return this.logs.grantAgentWrite(grantee);
   }
 
@@ -475,32 +331,29 @@ export class AemCryptoKeys extends Construct {
    * instances' role must be passed as `instanceRole` (or granted by its owner).
    */
   public addAutoScalingGroup(asg: autoscaling.IAutoScalingGroup, options: AutoScalingGroupOptions = {}): GatedGroup {
-    installerParameters(this.secret.secretArn, options); // a bad option fails before anything is added
-    const groupResource = asg.node.defaultChild instanceof autoscaling.CfnAutoScalingGroup ? asg.node.defaultChild : undefined;
+    const parameters = InstallerParameters.of(options); // a bad option fails before anything is added
     this.lifecycleGate ??= new LifecycleGate(this, 'LifecycleGate', {
-      installerDocumentName: this.installerDocumentName,
-      secretArn: this.secret.secretArn,
+      installerDocument: this.installerDocument,
+      secret: this.secret,
       metricsNamespace: this.metricsNamespace,
-      logGroupName: this.logGroup.logGroupName,
+      logGroup: this.logGroup,
       deadLetterQueue: this.deadLetters(),
     });
-    const gatedGroup = this.lifecycleGate.addGroup(asg, options);
+    const { gatedGroup, launcher, instances } = this.lifecycleGate.addGroup(asg, options, parameters);
     // What starts installs (the group, or an imported group's hook) waits for the grants and for
     // the generator to fill the secret. Only the group resource: a role the group created itself
     // is a child of the construct, and making it wait for its own policy would be a cycle.
-    const first = groupResource ?? gatedGroup.lifecycleHook!;
-    const grantee: iam.IGrantable | undefined = groupResource ? asg : options.instanceRole;
-    if (grantee) {
-      this.grantReadOnly(grantee).applyBefore(first);
-      options.adminSecret?.grantRead(grantee).applyBefore(first);
+    if (instances) {
+      this.grants.read(instances).applyBefore(launcher);
+      options.adminSecret?.grantRead(instances).applyBefore(launcher);
       // The installer output of each launch streams into the key set's log group.
-      this.logs.grantAgentWrite(grantee).applyBefore(first);
+      this.logs.grantAgentWrite(instances).applyBefore(launcher);
     } else {
       Annotations.of(this).addWarningV2('cdk-aem-crypto-keys:importedGroupNotGranted',
         `addAutoScalingGroup: the imported group ${asg.autoScalingGroupName} gets no read grant here; pass its instances' role as instanceRole, `
         + 'or have its owner grant it (keys.grantRead(role), keys.grantLogWrite(role)), or every launch is abandoned');
     }
-    first.node.addDependency(this.keysReady);
+    launcher.node.addDependency(this.keysReady);
     const gated = { ...gatedGroup, autoScalingGroup: asg };
     this.gatedGroups.push(gated);
     this.groupListeners.forEach((listener) => listener(gated));
@@ -512,14 +365,8 @@ export class AemCryptoKeys extends Construct {
    * a schedule (drift repair).
    */
   public addInstancesByTag(key: string, value: string, options: InstancesByTagOptions = {}): TagAssociation {
-    const tag = `${key}=${value}`;
-    if (!Token.isUnresolved(tag) && this.targetedTags.includes(tag)) {
-      throw new Error(`addInstancesByTag(${tag}): this key set already installs on instances tagged ${tag}; two associations would run the installer twice`);
-    }
-    this.targetedTags.push(tag);
-    if (this.targetedTags.length === 1) this.node.addValidation({ validate: () => this.warnAtSynth() });
-    this.tagAssociations += 1;
-    const association = new TagAssociation(this, `TagAssociation${this.tagAssociations}`, {
+    const n = this.tagTargets.add(key, value);
+    const association = new TagAssociation(this, `TagAssociation${n}`, {
       ...options,
       installerDocumentName: this.installerDocumentName,
       secretArn: this.secret.secretArn,
@@ -527,7 +374,9 @@ export class AemCryptoKeys extends Construct {
       tagValue: value,
       logGroupName: this.logGroup.logGroupName,
     });
-    this.logWriteWanted ||= options.logOutput !== false;
+    if (options.logOutput !== false) {
+      this.tagTargets.noteLogOutput();
+    }
     // The association runs at once when created: only after the generator filled the secret.
     association.association.node.addDependency(this.keysReady);
     this.associationResults ??= new AssociationResults(this, 'AssociationResults', {
@@ -535,284 +384,7 @@ export class AemCryptoKeys extends Construct {
       namespace: this.metricsNamespace,
       deadLetterQueue: this.deadLetters(),
     });
-    this.associationResults.addAssociation(association.associationId);
+    this.associationResults.addAssociation(association);
     return association;
   }
-
-  /**
-   * Runs when the app synthesizes (construct validation), after every grant and key set exists:
-   * the grants reminder only while one is missing, and a warning for a tag that another key set
-   * of the app also targets (both would install their keys on the same instances).
-   */
-  private warnAtSynth(): string[] {
-    // The tagged instances' role is not visible from here.
-    const missing = [
-      ...(this.readGranted ? [] : ['keys.grantRead(role)']),
-      ...(this.logWriteWanted && !this.logWriteGranted ? ['for their output in the key set\'s log group, keys.grantLogWrite(role)'] : []),
-    ];
-    if (missing.length > 0) {
-      Annotations.of(this).addInfoV2('cdk-aem-crypto-keys:tagAssociationGrants',
-        `addInstancesByTag(${this.targetedTags.join(', ')}): grant the tagged instances' role ${missing.join(' and, ')}`);
-    }
-    const others = this.node.root.node.findAll().filter((c): c is AemCryptoKeys => c instanceof AemCryptoKeys && c !== this);
-    for (const tag of this.targetedTags) {
-      const rivals = others.filter((o) => o.targetedTags.includes(tag)).map((o) => o.node.path);
-      if (rivals.length > 0) {
-        Annotations.of(this).addWarningV2('cdk-aem-crypto-keys:tagTargetedTwice',
-          `addInstancesByTag(${tag}): ${rivals.join(', ')} also installs keys on instances tagged ${tag}; each would replace the other's keys `
-          + '(the installer refuses to replace keys another key set installed). Give each key set its own tag value');
-      }
-    }
-    return [];
-  }
-
-  private grantSecret(grantee: iam.IGrantable, secretActions: string[], keyActions: string[]): iam.Grant {
-    if (!this.ownsSecret) {
-      // An imported secret knows its own ARN form (partial ARNs need a wildcard suffix).
-      const imported = iam.Grant.addToPrincipal({ grantee, actions: secretActions, resourceArns: [secretArnForPolicies(this.secret)] });
-      return this.encryptionKey ? imported.combine(this.grantKey(grantee, this.encryptionKey, keyActions)) : imported;
-    }
-    const grant = iam.Grant.addToPrincipal({ grantee, actions: secretActions, resourceArns: [this.secret.secretArn] });
-    return grant.combine(this.grantKey(grantee, this.encryptionKey!, keyActions));
-  }
-
-  private grantKey(grantee: iam.IGrantable, key: kms.IKey, actions: string[]): iam.Grant {
-    // Only through this region's Secrets Manager: in a replica region, its replica's key only.
-    const viaService = { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` };
-    const alias = aliasOfKeyReference(key);
-    if (alias === undefined) {
-      return iam.Grant.addToPrincipal({ grantee, actions, resourceArns: [key.keyArn], conditions: { StringEquals: viaService } });
-    }
-    // IAM cannot name a key by its alias ARN: any key of this region and account that carries the alias.
-    acknowledgeAliasGrant(Stack.of(this), grantee, alias);
-    return iam.Grant.addToPrincipal({
-      grantee,
-      actions,
-      resourceArns: [Stack.of(this).formatArn({ service: 'kms', resource: 'key', resourceName: '*' })],
-      conditions: { 'StringEquals': viaService, 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': alias } },
-    });
-  }
-
-  /** This region's replica of the primary secret, imported with its key. */
-  private replicaSecret(options: ReplicaSourceOptions): { secret: secretsmanager.ISecret; key?: kms.IKey } {
-    const stack = Stack.of(this);
-    const key = options.encryptionKey;
-    if (key) {
-      const keyRegion = knownKeyRegion(key);
-      if (keyRegion !== undefined && !Token.isUnresolved(stack.region) && keyRegion !== stack.region) {
-        throw new Error(`KeySource.fromReplica: encryptionKey is in ${keyRegion}, but this stack (the replica's region) is in ${stack.region}; `
-          + 'pass the key that encrypts the replica in this region (e.g. the ReplicaKey of this region)');
-      }
-    }
-    if (options.primarySecretArn === undefined) {
-      const partialArn = stack.formatArn({ service: 'secretsmanager', resource: 'secret', resourceName: options.secretName!, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
-      return { secret: secretsmanager.Secret.fromSecretAttributes(this, 'Replica', { secretPartialArn: partialArn, encryptionKey: key }), key };
-    }
-    const primary = Token.isUnresolved(options.primarySecretArn) ? null : new RegExp(SECRET_ARN_PATTERN).exec(options.primarySecretArn);
-    if (!primary) {
-      throw new Error('KeySource.fromReplica: primarySecretArn must be a literal Secrets Manager secret ARN (a reference to a stack in another region '
-        + `cannot be resolved; pass secretName instead), got ${JSON.stringify(options.primarySecretArn)}`);
-    }
-    const [, partition, primaryRegion, , account, name] = primary;
-    if (!Token.isUnresolved(stack.region) && stack.region === primaryRegion) {
-      throw new Error(`KeySource.fromReplica: this stack is in ${primaryRegion}, the primary secret's own region; use KeySource.fromSecret there`);
-    }
-    const replicaArn = `arn:${partition}:secretsmanager:${stack.region}:${account}:secret:${name}`;
-    return { secret: secretsmanager.Secret.fromSecretAttributes(this, 'Replica', { secretCompleteArn: replicaArn, encryptionKey: key }), key };
-  }
-
-  /** Without a key, grants hold no kms:Decrypt: fine for aws/secretsmanager only. */
-  private warnWithoutKey(): void {
-    if (this.encryptionKey || this.keySource.awsManagedKey) {
-      return;
-    }
-    const how = this.keySource.kind === KeySourceKind.REPLICA
-      ? 'Pass the replica\'s key in this region, KeySource.fromReplica({ ..., encryptionKey }), or state { awsManagedKey: true } when the replica uses aws/secretsmanager.'
-      : 'Import the secret with its key, Secret.fromSecretAttributes(scope, id, { secretCompleteArn, encryptionKey }), or state KeySource.fromSecret(secret, { awsManagedKey: true }) when it uses aws/secretsmanager.';
-    Annotations.of(this).addWarningV2('cdk-aem-crypto-keys:noDecryptGrant',
-      `keySource: the secret has no encryptionKey, so grantRead, gated groups and tag associations grant no kms:Decrypt; instances fail to read a secret encrypted with a customer-managed key. ${how}`);
-  }
-
-  private createKey(removalPolicy: RemovalPolicy): kms.Key {
-    return new kms.Key(this, 'Key', {
-      description: 'Encrypts the AEM crypto keys secret',
-      enableKeyRotation: true,
-      removalPolicy,
-    });
-  }
-
-  private createSecret(props: AemCryptoKeysProps, key: kms.IKey, removalPolicy: RemovalPolicy): secretsmanager.Secret {
-    const secret = new secretsmanager.Secret(this, 'Secret', {
-      secretName: props.secretName,
-      description: props.description ?? 'AEM crypto keys (hmac, master) shared by every instance',
-      encryptionKey: key,
-      removalPolicy,
-      replicaRegions: props.replicaRegions,
-    });
-    // No initial value: the keys are written once by the generator (or imported later), never
-    // by CloudFormation, so they never appear in a template.
-    (secret.node.defaultChild as secretsmanager.CfnSecret).addPropertyDeletionOverride('GenerateSecretString');
-    acknowledgeNag(secret, {
-      id: 'AwsSolutions-SMG4',
-      reason: 'AEM crypto keys cannot be rotated automatically: new hmac/master keys make every value AEM encrypted and every login token unreadable. Re-keying is a deliberate procedure (README: Re-keying).',
-    });
-    return secret;
-  }
-
-  private generateKeysOnce(keyLengths: KeyLengths = {}): CustomResource {
-    const sizes = keySizeParameters(keyLengths, KEY_LENGTH_LABELS);
-    const provider = CustomResourceProvider.getOrCreateProvider(this, 'Custom::AemCryptoKeysGenerator', {
-      codeDirectory: path.join(__dirname, '..', 'assets', 'handlers', 'generate-keys'),
-      runtime: CustomResourceProviderRuntime.NODEJS_22_X,
-      description: 'Fills an empty AEM crypto keys secret with random keys, once',
-    });
-    logGeneratorWithRetention(provider);
-    provider.addToRolePolicy({
-      Effect: 'Allow',
-      Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue'],
-      Resource: this.secret.secretArn,
-    });
-    provider.addToRolePolicy({
-      Effect: 'Allow',
-      Action: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'],
-      Resource: this.encryptionKey!.keyArn,
-      Condition: { StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` } },
-    });
-    // The version it writes is replicated with its permissions.
-    for (const statement of this.replicaKeyStatements()) {
-      provider.addToRolePolicy({ Effect: 'Allow', Action: statement.actions, Resource: statement.resources, Condition: statement.conditions });
-    }
-    const replicaRegions = this.replicaRegions.map((replica) => replica.region);
-    const generator = new CustomResource(this, 'GeneratedKeys', {
-      serviceToken: provider.serviceToken,
-      resourceType: 'Custom::AemCryptoKeys',
-      // The sizes to write and to check an existing value against (the installer's HmacBytes/MasterBytes),
-      // and the replicas that must report InSync before the deploy goes on.
-      properties: {
-        SecretId: this.secret.secretArn,
-        HmacBytes: sizes.HmacBytes.default,
-        MasterBytes: sizes.MasterBytes.default,
-        ...(replicaRegions.length ? { ReplicaRegions: replicaRegions } : {}),
-      },
-      // Deleting this resource never touches the secret: the handler's Delete does nothing.
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    generator.node.addDependency(this.secret);
-    return generator;
-  }
-}
-
-/**
- * The generator (one per stack, shared by its key sets) logs into a log group of its own that
- * expires, instead of the `/aws/lambda/<function>` group Lambda would create, which never does
- * (Lambda `LoggingConfig`). It logs no key material.
- */
-function logGeneratorWithRetention(provider: CustomResourceProvider): void {
-  if (provider.node.tryFindChild('Logs')) {
-    return;
-  }
-  const logGroup = new logs.LogGroup(provider, 'Logs', {
-    retention: logs.RetentionDays.ONE_YEAR,
-    removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
-  });
-  (provider.node.findChild('Handler') as CfnResource).addPropertyOverride('LoggingConfig', { LogGroup: logGroup.logGroupName });
-}
-
-/** cdk-nag: the key/* resource of an alias grant is narrowed by its kms:ResourceAliases condition. */
-function acknowledgeAliasGrant(stack: Stack, grantee: iam.IGrantable, alias: string, region?: string): void {
-  const principal = grantee.grantPrincipal;
-  if (!Construct.isConstruct(principal)) {
-    return;
-  }
-  const inStack = nagArn(stack, 'kms', 'key/*');
-  const resource = region === undefined ? inStack : inStack.replace(/^(arn:[^:]+:kms:)[^:]+/, `$1${region}`);
-  acknowledgeNag(principal, {
-    id: `AwsSolutions::AwsSolutions-IAM5[Resource::${resource}]`,
-    reason: `KMS use only on the key carrying ${alias} (kms:ResourceAliases condition) and only through Secrets Manager (kms:ViaService); `
-      + 'IAM cannot name a key by its alias ARN.',
-  });
-}
-
-/**
- * A secret name Secrets Manager accepts: 1 to 512 characters, ASCII letters, digits and `/_+=.@-`
- * (CreateSecret, https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html).
- * Replicas are found by name in their regions (`KeySource.fromReplica`), so replication needs one.
- */
-function checkSecretName(props: AemCryptoKeysProps): void {
-  const name = props.secretName;
-  if (name !== undefined && !Token.isUnresolved(name)) {
-    const bad = [...new Set(name.replace(/[A-Za-z0-9/_+=.@-]/g, ''))];
-    if (bad.length > 0 || name.length === 0 || name.length > 512) {
-      throw new Error(`secretName: ${JSON.stringify(name)} is not a name Secrets Manager accepts (1 to 512 ASCII letters, digits and /_+=.@-)`
-        + (bad.length > 0 ? `; not allowed: ${bad.map((c) => JSON.stringify(c)).join(' ')}` : ''));
-    }
-  }
-  if ((props.replicaRegions ?? []).length > 0 && (name === undefined || Token.isUnresolved(name))) {
-    throw new Error('replicaRegions: needs a literal secretName; each replica region\'s stack finds its replica by that name (KeySource.fromReplica)');
-  }
-}
-
-/** Props that only apply to a secret this key set creates. */
-function checkNotOwnedProps(props: AemCryptoKeysProps): void {
-  for (const name of ['encryptionKey', 'replicaRegions', 'secretName', 'description'] as const) {
-    if (props[name] !== undefined) {
-      throw new Error(`${name}: only for a secret this key set creates; with KeySource.fromSecret or KeySource.fromReplica the secret (and its key) are the owner's`);
-    }
-  }
-}
-
-/**
- * Each replica needs a key valid in its own region (KMS keys are regional): never the primary's
- * key, nor one known to live in another region. Checked where the values are known at synth.
- */
-function checkReplicaRegions(scope: Construct, props: AemCryptoKeysProps): void {
-  const stackRegion = Stack.of(scope).region;
-  const seen = new Set<string>();
-  (props.replicaRegions ?? []).forEach((replica, i) => {
-    const label = `replicaRegions[${i}]`;
-    const region = replica.region;
-    if (Token.isUnresolved(region)) {
-      return;
-    }
-    if (!/^[a-z]{2}(-[a-z]+)+-[0-9]+$/.test(region)) {
-      throw new Error(`${label}.region: must be a region name like eu-west-1, got ${JSON.stringify(region)}`);
-    }
-    if (seen.has(region)) {
-      throw new Error(`${label}.region: ${region} is listed twice`);
-    }
-    seen.add(region);
-    if (!Token.isUnresolved(stackRegion) && region === stackRegion) {
-      throw new Error(`${label}.region: ${region} is the primary secret's own region (this stack's); list only other regions`);
-    }
-    if (Token.isUnresolved(stackRegion)) {
-      // An environment-agnostic stack learns its region at deploy: CloudFormation checks it before creating anything.
-      new CfnRule(scope, `ReplicaRegionCheck${i}`, {
-        assertions: [{
-          assert: Fn.conditionNot(Fn.conditionEquals(Aws.REGION, region)),
-          assertDescription: `${label}.region: ${region} is the primary secret's own region (this stack's); list only other regions`,
-        }],
-      });
-    }
-    const key = replica.encryptionKey;
-    if (!key) {
-      return;
-    }
-    const fix = `create a key in ${region} (ReplicaKey in a stack of that region) and name it here with `
-      + `ReplicaKey.fromRegion(this, id, '${region}', aliasName), `
-      + 'or leave encryptionKey out to use that region\'s aws/secretsmanager';
-    if (key === props.encryptionKey) {
-      throw new Error(`${label}.encryptionKey: the primary's encryptionKey cannot encrypt a replica in ${region} (KMS keys are regional); ${fix}`);
-    }
-    const keyRegion = knownKeyRegion(key);
-    if (keyRegion !== undefined && keyRegion !== region) {
-      throw new Error(`${label}.encryptionKey: the key is in ${keyRegion}, the replica in ${region} (KMS keys are regional); ${fix}`);
-    }
-    if (keyRegion === undefined && key instanceof kms.Key && Stack.of(key) === Stack.of(scope)) {
-      throw new Error(`${label}.encryptionKey: the key is created in this stack, i.e. in the primary's region, not in ${region}; ${fix}`);
-    }
-  });
-}
-
-function secretArnForPolicies(secret: secretsmanager.ISecret): string {
-  return secret.secretFullArn ?? `${secret.secretArn}-??????`;
 }

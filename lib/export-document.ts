@@ -1,7 +1,7 @@
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { KEY_LENGTH_LABELS } from './installer-document';
-import { INSTALLER_DEFAULTS } from './installer-options';
+import { INSTALLER_DEFAULTS } from './private/installer-parameters';
 import { createShellScriptDocument, keySizeParameters, PARAMETER_PATTERNS, ScriptParameter } from './private/shell-script-document';
 
 /** Properties of an `ExportDocument`. */

@@ -2,7 +2,8 @@
 // blocks of the constructs live in ./private, and other internal helpers (parameter names,
 // patterns, renderers) stay in their modules: importable by the tests and the CLI, not exported here.
 export { AemCryptoKeys } from './aem-crypto-keys';
-export type { AbandonedLaunchesMetricOptions, AemCryptoKeysProps, GatedAutoScalingGroup, KeyLengths, KeySetMetricOptions } from './aem-crypto-keys';
+export type { AemCryptoKeysProps, KeyLengths } from './aem-crypto-keys';
+export type { AbandonedLaunchesMetricOptions, KeySetMetricOptions } from './key-set-metric-options';
 export { KeySource, KeySourceKind } from './key-source';
 export type { ExistingSecretOptions, ReplicaSourceOptions } from './key-source';
 export { OnKeyMismatch, RestartBehavior } from './installer-options';
@@ -14,7 +15,7 @@ export { ExportDocument } from './export-document';
 export type { ExportDocumentProps } from './export-document';
 export { JcrKeyMigrationDocument } from './migration-document';
 export type { JcrKeyMigrationDocumentProps } from './migration-document';
-export type { AutoScalingGroupOptions, GatedGroup } from './lifecycle-gate';
+export type { AutoScalingGroupOptions, GatedAutoScalingGroup, GatedGroup } from './auto-scaling-group-options';
 export { ComplianceSeverity, TagAssociation } from './tag-association';
 export type { InstancesByTagOptions, TagAssociationProps } from './tag-association';
 export { ReplicaKey } from './replica-key';

@@ -2,6 +2,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { INSTALLER_TIMEOUT_SECONDS } from './private/gate-budget';
 import { ssmConstraint } from './private/installer-checks';
+import { INSTALLER_DEFAULTS } from './private/installer-parameters';
 import { createShellScriptDocument, keySizeParameters, ScriptParameter } from './private/shell-script-document';
 import { TokenHandlerProperty, tokenHandlerRecord } from './token-handler-property';
 
@@ -121,57 +122,57 @@ export class InstallerDocument extends Construct {
       },
       QuickstartDir: {
         description: 'The instance\'s crx-quickstart folder (absolute path).',
-        default: '/opt/aem/crx-quickstart',
+        default: INSTALLER_DEFAULTS.QuickstartDir,
         ...ssmConstraint('QuickstartDir'),
       },
       AemUser: {
         description: 'User that runs AEM and owns the files written.',
-        default: 'aem',
+        default: INSTALLER_DEFAULTS.AemUser,
         ...ssmConstraint('AemUser'),
       },
       EncapsulatedToken: {
         description: 'true: write the token handler config (token.encapsulated=true, replacing that PID\'s whole config) into <QuickstartDir>/install.',
-        default: 'true',
+        default: INSTALLER_DEFAULTS.EncapsulatedToken,
         ...ssmConstraint('EncapsulatedToken'),
       },
       Mode: {
         description: 'install: put the keys in place. verify: change nothing; exit 0 only when the instance has the secret\'s keys and storage=Bundle.',
-        default: 'install',
+        default: INSTALLER_DEFAULTS.Mode,
         ...ssmConstraint('Mode'),
       },
       OnKeyMismatch: {
         description: 'If the instance has other keys: replace (after a backup in <QuickstartDir>/crypto-key-backups), fail, or replace-fresh (replace only keys younger than FreshKeyMinutes).',
-        default: 'replace',
+        default: INSTALLER_DEFAULTS.OnKeyMismatch,
         ...ssmConstraint('OnKeyMismatch'),
       },
       Restart: {
         description: 'How a running AEM picks up changed keys: none, service (systemctl restart) or bundles (Web Console refresh; needs AdminSecretId).',
-        default: 'service',
+        default: INSTALLER_DEFAULTS.Restart,
         ...ssmConstraint('Restart'),
       },
       ServiceName: {
         description: 'The systemd unit that runs AEM.',
-        default: 'aem',
+        default: INSTALLER_DEFAULTS.ServiceName,
         ...ssmConstraint('ServiceName'),
       },
       StartAfterInstall: {
         description: 'Start the service after the install if it is not running.',
-        default: 'false',
+        default: INSTALLER_DEFAULTS.StartAfterInstall,
         ...ssmConstraint('StartAfterInstall'),
       },
       AdminSecretId: {
         description: 'ARN of a secret holding an AEM admin\'s {"username","password"}; only for Restart=bundles.',
-        default: '',
+        default: INSTALLER_DEFAULTS.AdminSecretId,
         ...ssmConstraint('AdminSecretId'),
       },
       AemPort: {
         description: 'AEM\'s HTTP port on 127.0.0.1, for Restart=bundles.',
-        default: '4502',
+        default: INSTALLER_DEFAULTS.AemPort,
         ...ssmConstraint('AemPort'),
       },
       FreshKeyMinutes: {
         description: 'OnKeyMismatch=replace-fresh: key files younger than this (minutes) are AEM\'s first-start keys.',
-        default: '1440',
+        default: INSTALLER_DEFAULTS.FreshKeyMinutes,
         ...ssmConstraint('FreshKeyMinutes'),
       },
       ...keySizeParameters({ hmac: props.hmacBytes, master: props.masterBytes }, KEY_LENGTH_LABELS),

@@ -1,6 +1,5 @@
-import { Duration, Token } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { INSTALLER_PARAMETER_RULES, installerValueError, RuledInstallerParameter } from './private/installer-checks';
 
 /**
  * How a running AEM picks up changed key files.
@@ -108,58 +107,4 @@ export interface InstallerOptions {
    * @default 4502
    */
   readonly aemPort?: number;
-}
-
-/** Installer document parameter names, as fixed by the contract. */
-export const INSTALLER_DEFAULTS = {
-  QuickstartDir: '/opt/aem/crx-quickstart',
-  AemUser: 'aem',
-  EncapsulatedToken: 'true',
-  Mode: 'install',
-  OnKeyMismatch: 'replace',
-  Restart: 'service',
-  ServiceName: 'aem',
-  StartAfterInstall: 'false',
-  AdminSecretId: '',
-  AemPort: '4502',
-  FreshKeyMinutes: '1440',
-} as const;
-
-/**
- * The installer document parameters for these options, as SSM expects them (every value a list of one string).
- * Throws, naming the option, for a value the installer document would refuse.
- */
-export function installerParameters(secretArn: string, options: InstallerOptions = {},
-  defaults: { readonly onKeyMismatch?: OnKeyMismatch } = {}): Record<string, string[]> {
-  const freshMinutes = options.freshKeyAge === undefined ? Number(INSTALLER_DEFAULTS.FreshKeyMinutes)
-    : options.freshKeyAge.toMinutes({ integral: false });
-  if (!Token.isUnresolved(freshMinutes) && !(Number.isInteger(freshMinutes) && freshMinutes >= 1 && freshMinutes <= 5256000)) {
-    throw new Error(`freshKeyAge: must be whole minutes from 1 minute to 3650 days, got ${freshMinutes} minutes`);
-  }
-  const values: Record<string, string> = {
-    SecretId: secretArn,
-    QuickstartDir: options.quickstartDir ?? INSTALLER_DEFAULTS.QuickstartDir,
-    AemUser: options.aemUser ?? INSTALLER_DEFAULTS.AemUser,
-    EncapsulatedToken: String(options.encapsulatedToken ?? true),
-    OnKeyMismatch: options.onKeyMismatch ?? defaults.onKeyMismatch ?? OnKeyMismatch.REPLACE,
-    Restart: options.restart ?? RestartBehavior.SERVICE,
-    ServiceName: options.serviceName ?? INSTALLER_DEFAULTS.ServiceName,
-    StartAfterInstall: String(options.startAfterInstall ?? false),
-    AdminSecretId: options.adminSecret?.secretArn ?? '',
-    AemPort: String(options.aemPort ?? 4502),
-    FreshKeyMinutes: String(freshMinutes),
-  };
-  // The same rules the installer document (SSM and the script) applies: fail synth, not an instance.
-  for (const name of Object.keys(values) as Array<keyof typeof values>) {
-    if (name !== 'SecretId' && name in INSTALLER_PARAMETER_RULES) {
-      const error = installerValueError(name as RuledInstallerParameter, values[name]);
-      if (error) {
-        throw new Error(error);
-      }
-    }
-  }
-  if (values.Restart === RestartBehavior.BUNDLES && !options.adminSecret) {
-    throw new Error('restart: RestartBehavior.BUNDLES needs adminSecret (an AEM admin\'s {"username","password"})');
-  }
-  return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, [v]]));
 }

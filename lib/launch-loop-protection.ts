@@ -7,8 +7,9 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
-import type { AemCryptoKeys, GatedAutoScalingGroup } from './aem-crypto-keys';
-import { GATE_TAG_KEY } from './lifecycle-gate';
+import type { AemCryptoKeys } from './aem-crypto-keys';
+import type { GatedAutoScalingGroup } from './auto-scaling-group-options';
+import { GATE_TAG_KEY } from './private/lifecycle-gate';
 import { acknowledgeNag, nagArn } from './private/nag-arn';
 
 /** Default number of abandoned launches (with no successful one) that stops a group's launches. */

@@ -1,6 +1,6 @@
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { INSTALLER_DEFAULTS } from './installer-options';
+import { INSTALLER_DEFAULTS } from './private/installer-parameters';
 import { createShellScriptDocument, keySizeParameters, PARAMETER_PATTERNS, ScriptParameter } from './private/shell-script-document';
 
 /** Properties of a `JcrKeyMigrationDocument`. */

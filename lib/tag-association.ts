@@ -2,8 +2,9 @@ import { Duration, Stack, Token } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
-import { InstallerOptions, installerParameters, OnKeyMismatch } from './installer-options';
+import { InstallerOptions, OnKeyMismatch } from './installer-options';
 import { installerValueError } from './private/installer-checks';
+import { InstallerParameters } from './private/installer-parameters';
 
 /** Default schedule of the drift-repair runs. */
 export const DEFAULT_ASSOCIATION_SCHEDULE = 'rate(30 minutes)';
@@ -148,13 +149,14 @@ export class TagAssociation extends Construct {
       throw new Error(`addInstancesByTag: ${logGroupError}`);
     }
 
+    const parameters = InstallerParameters.of({ ...props, onKeyMismatch, freshKeyAge });
     this.association = new ssm.CfnAssociation(this, 'Resource', {
       name: props.installerDocumentName,
       associationName: props.associationName,
       targets: [{ key: `tag:${props.tagKey}`, values: [props.tagValue] }],
       // Empty values (e.g. no AdminSecretId) are left out: the document's default applies.
       parameters: {
-        ...Object.fromEntries(Object.entries(installerParameters(props.secretArn, { ...props, onKeyMismatch, freshKeyAge })).filter(([, v]) => v[0] !== '')),
+        ...parameters.forDocument(props.secretArn),
         ...(logGroupName ? { LogGroupName: [logGroupName] } : {}),
       },
       scheduleExpression: schedule,

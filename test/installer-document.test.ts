@@ -4,7 +4,8 @@ import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { AemCryptoKeys } from '../lib/aem-crypto-keys';
 import { INSTALLER_PARAMETER_NAMES, InstallerDocument, renderTokenHandlerConfig } from '../lib/installer-document';
-import { installerParameters, OnKeyMismatch, RestartBehavior } from '../lib/installer-options';
+import { OnKeyMismatch, RestartBehavior } from '../lib/installer-options';
+import { InstallerParameters } from '../lib/private/installer-parameters';
 import { DATA_BLOCK_MARKER, embeddedHeader, SECRET_ARN_PATTERN, shortNames } from '../lib/private/shell-script-document';
 import { TokenHandlerProperty } from '../lib/token-handler-property';
 import { synthInstaller } from './support/installer-harness';
@@ -58,9 +59,9 @@ describe('installer document', () => {
     const arn = 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:aem/keys-AbCdEf';
     const admin = secretsmanager.Secret.fromSecretCompleteArn(new Stack(), 'A', 'arn:aws-cn:secretsmanager:cn-north-1:111111111111:secret:admin-AbCdEf');
     for (const params of [
-      installerParameters(arn),
-      installerParameters(arn, { quickstartDir: '/srv/aem author/crx-quickstart', aemUser: 'aem-author', restart: RestartBehavior.BUNDLES, adminSecret: admin, onKeyMismatch: OnKeyMismatch.FAIL, serviceName: 'aem-author.service', aemPort: 65535 }),
-      installerParameters(arn, { onKeyMismatch: OnKeyMismatch.REPLACE_FRESH, freshKeyAge: Duration.days(3650) }),
+      InstallerParameters.of().forDocument(arn),
+      InstallerParameters.of({ quickstartDir: '/srv/aem author/crx-quickstart', aemUser: 'aem-author', restart: RestartBehavior.BUNDLES, adminSecret: admin, onKeyMismatch: OnKeyMismatch.FAIL, serviceName: 'aem-author.service', aemPort: 65535 }).forDocument(arn),
+      InstallerParameters.of({ onKeyMismatch: OnKeyMismatch.REPLACE_FRESH, freshKeyAge: Duration.days(3650) }).forDocument(arn),
     ]) {
       for (const [name, [value]] of Object.entries(params)) {
         const p = doc.parameters[name];

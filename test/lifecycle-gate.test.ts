@@ -5,7 +5,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { AemCryptoKeys, AutoScalingGroupOptions, RestartBehavior } from '../lib';
-import { GATE_TAG_KEY } from '../lib/lifecycle-gate';
+import { GATE_TAG_KEY } from '../lib/private/lifecycle-gate';
 import { findCycle, references } from './support/template-graph';
 
 interface Fixture {

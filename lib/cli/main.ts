@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { DescribeSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { ListDocumentsCommand, SSMClient, SendCommandCommandInput } from '@aws-sdk/client-ssm';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SSMClient, SendCommandCommandInput } from '@aws-sdk/client-ssm';
 import { EXPORT_DOCUMENT_TAG, HMAC_BYTES, INSTALLER_DOCUMENT_TAG, MASTER_BYTES } from '../private/key-set';
 import {
   formatOptions,
@@ -18,12 +18,14 @@ import {
   validateRate,
   validateSecretId,
 } from './args';
+import { AwsClients, resolveDocument } from './documents';
 import { importKeys, OperationError, readKeyFile } from './import-keys';
 import { checkInstallerParams, installerParamsFor } from './installer-parameters';
-import { formatAge, knownStatus, KnownInstanceStatus } from './known-status';
+import { formatAge, knownStatus } from './known-status';
 import { explainNetworkErrors } from './network-errors';
 import { Output, Progress } from './progress';
-import { CommandResult, InstanceResult, sendAndWait } from './run-command';
+import { sendAndWait } from './run-command';
+import { jsonResult, knownTable, table } from './tables';
 
 /** Exit codes. */
 export const EXIT_OK = 0;
@@ -50,13 +52,11 @@ interface CommandDef {
   run(opts: ParsedOptions, ctx: Context): Promise<number>;
 }
 
-interface Context {
+interface Context extends AwsClients {
   readonly io: CliIo;
   readonly json: boolean;
   readonly region?: string;
   readonly endpoint?: string;
-  sm(): SecretsManagerClient;
-  ssm(): SSMClient;
 }
 
 const SECRET: OptionSpec = { name: 'secret', type: 'string', metavar: 'ARN', required: true, help: 'The key set\'s Secrets Manager secret (ARN or name)' };
@@ -267,56 +267,6 @@ async function runImport(opts: ParsedOptions, ctx: Context): Promise<number> {
   return EXIT_OK;
 }
 
-/** `--document`, else the document named by the secret's tag. */
-async function resolveDocument(
-  ctx: Context,
-  command: string,
-  secretId: string,
-  flag: string | undefined,
-  tag: string,
-): Promise<{ name: string; secretArn: string }> {
-  let described;
-  try {
-    described = await ctx.sm().send(new DescribeSecretCommand({ SecretId: secretId }));
-  } catch (e) {
-    if ((e as Error).name === 'ResourceNotFoundException')
-      throw new OperationError(`secret ${secretId} does not exist (or is not visible to these credentials)`);
-    throw e;
-  }
-  const secretArn = described.ARN ?? secretId;
-  if (flag !== undefined) {
-    if (!/^[A-Za-z0-9_.:/-]{3,200}$/.test(flag))
-      throw new UsageError(`${command}: --document is not a valid SSM document name: "${printable(flag)}"`);
-    return { name: flag, secretArn };
-  }
-  // A key set that names its secret without the 6-character suffix (e.g. a replica region's,
-  // KeySource.fromReplica({ secretName })) tags its documents with that partial ARN.
-  const names = await documentsTagged(ctx.ssm(), tag, [secretArn, secretArn.replace(/-[A-Za-z0-9]{6}$/, '')]);
-  if (names.length !== 1) {
-    const found = names.length === 0 ? 'no SSM document of this account is' : `${names.length} SSM documents (${names.join(', ')}) are`;
-    throw new OperationError(`${command}: ${found} tagged ${tag}=${secretArn}; pass --document NAME (the key set's document name, a stack output)`);
-  }
-  return { name: names[0], secretArn };
-}
-
-/** Names of this account's documents tagged `tag` = one of `values` (AemCryptoKeys tags its documents with its secret's ARN). */
-async function documentsTagged(ssm: SSMClient, tag: string, values: string[]): Promise<string[]> {
-  const names: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await ssm.send(new ListDocumentsCommand({
-      Filters: [{ Key: 'Owner', Values: ['Self'] }, { Key: `tag:${tag}`, Values: [...new Set(values)] }],
-      NextToken: token,
-    }));
-    // The tags are checked here too: not every endpoint (e.g. a local emulator) applies tag filters.
-    for (const d of page.DocumentIdentifiers ?? []) {
-      if (d.Name && d.Tags?.some((t) => t.Key === tag && values.includes(t.Value ?? ''))) names.push(d.Name);
-    }
-    token = page.NextToken;
-  } while (token);
-  return names;
-}
-
 function timeoutMs(opts: ParsedOptions, command: string): number {
   return positiveInt(opts.timeout as string | undefined, 'timeout', command, 900) * 1000;
 }
@@ -428,40 +378,4 @@ async function runKnownStatus(opts: ParsedOptions, ctx: Context): Promise<number
     ? `not ok on ${bad.length} of ${instances.length}: ${bad.map((i) => i.instanceId).join(', ')} (run with --verify for a fresh answer)\n`
     : `all ${instances.length} instance(s) had the keys at their last run (oldest answer ${formatAge(oldest)} old; --verify checks now)\n`);
   return ok ? EXIT_OK : EXIT_FAILED;
-}
-
-function knownTable(instances: KnownInstanceStatus[]): string {
-  const header = ['INSTANCE', 'SOURCE', 'RESULT', 'AGE', 'DETAIL'];
-  const rows = instances.map((i) => [i.instanceId, i.source, i.status, formatAge(i.ageSeconds), printable(i.detail ?? '')]);
-  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
-  return [header, ...rows].map((r) => r.map((v, c) => (c === r.length - 1 ? v : v.padEnd(widths[c]))).join('  ').trimEnd()).join('\n') + '\n';
-}
-
-function jsonResult(r: CommandResult, status = false) {
-  return {
-    commandId: r.commandId,
-    documentName: r.documentName,
-    status: r.status,
-    instances: r.instances.map((i) => ({
-      instanceId: i.instanceId,
-      status: i.status,
-      ...(status ? { match: i.status === 'Success' } : {}),
-      hmac: i.hmac ?? null,
-      master: i.master ?? null,
-      error: i.error ?? null,
-    })),
-  };
-}
-
-function table(instances: InstanceResult[], status: boolean): string {
-  const header = ['INSTANCE', status ? 'MATCH' : 'RESULT', 'HMAC', 'MASTER', 'ERROR'];
-  const rows = instances.map((i) => [
-    i.instanceId,
-    status ? (i.status === 'Success' ? 'yes' : (i.status === 'Failed' ? 'no' : `no (${i.status})`)) : i.status,
-    i.hmac ?? '-',
-    i.master ?? '-',
-    i.error ?? '',
-  ]);
-  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
-  return [header, ...rows].map((r) => r.map((v, c) => (c === r.length - 1 ? v : v.padEnd(widths[c]))).join('  ').trimEnd()).join('\n') + '\n';
 }

@@ -3,6 +3,7 @@ import { ArnFormat, Lazy, Stack, Token } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import type { TagAssociation } from '../tag-association';
 import { DeadLetterQueue } from './dead-letter-queue';
 import { METRICS } from './launch-results';
 
@@ -67,7 +68,7 @@ export class AssociationResults extends Construct {
     this.rule.addTarget({
       bind: () => ({ arn: logGroupArn, ...props.deadLetterQueue.targetSettings }),
     });
-    EventLogsPolicy.of(stack).allow(props.logGroup.logGroupArn, this.rule.ruleArn);
+    EventLogsPolicy.of(stack).allow(props.logGroup, this.rule);
     new logs.MetricFilter(this, 'Failures', {
       logGroup: props.logGroup,
       filterPattern: logs.FilterPattern.literal(ASSOCIATION_FAILURE_PATTERN),
@@ -85,8 +86,8 @@ export class AssociationResults extends Construct {
   }
 
   /** Counts the failed runs of one more association. */
-  public addAssociation(associationId: string): void {
-    this.associationIds.push(associationId);
+  public addAssociation(association: TagAssociation): void {
+    this.associationIds.push(association.associationId);
   }
 }
 
@@ -122,9 +123,9 @@ export class EventLogsPolicy extends Construct {
     this.node.addValidation({ validate: () => this.validateSize(scope) });
   }
 
-  /** EventBridge may write the events of `ruleArn` into the log group `logGroupArn` (a `log-group:NAME:*` ARN). */
-  public allow(logGroupArn: string, ruleArn: string): void {
-    this.targets.push({ logGroupArn, ruleArn });
+  /** EventBridge may write the events of `rule` into `logGroup`. */
+  public allow(logGroup: logs.ILogGroup, rule: events.IRule): void {
+    this.targets.push({ logGroupArn: logGroup.logGroupArn, ruleArn: rule.ruleArn });
   }
 
   private statements(): unknown[] {

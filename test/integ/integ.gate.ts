@@ -16,7 +16,7 @@ import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { AemCryptoKeys, RestartBehavior } from '../../lib';
-import { LifecycleGate } from '../../lib/lifecycle-gate';
+import { LifecycleGate } from '../../lib/private/lifecycle-gate';
 
 const QUICKSTART = '/opt/aem/crx-quickstart';
 const KEY_DIR = `${QUICKSTART}/launchpad/felix/bundle10/data`;
