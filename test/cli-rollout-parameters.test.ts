@@ -11,7 +11,7 @@ import { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { mockClient } from 'aws-sdk-client-mock';
 import { AemCryptoKeys, OnKeyMismatch, RestartBehavior } from '../lib';
-import { main } from '../lib/cli/main';
+import { runCli } from './support/cli-run';
 
 // Issue 19 item 1: rollout and status --verify send what the constructs send to those instances
 // (the tag association's parameters), refuse to guess without them, and check --param as synth does.
@@ -33,17 +33,11 @@ function associationParameters(): Record<string, string[]> {
   return { ...params, SecretId: [ARN] };
 }
 
-async function run(args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(args, {
-    stdout: { isTTY: false, write: (s: string) => { out.push(s); return true; } },
-    stderr: { isTTY: false, write: (s: string) => { err.push(s); return true; } },
-    pollMs: 1, sleep: async () => undefined,
-    ssm: new SSMClient({ region: 'eu-west-1' }), secretsManager: new SecretsManagerClient({ region: 'eu-west-1' }),
-  } as any);
-  return { code, stdout: out.join(''), stderr: err.join('') };
-}
+/** One in-process run, with clients the mocks answer and no waiting between polls. */
+const run = (args: string[]) => runCli(args, {
+  pollMs: 1, sleep: async () => undefined,
+  ssm: new SSMClient({ region: 'eu-west-1' }), secretsManager: new SecretsManagerClient({ region: 'eu-west-1' }),
+});
 
 beforeEach(() => {
   sm.reset();
