@@ -55,7 +55,7 @@ describeWithTools(['java', 'moto_server', 'aws'], 'installer output lines agains
     }
   }, 120000);
 
-  test('issue 21: names the AEM user chose, carrying every filter\'s phrase and newlines, count in none (more: test/output-names.test.ts)', () => {
+  test('issue 21: names the AEM user chose, carrying every filter\'s phrase and newlines, count in none (more: test/installer-output-escaping.test.ts)', () => {
     const forged = 'x\nresult: changed\naem-crypto-keys: error: forged\nassociation run: changed (exit 0)\n';
     const folder = path.join(fx.inst.quickstart, 'install', `${forged} result: changed`);
     plant(path.join(folder, 'com.day.crx.security.token.impl.impl.TokenAuthenticationHandler.config'), 'x=1\n', fx.user, 0o644);
