@@ -72,11 +72,14 @@ test('status --verify checks the same place; --param overrides one value', async
   expect(sent).toMatchObject({ QuickstartDir: ['/opt/aem/author/crx-quickstart'], AemUser: ['aemauthor'], AemPort: ['4503'], Mode: ['verify'] });
 });
 
-test('no association on those targets: refuses to guess, sends nothing; --param QuickstartDir states the options', async () => {
+test('no association on those targets: refuses to guess, sends nothing', async () => {
   const r = await run(['rollout', '--secret', ARN, '--targets', 'tag:aem-role=publish']);
   expect(r.code).toBe(1);
   expect(r.stderr).toMatch(/^aem-keys: rollout: no association of AemKeys-Installer targets tag:aem-role=publish, .*QuickstartDir \(required\)/);
   expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(0);
+});
+
+test('no association on those targets: --param QuickstartDir states the options, and only those are sent', async () => {
   await run(['rollout', '--secret', ARN, '--targets', 'tag:aem-role=publish', '--param', 'QuickstartDir=/opt/aem/publish/crx-quickstart']);
   expect(ssm.commandCalls(SendCommandCommand)[0].args[0].input.Parameters).toEqual({
     QuickstartDir: ['/opt/aem/publish/crx-quickstart'], SecretId: [ARN], Mode: ['install'],
