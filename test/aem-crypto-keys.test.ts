@@ -26,14 +26,24 @@ function logicalId(stack: Stack, construct: { node: any }): string {
 describe('AemCryptoKeys defaults', () => {
   const { template } = synth();
 
-  test('one secret, retained, encrypted with its own KMS key, never given a value by CloudFormation', () => {
+  const theSecret = () => (Object.values(template.findResources('AWS::SecretsManager::Secret')) as any[])[0];
+
+  test('one secret', () => {
     template.resourceCountIs('AWS::SecretsManager::Secret', 1);
-    const [secret] = Object.values(template.findResources('AWS::SecretsManager::Secret')) as any[];
-    expect(secret.DeletionPolicy).toBe('RetainExceptOnCreate');
-    expect(secret.UpdateReplacePolicy).toBe('Retain');
-    expect(secret.Properties.KmsKeyId).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^KeysKey/), 'Arn'] });
-    expect(secret.Properties.GenerateSecretString).toBeUndefined();
-    expect(secret.Properties.SecretString).toBeUndefined();
+  });
+
+  test('the secret is retained', () => {
+    expect(theSecret().DeletionPolicy).toBe('RetainExceptOnCreate');
+    expect(theSecret().UpdateReplacePolicy).toBe('Retain');
+  });
+
+  test('the secret is encrypted with its own KMS key', () => {
+    expect(theSecret().Properties.KmsKeyId).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^KeysKey/), 'Arn'] });
+  });
+
+  test('the secret is never given a value by CloudFormation', () => {
+    expect(theSecret().Properties.GenerateSecretString).toBeUndefined();
+    expect(theSecret().Properties.SecretString).toBeUndefined();
   });
 
   test('KMS key is customer managed, rotated and retained', () => {
@@ -54,38 +64,66 @@ describe('AemCryptoKeys defaults', () => {
       expect(resources.length).toBeGreaterThan(0);
       for (const r of resources) expect([type, r.DeletionPolicy, r.UpdateReplacePolicy]).toEqual([type, 'RetainExceptOnCreate', 'Retain']);
     }
-    // An explicit RETAIN is honoured as given.
+  });
+
+  test('an explicit removalPolicy RETAIN is honoured as given', () => {
     const { template: retained } = synth({ removalPolicy: RemovalPolicy.RETAIN });
     retained.hasResource('AWS::SecretsManager::Secret', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
   });
 
-  test('keys are generated once by a custom resource that only names the secret', () => {
+  test('keys are generated once by a custom resource that only names the secret (and the key lengths, 32 and 16)', () => {
     template.resourceCountIs('Custom::AemCryptoKeys', 1);
     const [generator] = Object.values(template.findResources('Custom::AemCryptoKeys')) as any[];
     expect(Object.keys(generator.Properties).sort()).toEqual(['HmacBytes', 'MasterBytes', 'SecretId', 'ServiceToken']);
     expect(generator.Properties.SecretId).toEqual({ Ref: expect.stringMatching(/^KeysSecret/) });
     expect([generator.Properties.HmacBytes, generator.Properties.MasterBytes]).toEqual(['32', '16']);
+  });
+
+  test('the generating custom resource is retained', () => {
+    const [generator] = Object.values(template.findResources('Custom::AemCryptoKeys')) as any[];
     expect(generator.DeletionPolicy).toBe('Retain');
   });
 
-  test('the generator logs into a log group of its own that expires (not a /aws/lambda group kept forever), one per stack', () => {
-    const { template: two } = synth({}, (stack) => new AemCryptoKeys(stack, 'Second'));
-    const functions = Object.values(two.findResources('AWS::Lambda::Function')) as any[];
-    expect(functions).toHaveLength(1);
-    const groups = two.findResources('AWS::Logs::LogGroup');
-    const [groupId] = Object.keys(groups).filter((id) => id.startsWith('CustomAemCryptoKeysGenerator'));
-    expect(groupId).toBeDefined();
-    expect(functions[0].Properties.LoggingConfig).toEqual({ LogGroup: { Ref: groupId } });
-    expect(groups[groupId].Properties.RetentionInDays).toBe(365);
+  describe('two key sets in one stack', () => {
+    let two: Template;
+    let functions: any[];
+    beforeAll(() => {
+      ({ template: two } = synth({}, (stack) => new AemCryptoKeys(stack, 'Second')));
+      functions = Object.values(two.findResources('AWS::Lambda::Function')) as any[];
+    });
+
+    test('one generator function per stack', () => {
+      expect(functions).toHaveLength(1);
+    });
+
+    test('the generator logs into a log group of its own that expires (not a /aws/lambda group kept forever)', () => {
+      const groups = two.findResources('AWS::Logs::LogGroup');
+      const [groupId] = Object.keys(groups).filter((id) => id.startsWith('CustomAemCryptoKeysGenerator'));
+      expect(groupId).toBeDefined();
+      expect(functions[0].Properties.LoggingConfig).toEqual({ LogGroup: { Ref: groupId } });
+      expect(groups[groupId].Properties.RetentionInDays).toBe(365);
+    });
   });
 
-  test('keyLengths reach the generator (which writes and checks them) and the installer document', () => {
-    const { template: sized } = synth({ keyLengths: { hmac: 64, master: 32 } });
-    const [generator] = Object.values(sized.findResources('Custom::AemCryptoKeys')) as any[];
-    expect([generator.Properties.HmacBytes, generator.Properties.MasterBytes]).toEqual(['64', '32']);
-    const installer = Object.values(sized.findResources('AWS::SSM::Document')).find((d: any) => d.Properties.Content.mainSteps?.[0]?.name === 'installKeys') as any;
-    expect([installer.Properties.Content.parameters.HmacBytes.default, installer.Properties.Content.parameters.MasterBytes.default]).toEqual(['64', '32']);
-    expect(() => synth({ keyLengths: { hmac: 0 } })).toThrow('hmacBytes (keyLengths.hmac) must be an integer from 1 to 4096, got 0');
+  describe('keyLengths', () => {
+    let sized: Template;
+    beforeAll(() => {
+      ({ template: sized } = synth({ keyLengths: { hmac: 64, master: 32 } }));
+    });
+
+    test('reach the generator (which writes and checks them)', () => {
+      const [generator] = Object.values(sized.findResources('Custom::AemCryptoKeys')) as any[];
+      expect([generator.Properties.HmacBytes, generator.Properties.MasterBytes]).toEqual(['64', '32']);
+    });
+
+    test('reach the installer document', () => {
+      const installer = Object.values(sized.findResources('AWS::SSM::Document')).find((d: any) => d.Properties.Content.mainSteps?.[0]?.name === 'installKeys') as any;
+      expect([installer.Properties.Content.parameters.HmacBytes.default, installer.Properties.Content.parameters.MasterBytes.default]).toEqual(['64', '32']);
+    });
+
+    test('out of range: refused at synth', () => {
+      expect(() => synth({ keyLengths: { hmac: 0 } })).toThrow('hmacBytes (keyLengths.hmac) must be an integer from 1 to 4096, got 0');
+    });
   });
 
   test('generator may write only this secret, and use the key only through Secrets Manager', () => {
@@ -152,19 +190,29 @@ describe('AemCryptoKeys props', () => {
     expect(secret.Properties.GenerateSecretString).toBeUndefined();
   });
 
-  test('existing secret: nothing created for keys, the installer defaults to that ARN', () => {
+  describe('an existing secret', () => {
     const arn = 'arn:aws:secretsmanager:eu-central-1:111111111111:secret:aem/keys-AbCdEf';
-    const stack = new Stack(new App(), 'Existing');
-    const keys = new AemCryptoKeys(stack, 'Keys', {
-      keySource: KeySource.fromSecret(secretsmanager.Secret.fromSecretCompleteArn(stack, 'S', arn)),
+    let keys: AemCryptoKeys;
+    let t: Template;
+    beforeAll(() => {
+      const stack = new Stack(new App(), 'Existing');
+      keys = new AemCryptoKeys(stack, 'Keys', {
+        keySource: KeySource.fromSecret(secretsmanager.Secret.fromSecretCompleteArn(stack, 'S', arn)),
+      });
+      t = Template.fromStack(stack);
     });
-    const t = Template.fromStack(stack);
-    t.resourceCountIs('AWS::SecretsManager::Secret', 0);
-    expect(secretKeys(t)).toEqual([]);
-    t.resourceCountIs('Custom::AemCryptoKeys', 0);
-    expect(keys.secret.secretArn).toBe(arn);
-    const doc = Object.values(t.findResources('AWS::SSM::Document'))[0] as any;
-    expect(doc.Properties.Content.parameters.SecretId.default).toBe(arn);
+
+    test('nothing is created for the keys: no secret, no key, no generator', () => {
+      t.resourceCountIs('AWS::SecretsManager::Secret', 0);
+      expect(secretKeys(t)).toEqual([]);
+      t.resourceCountIs('Custom::AemCryptoKeys', 0);
+      expect(keys.secret.secretArn).toBe(arn);
+    });
+
+    test('the installer defaults to that ARN', () => {
+      const doc = Object.values(t.findResources('AWS::SSM::Document'))[0] as any;
+      expect(doc.Properties.Content.parameters.SecretId.default).toBe(arn);
+    });
   });
 });
 

@@ -15,7 +15,7 @@ import { INSTALLER_PARAMETER_RULES } from '../lib/private/installer-checks';
 import { CHANGED_PATTERN, ERROR_PATTERN } from '../lib/private/key-set-logs';
 import { awsStandInDir, plainPython } from './support/aws-stand-in';
 import { countMatches } from './support/filter-pattern';
-import { outputLines, plant, renderScript, runScript, snapshotTree, synthInstaller } from './support/installer-harness';
+import { outputLines, plant, renderScript, RunResult, runScript, snapshotTree, synthInstaller } from './support/installer-harness';
 import { scanText } from './support/key-scan';
 import { keySetInstance } from './support/key-set-instance';
 import { Moto, startMoto } from './support/moto';
@@ -133,26 +133,43 @@ describeWithTools(['moto_server', 'aws'], 'aemkeys_logged: the shell path agains
   const eventsOf = (instance: string): Event[] =>
     logsApi(moto, 'GetLogEvents', { logGroupName: group, logStreamName: `association/${instance}`, startFromHead: true }).events;
 
-  test('one stream per instance, made by its first run; each run adds its lines in order, then its closing line; output and status unchanged', () => {
-    const before = streamNames(moto, group).length;
-    const id = newInstance();
-    const env = { AWS_SSM_INSTANCE_ID: id };
-    const r = logged({ out: 'bundles: x\nhmac: 0123abcd4567 replaced (was 89ab)\n\nresult: changed\n', err: 'a note on stderr\n', status: 0, env });
-    expect(r).toEqual({ status: 0, stdout: 'bundles: x\nhmac: 0123abcd4567 replaced (was 89ab)\n\nresult: changed\n', stderr: 'a note on stderr\n' });
-    const again = logged({ out: 'result: unchanged (nothing to do)\n', status: 0, env });
-    expect(again.stderr).toBe('');
-    const streams = newStreams(before);
-    expect(streams.map((s) => s.name)).toEqual([`association/${id}`]);
-    expect(STREAM.exec(streams[0].name)![1]).toBe(id);
-    const events = streams[0].events;
-    expect(events.map((e) => e.message)).toEqual([
-      'bundles: x', 'hmac: 0123abcd4567 replaced (was 89ab)', 'result: changed', 'a note on stderr', 'association run: changed (exit 0)',
-      'result: unchanged (nothing to do)', 'association run: unchanged (exit 0)',
-    ]);
-    const times = events.map((e) => e.timestamp);
-    expect(times.slice(0, 5).every((t, i) => i === 0 || t > times[i - 1])).toBe(true);
-    expect(Math.abs(times[0] - Date.now())).toBeLessThan(5 * 60000);
-  }, 60000);
+  describe('two runs of one instance', () => {
+    let id: string;
+    let r: ReturnType<typeof logged>;
+    let again: ReturnType<typeof logged>;
+    let streams: ReturnType<typeof newStreams>;
+    beforeAll(() => {
+      const before = streamNames(moto, group).length;
+      id = newInstance();
+      const env = { AWS_SSM_INSTANCE_ID: id };
+      r = logged({ out: 'bundles: x\nhmac: 0123abcd4567 replaced (was 89ab)\n\nresult: changed\n', err: 'a note on stderr\n', status: 0, env });
+      again = logged({ out: 'result: unchanged (nothing to do)\n', status: 0, env });
+      streams = newStreams(before);
+    }, 60000);
+
+    test('output and status unchanged', () => {
+      expect(r).toEqual({ status: 0, stdout: 'bundles: x\nhmac: 0123abcd4567 replaced (was 89ab)\n\nresult: changed\n', stderr: 'a note on stderr\n' });
+      expect(again.stderr).toBe('');
+    });
+
+    test('one stream per instance, made by its first run', () => {
+      expect(streams.map((s) => s.name)).toEqual([`association/${id}`]);
+      expect(STREAM.exec(streams[0].name)![1]).toBe(id);
+    });
+
+    test('each run adds its lines in order, then its closing line', () => {
+      expect(streams[0].events.map((e) => e.message)).toEqual([
+        'bundles: x', 'hmac: 0123abcd4567 replaced (was 89ab)', 'result: changed', 'a note on stderr', 'association run: changed (exit 0)',
+        'result: unchanged (nothing to do)', 'association run: unchanged (exit 0)',
+      ]);
+    });
+
+    test('the events carry rising timestamps of now', () => {
+      const times = streams[0].events.map((e) => e.timestamp);
+      expect(times.slice(0, 5).every((t, i) => i === 0 || t > times[i - 1])).toBe(true);
+      expect(Math.abs(times[0] - Date.now())).toBeLessThan(5 * 60000);
+    });
+  });
 
   test('JSON escaping: quotes, backslashes, tabs and Unicode arrive as they were; other control characters as ?', () => {
     const before = streamNames(moto, group).length;
@@ -179,19 +196,32 @@ describeWithTools(['moto_server', 'aws'], 'aemkeys_logged: the shell path agains
     ]);
   }, 60000);
 
-  test('the closing line: failed for a status other than 0 or 3, the result word otherwise; the host name without the SSM agent\'s instance id', () => {
-    const ids = [newInstance(), newInstance()];
-    const err = 'aem-crypto-keys: error: the keys were written, but systemctl restart aem failed\n';
-    expect(logged({ out: 'result: changed\n', err, status: 1, env: { AWS_SSM_INSTANCE_ID: ids[0] } }).status).toBe(1);
-    const mismatch = 'hmac: x differs\nresult: mismatch (Mode=verify changed nothing)\n';
-    expect(logged({ out: mismatch, status: 3, env: { AWS_SSM_INSTANCE_ID: ids[1] } }).status).toBe(3);
-    expect(logged({ out: '', err: '', status: 7, env: { AWS_SSM_INSTANCE_ID: '' } }).status).toBe(7);
-    const host = eventsOf(os.hostname());
-    expect([eventsOf(ids[0]).at(-1)!.message, eventsOf(ids[1]).at(-1)!.message, host.at(-1)!.message]).toEqual([
-      'association run: failed (exit 1)', 'association run: mismatch (exit 3)', 'association run: failed (exit 7)',
-    ]);
-    expect(host).toHaveLength(1);
-  }, 60000);
+  describe('runs ending with status 1, 3 and (without the SSM agent\'s instance id) 7', () => {
+    const ids: string[] = [];
+    const statuses: Array<number | null> = [];
+    beforeAll(() => {
+      ids.push(newInstance(), newInstance());
+      const err = 'aem-crypto-keys: error: the keys were written, but systemctl restart aem failed\n';
+      statuses.push(logged({ out: 'result: changed\n', err, status: 1, env: { AWS_SSM_INSTANCE_ID: ids[0] } }).status);
+      const mismatch = 'hmac: x differs\nresult: mismatch (Mode=verify changed nothing)\n';
+      statuses.push(logged({ out: mismatch, status: 3, env: { AWS_SSM_INSTANCE_ID: ids[1] } }).status);
+      statuses.push(logged({ out: '', err: '', status: 7, env: { AWS_SSM_INSTANCE_ID: '' } }).status);
+    }, 60000);
+
+    test('each keeps its status', () => {
+      expect(statuses).toEqual([1, 3, 7]);
+    });
+
+    test('the closing line: failed for a status other than 0 or 3, the result word otherwise', () => {
+      expect([eventsOf(ids[0]).at(-1)!.message, eventsOf(ids[1]).at(-1)!.message, eventsOf(os.hostname()).at(-1)!.message]).toEqual([
+        'association run: failed (exit 1)', 'association run: mismatch (exit 3)', 'association run: failed (exit 7)',
+      ]);
+    });
+
+    test('without the SSM agent\'s instance id, the stream is the host name\'s', () => {
+      expect(eventsOf(os.hostname())).toHaveLength(1);
+    });
+  });
 
   describe('a failure to send is one warning line; status, stdout and stderr otherwise unchanged', () => {
     test('no such log group', () => {
@@ -299,33 +329,47 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'the real installer 
   const fx = keySetInstance('shipped', () => agent);
   beforeAll(() => logsApi(fx.moto, 'CreateLogGroup', { logGroupName: group }));
 
-  test('every run arrives whole (its lines, then the closing line); the metric filters count drift repaired, changes and errors; no key material anywhere', () => {
-    const first = fx.run({ SecretId: fx.good, LogGroupName: group });
-    const second = fx.run({ SecretId: fx.good, LogGroupName: group });
-    plant(path.join(fx.inst.keyDir, 'hmac'), randomBytes(32), fx.user); // drift: someone changed the key
-    const repair = fx.run({ SecretId: fx.good, LogGroupName: group });
-    const failing = fx.run({ SecretId: fx.short, LogGroupName: group });
-    const verify = fx.run({ SecretId: fx.good, Mode: 'verify', LogGroupName: group });
-    expect([first, second, repair, failing, verify].map((r) => r.status)).toEqual([0, 0, 0, 1, 0]);
-    expect(repair.stdout).toMatch(/^hmac: [0-9a-f]{12} replaced \(was [0-9a-f]{12}\)$/m);
+  // Five runs, in this order: the install, the same again, a repair of drift, a failing run, a verify run.
+  describe('five runs: install, again, drift repaired, failing, verify', () => {
+    let runs: RunResult[];
+    let streams: ReturnType<typeof readGroup>;
+    const all = () => streams.flatMap((s) => s.events.map((e) => e.message));
+    beforeAll(() => {
+      const first = fx.run({ SecretId: fx.good, LogGroupName: group });
+      const second = fx.run({ SecretId: fx.good, LogGroupName: group });
+      plant(path.join(fx.inst.keyDir, 'hmac'), randomBytes(32), fx.user); // drift: someone changed the key
+      const repair = fx.run({ SecretId: fx.good, LogGroupName: group });
+      const failing = fx.run({ SecretId: fx.short, LogGroupName: group });
+      const verify = fx.run({ SecretId: fx.good, Mode: 'verify', LogGroupName: group });
+      runs = [first, second, repair, failing, verify];
+      streams = readGroup(fx.moto, group);
+    }, 180000);
 
-    const streams = readGroup(fx.moto, group);
-    expect(streams.map((s) => s.name)).toEqual(['association/i-0fedcba9876543210']);
-    const closing = ['changed (exit 0)', 'unchanged (exit 0)', 'changed (exit 0)', 'failed (exit 1)', 'verified (exit 0)'];
-    const runs = [first, second, repair, failing, verify];
-    expect(streams[0].events.map((e) => e.message)).toEqual(runs.flatMap((r, i) => [...outputLines(r), `association run: ${closing[i]}`]));
+    test('the runs end as they should; the third repairs the drift', () => {
+      expect(runs.map((r) => r.status)).toEqual([0, 0, 0, 1, 0]);
+      expect(runs[2].stdout).toMatch(/^hmac: [0-9a-f]{12} replaced \(was [0-9a-f]{12}\)$/m);
+    });
 
-    const all = streams.flatMap((s) => s.events.map((e) => e.message));
-    const count = (pattern: string) => countMatches(pattern, all);
-    expect({
-      associationChanged: count(ASSOCIATION_CHANGED_PATTERN),
-      installerChanged: count(CHANGED_PATTERN),
-      installerErrors: count(ERROR_PATTERN),
-      associationFailures: count(ASSOCIATION_FAILURE_PATTERN),
-    }).toEqual({ associationChanged: 2, installerChanged: 2, installerErrors: 1, associationFailures: 0 });
-    // What reached the log group never holds key material.
-    expect(scanText(all.join('\n'), [fx.keys.hmac, fx.keys.master])).toEqual([]);
-  }, 180000);
+    test('every run arrives whole in the instance\'s stream: its lines, then the closing line', () => {
+      expect(streams.map((s) => s.name)).toEqual(['association/i-0fedcba9876543210']);
+      const closing = ['changed (exit 0)', 'unchanged (exit 0)', 'changed (exit 0)', 'failed (exit 1)', 'verified (exit 0)'];
+      expect(streams[0].events.map((e) => e.message)).toEqual(runs.flatMap((r, i) => [...outputLines(r), `association run: ${closing[i]}`]));
+    });
+
+    test('the metric filters count drift repaired, changes and errors', () => {
+      const count = (pattern: string) => countMatches(pattern, all());
+      expect({
+        associationChanged: count(ASSOCIATION_CHANGED_PATTERN),
+        installerChanged: count(CHANGED_PATTERN),
+        installerErrors: count(ERROR_PATTERN),
+        associationFailures: count(ASSOCIATION_FAILURE_PATTERN),
+      }).toEqual({ associationChanged: 2, installerChanged: 2, installerErrors: 1, associationFailures: 0 });
+    });
+
+    test('what reached the log group never holds key material', () => {
+      expect(scanText(all().join('\n'), [fx.keys.hmac, fx.keys.master])).toEqual([]);
+    });
+  });
 
   test('a failure to send changes nothing on the instance and in the output but one warning line', () => {
     const plain = fx.run({ SecretId: fx.good });

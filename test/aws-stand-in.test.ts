@@ -76,8 +76,10 @@ describeWithTools(['moto_server', 'aws'], 'AWS CLI stand-in against the real AWS
     }
   });
 
-  test('put-secret-value from stdin: the same value stored, a version ID printed, the same errors', async () => {
-    const value = '{"hmac":"' + Buffer.alloc(32, 3).toString('base64') + '","master":"' + Buffer.alloc(16, 4).toString('base64') + '","format":1}';
+  const keySetValue = '{"hmac":"' + Buffer.alloc(32, 3).toString('base64') + '","master":"' + Buffer.alloc(16, 4).toString('base64') + '","format":1}';
+
+  test('put-secret-value from stdin: the same value stored, a version ID printed', async () => {
+    const value = keySetValue;
     const real = run(realAws(), put(arns.empty), value);
     expect(real).toEqual({ status: 0, stdout: expect.any(String), stderr: '' });
     const realStored = await secrets.value(arns.empty);
@@ -90,7 +92,10 @@ describeWithTools(['moto_server', 'aws'], 'AWS CLI stand-in against the real AWS
       expect(r.stdout).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\n$/);
     }
     expect((await secrets.versions(arns.empty))).toEqual(expect.arrayContaining([real.stdout.trim(), mine.stdout.trim()]));
-    expect(run(noFallback, put(arns.missing), value)).toEqual(run(realAws(), put(arns.missing), value));
+  });
+
+  test('put-secret-value to a secret that does not exist: the same error', () => {
+    expect(run(noFallback, put(arns.missing), keySetValue)).toEqual(run(realAws(), put(arns.missing), keySetValue));
   });
 
   const logs = (operation: 'create-log-stream' | 'put-log-events', group: string, stream: string) => ['logs', operation, '--region', 'us-east-1',

@@ -37,21 +37,30 @@ describe('resolveStack', () => {
     expect(user.Select).toBe('b');
   });
 
-  test('a secret\'s Ref is its ARN with Secrets Manager\'s six-character suffix; a key\'s Arn holds its id', () => {
+  test('a secret\'s Ref is its ARN with Secrets Manager\'s six-character suffix', () => {
     expect(user.Secret).toBe(`arn:aws:secretsmanager:eu-west-1:${TEST_ACCOUNT}:secret:aem/keys-${secretSuffix('aem/keys')}`);
     expect(secretSuffix('aem/keys')).toMatch(/^[a-z]{6}$/);
+  });
+
+  test('a key\'s Arn holds its id', () => {
     expect(stack.resources.Secret.Properties.KmsKeyId).toBe(`arn:aws:kms:eu-west-1:${TEST_ACCOUNT}:key/${stack.ref('Key')}`);
   });
 
-  test('generated names are per stack and logical ID; a role\'s ARN keeps its path', () => {
+  test('generated names are per stack and logical ID', () => {
     expect(stack.ref('Group')).toMatch(/^Stack-Group-[0-9A-F]{13}$/);
     expect(resolveStack(template, { stackName: 'Other', region: 'eu-west-1' }).ref('Group')).not.toBe(stack.ref('Group'));
+  });
+
+  test('a role\'s ARN keeps its path', () => {
     expect(user.Role).toBe(`arn:aws:iam::${TEST_ACCOUNT}:role/svc/${stack.ref('Role')}`);
   });
 
-  test('refuses a reference to an unknown logical ID and an import', () => {
+  test('refuses a reference to an unknown logical ID', () => {
     expect(() => resolveStack({ Resources: { A: { Type: 'X', Properties: { B: { Ref: 'Nope' } } } } }, { stackName: 's', region: 'r' }))
       .toThrow(/unknown logical ID Nope/);
+  });
+
+  test('refuses an import', () => {
     expect(() => resolveStack({ Resources: { A: { Type: 'X', Properties: { B: { 'Fn::ImportValue': 'x' } } } } }, { stackName: 's', region: 'r' }))
       .toThrow(/ImportValue/);
   });

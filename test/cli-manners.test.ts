@@ -46,11 +46,15 @@ test('--version prints the package version', async () => {
   expect(r).toEqual({ code: 0, stdout: `aem-keys ${JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version} (cdk-aem-crypto-keys)\n`, stderr: '' });
 });
 
-test('bare aem-keys prints the help to stderr and exits 2; --help prints it to stdout', async () => {
+test('bare aem-keys prints the help to stderr and exits 2', async () => {
   const bare = await runCli([]);
   expect(bare.code).toBe(2);
   expect(bare.stdout).toBe('');
   expect(bare.stderr).toMatch(/^aem-keys: manage the shared AEM crypto keys/);
+});
+
+test('--help prints the same help to stdout', async () => {
+  const bare = await runCli([]);
   const help = await runCli(['--help']);
   expect(help.code).toBe(0);
   expect(help.stdout).toBe(bare.stderr);
@@ -61,6 +65,9 @@ test('--json failures print a JSON error object on stdout (and the line on stder
   expect(r.code).toBe(1);
   expect(JSON.parse(r.stdout)).toEqual({ error: '--hmac: cannot read /nonexistent/hmac: no such file (ENOENT)', exitCode: 1 });
   expect(r.stderr).toBe('aem-keys: --hmac: cannot read /nonexistent/hmac: no such file (ENOENT)\n');
+});
+
+test('--json usage errors print a JSON error object too, exit 2', async () => {
   const usage = await runCli(['rollout', '--json']);
   expect(usage.code).toBe(2);
   expect(JSON.parse(usage.stdout)).toMatchObject({ exitCode: 2, error: expect.stringContaining('--secret') });

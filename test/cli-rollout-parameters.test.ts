@@ -11,7 +11,7 @@ import { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { mockClient } from 'aws-sdk-client-mock';
 import { AemCryptoKeys, OnKeyMismatch, RestartBehavior } from '../lib';
-import { main } from '../lib/cli/main';
+import { runCli } from './support/cli-run';
 
 // Issue 19 item 1: rollout and status --verify send what the constructs send to those instances
 // (the tag association's parameters), refuse to guess without them, and check --param as synth does.
@@ -33,17 +33,11 @@ function associationParameters(): Record<string, string[]> {
   return { ...params, SecretId: [ARN] };
 }
 
-async function run(args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(args, {
-    stdout: { isTTY: false, write: (s: string) => { out.push(s); return true; } },
-    stderr: { isTTY: false, write: (s: string) => { err.push(s); return true; } },
-    pollMs: 1, sleep: async () => undefined,
-    ssm: new SSMClient({ region: 'eu-west-1' }), secretsManager: new SecretsManagerClient({ region: 'eu-west-1' }),
-  } as any);
-  return { code, stdout: out.join(''), stderr: err.join('') };
-}
+/** One in-process run, with clients the mocks answer and no waiting between polls. */
+const run = (args: string[]) => runCli(args, {
+  pollMs: 1, sleep: async () => undefined,
+  ssm: new SSMClient({ region: 'eu-west-1' }), secretsManager: new SecretsManagerClient({ region: 'eu-west-1' }),
+});
 
 beforeEach(() => {
   sm.reset();
@@ -78,11 +72,14 @@ test('status --verify checks the same place; --param overrides one value', async
   expect(sent).toMatchObject({ QuickstartDir: ['/opt/aem/author/crx-quickstart'], AemUser: ['aemauthor'], AemPort: ['4503'], Mode: ['verify'] });
 });
 
-test('no association on those targets: refuses to guess, sends nothing; --param QuickstartDir states the options', async () => {
+test('no association on those targets: refuses to guess, sends nothing', async () => {
   const r = await run(['rollout', '--secret', ARN, '--targets', 'tag:aem-role=publish']);
   expect(r.code).toBe(1);
   expect(r.stderr).toMatch(/^aem-keys: rollout: no association of AemKeys-Installer targets tag:aem-role=publish, .*QuickstartDir \(required\)/);
   expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(0);
+});
+
+test('no association on those targets: --param QuickstartDir states the options, and only those are sent', async () => {
   await run(['rollout', '--secret', ARN, '--targets', 'tag:aem-role=publish', '--param', 'QuickstartDir=/opt/aem/publish/crx-quickstart']);
   expect(ssm.commandCalls(SendCommandCommand)[0].args[0].input.Parameters).toEqual({
     QuickstartDir: ['/opt/aem/publish/crx-quickstart'], SecretId: [ARN], Mode: ['install'],

@@ -60,8 +60,11 @@ beforeEach(() => {
   }));
 });
 
-test('reads association runs, else the last installer run, per tagged instance, with ages; nothing is sent; exit 1 on a failure or an unknown', async () => {
-  const r = await run(['status', '--secret', ARN, '--targets', 'tag:aem-role=publish']);
+// Each test runs the command itself (the mocks are reset before each; a run takes milliseconds).
+const statusOfPublish = () => run(['status', '--secret', ARN, '--targets', 'tag:aem-role=publish']);
+
+test('reads association runs, else the last installer run, per tagged instance, with ages; exit 1 on a failure or an unknown', async () => {
+  const r = await statusOfPublish();
   expect(r.stderr).toBe('');
   expect(r.code).toBe(1);
   const lines = r.stdout.trimEnd().split('\n');
@@ -71,13 +74,24 @@ test('reads association runs, else the last installer run, per tagged instance, 
   expect(lines[3]).toMatch(/^i-0000000000000000c\s+last run\s+Success\s+2d\s+command verify \(aem-keys status\)$/);
   expect(lines[4]).toMatch(/^i-0000000000000000d\s+none\s+unknown\s+-\s+no association run or command of AemKeys-Installer recorded$/);
   expect(lines[5]).toBe('not ok on 2 of 4: i-0000000000000000b, i-0000000000000000d (run with --verify for a fresh answer)');
+});
+
+test('nothing is sent to the instances', async () => {
+  await statusOfPublish();
   expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(0);
-  // The tag filter, pagination, and the installer document as the command filter.
+});
+
+test('finds the instances by the tag filter, every page', async () => {
+  await statusOfPublish();
   const info = ssm.commandCalls(DescribeInstanceInformationCommand).map((c) => c.args[0].input);
   expect(info).toEqual([
     { Filters: [{ Key: 'tag:aem-role', Values: ['publish'] }], MaxResults: 50, NextToken: undefined },
     { Filters: [{ Key: 'tag:aem-role', Values: ['publish'] }], MaxResults: 50, NextToken: 'p2' },
   ]);
+});
+
+test('looks up the last runs of the installer document, only where no association ran', async () => {
+  await statusOfPublish();
   const listed = ssm
     .commandCalls(ListCommandInvocationsCommand)
     .map((c) => c.args[0].input)
@@ -88,26 +102,38 @@ test('reads association runs, else the last installer run, per tagged instance, 
   ]);
 });
 
-test('--json: every answer with its time and age; all successful exits 0 and names the oldest answer', async () => {
-  ssm.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [{ InstanceId: 'i-0000000000000000a' }, { InstanceId: 'i-0000000000000000c' }] });
-  const r = await run(['status', '--secret', ARN, '--targets', 'tag:aem-role=publish', '--json']);
-  expect(r.code).toBe(0);
-  const out = JSON.parse(r.stdout);
-  expect(out).toMatchObject({ documentName: DOC, verified: false, ok: true, notOk: [] });
-  expect(out.instances).toEqual([
-    { instanceId: 'i-0000000000000000a', source: 'association', status: 'Success', at: ago(12).toISOString(), ageSeconds: 720, detail: '1 out of 1 plugin processed, 1 success' },
-    { instanceId: 'i-0000000000000000c', source: 'last run', status: 'Success', at: ago(2900).toISOString(), ageSeconds: 174000, detail: 'command verify (aem-keys status)' },
-  ]);
-  const table = await run(['status', '--secret', ARN, '--targets', 'tag:aem-role=publish']);
-  expect(table.code).toBe(0);
-  expect(table.stdout).toContain('all 2 instance(s) had the keys at their last run (oldest answer 2d old; --verify checks now)');
+describe('all successful', () => {
+  beforeEach(() => {
+    ssm.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [{ InstanceId: 'i-0000000000000000a' }, { InstanceId: 'i-0000000000000000c' }] });
+  });
+
+  test('--json: every answer with its time and age; exit 0', async () => {
+    const r = await run(['status', '--secret', ARN, '--targets', 'tag:aem-role=publish', '--json']);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ documentName: DOC, verified: false, ok: true, notOk: [] });
+    expect(out.instances).toEqual([
+      { instanceId: 'i-0000000000000000a', source: 'association', status: 'Success', at: ago(12).toISOString(), ageSeconds: 720, detail: '1 out of 1 plugin processed, 1 success' },
+      { instanceId: 'i-0000000000000000c', source: 'last run', status: 'Success', at: ago(2900).toISOString(), ageSeconds: 174000, detail: 'command verify (aem-keys status)' },
+    ]);
+  });
+
+  test('the table: exit 0, naming the oldest answer', async () => {
+    const table = await run(['status', '--secret', ARN, '--targets', 'tag:aem-role=publish']);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toContain('all 2 instance(s) had the keys at their last run (oldest answer 2d old; --verify checks now)');
+  });
 });
 
-test('no tagged managed instance: exit 1; --param and --timeout belong to --verify', async () => {
+test('no tagged managed instance: exit 1', async () => {
   ssm.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [] });
   const r = await run(['status', '--secret', ARN, '--targets', 'tag:aem-role=nobody']);
   expect(r.code).toBe(1);
   expect(r.stdout).toBe('no managed instance carries tag:aem-role=nobody\n');
+});
+
+test('--param and --timeout belong to --verify', async () => {
+  ssm.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [] });
   expect((await run(['status', '--secret', ARN, '--targets', 'tag:a=b', '--param', 'QuickstartDir=/x'])).stderr).toMatch(/--param applies to --verify only/);
   expect((await run(['status', '--secret', ARN, '--targets', 'tag:a=b', '--timeout', '5'])).code).toBe(2);
 });

@@ -54,43 +54,73 @@ beforeEach(() => {
   ssm.on(DescribeAssociationCommand).resolves({ AssociationDescription: { Parameters: { SecretId: [ARN], QuickstartDir: ['/opt/aem/publish/crx-quickstart'] } } });
 });
 
-test('status --verify: mismatches are listed per instance from ListCommandInvocations and exit 1', async () => {
-  ssm.on(ListCommandsCommand)
-    .resolvesOnce({ Commands: [{ CommandId: 'cmd-1', Status: 'InProgress', TargetCount: 3, CompletedCount: 1, ErrorCount: 0, InstanceIds: [] }] })
-    .resolves({ Commands: [{ CommandId: 'cmd-1', Status: 'Failed', TargetCount: 3, CompletedCount: 3, ErrorCount: 1, InstanceIds: [] }] });
-  ssm.on(ListCommandInvocationsCommand)
-    .resolvesOnce({ CommandInvocations: [ok('i-0000000000000000a'), bad('i-0000000000000000b', 'hmac differs from the secret')], NextToken: 't' })
-    .resolves({ CommandInvocations: [{ InstanceId: 'i-0000000000000000c', Status: 'TimedOut', StatusDetails: 'Delivery Timed Out', CommandPlugins: [] }] });
-
-  const r = await run(['status', '--secret', ARN, '--targets', 'tag:aem-role=publish', '--verify']);
-  expect(r.code).toBe(1);
-  const lines = r.stdout.trimEnd().split('\n');
-  expect(lines[1]).toMatch(/^i-0000000000000000a\s+yes\s+aaaaaaaaaaaa\s+bbbbbbbbbbbb$/);
-  expect(lines[2]).toMatch(/^i-0000000000000000b\s+no\s+cccccccccccc\s+dddddddddddd\s+failed to run commands: exit status 1$/);
-  expect(lines[3]).toMatch(/^i-0000000000000000c\s+no \(TimedOut\)\s+-\s+-\s+Delivery Timed Out$/);
-  expect(lines[4]).toBe('not matching on 2 of 3: i-0000000000000000b, i-0000000000000000c');
-
-  const send = ssm.commandCalls(SendCommandCommand)[0].args[0].input;
-  expect(send).toMatchObject({
-    DocumentName: 'AemKeys-Installer', Targets: [{ Key: 'tag:aem-role', Values: ['publish'] }],
-    Parameters: { SecretId: [ARN], Mode: ['verify'] }, MaxConcurrency: '100%', MaxErrors: '100%',
+describe('status --verify on three instances: one matching, one failed, one timed out', () => {
+  // Each test runs the command (the mocks are reset before each; a run takes milliseconds).
+  beforeEach(() => {
+    ssm.on(ListCommandsCommand)
+      .resolvesOnce({ Commands: [{ CommandId: 'cmd-1', Status: 'InProgress', TargetCount: 3, CompletedCount: 1, ErrorCount: 0, InstanceIds: [] }] })
+      .resolves({ Commands: [{ CommandId: 'cmd-1', Status: 'Failed', TargetCount: 3, CompletedCount: 3, ErrorCount: 1, InstanceIds: [] }] });
+    ssm.on(ListCommandInvocationsCommand)
+      .resolvesOnce({ CommandInvocations: [ok('i-0000000000000000a'), bad('i-0000000000000000b', 'hmac differs from the secret')], NextToken: 't' })
+      .resolves({ CommandInvocations: [{ InstanceId: 'i-0000000000000000c', Status: 'TimedOut', StatusDetails: 'Delivery Timed Out', CommandPlugins: [] }] });
   });
-  expect(ssm.commandCalls(ListCommandInvocationsCommand)[1].args[0].input).toMatchObject({ CommandId: 'cmd-1', Details: true, NextToken: 't' });
-  // The region comes from the secret ARN.
-  expect(await ssm.commandCalls(SendCommandCommand)[0].thisValue.config.region()).toBe('eu-west-1');
+  const verify = () => run(['status', '--secret', ARN, '--targets', 'tag:aem-role=publish', '--verify']);
+
+  test('mismatches are listed per instance and exit 1', async () => {
+    const r = await verify();
+    expect(r.code).toBe(1);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines[1]).toMatch(/^i-0000000000000000a\s+yes\s+aaaaaaaaaaaa\s+bbbbbbbbbbbb$/);
+    expect(lines[2]).toMatch(/^i-0000000000000000b\s+no\s+cccccccccccc\s+dddddddddddd\s+failed to run commands: exit status 1$/);
+    expect(lines[3]).toMatch(/^i-0000000000000000c\s+no \(TimedOut\)\s+-\s+-\s+Delivery Timed Out$/);
+    expect(lines[4]).toBe('not matching on 2 of 3: i-0000000000000000b, i-0000000000000000c');
+  });
+
+  test('sends the installer with Mode=verify to the tag, to all instances at once', async () => {
+    await verify();
+    const send = ssm.commandCalls(SendCommandCommand)[0].args[0].input;
+    expect(send).toMatchObject({
+      DocumentName: 'AemKeys-Installer', Targets: [{ Key: 'tag:aem-role', Values: ['publish'] }],
+      Parameters: { SecretId: [ARN], Mode: ['verify'] }, MaxConcurrency: '100%', MaxErrors: '100%',
+    });
+  });
+
+  test('reads every page of ListCommandInvocations', async () => {
+    await verify();
+    expect(ssm.commandCalls(ListCommandInvocationsCommand)[1].args[0].input).toMatchObject({ CommandId: 'cmd-1', Details: true, NextToken: 't' });
+  });
+
+  test('the region comes from the secret ARN', async () => {
+    await verify();
+    expect(await ssm.commandCalls(SendCommandCommand)[0].thisValue.config.region()).toBe('eu-west-1');
+  });
 });
 
-test('rollout: names failed instances, --json lists them, progress goes to stderr', async () => {
-  ssm.on(ListCommandsCommand).resolves({ Commands: [{ CommandId: 'cmd-1', Status: 'Failed', TargetCount: 2, CompletedCount: 2, ErrorCount: 1 }] });
-  ssm.on(ListCommandInvocationsCommand).resolves({ CommandInvocations: [ok('i-0000000000000000a'), bad('i-0000000000000000b', 'no com.adobe.granite.crypto.file bundle under /opt/aem/crx-quickstart')] });
-  const r = await run(['rollout', '--secret', ARN, '--targets', 'tag:aem-role=publish', '--max-concurrency', '25%', '--max-errors', '2', '--json']);
-  expect(r.code).toBe(1);
-  const out = JSON.parse(r.stdout);
-  expect(out.failed).toEqual(['i-0000000000000000b']);
-  expect(out.ok).toBe(false);
-  expect(out.instances[1]).toMatchObject({ instanceId: 'i-0000000000000000b', status: 'Failed' });
-  expect(ssm.commandCalls(SendCommandCommand)[0].args[0].input).toMatchObject({ MaxConcurrency: '25%', MaxErrors: '2', Parameters: { Mode: ['install'] } });
-  expect(r.stderr).toContain('command cmd-1: Failed, 2/2 done, 1 failed');
+describe('rollout --json on two instances, one failing', () => {
+  beforeEach(() => {
+    ssm.on(ListCommandsCommand).resolves({ Commands: [{ CommandId: 'cmd-1', Status: 'Failed', TargetCount: 2, CompletedCount: 2, ErrorCount: 1 }] });
+    ssm.on(ListCommandInvocationsCommand).resolves({ CommandInvocations: [ok('i-0000000000000000a'), bad('i-0000000000000000b', 'no com.adobe.granite.crypto.file bundle under /opt/aem/crx-quickstart')] });
+  });
+  const rollout = () => run(['rollout', '--secret', ARN, '--targets', 'tag:aem-role=publish', '--max-concurrency', '25%', '--max-errors', '2', '--json']);
+
+  test('names the failed instances and lists them in the JSON, exit 1', async () => {
+    const r = await rollout();
+    expect(r.code).toBe(1);
+    const out = JSON.parse(r.stdout);
+    expect(out.failed).toEqual(['i-0000000000000000b']);
+    expect(out.ok).toBe(false);
+    expect(out.instances[1]).toMatchObject({ instanceId: 'i-0000000000000000b', status: 'Failed' });
+  });
+
+  test('sends the installer with Mode=install and the rate controls given', async () => {
+    await rollout();
+    expect(ssm.commandCalls(SendCommandCommand)[0].args[0].input).toMatchObject({ MaxConcurrency: '25%', MaxErrors: '2', Parameters: { Mode: ['install'] } });
+  });
+
+  test('progress goes to stderr', async () => {
+    const r = await rollout();
+    expect(r.stderr).toContain('command cmd-1: Failed, 2/2 done, 1 failed');
+  });
 });
 
 test('rollout: SSM stopping after max errors leaves instances not run, which count as failed', async () => {
@@ -117,36 +147,57 @@ test('a wait that times out says so and exits 1 without claiming success', async
   expect(ssm.commandCalls(ListCommandsCommand)).toHaveLength(6);
 });
 
-test('export: prints the instance output (fingerprints) and fails when the instance refused', async () => {
-  sm.on(DescribeSecretCommand).resolves({ ARN, Tags: [{ Key: 'aem-crypto-keys:export-document', Value: 'AemKeys-Export' }] });
-  ssm.on(ListCommandsCommand).resolves({ Commands: [{ CommandId: 'cmd-1', Status: 'Failed', TargetCount: 1, CompletedCount: 1, ErrorCount: 1, InstanceIds: ['i-0123456789abcdef0'] }] });
-  ssm.on(GetCommandInvocationCommand).resolves({
-    Status: 'Failed', StatusDetails: 'Failed', ResponseCode: 1,
-    StandardOutputContent: 'instance hmac 111111111111 master 222222222222\n',
-    StandardErrorContent: 'the secret already holds different keys (hmac 333333333333, master 444444444444); pass Force=true to replace them\n',
+describe('export refused by the instance', () => {
+  beforeEach(() => {
+    sm.on(DescribeSecretCommand).resolves({ ARN, Tags: [{ Key: 'aem-crypto-keys:export-document', Value: 'AemKeys-Export' }] });
+    ssm.on(ListCommandsCommand).resolves({ Commands: [{ CommandId: 'cmd-1', Status: 'Failed', TargetCount: 1, CompletedCount: 1, ErrorCount: 1, InstanceIds: ['i-0123456789abcdef0'] }] });
+    ssm.on(GetCommandInvocationCommand).resolves({
+      Status: 'Failed', StatusDetails: 'Failed', ResponseCode: 1,
+      StandardOutputContent: 'instance hmac 111111111111 master 222222222222\n',
+      StandardErrorContent: 'the secret already holds different keys (hmac 333333333333, master 444444444444); pass Force=true to replace them\n',
+    });
   });
-  const r = await run(['export', '--secret', ARN, '--instance', 'i-0123456789abcdef0']);
-  expect(r.code).toBe(1);
-  expect(r.stdout).toContain('instance hmac 111111111111');
-  expect(r.stdout).toContain('export from i-0123456789abcdef0 failed: the secret already holds different keys');
-  expect(ssm.commandCalls(SendCommandCommand)[0].args[0].input).toEqual({
-    DocumentName: 'AemKeys-Export', InstanceIds: ['i-0123456789abcdef0'],
-    Parameters: { SecretId: [ARN], Force: ['false'] }, Comment: 'aem-keys export',
+  const exportKeys = () => run(['export', '--secret', ARN, '--instance', 'i-0123456789abcdef0']);
+
+  test('prints the instance output (fingerprints) and fails, saying why', async () => {
+    const r = await exportKeys();
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('instance hmac 111111111111');
+    expect(r.stdout).toContain('export from i-0123456789abcdef0 failed: the secret already holds different keys');
+  });
+
+  test('sends the export document to the one instance, Force=false', async () => {
+    await exportKeys();
+    expect(ssm.commandCalls(SendCommandCommand)[0].args[0].input).toEqual({
+      DocumentName: 'AemKeys-Export', InstanceIds: ['i-0123456789abcdef0'],
+      Parameters: { SecretId: [ARN], Force: ['false'] }, Comment: 'aem-keys export',
+    });
   });
 });
 
-test('--log-group streams the command output to CloudWatch Logs (rollout, export, status --verify); a bad name is a usage error', async () => {
-  ssm.on(ListCommandsCommand).resolves({ Commands: [{ CommandId: 'cmd-1', Status: 'Success', TargetCount: 1, CompletedCount: 1, ErrorCount: 0 }] });
-  ssm.on(ListCommandInvocationsCommand).resolves({ CommandInvocations: [ok('i-0000000000000000a')] });
-  const r = await run(['rollout', '--secret', ARN, '--targets', 'tag:aem-role=publish', '--log-group', 'AemCryptoKeysExample-CryptoKeysLogsLogGroup84978975-AbC']);
-  expect(r.code).toBe(0);
-  expect(ssm.commandCalls(SendCommandCommand)[0].args[0].input.CloudWatchOutputConfig)
-    .toEqual({ CloudWatchOutputEnabled: true, CloudWatchLogGroupName: 'AemCryptoKeysExample-CryptoKeysLogsLogGroup84978975-AbC' });
-  await run(['rollout', '--secret', ARN, '--targets', 'tag:aem-role=publish']);
-  expect(ssm.commandCalls(SendCommandCommand)[1].args[0].input.CloudWatchOutputConfig).toBeUndefined();
-  const bad = await run(['rollout', '--secret', ARN, '--targets', 'tag:aem-role=publish', '--log-group', 'a b']);
-  expect([bad.code, bad.stderr]).toEqual([2, 'aem-keys: rollout: --log-group is not a valid log group name: "a b"\n']);
-  expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(2);
+describe('--log-group (rollout, export, status --verify)', () => {
+  beforeEach(() => {
+    ssm.on(ListCommandsCommand).resolves({ Commands: [{ CommandId: 'cmd-1', Status: 'Success', TargetCount: 1, CompletedCount: 1, ErrorCount: 0 }] });
+    ssm.on(ListCommandInvocationsCommand).resolves({ CommandInvocations: [ok('i-0000000000000000a')] });
+  });
+
+  test('streams the command output to that CloudWatch Logs group', async () => {
+    const r = await run(['rollout', '--secret', ARN, '--targets', 'tag:aem-role=publish', '--log-group', 'AemCryptoKeysExample-CryptoKeysLogsLogGroup84978975-AbC']);
+    expect(r.code).toBe(0);
+    expect(ssm.commandCalls(SendCommandCommand)[0].args[0].input.CloudWatchOutputConfig)
+      .toEqual({ CloudWatchOutputEnabled: true, CloudWatchLogGroupName: 'AemCryptoKeysExample-CryptoKeysLogsLogGroup84978975-AbC' });
+  });
+
+  test('without it, no CloudWatch output', async () => {
+    await run(['rollout', '--secret', ARN, '--targets', 'tag:aem-role=publish']);
+    expect(ssm.commandCalls(SendCommandCommand)[0].args[0].input.CloudWatchOutputConfig).toBeUndefined();
+  });
+
+  test('a bad name is a usage error; nothing is sent', async () => {
+    const bad = await run(['rollout', '--secret', ARN, '--targets', 'tag:aem-role=publish', '--log-group', 'a b']);
+    expect([bad.code, bad.stderr]).toEqual([2, 'aem-keys: rollout: --log-group is not a valid log group name: "a b"\n']);
+    expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(0);
+  });
 });
 
 test('AWS errors become one line, exit 1', async () => {

@@ -13,11 +13,14 @@ const run = runCli;
 const launch = launchCli;
 
 describe('aem-keys command line (no AWS)', () => {
-  test('--help, per-command help and no arguments', async () => {
+  test('--help lists every command on stdout', () => {
     const help = launch(['--help']);
     expect(help.code).toBe(0);
     for (const c of ['import', 'export', 'status', 'rollout']) expect(help.stdout).toContain(c);
     expect(help.stderr).toBe('');
+  });
+
+  test('each command has its own help (COMMAND --help, help COMMAND)', async () => {
     for (const c of ['import', 'export', 'status', 'rollout']) {
       const r = await run([c, '--help']);
       expect(r.code).toBe(0);
@@ -26,6 +29,9 @@ describe('aem-keys command line (no AWS)', () => {
     }
     expect((await run(['rollout', '--help'])).stdout).toContain('--max-concurrency');
     expect((await run(['help', 'status'])).stdout).toContain('Usage: aem-keys status');
+  });
+
+  test('no arguments: exit 2', async () => {
     expect((await run([])).code).toBe(2);
   });
 
@@ -138,52 +144,76 @@ describeWithTools(['moto_server', 'aws'], 'aem-keys against moto_server (real SD
     await moto?.stop();
   });
 
-  test('import fills an empty secret, is a no-op when identical, refuses different keys, replaces with --force', async () => {
-    const arn = await createSecret('keys-import');
-    const filled = await run(['import', '--secret', arn, ...keyFiles('a', keysA)]);
-    expect(filled.code).toBe(0);
-    expect(filled.stdout).toContain('filled');
-    expect(filled.stdout).toContain(fingerprint(keysA.hmac));
-    expect(filled.stdout).toContain(fingerprint(keysA.master));
-    expect((await secretKeys(arn)).hmac.equals(keysA.hmac)).toBe(true);
-
-    const again = await run(['import', '--secret', arn, ...keyFiles('a', keysA), '--json']);
-    expect(again.code).toBe(0);
-    expect(JSON.parse(again.stdout)).toMatchObject({ action: 'unchanged', hmac: fingerprint(keysA.hmac) });
-
-    const refused = await run(['import', '--secret', arn, ...keyFiles('b', keysB)]);
-    expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/already holds different keys .*--force/);
-    expect(refused.stderr.trimEnd().split('\n')).toHaveLength(1);
-    expect((await secretKeys(arn)).master.equals(keysA.master)).toBe(true);
-
-    const forced = await run(['import', '--secret', arn, ...keyFiles('b', keysB), '--force', '--json']);
-    expect(forced.code).toBe(0);
-    expect(JSON.parse(forced.stdout)).toEqual({
-      secret: arn,
-      action: 'replaced',
-      hmac: fingerprint(keysB.hmac),
-      master: fingerprint(keysB.master),
-      previous: { hmac: fingerprint(keysA.hmac), master: fingerprint(keysA.master) },
+  // In order on one secret: keys A imported, again, then keys B without and with --force.
+  describe('import, run after run on one secret', () => {
+    let arn: string;
+    const outputs: Array<{ stdout: string; stderr: string }> = [];
+    const importKeys = async (args: string[]) => {
+      const r = await run(['import', '--secret', arn, ...args]);
+      outputs.push(r);
+      return r;
+    };
+    beforeAll(async () => {
+      arn = await createSecret('keys-import');
     });
-    const now = await secretKeys(arn);
-    expect(now.hmac.equals(keysB.hmac) && now.master.equals(keysB.master)).toBe(true);
 
-    // Nothing printed anywhere holds key material (raw, base64 or hex).
-    for (const out of [filled, again, refused, forced]) {
-      for (const k of [keysA.hmac, keysA.master, keysB.hmac, keysB.master]) {
-        for (const enc of ['base64', 'hex'] as const) {
-          expect(out.stdout + out.stderr).not.toContain(k.toString(enc));
+    test('fills an empty secret', async () => {
+      const filled = await importKeys(keyFiles('a', keysA));
+      expect(filled.code).toBe(0);
+      expect(filled.stdout).toContain('filled');
+      expect(filled.stdout).toContain(fingerprint(keysA.hmac));
+      expect(filled.stdout).toContain(fingerprint(keysA.master));
+      expect((await secretKeys(arn)).hmac.equals(keysA.hmac)).toBe(true);
+    });
+
+    test('is a no-op when the keys are identical', async () => {
+      const again = await importKeys([...keyFiles('a', keysA), '--json']);
+      expect(again.code).toBe(0);
+      expect(JSON.parse(again.stdout)).toMatchObject({ action: 'unchanged', hmac: fingerprint(keysA.hmac) });
+    });
+
+    test('refuses different keys with one line, the secret unchanged', async () => {
+      const refused = await importKeys(keyFiles('b', keysB));
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/already holds different keys .*--force/);
+      expect(refused.stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect((await secretKeys(arn)).master.equals(keysA.master)).toBe(true);
+    });
+
+    test('replaces them with --force', async () => {
+      const forced = await importKeys([...keyFiles('b', keysB), '--force', '--json']);
+      expect(forced.code).toBe(0);
+      expect(JSON.parse(forced.stdout)).toEqual({
+        secret: arn,
+        action: 'replaced',
+        hmac: fingerprint(keysB.hmac),
+        master: fingerprint(keysB.master),
+        previous: { hmac: fingerprint(keysA.hmac), master: fingerprint(keysA.master) },
+      });
+      const now = await secretKeys(arn);
+      expect(now.hmac.equals(keysB.hmac) && now.master.equals(keysB.master)).toBe(true);
+    });
+
+    test('nothing any of those runs printed holds key material (raw, base64 or hex)', () => {
+      expect(outputs).toHaveLength(4);
+      for (const out of outputs) {
+        for (const k of [keysA.hmac, keysA.master, keysB.hmac, keysB.master]) {
+          for (const enc of ['base64', 'hex'] as const) {
+            expect(out.stdout + out.stderr).not.toContain(k.toString(enc));
+          }
         }
       }
-    }
+    });
   });
 
-  test('import refuses to overwrite a value that is not a key set, and an unknown secret', async () => {
+  test('import refuses to overwrite a value that is not a key set', async () => {
     const arn = await createSecret('keys-garbage', {}, '{"user":"x"}');
     const r = await run(['import', '--secret', arn, ...keyFiles('a', keysA)]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/holds a value that is not a key set/);
+  });
+
+  test('import refuses an unknown secret', async () => {
     const missing = await run(['import', '--secret', 'no-such-secret', ...keyFiles('a', keysA)]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/does not exist/);
@@ -198,40 +228,56 @@ describeWithTools(['moto_server', 'aws'], 'aem-keys against moto_server (real SD
     expect((await secretKeys(arn)).master.equals(keysA.master)).toBe(true);
   });
 
-  test('status --verify sends the installer with Mode=verify to the tag, reads every invocation back', async () => {
-    const arn = await createSecret('keys-status', {}, serializeKeySet(keysA));
-    await taggedDocument('Installer-From-Tag', INSTALLER_DOCUMENT_TAG, arn);
-    await taggedDocument('Other-Key-Set-Installer', INSTALLER_DOCUMENT_TAG, arn.replace('keys-status', 'keys-other'));
-    const r = await run(['status', '--secret', arn, '--targets', 'tag:aem-role=publish', '--param', 'QuickstartDir=/opt/aem/publish/crx-quickstart', '--json', '--verify']);
-    expect(r.code).toBe(0);
-    const cmd = await lastCommand();
-    expect(cmd.DocumentName).toBe('Installer-From-Tag');
-    expect(cmd.Targets).toEqual([{ Key: 'tag:aem-role', Values: ['publish'] }]);
-    expect(cmd.Parameters).toEqual({ SecretId: [arn], Mode: ['verify'], QuickstartDir: ['/opt/aem/publish/crx-quickstart'] });
-    const out = JSON.parse(r.stdout);
-    expect(out.commandId).toBe(cmd.CommandId);
-    expect(out.instances.map((i: { instanceId: string }) => i.instanceId)).toEqual(publish);
-    expect(out.instances.every((i: { match: boolean }) => i.match)).toBe(true);
+  describe('status --verify, the secret\'s installer document tagged (and another key set\'s)', () => {
+    let arn: string;
+    beforeAll(async () => {
+      arn = await createSecret('keys-status', {}, serializeKeySet(keysA));
+      await taggedDocument('Installer-From-Tag', INSTALLER_DOCUMENT_TAG, arn);
+      await taggedDocument('Other-Key-Set-Installer', INSTALLER_DOCUMENT_TAG, arn.replace('keys-status', 'keys-other'));
+    });
 
-    const table = await run(['status', '--secret', arn, '--targets', 'tag:aem-role=publish', '--param', 'QuickstartDir=/opt/aem/publish/crx-quickstart', '--document', 'Explicit', '--verify']);
-    expect(table.code).toBe(0);
-    expect(table.stdout.split('\n')[0]).toMatch(/^INSTANCE\s+MATCH\s+HMAC\s+MASTER\s+ERROR$/);
-    for (const id of publish) expect(table.stdout).toMatch(new RegExp(`${id}\\s+yes`));
-    expect((await lastCommand()).DocumentName).toBe('Explicit');
-    expect(table.stderr).toMatch(/command .*: Success, 3\/3 done, 0 failed; 3 instance\(s\)/);
+    test('sends the tagged installer with Mode=verify to the tag, reads every invocation back (--json)', async () => {
+      const r = await run(['status', '--secret', arn, '--targets', 'tag:aem-role=publish', '--param', 'QuickstartDir=/opt/aem/publish/crx-quickstart', '--json', '--verify']);
+      expect(r.code).toBe(0);
+      const cmd = await lastCommand();
+      expect(cmd.DocumentName).toBe('Installer-From-Tag');
+      expect(cmd.Targets).toEqual([{ Key: 'tag:aem-role', Values: ['publish'] }]);
+      expect(cmd.Parameters).toEqual({ SecretId: [arn], Mode: ['verify'], QuickstartDir: ['/opt/aem/publish/crx-quickstart'] });
+      const out = JSON.parse(r.stdout);
+      expect(out.commandId).toBe(cmd.CommandId);
+      expect(out.instances.map((i: { instanceId: string }) => i.instanceId)).toEqual(publish);
+      expect(out.instances.every((i: { match: boolean }) => i.match)).toBe(true);
+    });
+
+    test('prints a table and the command\'s progress; --document names the document', async () => {
+      const table = await run(['status', '--secret', arn, '--targets', 'tag:aem-role=publish', '--param', 'QuickstartDir=/opt/aem/publish/crx-quickstart', '--document', 'Explicit', '--verify']);
+      expect(table.code).toBe(0);
+      expect(table.stdout.split('\n')[0]).toMatch(/^INSTANCE\s+MATCH\s+HMAC\s+MASTER\s+ERROR$/);
+      for (const id of publish) expect(table.stdout).toMatch(new RegExp(`${id}\\s+yes`));
+      expect((await lastCommand()).DocumentName).toBe('Explicit');
+      expect(table.stderr).toMatch(/command .*: Success, 3\/3 done, 0 failed; 3 instance\(s\)/);
+    });
   });
 
-  test('rollout sends the installer (Mode=install) with rate controls', async () => {
-    const arn = await createSecret('keys-rollout', {}, serializeKeySet(keysA));
-    await taggedDocument('Inst', INSTALLER_DOCUMENT_TAG, arn);
-    const r = await run(['rollout', '--secret', arn, '--targets', 'tag:aem-role=publish', '--param', 'QuickstartDir=/opt/aem/publish/crx-quickstart', '--max-concurrency', '2', '--max-errors', '0']);
-    expect(r.code).toBe(0);
-    expect(r.stdout).toContain('installed on all 3 instance(s)');
-    const cmd = await lastCommand();
-    expect(cmd).toMatchObject({ DocumentName: 'Inst', MaxConcurrency: '2', MaxErrors: '0', Parameters: { SecretId: [arn], Mode: ['install'] } });
+  describe('rollout', () => {
+    let arn: string;
+    beforeAll(async () => {
+      arn = await createSecret('keys-rollout', {}, serializeKeySet(keysA));
+      await taggedDocument('Inst', INSTALLER_DOCUMENT_TAG, arn);
+    });
 
-    await run(['rollout', '--secret', arn, '--targets', 'tag:aem-role=publish', '--param', 'QuickstartDir=/opt/aem/publish/crx-quickstart']);
-    expect(await lastCommand()).toMatchObject({ MaxConcurrency: '10%', MaxErrors: '1' });
+    test('sends the installer (Mode=install) with the rate controls given', async () => {
+      const r = await run(['rollout', '--secret', arn, '--targets', 'tag:aem-role=publish', '--param', 'QuickstartDir=/opt/aem/publish/crx-quickstart', '--max-concurrency', '2', '--max-errors', '0']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain('installed on all 3 instance(s)');
+      const cmd = await lastCommand();
+      expect(cmd).toMatchObject({ DocumentName: 'Inst', MaxConcurrency: '2', MaxErrors: '0', Parameters: { SecretId: [arn], Mode: ['install'] } });
+    });
+
+    test('default rate controls: 10% at a time, stop after one error', async () => {
+      await run(['rollout', '--secret', arn, '--targets', 'tag:aem-role=publish', '--param', 'QuickstartDir=/opt/aem/publish/crx-quickstart']);
+      expect(await lastCommand()).toMatchObject({ MaxConcurrency: '10%', MaxErrors: '1' });
+    });
   });
 
   test('rollout/status to a tag no instance carries fails', async () => {
@@ -242,16 +288,26 @@ describeWithTools(['moto_server', 'aws'], 'aem-keys against moto_server (real SD
     expect(r.stdout).toMatch(/no instance carries tag:aem-role=nobody/);
   });
 
-  test('no document, or two, tagged with the secret: --document is needed', async () => {
-    const arn = await createSecret('keys-untagged');
-    const r = await run(['status', '--secret', arn, '--targets', 'tag:aem-role=publish']);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/no SSM document of this account is tagged aem-crypto-keys:installer-document=arn:.*keys-untagged.*; pass --document NAME/);
-    await taggedDocument('Twin-1', INSTALLER_DOCUMENT_TAG, arn);
-    await taggedDocument('Twin-2', INSTALLER_DOCUMENT_TAG, arn);
-    const twins = await run(['status', '--secret', arn, '--targets', 'tag:aem-role=publish']);
-    expect(twins.code).toBe(1);
-    expect(twins.stderr).toMatch(/2 SSM documents \(Twin-1, Twin-2\) are tagged/);
+  // In order on one secret: no document tagged with it, then two.
+  describe('which document: --document is needed', () => {
+    let arn: string;
+    beforeAll(async () => {
+      arn = await createSecret('keys-untagged');
+    });
+
+    test('when no document is tagged with the secret', async () => {
+      const r = await run(['status', '--secret', arn, '--targets', 'tag:aem-role=publish']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/no SSM document of this account is tagged aem-crypto-keys:installer-document=arn:.*keys-untagged.*; pass --document NAME/);
+    });
+
+    test('when two documents are tagged with the secret', async () => {
+      await taggedDocument('Twin-1', INSTALLER_DOCUMENT_TAG, arn);
+      await taggedDocument('Twin-2', INSTALLER_DOCUMENT_TAG, arn);
+      const twins = await run(['status', '--secret', arn, '--targets', 'tag:aem-role=publish']);
+      expect(twins.code).toBe(1);
+      expect(twins.stderr).toMatch(/2 SSM documents \(Twin-1, Twin-2\) are tagged/);
+    });
   });
 
   test('export runs the export document on the one instance with SecretId and Force', async () => {

@@ -47,16 +47,21 @@ describe('example stack', () => {
     expect(text).not.toMatch(/(us|eu|ap|sa|ca|me|af)-(east|west|north|south|central|northeast|southeast)-\d/);
   });
 
-  test('the key set: a retained secret, its KMS key, and read grants to the author and publish roles', () => {
+  test('the key set: one retained secret', () => {
     const secrets = ofType('AWS::SecretsManager::Secret');
     expect(secrets).toHaveLength(1);
     expect(secrets[0][1].DeletionPolicy).toBe('RetainExceptOnCreate');
     expect(secrets[0][1].UpdateReplacePolicy).toBe('Retain');
-    // The secret's key, the log group's key and the alarm topic's key.
+  });
+
+  test('the KMS keys: the secret\'s, the log group\'s and the alarm topic\'s', () => {
     expect(ofType('AWS::KMS::Key').map(([id]) => id)).toEqual([
       expect.stringMatching(/^CryptoKeysKey/), expect.stringMatching(/^CryptoKeysLogsKey/), expect.stringMatching(/^CryptoKeysMonitoringTopicKey/),
     ]);
-    const [secretId] = secrets[0];
+  });
+
+  test('the author and publish roles may read the secret', () => {
+    const [secretId] = ofType('AWS::SecretsManager::Secret')[0];
     const readers = ofType('AWS::IAM::Policy')
       .filter(([, p]) => p.Properties.PolicyDocument.Statement.some((s: any) =>
         [].concat(s.Action).includes('secretsmanager:GetSecretValue' as never) && s.Resource?.Ref === secretId))
@@ -64,21 +69,34 @@ describe('example stack', () => {
     expect(readers).toEqual(expect.arrayContaining([expect.stringMatching(/^AuthorInstanceRole/), expect.stringMatching(/^PublishRole/)]));
   });
 
-  test('the author: IMDSv2 in its own metadata options (no launch template with a name), its only volume encrypted', () => {
+  test('the author: IMDSv2 in its own metadata options (no launch template with a name)', () => {
     const [[, author]] = ofType('AWS::EC2::Instance');
     expect(author.Properties.MetadataOptions).toMatchObject({ HttpTokens: 'required' });
     expect(author.Properties.LaunchTemplate).toBeUndefined();
+  });
+
+  test('the author: its only volume encrypted', () => {
+    const [[, author]] = ofType('AWS::EC2::Instance');
     expect(author.Properties.Volumes).toBeUndefined();
     expect(author.Properties.BlockDeviceMappings).toEqual([expect.objectContaining({ Ebs: expect.objectContaining({ Encrypted: true }) })]);
   });
 
-  test('operable: a log group kept a year, alarms to the encrypted topic, a dead-letter queue, launch-loop protection', () => {
-    const [[groupId, group]] = ofType('AWS::Logs::LogGroup').filter(([id]) => id.startsWith('CryptoKeysLogs'));
+  const keySetLogGroup = () => ofType('AWS::Logs::LogGroup').filter(([id]) => id.startsWith('CryptoKeysLogs'))[0];
+
+  test('operable: the key set\'s log group, kept a year, encrypted, named in an output', () => {
+    const [groupId, group] = keySetLogGroup();
     expect(group.Properties.RetentionInDays).toBe(365);
     expect(group.Properties.KmsKeyId).toBeDefined();
     expect(template.Outputs.KeySetLogGroup.Value).toEqual({ Ref: groupId });
+  });
+
+  test('operable: the alarm topic, named in an output', () => {
     const [[topicId]] = ofType('AWS::SNS::Topic');
     expect(template.Outputs.AlarmTopicArn.Value).toEqual({ Ref: topicId });
+  });
+
+  test('operable: the monitoring\'s alarms and the launch-loop alarm, all to the topic', () => {
+    const [[topicId]] = ofType('AWS::SNS::Topic');
     const alarms = ofType('AWS::CloudWatch::Alarm');
     // The account's Automation usage alarms are Metrics Insights queries, labelled with the metric.
     const usage = (a: any) => a.Properties.Metrics?.find((m: any) => /"AWS\/Usage"/.test(m.Expression ?? ''))?.Label;
@@ -86,17 +104,26 @@ describe('example stack', () => {
       'ApproximateNumberOfMessagesVisible', 'AssociationRunsFailed', 'ConcurrentAutomationUsage', 'LaunchesAbandoned', 'QueuedAutomationUsage', 'launch loop',
     ]);
     for (const [, a] of alarms) expect(a.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
+  });
+
+  test('operable: one dead-letter queue, which every rule target has', () => {
     expect(ofType('AWS::SQS::Queue')).toHaveLength(1);
+    for (const [, rule] of ofType('AWS::Events::Rule')) {
+      for (const target of rule.Properties.Targets) expect(target.DeadLetterConfig).toBeDefined();
+    }
+  });
+
+  test('operable: launch-loop protection', () => {
     expect(ofType('AWS::SSM::Document').filter(([id]) => id.includes('LaunchLoopProtection'))).toHaveLength(1);
-    // The author and the publish roles may stream Run Command output into that log group only.
+  });
+
+  test('operable: the author and the publish roles may stream Run Command output into the key set\'s log group', () => {
+    const [groupId] = keySetLogGroup();
     const writers = ofType('AWS::IAM::Policy')
       .filter(([, p]) => p.Properties.PolicyDocument.Statement.some((st: any) =>
         [].concat(st.Action).includes('logs:PutLogEvents' as never) && JSON.stringify(st.Resource) === JSON.stringify({ 'Fn::GetAtt': [groupId, 'Arn'] })))
       .flatMap(([, p]) => p.Properties.Roles.map((r: any) => r.Ref));
     expect(writers).toEqual(expect.arrayContaining([expect.stringMatching(/^AuthorInstanceRole/), expect.stringMatching(/^PublishRole/)]));
-    for (const [, rule] of ofType('AWS::Events::Rule')) {
-      for (const target of rule.Properties.Targets) expect(target.DeadLetterConfig).toBeDefined();
-    }
   });
 
   test('snapshot (asset hashes normalized)', () => {

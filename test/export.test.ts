@@ -18,13 +18,16 @@ import { describeWithTools, STRACE_FAST } from './support/tools';
 describe('export document', () => {
   const doc = synthExport();
 
-  test('parameters, defaults and the embedded script', () => {
+  test('parameters and their defaults; Force is true or false', () => {
     expect(Object.keys(doc.parameters)).toEqual([...EXPORT_PARAMETER_NAMES]);
     const secretId = Object.keys(doc.template.Resources).find((k) => doc.template.Resources[k].Type === 'AWS::SecretsManager::Secret');
     expect(Object.fromEntries(Object.entries(doc.parameters).map(([k, p]) => [k, p.default]))).toEqual({
       SecretId: { Ref: secretId }, QuickstartDir: '/opt/aem/crx-quickstart', AemUser: 'aem', Force: 'false', HmacBytes: '32', MasterBytes: '16',
     });
     expect(doc.parameters.Force.allowedValues).toEqual(['true', 'false']);
+  });
+
+  test('one shell step: the embedded script, its parameters only in the data block', () => {
     expect(doc.content.mainSteps[0].action).toBe('aws:runShellScript');
     expect(doc.runCommand[0]).toBe('#!/bin/bash');
     expect(doc.runCommand).toContain(shortNames('aemkeys_find_bundle() {'));
@@ -32,13 +35,15 @@ describe('export document', () => {
   });
 
   test('both documents are tagged with the secret\'s ARN, for the aem-keys CLI', () => {
-    const template = Template.fromJSON(doc.template);
     const secretId = Object.keys(doc.template.Resources).find((k) => doc.template.Resources[k].Type === 'AWS::SecretsManager::Secret');
     const tagsOf = (prefix: string) => documentIn(doc.template, prefix).template.Resources[
       Object.keys(doc.template.Resources).find((k) => k.startsWith(prefix))!].Properties.Tags;
     expect(tagsOf('KeysExportDocument')).toEqual([{ Key: EXPORT_DOCUMENT_TAG, Value: { Ref: secretId } }]);
     expect(tagsOf('KeysInstallerDocument')).toEqual([{ Key: INSTALLER_DOCUMENT_TAG, Value: { Ref: secretId } }]);
-    // The secret itself carries no reference to the documents (that would be a dependency cycle).
+  });
+
+  test('the secret itself carries no reference to the documents (that would be a dependency cycle)', () => {
+    const template = Template.fromJSON(doc.template);
     expect(JSON.stringify(template.findResources('AWS::SecretsManager::Secret'))).not.toContain('Document');
   });
 
@@ -113,46 +118,73 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'export script (from
 
   const fps = (k = keys) => `hmac ${fingerprint(k.hmac)} master ${fingerprint(k.master)}`;
 
-  test('fills an empty secret with the instance\'s exact key bytes; no key material in output or any argv', async () => {
-    const inst = reference();
-    const arn = await secret();
-    const before = snapshotTree(inst.quickstart);
-    const r = run(inst, { SecretId: arn });
-    expect(r.stderr).toBe('');
-    expect(r.status).toBe(0);
-    const stored = parseKeySet(await secretValue(arn));
-    expect(stored.hmac.equals(keys.hmac)).toBe(true);
-    expect(stored.master.equals(keys.master)).toBe(true);
-    expect(JSON.parse(await secretValue(arn)).format).toBe(1);
-    expect(r.stdout).toContain(`secret ${arn} is empty: filling it`);
-    expect(r.stdout).toMatch(new RegExp(`result: exported \\(secret .* holds ${fps()}\\)\\n$`));
-    expectNoKeyMaterial(r);
-    // The instance is only read.
-    expect(snapshotTree(inst.quickstart)).toEqual(before);
-    // A second run changes nothing, not even a new version.
-    const v = await versions(arn);
-    const again = run(inst, { SecretId: arn });
-    expect(again.status).toBe(0);
-    expect(again.stdout).toMatch(/result: unchanged \(secret .* already holds these keys/);
-    expect(await versions(arn)).toEqual(v);
+  // In order on one instance and one empty secret: the export, then a second run.
+  describe('an empty secret', () => {
+    let inst: Instance;
+    let arn: string;
+    let before: Record<string, string>;
+    let r: RunResult & { argv: string };
+    beforeAll(async () => {
+      inst = reference();
+      arn = await secret();
+      before = snapshotTree(inst.quickstart);
+      r = run(inst, { SecretId: arn });
+    });
+
+    test('is filled with the instance\'s exact key bytes', async () => {
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const stored = parseKeySet(await secretValue(arn));
+      expect(stored.hmac.equals(keys.hmac)).toBe(true);
+      expect(stored.master.equals(keys.master)).toBe(true);
+      expect(JSON.parse(await secretValue(arn)).format).toBe(1);
+      expect(r.stdout).toContain(`secret ${arn} is empty: filling it`);
+      expect(r.stdout).toMatch(new RegExp(`result: exported \\(secret .* holds ${fps()}\\)\\n$`));
+    });
+
+    test('no key material in the output or any argv', () => {
+      expectNoKeyMaterial(r);
+    });
+
+    test('the instance is only read', () => {
+      expect(snapshotTree(inst.quickstart)).toEqual(before);
+    });
+
+    test('a second run changes nothing, not even a new version', async () => {
+      const v = await versions(arn);
+      const again = run(inst, { SecretId: arn });
+      expect(again.status).toBe(0);
+      expect(again.stdout).toMatch(/result: unchanged \(secret .* already holds these keys/);
+      expect(await versions(arn)).toEqual(v);
+    });
   });
 
-  test('different keys in the secret: refused and unchanged without Force; replaced with Force=true', async () => {
-    const inst = reference();
+  // In order on one instance and a secret holding other keys: without Force, then with it.
+  describe('different keys in the secret', () => {
     const other = { hmac: randomBytes(32), master: randomBytes(16) };
-    const arn = await secret(JSON.stringify({ hmac: other.hmac.toString('base64'), master: other.master.toString('base64') }));
-    const v = await versions(arn);
-    const refused = run(inst, { SecretId: arn });
-    expect(refused.status).toBe(1);
-    expect(refused.stderr).toBe(`aem-crypto-keys: error: secret ${arn} already holds different keys (${fps(other)}); run with Force=true to replace them (the secret was not changed)\n`);
-    expect(await versions(arn)).toEqual(v);
-    expect(parseKeySet(await secretValue(arn)).hmac.equals(other.hmac)).toBe(true);
-    expectNoKeyMaterial(refused, other);
+    let inst: Instance;
+    let arn: string;
+    beforeAll(async () => {
+      inst = reference();
+      arn = await secret(JSON.stringify({ hmac: other.hmac.toString('base64'), master: other.master.toString('base64') }));
+    });
 
-    const forced = run(inst, { SecretId: arn, Force: 'true' });
-    expect(forced.status).toBe(0);
-    expect(parseKeySet(await secretValue(arn)).hmac.equals(keys.hmac)).toBe(true);
-    expectNoKeyMaterial(forced);
+    test('without Force: refused, the secret unchanged, no key material shown', async () => {
+      const v = await versions(arn);
+      const refused = run(inst, { SecretId: arn });
+      expect(refused.status).toBe(1);
+      expect(refused.stderr).toBe(`aem-crypto-keys: error: secret ${arn} already holds different keys (${fps(other)}); run with Force=true to replace them (the secret was not changed)\n`);
+      expect(await versions(arn)).toEqual(v);
+      expect(parseKeySet(await secretValue(arn)).hmac.equals(other.hmac)).toBe(true);
+      expectNoKeyMaterial(refused, other);
+    });
+
+    test('with Force=true: replaced, no key material shown', async () => {
+      const forced = run(inst, { SecretId: arn, Force: 'true' });
+      expect(forced.status).toBe(0);
+      expect(parseKeySet(await secretValue(arn)).hmac.equals(keys.hmac)).toBe(true);
+      expectNoKeyMaterial(forced);
+    });
   });
 
   test('a secret holding something else: refused without Force', async () => {

@@ -27,17 +27,32 @@ describe('generate-keys handler (mocked SDK)', () => {
   });
   afterAll(() => sm.restore());
 
-  test('Create on an empty secret writes 32 + 16 random bytes, idempotent by request id', async () => {
-    sm.on(DescribeSecretCommand).resolves({ VersionIdsToStages: {} });
-    sm.on(PutSecretValueCommand).resolves({});
-    const result = await handler(event('Create'));
-    expect(result).toEqual({ PhysicalResourceId: SECRET, Data: { Generated: 'true' } });
-    const put = sm.commandCalls(PutSecretValueCommand)[0].args[0].input;
-    expect(put.SecretId).toBe(SECRET);
-    expect(put.ClientRequestToken).toBe('6f1e1e2a-1111-2222-3333-444455556666');
-    const keys = parseKeySet(put.SecretString!);
-    expect(keys.hmac).toHaveLength(32);
-    expect(keys.master).toHaveLength(16);
+  describe('Create on an empty secret', () => {
+    // Each test makes the call (the mocks are reset before each).
+    const create = async () => {
+      sm.on(DescribeSecretCommand).resolves({ VersionIdsToStages: {} });
+      sm.on(PutSecretValueCommand).resolves({});
+      const result = await handler(event('Create'));
+      return { result, put: sm.commandCalls(PutSecretValueCommand)[0].args[0].input };
+    };
+
+    test('writes the secret and reports it generated', async () => {
+      const { result, put } = await create();
+      expect(result).toEqual({ PhysicalResourceId: SECRET, Data: { Generated: 'true' } });
+      expect(put.SecretId).toBe(SECRET);
+    });
+
+    test('idempotent by request id', async () => {
+      const { put } = await create();
+      expect(put.ClientRequestToken).toBe('6f1e1e2a-1111-2222-3333-444455556666');
+    });
+
+    test('32 + 16 random bytes', async () => {
+      const { put } = await create();
+      const keys = parseKeySet(put.SecretString!);
+      expect(keys.hmac).toHaveLength(32);
+      expect(keys.master).toHaveLength(16);
+    });
   });
 
   test('two Creates produce different keys (CSPRNG, not a constant)', async () => {
@@ -190,19 +205,31 @@ describeWithTools(['moto_server'], 'generate-keys handler against moto_server (r
     expect(await current(arn)).toBe(before);
   });
 
-  test('configured sizes (HmacBytes 64, MasterBytes 32) are written, and checked on update', async () => {
-    const arn = await emptySecret('sized');
+  describe('configured sizes (HmacBytes 64, MasterBytes 32)', () => {
+    let arn: string;
+    let value: string;
     const sized = (type: GenerateKeysEvent['RequestType'], hmac: string, master: string, id?: string): GenerateKeysEvent =>
       ({ ...event(type, arn, id), ResourceProperties: { SecretId: arn, HmacBytes: hmac, MasterBytes: master } });
-    await handler(sized('Create', '64', '32'));
-    const value = await current(arn);
-    const keys = parseKeySet(value, { hmac: 64, master: 32 });
-    expect(keys.hmac).toHaveLength(64);
-    expect(keys.master).toHaveLength(32);
-    // The same sizes again: kept. Other sizes (e.g. keyLengths changed after the fact): refused, nothing written.
-    await expect(handler(sized('Update', '64', '32', 'cccccccc-1111-2222-3333-444455556666'))).resolves.toMatchObject({ Data: { Generated: 'false' } });
-    await expect(handler(sized('Update', '32', '16', 'dddddddd-1111-2222-3333-444455556666'))).rejects.toThrow('"hmac" is 64 bytes, expected 32');
-    expect(await current(arn)).toBe(value);
+    beforeAll(async () => {
+      arn = await emptySecret('sized');
+      await handler(sized('Create', '64', '32'));
+      value = await current(arn);
+    });
+
+    test('are written', () => {
+      const keys = parseKeySet(value, { hmac: 64, master: 32 });
+      expect(keys.hmac).toHaveLength(64);
+      expect(keys.master).toHaveLength(32);
+    });
+
+    test('the same sizes again: kept', async () => {
+      await expect(handler(sized('Update', '64', '32', 'cccccccc-1111-2222-3333-444455556666'))).resolves.toMatchObject({ Data: { Generated: 'false' } });
+    });
+
+    test('other sizes (e.g. keyLengths changed after the fact): refused, nothing written', async () => {
+      await expect(handler(sized('Update', '32', '16', 'dddddddd-1111-2222-3333-444455556666'))).rejects.toThrow('"hmac" is 64 bytes, expected 32');
+      expect(await current(arn)).toBe(value);
+    });
   });
 
   test('default-sized keys are refused by a key set configured for other sizes', async () => {
@@ -223,14 +250,24 @@ describeWithTools(['moto_server'], 'generate-keys handler against moto_server (r
     expect(Object.values(description.VersionIdsToStages ?? {}).flat()).not.toContain('AWSCURRENT');
   });
 
-  test('a secret replicated to another region: filled, and the replica reported InSync', async () => {
-    const arn = (await client.send(new CreateSecretCommand({ Name: 'replicated', AddReplicaRegions: [{ Region: 'eu-west-1' }] }))).ARN!;
-    usePollInterval(10);
+  // In order on one secret replicated to eu-west-1.
+  describe('a secret replicated to another region', () => {
+    let arn: string;
     const replicated = (regions: string[]) => ({
       ...event('Create', arn), ResourceProperties: { SecretId: arn, ReplicaRegions: regions, ReplicaWaitSeconds: '5' },
     });
-    await expect(handler(replicated(['eu-west-1']))).resolves.toMatchObject({ Data: { Generated: 'true' } });
-    await expect(handler(replicated(['eu-west-1', 'eu-central-1']))).rejects.toThrow(/in eu-central-1 is missing/);
+    beforeAll(async () => {
+      arn = (await client.send(new CreateSecretCommand({ Name: 'replicated', AddReplicaRegions: [{ Region: 'eu-west-1' }] }))).ARN!;
+      usePollInterval(10);
+    });
+
+    test('filled, and the replica reported InSync', async () => {
+      await expect(handler(replicated(['eu-west-1']))).resolves.toMatchObject({ Data: { Generated: 'true' } });
+    });
+
+    test('a replica region the secret lacks: fails, naming it', async () => {
+      await expect(handler(replicated(['eu-west-1', 'eu-central-1']))).rejects.toThrow(/in eu-central-1 is missing/);
+    });
   });
 
   test('a deleted (scheduled) secret is not recreated', async () => {

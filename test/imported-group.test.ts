@@ -56,8 +56,8 @@ describe('an imported group', () => {
     expect(findCycle(resources)).toBeUndefined();
   });
 
-  test('the instance role passed in reads the secret (its key only via Secrets Manager) and writes the key set\'s log group; the rule matches the group by name', () => {
-    const { template, resources } = imported();
+  test('the instance role passed in reads the secret (its key only via Secrets Manager) and writes the key set\'s log group', () => {
+    const { resources } = imported();
     const [grant] = idsOf(resources, 'AWS::IAM::Policy', 'PublishRole');
     expect(resources[grant].Properties.Roles).toEqual(['team-publish-role']);
     expect(resources[grant].Properties.PolicyDocument.Statement.map((s: any) => s.Action)).toEqual([
@@ -66,35 +66,55 @@ describe('an imported group', () => {
     ]);
     const logGroup = idsOf(resources, 'AWS::Logs::LogGroup')[0];
     expect(resources[grant].Properties.PolicyDocument.Statement[3].Resource).toEqual({ 'Fn::GetAtt': [logGroup, 'Arn'] });
+  });
+
+  test('the rule matches the group by name', () => {
+    const { template } = imported();
     template.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: { detail: Match.objectLike({ AutoScalingGroupName: ['team-publish-asg'] }) },
     });
   });
 
-  test('the automation sends to its instances through the library\'s own gate tag (never aws:autoscaling:groupName), '
-    + 'and completes only its lifecycle actions', () => {
-    const { resources, gated, stack } = imported();
-    const statements = automationStatements(resources);
-    const sends = statements.filter((s) => s.Action === 'ssm:SendCommand' && s.Condition);
-    expect(sends).toEqual([expect.objectContaining({ Condition: { StringEquals: { 'ssm:resourceTag/aem-crypto-keys:gate': [gated.hookName] } } })]);
-    expect(JSON.stringify(statements)).not.toContain('aws:autoscaling:groupName');
-    // The owner tags the group (it cannot be tagged from here): synthesis says exactly how.
-    const warnings = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp(
+  describe('the automation', () => {
+    let built: ReturnType<typeof imported>;
+    let statements: any[];
+    beforeAll(() => {
+      built = imported();
+      statements = automationStatements(built.resources);
+    });
+
+    test('sends to its instances through the library\'s own gate tag (never aws:autoscaling:groupName)', () => {
+      const { gated } = built;
+      const sends = statements.filter((s) => s.Action === 'ssm:SendCommand' && s.Condition);
+      expect(sends).toEqual([expect.objectContaining({ Condition: { StringEquals: { 'ssm:resourceTag/aem-crypto-keys:gate': [gated.hookName] } } })]);
+      expect(JSON.stringify(statements)).not.toContain('aws:autoscaling:groupName');
+    });
+
+    test('the owner tags the group (it cannot be tagged from here): synthesis says exactly how', () => {
+      const { gated, stack } = built;
+      const warnings = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp(
       `imported group team-publish-asg must carry the tag aem-crypto-keys:gate=${gated.hookName}, propagated at launch`));
-    expect(warnings).toHaveLength(1);
-    expect(JSON.stringify(warnings[0].entry.data)).toContain(
+      expect(warnings).toHaveLength(1);
+      expect(JSON.stringify(warnings[0].entry.data)).toContain(
       `--tags ResourceId=team-publish-asg,ResourceType=auto-scaling-group,Key=aem-crypto-keys:gate,Value=${gated.hookName},PropagateAtLaunch=true`);
-    const lifecycleActions = JSON.stringify(['autoscaling:CompleteLifecycleAction', 'autoscaling:RecordLifecycleActionHeartbeat']);
-    const complete = statements.filter((s) => JSON.stringify(s.Action) === lifecycleActions && !s.Condition);
-    expect(complete).toHaveLength(1);
-    expect(JSON.stringify(complete[0].Resource)).toContain(':autoScalingGroup:*:autoScalingGroupName/team-publish-asg');
+    });
+
+    test('completes only its group\'s lifecycle actions', () => {
+      const lifecycleActions = JSON.stringify(['autoscaling:CompleteLifecycleAction', 'autoscaling:RecordLifecycleActionHeartbeat']);
+      const complete = statements.filter((s) => JSON.stringify(s.Action) === lifecycleActions && !s.Condition);
+      expect(complete).toHaveLength(1);
+      expect(JSON.stringify(complete[0].Resource)).toContain(':autoScalingGroup:*:autoScalingGroupName/team-publish-asg');
+    });
   });
 
-  test('without instanceRole: nothing granted, a warning naming the fix; manageSsm needs the role', () => {
+  test('without instanceRole: nothing granted, a warning naming the fix', () => {
     const { stack, resources } = imported({}, false);
     expect(idsOf(resources, 'AWS::IAM::Policy').filter((id) => !/Automation|Events|Provider/.test(resources[id].Metadata['aws:cdk:path']))).toEqual([]);
     const warnings = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('imported group team-publish-asg gets no read grant'));
     expect(warnings).toHaveLength(1);
+  });
+
+  test('without instanceRole, manageSsm is refused', () => {
     expect(() => imported({ manageSsm: true }, false)).toThrow('manageSsm for the imported group team-publish-asg needs instanceRole');
   });
 

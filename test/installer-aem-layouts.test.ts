@@ -110,26 +110,43 @@ describeWithTools(['java', 'moto_server', 'aws'], 'installer on what AEM really 
   };
 
   describe('bundles found by Bundle-SymbolicName', () => {
-    test('renamed jars (deflated folded manifest after a service-pack update, stored manifest): the manifests decide', () => {
-      const { inst, cache } = instance(RENAMED);
-      const file = folder(cache, inst.felix, CRYPTO_FILE);
-      const crypto = folder(cache, inst.felix, CRYPTO);
-      // The genuine cache: the updated crypto.file kept its first location and only version0.1/.
-      expect(fs.readdirSync(file).filter((d) => d.startsWith('version'))).toEqual(['version0.1']);
-      expect(fs.readFileSync(path.join(file, 'bundle.info'), 'utf8')).toContain('cq-crypto-file-renamed.jar');
-      const r = run(inst);
-      expect(r.stderr).toBe('');
-      expect(r.status).toBe(0);
-      expect(lines(r.stdout)[0]).toBe(`bundles: ${CRYPTO_FILE}=${path.basename(file)} ${CRYPTO}=${path.basename(crypto)}`);
-      expectKeysIn(file);
-      expect(fs.readFileSync(path.join(crypto, 'data', 'storage'), 'utf8')).toBe('Bundle');
-      // The decoys' data folders stay empty.
-      for (const name of ['com.adobe.granite.crypto.file.support', 'com.example.decoy']) {
-        expect(fs.readdirSync(path.join(folder(cache, inst.felix, name), 'data'))).toEqual([]);
-      }
-      const verify = run(inst, { Mode: 'verify' });
-      expect(verify.status).toBe(0);
-      expect(lines(verify.stdout)[0]).toBe(lines(r.stdout)[0]);
+    // In order on one instance: the install, then a verify run.
+    describe('renamed jars (deflated folded manifest after a service-pack update, stored manifest)', () => {
+      let made: ReturnType<typeof instance>;
+      let file: string;
+      let crypto: string;
+      let r: RunResult;
+      beforeAll(() => {
+        made = instance(RENAMED);
+        file = folder(made.cache, made.inst.felix, CRYPTO_FILE);
+        crypto = folder(made.cache, made.inst.felix, CRYPTO);
+      });
+
+      test('the genuine cache: the updated crypto.file kept its first location and only version0.1/', () => {
+        expect(fs.readdirSync(file).filter((d) => d.startsWith('version'))).toEqual(['version0.1']);
+        expect(fs.readFileSync(path.join(file, 'bundle.info'), 'utf8')).toContain('cq-crypto-file-renamed.jar');
+      });
+
+      test('the manifests decide: the keys and storage go to the crypto bundles they name', () => {
+        r = run(made.inst);
+        expect(r.stderr).toBe('');
+        expect(r.status).toBe(0);
+        expect(lines(r.stdout)[0]).toBe(`bundles: ${CRYPTO_FILE}=${path.basename(file)} ${CRYPTO}=${path.basename(crypto)}`);
+        expectKeysIn(file);
+        expect(fs.readFileSync(path.join(crypto, 'data', 'storage'), 'utf8')).toBe('Bundle');
+      });
+
+      test('the decoys\' data folders stay empty', () => {
+        for (const name of ['com.adobe.granite.crypto.file.support', 'com.example.decoy']) {
+          expect(fs.readdirSync(path.join(folder(made.cache, made.inst.felix, name), 'data'))).toEqual([]);
+        }
+      });
+
+      test('a verify run finds the same bundles', () => {
+        const verify = run(made.inst, { Mode: 'verify' });
+        expect(verify.status).toBe(0);
+        expect(lines(verify.stdout)[0]).toBe(lines(r.stdout)[0]);
+      });
     });
 
     test('the highest revision is read: an old version0.0/ claiming crypto.file does not count', () => {
@@ -255,41 +272,62 @@ describeWithTools(['java', 'moto_server', 'aws'], 'installer on what AEM really 
   });
 
   describe('one configuration file per token handler PID', () => {
-    test('a written-back .cfg.json and a run-mode copy are backed up and removed; the .config stays the only one', () => {
-      const { inst } = instance(aemBundles({ fillers: 20 }));
-      const install = path.join(inst.quickstart, 'install');
-      const json = path.join(install, `${TOKEN_PID}.cfg.json`);
-      const runMode = path.join(install, 'install.publish', `${TOKEN_PID}.config`);
-      const unrelated = path.join(install, `${TOKEN_PID}.config.orig`);
-      plant(json, '# Configuration created by Apache Sling File Installer\n{"token.encapsulated":false}\n', user, 0o644);
-      plant(runMode, 'token.encapsulated=B"false"\n', user, 0o644);
-      plant(unrelated, 'kept\n', user, 0o644);
-      const before = snapshotTree(inst.quickstart);
-      const verify = run(inst, { Mode: 'verify' });
-      expect(snapshotTree(inst.quickstart)).toEqual(before);
-      expect(lines(verify.stdout)).toEqual(expect.arrayContaining([
+    // In order on one instance: a verify run, the install, another install.
+    describe('a written-back .cfg.json and a run-mode copy beside the .config', () => {
+      let inst: Instance;
+      let install: string;
+      let json: string;
+      let runMode: string;
+      let unrelated: string;
+      let r: RunResult;
+      let backup: string;
+      beforeAll(() => {
+        ({ inst } = instance(aemBundles({ fillers: 20 })));
+        install = path.join(inst.quickstart, 'install');
+        json = path.join(install, `${TOKEN_PID}.cfg.json`);
+        runMode = path.join(install, 'install.publish', `${TOKEN_PID}.config`);
+        unrelated = path.join(install, `${TOKEN_PID}.config.orig`);
+        plant(json, '# Configuration created by Apache Sling File Installer\n{"token.encapsulated":false}\n', user, 0o644);
+        plant(runMode, 'token.encapsulated=B"false"\n', user, 0o644);
+        plant(unrelated, 'kept\n', user, 0o644);
+      });
+
+      test('verify names both and changes nothing', () => {
+        const before = snapshotTree(inst.quickstart);
+        const verify = run(inst, { Mode: 'verify' });
+        expect(snapshotTree(inst.quickstart)).toEqual(before);
+        expect(lines(verify.stdout)).toEqual(expect.arrayContaining([
         `token config: ${json} also configures the PID (install mode backs it up and removes it)`,
         `token config: ${runMode} also configures the PID (install mode backs it up and removes it)`,
         'token in AEM: not checked (no AdminSecretId)',
-      ]));
-      const r = run(inst);
-      expect(r.stderr).toBe('');
-      expect(r.status).toBe(0);
-      const [backup] = fs.readdirSync(path.join(inst.quickstart, 'crypto-key-backups')).map((d) => path.join(inst.quickstart, 'crypto-key-backups', d));
-      expect(lines(r.stdout)).toEqual(expect.arrayContaining([
+        ]));
+      });
+
+      test('install backs both up and removes them, and says so', () => {
+        r = run(inst);
+        expect(r.stderr).toBe('');
+        expect(r.status).toBe(0);
+        [backup] = fs.readdirSync(path.join(inst.quickstart, 'crypto-key-backups')).map((d) => path.join(inst.quickstart, 'crypto-key-backups', d));
+        expect(lines(r.stdout)).toEqual(expect.arrayContaining([
         `backup: ${backup}`,
         `token config: written ${inst.tokenFile}`,
         `token config: removed ${json} (it configured the PID too; backed up)`,
         `token config: removed ${runMode} (it configured the PID too; backed up)`,
-      ]));
-      expect(fs.existsSync(json)).toBe(false);
-      expect(fs.existsSync(runMode)).toBe(false);
-      expect(fs.readFileSync(unrelated, 'utf8')).toBe('kept\n');
-      expect(fs.readFileSync(path.join(backup, `${TOKEN_PID}.cfg.json`), 'utf8')).toContain('"token.encapsulated":false');
-      expect(fs.readFileSync(path.join(backup, `${TOKEN_PID}.config`), 'utf8')).toBe('token.encapsulated=B"false"\n');
-      expect(fs.readdirSync(install).filter((f) => f.startsWith(TOKEN_PID)).sort()).toEqual([TOKEN_FILE, `${TOKEN_PID}.config.orig`]);
-      // Next run: nothing left to do.
-      expect(lines(run(inst).stdout).slice(-1)).toEqual(['result: unchanged (nothing to do)']);
+        ]));
+        expect(fs.existsSync(json)).toBe(false);
+        expect(fs.existsSync(runMode)).toBe(false);
+        expect(fs.readFileSync(path.join(backup, `${TOKEN_PID}.cfg.json`), 'utf8')).toContain('"token.encapsulated":false');
+        expect(fs.readFileSync(path.join(backup, `${TOKEN_PID}.config`), 'utf8')).toBe('token.encapsulated=B"false"\n');
+      });
+
+      test('the .config stays the only one; a file that only shares the prefix is kept', () => {
+        expect(fs.readFileSync(unrelated, 'utf8')).toBe('kept\n');
+        expect(fs.readdirSync(install).filter((f) => f.startsWith(TOKEN_PID)).sort()).toEqual([TOKEN_FILE, `${TOKEN_PID}.config.orig`]);
+      });
+
+      test('the next run has nothing left to do', () => {
+        expect(lines(run(inst).stdout).slice(-1)).toEqual(['result: unchanged (nothing to do)']);
+      });
     });
 
     test('another file that is a symlink, or two with one name: one line, nothing changed', () => {

@@ -25,8 +25,11 @@ describe('installer document', () => {
     expect(doc.content.mainSteps[0].precondition).toEqual({ StringEquals: ['platformType', 'Linux'] });
   });
 
-  test('parameters: the contract\'s, plus AemPort/HmacBytes/MasterBytes, with their defaults; SecretId defaults to the construct\'s secret', () => {
+  test('parameters: the contract\'s, plus AemPort/HmacBytes/MasterBytes', () => {
     expect(Object.keys(doc.parameters)).toEqual([...INSTALLER_PARAMETER_NAMES]);
+  });
+
+  test('their defaults; SecretId defaults to the construct\'s secret', () => {
     const defaults = Object.fromEntries(Object.entries(doc.parameters).map(([k, p]) => [k, p.default]));
     const secretId = Object.keys(doc.template.Resources).find((k) => doc.template.Resources[k].Type === 'AWS::SecretsManager::Secret');
     expect(defaults).toEqual({
@@ -46,6 +49,9 @@ describe('installer document', () => {
       MasterBytes: '16',
       LogGroupName: '',
     });
+  });
+
+  test('each parameter is a String held to a pattern or a list of values; the lists of Restart, Mode and OnKeyMismatch', () => {
     for (const p of Object.values(doc.parameters)) {
       expect(p.type).toBe('String');
       expect(Boolean(p.allowedPattern) !== Boolean(p.allowedValues)).toBe(true);
@@ -72,8 +78,9 @@ describe('installer document', () => {
     }
   });
 
-  test('allowedPattern rejects hostile values and accepts every partition\'s ARNs', () => {
-    const re = (n: string) => new RegExp(doc.parameters[n].allowedPattern!);
+  const re = (n: string) => new RegExp(doc.parameters[n].allowedPattern!);
+
+  test('allowedPattern accepts every partition\'s ARNs; only AdminSecretId may be empty', () => {
     for (const arn of [
       'arn:aws:secretsmanager:us-east-1:123456789012:secret:k-AbCdEf',
       'arn:aws-cn:secretsmanager:cn-northwest-1:123456789012:secret:a/b_c+d=e.f@g-AbCdEf',
@@ -84,10 +91,16 @@ describe('installer document', () => {
     }
     expect(re('AdminSecretId').test('')).toBe(true);
     expect(re('SecretId').test('')).toBe(false);
+  });
+
+  test('allowedPattern rejects hostile values', () => {
     const hostile = ['$(touch /tmp/pwned)', '`id`', '"; id; "', "'; id; '", 'x\ny', 'a;b', '-rf'];
     for (const name of ['SecretId', 'AdminSecretId', 'QuickstartDir', 'AemUser', 'ServiceName', 'AemPort', 'HmacBytes', 'MasterBytes']) {
       for (const h of hostile) expect(`${name} ${re(name).test(h)}`).toBe(`${name} false`);
     }
+  });
+
+  test('QuickstartDir: any absolute path, spaces too; never a relative one', () => {
     expect(re('QuickstartDir').test('/opt/my aem/crx-quickstart')).toBe(true);
     expect(re('QuickstartDir').test('relative/crx-quickstart')).toBe(false);
   });
@@ -111,10 +124,13 @@ describe('installer document', () => {
     expect(withBraces).toEqual(INSTALLER_PARAMETER_NAMES.map((n) => `#@={{ ${n} }}`));
   });
 
-  test('keyLengths become the HmacBytes/MasterBytes defaults; invalid ones throw', () => {
+  test('keyLengths become the HmacBytes/MasterBytes defaults', () => {
     const d = synthInstaller({ keyLengths: { hmac: 64, master: 32 } });
     expect(d.parameters.HmacBytes.default).toBe('64');
     expect(d.parameters.MasterBytes.default).toBe('32');
+  });
+
+  test('invalid keyLengths throw', () => {
     expect(() => new AemCryptoKeys(new Stack(new App(), 'S'), 'K', { keyLengths: { hmac: 0 } })).toThrow('hmacBytes (keyLengths.hmac) must be an integer from 1 to 4096, got 0');
     expect(() => new AemCryptoKeys(new Stack(new App(), 'S'), 'K', { keyLengths: { master: 1.5 } })).toThrow('masterBytes (keyLengths.master) must be an integer from 1 to 4096, got 1.5');
   });
@@ -166,7 +182,7 @@ describe('renderTokenHandlerConfig', () => {
 });
 
 describe('TokenHandlerProperty', () => {
-  test('each factory renders its Felix type; the same name twice is an error', () => {
+  test('each factory renders its Felix type', () => {
     const stack = new Stack(new App(), 'S');
     const d = new AemCryptoKeys(stack, 'K', {
       tokenHandlerProperties: [
@@ -177,6 +193,9 @@ describe('TokenHandlerProperty', () => {
     const i = d.runCommand.indexOf('#@static token-config');
     expect(i).toBeGreaterThan(0);
     expect(d.runCommand.slice(i + 1, i + 6)).toEqual(['#@|token.encapsulated=B"true"', '#@|b=B"false"', '#@|i=I"7"', '#@|l=["p"]', '#@|s="x"']);
+  });
+
+  test('the same name twice is an error', () => {
     expect(() => new AemCryptoKeys(new Stack(new App(), 'S'), 'K', {
       tokenHandlerProperties: [TokenHandlerProperty.fromString('a', 'x'), TokenHandlerProperty.fromInteger('a', 1)],
     })).toThrow('tokenHandlerProperties: "a" is given twice');

@@ -81,19 +81,33 @@ describeWithTools(['moto_server', 'aws', 'setpriv'], 'the integ instance\'s stan
     QuickstartDir: inst.quickstart, AemUser: user.name, SecretId: secret, Restart: 'none', ...values,
   }), { ...moto.env, HOME: process.env.HOME ?? '/root' });
 
-  test('install, then verify: the fingerprints of the secret\'s keys, key files of 32 and 16 bytes where the integ test looks', () => {
-    const installed = run({});
-    expect({ status: installed.status, stderr: installed.stderr }).toEqual({ status: 0, stderr: expect.any(String) });
-    const verified = run({ Mode: 'verify' });
-    const fp = (b: Buffer) => createHash('sha256').update(b).digest('hex').slice(0, 12);
-    expect(verified.status).toBe(0);
-    // The integ test's regular expression, on the real output.
-    expect(verified.stdout).toMatch(/hmac: [0-9a-f]{12} ok[\s\S]*master: [0-9a-f]{12} ok/);
-    expect(verified.stdout).toContain(`hmac: ${fp(keys.hmac)} ok`);
-    expect(verified.stdout).toContain(`master: ${fp(keys.master)} ok`);
-    const stat = spawnSync('stat', ['-c', '%n %s', `${inst.keyDir}/hmac`, `${inst.keyDir}/master`], { encoding: 'utf8' });
-    expect(stat.stdout).toBe(`${inst.keyDir}/hmac 32\n${inst.keyDir}/master 16\n`);
-    const source = fs.readFileSync(path.join(INTEG, 'integ.gate.ts'), 'utf8');
-    expect(source).toContain('const KEY_DIR = `${QUICKSTART}/launchpad/felix/bundle10/data`;');
+  // In order on the stand-in tree: the install, then a verify run.
+  describe('install, then verify', () => {
+    let installed: ReturnType<typeof run>;
+    let verified: ReturnType<typeof run>;
+    beforeAll(() => {
+      installed = run({});
+      verified = run({ Mode: 'verify' });
+    });
+
+    test('the install succeeds', () => {
+      expect({ status: installed.status, stderr: installed.stderr }).toEqual({ status: 0, stderr: expect.any(String) });
+    });
+
+    test('verify reports the fingerprints of the secret\'s keys, as the integ test matches them', () => {
+      const fp = (b: Buffer) => createHash('sha256').update(b).digest('hex').slice(0, 12);
+      expect(verified.status).toBe(0);
+      // The integ test's regular expression, on the real output.
+      expect(verified.stdout).toMatch(/hmac: [0-9a-f]{12} ok[\s\S]*master: [0-9a-f]{12} ok/);
+      expect(verified.stdout).toContain(`hmac: ${fp(keys.hmac)} ok`);
+      expect(verified.stdout).toContain(`master: ${fp(keys.master)} ok`);
+    });
+
+    test('key files of 32 and 16 bytes where the integ test looks', () => {
+      const stat = spawnSync('stat', ['-c', '%n %s', `${inst.keyDir}/hmac`, `${inst.keyDir}/master`], { encoding: 'utf8' });
+      expect(stat.stdout).toBe(`${inst.keyDir}/hmac 32\n${inst.keyDir}/master 16\n`);
+      const source = fs.readFileSync(path.join(INTEG, 'integ.gate.ts'), 'utf8');
+      expect(source).toContain('const KEY_DIR = `${QUICKSTART}/launchpad/felix/bundle10/data`;');
+    });
   });
 });

@@ -168,76 +168,110 @@ describe('warm pools and odd groups', () => {
 });
 
 describe('the EventBridge rule', () => {
-  test('matches only launching lifecycle actions of this group\'s hook and starts the automation with the event and the options', () => {
-    const { template, result } = gated({ quickstartDir: '/opt/aem/publish/crx-quickstart', startAfterInstall: true, aemUser: 'cq' });
-    const rules = template.findResources('AWS::Events::Rule');
-    expect(Object.keys(rules)).toHaveLength(1);
-    const rule = Object.values(rules)[0] as any;
-    expect(rule.Properties.EventPattern).toEqual({
-      'source': ['aws.autoscaling'],
-      'detail-type': ['EC2 Instance-launch Lifecycle Action'],
-      'detail': { LifecycleHookName: [result.hookName], LifecycleTransition: ['autoscaling:EC2_INSTANCE_LAUNCHING'] },
+  describe('of one gated group', () => {
+    let built: ReturnType<typeof gated>;
+    let rules: Record<string, any>;
+    const target = () => (Object.values(rules)[0] as any).Properties.Targets[0];
+    beforeAll(() => {
+      built = gated({ quickstartDir: '/opt/aem/publish/crx-quickstart', startAfterInstall: true, aemUser: 'cq' });
+      rules = built.template.findResources('AWS::Events::Rule');
     });
-    const [target] = rule.Properties.Targets;
-    expect(JSON.stringify(target.Arn)).toContain(':automation-definition/');
-    expect(JSON.stringify(target.Arn)).toContain(':$DEFAULT');
-    expect(target.RoleArn).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^KeysLifecycleGateEventsRole/), 'Arn'] });
-    expect(target.InputTransformer.InputPathsMap).toEqual({
-      'detail-EC2InstanceId': '$.detail.EC2InstanceId',
-      'detail-LifecycleHookName': '$.detail.LifecycleHookName',
-      'detail-AutoScalingGroupName': '$.detail.AutoScalingGroupName',
-      'detail-LifecycleActionToken': '$.detail.LifecycleActionToken',
-      'detail-Destination': '$.detail.Destination',
+
+    test('matches only launching lifecycle actions of this group\'s hook', () => {
+      expect(Object.keys(rules)).toHaveLength(1);
+      const rule = Object.values(rules)[0] as any;
+      expect(rule.Properties.EventPattern).toEqual({
+        'source': ['aws.autoscaling'],
+        'detail-type': ['EC2 Instance-launch Lifecycle Action'],
+        'detail': { LifecycleHookName: [built.result.hookName], LifecycleTransition: ['autoscaling:EC2_INSTANCE_LAUNCHING'] },
+      });
     });
-    // The template is JSON once EventBridge substitutes the (quoted) event values.
-    const input = JSON.parse(target.InputTransformer.InputTemplate.replace(/<([^>]+)>/g, '"$1"'));
-    expect(input).toEqual({
-      InstanceId: ['detail-EC2InstanceId'],
-      LifecycleHookName: ['detail-LifecycleHookName'],
-      AutoScalingGroupName: ['detail-AutoScalingGroupName'],
-      LifecycleActionToken: ['detail-LifecycleActionToken'],
-      Destination: ['detail-Destination'],
-      QuickstartDir: ['/opt/aem/publish/crx-quickstart'],
-      AemUser: ['cq'],
-      EncapsulatedToken: ['true'],
-      OnKeyMismatch: ['replace'],
-      Restart: ['service'],
-      ServiceName: ['aem'],
-      StartAfterInstall: ['true'],
-      AemPort: ['4502'],
-      FreshKeyMinutes: ['1440'],
+
+    test('starts the automation\'s default version under the gate\'s events role', () => {
+      expect(JSON.stringify(target().Arn)).toContain(':automation-definition/');
+      expect(JSON.stringify(target().Arn)).toContain(':$DEFAULT');
+      expect(target().RoleArn).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^KeysLifecycleGateEventsRole/), 'Arn'] });
+    });
+
+    test('passes the event\'s fields and the installer options', () => {
+      const t = target();
+      expect(t.InputTransformer.InputPathsMap).toEqual({
+        'detail-EC2InstanceId': '$.detail.EC2InstanceId',
+        'detail-LifecycleHookName': '$.detail.LifecycleHookName',
+        'detail-AutoScalingGroupName': '$.detail.AutoScalingGroupName',
+        'detail-LifecycleActionToken': '$.detail.LifecycleActionToken',
+        'detail-Destination': '$.detail.Destination',
+      });
+      // The template is JSON once EventBridge substitutes the (quoted) event values.
+      const input = JSON.parse(t.InputTransformer.InputTemplate.replace(/<([^>]+)>/g, '"$1"'));
+      expect(input).toEqual({
+        InstanceId: ['detail-EC2InstanceId'],
+        LifecycleHookName: ['detail-LifecycleHookName'],
+        AutoScalingGroupName: ['detail-AutoScalingGroupName'],
+        LifecycleActionToken: ['detail-LifecycleActionToken'],
+        Destination: ['detail-Destination'],
+        QuickstartDir: ['/opt/aem/publish/crx-quickstart'],
+        AemUser: ['cq'],
+        EncapsulatedToken: ['true'],
+        OnKeyMismatch: ['replace'],
+        Restart: ['service'],
+        ServiceName: ['aem'],
+        StartAfterInstall: ['true'],
+        AemPort: ['4502'],
+        FreshKeyMinutes: ['1440'],
+      });
     });
   });
 
-  test('two groups: each rule names only its own hook; a literal group name is matched too', () => {
-    const f = fixture();
-    const a = f.keys.addAutoScalingGroup(f.group('PublishA'));
-    const b = f.keys.addAutoScalingGroup(f.group('PublishB', { autoScalingGroupName: 'aem-publish-b' }));
-    expect(a.hookName).not.toEqual(b.hookName);
-    const patterns = Object.values(Template.fromStack(f.stack).findResources('AWS::Events::Rule')).map((r: any) => r.Properties.EventPattern.detail);
-    expect(patterns).toEqual(expect.arrayContaining([
-      { LifecycleHookName: [a.hookName], LifecycleTransition: ['autoscaling:EC2_INSTANCE_LAUNCHING'] },
-      { LifecycleHookName: [b.hookName], LifecycleTransition: ['autoscaling:EC2_INSTANCE_LAUNCHING'], AutoScalingGroupName: ['aem-publish-b'] },
-    ]));
-    expect(patterns).toHaveLength(2);
-    // One automation and one pair of roles for both groups.
-    const template = Template.fromStack(f.stack);
-    expect(Object.values(template.findResources('AWS::SSM::Document')).filter((d: any) => d.Properties.DocumentType === 'Automation')).toHaveLength(1);
+  describe('of two gated groups, the second with a literal name', () => {
+    let a: { hookName: string };
+    let b: { hookName: string };
+    let template: Template;
+    beforeAll(() => {
+      const f = fixture();
+      a = f.keys.addAutoScalingGroup(f.group('PublishA'));
+      b = f.keys.addAutoScalingGroup(f.group('PublishB', { autoScalingGroupName: 'aem-publish-b' }));
+      template = Template.fromStack(f.stack);
+    });
+
+    test('each rule names only its own hook; a literal group name is matched too', () => {
+      expect(a.hookName).not.toEqual(b.hookName);
+      const patterns = Object.values(template.findResources('AWS::Events::Rule')).map((r: any) => r.Properties.EventPattern.detail);
+      expect(patterns).toEqual(expect.arrayContaining([
+        { LifecycleHookName: [a.hookName], LifecycleTransition: ['autoscaling:EC2_INSTANCE_LAUNCHING'] },
+        { LifecycleHookName: [b.hookName], LifecycleTransition: ['autoscaling:EC2_INSTANCE_LAUNCHING'], AutoScalingGroupName: ['aem-publish-b'] },
+      ]));
+      expect(patterns).toHaveLength(2);
+    });
+
+    test('one automation serves both groups', () => {
+      expect(Object.values(template.findResources('AWS::SSM::Document')).filter((d: any) => d.Properties.DocumentType === 'Automation')).toHaveLength(1);
+    });
   });
 
-  test('an admin secret (Restart=bundles) travels as its ARN, and the group may read it', () => {
-    const f = fixture();
-    const admin = new secretsmanager.Secret(f.stack, 'Admin');
-    f.keys.addAutoScalingGroup(f.group('Publish'), { restart: RestartBehavior.BUNDLES, adminSecret: admin });
-    const rule = Object.values(Template.fromStack(f.stack).findResources('AWS::Events::Rule'))[0] as any;
-    const inputTemplate = JSON.stringify(rule.Properties.Targets[0].InputTransformer.InputTemplate);
-    expect(inputTemplate).toContain('AdminSecretId');
-    expect(inputTemplate).toContain('Admin');
-    expect(inputTemplate).toContain('bundles');
-    const json = Template.fromStack(f.stack).toJSON();
-    const adminId = logicalIdOf(json, 'AWS::SecretsManager::Secret', 'GateStack/Admin/');
-    const groupPolicy = json.Resources[logicalIdOf(json, 'AWS::IAM::Policy', 'PublishRole/DefaultPolicy')].Properties.PolicyDocument.Statement;
-    expect(groupPolicy).toEqual(expect.arrayContaining([expect.objectContaining({ Resource: { Ref: adminId } })]));
+  describe('with an admin secret (Restart=bundles)', () => {
+    let stack: Stack;
+    beforeAll(() => {
+      const f = fixture();
+      const admin = new secretsmanager.Secret(f.stack, 'Admin');
+      f.keys.addAutoScalingGroup(f.group('Publish'), { restart: RestartBehavior.BUNDLES, adminSecret: admin });
+      stack = f.stack;
+    });
+
+    test('the secret travels as its ARN', () => {
+      const rule = Object.values(Template.fromStack(stack).findResources('AWS::Events::Rule'))[0] as any;
+      const inputTemplate = JSON.stringify(rule.Properties.Targets[0].InputTransformer.InputTemplate);
+      expect(inputTemplate).toContain('AdminSecretId');
+      expect(inputTemplate).toContain('Admin');
+      expect(inputTemplate).toContain('bundles');
+    });
+
+    test('the group may read it', () => {
+      const json = Template.fromStack(stack).toJSON();
+      const adminId = logicalIdOf(json, 'AWS::SecretsManager::Secret', 'GateStack/Admin/');
+      const groupPolicy = json.Resources[logicalIdOf(json, 'AWS::IAM::Policy', 'PublishRole/DefaultPolicy')].Properties.PolicyDocument.Statement;
+      expect(groupPolicy).toEqual(expect.arrayContaining([expect.objectContaining({ Resource: { Ref: adminId } })]));
+    });
   });
 });
 
@@ -245,68 +279,100 @@ describe('the Automation document', () => {
   const content = (json: any) => Object.values(json.Resources as Record<string, any>)
     .find((r) => r.Type === 'AWS::SSM::Document' && r.Properties.DocumentType === 'Automation').Properties.Content;
 
-  test('schema 0.3, its own role, steps heartbeat -> wait -> heartbeat -> branch -> install (service | warm pool) -> CONTINUE, and ABANDON', () => {
-    const doc = content(gated().json);
-    expect(doc.schemaVersion).toBe('0.3');
-    expect(doc.assumeRole).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^KeysLifecycleGateAutomationRole/), 'Arn'] });
-    expect(doc.mainSteps.map((s: any) => [s.name, s.action])).toEqual([
-      ['recordLifecycleHeartbeat', 'aws:executeAwsApi'],
-      ['waitForSsmOnline', 'aws:waitForAwsResourceProperty'],
-      ['refreshLifecycleHeartbeat', 'aws:executeAwsApi'],
-      ['chooseInstallPath', 'aws:branch'],
-      ['installKeys', 'aws:runCommand'],
-      ['installKeysForWarmPool', 'aws:runCommand'],
-      ['completeLifecycleContinue', 'aws:executeAwsApi'],
-      ['recordLaunchContinued', 'aws:executeAwsApi'],
-      ['recordAbandonAgentNotOnline', 'aws:executeAwsApi'],
-      ['recordAbandonInstallerFailed', 'aws:executeAwsApi'],
-      ['recordAbandonCancelled', 'aws:executeAwsApi'],
-      ['recordAbandonLifecycleActionFailed', 'aws:executeAwsApi'],
-      ['recordAbandonHeartbeatExpired', 'aws:executeAwsApi'],
-      ['completeLifecycleAbandon', 'aws:executeAwsApi'],
-    ]);
-    // Each failure goes to the record step of its reason, each cancel to Cancelled, then ABANDON.
-    const failureTo = ['HeartbeatExpired', 'AgentNotOnline', 'HeartbeatExpired', 'InstallerFailed', 'InstallerFailed', 'InstallerFailed', 'LifecycleActionFailed'];
-    doc.mainSteps.slice(0, 7).forEach((step: any, i: number) => {
-      expect([step.name, step.onFailure, step.onCancel]).toEqual([step.name, `step:recordAbandon${failureTo[i]}`, 'step:recordAbandonCancelled']);
+  describe('its steps', () => {
+    let doc: any;
+    const steps = () => doc.mainSteps;
+    const named = (name: string) => doc.mainSteps.find((x: any) => x.name === name);
+    beforeAll(() => {
+      doc = content(gated().json);
     });
-    for (const step of doc.mainSteps.slice(8, 13)) {
-      expect([step.name, step.nextStep, step.onFailure, step.onCancel]).toEqual([step.name, 'completeLifecycleAbandon', 'step:completeLifecycleAbandon', 'step:completeLifecycleAbandon']);
-    }
-    const [heartbeat, wait, refresh, branch, install, warm, proceed, recorded] = doc.mainSteps;
-    const abandon = doc.mainSteps[13];
-    expect(proceed.nextStep).toBe('recordLaunchContinued');
-    expect(recorded.isEnd).toBe(true);
-    expect(wait.inputs).toMatchObject({ Service: 'ssm', Api: 'DescribeInstanceInformation', DesiredValues: ['Online'] });
-    // Three attempts share the 10 minutes: a throttled poll is retried, an offline agent still fails after 10 minutes.
-    expect([wait.maxAttempts, wait.timeoutSeconds]).toEqual([3, 200]);
-    // The first heartbeat restarts the hook's clock after delivery and queueing; the second before the installer.
-    const lifecycleAction = {
-      AutoScalingGroupName: '{{ AutoScalingGroupName }}',
-      LifecycleHookName: '{{ LifecycleHookName }}',
-      LifecycleActionToken: '{{ LifecycleActionToken }}',
-      InstanceId: '{{ InstanceId }}',
-    };
-    for (const [step, next] of [[heartbeat, 'waitForSsmOnline'], [refresh, 'chooseInstallPath']]) {
-      expect(step.inputs).toEqual({ Service: 'autoscaling', Api: 'RecordLifecycleActionHeartbeat', ...lifecycleAction });
-      expect(step.nextStep).toBe(next);
-    }
-    // Every AWS API step retries, each attempt with a timeout of its own.
-    for (const step of doc.mainSteps.filter((x: any) => x.action === 'aws:executeAwsApi')) {
-      expect([step.name, step.maxAttempts, step.timeoutSeconds]).toEqual([step.name, 3, 60]);
-    }
-    expect(branch.inputs).toEqual({ Choices: [{ NextStep: 'installKeysForWarmPool', Variable: '{{ Destination }}', StringEquals: 'WarmPool' }], Default: 'installKeys' });
-    expect(proceed.inputs).toMatchObject({ Service: 'autoscaling', Api: 'CompleteLifecycleAction', LifecycleActionResult: 'CONTINUE' });
-    expect(abandon.inputs).toMatchObject({ Service: 'autoscaling', Api: 'CompleteLifecycleAction', LifecycleActionResult: 'ABANDON' });
-    expect([proceed.isEnd, abandon.isEnd]).toEqual([undefined, true]);
-    for (const step of [install, warm]) {
-      expect(step.inputs.DocumentName).toEqual({ Ref: expect.stringMatching(/^KeysInstallerDocument/) });
-      expect(step.inputs.InstanceIds).toEqual(['{{ InstanceId }}']);
-      expect(step.timeoutSeconds).toBe(20 * 60);
-      expect(step.nextStep).toBe('completeLifecycleContinue');
-      // The installer output of each launch goes to the key set's log group.
-      expect(step.inputs.CloudWatchOutputConfig).toEqual({ CloudWatchOutputEnabled: true, CloudWatchLogGroupName: { Ref: expect.stringMatching(/^KeysLogsLogGroup/) } });
-    }
+
+    test('schema 0.3, run under its own role', () => {
+      expect(doc.schemaVersion).toBe('0.3');
+      expect(doc.assumeRole).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^KeysLifecycleGateAutomationRole/), 'Arn'] });
+    });
+
+    test('heartbeat -> wait -> heartbeat -> branch -> install (service | warm pool) -> CONTINUE, and ABANDON', () => {
+      expect(steps().map((x: any) => [x.name, x.action])).toEqual([
+        ['recordLifecycleHeartbeat', 'aws:executeAwsApi'],
+        ['waitForSsmOnline', 'aws:waitForAwsResourceProperty'],
+        ['refreshLifecycleHeartbeat', 'aws:executeAwsApi'],
+        ['chooseInstallPath', 'aws:branch'],
+        ['installKeys', 'aws:runCommand'],
+        ['installKeysForWarmPool', 'aws:runCommand'],
+        ['completeLifecycleContinue', 'aws:executeAwsApi'],
+        ['recordLaunchContinued', 'aws:executeAwsApi'],
+        ['recordAbandonAgentNotOnline', 'aws:executeAwsApi'],
+        ['recordAbandonInstallerFailed', 'aws:executeAwsApi'],
+        ['recordAbandonCancelled', 'aws:executeAwsApi'],
+        ['recordAbandonLifecycleActionFailed', 'aws:executeAwsApi'],
+        ['recordAbandonHeartbeatExpired', 'aws:executeAwsApi'],
+        ['completeLifecycleAbandon', 'aws:executeAwsApi'],
+      ]);
+    });
+
+    test('each failure goes to the record step of its reason, each cancel to Cancelled; each record step then to ABANDON', () => {
+      const failureTo = ['HeartbeatExpired', 'AgentNotOnline', 'HeartbeatExpired', 'InstallerFailed', 'InstallerFailed', 'InstallerFailed', 'LifecycleActionFailed'];
+      steps().slice(0, 7).forEach((step: any, i: number) => {
+        expect([step.name, step.onFailure, step.onCancel]).toEqual([step.name, `step:recordAbandon${failureTo[i]}`, 'step:recordAbandonCancelled']);
+      });
+      for (const step of steps().slice(8, 13)) {
+        expect([step.name, step.nextStep, step.onFailure, step.onCancel]).toEqual([step.name, 'completeLifecycleAbandon', 'step:completeLifecycleAbandon', 'step:completeLifecycleAbandon']);
+      }
+    });
+
+    test('CONTINUE and ABANDON complete the lifecycle action; CONTINUE is followed by its count, which ends; ABANDON ends', () => {
+      const proceed = named('completeLifecycleContinue');
+      const recorded = named('recordLaunchContinued');
+      const abandon = steps()[13];
+      expect(proceed.nextStep).toBe('recordLaunchContinued');
+      expect(recorded.isEnd).toBe(true);
+      expect(proceed.inputs).toMatchObject({ Service: 'autoscaling', Api: 'CompleteLifecycleAction', LifecycleActionResult: 'CONTINUE' });
+      expect(abandon.inputs).toMatchObject({ Service: 'autoscaling', Api: 'CompleteLifecycleAction', LifecycleActionResult: 'ABANDON' });
+      expect([proceed.isEnd, abandon.isEnd]).toEqual([undefined, true]);
+    });
+
+    test('the wait for the agent: DescribeInstanceInformation until Online, three attempts sharing 10 minutes', () => {
+      // A throttled poll is retried, an offline agent still fails after 10 minutes.
+      const wait = named('waitForSsmOnline');
+      expect(wait.inputs).toMatchObject({ Service: 'ssm', Api: 'DescribeInstanceInformation', DesiredValues: ['Online'] });
+      expect([wait.maxAttempts, wait.timeoutSeconds]).toEqual([3, 200]);
+    });
+
+    test('two heartbeats: the first restarts the hook\'s clock after delivery and queueing, the second before the installer', () => {
+      const lifecycleAction = {
+        AutoScalingGroupName: '{{ AutoScalingGroupName }}',
+        LifecycleHookName: '{{ LifecycleHookName }}',
+        LifecycleActionToken: '{{ LifecycleActionToken }}',
+        InstanceId: '{{ InstanceId }}',
+      };
+      for (const [step, next] of [[named('recordLifecycleHeartbeat'), 'waitForSsmOnline'], [named('refreshLifecycleHeartbeat'), 'chooseInstallPath']]) {
+        expect(step.inputs).toEqual({ Service: 'autoscaling', Api: 'RecordLifecycleActionHeartbeat', ...lifecycleAction });
+        expect(step.nextStep).toBe(next);
+      }
+    });
+
+    test('every AWS API step retries, each attempt with a timeout of its own', () => {
+      for (const step of steps().filter((x: any) => x.action === 'aws:executeAwsApi')) {
+        expect([step.name, step.maxAttempts, step.timeoutSeconds]).toEqual([step.name, 3, 60]);
+      }
+    });
+
+    test('the branch sends warm-pool launches to their own install step', () => {
+      expect(named('chooseInstallPath').inputs)
+        .toEqual({ Choices: [{ NextStep: 'installKeysForWarmPool', Variable: '{{ Destination }}', StringEquals: 'WarmPool' }], Default: 'installKeys' });
+    });
+
+    test('both install steps run the installer document on the instance within 20 minutes, then CONTINUE, output to the key set\'s log group', () => {
+      for (const step of [named('installKeys'), named('installKeysForWarmPool')]) {
+        expect(step.inputs.DocumentName).toEqual({ Ref: expect.stringMatching(/^KeysInstallerDocument/) });
+        expect(step.inputs.InstanceIds).toEqual(['{{ InstanceId }}']);
+        expect(step.timeoutSeconds).toBe(20 * 60);
+        expect(step.nextStep).toBe('completeLifecycleContinue');
+        // The installer output of each launch goes to the key set's log group.
+        expect(step.inputs.CloudWatchOutputConfig).toEqual({ CloudWatchOutputEnabled: true, CloudWatchLogGroupName: { Ref: expect.stringMatching(/^KeysLogsLogGroup/) } });
+      }
+    });
   });
 
   test('each record step publishes its result for the key set, the group and (abandons) the reason, in the key set\'s namespace', () => {
@@ -486,14 +552,32 @@ describe('input checks at synth', () => {
     expect(() => f.app.synth()).toThrow(/40 gated groups make the automation role's policy about \d+ characters/);
   });
 
-  test('bad hook names, a group gated twice, bundles restart without admin secret', () => {
+  test('a bad hook name is refused', () => {
     const f = fixture();
     expect(() => f.keys.addAutoScalingGroup(f.group('P1'), { hookName: 'has space' })).toThrow(/hookName must be/);
     expect(() => f.keys.addAutoScalingGroup(f.group('P2'), { hookName: 'x'.repeat(256) })).toThrow(/hookName must be/);
-    const asg = f.group('P3');
-    f.keys.addAutoScalingGroup(asg, { hookName: 'publish-gate' });
-    expect(() => f.keys.addAutoScalingGroup(asg)).toThrow(/already gated/);
-    expect(() => f.keys.addAutoScalingGroup(f.group('P4'), { hookName: 'publish-gate' })).toThrow(/already used/);
+  });
+
+  describe('a group gated with the hook name publish-gate', () => {
+    let f: Fixture;
+    let asg: autoscaling.AutoScalingGroup;
+    beforeAll(() => {
+      f = fixture();
+      asg = f.group('P3');
+      f.keys.addAutoScalingGroup(asg, { hookName: 'publish-gate' });
+    });
+
+    test('gating the group again is refused', () => {
+      expect(() => f.keys.addAutoScalingGroup(asg)).toThrow(/already gated/);
+    });
+
+    test('another group with the same hook name is refused', () => {
+      expect(() => f.keys.addAutoScalingGroup(f.group('P4'), { hookName: 'publish-gate' })).toThrow(/already used/);
+    });
+  });
+
+  test('Restart=bundles without an admin secret is refused', () => {
+    const f = fixture();
     expect(() => f.keys.addAutoScalingGroup(f.group('P5'), { restart: RestartBehavior.BUNDLES })).toThrow(/needs adminSecret/);
   });
 });
@@ -536,10 +620,13 @@ describe('two deployments of one app in one account and region (same construct i
   const dev = deploy('acme-aem65-publish-platform-nonprod-dev');
   const test_ = deploy('acme-aem65-publish-platform-nonprod-test');
 
-  test('the default hook names differ (the whole stack name is hashed), so neither rule matches the other\'s launches', () => {
+  test('the default hook names differ (the whole stack name is hashed)', () => {
     expect(dev.hookName).not.toEqual(test_.hookName);
     expect(dev.hookName).toMatch(/^aem-keys-acme-aem65-publish-plat-[0-9a-f]{8}-[0-9a-f]{12}$/);
     expect(dev.hookName.length).toBeLessThanOrEqual(9 + 32 + 13);
+  });
+
+  test('neither deployment\'s rule matches the other\'s launches', () => {
     expect(dev.rules).toHaveLength(1);
     expect(test_.rules).toHaveLength(1);
     expect(matches(dev.rules[0], launch(dev.hookName))).toBe(true);

@@ -9,20 +9,29 @@ import * as path from 'path';
 import { ASSOCIATION_CHANGED_PATTERN, ASSOCIATION_FAILURE_PATTERN } from '../lib/private/association-results';
 import { CHANGED_PATTERN, ERROR_PATTERN } from '../lib/private/key-set-logs';
 import { countMatches, matches } from './support/filter-pattern';
-import { outputLines, plant } from './support/installer-harness';
+import { outputLines, plant, RunResult } from './support/installer-harness';
 import { scanText } from './support/key-scan';
 import { keySetInstance } from './support/key-set-instance';
 import { describeWithTools } from './support/tools';
 
 describe('the evaluator itself', () => {
-  test('quoted phrases, bare words, JSON comparisons with && and ||; unsupported syntax throws', () => {
+  test('quoted phrases', () => {
     expect(matches('"result: changed"', 'result: changed')).toBe(true);
     expect(matches('"result: changed"', 'result: unchanged (nothing to do)')).toBe(false);
+  });
+
+  test('bare words: all of them', () => {
     expect(matches('ERROR timeout', 'ERROR: a timeout')).toBe(true);
     expect(matches('ERROR timeout', 'ERROR: slow')).toBe(false);
+  });
+
+  test('JSON comparisons with && and ||; text that is not JSON never matches', () => {
     expect(matches('{ ($.a = "x") && ($.b.c = "y" || $.b.c = "z") }', '{"a":"x","b":{"c":"z"}}')).toBe(true);
     expect(matches('{ ($.a = "x") && ($.b.c = "y" || $.b.c = "z") }', '{"a":"x","b":{"c":"w"}}')).toBe(false);
     expect(matches('{ $.a = "x" }', 'not json')).toBe(false);
+  });
+
+  test('unsupported syntax throws', () => {
     expect(() => matches('?ERROR ?WARN', 'x')).toThrow(/unsupported/);
     expect(() => matches('{ $.a > 1 }', '{"a":2}')).toThrow();
   });
@@ -31,31 +40,52 @@ describe('the evaluator itself', () => {
 describeWithTools(['java', 'moto_server', 'aws'], 'installer output lines against the log group\'s metric filters', () => {
   const fx = keySetInstance('filters');
 
-  test('a run that repairs drift counts once as changed, a second run not at all, a failing run once as an error; no key material in any line', () => {
-    const first = fx.run({ SecretId: fx.good });
-    expect(first.status).toBe(0);
-    const second = fx.run({ SecretId: fx.good });
-    expect(second.status).toBe(0);
-    const failing = fx.run({ SecretId: fx.short });
-    expect(failing.status).toBe(1);
-    const verify = fx.run({ SecretId: fx.good, Mode: 'verify' });
-    expect(verify.status).toBe(0);
+  // Four runs on the instance, in this order: one that repairs drift (AEM's own keys replaced), the
+  // same again, one that fails (a secret with a short hmac), a verify run.
+  describe('a run that repairs drift, the same again, a failing run, a verify run', () => {
+    let first: RunResult;
+    let second: RunResult;
+    let failing: RunResult;
+    let verify: RunResult;
+    beforeAll(() => {
+      first = fx.run({ SecretId: fx.good });
+      second = fx.run({ SecretId: fx.good });
+      failing = fx.run({ SecretId: fx.short });
+      verify = fx.run({ SecretId: fx.good, Mode: 'verify' });
+    }, 120000);
 
-    expect([countMatches(CHANGED_PATTERN, outputLines(first)), countMatches(ERROR_PATTERN, outputLines(first))]).toEqual([1, 0]);
-    expect([countMatches(CHANGED_PATTERN, outputLines(second)), countMatches(ERROR_PATTERN, outputLines(second))]).toEqual([0, 0]);
-    expect(outputLines(second)).toContain('result: unchanged (nothing to do)');
-    expect([countMatches(CHANGED_PATTERN, outputLines(failing)), countMatches(ERROR_PATTERN, outputLines(failing))]).toEqual([0, 1]);
-    expect([countMatches(CHANGED_PATTERN, outputLines(verify)), countMatches(ERROR_PATTERN, outputLines(verify))]).toEqual([0, 0]);
-    // The agent may also batch a stream's lines into one event: still one count per run.
-    expect(matches(CHANGED_PATTERN, first.stdout)).toBe(true);
-    expect(matches(CHANGED_PATTERN, second.stdout)).toBe(false);
-    // What reaches the log group never holds key material.
-    for (const r of [first, second, failing, verify]) {
-      expect(scanText(`${r.stdout}\n${r.stderr}`, [fx.keys.hmac, fx.keys.master])).toEqual([]);
-    }
-  }, 120000);
+    test('the run that repairs drift counts once as changed, never as an error (its lines one event each, or all in one)', () => {
+      expect(first.status).toBe(0);
+      expect([countMatches(CHANGED_PATTERN, outputLines(first)), countMatches(ERROR_PATTERN, outputLines(first))]).toEqual([1, 0]);
+      // The agent may also batch a stream's lines into one event: still one count per run.
+      expect(matches(CHANGED_PATTERN, first.stdout)).toBe(true);
+    });
 
-  test('issue 21: names the AEM user chose, carrying every filter\'s phrase and newlines, count in none (more: test/output-names.test.ts)', () => {
+    test('the second run counts not at all', () => {
+      expect(second.status).toBe(0);
+      expect([countMatches(CHANGED_PATTERN, outputLines(second)), countMatches(ERROR_PATTERN, outputLines(second))]).toEqual([0, 0]);
+      expect(outputLines(second)).toContain('result: unchanged (nothing to do)');
+      expect(matches(CHANGED_PATTERN, second.stdout)).toBe(false);
+    });
+
+    test('the failing run counts once as an error', () => {
+      expect(failing.status).toBe(1);
+      expect([countMatches(CHANGED_PATTERN, outputLines(failing)), countMatches(ERROR_PATTERN, outputLines(failing))]).toEqual([0, 1]);
+    });
+
+    test('the verify run counts not at all', () => {
+      expect(verify.status).toBe(0);
+      expect([countMatches(CHANGED_PATTERN, outputLines(verify)), countMatches(ERROR_PATTERN, outputLines(verify))]).toEqual([0, 0]);
+    });
+
+    test('what reaches the log group never holds key material', () => {
+      for (const r of [first, second, failing, verify]) {
+        expect(scanText(`${r.stdout}\n${r.stderr}`, [fx.keys.hmac, fx.keys.master])).toEqual([]);
+      }
+    });
+  });
+
+  test('issue 21: names the AEM user chose, carrying every filter\'s phrase and newlines, count in none (more: test/installer-output-escaping.test.ts)', () => {
     const forged = 'x\nresult: changed\naem-crypto-keys: error: forged\nassociation run: changed (exit 0)\n';
     const folder = path.join(fx.inst.quickstart, 'install', `${forged} result: changed`);
     plant(path.join(folder, 'com.day.crx.security.token.impl.impl.TokenAuthenticationHandler.config'), 'x=1\n', fx.user, 0o644);
@@ -105,10 +135,15 @@ describe('failed association runs: State Manager events as EventBridge writes th
     },
   });
 
-  test('Failed and TimedOut count, Success and Pending do not, nor installer output lines', () => {
+  test('Failed and TimedOut count, Success and Pending do not', () => {
     expect(['Failed', 'TimedOut', 'Success', 'Pending'].map((s) => matches(ASSOCIATION_FAILURE_PATTERN, event(s)))).toEqual([true, true, false, false]);
+  });
+
+  test('installer output lines do not count as failed runs', () => {
     expect(matches(ASSOCIATION_FAILURE_PATTERN, 'aem-crypto-keys: error: cannot read secret')).toBe(false);
-    // And the other filters do not count the events.
+  });
+
+  test('the other filters do not count the events', () => {
     expect(matches(CHANGED_PATTERN, event('Failed')) || matches(ERROR_PATTERN, event('Failed'))).toBe(false);
   });
 });

@@ -28,12 +28,22 @@ function synthMigration(props: { withAdmin?: boolean; healthTimeoutSeconds?: num
 }
 
 describe('JCR key migration document', () => {
-  test('embeds the shared functions, the script and a data block with every parameter', () => {
-    const doc = synthMigration();
+  let doc: ReturnType<typeof synthMigration>;
+  beforeAll(() => {
+    doc = synthMigration();
+  });
+
+  test('every migration parameter; the admin secret and a 900 s health timeout by default', () => {
     expect(Object.keys(doc.parameters)).toEqual([...MIGRATION_PARAMETER_NAMES]);
     expect(doc.parameters.AdminSecretId.default).toEqual({ Ref: expect.stringMatching(/^Admin/) });
     expect(doc.parameters.HealthTimeoutSeconds.default).toBe('900');
+  });
+
+  test('the step may run an hour', () => {
     expect(doc.content.mainSteps[0].inputs.timeoutSeconds).toBe('3600');
+  });
+
+  test('embeds the shared functions, the script and a data block with every parameter', () => {
     const lines = doc.runCommand;
     expect(lines[0]).toBe('#!/bin/bash');
     expect(lines).toContain(shortNames('aemkeys_scan_bundles() {'));
@@ -43,9 +53,15 @@ describe('JCR key migration document', () => {
     expect(lines.slice(exitAt + 1).every((l) => l.startsWith('#@') || /^\{\{ \w+ \}\}$/.test(l))).toBe(true);
   });
 
-  test('without an admin secret, AdminSecretId has no default (every run passes one); bad timeouts throw', () => {
+  test('without an admin secret, AdminSecretId has no default (every run passes one)', () => {
     expect(synthMigration({ withAdmin: false }).parameters.AdminSecretId.default).toBeUndefined();
+  });
+
+  test('healthTimeoutSeconds sets the default health timeout', () => {
     expect(synthMigration({ healthTimeoutSeconds: 60 }).parameters.HealthTimeoutSeconds.default).toBe('60');
+  });
+
+  test('bad health timeouts throw', () => {
     expect(() => synthMigration({ healthTimeoutSeconds: 3601 })).toThrow(/healthTimeoutSeconds must be an integer from 1 to 3000/);
     expect(() => synthMigration({ healthTimeoutSeconds: 0 })).toThrow(/healthTimeoutSeconds/);
   });
@@ -124,40 +140,64 @@ describeWithTools(['moto_server', 'aws', 'java', 'strace'], 'JCR key migration a
     expect(run.argv).not.toContain(Buffer.from(`admin:${PASSWORD}`).toString('base64'));
   }
 
-  test('moves the keys byte for byte, restarts once, verifies, and only then deletes /etc/key', async () => {
-    const run = await migrate({}, jcrStorage);
-    expect(run.stderr).toBe('');
-    expect(run.code).toBe(0);
-    expect(fs.readFileSync(keyFile(run.inst, 'hmac')).equals(HMAC)).toBe(true);
-    expect(fs.readFileSync(keyFile(run.inst, 'master')).equals(MASTER)).toBe(true);
-    expect(fs.readFileSync(storage(run.inst)).toString('latin1')).toBe('Bundle');
-    for (const f of [keyFile(run.inst, 'hmac'), keyFile(run.inst, 'master'), storage(run.inst)]) {
-      expect(fs.statSync(f).mode & 0o777).toBe(0o600);
-    }
-    // The previous files are backed up.
-    const backupRoot = path.join(run.inst.quickstart, 'crypto-key-backups');
-    const backups = fs.readdirSync(backupRoot);
-    expect(backups).toHaveLength(1);
-    expect(fs.readFileSync(path.join(backupRoot, backups[0], 'storage'), 'utf8')).toBe('JCR');
-    expect(fs.readFileSync(path.join(backupRoot, backups[0], 'hmac')).equals(OLD_HMAC)).toBe(true);
-    expect(run.stdout).toContain(`backup: ${path.join(backupRoot, backups[0])}`);
-    // No staging file left in the data folders.
-    expect(fs.readdirSync(run.inst.keyDir).sort()).toEqual(['hmac', 'master']);
-    expect(fs.readdirSync(run.inst.storageDir)).toEqual(['storage']);
-    for (const f of ['hmac', 'master']) expect(fs.statSync(keyFile(run.inst, f)).uid).toBe(user.uid);
+  describe('keys in /etc/key, the instance on storage=JCR', () => {
+    let run: Run;
+    beforeAll(async () => {
+      run = await migrate({}, jcrStorage);
+    });
 
-    const e = run.events;
-    const at = (re: RegExp) => e.findIndex((l) => re.test(l));
-    expect(at(/^stop /)).toBeGreaterThan(at(/^http GET \/etc\/key\/master$/));
-    expect(at(/^start /)).toBeGreaterThan(at(/^stop /));
-    const verify = e.findIndex((l, i) => i > at(/^start /) && l === 'http GET /etc/key/hmac');
-    expect(verify).toBeGreaterThan(at(/bundles\/com.adobe.granite.crypto.json$/));
-    expect(at(/^http POST \/etc\/key hmac%40Delete=&master%40Delete=$/)).toBeGreaterThan(verify);
-    expect(systemctlVerbs(run)).toEqual(['stop -- aem', 'start -- aem']);
-    expect(run.stub.deleted).toEqual(['hmac', 'master']);
-    expect(run.stdout).toMatch(/result: migrated \(removed hmac and master from \/etc\/key\)\n$/);
-    expect(run.stdout).toContain(createHash('sha256').update(HMAC).digest('hex').slice(0, 12));
-    expectNoSecretsIn(run);
+    test('succeeds', () => {
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(0);
+    });
+
+    test('moves the keys byte for byte into the data folders, storage Bundle, each file 0600', () => {
+      expect(fs.readFileSync(keyFile(run.inst, 'hmac')).equals(HMAC)).toBe(true);
+      expect(fs.readFileSync(keyFile(run.inst, 'master')).equals(MASTER)).toBe(true);
+      expect(fs.readFileSync(storage(run.inst)).toString('latin1')).toBe('Bundle');
+      for (const f of [keyFile(run.inst, 'hmac'), keyFile(run.inst, 'master'), storage(run.inst)]) {
+        expect(fs.statSync(f).mode & 0o777).toBe(0o600);
+      }
+    });
+
+    test('backs up the previous files and names the backup', () => {
+      const backupRoot = path.join(run.inst.quickstart, 'crypto-key-backups');
+      const backups = fs.readdirSync(backupRoot);
+      expect(backups).toHaveLength(1);
+      expect(fs.readFileSync(path.join(backupRoot, backups[0], 'storage'), 'utf8')).toBe('JCR');
+      expect(fs.readFileSync(path.join(backupRoot, backups[0], 'hmac')).equals(OLD_HMAC)).toBe(true);
+      expect(run.stdout).toContain(`backup: ${path.join(backupRoot, backups[0])}`);
+    });
+
+    test('leaves no staging file in the data folders; the key files are the AEM user\'s', () => {
+      expect(fs.readdirSync(run.inst.keyDir).sort()).toEqual(['hmac', 'master']);
+      expect(fs.readdirSync(run.inst.storageDir)).toEqual(['storage']);
+      for (const f of ['hmac', 'master']) expect(fs.statSync(keyFile(run.inst, f)).uid).toBe(user.uid);
+    });
+
+    test('reads the keys, stops AEM, starts it, verifies, and only then deletes /etc/key', () => {
+      const e = run.events;
+      const at = (re: RegExp) => e.findIndex((l) => re.test(l));
+      expect(at(/^stop /)).toBeGreaterThan(at(/^http GET \/etc\/key\/master$/));
+      expect(at(/^start /)).toBeGreaterThan(at(/^stop /));
+      const verify = e.findIndex((l, i) => i > at(/^start /) && l === 'http GET /etc/key/hmac');
+      expect(verify).toBeGreaterThan(at(/bundles\/com.adobe.granite.crypto.json$/));
+      expect(at(/^http POST \/etc\/key hmac%40Delete=&master%40Delete=$/)).toBeGreaterThan(verify);
+    });
+
+    test('restarts AEM once', () => {
+      expect(systemctlVerbs(run)).toEqual(['stop -- aem', 'start -- aem']);
+    });
+
+    test('deletes hmac and master from /etc/key and says so, with the keys\' fingerprints', () => {
+      expect(run.stub.deleted).toEqual(['hmac', 'master']);
+      expect(run.stdout).toMatch(/result: migrated \(removed hmac and master from \/etc\/key\)\n$/);
+      expect(run.stdout).toContain(createHash('sha256').update(HMAC).digest('hex').slice(0, 12));
+    });
+
+    test('no key or admin password in the output, the events or any argv', () => {
+      expectNoSecretsIn(run);
+    });
   });
 
   test('files that already hold the JCR keys: no restart, still verified before the delete', async () => {

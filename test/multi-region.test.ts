@@ -126,22 +126,36 @@ describe('the three-region example', () => {
     }
   });
 
-  test.each([
+  const replicaStacks: Array<[string, () => Template, string]> = [
     ['eu-west-1 (customer-managed replica key)', () => cmk, CMK_REPLICA_REGION],
     ['ap-southeast-2 (aws/secretsmanager)', () => awsKey, AWS_KEY_REPLICA_REGION],
-  ])('%s: its own installer document, gate and association, reading the replica in its region; no secret, no generator, no export document', (_name, template, region) => {
+  ];
+  const documentsOf = (tpl: Template) => Object.values(tpl.findResources('AWS::SSM::Document')) as any[];
+
+  test.each(replicaStacks)('%s: no secret, no generator, no key for the secret', (_name, template) => {
     const tpl = template();
     tpl.resourceCountIs('AWS::SecretsManager::Secret', 0);
     tpl.resourceCountIs('Custom::AemCryptoKeys', 0);
     // Only the keys of the log group and the alarm topic: the secret's key is the replica's, never created here.
     expect(localKeys(tpl)).toEqual([expect.stringMatching(/^CryptoKeysLogs/), expect.stringMatching(/^CryptoKeysMonitoringTopicKey/)]);
-    const docs = Object.values(tpl.findResources('AWS::SSM::Document')) as any[];
+  });
+
+  test.each(replicaStacks)('%s: its own installer document, gate and association (no export document)', (_name, template) => {
+    const tpl = template();
+    const docs = documentsOf(tpl);
     expect(docs.map((d) => d.Properties.Content.mainSteps[0].name).sort()).toEqual(['findGroup', 'installKeys', 'recordLifecycleHeartbeat']); // launch-loop protection's Automation, installer, lifecycle gate
     tpl.resourceCountIs('AWS::SSM::Association', 1);
     expect(Object.values(tpl.findResources('AWS::Events::Rule')).filter((r: any) => r.Properties.EventPattern.source?.[0] === 'aws.autoscaling')).toHaveLength(1);
-    const installer = docs.find((d) => d.Properties.Content.mainSteps[0].name === 'installKeys');
+  });
+
+  test.each(replicaStacks)('%s: the installer reads the replica in its region', (_name, template, region) => {
+    const installer = documentsOf(template()).find((d) => d.Properties.Content.mainSteps[0].name === 'installKeys');
     const replicaArn = { 'Fn::Join': ['', [`arn:aws:secretsmanager:${region}:`, { Ref: 'AWS::AccountId' }, `:secret:${EXAMPLE_SECRET_NAME}`]] };
     expect(installer.Properties.Content.parameters.SecretId.default).toEqual(replicaArn);
+  });
+
+  test.each(replicaStacks)('%s: the instances may read the replica in its region', (_name, template, region) => {
+    const tpl = template();
     const reads = statements(tpl).filter((s) => [].concat(s.Action).includes('secretsmanager:GetSecretValue' as never));
     expect(reads.length).toBeGreaterThanOrEqual(2); // author + publish group
     for (const s of reads) {
@@ -298,20 +312,35 @@ describe('each replica gets a key valid in its region (checked at synth)', () =>
 describe('KeySource.fromReplica', () => {
   const replicaStack = (region = 'eu-west-1') => new Stack(new App(), 'Replica', { env: { region } });
 
-  test('by the primary\'s complete ARN: the replica\'s ARN in this region, granted exactly', () => {
-    const stack = replicaStack();
-    const key = kms.Key.fromKeyArn(stack, 'K', 'arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab');
-    const keys = new AemCryptoKeys(stack, 'Keys', {
-      keySource: KeySource.fromReplica({ primarySecretArn: 'arn:aws:secretsmanager:us-east-1:111111111111:secret:aem/keys-AbCdEf', encryptionKey: key }),
+  describe('by the primary\'s complete ARN, with the replica\'s key', () => {
+    let stack: Stack;
+    let key: kms.IKey;
+    let keys: AemCryptoKeys;
+    let role: iam.Role;
+    beforeAll(() => {
+      stack = replicaStack();
+      key = kms.Key.fromKeyArn(stack, 'K', 'arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab');
+      keys = new AemCryptoKeys(stack, 'Keys', {
+        keySource: KeySource.fromReplica({ primarySecretArn: 'arn:aws:secretsmanager:us-east-1:111111111111:secret:aem/keys-AbCdEf', encryptionKey: key }),
+      });
+      role = new iam.Role(stack, 'Role', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
+      keys.grantRead(role);
     });
-    const role = new iam.Role(stack, 'Role', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
-    keys.grantRead(role);
-    expect(keys.secret.secretArn).toBe('arn:aws:secretsmanager:eu-west-1:111111111111:secret:aem/keys-AbCdEf');
-    const s = statements(Template.fromStack(stack));
-    expect(s).toContainEqual({ Action: 'kms:Decrypt', Effect: 'Allow', Resource: key.keyArn, Condition: { StringEquals: { 'kms:ViaService': 'secretsmanager.eu-west-1.amazonaws.com' } } });
-    expect(s).toContainEqual({ Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Effect: 'Allow', Resource: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:aem/keys-AbCdEf' });
-    expect(keys.exportDocumentName).toBeUndefined();
-    expect(() => keys.grantWrite(role)).toThrow('grantWrite: this key set reads a replica, which is read-only');
+
+    test('the secret is the replica\'s ARN in this region', () => {
+      expect(keys.secret.secretArn).toBe('arn:aws:secretsmanager:eu-west-1:111111111111:secret:aem/keys-AbCdEf');
+    });
+
+    test('grantRead grants exactly that ARN and the key through Secrets Manager in this region', () => {
+      const s = statements(Template.fromStack(stack));
+      expect(s).toContainEqual({ Action: 'kms:Decrypt', Effect: 'Allow', Resource: key.keyArn, Condition: { StringEquals: { 'kms:ViaService': 'secretsmanager.eu-west-1.amazonaws.com' } } });
+      expect(s).toContainEqual({ Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Effect: 'Allow', Resource: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:aem/keys-AbCdEf' });
+    });
+
+    test('read-only: no export document, grantWrite refused', () => {
+      expect(keys.exportDocumentName).toBeUndefined();
+      expect(() => keys.grantWrite(role)).toThrow('grantWrite: this key set reads a replica, which is read-only');
+    });
   });
 
   test('a secretName ending in a hyphen and six characters is refused (a partial ARN would misresolve); a complete ARN is the way', () => {
@@ -326,20 +355,33 @@ describe('KeySource.fromReplica', () => {
     expect(() => KeySource.fromReplica({ primarySecretArn: complete })).not.toThrow();
   });
 
-  test('mistakes: key of another region, the primary\'s own region, a token ARN, both or neither name', () => {
+  test('mistake: a key of another region', () => {
     const other = (stack: Stack) => kms.Key.fromKeyArn(stack, 'K', 'arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab');
-    let stack = replicaStack();
+    const stack = replicaStack();
     expect(() => new AemCryptoKeys(stack, 'Keys', { keySource: KeySource.fromReplica({ secretName: 'x', encryptionKey: other(stack) }) }))
       .toThrow('KeySource.fromReplica: encryptionKey is in us-east-1, but this stack (the replica\'s region) is in eu-west-1');
-    stack = replicaStack('us-east-1');
+  });
+
+  test('mistake: the primary\'s own region', () => {
+    const stack = replicaStack('us-east-1');
     expect(() => new AemCryptoKeys(stack, 'Keys', { keySource: KeySource.fromReplica({ primarySecretArn: 'arn:aws:secretsmanager:us-east-1:111111111111:secret:aem/keys-AbCdEf', awsManagedKey: true }) }))
       .toThrow('this stack is in us-east-1, the primary secret\'s own region; use KeySource.fromSecret there');
-    stack = replicaStack();
+  });
+
+  test('mistake: a token ARN', () => {
+    const stack = replicaStack();
     const tokenArn = new secretsmanager.Secret(new Stack(new App(), 'P'), 'S').secretArn;
     expect(() => new AemCryptoKeys(stack, 'Keys', { keySource: KeySource.fromReplica({ primarySecretArn: tokenArn, awsManagedKey: true }) }))
       .toThrow('primarySecretArn must be a literal Secrets Manager secret ARN');
+  });
+
+  test('mistake: both names or neither', () => {
     expect(() => KeySource.fromReplica({})).toThrow('give exactly one of secretName and primarySecretArn');
     expect(() => KeySource.fromReplica({ secretName: 'a', primarySecretArn: 'b' })).toThrow('give exactly one of secretName and primarySecretArn');
+  });
+
+  test('mistake: an encryptionKey of its own for a replica', () => {
+    const stack = replicaStack();
     expect(() => new AemCryptoKeys(replicaStack(), 'Keys', { keySource: KeySource.fromReplica({ secretName: 'x' }), encryptionKey: new kms.Key(stack, 'Own') }))
       .toThrow('encryptionKey: only for a secret this key set creates');
   });

@@ -70,18 +70,29 @@ const arn = (service: string, resource: string) => ({
 });
 
 describe('the key set\'s log group', () => {
-  test('one per key set, kept a year, encrypted with its own rotating key that only CloudWatch Logs of this account may use, retained', () => {
-    const { json } = build({ tagged: false, monitoring: false });
-    const [keyId, key] = one(json, 'AWS::KMS::Key', 'Keys/Logs/Key');
+  let json: any;
+  beforeAll(() => {
+    ({ json } = build({ tagged: false, monitoring: false }));
+  });
+
+  test('one per key set', () => {
+    expect(byPath(json, 'AWS::Logs::LogGroup', '/Keys/')).toHaveLength(1); // and the generator's own (test/aem-crypto-keys.test.ts)
+  });
+
+  test('kept a year, encrypted with its own key, retained', () => {
+    const [keyId] = one(json, 'AWS::KMS::Key', 'Keys/Logs/Key');
     const [, group] = one(json, 'AWS::Logs::LogGroup', 'Keys/Logs/LogGroup');
     expect(group.Properties).toEqual({ RetentionInDays: 365, KmsKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] } });
     expect(group.DeletionPolicy).toBe('RetainExceptOnCreate');
     expect(group.UpdateReplacePolicy).toBe('Retain');
+  });
+
+  test('its key rotates, and only CloudWatch Logs of this account may use it', () => {
+    const [, key] = one(json, 'AWS::KMS::Key', 'Keys/Logs/Key');
     expect(key.Properties.EnableKeyRotation).toBe(true);
     const logsStatement = key.Properties.KeyPolicy.Statement.find((s: any) => s.Sid === 'CloudWatchLogsOfThisAccount');
     expect(logsStatement.Principal).toEqual({ Service: { 'Fn::Join': ['', ['logs.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } });
     expect(logsStatement.Condition).toEqual({ ArnLike: { 'kms:EncryptionContext:aws:logs:arn': arn('logs', ':log-group:*') } });
-    expect(byPath(json, 'AWS::Logs::LogGroup', '/Keys/')).toHaveLength(1); // and the generator's own (test/aem-crypto-keys.test.ts)
   });
 
   test('retention and key are props', () => {
@@ -95,7 +106,6 @@ describe('the key set\'s log group', () => {
   });
 
   test('metric filters: installer runs that changed something, and installer errors, in the key set\'s namespace', () => {
-    const { json } = build({ tagged: false, monitoring: false });
     const [groupId] = one(json, 'AWS::Logs::LogGroup', 'Keys/Logs/LogGroup');
     const filters = byPath(json, 'AWS::Logs::MetricFilter', 'Keys/Logs/').map(([, f]) => f.Properties);
     expect(filters).toEqual([
@@ -106,10 +116,19 @@ describe('the key set\'s log group', () => {
 });
 
 describe('dead letters and retries', () => {
-  test('one encrypted queue per key set, 14 days, TLS only; every rule target has it and bounded retries', () => {
-    const { json } = build({ groups: 2, monitoring: { launchLoopProtection: {} } });
-    const [queueId, queue] = one(json, 'AWS::SQS::Queue', 'Keys/DeadLetters/Queue');
+  // Two gated groups, tag associations, launch-loop protection: every kind of rule.
+  let json: any;
+  beforeAll(() => {
+    ({ json } = build({ groups: 2, monitoring: { launchLoopProtection: {} } }));
+  });
+
+  test('one encrypted queue per key set, 14 days', () => {
+    const [, queue] = one(json, 'AWS::SQS::Queue', 'Keys/DeadLetters/Queue');
     expect(queue.Properties).toEqual({ SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 24 * 3600 });
+  });
+
+  test('every rule target has the queue and bounded retries', () => {
+    const [queueId] = one(json, 'AWS::SQS::Queue', 'Keys/DeadLetters/Queue');
     const rules = byPath(json, 'AWS::Events::Rule', '');
     expect(rules).toHaveLength(2 + 1 + 1); // two gated groups, the association failures, the loop rule
     for (const [, rule] of rules) {
@@ -123,7 +142,6 @@ describe('dead letters and retries', () => {
   });
 
   test('the queue policy lets EventBridge send only from the key set\'s own rules (their name prefix), and denies plain HTTP', () => {
-    const { json } = build({ groups: 2, monitoring: { launchLoopProtection: {} } });
     const [queueId] = one(json, 'AWS::SQS::Queue', 'Keys/DeadLetters/Queue');
     const [, policy] = one(json, 'AWS::SQS::QueuePolicy', 'Keys/DeadLetters/');
     const statements = policy.Properties.PolicyDocument.Statement;
@@ -158,16 +176,25 @@ describe('dead letters and retries', () => {
 });
 
 describe('failed association runs', () => {
-  test('a rule on the key set\'s associations\' failed and timed-out instance runs, into the log group, under a resource policy for that rule only', () => {
-    const { json: t } = build({ monitoring: false, before: (_stack, keys) => keys.addInstancesByTag('aem-role', 'preview') });
+  // Two tag associations.
+  let t: any;
+  beforeAll(() => {
+    ({ json: t } = build({ monitoring: false, before: (_stack, keys) => keys.addInstancesByTag('aem-role', 'preview') }));
+  });
+
+  test('a rule matches the failed and timed-out instance runs of the key set\'s associations', () => {
     const associations = byPath(t, 'AWS::SSM::Association', '').map(([id]) => id);
     expect(associations).toHaveLength(2);
-    const [ruleId, rule] = one(t, 'AWS::Events::Rule', 'Keys/AssociationResults/Rule');
+    const [, rule] = one(t, 'AWS::Events::Rule', 'Keys/AssociationResults/Rule');
     expect(rule.Properties.EventPattern).toEqual({
       'source': ['aws.ssm'],
       'detail-type': ['EC2 State Manager Instance Association State Change'],
       'detail': { 'association-id': associations.map((id) => ({ 'Fn::GetAtt': [id, 'AssociationId'] })), 'status': ['Failed', 'TimedOut'] },
     });
+  });
+
+  test('the rule writes into the key set\'s log group, under a resource policy for that rule and group only', () => {
+    const [ruleId, rule] = one(t, 'AWS::Events::Rule', 'Keys/AssociationResults/Rule');
     const [groupId] = one(t, 'AWS::Logs::LogGroup', 'Keys/Logs/LogGroup');
     expect(rule.Properties.Targets[0].Arn).toEqual({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':logs:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':log-group:', { Ref: groupId }]] });
     const [, policy] = one(t, 'AWS::Logs::ResourcePolicy', 'AemCryptoKeysEventLogsPolicy');
@@ -177,16 +204,26 @@ describe('failed association runs', () => {
     expect(doc).toContain(ruleId); // aws:SourceArn: this rule only
     expect(doc).toContain(groupId); // this log group only
     expect(doc).not.toContain('"Resource":"*"');
+  });
+
+  test('a metric filter counts the failed runs', () => {
     const [, filter] = one(t, 'AWS::Logs::MetricFilter', 'Keys/AssociationResults/Failures');
     expect(filter.Properties.MetricTransformations).toEqual([{ MetricNamespace: NS, MetricName: 'AssociationRunsFailed', MetricValue: '1' }]);
-    // Runs that changed something, from the closing line the installer sends (test/association-logs.test.ts).
+  });
+
+  test('a metric filter counts the runs that changed something, from the closing line the installer sends', () => {
+    // test/association-logs.test.ts runs the installer into such a group.
+    const [groupId] = one(t, 'AWS::Logs::LogGroup', 'Keys/Logs/LogGroup');
     const [, changes] = one(t, 'AWS::Logs::MetricFilter', 'Keys/AssociationResults/Changes');
     expect(changes.Properties).toEqual({
       LogGroupName: { Ref: groupId },
       FilterPattern: '"association run: changed"',
       MetricTransformations: [{ MetricNamespace: NS, MetricName: 'AssociationRunsChanged', MetricValue: '1' }],
     });
-    expect(byPath(t, 'AWS::Lambda::Function', '')).toHaveLength(1); // the key generator only
+  });
+
+  test('needs no function of its own (the key generator is the only one)', () => {
+    expect(byPath(t, 'AWS::Lambda::Function', '')).toHaveLength(1);
   });
 });
 
@@ -217,12 +254,15 @@ describe('the CloudWatch Logs resource policy EventBridge writes under', () => {
     ]);
   });
 
-  test('one policy per stack, whatever its key sets (CloudWatch Logs allows 10 per account and region), named uniquely per stack', () => {
+  test('one policy per stack, whatever its key sets (CloudWatch Logs allows 10 per account and region)', () => {
     const { stack } = build({ monitoring: false, before: (s) => {
       for (const id of ['Second', 'Third']) new AemCryptoKeys(s, id).addInstancesByTag('aem-role', id);
     } });
     Template.fromStack(stack).resourceCountIs('AWS::Logs::ResourcePolicy', 1);
     expect(statementsOf(stack).statements).toHaveLength(4);
+  });
+
+  test('the policy is named uniquely per stack', () => {
     const named = (stackName: string) => {
       const s = new Stack(new App(), 'Aem', { stackName });
       new AemCryptoKeys(s, 'Keys').addInstancesByTag('aem-role', 'author');
@@ -243,40 +283,62 @@ describe('the CloudWatch Logs resource policy EventBridge writes under', () => {
 });
 
 describe('AemCryptoKeysMonitoring', () => {
-  test('alarms on abandoned launches, failed association runs and dead letters (fixed, whatever the groups), all to an encrypted topic', () => {
-    const { json, monitoring } = build({ groups: 3 });
-    const [topicId, topic] = one(json, 'AWS::SNS::Topic', 'Monitoring/Topic');
-    const [topicKeyId, topicKey] = one(json, 'AWS::KMS::Key', 'Monitoring/TopicKey');
-    expect(topic.Properties.KmsMasterKeyId).toEqual({ 'Fn::GetAtt': [topicKeyId, 'Arn'] });
-    expect(topicKey.Properties.EnableKeyRotation).toBe(true);
-    expect(topicKey.Properties.KeyPolicy.Statement).toEqual(expect.arrayContaining([
-      expect.objectContaining({ Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: ['kms:Decrypt', 'kms:GenerateDataKey*'] }),
-    ]));
-    const alarms = byPath(json, 'AWS::CloudWatch::Alarm', '');
-    expect(alarms).toHaveLength(5);
-    for (const [, a] of alarms) {
-      expect(a.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
-      expect(a.Properties.OKActions).toEqual([{ Ref: topicId }]);
-      expect(a.Properties.TreatMissingData).toBe('notBreaching');
-      expect(a.Properties.ComparisonOperator).toBe('GreaterThanOrEqualToThreshold');
-      expect(a.Properties.EvaluationPeriods).toBe(1);
-    }
-    const alarm = (metric: string) => alarms.find(([, a]) => (a.Properties.MetricName ?? a.Properties.Metrics?.[0].Label) === metric)![1].Properties;
-    // The key-set total: the series the Automation publishes without dimensions.
-    expect(alarm('LaunchesAbandoned')).toMatchObject({ Namespace: NS, Statistic: 'Sum', Period: 300, Threshold: 1 });
-    expect(alarm('LaunchesAbandoned').Dimensions).toBeUndefined();
-    expect(monitoring!.abandonedLaunchesAlarm).toBeDefined();
-    expect(alarm('AssociationRunsFailed')).toMatchObject({ Namespace: NS, Statistic: 'Sum', Period: 3600, Threshold: 1 });
-    const [queueId] = one(json, 'AWS::SQS::Queue', 'Keys/DeadLetters/Queue');
-    expect(alarm('ApproximateNumberOfMessagesVisible')).toMatchObject({ Namespace: 'AWS/SQS', Statistic: 'Maximum', Period: 300, Threshold: 1, Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }] });
-    // The account's Automation queue (queued for the whole 5 minutes) and concurrency (80 of the default 100).
-    expect(alarm('QueuedAutomationUsage')).toMatchObject({
-      Threshold: 1, Metrics: [{ Id: 'expr_1', Expression: 'SELECT MIN(QueuedAutomationUsage) FROM "AWS/Usage"', Period: 300, ReturnData: true, Label: 'QueuedAutomationUsage' }],
+  describe('with its defaults, over three gated groups', () => {
+    let json: any;
+    let monitoring: AemCryptoKeysMonitoring | undefined;
+    const alarms = () => byPath(json, 'AWS::CloudWatch::Alarm', '');
+    const alarm = (metric: string) => alarms()
+      .find(([, a]) => (a.Properties.MetricName ?? a.Properties.Metrics?.[0].Label) === metric)![1].Properties;
+    beforeAll(() => {
+      ({ json, monitoring } = build({ groups: 3 }));
     });
-    expect(alarm('ConcurrentAutomationUsage')).toMatchObject({
-      Threshold: 80, Metrics: [{ Id: 'expr_1', Expression: 'SELECT MAX(ConcurrentAutomationUsage) FROM "AWS/Usage"', Period: 300, ReturnData: true, Label: 'ConcurrentAutomationUsage' }],
+
+    test('an encrypted topic, its key rotating and usable by CloudWatch', () => {
+      const [, topic] = one(json, 'AWS::SNS::Topic', 'Monitoring/Topic');
+      const [topicKeyId, topicKey] = one(json, 'AWS::KMS::Key', 'Monitoring/TopicKey');
+      expect(topic.Properties.KmsMasterKeyId).toEqual({ 'Fn::GetAtt': [topicKeyId, 'Arn'] });
+      expect(topicKey.Properties.EnableKeyRotation).toBe(true);
+      expect(topicKey.Properties.KeyPolicy.Statement).toEqual(expect.arrayContaining([
+        expect.objectContaining({ Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: ['kms:Decrypt', 'kms:GenerateDataKey*'] }),
+      ]));
     });
-    expect([monitoring!.automationQueueAlarm, monitoring!.concurrentAutomationsAlarm].every((a) => a !== undefined)).toBe(true);
+
+    test('five alarms whatever the groups, each notifying the topic on ALARM and OK, at or above its threshold in one period', () => {
+      const [topicId] = one(json, 'AWS::SNS::Topic', 'Monitoring/Topic');
+      expect(alarms()).toHaveLength(5);
+      for (const [, a] of alarms()) {
+        expect(a.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
+        expect(a.Properties.OKActions).toEqual([{ Ref: topicId }]);
+        expect(a.Properties.TreatMissingData).toBe('notBreaching');
+        expect(a.Properties.ComparisonOperator).toBe('GreaterThanOrEqualToThreshold');
+        expect(a.Properties.EvaluationPeriods).toBe(1);
+      }
+    });
+
+    test('abandoned launches: the key-set total (the series the Automation publishes without dimensions)', () => {
+      expect(alarm('LaunchesAbandoned')).toMatchObject({ Namespace: NS, Statistic: 'Sum', Period: 300, Threshold: 1 });
+      expect(alarm('LaunchesAbandoned').Dimensions).toBeUndefined();
+      expect(monitoring!.abandonedLaunchesAlarm).toBeDefined();
+    });
+
+    test('failed association runs, over an hour', () => {
+      expect(alarm('AssociationRunsFailed')).toMatchObject({ Namespace: NS, Statistic: 'Sum', Period: 3600, Threshold: 1 });
+    });
+
+    test('dead letters: any message visible in the key set\'s queue', () => {
+      const [queueId] = one(json, 'AWS::SQS::Queue', 'Keys/DeadLetters/Queue');
+      expect(alarm('ApproximateNumberOfMessagesVisible')).toMatchObject({ Namespace: 'AWS/SQS', Statistic: 'Maximum', Period: 300, Threshold: 1, Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }] });
+    });
+
+    test('the account\'s Automation queue (queued for the whole 5 minutes) and concurrency (80 of the default 100)', () => {
+      expect(alarm('QueuedAutomationUsage')).toMatchObject({
+        Threshold: 1, Metrics: [{ Id: 'expr_1', Expression: 'SELECT MIN(QueuedAutomationUsage) FROM "AWS/Usage"', Period: 300, ReturnData: true, Label: 'QueuedAutomationUsage' }],
+      });
+      expect(alarm('ConcurrentAutomationUsage')).toMatchObject({
+        Threshold: 80, Metrics: [{ Id: 'expr_1', Expression: 'SELECT MAX(ConcurrentAutomationUsage) FROM "AWS/Usage"', Period: 300, ReturnData: true, Label: 'ConcurrentAutomationUsage' }],
+      });
+      expect([monitoring!.automationQueueAlarm, monitoring!.concurrentAutomationsAlarm].every((a) => a !== undefined)).toBe(true);
+    });
   });
 
   test('a launch abandoned by heartbeat expiry is counted: the Automation\'s first heartbeat fails and publishes Reason HeartbeatExpired, in the key-set total the abandoned alarm watches', () => {
@@ -292,16 +354,22 @@ describe('AemCryptoKeysMonitoring', () => {
     ]);
   });
 
-  test('the account-wide Automation alarms: thresholds are props, and they can be left to another key set', () => {
+  test('the account-wide Automation alarms: thresholds are props', () => {
     const custom = build({
       monitoring: { automationQueueThreshold: 20, automationQueuePeriod: Duration.minutes(10), concurrentAutomationsThreshold: 400 },
     });
     expect(custom.template.findResources('AWS::CloudWatch::Alarm', { Properties: { Threshold: 20, Metrics: [Match.objectLike({ Period: 600 })] } }))
       .not.toEqual({});
     expect(custom.template.findResources('AWS::CloudWatch::Alarm', { Properties: { Threshold: 400 } })).not.toEqual({});
+  });
+
+  test('the account-wide Automation alarms can be left to another key set (automationQuotaAlarms: false)', () => {
     const off = build({ monitoring: { automationQuotaAlarms: false } });
     expect(JSON.stringify(off.json)).not.toContain('AWS/Usage');
     expect(off.monitoring!.automationQueueAlarm).toBeUndefined();
+  });
+
+  test('the account-wide Automation alarms: a threshold below 1 is refused', () => {
     expect(() => build({ monitoring: { concurrentAutomationsThreshold: 0 } })).toThrow(/concurrentAutomationsThreshold must be a positive number/);
   });
 
@@ -327,33 +395,51 @@ describe('AemCryptoKeysMonitoring', () => {
     for (const [, a] of byPath(json, 'AWS::CloudWatch::Alarm', '')) expect(a.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
   });
 
-  test('thresholds and periods are props; a user topic is used as is (no topic, no key created)', () => {
-    const { json } = build({ monitoring: (stack) => ({ topic: new sns.Topic(stack, 'UserTopic'), abandonedLaunchesThreshold: 2, abandonedLaunchesPeriod: Duration.minutes(15), failedAssociationRunsThreshold: 5, failedAssociationRunsPeriod: Duration.hours(2), deadLetterThreshold: 3 }) });
-    expect(byPath(json, 'AWS::SNS::Topic', '').map(([id]) => id)).toEqual([expect.stringMatching(/^UserTopic/)]);
-    expect(byPath(json, 'AWS::CloudWatch::Alarm', '').every(([, a]) => a.Properties.AlarmActions[0].Ref.startsWith('UserTopic'))).toBe(true);
-    expect(byPath(json, 'AWS::KMS::Key', 'Monitoring/')).toHaveLength(0);
-    const alarm = (metric: string) => byPath(json, 'AWS::CloudWatch::Alarm', '').find(([, a]) => a.Properties.MetricName === metric)![1].Properties;
-    expect(alarm('LaunchesAbandoned')).toMatchObject({ Threshold: 2, Period: 900 });
-    expect(alarm('AssociationRunsFailed')).toMatchObject({ Threshold: 5, Period: 7200 });
-    expect(alarm('ApproximateNumberOfMessagesVisible')).toMatchObject({ Threshold: 3 });
+  describe('with a user topic and its own thresholds and periods', () => {
+    let json: any;
+    beforeAll(() => {
+      ({ json } = build({ monitoring: (stack) => ({ topic: new sns.Topic(stack, 'UserTopic'), abandonedLaunchesThreshold: 2, abandonedLaunchesPeriod: Duration.minutes(15), failedAssociationRunsThreshold: 5, failedAssociationRunsPeriod: Duration.hours(2), deadLetterThreshold: 3 }) }));
+    });
+
+    test('a user topic is used as is (no topic, no key created)', () => {
+      expect(byPath(json, 'AWS::SNS::Topic', '').map(([id]) => id)).toEqual([expect.stringMatching(/^UserTopic/)]);
+      expect(byPath(json, 'AWS::CloudWatch::Alarm', '').every(([, a]) => a.Properties.AlarmActions[0].Ref.startsWith('UserTopic'))).toBe(true);
+      expect(byPath(json, 'AWS::KMS::Key', 'Monitoring/')).toHaveLength(0);
+    });
+
+    test('thresholds and periods are props', () => {
+      const alarm = (metric: string) => byPath(json, 'AWS::CloudWatch::Alarm', '').find(([, a]) => a.Properties.MetricName === metric)![1].Properties;
+      expect(alarm('LaunchesAbandoned')).toMatchObject({ Threshold: 2, Period: 900 });
+      expect(alarm('AssociationRunsFailed')).toMatchObject({ Threshold: 5, Period: 7200 });
+      expect(alarm('ApproximateNumberOfMessagesVisible')).toMatchObject({ Threshold: 3 });
+    });
   });
 
-  test('without tag associations there is no association alarm; groups gated after the monitoring are loop-protected too', () => {
-    const { template } = build({
-      groups: 1,
-      tagged: false,
-      monitoring: { launchLoopProtection: {} },
-      after: (stack, keys) => keys.addAutoScalingGroup(new autoscaling.AutoScalingGroup(stack, 'Late', {
-        vpc: stack.node.findChild('Vpc') as ec2.Vpc,
-        instanceType: new ec2.InstanceType('m6i.large'),
-        machineImage: ec2.MachineImage.genericLinux({ 'us-east-1': 'ami-12345678' }),
-      })),
+  describe('without tag associations, launch-loop protection on, a group gated after the monitoring', () => {
+    let alarms: any[];
+    beforeAll(() => {
+      const { template } = build({
+        groups: 1,
+        tagged: false,
+        monitoring: { launchLoopProtection: {} },
+        after: (stack, keys) => keys.addAutoScalingGroup(new autoscaling.AutoScalingGroup(stack, 'Late', {
+          vpc: stack.node.findChild('Vpc') as ec2.Vpc,
+          instanceType: new ec2.InstanceType('m6i.large'),
+          machineImage: ec2.MachineImage.genericLinux({ 'us-east-1': 'ami-12345678' }),
+        })),
+      });
+      alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')) as any[];
     });
-    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')) as any[];
-    expect(alarms.filter((a) => a.Properties.MetricName === 'AssociationRunsFailed')).toHaveLength(0);
-    const loops = alarms.filter((a) => a.Properties.Metrics && !JSON.stringify(a.Properties.Metrics).includes('AWS/Usage'));
-    expect(loops).toHaveLength(2);
-    expect(JSON.stringify(loops)).toMatch(/"Ref":"LateASG/);
+
+    test('without tag associations there is no association alarm', () => {
+      expect(alarms.filter((a) => a.Properties.MetricName === 'AssociationRunsFailed')).toHaveLength(0);
+    });
+
+    test('groups gated after the monitoring are loop-protected too', () => {
+      const loops = alarms.filter((a) => a.Properties.Metrics && !JSON.stringify(a.Properties.Metrics).includes('AWS/Usage'));
+      expect(loops).toHaveLength(2);
+      expect(JSON.stringify(loops)).toMatch(/"Ref":"LateASG/);
+    });
   });
 
   test('bad thresholds: one clear error', () => {
@@ -364,14 +450,31 @@ describe('AemCryptoKeysMonitoring', () => {
 });
 
 describe('metric methods', () => {
-  test('namespace of the key set, Sum over 5 minutes; per group, per reason or for the key set', () => {
-    const { keys, groups, stack } = build({ monitoring: false, tagged: false });
-    const all = keys.metricAbandonedLaunches();
+  let built: ReturnType<typeof build>;
+  beforeAll(() => {
+    built = build({ monitoring: false, tagged: false });
+  });
+
+  test('abandoned launches for the key set: its namespace, Sum over 5 minutes, no dimension', () => {
+    const all = built.keys.metricAbandonedLaunches();
     expect([all.namespace, all.metricName, all.statistic, all.period.toSeconds(), all.dimensions]).toEqual([NS, 'LaunchesAbandoned', 'Sum', 300, undefined]);
-    const byGroup = keys.metricAbandonedLaunches({ autoScalingGroup: groups[0] });
-    expect(stack.resolve(byGroup.dimensions)).toEqual({ AutoScalingGroupName: { Ref: expect.stringMatching(/^Publish1ASG/) } });
-    expect(keys.metricAbandonedLaunches({ reason: AbandonReason.AGENT_NOT_ONLINE }).dimensions).toEqual({ Reason: 'AgentNotOnline' });
-    expect(() => keys.metricAbandonedLaunches({ reason: AbandonReason.CANCELLED, autoScalingGroup: groups[0] })).toThrow(/not both/);
+  });
+
+  test('abandoned launches per group', () => {
+    const byGroup = built.keys.metricAbandonedLaunches({ autoScalingGroup: built.groups[0] });
+    expect(built.stack.resolve(byGroup.dimensions)).toEqual({ AutoScalingGroupName: { Ref: expect.stringMatching(/^Publish1ASG/) } });
+  });
+
+  test('abandoned launches per reason', () => {
+    expect(built.keys.metricAbandonedLaunches({ reason: AbandonReason.AGENT_NOT_ONLINE }).dimensions).toEqual({ Reason: 'AgentNotOnline' });
+  });
+
+  test('abandoned launches per group and per reason at once: refused', () => {
+    expect(() => built.keys.metricAbandonedLaunches({ reason: AbandonReason.CANCELLED, autoScalingGroup: built.groups[0] })).toThrow(/not both/);
+  });
+
+  test('the other metrics: their names, in the key set\'s namespace, Sum over 5 minutes unless a period is given', () => {
+    const { keys } = built;
     expect(keys.metricContinuedLaunches().metricName).toBe('LaunchesContinued');
     expect(keys.metricFailedAssociationRuns().metricName).toBe('AssociationRunsFailed');
     const changes = keys.metricAssociationChanges();
@@ -388,49 +491,70 @@ describe('launch-loop protection (opt-in)', () => {
     expect(byPath(json, 'AWS::CloudWatch::Alarm', 'LaunchLoop')).toHaveLength(0);
   });
 
-  test('per group: an alarm "N abandons and no CONTINUE in the window", named with the key set\'s prefix; one rule on their ALARM state starts the suspending Automation', () => {
-    const { json, monitoring } = build({ groups: 2, monitoring: { launchLoopProtection: { abandonedLaunches: 4, window: Duration.minutes(30) } } });
-    const alarms = byPath(json, 'AWS::CloudWatch::Alarm', 'LaunchLoopProtection/');
-    expect(alarms).toHaveLength(2);
-    const prefix = monitoring!.launchLoopProtection!.alarmNamePrefix;
-    expect(prefix).toMatch(/^aemkeys-loop-[0-9a-f]{12}$/);
-    const groupIds = byPath(json, 'AWS::AutoScaling::AutoScalingGroup', '').map(([id]) => id).sort();
-    const seen: string[] = [];
-    for (const [, alarm] of alarms) {
-      expect(alarm.Properties.AlarmName).toMatch(new RegExp(`^${prefix}-[0-9a-f]{12}$`));
-      const metrics = alarm.Properties.Metrics;
-      expect(metrics[0]).toEqual({ Id: 'expr_1', Label: 'launch loop (1 = yes)', ReturnData: true,
-        Expression: 'IF(FILL(abandoned, 0) >= 4 AND FILL(continued, 0) == 0, 1, 0)' });
-      const stat = (id: string) => metrics.find((m: any) => m.Id === id).MetricStat;
-      expect(stat('abandoned')).toMatchObject({ Metric: { Namespace: NS, MetricName: 'LaunchesAbandoned' }, Period: 1800, Stat: 'Sum' });
-      expect(stat('continued')).toMatchObject({ Metric: { Namespace: NS, MetricName: 'LaunchesContinued' }, Period: 1800, Stat: 'Sum' });
-      expect(stat('abandoned').Metric.Dimensions).toEqual(stat('continued').Metric.Dimensions);
-      expect(alarm.Properties).toMatchObject({ Threshold: 1, EvaluationPeriods: 1, TreatMissingData: 'notBreaching' });
-      // The Automation finds the group with this selector over DescribeAlarms' answer, which
-      // holds the alarm's Metrics as they were put: it must name this alarm's group.
-      const described = { MetricAlarms: [{ Metrics: metrics }] };
-      const selected = LOOP_ALARM_GROUP_SELECTOR.slice(2).split('.').reduce((node: any, part) => {
-        const m = /^(\w+)\[(\d+)\]$/.exec(part);
-        return m ? node[m[1]][Number(m[2])] : node[part];
-      }, described);
-      expect(selected).toEqual({ Ref: expect.any(String) });
-      seen.push(selected.Ref);
-    }
-    expect(seen.sort()).toEqual(groupIds);
-    const [docId] = one(json, 'AWS::SSM::Document', 'LaunchLoopProtection/Automation');
-    const [eventsRoleId] = one(json, 'AWS::IAM::Role', 'LaunchLoopProtection/EventsRole/');
-    const [, rule] = one(json, 'AWS::Events::Rule', 'LaunchLoopProtection/');
-    expect(rule.Properties.EventPattern).toEqual({
-      'source': ['aws.cloudwatch'],
-      'detail-type': ['CloudWatch Alarm State Change'],
-      'detail': { alarmName: [{ prefix: `${prefix}-` }], state: { value: ['ALARM'] } },
+  describe('on, over two groups (4 abandons in 30 minutes)', () => {
+    let json: any;
+    let prefix: string;
+    const alarms = () => byPath(json, 'AWS::CloudWatch::Alarm', 'LaunchLoopProtection/');
+    beforeAll(() => {
+      const built = build({ groups: 2, monitoring: { launchLoopProtection: { abandonedLaunches: 4, window: Duration.minutes(30) } } });
+      json = built.json;
+      prefix = built.monitoring!.launchLoopProtection!.alarmNamePrefix;
     });
-    const target = rule.Properties.Targets[0];
-    expect(JSON.stringify(target.Arn)).toContain(docId);
-    expect(target.RoleArn).toEqual({ 'Fn::GetAtt': [eventsRoleId, 'Arn'] });
-    expect(target.InputTransformer).toEqual({ InputPathsMap: { 'detail-alarmName': '$.detail.alarmName' }, InputTemplate: '{"AlarmName":[<detail-alarmName>]}' });
-    const [, doc] = one(json, 'AWS::SSM::Document', 'LaunchLoopProtection/Automation');
-    expect(doc.Properties.Content.parameters.AlarmName.allowedPattern).toBe(`^${prefix}-[0-9a-f]{12}$`);
+
+    test('one alarm per group, named with the key set\'s prefix', () => {
+      expect(alarms()).toHaveLength(2);
+      expect(prefix).toMatch(/^aemkeys-loop-[0-9a-f]{12}$/);
+      for (const [, alarm] of alarms()) expect(alarm.Properties.AlarmName).toMatch(new RegExp(`^${prefix}-[0-9a-f]{12}$`));
+    });
+
+    test('each alarm is "N abandons and no CONTINUE in the window" over its group\'s series', () => {
+      for (const [, alarm] of alarms()) {
+        const metrics = alarm.Properties.Metrics;
+        expect(metrics[0]).toEqual({ Id: 'expr_1', Label: 'launch loop (1 = yes)', ReturnData: true,
+          Expression: 'IF(FILL(abandoned, 0) >= 4 AND FILL(continued, 0) == 0, 1, 0)' });
+        const stat = (id: string) => metrics.find((m: any) => m.Id === id).MetricStat;
+        expect(stat('abandoned')).toMatchObject({ Metric: { Namespace: NS, MetricName: 'LaunchesAbandoned' }, Period: 1800, Stat: 'Sum' });
+        expect(stat('continued')).toMatchObject({ Metric: { Namespace: NS, MetricName: 'LaunchesContinued' }, Period: 1800, Stat: 'Sum' });
+        expect(stat('abandoned').Metric.Dimensions).toEqual(stat('continued').Metric.Dimensions);
+        expect(alarm.Properties).toMatchObject({ Threshold: 1, EvaluationPeriods: 1, TreatMissingData: 'notBreaching' });
+      }
+    });
+
+    test('the Automation\'s selector over DescribeAlarms\' answer names each alarm\'s own group', () => {
+      // DescribeAlarms' answer holds the alarm's Metrics as they were put.
+      const groupIds = byPath(json, 'AWS::AutoScaling::AutoScalingGroup', '').map(([id]) => id).sort();
+      const seen: string[] = [];
+      for (const [, alarm] of alarms()) {
+        const described = { MetricAlarms: [{ Metrics: alarm.Properties.Metrics }] };
+        const selected = LOOP_ALARM_GROUP_SELECTOR.slice(2).split('.').reduce((node: any, part) => {
+          const m = /^(\w+)\[(\d+)\]$/.exec(part);
+          return m ? node[m[1]][Number(m[2])] : node[part];
+        }, described);
+        expect(selected).toEqual({ Ref: expect.any(String) });
+        seen.push(selected.Ref);
+      }
+      expect(seen.sort()).toEqual(groupIds);
+    });
+
+    test('one rule on their ALARM state starts the suspending Automation with the alarm\'s name', () => {
+      const [docId] = one(json, 'AWS::SSM::Document', 'LaunchLoopProtection/Automation');
+      const [eventsRoleId] = one(json, 'AWS::IAM::Role', 'LaunchLoopProtection/EventsRole/');
+      const [, rule] = one(json, 'AWS::Events::Rule', 'LaunchLoopProtection/');
+      expect(rule.Properties.EventPattern).toEqual({
+        'source': ['aws.cloudwatch'],
+        'detail-type': ['CloudWatch Alarm State Change'],
+        'detail': { alarmName: [{ prefix: `${prefix}-` }], state: { value: ['ALARM'] } },
+      });
+      const target = rule.Properties.Targets[0];
+      expect(JSON.stringify(target.Arn)).toContain(docId);
+      expect(target.RoleArn).toEqual({ 'Fn::GetAtt': [eventsRoleId, 'Arn'] });
+      expect(target.InputTransformer).toEqual({ InputPathsMap: { 'detail-alarmName': '$.detail.alarmName' }, InputTemplate: '{"AlarmName":[<detail-alarmName>]}' });
+    });
+
+    test('the Automation takes only the names of this key set\'s loop alarms', () => {
+      const [, doc] = one(json, 'AWS::SSM::Document', 'LaunchLoopProtection/Automation');
+      expect(doc.Properties.Content.parameters.AlarmName.allowedPattern).toBe(`^${prefix}-[0-9a-f]{12}$`);
+    });
   });
 
   test('the suspending Automation reads the group from the alarm, suspends Launch only, then tells the topic how to resume', () => {

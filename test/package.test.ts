@@ -184,23 +184,36 @@ describe('the packed package', () => {
     if (packed) fs.rmSync(path.dirname(packed.tarball), { recursive: true, force: true });
   });
 
-  test('holds exactly what a consumer needs: compiled JS and .d.ts, the jsii assembly, scripts beside the code, handler, launcher, bundled CLI, README, API.md, LICENSE', () => {
+  test('holds what a consumer needs: compiled JS and .d.ts, the jsii assembly, scripts beside the code, handler, launcher, bundled CLI, README, API.md, LICENSE', () => {
     const { files } = packed;
     for (const f of ['package.json', 'README.md', 'API.md', 'LICENSE', '.jsii', 'bin/aem-keys.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/aem-keys.js',
       'dist/private/shell-script-document.js', 'dist/scripts/aem-keys-common.sh', 'dist/scripts/install-keys.sh', 'dist/scripts/export-keys.sh',
       'dist/scripts/migrate-jcr-keys.sh', 'assets/handlers/generate-keys/index.js']) {
       expect(files).toContain(f);
     }
+  });
+
+  test('holds no tests, sources, source maps or tarballs', () => {
+    const { files } = packed;
     expect(files.filter((f) => /^(test|lib|scripts|\.ci)\//.test(f) || /^bin\/example/.test(f))).toEqual([]);
     expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
     expect(files.filter((f) => f.endsWith('.map') || f.endsWith('.tgz'))).toEqual([]);
     const js = files.filter((f) => f.startsWith('dist/') && f.endsWith('.js'));
     expect(js.filter((f) => /sourceMappingURL/.test(fs.readFileSync(path.join(packed.installed, f), 'utf8')))).toEqual([]);
-    // Every compiled module has its declarations; the CLI is one bundle (with its AWS SDK clients), not API.
+  });
+
+  test('every compiled module has its declarations; the CLI is one bundle (with its AWS SDK clients), not API', () => {
+    const { files } = packed;
+    const js = files.filter((f) => f.startsWith('dist/') && f.endsWith('.js'));
     for (const f of js.filter((x) => x !== 'dist/cli/aem-keys.js')) expect(files).toContain(f.replace(/\.js$/, '.d.ts'));
-    // No runtime dependencies (jsii requires each to be a jsii module); the assembly is the API lib/index.ts exports.
+  });
+
+  test('no runtime dependencies (jsii requires each to be a jsii module)', () => {
     const manifest = JSON.parse(fs.readFileSync(path.join(packed.installed, 'package.json'), 'utf8'));
     expect(manifest.dependencies).toBeUndefined();
+  });
+
+  test('the jsii assembly is the API lib/index.ts exports, for five languages', () => {
     const assembly = JSON.parse(fs.readFileSync(path.join(packed.installed, '.jsii'), 'utf8'));
     expect(assembly.name).toBe('cdk-aem-crypto-keys');
     expect(assembly.types['cdk-aem-crypto-keys.AemCryptoKeys'].kind).toBe('class');

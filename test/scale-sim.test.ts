@@ -27,31 +27,46 @@ describe('the gate, read from the template', () => {
   const doc = Object.values(tpl.Resources as Record<string, any>).find((r) => r.Type === 'AWS::SSM::Document' && r.Properties.DocumentType === 'Automation')
     .Properties.Content;
 
-  test('steps, timeouts, attempts and edges are the document\'s; heartbeat and retry policy are the hook\'s and the rule\'s', () => {
+  test('steps, timeouts and attempts are the document\'s', () => {
     expect(spec.steps.map((s) => s.name)).toEqual(doc.mainSteps.map((s: any) => s.name));
     spec.steps.forEach((s, i) => {
       expect([s.timeoutSeconds, s.maxAttempts]).toEqual([doc.mainSteps[i].timeoutSeconds, doc.mainSteps[i].maxAttempts ?? 1]);
     });
+  });
+
+  test('APIs, results and edges are the document\'s, the timeouts those given', () => {
     const step = (name: string) => spec.steps.find((s) => s.name === name)!;
     expect(step('waitForSsmOnline')).toMatchObject({ api: 'DescribeInstanceInformation', timeoutSeconds: 240, maxAttempts: 3, onFailure: 'recordAbandonAgentNotOnline' });
     expect(step('installKeys')).toMatchObject({ timeoutSeconds: 1500, next: 'completeLifecycleContinue' });
     expect(step('chooseInstallPath').next).toBe('installKeys');
     expect(step('completeLifecycleAbandon')).toMatchObject({ result: 'ABANDON', next: END, onFailure: ABORT });
     expect(spec.steps[0]).toMatchObject({ api: 'RecordLifecycleActionHeartbeat', maxAttempts: 3 });
+  });
+
+  test('heartbeat and retry policy are the hook\'s and the rule\'s', () => {
     expect(spec).toMatchObject({ heartbeatSeconds: 3000, defaultResult: 'ABANDON', maxEventAgeSeconds: 600, maxRetryAttempts: 8 });
   });
 
-  test('today\'s document: the heartbeat steps removed (edges lead past them), one attempt each, the wait one attempt of the whole timeout', () => {
+  describe('today\'s document (without heartbeats or retries)', () => {
     const today = withoutHeartbeatsOrRetries(spec);
-    expect(today.steps.map((s) => s.name)).toEqual(spec.steps.filter((s) => s.api !== 'RecordLifecycleActionHeartbeat').map((s) => s.name));
-    expect(today.steps.map((s) => s.name)).not.toContain('refreshLifecycleHeartbeat');
-    expect(today.steps.length).toBe(spec.steps.length - 2);
-    expect(today.steps[0].name).toBe('waitForSsmOnline');
-    expect(today.steps[0]).toMatchObject({ next: 'chooseInstallPath', maxAttempts: 1, timeoutSeconds: 720 });
-    const names = new Set([...today.steps.map((s) => s.name), END, ABORT]);
-    for (const s of today.steps) {
-      expect([s.name, s.maxAttempts, names.has(s.next), names.has(s.onFailure)]).toEqual([s.name, 1, true, true]);
-    }
+
+    test('the heartbeat steps removed', () => {
+      expect(today.steps.map((s) => s.name)).toEqual(spec.steps.filter((s) => s.api !== 'RecordLifecycleActionHeartbeat').map((s) => s.name));
+      expect(today.steps.map((s) => s.name)).not.toContain('refreshLifecycleHeartbeat');
+      expect(today.steps.length).toBe(spec.steps.length - 2);
+    });
+
+    test('the wait comes first: one attempt of the whole timeout, its edge past the removed heartbeat', () => {
+      expect(today.steps[0].name).toBe('waitForSsmOnline');
+      expect(today.steps[0]).toMatchObject({ next: 'chooseInstallPath', maxAttempts: 1, timeoutSeconds: 720 });
+    });
+
+    test('one attempt each; every edge leads to a step that is there', () => {
+      const names = new Set([...today.steps.map((s) => s.name), END, ABORT]);
+      for (const s of today.steps) {
+        expect([s.name, s.maxAttempts, names.has(s.next), names.has(s.onFailure)]).toEqual([s.name, 1, true, true]);
+      }
+    });
   });
 });
 
@@ -98,9 +113,13 @@ describe('known answers', () => {
     expect(simulate(today, { groups: 1, perGroup: 2 }, model)).toMatchObject({ launches: 3, abandoned: 1, expired: 1, inService: [300, 760] });
   });
 
-  test('a throttled heartbeat abandons a healthy launch with one attempt; a second attempt 5 s later gets a new token', () => {
-    const throttling: Model = { ...model, concurrency: 2, rates: { RecordLifecycleActionHeartbeat: { perSecond: 1, burst: 1 } }, horizonSeconds: 50 };
+  const throttling: Model = { ...model, concurrency: 2, rates: { RecordLifecycleActionHeartbeat: { perSecond: 1, burst: 1 } }, horizonSeconds: 50 };
+
+  test('a throttled heartbeat abandons a healthy launch with one attempt', () => {
     expect(simulate(spec(), { groups: 1, perGroup: 2 }, throttling)).toMatchObject({ launches: 2, abandoned: 1, expired: 0 });
+  });
+
+  test('a second heartbeat attempt 5 s later gets a new token: no launch abandoned', () => {
     expect(simulate(spec({ steps: steps(2) }), { groups: 1, perGroup: 2 }, { ...throttling, horizonSeconds: 3600 }))
       .toMatchObject({ launches: 2, abandoned: 0, inService: [300, 305] });
   });

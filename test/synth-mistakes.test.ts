@@ -24,21 +24,25 @@ describe('secretName', () => {
   });
 });
 
-test('a replica region equal to an environment-agnostic stack\'s region fails at deploy, before anything is created (a template rule)', () => {
-  const s = stack();
-  new AemCryptoKeys(s, 'Keys', { secretName: 'aem', replicaRegions: [{ region: 'eu-west-1' }] });
-  const rules = Template.fromStack(s).toJSON().Rules;
-  const ours = Object.values<any>(rules).filter((r) => JSON.stringify(r).includes('eu-west-1'));
-  expect(ours).toEqual([{
-    Assertions: [{
-      Assert: { 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'AWS::Region' }, 'eu-west-1'] }] },
-      AssertDescription: 'replicaRegions[0].region: eu-west-1 is the primary secret\'s own region (this stack\'s); list only other regions',
-    }],
-  }]);
-  // With a region known at synth, the check is a synth error instead, and no rule is added.
-  const known = stack(new App(), { region: 'us-east-1' });
-  new AemCryptoKeys(known, 'Keys', { secretName: 'aem', replicaRegions: [{ region: 'eu-west-1' }] });
-  expect(JSON.stringify(Template.fromStack(known).toJSON().Rules ?? {})).not.toContain('eu-west-1');
+describe('a replica region equal to the stack\'s region', () => {
+  test('in an environment-agnostic stack: fails at deploy, before anything is created (a template rule)', () => {
+    const s = stack();
+    new AemCryptoKeys(s, 'Keys', { secretName: 'aem', replicaRegions: [{ region: 'eu-west-1' }] });
+    const rules = Template.fromStack(s).toJSON().Rules;
+    const ours = Object.values<any>(rules).filter((r) => JSON.stringify(r).includes('eu-west-1'));
+    expect(ours).toEqual([{
+      Assertions: [{
+        Assert: { 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'AWS::Region' }, 'eu-west-1'] }] },
+        AssertDescription: 'replicaRegions[0].region: eu-west-1 is the primary secret\'s own region (this stack\'s); list only other regions',
+      }],
+    }]);
+  });
+
+  test('with a region known at synth: no template rule (synth makes the check)', () => {
+    const known = stack(new App(), { region: 'us-east-1' });
+    new AemCryptoKeys(known, 'Keys', { secretName: 'aem', replicaRegions: [{ region: 'eu-west-1' }] });
+    expect(JSON.stringify(Template.fromStack(known).toJSON().Rules ?? {})).not.toContain('eu-west-1');
+  });
 });
 
 test('the same tag added twice to a key set fails synth', () => {
@@ -73,13 +77,16 @@ describe('the grants reminder for tagged instances', () => {
     expect(info.entry.data).toMatch(/grant the tagged instances' role keys\.grantRead\(role\) and, for their output .*keys\.grantLogWrite\(role\) \[ack: cdk-aem-crypto-keys:tagAssociationGrants\]$/);
   });
 
-  test('only the missing one; nothing after both grants, whenever they were given', () => {
+  test('names only the missing grant', () => {
     const s = stack();
     const keys = new AemCryptoKeys(s, 'Keys');
     keys.addInstancesByTag('aem-role', 'author');
     const role = new iam.Role(s, 'AuthorRole', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
     keys.grantRead(role);
     expect(reminders(s).map((i) => i.entry.data)).toEqual([expect.not.stringContaining('grantRead')]);
+  });
+
+  test('nothing after both grants, whenever they were given', () => {
     const both = stack();
     const keys2 = new AemCryptoKeys(both, 'Keys');
     keys2.addInstancesByTag('aem-role', 'author');

@@ -58,14 +58,23 @@ describe('addInstancesByTag', () => {
     // The gated Auto Scaling path (new instances only) keeps replace: see lifecycle-gate.test.ts.
   });
 
-  test('replacing established keys is an explicit choice; freshKeyAge is tunable and outlasts the schedule', () => {
+  test('replacing established keys is an explicit choice', () => {
     const explicit = associate('aem-role', 'author', { onKeyMismatch: OnKeyMismatch.REPLACE }).template;
     explicit.hasResourceProperties('AWS::SSM::Association', { Parameters: Match.objectLike({ OnKeyMismatch: ['replace'] }) });
+  });
+
+  test('freshKeyAge is tunable', () => {
     const tuned = associate('aem-role', 'author', { freshKeyAge: Duration.hours(2) }).template;
     tuned.hasResourceProperties('AWS::SSM::Association', { Parameters: Match.objectLike({ OnKeyMismatch: ['replace-fresh'], FreshKeyMinutes: ['120'] }) });
+  });
+
+  test('freshKeyAge outlasts the schedule: by default twice its interval, and never shorter than it', () => {
     const slow = associate('aem-role', 'author', { schedule: 'rate(2 days)' }).template;
     slow.hasResourceProperties('AWS::SSM::Association', { Parameters: Match.objectLike({ FreshKeyMinutes: [String(4 * 1440)] }) });
     expect(() => associate('aem-role', 'author', { schedule: 'rate(6 hours)', freshKeyAge: Duration.hours(6) })).toThrow(/freshKeyAge \(360 minutes\) must be longer than the schedule's interval \(360 minutes\)/);
+  });
+
+  test('freshKeyAge must be whole minutes', () => {
     expect(() => associate('aem-role', 'author', { freshKeyAge: Duration.seconds(3690) })).toThrow(/freshKeyAge: must be whole minutes/);
   });
 
@@ -98,31 +107,50 @@ describe('addInstancesByTag', () => {
     });
   });
 
-  test('each run\'s output goes to the key set\'s log group (LogGroupName); logOutput: false leaves it out', () => {
+  test('each run\'s output goes to the key set\'s log group (LogGroupName)', () => {
     const { template, keys } = associate('aem-role', 'author');
     const logGroup = Object.keys(template.findResources('AWS::Logs::LogGroup')).filter((id) => id.startsWith('KeysLogs')); // not the generator's
     expect(logGroup).toHaveLength(1);
     template.hasResourceProperties('AWS::SSM::Association', { Parameters: Match.objectLike({ LogGroupName: [{ Ref: logGroup[0] }] }) });
     expect(keys.logGroup.logGroupName).toBeDefined();
+  });
+
+  test('logOutput: false leaves LogGroupName out', () => {
     const off = associate('aem-role', 'author', { logOutput: false }).template;
     const association = Object.values(off.findResources('AWS::SSM::Association'))[0] as any;
     expect(Object.keys(association.Properties.Parameters)).not.toContain('LogGroupName');
   });
 
-  test('the installer document takes LogGroupName: empty by default (nothing sent), the rule table\'s pattern', () => {
-    const { template } = associate('aem-role', 'author');
-    const installer = Object.entries(template.findResources('AWS::SSM::Document')).find(([id]) => id.startsWith('KeysInstallerDocument'))![1] as any;
-    const p = installer.Properties.Content.parameters.LogGroupName;
-    expect(p).toMatchObject({ type: 'String', default: '', allowedPattern: '^[-._/#A-Za-z0-9]{0,512}$' });
-    for (const ok of ['', '/aem/keys', 'Keys-LogsLogGroup_1.x#2', 'a'.repeat(512)]) expect(new RegExp(p.allowedPattern).test(ok)).toBe(true);
-    for (const bad of ['a:b', 'a b', 'a*', 'ü', 'a'.repeat(513), 'a\nb']) expect(new RegExp(p.allowedPattern).test(bad)).toBe(false);
+  describe('the installer document\'s LogGroupName', () => {
+    let p: any;
+    beforeAll(() => {
+      const { template } = associate('aem-role', 'author');
+      const installer = Object.entries(template.findResources('AWS::SSM::Document')).find(([id]) => id.startsWith('KeysInstallerDocument'))![1] as any;
+      p = installer.Properties.Content.parameters.LogGroupName;
+    });
+
+    test('empty by default (nothing sent), the rule table\'s pattern', () => {
+      expect(p).toMatchObject({ type: 'String', default: '', allowedPattern: '^[-._/#A-Za-z0-9]{0,512}$' });
+    });
+
+    test('the pattern accepts log group names, up to 512 characters', () => {
+      for (const ok of ['', '/aem/keys', 'Keys-LogsLogGroup_1.x#2', 'a'.repeat(512)]) expect(new RegExp(p.allowedPattern).test(ok)).toBe(true);
+    });
+
+    test('the pattern refuses what is no log group name', () => {
+      for (const bad of ['a:b', 'a b', 'a*', 'ü', 'a'.repeat(513), 'a\nb']) expect(new RegExp(p.allowedPattern).test(bad)).toBe(false);
+    });
   });
 
-  test('TagAssociation checks a log group name it is given', () => {
+  test('TagAssociation refuses a bad log group name it is given', () => {
     const { stack, keys } = setup();
     expect(() => new TagAssociation(stack, 'Bad', {
       installerDocumentName: keys.installerDocumentName, secretArn: keys.secret.secretArn, tagKey: 'aem-role', tagValue: 'author', logGroupName: 'has space',
     })).toThrow('addInstancesByTag: logGroup: must be a CloudWatch Logs group name');
+  });
+
+  test('TagAssociation passes a good log group name it is given', () => {
+    const { stack, keys } = setup();
     const fine = new TagAssociation(stack, 'Fine', {
       installerDocumentName: keys.installerDocumentName, secretArn: keys.secret.secretArn, tagKey: 'aem-role', tagValue: 'author', logGroupName: '/aem/keys',
     });
@@ -132,6 +160,9 @@ describe('addInstancesByTag', () => {
   test('synthesis says what the tagged instances\' role needs (it is not visible here)', () => {
     const { stack } = associate('aem-role', 'author');
     expect(Annotations.fromStack(stack).findInfo('*', Match.stringLikeRegexp('grant the tagged instances\' role keys.grantRead\\(role\\) and, for their output in the key set\'s log group, keys.grantLogWrite\\(role\\)'))).toHaveLength(1);
+  });
+
+  test('with logOutput: false, it does not ask for grantLogWrite', () => {
     const off = associate('aem-role', 'author', { logOutput: false }).stack;
     const infos = Annotations.fromStack(off).findInfo('*', Match.stringLikeRegexp('addInstancesByTag'));
     expect(infos).toHaveLength(1);

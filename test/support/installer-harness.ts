@@ -61,11 +61,49 @@ export function synthExport(props: { keyLengths?: { hmac?: number; master?: numb
   return documentIn(synthKeys({ ...props, exportDocument: true }), 'KeysExportDocument');
 }
 
+/** Where the installer records which secret installed the keys of `quickstart` (lib/scripts/install-keys.sh). */
+export const RECORD_DIR = '/var/lib/aem-crypto-keys';
+
+/**
+ * The installer's record file for the QuickstartDir value `quickstart`: named by the sha256 of
+ * the path as the installer checked it (trailing slashes dropped).
+ */
+export function recordFile(quickstart: string): string {
+  const checked = quickstart.replace(/(?<=.)\/+$/, '');
+  return path.join(RECORD_DIR, createHash('sha256').update(checked).digest('hex'));
+}
+
+/** Every QuickstartDir a script of this test file was rendered with: each run may have left a record. */
+const renderedQuickstarts = new Set<string>();
+
+/**
+ * Removes the installer's record files of every QuickstartDir rendered so far in this test file, or
+ * of `only` of them (root-only files outside the instance's tree, which removing the tree leaves
+ * behind). Runs by itself after each test file that imports the harness; returns the files it removed.
+ */
+export function removeRecords(only?: string[]): string[] {
+  const removed: string[] = [];
+  for (const quickstart of only ?? [...renderedQuickstarts]) {
+    renderedQuickstarts.delete(quickstart);
+    const file = recordFile(quickstart);
+    if (fs.existsSync(file)) {
+      fs.rmSync(file, { force: true });
+      removed.push(file);
+    }
+  }
+  return removed;
+}
+
+// After each test file (jest's afterAll, registered as the file imports the harness; the bench runs
+// outside jest and has none).
+if (typeof afterAll === 'function') afterAll(() => { removeRecords(); });
+
 /**
  * The script file SSM would write: every `{{ Name }}` of a declared parameter replaced by its
  * value (the given one, else the document's default), textually, as SSM does.
  */
 export function renderScript(doc: SynthesizedDocument, values: Record<string, string>): string {
+  if (values.QuickstartDir !== undefined) renderedQuickstarts.add(values.QuickstartDir);
   const all: Record<string, string> = {};
   for (const [name, p] of Object.entries(doc.parameters)) {
     if (typeof p.default === 'string') all[name] = p.default;
