@@ -5,6 +5,9 @@ import { compactShell, joinShortLines, usedFunctions } from '../lib/private/shel
 import { DATA_BLOCK_MARKER, embeddedHeader, embedShellScript, shortNames } from '../lib/private/shell-script-document';
 
 const SCRIPTS = path.join(__dirname, '..', 'lib', 'scripts');
+/** The modules' source lines (every aem-keys-*.sh), as one list. */
+const moduleSources = () => fs.readdirSync(SCRIPTS).filter((f) => f.startsWith('aem-keys-'))
+  .flatMap((f) => fs.readFileSync(path.join(SCRIPTS, f), 'utf8').split('\n'));
 const MAIN_SCRIPTS = ['install-keys.sh', 'export-keys.sh', 'migrate-jcr-keys.sh'];
 
 function bash(script: string): { stdout: string; status: number | null } {
@@ -91,7 +94,9 @@ describe('compactShell', () => {
 describe('usedFunctions', () => {
   const common = [
     '# header',
-    "C_CONST='kept always'",
+    "C_CONST='kept when named'",
+    'C_LIST=(one)',
+    'C_LIST+=(two)',
     '# a: calls b',
     'a() {',
     '  b "$@"',
@@ -107,20 +112,33 @@ describe('usedFunctions', () => {
     '}',
   ];
 
-  test('keeps the top-level lines and the functions the script reaches, directly or through others', () => {
-    const out = usedFunctions(['a x'], common, 'common.sh');
-    expect(out).toEqual(["C_CONST='kept always'", 'a() {', 'b "$@"', '}', 'b() {', 'echo "b $*"', '}']);
+  const modules = [{ file: 'common.sh', lines: common }];
+
+  test('keeps the functions the script reaches, directly or through others', () => {
+    const out = usedFunctions(['a x'], modules);
+    expect(out).toEqual(['a() {', 'b "$@"', '}', 'b() {', 'echo "b $*"', '}']);
     expect(bash([...out, 'a x'].join('\n')).stdout).toBe('b x\n');
   });
 
   test('a name built at run time keeps every function with that prefix', () => {
-    const out = usedFunctions(['kind=one', '"dyn_$kind"'], common, 'common.sh');
+    const out = usedFunctions(['kind=one', '"dyn_$kind"'], modules);
     expect(out).toContain('dyn_one() {');
     expect(out).not.toContain('unused() {');
   });
 
   test('a name mentioned only in a comment does not count', () => {
-    expect(usedFunctions(compactShell(['# unused is not called', 'true'], 's'), common, 'common.sh')).not.toContain('unused() {');
+    expect(usedFunctions(compactShell(['# unused is not called', 'true'], 's'), modules)).not.toContain('unused() {');
+  });
+
+  test('a top-level assignment is kept when the script or a kept function names its variable, with every line assigning it', () => {
+    expect(usedFunctions(['echo "${C_LIST[@]}"'], modules)).toEqual(['C_LIST=(one)', 'C_LIST+=(two)']);
+    expect(usedFunctions(['echo "$C_CONST"'], modules)).toEqual(["C_CONST='kept when named'"]);
+    expect(usedFunctions(['true'], modules)).toEqual([]);
+  });
+
+  test('functions from several modules, in the modules\' order', () => {
+    const two = [{ file: 'one.sh', lines: ['x() {', '  y', '}'] }, { file: 'two.sh', lines: ['y() {', '  echo y', '}'] }];
+    expect(usedFunctions(['x'], two)).toEqual(['x() {', 'y', '}', 'y() {', 'echo y', '}']);
   });
 });
 
@@ -225,8 +243,7 @@ describe.each(MAIN_SCRIPTS)('embedded %s', (file) => {
     const source = fs.readFileSync(path.join(SCRIPTS, file), 'utf8').replace(/\n$/, '').split('\n');
     expect(source.slice(-2)).toEqual([expect.stringMatching(/^aemkeys_[a-z]+_main "\$\{BASH_SOURCE\[0\]:-\$0\}"$/), 'exit $?']);
     expect(code.slice(-2)).toEqual([shortNames(source[source.length - 2]), 'exit $?']);
-    const sourceDefs = [fs.readFileSync(path.join(SCRIPTS, 'aem-keys-common.sh'), 'utf8'),
-      ...source.slice(0, -2).filter((l) => !l.startsWith('. "${BASH_SOURCE[0]%/*}/aem-keys-common.sh"'))].join('\n');
+    const sourceDefs = [...moduleSources(), ...source.slice(0, -2)].filter((l) => !l.startsWith('. "${BASH_SOURCE[0]%/*}/')).join('\n');
     const functions = [...defined];
     let inFunction = false;
     const constants = code.flatMap((l) => {
@@ -248,7 +265,7 @@ describe.each(MAIN_SCRIPTS)('embedded %s', (file) => {
   });
 
   test('the source file keeps its comments; the embedded form is much smaller', () => {
-    const source = fs.readFileSync(path.join(SCRIPTS, file), 'utf8') + fs.readFileSync(path.join(SCRIPTS, 'aem-keys-common.sh'), 'utf8');
+    const source = [fs.readFileSync(path.join(SCRIPTS, file), 'utf8'), ...moduleSources()].join('\n');
     expect(source.split('\n').filter((l) => l.trimStart().startsWith('# ')).length).toBeGreaterThan(50);
     expect(Buffer.byteLength(lines.join('\n'))).toBeLessThan(0.8 * Buffer.byteLength(source));
   });

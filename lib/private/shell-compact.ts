@@ -171,12 +171,21 @@ function dynamicPrefixes(text: string): string[] {
   return [...text.matchAll(/([A-Za-z_][A-Za-z0-9_]*)\$\{?[A-Za-z_]/g)].map((m) => m[1]);
 }
 
+/** A top-level line assigning a variable (`NAME=…` or `NAME+=…`): the name. */
+const ASSIGNMENT = /^([A-Za-z_][A-Za-z0-9_]*)\+?=/;
+
 /**
- * The compacted shared functions `common` that `script` needs: every top-level non-function line,
- * and each function the script (or a needed function) names, in the file's order.
+ * The compacted functions and constants of the modules `common` (each file's lines, in order)
+ * that `script` needs: each function the script (or a needed function) names, and each top-level
+ * assignment of a variable named there (its other top-level lines always), in the modules' order.
  */
-export function usedFunctions(script: readonly string[], common: readonly string[], what: string): string[] {
-  const blocks = splitFunctions(common, what).map((b) => ({ ...b, code: compactShell(b.lines, `${what}: ${b.name ?? 'top level'}`) }));
+export function usedFunctions(script: readonly string[], common: ReadonlyArray<{ file: string; lines: readonly string[] }>): string[] {
+  const blocks = common.flatMap(({ file, lines }) => splitFunctions(lines, file).flatMap((b) => {
+    const code = compactShell(b.lines, `${file}: ${b.name ?? 'top level'}`);
+    if (b.name !== undefined) return [{ name: b.name, isFunction: true, code }];
+    // Top level: one block per line, named after the variable it assigns (if it does).
+    return code.map((l) => ({ name: ASSIGNMENT.exec(l)?.[1], isFunction: false, code: [l] }));
+  }));
   const needed = new Set<string>();
   const queue = [script.join('\n'), ...blocks.filter((b) => b.name === undefined).map((b) => b.code.join('\n'))];
   while (queue.length > 0) {
@@ -184,9 +193,9 @@ export function usedFunctions(script: readonly string[], common: readonly string
     const prefixes = dynamicPrefixes(text);
     for (const b of blocks) {
       if (b.name === undefined || needed.has(b.name)) continue;
-      if (mentions(text, b.name) || prefixes.some((p) => b.name!.startsWith(p))) {
+      if (mentions(text, b.name) || (b.isFunction && prefixes.some((p) => b.name!.startsWith(p)))) {
         needed.add(b.name);
-        queue.push(b.code.join('\n'));
+        queue.push(blocks.filter((o) => o.name === b.name).flatMap((o) => o.code).join('\n'));
       }
     }
   }

@@ -59,14 +59,16 @@ function checkKeyBytes(name: string, value: number | undefined, fallback: number
 export const DATA_BLOCK_MARKER = '#@aem-crypto-keys-data 2';
 
 const SCRIPTS_DIR = path.join(__dirname, '..', 'scripts');
-const COMMON_FILE = 'aem-keys-common.sh';
-const COMMON_BEGIN = `# >>> ${COMMON_FILE}`;
-const COMMON_END = `# <<< ${COMMON_FILE}`;
+const MODULES_BEGIN = '# >>> modules';
+const MODULES_END = '# <<< modules';
+/** How a script sources a module in its `# >>> modules` block (comment lines may come between). */
+const SOURCE_LINE = /^\. "\$\{BASH_SOURCE\[0\]%\/\*\}\/([a-z0-9-]+\.sh)"$/;
 
 /**
  * The lines of an on-instance script as a document's `runCommand`: `scripts/<scriptFile>`
- * with the functions of `aem-keys-common.sh` it uses inlined between its `# >>> aem-keys-common.sh`
- * / `# <<< ...` markers, compacted (no comments, blank lines or indentation, see `compactShell`;
+ * with the functions of the modules it sources (`aem-keys-common.sh` and the modules that one
+ * sources, see `modules`) it uses inlined in place of its `# >>> modules` / `# <<< modules`
+ * block, compacted (no comments, blank lines or indentation, see `compactShell`;
  * short commands joined, see `joinShortLines`; the `aemkeys_`/`AEMKEYS_` prefixes shortened to
  * `_`, see `shortNames`), its `#!` line followed by a comment naming it (`embeddedHeader`), then the
  * data block: one `#@={{ Name }}` line per parameter, in order (SSM substitutes the value there;
@@ -86,19 +88,51 @@ export function embedShellScript(scriptFile: string, parameterNames: readonly st
   return [...body, ...dataBlock(parameterNames, staticSections)];
 }
 
+/**
+ * `lines` split at its `# >>> modules` / `# <<< modules` block: the lines before and after it,
+ * and the files it sources (see `SOURCE_LINE`). Throws unless there is exactly one such block,
+ * holding only comments and such lines.
+ */
+function splitModulesBlock(file: string, lines: readonly string[]): { head: string[]; tail: string[]; sources: string[] } {
+  const begin = lines.indexOf(MODULES_BEGIN);
+  const end = lines.indexOf(MODULES_END);
+  if (begin < 0 || end < begin || lines.lastIndexOf(MODULES_BEGIN) !== begin) {
+    throw new Error(`${file}: missing the "${MODULES_BEGIN}" / "${MODULES_END}" markers`);
+  }
+  const sources = lines.slice(begin + 1, end).filter((l) => !l.startsWith('#')).map((l) => {
+    const m = SOURCE_LINE.exec(l);
+    if (!m) throw new Error(`${file}: a line of the modules block sources no module: ${l}`);
+    return m[1];
+  });
+  return { head: lines.slice(0, begin), tail: lines.slice(end + 1), sources };
+}
+
+/** The modules `file` sources, each followed by the modules it sources in turn; each once. */
+function modules(file: string, seen = new Set<string>()): Array<{ file: string; lines: string[] }> {
+  const out: Array<{ file: string; lines: string[] }> = [];
+  for (const source of splitModulesBlock(file, readScript(file)).sources) {
+    if (seen.has(source)) continue;
+    seen.add(source);
+    const lines = readScript(source);
+    if (!lines.includes(MODULES_BEGIN)) {
+      out.push({ file: source, lines });
+      continue;
+    }
+    const { head, tail } = splitModulesBlock(source, lines);
+    out.push({ file: source, lines: [...head, ...tail] }, ...modules(source, seen));
+  }
+  return out;
+}
+
 function inlineCommon(scriptFile: string): string[] {
   const lines = readScript(scriptFile);
-  const begin = lines.indexOf(COMMON_BEGIN);
-  const end = lines.indexOf(COMMON_END);
-  if (begin < 0 || end < begin) {
-    throw new Error(`${scriptFile}: missing the "${COMMON_BEGIN}" / "${COMMON_END}" markers`);
-  }
+  const { head: before, tail: after } = splitModulesBlock(scriptFile, lines);
   if (!lines[0].startsWith('#!') || !lines[1]?.startsWith(`# ${scriptFile}:`)) {
     throw new Error(`${scriptFile}: must start with a "#!" line and a "# ${scriptFile}: ..." comment`);
   }
-  const head = compactShell(lines.slice(2, begin), scriptFile);
-  const tail = compactShell(lines.slice(end + 1), scriptFile);
-  const common = usedFunctions([...head, ...tail], readScript(COMMON_FILE), COMMON_FILE);
+  const head = compactShell(before.slice(2), scriptFile);
+  const tail = compactShell(after, scriptFile);
+  const common = usedFunctions([...head, ...tail], modules(scriptFile));
   const code = [...head, ...common, ...tail];
   if (code.some((l) => /(^|[^A-Za-z0-9_])_[A-Za-z0-9]/.test(l))) {
     throw new Error(`${scriptFile}: a name starts with one "_", the short prefix of the embedded form`);
