@@ -29,12 +29,7 @@ aemkeys_locate_crypto_bundles() {
 aemkeys_props_get() {
   local file=$1 want=$2 line full='' key rest
   AEMKEYS_REPLY=''
-  aemkeys_tree_text "$file" 1048576
-  case $? in
-    0) ;;
-    3) return 1 ;;
-    *) aemkeys_fail "cannot read $file (not a regular file?)" ;;
-  esac
+  aemkeys_tree_text "$file" || return 1
   while IFS= read -r line || [[ -n $line ]]; do
     line=${line%$'\r'}
     line=${line#"${line%%[![:space:]]*}"}
@@ -70,7 +65,8 @@ aemkeys_felix_dir() {
     aemkeys_name "$dir"
     [[ $AEMKEYS_REPLY == "$dir" ]] || aemkeys_fail "org.osgi.framework.storage in $props ($AEMKEYS_REPLY) holds characters" \
       "other than letters, digits, space and . _ / + @ , = ~ -; refusing to use it"
-    [[ $dir == *'${'* || /$dir/ == */../* || /$dir/ == */./* || $dir != "$qs"/* ]] && aemkeys_fail "org.osgi.framework.storage in $props ($dir) is not a folder inside QuickstartDir; refusing to use it"
+    [[ $dir == *'${'* || /$dir/ == */../* || /$dir/ == */./* || $dir != "$qs"/* ]] \
+      && aemkeys_fail "org.osgi.framework.storage in $props ($dir) is not a folder inside QuickstartDir; refusing to use it"
     aemkeys_user_is realdir "$dir" || aemkeys_fail "no Felix bundle cache at $dir (org.osgi.framework.storage in $props)"
     AEMKEYS_REPLY=$dir
     return 0
@@ -93,13 +89,7 @@ aemkeys_keys_path_override() {
     AEMKEYS_REPLY="$qs/conf/sling.properties sets com.adobe.granite.crypto.keys.path=$AEMKEYS_REPLY"
     return 0
   fi
-  aemkeys_tree_text "$f" 1048576
-  case $? in
-    0) ;;
-    3) AEMKEYS_REPLY='' ;;
-    *) aemkeys_fail "cannot read $f (not a regular file?)" ;;
-  esac
-  if [[ -n $AEMKEYS_REPLY ]]; then
+  if aemkeys_tree_text "$f"; then
     while IFS= read -r line || [[ -n $line ]]; do
       line=${line#"${line%%[![:space:]]*}"}
       [[ $line == '#'* ]] && continue
@@ -138,10 +128,15 @@ aemkeys_scan_bundles() {
     3) aemkeys_fail "no Felix bundle cache at $felix (has AEM been started once on this instance?)" ;;
     *) aemkeys_fail "cannot read the Felix bundle cache at $felix as $AEMKEYS_USER within $AEMKEYS_IO_TIMEOUT s" ;;
   esac
-  # Split in memory: bash reads a pipe one byte per system call (656 bundles: 47 KB).
-  aemkeys_lines "$AEMKEYS_OUT"
+  # Split in memory, globbing off: bash reads a pipe one byte per system call (656 bundles: 47 KB).
+  local IFS=$'\n'
+  set -f
+  # shellcheck disable=SC2206 # splitting on newlines is the point; globbing is off
+  local -a recs=($AEMKEYS_OUT)
+  set +f
+  IFS=$' \t\n'
   AEMKEYS_OUT=''
-  for rec in "${AEMKEYS_LINES[@]}"; do
+  for rec in "${recs[@]}"; do
     # Four fields: folder, id, location, state (read -r of IFS=US would give the same).
     [[ $rec == *"$us"*"$us"*"$us"* ]] || continue
     dir=${rec%%"$us"*} rest=${rec#*"$us"}
@@ -163,17 +158,6 @@ aemkeys_scan_bundles() {
     AEMKEYS_B_STATE+=("$state")
     AEMKEYS_B_DIR+=("$dir")
   done
-  AEMKEYS_LINES=()
-}
-
-# aemkeys_lines TEXT
-#   AEMKEYS_LINES = the non-empty lines of TEXT (split in memory: no pipe, no glob).
-aemkeys_lines() {
-  local IFS=$'\n'
-  set -f
-  # shellcheck disable=SC2206 # splitting on newlines is the point; globbing is off
-  AEMKEYS_LINES=($1)
-  set +f
 }
 
 # aemkeys_find_bundle SYMBOLIC_NAME

@@ -45,7 +45,8 @@
 
 AEMKEYS_PROG='aem-crypto-keys'
 # Parameter patterns: the same expressions as PARAMETER_PATTERNS (lib/private/parameter-patterns.ts).
-AEMKEYS_ARN_RE='^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):secretsmanager:([a-z]{2}(-[a-z]{1,10}){1,3}-[0-9]{1,2}):([0-9]{12}):secret:([A-Za-z0-9/_+=.@-]{1,512})$'
+AEMKEYS_ARN_RE='^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):secretsmanager:([a-z]{2}(-[a-z]{1,10}){1,3}-[0-9]{1,2}):'
+AEMKEYS_ARN_RE+='([0-9]{12}):secret:([A-Za-z0-9/_+=.@-]{1,512})$'
 AEMKEYS_PATH_RE='^/[-A-Za-z0-9_./ @+,:=~]{0,1023}$'
 AEMKEYS_USER_RE='^[a-z_][a-z0-9_-]{0,31}$'
 AEMKEYS_UNIT_RE='^[A-Za-z0-9_][A-Za-z0-9:_.@-]{0,254}$'
@@ -94,14 +95,39 @@ aemkeys_print_lines() {
   (( $# > 0 )) && printf '%s\n' "${@//[^ -~]/?}"
 }
 
-# aemkeys_begin SCRIPT_FILE PARAM_NAME...
+# aemkeys_begin SCRIPT_FILE PARAMETER...
 #   What every script does first: pipefail, umask 077, bash 4.2 or newer, and its parameters read
-#   from its data block (aemkeys_load_data_block: AEMKEYS_P, AEMKEYS_STATIC).
+#   from its data block (aemkeys_load_data_block: AEMKEYS_P, AEMKEYS_STATIC). Each PARAMETER is
+#   "NAME [CHECK ARG...]" (see aemkeys_check_parameters), in the order of the data block.
 aemkeys_begin() {
   set -o pipefail
   umask 077
   aemkeys_require_bash
-  aemkeys_load_data_block "$@"
+  local file=$1
+  shift
+  aemkeys_load_data_block "$file" "${@%% *}"
+}
+
+# aemkeys_check_parameters PARAMETER...
+#   Checks each parameter, "NAME CHECK [ARG...]", in order: aemkeys_check_CHECK NAME VALUE ARG...
+#   (a PARAMETER with no CHECK is checked where it is used). An abs_path is kept without its
+#   trailing slashes (AEMKEYS_P[NAME]); the region of a secret_arn goes to AEMKEYS_REGION[NAME]
+#   (a global associative array; empty for an optional ARN not given).
+aemkeys_check_parameters() {
+  local name check
+  local -a args
+  declare -gA AEMKEYS_REGION=()
+  for name in "$@"; do
+    read -r -a args <<< "$name"
+    name=${args[0]} check=${args[1]:-}
+    [[ -n $check ]] || continue
+    "aemkeys_check_$check" "$name" "${AEMKEYS_P[$name]}" "${args[@]:2}"
+    # shellcheck disable=SC2034 # AEMKEYS_REGION: this function's reply, read by the scripts
+    case $check in
+      abs_path) AEMKEYS_P[$name]=$AEMKEYS_REPLY ;;
+      secret_arn) AEMKEYS_REGION[$name]=$AEMKEYS_REPLY ;;
+    esac
+  done
 }
 
 # aemkeys_require_bash
@@ -138,9 +164,9 @@ aemkeys_last_line() {
 # aemkeys_load_data_block SCRIPT_FILE PARAM_NAME...
 #   Reads the script's own text (SCRIPT_FILE, or $BASH_EXECUTION_STRING when run by `bash -c`)
 #   and parses the data block after the script's final `exit`. The block is never executed:
-#     #@aem-crypto-keys-data 2
-#     #@=VALUE              (one line per PARAM_NAME, in that exact order: SSM substitutes the
-#                            parameter after the #@=; the document shows #@={{ NAME }})
+#     #@aem-crypto-keys-data 3
+#     #@NAME=VALUE          (one line per PARAM_NAME, in that order: SSM substitutes the value
+#                            after the =; the document shows #@NAME={{ NAME }})
 #     #@static SECTION      (zero or more sections of static lines rendered at synth time)
 #     #@|LINE
 #     #@end
@@ -148,7 +174,7 @@ aemkeys_last_line() {
 #   Sets the global associative arrays AEMKEYS_P (NAME -> value, as given: each script checks
 #   them next) and AEMKEYS_STATIC (SECTION -> its lines, each followed by a newline).
 aemkeys_load_data_block() {
-  local file=$1 i n name section line
+  local file=$1 i=0 name section='' line
   shift
   local -a lines
   declare -gA AEMKEYS_P=() AEMKEYS_STATIC=()
@@ -159,24 +185,20 @@ aemkeys_load_data_block() {
   else
     aemkeys_fail "cannot read the script's own text to find its parameters"
   fi
-  n=${#lines[@]}
-  local marker='#@aem-crypto-keys''-data 2'
-  for (( i = 0; i < n; i++ )); do
-    [[ ${lines[i]} == "$marker" ]] && break
-  done
-  (( i < n )) || aemkeys_fail "the script has no parameter block"
-  (( i++ ))
+  # An empty last line (from the joining newline) is no line of the block.
+  (( ${#lines[@]} > 0 )) && [[ -z ${lines[${#lines[@]} - 1]} ]] && unset "lines[${#lines[@]} - 1]"
+  while [[ $i -lt ${#lines[@]} && ${lines[i]} != '#@aem-crypto-keys''-data 3' ]]; do (( i++ )); done
+  (( i++ < ${#lines[@]} )) || aemkeys_fail "the script has no parameter block"
   for name in "$@"; do
-    [[ $i -lt $n && ${lines[i]} == '#@='* ]] || aemkeys_fail "parameter $name: contains a newline or the parameter block is malformed"
+    [[ ${lines[i]:-} == "#@$name="* ]] || aemkeys_fail "parameter $name: contains a newline or the parameter block is malformed"
     # shellcheck disable=SC2034 # this function's reply, read by the scripts
-    AEMKEYS_P[$name]=${lines[i]#'#@='}
-    (( i++ ))
+    AEMKEYS_P[$name]=${lines[i++]#"#@$name="}
   done
-  section=''
-  while (( i < n )); do
-    line=${lines[i]}
+  for line in "${lines[@]:i}"; do
+    (( i++ ))
     if [[ $line == '#@end' ]]; then
-      break
+      (( i == ${#lines[@]} )) && return 0
+      aemkeys_fail "the parameter block has lines after its end marker (a parameter value contains a newline?)"
     elif [[ $line =~ ^#@static\ ([a-z][a-z0-9-]{0,40})$ ]]; then
       section=${BASH_REMATCH[1]}
       AEMKEYS_STATIC[$section]=''
@@ -185,20 +207,8 @@ aemkeys_load_data_block() {
     else
       aemkeys_fail "the parameter block is malformed after the last parameter (a parameter value contains a newline?)"
     fi
-    (( i++ ))
   done
-  (( i < n )) || aemkeys_fail "the parameter block has no end marker (a parameter value contains a newline?)"
-  (( i++ ))
-  # Nothing may follow the end marker (an empty last line from the joining newline is fine).
-  if (( i < n )) && ! { (( i == n - 1 )) && [[ -z ${lines[i]} ]]; }; then
-    aemkeys_fail "the parameter block has lines after its end marker (a parameter value contains a newline?)"
-  fi
-}
-
-# aemkeys_static SECTION
-#   AEMKEYS_REPLY = the static lines of SECTION (from the data block), or empty.
-aemkeys_static() {
-  AEMKEYS_REPLY=${AEMKEYS_STATIC[$1]:-}
+  aemkeys_fail "the parameter block has no end marker (a parameter value contains a newline?)"
 }
 
 # aemkeys_check_enum NAME VALUE ALLOWED...
@@ -234,7 +244,8 @@ aemkeys_check_secret_arn() {
 #   with no '.' or '..' component. AEMKEYS_REPLY = VALUE without trailing slashes.
 aemkeys_check_abs_path() {
   local name=$1 value=$2
-  [[ $value =~ $AEMKEYS_PATH_RE ]] || aemkeys_fail "parameter $name: must be an absolute path of at most 1024 letters, digits, spaces and - _ . / @ + , : = ~"
+  [[ $value =~ $AEMKEYS_PATH_RE ]] \
+    || aemkeys_fail "parameter $name: must be an absolute path of at most 1024 letters, digits, spaces and - _ . / @ + , : = ~"
   [[ /$value/ == */../* || /$value/ == */./* ]] && aemkeys_fail "parameter $name: must not contain '.' or '..' components"
   while [[ $value == */ && $value != / ]]; do
     value=${value%/}
@@ -286,9 +297,10 @@ AEMKEYS_UTF8_RE+=$'|\xf4[\x80-\x8f][\x80-\xbf][\x80-\xbf])*$'
 #   never in an argument. Returns COMMAND's status: a failure to send is one warning line on
 #   stderr. Fails only for a bad GROUP.
 aemkeys_logged() {
-  local re='^[-._/#A-Za-z0-9]{0,512}$' line result=failed rc n=0 more=0 b
+  local re='^[-._/#A-Za-z0-9]{0,512}$' t line result=failed rc n=0 more=0 b
+  local -a lines=()
   [[ $1 =~ $re ]] || aemkeys_fail "parameter LogGroupName: not a log group name"
-  AEMKEYS_LOG_T=$(date +%s%3N) AEMKEYS_LOG_EV='' AEMKEYS_LOG_BYTES=0 AEMKEYS_LOG_COUNT=0 AEMKEYS_LOG_BATCHES=()
+  t=$(date +%s%3N)
   aemkeys_capture "${@:3}"
   rc=$AEMKEYS_RC
   [[ -n $AEMKEYS_OUT ]] && printf '%s\n' "$AEMKEYS_OUT"
@@ -297,12 +309,12 @@ aemkeys_logged() {
     [[ $line =~ ^result:\ ([a-z]+) ]] && result=${BASH_REMATCH[1]}
     [[ -n $line ]] || continue
     (( n++ < AEMKEYS_LOG_LINES )) || { (( more++ )); continue; }
-    aemkeys_log_event "${line:0:AEMKEYS_LOG_LINE}"
+    lines+=("${line:0:AEMKEYS_LOG_LINE}")
   done <<< "$AEMKEYS_OUT"$'\n'"$AEMKEYS_ERR"
-  (( more > 0 )) && aemkeys_log_event "$AEMKEYS_PROG: $more more output lines not sent (at most $AEMKEYS_LOG_LINES a run)"
+  (( more > 0 )) && lines+=("$AEMKEYS_PROG: $more more output lines not sent (at most $AEMKEYS_LOG_LINES a run)")
   [[ $rc == [03] ]] || result=failed
-  aemkeys_log_event "association run: $result (exit $rc)"
-  AEMKEYS_LOG_BATCHES+=("[${AEMKEYS_LOG_EV%,}]")
+  lines+=("association run: $result (exit $rc)")
+  aemkeys_log_batches "$t" "${lines[@]}"
   for b in "${AEMKEYS_LOG_BATCHES[@]}"; do
     aemkeys_logs_call "$1" "$2" put-log-events --log-events file:///dev/stdin <<< "$b"
     # The instance's first run: its stream does not exist yet. A burst of new instances spreads
@@ -315,12 +327,37 @@ aemkeys_logged() {
     fi
     [[ $AEMKEYS_RC == 0 ]] || break
   done
-  AEMKEYS_LOG_BATCHES=() AEMKEYS_LOG_EV=''
   if [[ $AEMKEYS_RC != 0 ]]; then
     aemkeys_last_line "$AEMKEYS_ERR"
     printf '%s: warning: output not sent to log group %s: %s\n' "$AEMKEYS_PROG" "$1" "${AEMKEYS_REPLY:-status $AEMKEYS_RC}" >&2
   fi
   return "$rc"
+}
+
+# aemkeys_log_batches TIME LINE...
+#   AEMKEYS_LOG_BATCHES = the LINEs as events in batches (each a JSON array) within PutLogEvents'
+#   limits; time stamps from TIME (ms), one more per event. In each message \ and " are escaped,
+#   tab is \t, other control characters are '?', and a line that is not valid UTF-8 has its other
+#   bytes as '?'.
+aemkeys_log_batches() {
+  local t=$1 line size ev='' bytes=0 count=0 LC_ALL=C
+  shift
+  AEMKEYS_LOG_BATCHES=()
+  for line in "$@"; do
+    size=$(( ${#line} + 26 ))
+    [[ $line =~ $AEMKEYS_UTF8_RE ]] || line=${line//[^ -~]/?}
+    line=${line//\\/\\\\}
+    line=${line//\"/\\\"}
+    line=${line//$'\t'/\\t}
+    line=${line//[[:cntrl:]]/?}
+    if (( count + 1 > AEMKEYS_LOG_BATCH_EVENTS || bytes + size > AEMKEYS_LOG_BATCH_BYTES )); then
+      AEMKEYS_LOG_BATCHES+=("[${ev%,}]")
+      ev='' bytes=0 count=0
+    fi
+    ev+="{\"timestamp\":$(( t++ )),\"message\":\"$line\"},"
+    (( bytes += size, count += 1 ))
+  done
+  AEMKEYS_LOG_BATCHES+=("[${ev%,}]")
 }
 
 # aemkeys_logs_call GROUP REGION ACTION [ARG...]
@@ -340,25 +377,4 @@ aemkeys_log_spread() {
   tenths=$(( RANDOM % (spread * 10 + 1) ))
   (( tenths > 0 )) && sleep "$(( tenths / 10 )).$(( tenths % 10 ))"
   return 0
-}
-
-# aemkeys_log_event LINE
-#   For aemkeys_logged: adds LINE as one event to the batch being filled (the globals
-#   AEMKEYS_LOG_EV, AEMKEYS_LOG_BYTES, AEMKEYS_LOG_COUNT; AEMKEYS_LOG_T is its time stamp in ms,
-#   one more per event), first closing that batch (into AEMKEYS_LOG_BATCHES) when LINE would take
-#   it past PutLogEvents' limits.
-aemkeys_log_event() {
-  local line=$1 size LC_ALL=C
-  [[ $line =~ $AEMKEYS_UTF8_RE ]] || line=${line//[^ -~]/?}
-  line=${line//\\/\\\\}
-  line=${line//\"/\\\"}
-  line=${line//$'\t'/\\t}
-  line=${line//[[:cntrl:]]/?}
-  size=$(( ${#1} + 26 ))
-  if (( AEMKEYS_LOG_COUNT + 1 > AEMKEYS_LOG_BATCH_EVENTS || AEMKEYS_LOG_BYTES + size > AEMKEYS_LOG_BATCH_BYTES )); then
-    AEMKEYS_LOG_BATCHES+=("[${AEMKEYS_LOG_EV%,}]")
-    AEMKEYS_LOG_EV='' AEMKEYS_LOG_BYTES=0 AEMKEYS_LOG_COUNT=0
-  fi
-  AEMKEYS_LOG_EV+="{\"timestamp\":$(( AEMKEYS_LOG_T++ )),\"message\":\"$line\"},"
-  (( AEMKEYS_LOG_BYTES += size, AEMKEYS_LOG_COUNT += 1 ))
 }

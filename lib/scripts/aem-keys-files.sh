@@ -10,7 +10,7 @@ AEMKEYS_READ_MAX=65536    # bytes read from any one file in the tree
 #   line when FILE is not a regular file, is larger than MAX_BYTES (default AEMKEYS_READ_MAX)
 #   or cannot be read by AemUser within AEMKEYS_IO_TIMEOUT s.
 aemkeys_probe() {
-  local f=$1 out rest
+  local f=$1 out
   AEMKEYS_PROBE=absent AEMKEYS_PROBE_OM='' AEMKEYS_PROBE_MTIME='' AEMKEYS_PROBE_B64=''
   aemkeys_user_out aemkeys_u_probe "$f" "${2:-$AEMKEYS_READ_MAX}"
   out=$AEMKEYS_OUT
@@ -27,20 +27,18 @@ aemkeys_probe() {
   # shellcheck disable=SC2034 # this function's reply, read by its callers
   AEMKEYS_PROBE=file AEMKEYS_PROBE_OM=${BASH_REMATCH[1]} AEMKEYS_PROBE_MTIME=${BASH_REMATCH[2]}
   AEMKEYS_PROBE_B64=${BASH_REMATCH[3]}
-  rest='' out=''
+  out=''
 }
 
-# aemkeys_tree_text FILE MAX_BYTES
-#   AEMKEYS_REPLY = FILE's first MAX_BYTES bytes (NULs dropped), read as AemUser (aemkeys_u_text);
-#   3 when FILE does not exist, 1 when it is unreadable or no regular file.
+# aemkeys_tree_text FILE
+#   AEMKEYS_REPLY = FILE's text (at most 1 MiB, NULs dropped), read as AemUser (aemkeys_u_text);
+#   returns 1 (AEMKEYS_REPLY empty) when FILE does not exist. Fails when it cannot be read (not a
+#   regular file?).
 aemkeys_tree_text() {
   AEMKEYS_REPLY=''
-  aemkeys_worker_call t $(( $2 + 1 )) aemkeys_u_text "$1" "$2"
-  case $AEMKEYS_RC in
-    0) [[ $AEMKEYS_OUT == *x ]] || return 1 ;;
-    3) return 3 ;;
-    *) return 1 ;;
-  esac
+  aemkeys_worker_call 1048577 aemkeys_u_text "$1" 1048576
+  [[ $AEMKEYS_RC == 3 ]] && return 1
+  [[ $AEMKEYS_RC == 0 && $AEMKEYS_OUT == *x ]] || aemkeys_fail "cannot read $1 (not a regular file?)"
   AEMKEYS_REPLY=${AEMKEYS_OUT%x}
   AEMKEYS_OUT=''
 }
@@ -128,10 +126,8 @@ aemkeys_backup() {
 }
 
 # aemkeys_ensure_dir DIR MODE
-#   As AemUser: creates DIR (one level) with MODE when it does not exist. AEMKEYS_REPLY =
-#   created|exists.
+#   As AemUser: creates DIR (one level) with MODE when it does not exist.
 aemkeys_ensure_dir() {
   aemkeys_user_out aemkeys_u_mkdir "$1" "$2"
   [[ $AEMKEYS_RC == 0 && ( $AEMKEYS_OUT == created || $AEMKEYS_OUT == exists ) ]] || aemkeys_fail "cannot create $1 as $AEMKEYS_USER"
-  AEMKEYS_REPLY=$AEMKEYS_OUT
 }

@@ -84,7 +84,8 @@ aemkeys_u_manifests() {
         n=$(( AEMKEYS_U8[p+28] + 256 * AEMKEYS_U8[p+29] ))
         e=$(( AEMKEYS_U8[p+30] + 256 * AEMKEYS_U8[p+31] ))
         k=$(( AEMKEYS_U8[p+32] + 256 * AEMKEYS_U8[p+33] ))
-        if (( n == 20 && AEMKEYS_U8[p+46] == 77 )) && aemkeys_u8_is $(( p + 46 )) "${mf[@]}"; then method=$(( AEMKEYS_U8[p+10] + 256 * AEMKEYS_U8[p+11] )); break; fi
+        if (( n == 20 && AEMKEYS_U8[p+46] == 77 )) && aemkeys_u8_is $(( p + 46 )) "${mf[@]}"; then
+          method=$(( AEMKEYS_U8[p+10] + 256 * AEMKEYS_U8[p+11] )); break; fi
         (( p += 46 + n + e + k ))
       done
       [[ -n $method ]] || { next+=("$j"); continue; }
@@ -135,7 +136,8 @@ aemkeys_u_inflate() {
     for j in "$@"; do
       printf '%b' '\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff'
       if [[ ${mth[j]} == 0 ]]; then
-        printf '%b' "$(printf '\\x01\\x%02x\\x%02x\\x%02x\\x%02x' $(( csz[j] & 255 )) $(( csz[j] >> 8 )) $(( ~csz[j] & 255 )) $(( (~csz[j] >> 8) & 255 )))"
+        printf '%b' "$(printf '\\x01\\x%02x\\x%02x\\x%02x\\x%02x' \
+          $(( csz[j] & 255 )) $(( csz[j] >> 8 )) $(( ~csz[j] & 255 )) $(( (~csz[j] >> 8) & 255 )))"
       fi
       head -c "${csz[j]}" <&3
       printf '%b' "${crcs[j]}"

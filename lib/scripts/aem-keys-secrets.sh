@@ -28,11 +28,9 @@ aemkeys_get_secret_string() {
 #   (base64, JSON escapes decoded) and AEMKEYS_SHA[FIELD] (sha256 hex of the decoded bytes). Fails
 #   naming the field, never showing the value.
 aemkeys_secret_key() {
-  local field=$1 want=$2 raw b64 len
-  [[ ${AEMKEYS_JSON_TYPE[$field]:-} == string ]] || aemkeys_fail "the secret has no \"$field\" string field"
-  raw=${AEMKEYS_JSON[$field]}
-  b64=''
-  aemkeys_json_unescape "$raw" && b64=$AEMKEYS_REPLY
+  local field=$1 want=$2 b64='' len
+  [[ -n ${AEMKEYS_JSON[$field]+set} ]] || aemkeys_fail "the secret has no \"$field\" string field"
+  aemkeys_json_unescape "${AEMKEYS_JSON[$field]}" && b64=$AEMKEYS_REPLY
   AEMKEYS_REPLY=''
   [[ -n $b64 && $b64 =~ $AEMKEYS_B64_RE ]] || aemkeys_fail "\"$field\" in the secret is not valid base64"
   len=$(printf '%s' "$b64" | base64 -d 2>/dev/null | wc -c) || aemkeys_fail "\"$field\" in the secret is not valid base64"
@@ -49,36 +47,34 @@ aemkeys_secret_key() {
 #   AEMKEYS_REPLY = base64 of "username:password" from the secret ARN ({"username","password"},
 #   JSON escapes decoded), for HTTP Basic auth. Fails naming AdminSecretId; never shows a value.
 aemkeys_admin_auth() {
-  local user
+  local f
+  local -a v=()
   aemkeys_get_secret_string "$1" "$2"
-  if ! aemkeys_json_object "$AEMKEYS_SECRET" || [[ ${AEMKEYS_JSON_TYPE[username]:-} != string || ${AEMKEYS_JSON_TYPE[password]:-} != string ]]; then
+  if ! aemkeys_json_object "$AEMKEYS_SECRET" || [[ -z ${AEMKEYS_JSON[username]+set} || -z ${AEMKEYS_JSON[password]+set} ]]; then
     AEMKEYS_SECRET='' AEMKEYS_JSON=()
     aemkeys_fail "AdminSecretId: the secret must be a JSON object with \"username\" and \"password\" strings"
   fi
   AEMKEYS_SECRET=''
-  aemkeys_json_unescape "${AEMKEYS_JSON[username]}" || { AEMKEYS_JSON=(); aemkeys_fail "AdminSecretId: bad escape in \"username\""; }
-  user=$AEMKEYS_REPLY
-  aemkeys_json_unescape "${AEMKEYS_JSON[password]}" || { AEMKEYS_JSON=(); aemkeys_fail "AdminSecretId: bad escape in \"password\""; }
+  for f in username password; do
+    aemkeys_json_unescape "${AEMKEYS_JSON[$f]}" || { AEMKEYS_JSON=(); aemkeys_fail "AdminSecretId: bad escape in \"$f\""; }
+    v+=("$AEMKEYS_REPLY")
+  done
   AEMKEYS_JSON=()
-  aemkeys_basic_auth "$user" "$AEMKEYS_REPLY"
-}
-
-# aemkeys_basic_auth USER PASSWORD
-#   AEMKEYS_REPLY = base64 of "USER:PASSWORD" (encoded in a pipe, never in argv).
-aemkeys_basic_auth() {
-  AEMKEYS_REPLY=$(printf '%s:%s' "$1" "$2" | base64 -w 0) || aemkeys_fail "cannot encode credentials"
+  # base64 of "user:password", encoded in a pipe (never in argv).
+  AEMKEYS_REPLY=$(printf '%s:%s' "${v[@]}" | base64 -w 0) || aemkeys_fail "cannot encode credentials"
+  v=()
 }
 
 # aemkeys_json_object TEXT
 #   Parses TEXT as one JSON object. Returns 1 when it is not one. Otherwise fills the global
-#   associative arrays AEMKEYS_JSON (top-level field -> raw, still escaped, string value) for
-#   string fields and AEMKEYS_JSON_TYPE (field -> string|other). Unknown fields are allowed;
-#   nested objects and arrays are skipped. The parser's cursor: the globals AEMKEYS_JSON_TEXT
-#   (TEXT, emptied on the way out: it may be a secret) and AEMKEYS_JSON_AT (the position).
+#   associative array AEMKEYS_JSON: top-level field -> raw (still escaped) value, for the fields
+#   whose value is a string. Unknown fields are allowed; nested objects and arrays are skipped.
+#   The parser's cursor: the globals AEMKEYS_JSON_TEXT (TEXT, emptied on the way out: it may be a
+#   secret) and AEMKEYS_JSON_AT (the position).
 aemkeys_json_object() {
   local rc
-  unset AEMKEYS_JSON AEMKEYS_JSON_TYPE
-  declare -gA AEMKEYS_JSON=() AEMKEYS_JSON_TYPE=()
+  unset AEMKEYS_JSON
+  declare -gA AEMKEYS_JSON=()
   AEMKEYS_JSON_TEXT=$1 AEMKEYS_JSON_AT=0
   aemkeys_json_fields
   rc=$?
@@ -96,18 +92,13 @@ aemkeys_json_fields() {
       aemkeys_json_eat "$str" || return 1
       key=${BASH_REMATCH[1]}
       aemkeys_json_eat "$ws:$ws" || return 1
-      c=${AEMKEYS_JSON_TEXT:AEMKEYS_JSON_AT:1}
+      unset 'AEMKEYS_JSON[$key]'
       if aemkeys_json_eat "$str"; then
         AEMKEYS_JSON[$key]=${BASH_REMATCH[1]}
-        AEMKEYS_JSON_TYPE[$key]=string
+      elif [[ ${AEMKEYS_JSON_TEXT:AEMKEYS_JSON_AT:1} == ['{['] ]]; then
+        aemkeys_json_skip || return 1
       else
-        if [[ $c == '{' || $c == '[' ]]; then
-          aemkeys_json_skip || return 1
-        else
-          aemkeys_json_eat '(-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?|true|false|null)' || return 1
-        fi
-        unset 'AEMKEYS_JSON[$key]'
-        AEMKEYS_JSON_TYPE[$key]=other
+        aemkeys_json_eat '(-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?|true|false|null)' || return 1
       fi
       aemkeys_json_eat "$ws"
       c=${AEMKEYS_JSON_TEXT:AEMKEYS_JSON_AT:1}

@@ -24,9 +24,10 @@ aemkeys_token_others() {
   esac
   while read -r kind hex; do
     [[ -z $kind ]] && continue
-    [[ $kind == [fo] && $hex =~ ^([A-Za-z0-9._/-]|\\x[0-9a-f]{2})+$ ]] || aemkeys_fail "$dir: unexpected answer when listed as $AEMKEYS_USER"
-    printf -v rel '%b' "$hex"
-    [[ $rel =~ ^([^/]+/)?[^/]+$ && /$rel/ != */../* && /$rel/ != */./* ]] || aemkeys_fail "$dir: unexpected answer when listed as $AEMKEYS_USER"
+    rel=''
+    [[ $hex =~ ^([A-Za-z0-9._/-]|\\x[0-9a-f]{2})+$ ]] && printf -v rel '%b' "$hex"
+    [[ $kind == [fo] && $rel =~ ^([^/]+/)?[^/]+$ && /$rel/ != */../* && /$rel/ != */./* ]] \
+      || aemkeys_fail "$dir: unexpected answer when listed as $AEMKEYS_USER"
     f=$dir/$rel
     base=${f##*/}
     [[ $base == "$pid"* && ${base#"$pid"} =~ ^([-~][^/]*)?\.(config|cfg|cfg\.json|json|properties|xml)$ && $f != "$keep" ]] || continue
@@ -66,14 +67,10 @@ aemkeys_token_effective() {
     done <<< "$AEMKEYS_HTTP_BODY"
   fi
   # AEM's text, printed escaped (aemkeys_name); a URL-like "scheme:/path" keeps its one ':'.
-  local shown=${winner:0:300}
-  if [[ $shown =~ ^([a-z][a-z0-9]{0,63}):(/.*)$ ]]; then
-    aemkeys_name "${BASH_REMATCH[2]}"
-    shown=${BASH_REMATCH[1]}:$AEMKEYS_REPLY
-  else
-    aemkeys_name "$shown"
-    shown=$AEMKEYS_REPLY
-  fi
+  local shown=${winner:0:300} scheme=''
+  [[ $shown =~ ^[a-z][a-z0-9]{0,63}:/ ]] && scheme=${shown%%:*}:
+  aemkeys_name "${shown#"$scheme"}"
+  shown=$scheme$AEMKEYS_REPLY
   if [[ -n $winner && $winner != *":$file" ]]; then
     AEMKEYS_REPLY="overridden by $shown (token.encapsulated=${value:-unset})"
   elif [[ $value == true ]]; then

@@ -7,19 +7,15 @@ AEMKEYS_TMP_PREFIX='.aem-crypto-keys.'
 AEMKEYS_TMP_SUFFIX='.tmp'
 
 # aemkeys_u_is TEST PATH (as AemUser): 0 when PATH is a dir|realdir (a directory, not a link)|
-#   exists (test -e).
+#   open (a directory the user can reach)|exists (test -e).
 aemkeys_u_is() {
   case $1 in
     dir) [[ -d $2 ]] ;;
     realdir) [[ -d $2 && ! -L $2 ]] ;;
+    open) [[ -d $2 && -x $2 ]] ;;
     exists) [[ -e $2 ]] ;;
     *) return 2 ;;
   esac
-}
-
-# aemkeys_u_isdir DIR (as AemUser): 0 when DIR is a directory the user can reach.
-aemkeys_u_isdir() {
-  [[ -d $1 && -x $1 ]]
 }
 
 # aemkeys_u_writable DIR... (as AemUser): 0 when each DIR is a folder the user can write, or

@@ -15,7 +15,6 @@
 # as any other input from the tree.
 
 AEMKEYS_IO_TIMEOUT=60     # seconds for any one step run as AemUser (a FIFO, a hung file system)
-AEMKEYS_STREAM_MAX=67108864  # bytes of one binary answer of the AemUser worker (aemkeys_as_user)
 
 # aemkeys_user_init USER
 #   Starts the worker as USER: setpriv (util-linux; no PAM, no session, no log line) when this
@@ -34,22 +33,22 @@ aemkeys_user_init() {
   else
     aemkeys_fail "run as root or as $1 (this is uid $EUID)"
   fi
-  AEMKEYS_USER_CODE="$(declare -p AEMKEYS_TMP_PREFIX AEMKEYS_TMP_SUFFIX)
-$(declare -f aemkeys_u_isdir aemkeys_u_writable aemkeys_u_infos aemkeys_u_probe aemkeys_u_write aemkeys_u_mkdir aemkeys_u_clean aemkeys_u_backup aemkeys_u_read aemkeys_u_reads aemkeys_u_tails)
-$(declare -p AEMKEYS_MANIFEST_MAX AEMKEYS_MANIFEST_BATCH)
-$(declare -f aemkeys_u_manifests aemkeys_u_inflate_all aemkeys_u_inflate aemkeys_u8_le aemkeys_u8_is aemkeys_u8_esc aemkeys_manifest_bsn)
-$(declare -f aemkeys_w_serve aemkeys_w_pieces aemkeys_u_is aemkeys_u_text aemkeys_u_configs aemkeys_u_hex)
+  # The worker's code: its constants, every aemkeys_u_* and aemkeys_u8_* function (the steps it
+  # runs, aem-keys-user.sh and aem-keys-manifests.sh), aemkeys_manifest_bsn and its loop.
+  local -a code=()
+  mapfile -t code < <(compgen -A function aemkeys_u_; compgen -A function aemkeys_u8_)
+  AEMKEYS_USER_CODE="$(declare -p AEMKEYS_TMP_PREFIX AEMKEYS_TMP_SUFFIX AEMKEYS_MANIFEST_MAX AEMKEYS_MANIFEST_BATCH)
+$(declare -f "${code[@]}" aemkeys_manifest_bsn aemkeys_w_serve)
 aemkeys_w_serve"
   aemkeys_worker_start || aemkeys_fail "cannot start a process as $1 (setpriv)"
 }
 
 # aemkeys_open_tree QUICKSTART_DIR USER
-#   Checks USER (parameter AemUser), starts the worker as that user (aemkeys_user_init) and fails
-#   unless the user can open QUICKSTART_DIR.
+#   Starts the worker as USER (aemkeys_user_init) and fails unless that user can open
+#   QUICKSTART_DIR.
 aemkeys_open_tree() {
-  aemkeys_check_user AemUser "$2"
   aemkeys_user_init "$2"
-  aemkeys_as_user aemkeys_u_isdir "$1" </dev/null 2>/dev/null || aemkeys_fail "QuickstartDir $1 is not a directory $2 can open"
+  aemkeys_user_is open "$1" || aemkeys_fail "QuickstartDir $1 is not a directory $2 can open"
 }
 
 # aemkeys_worker_start
@@ -60,7 +59,7 @@ aemkeys_worker_start() {
   coproc AEMKEYS_W { aemkeys_worker_exec; }
   AEMKEYS_WPID=$AEMKEYS_W_PID
   exec {AEMKEYS_WQ}>&"${AEMKEYS_W[1]}" {AEMKEYS_WR}<&"${AEMKEYS_W[0]}"
-  aemkeys_worker_call t 16 aemkeys_u_is dir /
+  aemkeys_worker_call 16 aemkeys_u_is dir /
 }
 
 # aemkeys_worker_exec (the coprocess, still root until setpriv)
@@ -89,17 +88,16 @@ aemkeys_worker_stop() {
   AEMKEYS_WQ='' AEMKEYS_WR=''
 }
 
-# aemkeys_worker_call KIND MAX FUNCTION [ARG...]
+# aemkeys_worker_call MAX FUNCTION [ARG...]
 #   Runs FUNCTION ARG... in the worker (stdin /dev/null, stderr dropped) and reads its answer,
-#   all of it within AEMKEYS_IO_TIMEOUT s. KIND t: "NONCE STATUS LENGTH" then LENGTH bytes;
+#   all of it within AEMKEYS_IO_TIMEOUT s: "NONCE STATUS LENGTH" then LENGTH bytes.
 #   AEMKEYS_OUT = the output as text (NULs and trailing newlines dropped), at most MAX bytes.
-#   KIND b: the output's bytes, as they come (aemkeys_worker_stream), at most MAX, go to stdout.
 #   AEMKEYS_RC (also the return status) = FUNCTION's status, 5 when the answer is larger than
 #   MAX, 1 when the worker did not answer well (it is then stopped). The request is written by
 #   a background subshell: a worker that stops reading cannot block root either.
 aemkeys_worker_call() {
-  local kind=$1 max=$2 nonce req hdr writer rc len deadline LC_ALL=C
-  shift 2
+  local max=$1 nonce req hdr writer rc len deadline LC_ALL=C
+  shift
   AEMKEYS_OUT='' AEMKEYS_RC=1
   [[ -n ${AEMKEYS_WQ:-} ]] || return 1
   nonce=$RANDOM$RANDOM$RANDOM
@@ -107,18 +105,10 @@ aemkeys_worker_call() {
   # The writer keeps no output of root's (stdout, stderr, aemkeys_capture's fd 3) and is killed
   # once the answer is in: a worker that answers without reading all cannot leave it blocked.
   # Disowned: bash reports no job killed on stderr.
-  { printf '%s %s %s\n%s' "$nonce" "$kind" "${#req}" "$req" >&"$AEMKEYS_WQ"; } >/dev/null 2>&1 3>&- &
+  { printf '%s %s\n%s' "$nonce" "${#req}" "$req" >&"$AEMKEYS_WQ"; } >/dev/null 2>&1 3>&- &
   writer=$!
   disown "$writer"
   req=''
-  if [[ $kind == b ]]; then
-    aemkeys_worker_stream "$nonce" $(( (max + 2) / 3 * 4 )) "$writer" | base64 -d
-    local -a st=("${PIPESTATUS[@]}")
-    AEMKEYS_RC=${st[0]}
-    # Bytes that are no base64: a failure even when the command succeeded.
-    (( st[1] == 0 || st[0] != 0 )) || AEMKEYS_RC=1
-    return "$AEMKEYS_RC"
-  fi
   hdr='' deadline=$(( SECONDS + AEMKEYS_IO_TIMEOUT ))
   IFS= read -r -n 48 -t "$AEMKEYS_IO_TIMEOUT" hdr <&"$AEMKEYS_WR"
   kill -KILL "$writer" 2>/dev/null
@@ -138,86 +128,32 @@ aemkeys_worker_call() {
   return "$rc"
 }
 
-# aemkeys_worker_stream NONCE MAX WRITER
-#   For aemkeys_worker_call b: reads "NONCE C LENGTH" pieces (LENGTH at most 65536 bytes of
-#   base64, MAX in all) and copies each to stdout, up to "NONCE E STATUS", all within
-#   AEMKEYS_IO_TIMEOUT s; returns STATUS, 5 when over MAX, 1 (worker stopped) on anything else
-#   (also a drip of pieces that outlasts the time). Kills WRITER once the first piece is in.
-aemkeys_worker_stream() {
-  local nonce=$1 max=$2 writer=$3 hdr total=0 deadline=$(( SECONDS + AEMKEYS_IO_TIMEOUT ))
-  while (( SECONDS < deadline )); do
-    hdr=''
-    IFS= read -r -n 48 -t $(( deadline - SECONDS )) hdr <&"$AEMKEYS_WR"
-    [[ -n $writer ]] && kill -KILL "$writer" 2>/dev/null
-    writer=''
-    if [[ $hdr =~ ^$nonce\ E\ ([0-9]{1,3})$ ]]; then
-      return "${BASH_REMATCH[1]}"
-    fi
-    [[ $hdr =~ ^$nonce\ C\ ([0-9]{1,5})$ ]] && (( BASH_REMATCH[1] <= 65536 )) || break
-    (( total += BASH_REMATCH[1] ))
-    (( total <= max )) || { aemkeys_worker_stop; return 5; }
-    (( SECONDS < deadline )) && timeout --foreground -k 1 $(( deadline - SECONDS )) head -c "${BASH_REMATCH[1]}" <&"$AEMKEYS_WR" || break
-  done
-  aemkeys_worker_stop
-  return 1
-}
-
-# aemkeys_user_is TEST PATH: aemkeys_u_is as AemUser (dir, realdir or exists); 1 also when the
+# aemkeys_user_is TEST PATH: aemkeys_u_is as AemUser (dir, realdir, open or exists); 1 also when the
 #   worker does not answer.
 aemkeys_user_is() {
-  aemkeys_worker_call t 16 aemkeys_u_is "$@"
-}
-
-# aemkeys_as_user FUNCTION [ARG...]
-#   Runs aemkeys_u_FUNCTION (or a command) as AemUser in the worker: stdout = its output (bytes,
-#   at most AEMKEYS_STREAM_MAX), status = its status. Its stdin is /dev/null, its stderr dropped.
-aemkeys_as_user() {
-  aemkeys_worker_call b "$AEMKEYS_STREAM_MAX" "$@"
+  aemkeys_worker_call 16 aemkeys_u_is "$@"
 }
 
 # aemkeys_user_out FUNCTION [ARG...]
 #   Runs FUNCTION as AemUser in the worker; AEMKEYS_OUT = its output as text (at most
 #   4 * AEMKEYS_READ_MAX bytes: more is status 5), AEMKEYS_RC = its exit status.
 aemkeys_user_out() {
-  aemkeys_worker_call t $(( 4 * AEMKEYS_READ_MAX )) "$@"
+  aemkeys_worker_call $(( 4 * AEMKEYS_READ_MAX )) "$@"
   return 0
 }
 
 # aemkeys_w_serve (the worker, as AemUser)
-#   Answers requests from root, one at a time: "NONCE KIND LENGTH" and LENGTH bytes of
-#   %q-quoted words (a command); the answer is "NONCE STATUS LENGTH" and LENGTH bytes of the
-#   command's output (KIND t), or its output as base64 in pieces (KIND b, aemkeys_w_pieces).
+#   Answers requests from root, one at a time: "NONCE LENGTH" and LENGTH bytes of %q-quoted words
+#   (a command); the answer is "NONCE STATUS LENGTH" and LENGTH bytes of the command's output.
 #   Each command runs in a subshell of its own.
 aemkeys_w_serve() {
-  local nonce kind len req out rc
+  local nonce len req out rc
   local -a cmd
-  while IFS=' ' read -r nonce kind len && [[ $len =~ ^[0-9]+$ ]] && IFS= read -r -N "$len" req; do
+  while IFS=' ' read -r nonce len && [[ $len =~ ^[0-9]+$ ]] && IFS= read -r -N "$len" req; do
     eval "cmd=($req)"
-    if [[ $kind == b ]]; then
-      { (set -o pipefail; "${cmd[@]}" </dev/null 2>/dev/null | base64 -w 0); printf ' %s' "$?"; } | aemkeys_w_pieces "$nonce"
-      continue
-    fi
     out=$("${cmd[@]}" </dev/null 2>/dev/null)
     rc=$?
     printf '%s %s %s\n%s' "$nonce" "$rc" "${#out}" "$out"
   done
 }
 
-# aemkeys_w_pieces NONCE (the worker, as AemUser)
-#   Sends stdin, base64 text then " STATUS", as "NONCE C LENGTH" pieces of at most 65536 bytes as
-#   they come (root consumes while the command still runs), then "NONCE E STATUS".
-aemkeys_w_pieces() {
-  local buf='' chunk n
-  while IFS= read -r -N 65536 chunk || [[ -n $chunk ]]; do
-    buf+=$chunk
-    chunk=''
-    # Hold back the last 8 bytes: " STATUS" must not go out as base64.
-    n=$(( ${#buf} - 8 ))
-    (( n >= 65536 )) || continue
-    printf '%s C %s\n%s' "$1" 65536 "${buf:0:65536}"
-    buf=${buf:65536}
-  done
-  n=${buf% *}
-  [[ -n $n ]] && printf '%s C %s\n%s' "$1" "${#n}" "$n"
-  printf '%s E %s\n' "$1" "${buf##* }"
-}

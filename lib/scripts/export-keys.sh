@@ -80,7 +80,7 @@ export_secret_state() {
     EXPORT_STATE=keys
     for k in hmac master; do
       b64=''
-      [[ ${AEMKEYS_JSON_TYPE[$k]:-} == string ]] && aemkeys_json_unescape "${AEMKEYS_JSON[$k]}" && b64=$AEMKEYS_REPLY
+      [[ -n ${AEMKEYS_JSON[$k]+set} ]] && aemkeys_json_unescape "${AEMKEYS_JSON[$k]}" && b64=$AEMKEYS_REPLY
       if [[ -z $b64 || ! $b64 =~ $AEMKEYS_B64_RE ]]; then
         EXPORT_STATE=other
         break
@@ -102,11 +102,23 @@ export_put_secret() {
       --secret-string file:///dev/stdin --query VersionId --output text
 }
 
+# The exporter's parameters, in the order of its data block, each with its check.
+EXPORT_PARAMETERS=(
+  'SecretId secret_arn'
+  'QuickstartDir abs_path'
+  'AemUser user'
+  'Force enum true false'
+  'HmacBytes uint 1 4096'
+  'MasterBytes uint 1 4096'
+)
+
 # aemkeys_export_main SCRIPT_FILE: the exporter's steps.
 aemkeys_export_main() {
-  aemkeys_begin "$1" SecretId QuickstartDir AemUser Force HmacBytes MasterBytes
+  aemkeys_begin "$1" "${EXPORT_PARAMETERS[@]}"
   AEMKEYS_FAIL_NOTE=' (the secret was not changed)'
-  export_check_parameters
+  aemkeys_check_parameters "${EXPORT_PARAMETERS[@]}"
+  aemkeys_open_tree "${AEMKEYS_P[QuickstartDir]}" "${AEMKEYS_P[AemUser]}"
+  command -v aws >/dev/null 2>&1 || aemkeys_fail "the AWS CLI (aws) is not on the PATH"
   aemkeys_locate_crypto_bundles "${AEMKEYS_P[QuickstartDir]}" '' 'the keys in the bundle folder are not the ones AEM uses'
   export_check_storage "$AEMKEYS_CRYPTO_DIR/data"
   export_read_key "$AEMKEYS_FILE_DIR/data" hmac "${AEMKEYS_P[HmacBytes]}"
@@ -118,27 +130,12 @@ aemkeys_export_main() {
   return 0
 }
 
-# export_check_parameters
-#   Checks every parameter (nothing is read yet) and opens the tree as AemUser. Sets EXPORT_REGION
-#   and AEMKEYS_P[QuickstartDir] without trailing slashes.
-export_check_parameters() {
-  aemkeys_check_secret_arn SecretId "${AEMKEYS_P[SecretId]}"
-  EXPORT_REGION=$AEMKEYS_REPLY
-  aemkeys_check_abs_path QuickstartDir "${AEMKEYS_P[QuickstartDir]}"
-  AEMKEYS_P[QuickstartDir]=$AEMKEYS_REPLY
-  aemkeys_check_enum Force "${AEMKEYS_P[Force]}" true false
-  aemkeys_check_uint HmacBytes "${AEMKEYS_P[HmacBytes]}" 1 4096
-  aemkeys_check_uint MasterBytes "${AEMKEYS_P[MasterBytes]}" 1 4096
-  aemkeys_open_tree "${AEMKEYS_P[QuickstartDir]}" "${AEMKEYS_P[AemUser]}"
-  command -v aws >/dev/null 2>&1 || aemkeys_fail "the AWS CLI (aws) is not on the PATH"
-}
-
 # export_compare
 #   Compares the instance's keys with the secret's: returns 1 (after the result line) when the
 #   secret already holds them; fails on other keys or another value unless Force=true.
 export_compare() {
   local secret_id=${AEMKEYS_P[SecretId]} cur
-  export_secret_state "$secret_id" "$EXPORT_REGION"
+  export_secret_state "$secret_id" "${AEMKEYS_REGION[SecretId]}"
   case $EXPORT_STATE in
     empty) aemkeys_log "secret $secret_id is empty: filling it" ;;
     keys)
@@ -164,7 +161,7 @@ export_compare() {
 #   PutSecretValue, then reads the secret back and compares.
 export_write() {
   local secret_id=${AEMKEYS_P[SecretId]}
-  aemkeys_capture export_put_secret "$secret_id" "$EXPORT_REGION"
+  aemkeys_capture export_put_secret "$secret_id" "${AEMKEYS_REGION[SecretId]}"
   EXPORT_KEY=()
   if [[ $AEMKEYS_RC != 0 ]]; then
     aemkeys_last_line "$AEMKEYS_ERR"
@@ -172,7 +169,7 @@ export_write() {
   fi
   AEMKEYS_FAIL_NOTE=''
   aemkeys_log "wrote version ${AEMKEYS_OUT//[^A-Za-z0-9-]/} of $secret_id"
-  export_secret_state "$secret_id" "$EXPORT_REGION"
+  export_secret_state "$secret_id" "${AEMKEYS_REGION[SecretId]}"
   [[ $EXPORT_STATE == keys && ${EXPORT_CUR[hmac]} == "${EXPORT_SHA[hmac]}" && ${EXPORT_CUR[master]} == "${EXPORT_SHA[master]}" ]] \
     || aemkeys_fail "the secret read back after PutSecretValue does not hold the exported keys"
   aemkeys_log "result: exported (secret $secret_id holds $EXPORT_FPS)"

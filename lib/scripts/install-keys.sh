@@ -18,21 +18,6 @@
 
 AEMKEYS_REFRESH_TIMEOUT=300
 
-# aemkeys_file_state FILE WANT_SHA
-#   Reads FILE as AemUser. AEMKEYS_REPLY = absent|same|differs; AEMKEYS_OLD_SHA = the file's
-#   sha256 (or empty); AEMKEYS_PROBE_* as set by aemkeys_probe.
-aemkeys_file_state() {
-  aemkeys_sha256_file "$1"
-  AEMKEYS_OLD_SHA=$AEMKEYS_REPLY
-  if [[ -z $AEMKEYS_OLD_SHA ]]; then
-    AEMKEYS_REPLY=absent
-  elif [[ $AEMKEYS_OLD_SHA == "$2" ]]; then
-    AEMKEYS_REPLY=same
-  else
-    AEMKEYS_REPLY=differs
-  fi
-}
-
 # aemkeys_storage_label BASE64
 #   AEMKEYS_REPLY = the storage file's content (BASE64, as read by aemkeys_probe) when it is a
 #   short word (e.g. JCR), else "other content".
@@ -50,13 +35,12 @@ aemkeys_storage_label() {
 #   POSTs action=refresh for each bundle id to the Web Console on 127.0.0.1:PORT, then polls
 #   /system/console/bundles/ID.json until each is Active (at most AEMKEYS_REFRESH_TIMEOUT s).
 aemkeys_refresh_bundles() {
-  local port=$1 auth=$2 id deadline
+  local port=$1 auth=$2 id deadline but='the keys were written, but'
   shift 2
   for id in "$@"; do
     aemkeys_http POST "$port" "/system/console/bundles/$id" "$auth" 'action=refresh' \
-      || aemkeys_fail "the keys were written, but the Web Console on 127.0.0.1:$port did not answer the refresh of bundle $id"
-    [[ $AEMKEYS_HTTP_STATUS == [23]?? ]] \
-      || aemkeys_fail "the keys were written, but the Web Console refused the refresh of bundle $id: HTTP $AEMKEYS_HTTP_STATUS"
+      || aemkeys_fail "$but the Web Console on 127.0.0.1:$port did not answer the refresh of bundle $id"
+    [[ $AEMKEYS_HTTP_STATUS == [23]?? ]] || aemkeys_fail "$but the Web Console refused the refresh of bundle $id: HTTP $AEMKEYS_HTTP_STATUS"
   done
   deadline=$(( SECONDS + AEMKEYS_REFRESH_TIMEOUT ))
   for id in "$@"; do
@@ -65,8 +49,7 @@ aemkeys_refresh_bundles() {
         && [[ $AEMKEYS_HTTP_STATUS == 200 && $AEMKEYS_HTTP_BODY =~ \"state\"[[:space:]]*:[[:space:]]*\"Active\" ]]; then
         break
       fi
-      (( SECONDS < deadline )) \
-        || aemkeys_fail "the keys were written, but bundle $id was not Active within $AEMKEYS_REFRESH_TIMEOUT s after the refresh"
+      (( SECONDS < deadline )) || aemkeys_fail "$but bundle $id was not Active within $AEMKEYS_REFRESH_TIMEOUT s after the refresh"
       sleep 1
     done
   done
@@ -75,12 +58,6 @@ aemkeys_refresh_bundles() {
 # Which secret installed the keys (issue 19): its ARN, never key material, in a root-only folder
 # outside the AEM tree (the AEM user can neither forge nor remove it), one file per QuickstartDir.
 AEMKEYS_RECORD_DIR=/var/lib/aem-crypto-keys
-
-# aemkeys_record_file QUICKSTART_DIR: AEMKEYS_REPLY = its record file (named by the path's sha256).
-aemkeys_record_file() {
-  aemkeys_sha256_text "$1"
-  AEMKEYS_REPLY=$AEMKEYS_RECORD_DIR/$AEMKEYS_REPLY
-}
 
 # aemkeys_record_read FILE: AEMKEYS_REPLY = the secret ARN recorded in FILE, or empty. Fails on a
 # record that is not a root-owned regular file in a root-owned folder holding one ARN.
@@ -114,12 +91,31 @@ aemkeys_same_secret() {
   [[ $2 =~ $AEMKEYS_ARN_RE && $a == "${BASH_REMATCH[1]} ${BASH_REMATCH[4]} ${BASH_REMATCH[5]}" ]]
 }
 
+# The installer's parameters, in the order of its data block, each with its check
+# (aemkeys_check_parameters; LogGroupName: aemkeys_logged).
+INSTALL_PARAMETERS=(
+  'SecretId secret_arn'
+  'QuickstartDir abs_path'
+  'AemUser user'
+  'EncapsulatedToken enum true false'
+  'Mode enum install verify'
+  'OnKeyMismatch enum replace fail replace-fresh'
+  'Restart enum none service bundles'
+  'ServiceName unit'
+  'StartAfterInstall enum true false'
+  'AdminSecretId secret_arn optional'
+  'AemPort uint 1 65535'
+  'FreshKeyMinutes uint 1 5256000'
+  'HmacBytes uint 1 4096'
+  'MasterBytes uint 1 4096'
+  'LogGroupName'
+)
+
 # aemkeys_install_main SCRIPT_FILE
 #   Reads the parameters; with LogGroupName, runs install_run with its output sent to that group
 #   (aemkeys_logged; the region is the SSM agent's, the association's), else runs it as it is.
 aemkeys_install_main() {
-  aemkeys_begin "$1" SecretId QuickstartDir AemUser EncapsulatedToken Mode OnKeyMismatch \
-    Restart ServiceName StartAfterInstall AdminSecretId AemPort FreshKeyMinutes HmacBytes MasterBytes LogGroupName
+  aemkeys_begin "$1" "${INSTALL_PARAMETERS[@]}"
   aemkeys_check_secret_arn SecretId "${AEMKEYS_P[SecretId]}"
   if [[ -n ${AEMKEYS_P[LogGroupName]} ]]; then
     aemkeys_logged "${AEMKEYS_P[LogGroupName]}" "${AWS_SSM_REGION_NAME:-$AEMKEYS_REPLY}" install_run
@@ -133,9 +129,7 @@ install_run() {
   install_check_parameters
   install_locate
   install_read_secret
-  install_compare_keys
-  install_compare_token
-  install_read_record
+  install_compare
   if [[ ${AEMKEYS_P[Mode]} == verify ]]; then
     install_verify
     return
@@ -151,25 +145,9 @@ install_run() {
 
 # install_check_parameters
 #   Checks every parameter (nothing is touched yet) and opens the tree as AemUser. Sets
-#   INSTALL_REGION and INSTALL_ADMIN_REGION (of the two secrets), AEMKEYS_P[QuickstartDir] without
-#   trailing slashes, and INSTALL_RUNNING (true when Mode=install and the service is active).
+#   INSTALL_RUNNING (true when Mode=install and the service is active).
 install_check_parameters() {
-  aemkeys_check_secret_arn SecretId "${AEMKEYS_P[SecretId]}"
-  INSTALL_REGION=$AEMKEYS_REPLY
-  aemkeys_check_abs_path QuickstartDir "${AEMKEYS_P[QuickstartDir]}"
-  AEMKEYS_P[QuickstartDir]=$AEMKEYS_REPLY
-  aemkeys_check_enum EncapsulatedToken "${AEMKEYS_P[EncapsulatedToken]}" true false
-  aemkeys_check_enum Mode "${AEMKEYS_P[Mode]}" install verify
-  aemkeys_check_enum OnKeyMismatch "${AEMKEYS_P[OnKeyMismatch]}" replace fail replace-fresh
-  aemkeys_check_uint FreshKeyMinutes "${AEMKEYS_P[FreshKeyMinutes]}" 1 5256000
-  aemkeys_check_enum Restart "${AEMKEYS_P[Restart]}" none service bundles
-  aemkeys_check_unit ServiceName "${AEMKEYS_P[ServiceName]}"
-  aemkeys_check_enum StartAfterInstall "${AEMKEYS_P[StartAfterInstall]}" true false
-  aemkeys_check_secret_arn AdminSecretId "${AEMKEYS_P[AdminSecretId]}" optional
-  INSTALL_ADMIN_REGION=$AEMKEYS_REPLY
-  aemkeys_check_uint AemPort "${AEMKEYS_P[AemPort]}" 1 65535
-  aemkeys_check_uint HmacBytes "${AEMKEYS_P[HmacBytes]}" 1 4096
-  aemkeys_check_uint MasterBytes "${AEMKEYS_P[MasterBytes]}" 1 4096
+  aemkeys_check_parameters "${INSTALL_PARAMETERS[@]}"
   [[ ${AEMKEYS_P[Restart]} == bundles && -z ${AEMKEYS_P[AdminSecretId]} ]] \
     && aemkeys_fail "Restart=bundles needs AdminSecretId (a secret holding an AEM admin's {\"username\",\"password\"})"
   aemkeys_open_tree "${AEMKEYS_P[QuickstartDir]}" "${AEMKEYS_P[AemUser]}"
@@ -185,22 +163,22 @@ install_check_parameters() {
 
 # install_locate
 #   The crypto bundles (aemkeys_locate_crypto_bundles) and the files this script manages:
-#   INSTALL_KEYDIR (hmac, master), INSTALL_STOREDIR and INSTALL_STORAGE, INSTALL_TOKEN_DIR and
-#   INSTALL_TOKEN_FILE. Starts INSTALL_OUT, the summary's lines.
+#   INSTALL_FILE[hmac|master|storage|token], in INSTALL_KEYDIR, INSTALL_STOREDIR and
+#   INSTALL_TOKEN_DIR. Starts INSTALL_OUT, the summary's lines.
 install_locate() {
   local qs=${AEMKEYS_P[QuickstartDir]}
   aemkeys_locate_crypto_bundles "$qs" "${AEMKEYS_P[ServiceName]}" \
     'the keys in the bundle folder would be ignored (remove that setting, or put the keys there yourself)'
-  INSTALL_KEYDIR=$AEMKEYS_FILE_DIR/data INSTALL_STOREDIR=$AEMKEYS_CRYPTO_DIR/data
-  INSTALL_STORAGE=$INSTALL_STOREDIR/storage INSTALL_TOKEN_DIR=$qs/install
-  INSTALL_TOKEN_FILE=$INSTALL_TOKEN_DIR/$AEMKEYS_TOKEN_PID.config
+  INSTALL_KEYDIR=$AEMKEYS_FILE_DIR/data INSTALL_STOREDIR=$AEMKEYS_CRYPTO_DIR/data INSTALL_TOKEN_DIR=$qs/install
+  declare -gA INSTALL_FILE=([hmac]=$INSTALL_KEYDIR/hmac [master]=$INSTALL_KEYDIR/master [storage]=$INSTALL_STOREDIR/storage
+    [token]=$INSTALL_TOKEN_DIR/$AEMKEYS_TOKEN_PID.config)
   INSTALL_OUT=("bundles: com.adobe.granite.crypto.file=${AEMKEYS_FILE_DIR##*/} com.adobe.granite.crypto=${AEMKEYS_CRYPTO_DIR##*/}")
 }
 
 # install_read_secret
 #   Reads, decodes and checks the keys (aemkeys_secret_key: AEMKEYS_KEY, AEMKEYS_SHA).
 install_read_secret() {
-  aemkeys_get_secret_string "${AEMKEYS_P[SecretId]}" "$INSTALL_REGION"
+  aemkeys_get_secret_string "${AEMKEYS_P[SecretId]}" "${AEMKEYS_REGION[SecretId]}"
   if ! aemkeys_json_object "$AEMKEYS_SECRET"; then
     AEMKEYS_SECRET=''
     aemkeys_fail "the secret ${AEMKEYS_P[SecretId]} is not a JSON object"
@@ -211,57 +189,52 @@ install_read_secret() {
   AEMKEYS_JSON=()
 }
 
-# install_state NAME FILE WANT_SHA MODE
-#   Compares FILE (read as AemUser) with WANT_SHA: INSTALL_ST[NAME] = absent|same|differs,
-#   INSTALL_OLDFP[NAME] its fingerprint, INSTALL_MTIME[NAME] its time, and INSTALL_FIX[NAME] its
-#   owner and mode when the content is right but they are not AemUser's and MODE (rewriting the
-#   same bytes fixes them).
+# install_state NAME WANT_SHA MODE
+#   Compares INSTALL_FILE[NAME] (read as AemUser: aemkeys_sha256_file, aemkeys_probe) with WANT_SHA:
+#   INSTALL_ST[NAME] = absent|same|differs, INSTALL_OLDFP[NAME] its fingerprint, INSTALL_MTIME[NAME]
+#   its time, and INSTALL_FIX[NAME] its owner and mode when the content is right but they are not
+#   AemUser's and MODE (rewriting the same bytes fixes them).
 install_state() {
-  aemkeys_file_state "$2" "$3"
-  INSTALL_ST[$1]=$AEMKEYS_REPLY
-  INSTALL_OLDFP[$1]=${AEMKEYS_OLD_SHA:0:12}
+  local sha
+  aemkeys_sha256_file "${INSTALL_FILE[$1]}"
+  sha=$AEMKEYS_REPLY
+  INSTALL_ST[$1]=differs
+  [[ -z $sha ]] && INSTALL_ST[$1]=absent
+  [[ $sha == "$2" ]] && INSTALL_ST[$1]=same
+  INSTALL_OLDFP[$1]=${sha:0:12}
   INSTALL_MTIME[$1]=$AEMKEYS_PROBE_MTIME
-  [[ $AEMKEYS_REPLY == same && $AEMKEYS_PROBE_OM != "${AEMKEYS_P[AemUser]} $4" ]] && INSTALL_FIX[$1]=$AEMKEYS_PROBE_OM
+  [[ ${INSTALL_ST[$1]} == same && $AEMKEYS_PROBE_OM != "${AEMKEYS_P[AemUser]} $3" ]] && INSTALL_FIX[$1]=$AEMKEYS_PROBE_OM
   return 0
 }
 
-# install_compare_keys
-#   install_state of hmac, master and storage; INSTALL_STORAGE_WAS = what a differing storage says.
-install_compare_keys() {
-  declare -gA INSTALL_ST=() INSTALL_OLDFP=() INSTALL_FIX=() INSTALL_MTIME=()
-  install_state hmac "$INSTALL_KEYDIR/hmac" "${AEMKEYS_SHA[hmac]}" 600
-  install_state master "$INSTALL_KEYDIR/master" "${AEMKEYS_SHA[master]}" 600
+# install_compare
+#   install_state of hmac, master, storage and (EncapsulatedToken=true) the token handler config
+#   (INSTALL_TOKEN_TEXT, from the document), with the other files configuring its PID
+#   (aemkeys_token_others: AEMKEYS_OTHERS, AEMKEYS_OTHERS_SHOW); INSTALL_ST[token] = unmanaged
+#   otherwise. INSTALL_OLDFP[storage] = what a differing storage says. Then which secret installed the
+#   instance's keys: INSTALL_RECORD (the record file, named by QuickstartDir's sha256),
+#   INSTALL_RECORD_WAS (the ARN it holds, or empty) and INSTALL_RECORDED (that ARN when it names
+#   another secret).
+install_compare() {
+  declare -gA INSTALL_ST=([token]=unmanaged) INSTALL_OLDFP=() INSTALL_FIX=() INSTALL_MTIME=()
+  install_state hmac "${AEMKEYS_SHA[hmac]}" 600
+  install_state master "${AEMKEYS_SHA[master]}" 600
   aemkeys_sha256_text Bundle
-  install_state storage "$INSTALL_STORAGE" "$AEMKEYS_REPLY" 600
-  INSTALL_STORAGE_WAS=''
+  install_state storage "$AEMKEYS_REPLY" 600
   if [[ ${INSTALL_ST[storage]} == differs ]]; then
     aemkeys_storage_label "$AEMKEYS_PROBE_B64"
-    INSTALL_STORAGE_WAS=$AEMKEYS_REPLY
+    INSTALL_OLDFP[storage]=$AEMKEYS_REPLY
   fi
-  AEMKEYS_PROBE_B64=''
-}
-
-# install_compare_token
-#   With EncapsulatedToken=true: install_state of the token handler config (INSTALL_TOKEN_TEXT,
-#   from the document) and the other files configuring its PID (aemkeys_token_others:
-#   AEMKEYS_OTHERS, AEMKEYS_OTHERS_SHOW). Otherwise INSTALL_ST[token] = unmanaged.
-install_compare_token() {
-  INSTALL_ST[token]=unmanaged INSTALL_TOKEN_TEXT='' AEMKEYS_OTHERS=() AEMKEYS_OTHERS_SHOW=()
-  [[ ${AEMKEYS_P[EncapsulatedToken]} == true ]] || return 0
-  aemkeys_static token-config
-  INSTALL_TOKEN_TEXT=$AEMKEYS_REPLY
-  [[ -n $INSTALL_TOKEN_TEXT ]] || aemkeys_fail "the document carries no token handler config"
-  aemkeys_sha256_text "$INSTALL_TOKEN_TEXT"
-  install_state token "$INSTALL_TOKEN_FILE" "$AEMKEYS_REPLY" 644
-  aemkeys_token_others "$INSTALL_TOKEN_DIR" "$AEMKEYS_TOKEN_PID" "$INSTALL_TOKEN_FILE"
-}
-
-# install_read_record
-#   Which secret installed the instance's keys: INSTALL_RECORD (the record file), INSTALL_RECORD_WAS
-#   (the ARN it holds, or empty) and INSTALL_RECORDED (that ARN when it names another secret).
-install_read_record() {
-  aemkeys_record_file "${AEMKEYS_P[QuickstartDir]}"
-  INSTALL_RECORD=$AEMKEYS_REPLY
+  AEMKEYS_PROBE_B64='' INSTALL_TOKEN_TEXT='' AEMKEYS_OTHERS=() AEMKEYS_OTHERS_SHOW=()
+  if [[ ${AEMKEYS_P[EncapsulatedToken]} == true ]]; then
+    INSTALL_TOKEN_TEXT=${AEMKEYS_STATIC[token-config]:-}
+    [[ -n $INSTALL_TOKEN_TEXT ]] || aemkeys_fail "the document carries no token handler config"
+    aemkeys_sha256_text "$INSTALL_TOKEN_TEXT"
+    install_state token "$AEMKEYS_REPLY" 644
+    aemkeys_token_others "$INSTALL_TOKEN_DIR" "$AEMKEYS_TOKEN_PID" "${INSTALL_FILE[token]}"
+  fi
+  aemkeys_sha256_text "${AEMKEYS_P[QuickstartDir]}"
+  INSTALL_RECORD=$AEMKEYS_RECORD_DIR/$AEMKEYS_REPLY
   aemkeys_record_read "$INSTALL_RECORD"
   INSTALL_RECORD_WAS=$AEMKEYS_REPLY INSTALL_RECORDED=$AEMKEYS_REPLY
   aemkeys_same_secret "$INSTALL_RECORDED" "${AEMKEYS_P[SecretId]}" && INSTALL_RECORDED=''
@@ -274,33 +247,25 @@ install_read_record() {
 #   storage are the secret's, else 3.
 install_verify() {
   local ok=true k fp f
-  for k in hmac master; do
-    fp=${AEMKEYS_SHA[$k]:0:12}
+  local -A token=([same]=ok [differs]=differs [absent]=missing [unmanaged]='not managed (EncapsulatedToken=false)')
+  for k in hmac master storage; do
+    fp="${AEMKEYS_SHA[$k]:0:12} "
+    [[ $k == storage ]] && fp=''
     case ${INSTALL_ST[$k]} in
-      same) INSTALL_OUT+=("$k: $fp ok") ;;
-      differs) INSTALL_OUT+=("$k: $fp differs (instance has ${INSTALL_OLDFP[$k]})"); ok=false ;;
-      absent) INSTALL_OUT+=("$k: $fp missing on the instance"); ok=false ;;
+      same) INSTALL_OUT+=("$k: ${fp:-Bundle }ok") ;;
+      differs) INSTALL_OUT+=("$k: ${fp}differs (instance has ${INSTALL_OLDFP[$k]})"); ok=false ;;
+      absent) INSTALL_OUT+=("$k: ${fp}missing on the instance"); ok=false ;;
     esac
   done
-  case ${INSTALL_ST[storage]} in
-    same) INSTALL_OUT+=("storage: Bundle ok") ;;
-    differs) INSTALL_OUT+=("storage: differs (instance has $INSTALL_STORAGE_WAS)"); ok=false ;;
-    absent) INSTALL_OUT+=("storage: missing on the instance"); ok=false ;;
-  esac
-  case ${INSTALL_ST[token]} in
-    same) INSTALL_OUT+=("token config: ok") ;;
-    differs) INSTALL_OUT+=("token config: differs") ;;
-    absent) INSTALL_OUT+=("token config: missing") ;;
-    unmanaged) INSTALL_OUT+=("token config: not managed (EncapsulatedToken=false)") ;;
-  esac
+  INSTALL_OUT+=("token config: ${token[${INSTALL_ST[token]}]}")
   for f in "${AEMKEYS_OTHERS_SHOW[@]}"; do
     INSTALL_OUT+=("token config: $f also configures the PID (install mode backs it up and removes it)")
   done
   if [[ ${AEMKEYS_P[EncapsulatedToken]} == true && -z ${AEMKEYS_P[AdminSecretId]} ]]; then
     INSTALL_OUT+=("token in AEM: not checked (no AdminSecretId)")
   elif [[ ${AEMKEYS_P[EncapsulatedToken]} == true ]]; then
-    aemkeys_admin_auth "${AEMKEYS_P[AdminSecretId]}" "$INSTALL_ADMIN_REGION"
-    aemkeys_token_effective "${AEMKEYS_P[AemPort]}" "$AEMKEYS_REPLY" "$AEMKEYS_TOKEN_PID" "$INSTALL_TOKEN_FILE"
+    aemkeys_admin_auth "${AEMKEYS_P[AdminSecretId]}" "${AEMKEYS_REGION[AdminSecretId]}"
+    aemkeys_token_effective "${AEMKEYS_P[AemPort]}" "$AEMKEYS_REPLY" "$AEMKEYS_TOKEN_PID" "${INSTALL_FILE[token]}"
     INSTALL_OUT+=("token in AEM: $AEMKEYS_REPLY")
   fi
   aemkeys_print_lines "${INSTALL_OUT[@]}"
@@ -332,11 +297,10 @@ install_decide() {
   [[ ${INSTALL_ST[hmac]} != same || ${INSTALL_ST[master]} != same || ${INSTALL_ST[storage]} != same ]] && INSTALL_KEY_CHANGE=true
   INSTALL_AUTH=''
   if [[ $INSTALL_KEY_CHANGE == true && $INSTALL_RUNNING == true && ${AEMKEYS_P[Restart]} == bundles ]]; then
-    aemkeys_admin_auth "${AEMKEYS_P[AdminSecretId]}" "$INSTALL_ADMIN_REGION"
+    aemkeys_admin_auth "${AEMKEYS_P[AdminSecretId]}" "${AEMKEYS_REGION[AdminSecretId]}"
     INSTALL_AUTH=$AEMKEYS_REPLY
     AEMKEYS_REPLY=''
   fi
-  return 0
 }
 
 # install_check_fresh OTHER_KEYS
@@ -349,7 +313,7 @@ install_check_fresh() {
     [[ ${INSTALL_ST[$k]} != absent ]] && (( now - INSTALL_MTIME[$k] > age )) && age=$(( now - INSTALL_MTIME[$k] ))
   done
   (( age >= minutes * 60 )) && aemkeys_fail "$1, last changed $(( age / 60 )) minutes ago: not AEM's first-start keys" \
-    "(OnKeyMismatch=replace-fresh, FreshKeyMinutes=$minutes), they may protect this instance's encrypted data; nothing changed." \
+    "(OnKeyMismatch=replace-fresh, FreshKeyMinutes=$minutes), they may protect encrypted data: nothing changed." \
     "To replace them after a backup, run with OnKeyMismatch=replace (construct option onKeyMismatch: OnKeyMismatch.REPLACE)"
   INSTALL_FRESH_NOTE="keys: the replaced keys were $(( age / 60 )) minutes old, AEM's first-start keys"
   INSTALL_FRESH_NOTE+=" (OnKeyMismatch=replace-fresh, FreshKeyMinutes=$minutes)"
@@ -367,9 +331,9 @@ install_prepare() {
   aemkeys_check_writable "${dirs[@]}"
   aemkeys_clean_stale_tmp "$qs/crypto-key-backups" "$INSTALL_KEYDIR" "$INSTALL_STOREDIR" "$INSTALL_TOKEN_DIR"
   INSTALL_CLEANED=$AEMKEYS_REPLY
-  [[ ${INSTALL_ST[hmac]} == differs ]] && to_backup+=("$INSTALL_KEYDIR/hmac")
-  [[ ${INSTALL_ST[master]} == differs ]] && to_backup+=("$INSTALL_KEYDIR/master")
-  [[ ${INSTALL_ST[storage]} == differs ]] && to_backup+=("$INSTALL_STORAGE")
+  for f in hmac master storage; do
+    [[ ${INSTALL_ST[$f]} == differs ]] && to_backup+=("${INSTALL_FILE[$f]}")
+  done
   to_backup+=("${AEMKEYS_OTHERS[@]}")
   INSTALL_BACKUP=''
   if (( ${#to_backup[@]} > 0 )); then
@@ -378,30 +342,33 @@ install_prepare() {
   fi
 }
 
+# install_write NAME MODE KIND DATA
+#   Writes INSTALL_FILE[NAME] with MODE (aemkeys_write_atomic, KIND base64 or text) when its content
+#   differs from the secret's or its owner or mode does; INSTALL_CHANGED = true then.
+install_write() {
+  [[ ${INSTALL_ST[$1]} != same || -n ${INSTALL_FIX[$1]:-} ]] || return 0
+  aemkeys_write_atomic "${INSTALL_FILE[$1]}" "$2" "$3" "$4"
+  INSTALL_CHANGED=true
+}
+
 # install_write_keys
-#   Writes hmac, master and storage where they differ (or their owner or mode does), atomically;
-#   INSTALL_CHANGED = true when a file was written. Adds their lines to INSTALL_OUT.
+#   Writes hmac, master and storage where needed (install_write), atomically; adds their lines to
+#   INSTALL_OUT.
 install_write_keys() {
-  local k fp fix was
+  local k fp fix
   INSTALL_CHANGED=false
   aemkeys_ensure_dir "$INSTALL_KEYDIR" 0700
   aemkeys_ensure_dir "$INSTALL_STOREDIR" 0700
+  install_write hmac 0600 base64 "${AEMKEYS_KEY[hmac]}"
+  install_write master 0600 base64 "${AEMKEYS_KEY[master]}"
+  install_write storage 0600 text Bundle
   for k in hmac master storage; do
-    fix=${INSTALL_FIX[$k]:-}
-    if [[ ${INSTALL_ST[$k]} != same || -n $fix ]]; then
-      if [[ $k == storage ]]; then
-        aemkeys_write_atomic "$INSTALL_STORAGE" 0600 text Bundle
-      else
-        aemkeys_write_atomic "$INSTALL_KEYDIR/$k" 0600 base64 "${AEMKEYS_KEY[$k]}"
-      fi
-      INSTALL_CHANGED=true
-    fi
-    fp=${AEMKEYS_SHA[$k]:0:12} was=${INSTALL_OLDFP[$k]}
-    [[ $k == storage ]] && fp=Bundle was=$INSTALL_STORAGE_WAS
+    fix=${INSTALL_FIX[$k]:-} fp=${AEMKEYS_SHA[$k]:0:12}
+    [[ $k == storage ]] && fp=Bundle
     case ${INSTALL_ST[$k]} in
       same) INSTALL_OUT+=("$k: $fp unchanged${fix:+ (owner/mode fixed, was $fix)}") ;;
       absent) INSTALL_OUT+=("$k: $fp written") ;;
-      differs) INSTALL_OUT+=("$k: $fp replaced (was $was)") ;;
+      differs) INSTALL_OUT+=("$k: $fp replaced (was ${INSTALL_OLDFP[$k]})") ;;
     esac
   done
   [[ -n $INSTALL_BACKUP ]] && INSTALL_OUT+=("backup: $INSTALL_BACKUP")
@@ -414,7 +381,7 @@ install_write_keys() {
 install_check_written() {
   aemkeys_key_files_hold "$INSTALL_KEYDIR" "${AEMKEYS_SHA[hmac]}" "${AEMKEYS_SHA[master]}" \
     || aemkeys_fail "$INSTALL_KEYDIR/$AEMKEYS_REPLY does not hold the secret's $AEMKEYS_REPLY after writing"
-  aemkeys_storage_is_bundle "$INSTALL_STORAGE" || aemkeys_fail "$INSTALL_STORAGE does not hold Bundle after writing"
+  aemkeys_storage_is_bundle "${INSTALL_FILE[storage]}" || aemkeys_fail "${INSTALL_FILE[storage]} does not hold Bundle after writing"
   [[ $INSTALL_RECORD_WAS == "${AEMKEYS_P[SecretId]}" ]] || aemkeys_record_write "$INSTALL_RECORD" "${AEMKEYS_P[SecretId]}"
 }
 
@@ -422,26 +389,17 @@ install_check_written() {
 #   The token handler config (applied by the Sling installer; no restart needed for it): written
 #   when it differs; the other files configuring its PID removed (backed up by install_prepare).
 install_write_token() {
-  local i fix=${INSTALL_FIX[token]:-} file=$INSTALL_TOKEN_FILE
-  case ${INSTALL_ST[token]} in
-    unmanaged) INSTALL_OUT+=("token config: not managed (EncapsulatedToken=false)") ;;
-    same)
-      if [[ -n $fix ]]; then
-        aemkeys_write_atomic "$file" 0644 text "$INSTALL_TOKEN_TEXT"
-        INSTALL_CHANGED=true
-      fi
-      INSTALL_OUT+=("token config: unchanged $file${fix:+ (owner/mode fixed, was $fix)}")
-      ;;
-    *)
-      aemkeys_ensure_dir "$INSTALL_TOKEN_DIR" 0755
-      aemkeys_write_atomic "$file" 0644 text "$INSTALL_TOKEN_TEXT"
-      INSTALL_CHANGED=true
-      if [[ ${INSTALL_ST[token]} == absent ]]; then INSTALL_OUT+=("token config: written $file"); else INSTALL_OUT+=("token config: replaced $file"); fi
-      ;;
-  esac
+  local i fix=${INSTALL_FIX[token]:-} file=${INSTALL_FILE[token]}
+  local -A said=([unmanaged]='not managed (EncapsulatedToken=false)' [absent]="written $file" [differs]="replaced $file"
+    [same]="unchanged $file${fix:+ (owner/mode fixed, was $fix)}")
+  if [[ ${INSTALL_ST[token]} != unmanaged ]]; then
+    [[ ${INSTALL_ST[token]} == same ]] || aemkeys_ensure_dir "$INSTALL_TOKEN_DIR" 0755
+    install_write token 0644 text "$INSTALL_TOKEN_TEXT"
+  fi
+  INSTALL_OUT+=("token config: ${said[${INSTALL_ST[token]}]}")
   for i in "${!AEMKEYS_OTHERS[@]}"; do
-    aemkeys_as_user rm -f -- "${AEMKEYS_OTHERS[i]}" </dev/null 2>/dev/null \
-      || aemkeys_fail "cannot remove ${AEMKEYS_OTHERS_SHOW[i]} as ${AEMKEYS_P[AemUser]}"
+    aemkeys_user_out rm -f -- "${AEMKEYS_OTHERS[i]}"
+    [[ $AEMKEYS_RC == 0 ]] || aemkeys_fail "cannot remove ${AEMKEYS_OTHERS_SHOW[i]} as ${AEMKEYS_P[AemUser]}"
     INSTALL_OUT+=("token config: removed ${AEMKEYS_OTHERS_SHOW[i]} (it configured the PID too; backed up)")
     INSTALL_CHANGED=true
   done
@@ -483,7 +441,6 @@ install_restart() {
   else
     aemkeys_log "result: unchanged (nothing to do)"
   fi
-  return 0
 }
 
 aemkeys_install_main "${BASH_SOURCE[0]:-$0}"

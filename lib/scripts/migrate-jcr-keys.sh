@@ -119,7 +119,8 @@ migrate_wait_healthy() {
 # migrate_verify PORT FILE_DIR CRYPTO_DIR: the files, storage and what AEM serves from /etc/key agree.
 migrate_verify() {
   local port=$1 file_dir=$2 crypto_dir=$3 name
-  aemkeys_key_files_hold "$file_dir" "${MIGRATE_SUM[hmac]}" "${MIGRATE_SUM[master]}" || aemkeys_fail "$AEMKEYS_REPLY on disk changed after the restart"
+  aemkeys_key_files_hold "$file_dir" "${MIGRATE_SUM[hmac]}" "${MIGRATE_SUM[master]}" \
+    || aemkeys_fail "$AEMKEYS_REPLY on disk changed after the restart"
   aemkeys_storage_is_bundle "$crypto_dir/storage" || aemkeys_fail "storage is no longer Bundle after the restart"
   for name in hmac master; do
     migrate_get_file "$port" "$MIGRATE_AUTH" "/etc/key/$name" "$AEMKEYS_READ_MAX" && [[ $MIGRATE_STATUS == 200 ]] \
@@ -143,12 +144,30 @@ migrate_delete_properties() {
   done
 }
 
+# The migration's parameters, in the order of its data block, each with its check.
+MIGRATE_PARAMETERS=(
+  'QuickstartDir abs_path'
+  'AemUser user'
+  'ServiceName unit'
+  'AdminSecretId secret_arn'
+  'AemPort uint 1 65535'
+  'HealthTimeoutSeconds uint 1 3000'
+  'HmacBytes uint 1 4096'
+  'MasterBytes uint 1 4096'
+)
+
 # aemkeys_migrate_main SCRIPT_FILE: the migration's steps (see the top of this file). Until the
 # last step, every failure says that /etc/key was left untouched (AEMKEYS_FAIL_NOTE).
 aemkeys_migrate_main() {
-  aemkeys_begin "$1" QuickstartDir AemUser ServiceName AdminSecretId AemPort HealthTimeoutSeconds HmacBytes MasterBytes
+  aemkeys_begin "$1" "${MIGRATE_PARAMETERS[@]}"
   AEMKEYS_FAIL_NOTE=' (/etc/key left untouched)'
-  migrate_check_parameters
+  aemkeys_check_parameters "${MIGRATE_PARAMETERS[@]}"
+  MIGRATE_SERVICE=${AEMKEYS_P[ServiceName]}
+  aemkeys_open_tree "${AEMKEYS_P[QuickstartDir]}" "${AEMKEYS_P[AemUser]}"
+  command -v systemctl >/dev/null 2>&1 || aemkeys_fail "systemctl is not on the PATH"
+  aemkeys_admin_auth "${AEMKEYS_P[AdminSecretId]}" "${AEMKEYS_REGION[AdminSecretId]}"
+  MIGRATE_AUTH=$AEMKEYS_REPLY
+  AEMKEYS_REPLY=''
   aemkeys_locate_crypto_bundles "${AEMKEYS_P[QuickstartDir]}" "$MIGRATE_SERVICE" 'the keys in the bundle folder are not the ones AEM uses'
   MIGRATE_FILE_DIR=$AEMKEYS_FILE_DIR/data MIGRATE_CRYPTO_DIR=$AEMKEYS_CRYPTO_DIR/data
   migrate_read_jcr || return 0
@@ -170,27 +189,6 @@ aemkeys_migrate_main() {
   migrate_delete_properties "${AEMKEYS_P[AemPort]}"
   aemkeys_log "result: migrated (removed hmac and master from /etc/key)"
   return 0
-}
-
-# migrate_check_parameters
-#   Checks every parameter, opens the tree as AemUser and reads the admin credentials
-#   (MIGRATE_AUTH). Sets MIGRATE_SERVICE and AEMKEYS_P[QuickstartDir] without trailing slashes.
-migrate_check_parameters() {
-  aemkeys_check_abs_path QuickstartDir "${AEMKEYS_P[QuickstartDir]}"
-  AEMKEYS_P[QuickstartDir]=$AEMKEYS_REPLY
-  aemkeys_check_unit ServiceName "${AEMKEYS_P[ServiceName]}"
-  MIGRATE_SERVICE=${AEMKEYS_P[ServiceName]}
-  aemkeys_check_secret_arn AdminSecretId "${AEMKEYS_P[AdminSecretId]}"
-  local admin_region=$AEMKEYS_REPLY
-  aemkeys_check_uint AemPort "${AEMKEYS_P[AemPort]}" 1 65535
-  aemkeys_check_uint HealthTimeoutSeconds "${AEMKEYS_P[HealthTimeoutSeconds]}" 1 3000
-  aemkeys_check_uint HmacBytes "${AEMKEYS_P[HmacBytes]}" 1 4096
-  aemkeys_check_uint MasterBytes "${AEMKEYS_P[MasterBytes]}" 1 4096
-  aemkeys_open_tree "${AEMKEYS_P[QuickstartDir]}" "${AEMKEYS_P[AemUser]}"
-  command -v systemctl >/dev/null 2>&1 || aemkeys_fail "systemctl is not on the PATH"
-  aemkeys_admin_auth "${AEMKEYS_P[AdminSecretId]}" "$admin_region"
-  MIGRATE_AUTH=$AEMKEYS_REPLY
-  AEMKEYS_REPLY=''
 }
 
 # migrate_read_jcr
