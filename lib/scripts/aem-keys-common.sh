@@ -11,7 +11,8 @@
 # In the SSM documents they are not sourced: lib/private/shell-script-document.ts inlines the
 # functions a script uses (and the constants they name) between its `# >>> modules` markers.
 #
-# FUNCTIONS AND CONSTANTS ONLY: inlining or sourcing a module runs nothing else.
+# FUNCTIONS AND CONSTANTS ONLY: sourcing a module defines them (this one also sources the others)
+# and runs nothing else.
 # Needs bash 4.2+ (no namerefs), coreutils and the AWS CLI; nothing else (no jq, python, grep,
 # sed, awk, curl). Key material only ever lives in shell variables (never exported), in pipes
 # from the `printf` builtin into coreutils, and in the destination files: never in an argument

@@ -308,7 +308,7 @@ install_decide() {
 #   than FreshKeyMinutes ago (older keys may protect encrypted data); sets INSTALL_FRESH_NOTE.
 install_check_fresh() {
   local now age=0 k minutes=${AEMKEYS_P[FreshKeyMinutes]}
-  now=$(date +%s) || aemkeys_fail "date failed"
+  printf -v now '%(%s)T' -1
   for k in hmac master; do
     [[ ${INSTALL_ST[$k]} != absent ]] && (( now - INSTALL_MTIME[$k] > age )) && age=$(( now - INSTALL_MTIME[$k] ))
   done
@@ -410,7 +410,7 @@ install_write_token() {
 # install_restart
 #   Restarts, refreshes or starts AEM only when needed, then prints the result.
 install_restart() {
-  local service=${AEMKEYS_P[ServiceName]}
+  local service=${AEMKEYS_P[ServiceName]} but='the keys were written, but'
   if [[ $INSTALL_KEY_CHANGE != true ]]; then
     aemkeys_log "restart: not needed (no key file changed)"
   elif [[ $INSTALL_RUNNING != true ]]; then
@@ -419,7 +419,7 @@ install_restart() {
     case ${AEMKEYS_P[Restart]} in
       none) aemkeys_log "restart: none (Restart=none: the running AEM keeps the old keys until it restarts)" ;;
       service)
-        systemctl restart -- "$service" || aemkeys_fail "the keys were written, but systemctl restart $service failed"
+        systemctl restart -- "$service" || aemkeys_fail "$but systemctl restart $service failed"
         aemkeys_log "restart: service $service restarted"
         ;;
       bundles)
@@ -432,7 +432,7 @@ install_restart() {
     INSTALL_CHANGED=true
   fi
   if [[ ${AEMKEYS_P[StartAfterInstall]} == true && $INSTALL_RUNNING != true ]]; then
-    systemctl start -- "$service" || aemkeys_fail "the keys were written, but systemctl start $service failed"
+    systemctl start -- "$service" || aemkeys_fail "$but systemctl start $service failed"
     aemkeys_log "start: service $service started (StartAfterInstall=true)"
     INSTALL_CHANGED=true
   fi
