@@ -161,6 +161,24 @@ MIGRATE_PARAMETERS=(
 aemkeys_migrate_main() {
   aemkeys_begin "$1" "${MIGRATE_PARAMETERS[@]}"
   AEMKEYS_FAIL_NOTE=' (/etc/key left untouched)'
+  migrate_check_parameters
+  aemkeys_locate_crypto_bundles "${AEMKEYS_P[QuickstartDir]}" "$MIGRATE_SERVICE" 'the keys in the bundle folder are not the ones AEM uses'
+  MIGRATE_FILE_DIR=$AEMKEYS_FILE_DIR/data MIGRATE_CRYPTO_DIR=$AEMKEYS_CRYPTO_DIR/data
+  migrate_read_jcr || return 0
+  migrate_install_if_needed
+  migrate_wait_healthy "${AEMKEYS_P[AemPort]}" "${AEMKEYS_P[HealthTimeoutSeconds]}"
+  migrate_verify "${AEMKEYS_P[AemPort]}" "$MIGRATE_FILE_DIR" "$MIGRATE_CRYPTO_DIR"
+  aemkeys_log "verified: files, /etc/key and the running AEM agree: $MIGRATE_FPS"
+  # Only now remove the properties from /etc/key.
+  MIGRATE_JCR=() AEMKEYS_FAIL_NOTE=''
+  migrate_delete_properties "${AEMKEYS_P[AemPort]}"
+  aemkeys_log "result: migrated (removed hmac and master from /etc/key)"
+}
+
+# migrate_check_parameters
+#   Step 1: checks every parameter, opens the tree as AemUser and reads the admin credentials
+#   (MIGRATE_AUTH). MIGRATE_SERVICE = the AEM service.
+migrate_check_parameters() {
   aemkeys_check_parameters "${MIGRATE_PARAMETERS[@]}"
   MIGRATE_SERVICE=${AEMKEYS_P[ServiceName]}
   aemkeys_open_tree "${AEMKEYS_P[QuickstartDir]}" "${AEMKEYS_P[AemUser]}"
@@ -168,31 +186,23 @@ aemkeys_migrate_main() {
   aemkeys_admin_auth "${AEMKEYS_P[AdminSecretId]}" "${AEMKEYS_REGION[AdminSecretId]}"
   MIGRATE_AUTH=$AEMKEYS_REPLY
   AEMKEYS_REPLY=''
-  aemkeys_locate_crypto_bundles "${AEMKEYS_P[QuickstartDir]}" "$MIGRATE_SERVICE" 'the keys in the bundle folder are not the ones AEM uses'
-  MIGRATE_FILE_DIR=$AEMKEYS_FILE_DIR/data MIGRATE_CRYPTO_DIR=$AEMKEYS_CRYPTO_DIR/data
-  migrate_read_jcr || return 0
-  # 4. Install the files (restart only when something differs).
+}
+
+# migrate_install_if_needed
+#   Step 4: installs the keys from the JCR (migrate_install, with a restart) unless the key files
+#   already hold them and storage is Bundle.
+migrate_install_if_needed() {
   if aemkeys_key_files_hold "$MIGRATE_FILE_DIR" "${MIGRATE_SUM[hmac]}" "${MIGRATE_SUM[master]}" \
     && aemkeys_storage_is_bundle "$MIGRATE_CRYPTO_DIR/storage"; then
     aemkeys_log "the key files already hold these keys and storage is Bundle: no restart"
-  else
-    migrate_install "$MIGRATE_SERVICE" "${AEMKEYS_P[QuickstartDir]}" "$MIGRATE_FILE_DIR" "$MIGRATE_CRYPTO_DIR" \
-      "${MIGRATE_JCR[hmac]}" "${MIGRATE_JCR[master]}"
+    return 0
   fi
-  # 5-7. Wait until healthy, verify, report.
-  migrate_wait_healthy "${AEMKEYS_P[AemPort]}" "${AEMKEYS_P[HealthTimeoutSeconds]}"
-  migrate_verify "${AEMKEYS_P[AemPort]}" "$MIGRATE_FILE_DIR" "$MIGRATE_CRYPTO_DIR"
-  aemkeys_log "verified: files, /etc/key and the running AEM agree: $MIGRATE_FPS"
-  # 8. Only now remove the properties from /etc/key.
-  MIGRATE_JCR=()
-  AEMKEYS_FAIL_NOTE=''
-  migrate_delete_properties "${AEMKEYS_P[AemPort]}"
-  aemkeys_log "result: migrated (removed hmac and master from /etc/key)"
-  return 0
+  migrate_install "$MIGRATE_SERVICE" "${AEMKEYS_P[QuickstartDir]}" "$MIGRATE_FILE_DIR" "$MIGRATE_CRYPTO_DIR" \
+    "${MIGRATE_JCR[hmac]}" "${MIGRATE_JCR[master]}"
 }
 
 # migrate_read_jcr
-#   Steps 3: cleans up after an interrupted run, then reads both keys from the JCR into
+#   Steps 2-3: cleans up after an interrupted run, then reads both keys from the JCR into
 #   MIGRATE_JCR[hmac|master] (base64, in shell variables only; never into a file as root), their
 #   sha256 into MIGRATE_SUM and fingerprints into MIGRATE_FPS. Returns 1 (after the result line)
 #   when /etc/key holds neither.
