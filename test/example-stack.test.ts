@@ -139,9 +139,9 @@ describe('stable snapshot keys', () => {
   });
 
   test('an embedded script body becomes one line; its data block (the parameters) stays', () => {
-    const runCommand = ['#!/bin/bash', '# install-keys.sh: puts the keys', 'echo body', 'exit $?', DATA_BLOCK_MARKER, '#@={{ A }}', '#@end'];
+    const runCommand = ['#!/bin/bash', '# install-keys.sh: puts the keys', 'echo body', 'exit $?', DATA_BLOCK_MARKER, '#@A={{ A }}', '#@end'];
     expect(stableTemplate({ inputs: { runCommand } })).toEqual({
-      inputs: { runCommand: ['EMBEDDED_SCRIPT install-keys.sh', DATA_BLOCK_MARKER, '#@={{ A }}', '#@end'] },
+      inputs: { runCommand: ['EMBEDDED_SCRIPT install-keys.sh', DATA_BLOCK_MARKER, '#@A={{ A }}', '#@end'] },
     });
     expect(stableTemplate({ runCommand: ['echo', 'other'] })).toEqual({ runCommand: ['echo', 'other'] });
   });

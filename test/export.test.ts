@@ -8,7 +8,6 @@ import { AemCryptoKeys } from '../lib/aem-crypto-keys';
 import { EXPORT_PARAMETER_NAMES } from '../lib/export-document';
 import { KeySource } from '../lib/key-source';
 import { EXPORT_DOCUMENT_TAG, fingerprint, INSTALLER_DOCUMENT_TAG, parseKeySet } from '../lib/private/key-set';
-import { shortNames } from '../lib/private/shell-script-document';
 import { aemBundles, felixCache } from './support/felix';
 import { documentIn, Instance, makeInstance, plant, renderScript, RunResult, runScript, snapshotTree, synthExport, testUser } from './support/installer-harness';
 import { Moto, startMoto } from './support/moto';
@@ -30,8 +29,8 @@ describe('export document', () => {
   test('one shell step: the embedded script, its parameters only in the data block', () => {
     expect(doc.content.mainSteps[0].action).toBe('aws:runShellScript');
     expect(doc.runCommand[0]).toBe('#!/bin/bash');
-    expect(doc.runCommand).toContain(shortNames('aemkeys_find_bundle() {'));
-    expect(doc.runCommand.filter((l) => l.includes('{{'))).toEqual(EXPORT_PARAMETER_NAMES.map((n) => `#@={{ ${n} }}`));
+    expect(doc.runCommand).toContain('aemkeys_find_bundle() {');
+    expect(doc.runCommand.filter((l) => l.includes('{{'))).toEqual(EXPORT_PARAMETER_NAMES.map((n) => `#@${n}={{ ${n} }}`));
   });
 
   test('both documents are tagged with the secret\'s ARN, for the aem-keys CLI', () => {

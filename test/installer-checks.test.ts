@@ -1,5 +1,4 @@
 import { execFileSync } from 'child_process';
-import * as fs from 'fs';
 import * as path from 'path';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
@@ -14,8 +13,8 @@ const COMMON = path.join(__dirname, '..', 'lib', 'scripts', 'aem-keys-common.sh'
 
 describe('one source of truth for parameter patterns', () => {
   test('the script\'s AEMKEYS_*_RE are the TypeScript patterns', () => {
-    const common = fs.readFileSync(COMMON, 'utf8');
-    const shell = (name: string) => new RegExp(`^${name}='([^']*)'$`, 'm').exec(common)?.[1];
+    // Each as bash builds it (an expression longer than a line is assembled with +=).
+    const shell = (name: string) => execFileSync('bash', ['-c', '. "$1"; printf %s "${!2}"', '_', COMMON, name], { encoding: 'utf8' });
     expect({
       arn: shell('AEMKEYS_ARN_RE'), path: shell('AEMKEYS_PATH_RE'), user: shell('AEMKEYS_USER_RE'), unit: shell('AEMKEYS_UNIT_RE'),
     }).toEqual({

@@ -1,4 +1,4 @@
-import * as fs from 'fs';
+import { execFileSync } from 'child_process';
 import * as path from 'path';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -6,7 +6,7 @@ import { AemCryptoKeys } from '../lib/aem-crypto-keys';
 import { INSTALLER_PARAMETER_NAMES, InstallerDocument, renderTokenHandlerConfig } from '../lib/installer-document';
 import { OnKeyMismatch, RestartBehavior } from '../lib/installer-options';
 import { InstallerParameters } from '../lib/private/installer-parameters';
-import { DATA_BLOCK_MARKER, embeddedHeader, SECRET_ARN_PATTERN, shortNames } from '../lib/private/shell-script-document';
+import { DATA_BLOCK_MARKER, embeddedHeader, SECRET_ARN_PATTERN } from '../lib/private/shell-script-document';
 import { TokenHandlerProperty } from '../lib/token-handler-property';
 import { synthInstaller } from './support/installer-harness';
 import { tokenProperties } from './support/token-properties';
@@ -106,22 +106,22 @@ describe('installer document', () => {
   });
 
   test('the script and the document share the ARN expression', () => {
-    const common = fs.readFileSync(path.join(SCRIPTS, 'aem-keys-common.sh'), 'utf8');
-    expect(common).toContain(`AEMKEYS_ARN_RE='${SECRET_ARN_PATTERN}'`);
+    const arn = execFileSync('bash', ['-c', '. "$1"; printf %s "$AEMKEYS_ARN_RE"', '_', path.join(SCRIPTS, 'aem-keys-common.sh')], { encoding: 'utf8' });
+    expect(arn).toBe(SECRET_ARN_PATTERN);
   });
 
-  test('runCommand = install-keys.sh compacted, with the aem-keys-common.sh functions it uses, then the data block; "{{" only in the data block', () => {
+  test('runCommand = install-keys.sh without comments, with the modules\' functions it uses, then the data block; "{{" only in the data block', () => {
     const lines = doc.runCommand;
     expect(lines.slice(0, 2)).toEqual(['#!/bin/bash', embeddedHeader('install-keys.sh')]);
-    expect(lines).toContain(shortNames('aemkeys_find_bundle() {'));
-    expect(lines.filter((l) => l.startsWith('. "${BASH_SOURCE[0]%/*}/aem-keys-common.sh"'))).toEqual([]);
+    expect(lines).toContain('aemkeys_find_bundle() {');
+    expect(lines.filter((l) => l.startsWith('. "${BASH_SOURCE[0]%/*}/'))).toEqual([]);
     const data = lines.indexOf(DATA_BLOCK_MARKER);
     expect(lines[data - 1]).toBe('exit $?');
     const block = lines.slice(data);
-    expect(block.slice(1, 1 + INSTALLER_PARAMETER_NAMES.length)).toEqual(INSTALLER_PARAMETER_NAMES.map((n) => `#@={{ ${n} }}`));
+    expect(block.slice(1, 1 + INSTALLER_PARAMETER_NAMES.length)).toEqual(INSTALLER_PARAMETER_NAMES.map((n) => `#@${n}={{ ${n} }}`));
     expect(block.slice(1 + INSTALLER_PARAMETER_NAMES.length)).toEqual(['#@static token-config', '#@|token.encapsulated=B"true"', '#@end']);
     const withBraces = lines.filter((l) => l.includes('{{'));
-    expect(withBraces).toEqual(INSTALLER_PARAMETER_NAMES.map((n) => `#@={{ ${n} }}`));
+    expect(withBraces).toEqual(INSTALLER_PARAMETER_NAMES.map((n) => `#@${n}={{ ${n} }}`));
   });
 
   test('keyLengths become the HmacBytes/MasterBytes defaults', () => {

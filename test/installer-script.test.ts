@@ -672,9 +672,11 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
       }
     }
     // A value with a newline is refused as such, whatever follows it: a line that is no value line
-    // where the next value belongs, or a forged value line that leaves one line too many.
+    // where the next value belongs, or a forged value line (#@Name=) that leaves the real one where
+    // the parameter after it belongs.
     expectFailure(inst, { QuickstartDir: `${inst.quickstart}\n${user.name}` }, 'parameter AemUser: contains a newline or the parameter block is malformed', tree);
-    expectFailure(inst, { QuickstartDir: `${inst.quickstart}\n#@=${user.name}` }, 'the parameter block is malformed after the last parameter (a parameter value contains a newline?)', tree);
+    expectFailure(inst, { QuickstartDir: `${inst.quickstart}\n#@AemUser=${user.name}` },
+      'parameter EncapsulatedToken: contains a newline or the parameter block is malformed', tree);
     expectFailure(inst, { QuickstartDir: '/opt/aem/../etc' }, 'parameter QuickstartDir: must not contain \'.\' or \'..\' components', tree);
     expectFailure(inst, { ServiceName: '--now' }, 'parameter ServiceName: must be a systemd unit name (letters, digits and : _ . @ -)', tree);
     expectFailure(inst, { AemPort: '65536' }, 'parameter AemPort: must be an integer from 1 to 65535', tree);

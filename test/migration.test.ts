@@ -5,7 +5,6 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { JcrKeyMigrationDocument, MIGRATION_PARAMETER_NAMES } from '../lib/migration-document';
-import { shortNames } from '../lib/private/shell-script-document';
 import { AemStub, AemStubOptions, startAemStub } from './support/aem-stub';
 import { aemBundles, felixCache } from './support/felix';
 import { documentIn, Instance, makeInstance, plant, renderScript, runScriptAsync, snapshotTree, testUser } from './support/installer-harness';
@@ -46,8 +45,8 @@ describe('JCR key migration document', () => {
   test('embeds the shared functions, the script and a data block with every parameter', () => {
     const lines = doc.runCommand;
     expect(lines[0]).toBe('#!/bin/bash');
-    expect(lines).toContain(shortNames('aemkeys_scan_bundles() {'));
-    expect(lines.slice(-3)).toEqual(['#@={{ HmacBytes }}', '#@={{ MasterBytes }}', '#@end']);
+    expect(lines).toContain('aemkeys_scan_bundles() {');
+    expect(lines.slice(-3)).toEqual(['#@HmacBytes={{ HmacBytes }}', '#@MasterBytes={{ MasterBytes }}', '#@end']);
     // Nothing after the final exit but the data block.
     const exitAt = lines.lastIndexOf('exit $?');
     expect(lines.slice(exitAt + 1).every((l) => l.startsWith('#@') || /^\{\{ \w+ \}\}$/.test(l))).toBe(true);

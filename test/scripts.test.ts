@@ -2,7 +2,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { DATA_BLOCK_MARKER, embedShellScript, shortNames } from '../lib/private/shell-script-document';
+import { DATA_BLOCK_MARKER, embedShellScript, SCRIPT_LINE_MAX } from '../lib/private/shell-script-document';
 import { describeWithTools } from './support/tools';
 
 const SCRIPTS = path.join(__dirname, '..', 'lib', 'scripts');
@@ -19,12 +19,12 @@ describe('on-instance scripts', () => {
     expect(code(file)).not.toContain('{{');
   });
 
-  test.each(MAIN_SCRIPTS)('%s: embedded with the shared functions, ending in exit before the data block', (file) => {
+  test.each(MAIN_SCRIPTS)('%s: embedded with the modules\' functions, ending in exit before the data block', (file) => {
     const lines = embedShellScript(file, ['A']);
     expect(lines[0]).toBe('#!/bin/bash');
-    expect(lines).toContain(shortNames('aemkeys_fail() {'));
-    expect(lines.filter((l) => l.startsWith('. "${BASH_SOURCE[0]%/*}/aem-keys-common.sh"'))).toEqual([]);
-    expect(lines.slice(-4)).toEqual(['exit $?', DATA_BLOCK_MARKER, '#@={{ A }}', '#@end']);
+    expect(lines).toContain('aemkeys_fail() {');
+    expect(lines.filter((l) => l.startsWith('. "${BASH_SOURCE[0]%/*}/'))).toEqual([]);
+    expect(lines.slice(-4)).toEqual(['exit $?', DATA_BLOCK_MARKER, '#@A={{ A }}', '#@end']);
   });
 
   test('aemkeys_u_reads: many pieces in one step, each exactly WIDTH bytes (NULs after the data; spaces for a link, a folder or a missing file), or as read with 0', () => {
@@ -54,18 +54,51 @@ describe('on-instance scripts', () => {
     for (const bad of [String.raw`\u12`, String.raw`\ud83d`, String.raw`\ude00`, String.raw`\x`]) expect(unescape(bad).status).toBe(9);
   });
 
-  test('a script without the inlining markers is refused at synth time', () => {
-    expect(() => embedShellScript('aem-keys-common.sh', [])).toThrow(/missing the "# >>> aem-keys-common.sh"/);
+  test('a script without the modules markers is refused at synth time', () => {
+    expect(() => embedShellScript('aem-keys-json.sh', [])).toThrow(/ENOENT/);
+    expect(() => embedShellScript('aem-keys-http.sh', [])).toThrow(/aem-keys-http.sh: missing the "# >>> modules" \/ "# <<< modules" markers/);
+  });
+
+  // Issue 20: bash in small modules, short functions, short lines.
+  test.each(fs.readdirSync(SCRIPTS))(`%s: at most 500 lines, none over ${SCRIPT_LINE_MAX} characters, no function over 80 lines`, (file) => {
+    const lines = fs.readFileSync(path.join(SCRIPTS, file), 'utf8').split('\n');
+    expect(lines.length).toBeLessThanOrEqual(500);
+    expect(lines.filter((l) => l.length > SCRIPT_LINE_MAX)).toEqual([]);
+    const long: string[] = [];
+    let start = -1;
+    lines.forEach((l, i) => {
+      if (/^[A-Za-z_][A-Za-z0-9_]*\(\) \{$/.test(l)) start = i;
+      if (l === '}' && start >= 0) {
+        if (i - start + 1 > 80) long.push(`${lines[start]} ${i - start + 1} lines`);
+        start = -1;
+      }
+    });
+    expect(long).toEqual([]);
+  });
+
+  test('one lookup of the crypto bundles for all three scripts', () => {
+    for (const file of MAIN_SCRIPTS) {
+      const text = code(file);
+      expect({ file, locates: text.includes('aemkeys_locate_crypto_bundles ') }).toEqual({ file, locates: true });
+      expect({ file, finds: /aemkeys_(find_bundle|scan_bundles|felix_dir) /.test(text) }).toEqual({ file, finds: false });
+    }
   });
 });
 
 describeWithTools(['shellcheck'], 'shellcheck', () => {
-  // SC2034/SC2154: the scripts set and read variables by computed names (printf -v, ${!name}),
-  // which shellcheck cannot follow.
+  // Every file, following the modules each sources (-x; `# shellcheck source=` directives), with no
+  // check switched off but on single lines, each with its reason.
   test('no warning or error in any script', () => {
     const files = fs.readdirSync(SCRIPTS).map((f) => path.join(SCRIPTS, f));
-    const r = spawnSync('shellcheck', ['-s', 'bash', '-S', 'warning', '-e', 'SC2034,SC2154', ...files], { encoding: 'utf8' });
+    const r = spawnSync('shellcheck', ['-s', 'bash', '-S', 'warning', '-x', ...files], { encoding: 'utf8' });
     expect(r.stdout).toBe('');
     expect(r.status).toBe(0);
+  });
+
+  test('every check switched off is switched off on one line, with its reason', () => {
+    const disables = fs.readdirSync(SCRIPTS).flatMap((f) => fs.readFileSync(path.join(SCRIPTS, f), 'utf8').split('\n'))
+      .filter((l) => /shellcheck\s+disable=/.test(l));
+    expect(disables.length).toBeGreaterThan(0);
+    expect(disables.filter((l) => !/^\s*# shellcheck disable=SC\d{4} # \S/.test(l))).toEqual([]);
   });
 });

@@ -1,10 +1,13 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { compactShell, joinShortLines, usedFunctions } from '../lib/private/shell-compact';
-import { DATA_BLOCK_MARKER, embeddedHeader, embedShellScript, shortNames } from '../lib/private/shell-script-document';
+import { compactShell, usedFunctions } from '../lib/private/shell-compact';
+import { DATA_BLOCK_MARKER, embeddedHeader, embedShellScript, SCRIPT_LINE_MAX } from '../lib/private/shell-script-document';
 
 const SCRIPTS = path.join(__dirname, '..', 'lib', 'scripts');
+/** The modules' source lines (every aem-keys-*.sh), as one list. */
+const moduleSources = () => fs.readdirSync(SCRIPTS).filter((f) => f.startsWith('aem-keys-'))
+  .flatMap((f) => fs.readFileSync(path.join(SCRIPTS, f), 'utf8').split('\n'));
 const MAIN_SCRIPTS = ['install-keys.sh', 'export-keys.sh', 'migrate-jcr-keys.sh'];
 
 function bash(script: string): { stdout: string; status: number | null } {
@@ -91,7 +94,9 @@ describe('compactShell', () => {
 describe('usedFunctions', () => {
   const common = [
     '# header',
-    "C_CONST='kept always'",
+    "C_CONST='kept when named'",
+    'C_LIST=(one)',
+    'C_LIST+=(two)',
     '# a: calls b',
     'a() {',
     '  b "$@"',
@@ -107,86 +112,45 @@ describe('usedFunctions', () => {
     '}',
   ];
 
-  test('keeps the top-level lines and the functions the script reaches, directly or through others', () => {
-    const out = usedFunctions(['a x'], common, 'common.sh');
-    expect(out).toEqual(["C_CONST='kept always'", 'a() {', 'b "$@"', '}', 'b() {', 'echo "b $*"', '}']);
+  const modules = [{ file: 'common.sh', lines: common }];
+
+  test('keeps the functions the script reaches, directly or through others', () => {
+    const out = usedFunctions(['a x'], modules);
+    expect(out).toEqual(['a() {', 'b "$@"', '}', 'b() {', 'echo "b $*"', '}']);
     expect(bash([...out, 'a x'].join('\n')).stdout).toBe('b x\n');
   });
 
   test('a name built at run time keeps every function with that prefix', () => {
-    const out = usedFunctions(['kind=one', '"dyn_$kind"'], common, 'common.sh');
+    const out = usedFunctions(['kind=one', '"dyn_$kind"'], modules);
     expect(out).toContain('dyn_one() {');
     expect(out).not.toContain('unused() {');
   });
 
   test('a name mentioned only in a comment does not count', () => {
-    expect(usedFunctions(compactShell(['# unused is not called', 'true'], 's'), common, 'common.sh')).not.toContain('unused() {');
+    expect(usedFunctions(compactShell(['# unused is not called', 'true'], 's'), modules)).not.toContain('unused() {');
+  });
+
+  test('a top-level assignment is kept when the script or a kept function names its variable, with every line assigning it', () => {
+    expect(usedFunctions(['echo "${C_LIST[@]}"'], modules)).toEqual(['C_LIST=(one)', 'C_LIST+=(two)']);
+    expect(usedFunctions(['echo "$C_CONST"'], modules)).toEqual(["C_CONST='kept when named'"]);
+    expect(usedFunctions(['true'], modules)).toEqual([]);
+  });
+
+  test('functions from several modules, in the modules\' order', () => {
+    const two = [{ file: 'one.sh', lines: ['x() {', '  y', '}'] }, { file: 'two.sh', lines: ['y() {', '  echo y', '}'] }];
+    expect(usedFunctions(['x'], two)).toEqual(['x() {', 'y', '}', 'y() {', 'echo y', '}']);
   });
 });
 
-describe('joinShortLines', () => {
-  const script = [
-    'f() {',
-    'local a=1 b="two # x"',
-    'if (( a == 1 )); then',
-    'echo "one"',
-    'elif [[ $b == two ]]; then',
-    'echo two',
-    'else',
-    'echo other',
-    'fi',
-    'for x in 1 2; do',
-    'echo "$x" |',
-    'cat',
-    'done',
-    'case $b in',
-    'one)',
-    'echo c1',
-    ';;',
-    '*) echo c2 ;;',
-    'esac',
-    'cat <<EOF',
-    '  kept $a',
-    'EOF',
-    'echo "multi',
-    'line"',
-    'echo after',
-    '{ echo grouped; } &&',
-    'echo and',
-    'echo 3 >&2',
-    '}',
-    'f 2>&1',
-  ];
-
-  test('the joined script prints exactly what the original prints, with fewer lines', () => {
-    const joined = joinShortLines(script, 120);
-    const before = bash(script.join('\n'));
-    expect(before.status).toBe(0);
-    expect(bash(joined.join('\n'))).toEqual(before);
-    expect(joined.length).toBeLessThan(script.length - 8);
-  });
-
-  test('what it joins and what it leaves on a line of its own', () => {
-    const joined = joinShortLines(script, 120);
-    expect(joined).toContain('if (( a == 1 )); then echo "one"');
-    expect(joined).toContain('for x in 1 2; do echo "$x" | cat;done');
-    // Compound commands, case items, here-documents, multi-line strings and the function's own lines stay apart.
-    for (const line of ['f() {', 'elif [[ $b == two ]]; then echo two', 'else echo other;fi', 'case $b in', 'one)', 'echo c1', ';;',
-      'cat <<EOF', '  kept $a', 'EOF', 'echo "multi', 'line"', 'echo after;{ echo grouped; } && echo and;echo 3 >&2', '}', 'f 2>&1']) {
-      expect(joined).toContain(line);
-    }
-    // Joined lines stay within the given length.
-    const short = joinShortLines(script, 20);
-    expect(short.filter((l) => !script.includes(l)).every((l) => l.length <= 20)).toBe(true);
-    expect(short.length).toBeGreaterThan(joined.length);
-  });
-
-  test('lines outside a function stay as they are', () => {
-    expect(joinShortLines(['a=1', 'b=2', 'echo $a'], 120)).toEqual(['a=1', 'b=2', 'echo $a']);
-  });
-
+describe('compactShell: comments and blank lines only', () => {
   test('a trailing comment is dropped from a line of code, not from a string', () => {
     expect(compactShell(['x=1   # set x', 'echo "a # b" # c', "echo '#' x#y"], 't')).toEqual(['x=1', 'echo "a # b"', "echo '#' x#y"]);
+  });
+
+  test('lines are never joined; indentation goes unless kept', () => {
+    const script = ['f() {', '  local a=1', '', '  # note', '  echo "$a"', '}'];
+    expect(compactShell(script, 't')).toEqual(['f() {', 'local a=1', 'echo "$a"', '}']);
+    expect(compactShell(script, 't', true)).toEqual(['f() {', '  local a=1', '  echo "$a"', '}']);
   });
 });
 
@@ -196,37 +160,47 @@ describe.each(MAIN_SCRIPTS)('embedded %s', (file) => {
   const code = lines.slice(2, data);
   const defined = new Set(code.map((l) => /^([a-z_][a-z0-9_]*)\(\) \{$/.exec(l)?.[1]).filter((n): n is string => n !== undefined));
 
-  test('every shared function it calls is defined in it, and every function defined is called', () => {
+  test('every function it calls from the modules is defined in it, and every function defined is called', () => {
     const text = code.filter((l) => !/^[a-z_][a-z0-9_]*\(\) \{$/.test(l)).join('\n');
-    const called = new Set(text.match(/(?<![A-Za-z0-9_])_[a-z][a-z0-9_]*/g) ?? []);
+    const called = new Set(text.match(/(?<![A-Za-z0-9_])aemkeys_[a-z][a-z0-9_]*(?=[\s;)]|$)/gm) ?? []);
     expect(called.size).toBeGreaterThan(10);
-    expect([...called].filter((n) => !defined.has(n))).toEqual([]);
-    expect([...defined].filter((n) => !new RegExp(`(^|[^A-Za-z0-9_])${n}([^A-Za-z0-9_]|$)`, 'm').test(text))).toEqual([]);
+    // aemkeys_u_* and aemkeys_u8_* run in the worker (aemkeys_user_init ships them by prefix).
+    expect([...called].filter((n) => !defined.has(n) && !/^aemkeys_u8?_$/.test(n))).toEqual([]);
+    // Called by name, or by a name built at run time ("aemkeys_check_$check").
+    const prefixes = [...text.matchAll(/([A-Za-z_][A-Za-z0-9_]*)\$\{?[A-Za-z_]/g)].map((m) => m[1]);
+    expect([...defined].filter((n) => !new RegExp(`(^|[^A-Za-z0-9_])${n}([^A-Za-z0-9_]|$)`, 'm').test(text)
+      && !prefixes.some((p) => n.startsWith(p)))).toEqual([]);
   });
 
-  test('keeps the #! line, then a comment naming the script and how it was compacted; no other comment line, blank line or indentation', () => {
+  test('keeps the #! line, then a comment naming the script; no other comment line, blank line or indentation', () => {
     expect(lines[0]).toBe('#!/bin/bash');
     expect(lines[1]).toBe(embeddedHeader(file));
-    expect(lines[1]).toMatch(new RegExp(`^# ${file.replace('.', '\\.')} of cdk-aem-crypto-keys, compacted; `));
+    expect(lines[1]).toMatch(new RegExp(`^# ${file.replace('.', '\\.')} of cdk-aem-crypto-keys, `));
     expect(code.filter((l) => l.trim() === '' || l.trimStart().startsWith('#'))).toEqual([]);
     // Indentation stays only on a line continuing one that ends in a backslash without a space.
     expect(code.filter((l, i) => /^\s/.test(l) && !/[^ \t]\\$/.test(code[i - 1]))).toEqual([]);
   });
 
-  test('names: the aemkeys_/AEMKEYS_ prefixes become "_"', () => {
-    expect(code.join('\n')).not.toMatch(/aemkeys_|AEMKEYS_/);
-    expect(code).toContain(shortNames('aemkeys_fail() {'));
-    expect(shortNames('aemkeys_fail "$AEMKEYS_REPLY" @@aemkeys-x')).toBe('_fail "$_REPLY" @@aemkeys-x');
+  test('names and lines as in the sources: every embedded line is a line of a source, flush left', () => {
+    // A line with a trailing comment is embedded without it.
+    const sources = [...moduleSources(), ...fs.readFileSync(path.join(SCRIPTS, file), 'utf8').split('\n')].map((l) => l.trim());
+    const exact = new Set(sources);
+    expect(code.filter((l) => !exact.has(l) && !sources.some((s) => s.startsWith(`${l} `) && /^\s*#/.test(s.slice(l.length))))).toEqual([]);
+    expect(code.join('\n')).not.toMatch(/(^|[^A-Za-z0-9_])_[a-z]+\(\) \{/m);
+    expect(code).toContain('aemkeys_fail() {');
+  });
+
+  test(`no line over ${SCRIPT_LINE_MAX} characters`, () => {
+    expect(code.filter((l) => l.length > SCRIPT_LINE_MAX)).toEqual([]);
   });
 
   // bash prints a function as it parsed it (declare -f): equal output means equal code, whatever
   // the compactor dropped or joined.
-  test('bash parses every embedded function and constant exactly as in the sources (names aside)', () => {
+  test('bash parses every embedded function and constant exactly as in the sources', () => {
     const source = fs.readFileSync(path.join(SCRIPTS, file), 'utf8').replace(/\n$/, '').split('\n');
     expect(source.slice(-2)).toEqual([expect.stringMatching(/^aemkeys_[a-z]+_main "\$\{BASH_SOURCE\[0\]:-\$0\}"$/), 'exit $?']);
-    expect(code.slice(-2)).toEqual([shortNames(source[source.length - 2]), 'exit $?']);
-    const sourceDefs = [fs.readFileSync(path.join(SCRIPTS, 'aem-keys-common.sh'), 'utf8'),
-      ...source.slice(0, -2).filter((l) => !l.startsWith('. "${BASH_SOURCE[0]%/*}/aem-keys-common.sh"'))].join('\n');
+    expect(code.slice(-2)).toEqual([source[source.length - 2], 'exit $?']);
+    const sourceDefs = [...moduleSources(), ...source.slice(0, -2)].filter((l) => !l.startsWith('. "${BASH_SOURCE[0]%/*}/')).join('\n');
     const functions = [...defined];
     let inFunction = false;
     const constants = code.flatMap((l) => {
@@ -237,18 +211,16 @@ describe.each(MAIN_SCRIPTS)('embedded %s', (file) => {
     });
     expect(functions.length).toBeGreaterThan(10);
     expect(constants.length).toBeGreaterThan(5);
-    const original = (n: string) => (n.startsWith('_') ? (/^_[A-Z]/.test(n) ? 'AEMKEYS' : 'aemkeys') + n : n);
-    const show = (defs: string, names: (n: string) => string) =>
-      bash(`${defs}\ndeclare -f ${functions.map(names).join(' ')}; declare -p ${constants.map(names).join(' ')}`);
-    const embedded = show(code.slice(0, -2).join('\n'), (n) => n);
-    const fromSource = show(sourceDefs, original);
+    const show = (defs: string) => bash(`${defs}\ndeclare -f ${functions.join(' ')}; declare -p ${constants.join(' ')}`);
+    const embedded = show(code.slice(0, -2).join('\n'));
+    const fromSource = show(sourceDefs);
     expect(embedded.status).toBe(0);
     expect(fromSource.status).toBe(0);
-    expect(embedded.stdout).toBe(shortNames(fromSource.stdout));
+    expect(embedded.stdout).toBe(fromSource.stdout);
   });
 
   test('the source file keeps its comments; the embedded form is much smaller', () => {
-    const source = fs.readFileSync(path.join(SCRIPTS, file), 'utf8') + fs.readFileSync(path.join(SCRIPTS, 'aem-keys-common.sh'), 'utf8');
+    const source = [fs.readFileSync(path.join(SCRIPTS, file), 'utf8'), ...moduleSources()].join('\n');
     expect(source.split('\n').filter((l) => l.trimStart().startsWith('# ')).length).toBeGreaterThan(50);
     expect(Buffer.byteLength(lines.join('\n'))).toBeLessThan(0.8 * Buffer.byteLength(source));
   });

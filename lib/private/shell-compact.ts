@@ -1,8 +1,10 @@
 /**
- * The compact form of an on-instance script, as embedded into an SSM document: full-line comments,
- * blank lines and indentation removed, and of the shared functions only those the script calls
- * (directly or through other shared functions). The files in `scripts/` (beside this module) keep their comments;
- * only what travels in a document is compacted, and the tests run that compacted form.
+ * The embedded form of an on-instance script, as it travels in an SSM document: its comments and
+ * blank lines removed, and of the modules' functions only those the script calls (directly or
+ * through other functions). Nothing else changes: names, lines and their order stay as in the
+ * sources (`scripts/` beside this module), so what runs on an instance greps back to them.
+ * Leading whitespace is removed too when `indent` is false (the documents' size, see
+ * shell-script-document.ts).
  *
  * Lines inside a multi-line quoted string, a here-document body, or after a line continuation are
  * kept byte for byte, so compacting never changes what bash executes.
@@ -20,12 +22,10 @@ interface ScanState {
   continued: boolean;
   /** Where a comment starts on the line last scanned, or -1. */
   commentAt: number;
-  /** The line last scanned closed a parenthesis it did not open (a `case` pattern, or the end of a multi-line `(`). */
-  strayParen: boolean;
 }
 
 function freshState(): ScanState {
-  return { stack: [], depth: [0], heredocs: [], continued: false, commentAt: -1, strayParen: false };
+  return { stack: [], depth: [0], heredocs: [], continued: false, commentAt: -1 };
 }
 
 const WORD_START = /[\s;&|()]/;
@@ -38,7 +38,6 @@ function scanLine(line: string, state: ScanState): void {
   let i = 0;
   state.continued = false;
   state.commentAt = -1;
-  state.strayParen = false;
   while (i < line.length) {
     const c = line[i];
     const ctx = top();
@@ -74,7 +73,6 @@ function scanLine(line: string, state: ScanState): void {
     if (c === ')') {
       if (depth[depth.length - 1] > 0) depth[depth.length - 1]--;
       else if (ctx === '(') { stack.pop(); depth.pop(); }
-      else state.strayParen = true;
       i++;
       continue;
     }
@@ -96,11 +94,12 @@ function endsHeredoc(line: string, terminator: string): boolean {
 }
 
 /**
- * `lines` without full-line comments, blank lines and indentation, except where that could change
- * the script (inside strings and here-documents, after continuations). Throws when the lines end
- * inside a string or a here-document (`what` names the script in the error).
+ * `lines` without full-line comments, trailing comments, blank lines and trailing whitespace, and
+ * without indentation unless `indent`, except where that could change the script (inside strings
+ * and here-documents, after continuations). Throws when the lines end inside a string or a
+ * here-document (`what` names the script in the error).
  */
-export function compactShell(lines: readonly string[], what: string): string[] {
+export function compactShell(lines: readonly string[], what: string, indent = false): string[] {
   const out: string[] = [];
   const state = freshState();
   let heredoc: string | undefined;
@@ -111,7 +110,9 @@ export function compactShell(lines: readonly string[], what: string): string[] {
       if (endsHeredoc(line, heredoc)) heredoc = state.heredocs.shift();
       continue;
     }
-    const inString = state.stack.some((c) => c !== '(');
+    // Inside a quoted string (not in a `$(...)` within one, which is code again).
+    const innermost = state.stack[state.stack.length - 1];
+    const inString = innermost !== undefined && innermost !== '(';
     const continued = state.continued;
     scanLine(line, state);
     if (inString) {
@@ -119,12 +120,13 @@ export function compactShell(lines: readonly string[], what: string): string[] {
     } else if (continued) {
       // After "word \" the indentation only separates words: one space is as good. A blank or
       // comment line here ends the command, so it stays.
-      const code = line.trim();
-      out.push(/[ \t]\\$/.test(previous) && code !== '' && !code.startsWith('#') ? code : line);
+      const code = indent ? line.trimEnd() : line.trim();
+      out.push(/[ \t]\\$/.test(previous) && code.trim() !== '' && !code.trim().startsWith('#') ? code : line);
     } else {
       // A trailing comment goes too (the scanner found where it starts, outside any string).
-      const code = (state.commentAt >= 0 ? line.slice(0, state.commentAt) : line).trim();
-      if (code === '') continue;
+      const kept = state.commentAt >= 0 ? line.slice(0, state.commentAt) : line;
+      const code = indent ? kept.trimEnd() : kept.trim();
+      if (code.trim() === '') continue;
       out.push(code);
     }
     previous = line;
@@ -171,12 +173,23 @@ function dynamicPrefixes(text: string): string[] {
   return [...text.matchAll(/([A-Za-z_][A-Za-z0-9_]*)\$\{?[A-Za-z_]/g)].map((m) => m[1]);
 }
 
+/** A top-level line assigning a variable (`NAME=…` or `NAME+=…`): the name. */
+const ASSIGNMENT = /^([A-Za-z_][A-Za-z0-9_]*)\+?=/;
+
 /**
- * The compacted shared functions `common` that `script` needs: every top-level non-function line,
- * and each function the script (or a needed function) names, in the file's order.
+ * The compacted functions and constants of the modules `common` (each file's lines, in order)
+ * that `script` needs (`indent`: see `compactShell`): each function the script (or a needed function) names, and each top-level
+ * assignment of a variable named there (its other top-level lines always), in the modules' order.
  */
-export function usedFunctions(script: readonly string[], common: readonly string[], what: string): string[] {
-  const blocks = splitFunctions(common, what).map((b) => ({ ...b, code: compactShell(b.lines, `${what}: ${b.name ?? 'top level'}`) }));
+export function usedFunctions(
+  script: readonly string[], common: ReadonlyArray<{ file: string; lines: readonly string[] }>, indent = false,
+): string[] {
+  const blocks = common.flatMap(({ file, lines }) => splitFunctions(lines, file).flatMap((b) => {
+    const code = compactShell(b.lines, `${file}: ${b.name ?? 'top level'}`, indent);
+    if (b.name !== undefined) return [{ name: b.name, isFunction: true, code }];
+    // Top level: one block per line, named after the variable it assigns (if it does).
+    return code.map((l) => ({ name: ASSIGNMENT.exec(l)?.[1], isFunction: false, code: [l] }));
+  }));
   const needed = new Set<string>();
   const queue = [script.join('\n'), ...blocks.filter((b) => b.name === undefined).map((b) => b.code.join('\n'))];
   while (queue.length > 0) {
@@ -184,72 +197,11 @@ export function usedFunctions(script: readonly string[], common: readonly string
     const prefixes = dynamicPrefixes(text);
     for (const b of blocks) {
       if (b.name === undefined || needed.has(b.name)) continue;
-      if (mentions(text, b.name) || prefixes.some((p) => b.name!.startsWith(p))) {
+      if (mentions(text, b.name) || (b.isFunction && prefixes.some((p) => b.name!.startsWith(p)))) {
         needed.add(b.name);
-        queue.push(b.code.join('\n'));
+        queue.push(blocks.filter((o) => o.name === b.name).flatMap((o) => o.code).join('\n'));
       }
     }
   }
   return blocks.filter((b) => b.name === undefined || needed.has(b.name)).flatMap((b) => b.code);
-}
-
-/** A line ending in one of these words or operators continues on the next line: a space joins it. */
-const OPEN_END = /(^|[\s;&|])(then|do|else|!)$|(\{|&&|\|\||\|)$/;
-/** A line ending a compound command (or a `case` item): what follows starts a line (for the reader). */
-const CLOSER = /(^|[\s;])(fi|done|esac)$|;;$|(^|;)(fi|done|esac)(\s|$)/;
-/** A line ending in one of these words or characters takes no `;` after it. */
-const NO_SEMICOLON_END = /(^|[\s;&|])(if|elif|while|until|case|for|select|function|time|in)$|[(&;|\\]$/;
-/** A line starting with one of these words or characters cannot follow a `;`. */
-const CLOSED_START = /^((then|do|esac|in)(\s|$)|[})|&;])/;
-/** A line opening a compound command (or another branch of one) starts a line of its own (for the reader). */
-const COMPOUND_START = /^(if|for|while|until|case|select|elif|else)(\s|$)/;
-
-/**
- * `lines` (compacted, see `compactShell`) with the commands of a function body joined into lines
- * of at most `maxLength` characters, as one would write them by hand: after `then`, `do`, `else`,
- * `{`, `&&`, `||` or `|` by a space, between two complete commands by `;` (so `fi` and `done`
- * end the line of the command before them), both read by bash as the newline they replace (a
- * function body is parsed as a whole before it runs). An `if`, `elif`, `else`, `for`, `while`,
- * `until` or `case` starts a line, and so do `case` items, what follows `fi`, `done`, `esac` or
- * `;;`, and a function's first and last line. Only lines that start and end outside any string,
- * `$(...)`, parenthesis, here-document or continuation, and hold no comment, are joined.
- */
-export function joinShortLines(lines: readonly string[], maxLength: number): string[] {
-  const out: string[] = [];
-  const state = freshState();
-  let heredoc: string | undefined;
-  let inFunction = false;
-  let separator: string | undefined; // what joins the next line to the last of `out`, if it may be
-  for (const line of lines) {
-    if (heredoc !== undefined) {
-      out.push(line);
-      separator = undefined;
-      if (endsHeredoc(line, heredoc)) heredoc = state.heredocs.shift();
-      continue;
-    }
-    const clean = state.stack.length === 0 && state.depth[0] === 0 && !state.continued;
-    scanLine(line, state);
-    heredoc = state.heredocs.shift();
-    const header = FUNCTION_START.test(line);
-    // A line that starts and ends as plain code, holds no comment and is no function header or
-    // case pattern: only such a line may join the one before, or take the next one.
-    const plain = clean && heredoc === undefined && state.stack.length === 0 && state.depth[0] === 0
-      && !state.continued && state.commentAt < 0 && !header && !state.strayParen;
-    const last = out.length - 1;
-    const fits = separator !== undefined && out[last].length + separator.length + line.length <= maxLength;
-    if (inFunction && fits && plain && line !== '}' && !COMPOUND_START.test(line)
-      && !(separator === ';' && CLOSED_START.test(line))) {
-      out[last] += `${separator}${line}`;
-    } else {
-      out.push(line);
-    }
-    if (header && clean) inFunction = true;
-    else if (line === '}' && clean) inFunction = false;
-    separator = undefined;
-    if (inFunction && plain && !CLOSER.test(line)) {
-      if (OPEN_END.test(line)) separator = ' ';
-      else if (!NO_SEMICOLON_END.test(line)) separator = ';';
-    }
-  }
-  return out;
 }

@@ -5,12 +5,13 @@ import { Construct } from 'constructs';
 import { checkDocumentSize } from './document-size';
 import { HMAC_BYTES, MASTER_BYTES } from './key-set';
 import { PARAMETER_PATTERNS } from './parameter-patterns';
-import { compactShell, joinShortLines, usedFunctions } from './shell-compact';
+import { compactShell, usedFunctions } from './shell-compact';
 
 /**
  * What the three on-instance documents (installer, export, JCR migration) share: a shell script
- * from `scripts/` (beside this module) embedded at synth time into a Linux Command document, its parameters
- * carried in a data block that the script reads back and validates (never executes).
+ * from `scripts/` (beside this module) embedded at synth time into a Linux Command document, its
+ * parameters carried in a data block that the script reads back by name and validates (never
+ * executes).
  */
 
 /** One parameter of a shell-script Command document. SSM checks its pattern; the script checks the value again. */
@@ -56,22 +57,34 @@ function checkKeyBytes(name: string, value: number | undefined, fallback: number
 }
 
 /** The data block's first line; the script finds its parameters after it. */
-export const DATA_BLOCK_MARKER = '#@aem-crypto-keys-data 2';
+export const DATA_BLOCK_MARKER = '#@aem-crypto-keys-data 3';
+
+/** The longest line of a script, in `scripts/` and embedded (test/scripts.test.ts checks it). */
+export const SCRIPT_LINE_MAX = 150;
+
+/**
+ * Whether the embedded scripts keep the sources' indentation. They do not: it would add about
+ * 3.9 KB to the installer document (measured: 66.0 KB instead of 62.1 KB as synthesized, 68.9 KB
+ * with the longest parameter values, over the 65,536 bytes SSM accepts). Every line still reads as
+ * in its source, only flush left.
+ */
+const KEEP_INDENTATION = false;
 
 const SCRIPTS_DIR = path.join(__dirname, '..', 'scripts');
-const COMMON_FILE = 'aem-keys-common.sh';
-const COMMON_BEGIN = `# >>> ${COMMON_FILE}`;
-const COMMON_END = `# <<< ${COMMON_FILE}`;
+const MODULES_BEGIN = '# >>> modules';
+const MODULES_END = '# <<< modules';
+/** How a script sources a module in its `# >>> modules` block (comment lines may come between). */
+const SOURCE_LINE = /^\. "\$\{BASH_SOURCE\[0\]%\/\*\}\/([a-z0-9-]+\.sh)"$/;
 
 /**
  * The lines of an on-instance script as a document's `runCommand`: `scripts/<scriptFile>`
- * with the functions of `aem-keys-common.sh` it uses inlined between its `# >>> aem-keys-common.sh`
- * / `# <<< ...` markers, compacted (no comments, blank lines or indentation, see `compactShell`;
- * short commands joined, see `joinShortLines`; the `aemkeys_`/`AEMKEYS_` prefixes shortened to
- * `_`, see `shortNames`), its `#!` line followed by a comment naming it (`embeddedHeader`), then the
- * data block: one `#@={{ Name }}` line per parameter, in order (SSM substitutes the value there;
- * the script reads it back from its own file and never executes it), then each static section's
- * lines, then `#@end`.
+ * with the functions of the modules it sources (`aem-keys-common.sh` and the modules that one
+ * sources, see `modules`) it uses inlined in place of its `# >>> modules` / `# <<< modules`
+ * block, without comments and blank lines (see `compactShell`), names and lines as in the
+ * sources; its `#!` line followed by a comment naming it (`embeddedHeader`), then the data block:
+ * one `#@Name={{ Name }}` line per parameter, in order (SSM substitutes the value there; the
+ * script reads it back by name from its own file and never executes it), then each static
+ * section's lines, then `#@end`.
  *
  * Throws when the script holds `{{` outside the data block (SSM would substitute it).
  */
@@ -86,41 +99,57 @@ export function embedShellScript(scriptFile: string, parameterNames: readonly st
   return [...body, ...dataBlock(parameterNames, staticSections)];
 }
 
+/**
+ * `lines` split at its `# >>> modules` / `# <<< modules` block: the lines before and after it,
+ * and the files it sources (see `SOURCE_LINE`). Throws unless there is exactly one such block,
+ * holding only comments and such lines.
+ */
+function splitModulesBlock(file: string, lines: readonly string[]): { head: string[]; tail: string[]; sources: string[] } {
+  const begin = lines.indexOf(MODULES_BEGIN);
+  const end = lines.indexOf(MODULES_END);
+  if (begin < 0 || end < begin || lines.lastIndexOf(MODULES_BEGIN) !== begin) {
+    throw new Error(`${file}: missing the "${MODULES_BEGIN}" / "${MODULES_END}" markers`);
+  }
+  const sources = lines.slice(begin + 1, end).filter((l) => !l.startsWith('#')).map((l) => {
+    const m = SOURCE_LINE.exec(l);
+    if (!m) throw new Error(`${file}: a line of the modules block sources no module: ${l}`);
+    return m[1];
+  });
+  return { head: lines.slice(0, begin), tail: lines.slice(end + 1), sources };
+}
+
+/** The modules `file` sources, each followed by the modules it sources in turn; each once. */
+function modules(file: string, seen = new Set<string>()): Array<{ file: string; lines: string[] }> {
+  const out: Array<{ file: string; lines: string[] }> = [];
+  for (const source of splitModulesBlock(file, readScript(file)).sources) {
+    if (seen.has(source)) continue;
+    seen.add(source);
+    const lines = readScript(source);
+    if (!lines.includes(MODULES_BEGIN)) {
+      out.push({ file: source, lines });
+      continue;
+    }
+    const { head, tail } = splitModulesBlock(source, lines);
+    out.push({ file: source, lines: [...head, ...tail] }, ...modules(source, seen));
+  }
+  return out;
+}
+
 function inlineCommon(scriptFile: string): string[] {
   const lines = readScript(scriptFile);
-  const begin = lines.indexOf(COMMON_BEGIN);
-  const end = lines.indexOf(COMMON_END);
-  if (begin < 0 || end < begin) {
-    throw new Error(`${scriptFile}: missing the "${COMMON_BEGIN}" / "${COMMON_END}" markers`);
-  }
+  const { head: before, tail: after } = splitModulesBlock(scriptFile, lines);
   if (!lines[0].startsWith('#!') || !lines[1]?.startsWith(`# ${scriptFile}:`)) {
     throw new Error(`${scriptFile}: must start with a "#!" line and a "# ${scriptFile}: ..." comment`);
   }
-  const head = compactShell(lines.slice(2, begin), scriptFile);
-  const tail = compactShell(lines.slice(end + 1), scriptFile);
-  const common = usedFunctions([...head, ...tail], readScript(COMMON_FILE), COMMON_FILE);
-  const code = [...head, ...common, ...tail];
-  if (code.some((l) => /(^|[^A-Za-z0-9_])_[A-Za-z0-9]/.test(l))) {
-    throw new Error(`${scriptFile}: a name starts with one "_", the short prefix of the embedded form`);
-  }
-  return [lines[0], embeddedHeader(scriptFile), ...joinShortLines(code, JOINED_LINE_MAX).map(shortNames)];
+  const head = compactShell(before.slice(2), scriptFile, KEEP_INDENTATION);
+  const tail = compactShell(after, scriptFile, KEEP_INDENTATION);
+  const common = usedFunctions([...head, ...tail], modules(scriptFile), KEEP_INDENTATION);
+  return [lines[0], embeddedHeader(scriptFile), ...head, ...common, ...tail];
 }
 
-/** The longest line `joinShortLines` makes of short commands in the embedded scripts. */
-const JOINED_LINE_MAX = 200;
-
-/**
- * A script's line with the embedded form's short names: the `aemkeys_` and `AEMKEYS_` prefixes
- * of the scripts' functions and globals become `_` (`aemkeys_fail` is `_fail`, `AEMKEYS_REPLY`
- * is `_REPLY`; bash keeps functions and variables apart, and no other name starts with one `_`).
- */
-export function shortNames(line: string): string {
-  return line.replace(/\b(aemkeys|AEMKEYS)_/g, '_');
-}
-
-/** The embedded script's second line: where it comes from, and how to read it against the sources. */
+/** The embedded script's second line: where it comes from. */
 export function embeddedHeader(scriptFile: string): string {
-  return `# ${scriptFile} of cdk-aem-crypto-keys, compacted; _x is aemkeys_x or AEMKEYS_x.`;
+  return `# ${scriptFile} of cdk-aem-crypto-keys, without comments and unused functions`;
 }
 
 function readScript(file: string): string[] {
@@ -130,7 +159,8 @@ function readScript(file: string): string[] {
 function dataBlock(parameterNames: readonly string[], staticSections: Record<string, string[]>): string[] {
   const data = [DATA_BLOCK_MARKER];
   for (const name of parameterNames) {
-    data.push(`#@={{ ${name} }}`);
+    if (!/^[A-Z][A-Za-z0-9]{0,63}$/.test(name)) throw new Error(`bad parameter name ${name}`);
+    data.push(`#@${name}={{ ${name} }}`);
   }
   for (const [section, sectionLines] of Object.entries(staticSections)) {
     if (!/^[a-z][a-z0-9-]{0,40}$/.test(section)) throw new Error(`bad static section name ${section}`);

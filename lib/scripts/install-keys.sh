@@ -1,33 +1,22 @@
 #!/bin/bash
 # install-keys.sh: puts the AEM crypto keys (hmac, master), `storage` and the token handler
 # config in place on one instance. Run by the SSM Command document of lib/installer-document.ts,
-# which inlines aem-keys-common.sh between the markers below and appends the data block holding
-# the parameters after the final `exit` (bash never parses it). Docs: README, "Installer document".
-# Exit status: 0 success, 1 error (nothing changed when the input was bad), 3 Mode=verify found
-# a mismatch.
+# which inlines the modules' functions it uses between the markers below and appends the data
+# block holding the parameters after the final `exit` (bash never parses it). Docs:
+# docs/installer.md. Exit status: 0 success, 1 error (nothing changed when the input was bad),
+# 3 Mode=verify found a mismatch.
+#
+# The run, step by step (install_run): check the parameters; locate the crypto bundles; read the
+# secret's keys; compare them, `storage` and the token handler config with the instance's; in
+# Mode=verify report and stop; decide (OnKeyMismatch); back up, write and check what differs;
+# restart, refresh or start AEM only when needed.
 [ -z "$BASH_VERSION" ] && exec bash "$0" "$@"
-# >>> aem-keys-common.sh
+# >>> modules
+# shellcheck source-path=SCRIPTDIR source=aem-keys-common.sh
 . "${BASH_SOURCE[0]%/*}/aem-keys-common.sh"
-# <<< aem-keys-common.sh
+# <<< modules
 
-AEMKEYS_TOKEN_PID='com.day.crx.security.token.impl.impl.TokenAuthenticationHandler'
 AEMKEYS_REFRESH_TIMEOUT=300
-AEMKEYS_OTHERS_MAX=20     # other config files of the token PID one run handles (and prints)
-
-# aemkeys_file_state FILE WANT_SHA
-#   Reads FILE as AemUser. AEMKEYS_REPLY = absent|same|differs; AEMKEYS_OLD_SHA = the file's
-#   sha256 (or empty); AEMKEYS_PROBE_* as set by aemkeys_probe.
-aemkeys_file_state() {
-  aemkeys_sha256_file "$1"
-  AEMKEYS_OLD_SHA=$AEMKEYS_REPLY
-  if [[ -z $AEMKEYS_OLD_SHA ]]; then
-    AEMKEYS_REPLY=absent
-  elif [[ $AEMKEYS_OLD_SHA == "$2" ]]; then
-    AEMKEYS_REPLY=same
-  else
-    AEMKEYS_REPLY=differs
-  fi
-}
 
 # aemkeys_storage_label BASE64
 #   AEMKEYS_REPLY = the storage file's content (BASE64, as read by aemkeys_probe) when it is a
@@ -46,13 +35,12 @@ aemkeys_storage_label() {
 #   POSTs action=refresh for each bundle id to the Web Console on 127.0.0.1:PORT, then polls
 #   /system/console/bundles/ID.json until each is Active (at most AEMKEYS_REFRESH_TIMEOUT s).
 aemkeys_refresh_bundles() {
-  local port=$1 auth=$2 id deadline
+  local port=$1 auth=$2 id deadline but='the keys were written, but'
   shift 2
   for id in "$@"; do
     aemkeys_http POST "$port" "/system/console/bundles/$id" "$auth" 'action=refresh' \
-      || aemkeys_fail "the keys were written, but the Web Console on 127.0.0.1:$port did not answer the refresh of bundle $id"
-    [[ $AEMKEYS_HTTP_STATUS == [23]?? ]] \
-      || aemkeys_fail "the keys were written, but the Web Console refused the refresh of bundle $id: HTTP $AEMKEYS_HTTP_STATUS"
+      || aemkeys_fail "$but the Web Console on 127.0.0.1:$port did not answer the refresh of bundle $id"
+    [[ $AEMKEYS_HTTP_STATUS == [23]?? ]] || aemkeys_fail "$but the Web Console refused the refresh of bundle $id: HTTP $AEMKEYS_HTTP_STATUS"
   done
   deadline=$(( SECONDS + AEMKEYS_REFRESH_TIMEOUT ))
   for id in "$@"; do
@@ -61,103 +49,15 @@ aemkeys_refresh_bundles() {
         && [[ $AEMKEYS_HTTP_STATUS == 200 && $AEMKEYS_HTTP_BODY =~ \"state\"[[:space:]]*:[[:space:]]*\"Active\" ]]; then
         break
       fi
-      (( SECONDS < deadline )) \
-        || aemkeys_fail "the keys were written, but bundle $id was not Active within $AEMKEYS_REFRESH_TIMEOUT s after the refresh"
+      (( SECONDS < deadline )) || aemkeys_fail "$but bundle $id was not Active within $AEMKEYS_REFRESH_TIMEOUT s after the refresh"
       sleep 1
     done
   done
 }
 
-# aemkeys_token_others INSTALL_DIR PID KEEP
-#   AEMKEYS_OTHERS = other config files for PID (PID[-~]*.config|cfg|cfg.json|json|properties|xml)
-#   in INSTALL_DIR and its subfolders, but KEEP: listed as AemUser (aemkeys_u_configs, at most
-#   AEMKEYS_OTHERS_MAX + 1 of them), each name checked here; AEMKEYS_OTHERS_SHOW = the same names
-#   as they are printed (aemkeys_name). Fails on a non-regular file, a repeated name, or more than
-#   AEMKEYS_OTHERS_MAX files (what one run prints about planted names stays small).
-aemkeys_token_others() {
-  local dir=$1 pid=$2 keep=$3 kind hex rel f base show
-  local -A seen=()
-  AEMKEYS_OTHERS=() AEMKEYS_OTHERS_SHOW=()
-  aemkeys_user_out aemkeys_u_configs "$dir" "$pid" "$keep" "$AEMKEYS_OTHERS_MAX"
-  case $AEMKEYS_RC in
-    0) ;;
-    3) return 0 ;;
-    *) aemkeys_fail "cannot list $dir as $AEMKEYS_USER within $AEMKEYS_IO_TIMEOUT s" ;;
-  esac
-  while read -r kind hex; do
-    [[ -z $kind ]] && continue
-    [[ $kind == [fo] && $hex =~ ^([A-Za-z0-9._/-]|\\x[0-9a-f]{2})+$ ]] || aemkeys_fail "$dir: unexpected answer when listed as $AEMKEYS_USER"
-    printf -v rel '%b' "$hex"
-    [[ $rel =~ ^([^/]+/)?[^/]+$ && /$rel/ != */../* && /$rel/ != */./* ]] || aemkeys_fail "$dir: unexpected answer when listed as $AEMKEYS_USER"
-    f=$dir/$rel
-    base=${f##*/}
-    [[ $base == "$pid"* && ${base#"$pid"} =~ ^([-~][^/]*)?\.(config|cfg|cfg\.json|json|properties|xml)$ && $f != "$keep" ]] || continue
-    aemkeys_name "$f"
-    show=$AEMKEYS_REPLY
-    (( ${#AEMKEYS_OTHERS[@]} < AEMKEYS_OTHERS_MAX )) \
-      || aemkeys_fail "more than $AEMKEYS_OTHERS_MAX files in $dir and its subfolders configure $pid; remove them by hand: nothing changed"
-    [[ $kind == f ]] || aemkeys_fail "$show configures $pid too but is (in) a symlink or not a regular file; remove it by hand"
-    [[ -z ${seen[$base]:-} ]] || aemkeys_fail "$show and ${seen[$base]} both configure $pid; remove one by hand"
-    seen[$base]=$show
-    AEMKEYS_OTHERS+=("$f")
-    AEMKEYS_OTHERS_SHOW+=("$show")
-  done <<< "$AEMKEYS_OUT"
-  AEMKEYS_OUT=''
-}
-
-# aemkeys_token_effective PORT AUTH PID FILE
-#   AEMKEYS_REPLY = whether FILE is what AEM applies for PID (Web Console: configMgr/PID.json's
-#   token.encapsulated, and the OSGi installer's first "* PID:" artifact).
-aemkeys_token_effective() {
-  local port=$1 auth=$2 pid=$3 file=$4 value='' winner='' line body
-  local re='"token\.encapsulated"[[:space:]]*:[[:space:]]*\{[^}]*"value"[[:space:]]*:[[:space:]]*"?(true|false)'
-  if ! aemkeys_http GET "$port" "/system/console/configMgr/$pid.json" "$auth" || [[ $AEMKEYS_HTTP_STATUS != 200 ]]; then
-    AEMKEYS_REPLY="not checked (the Web Console on 127.0.0.1:$port answered ${AEMKEYS_HTTP_STATUS:-nothing})"
-    return 0
-  fi
-  body=$AEMKEYS_HTTP_BODY
-  [[ $body =~ $re ]] && value=${BASH_REMATCH[1]}
-  if aemkeys_http GET "$port" /system/console/status-osgi-installer.txt "$auth" && [[ $AEMKEYS_HTTP_STATUS == 200 ]]; then
-    while IFS= read -r line; do
-      line=${line%$'\r'}
-      if [[ $line == "* $pid: "*', '*', '* ]]; then
-        line=${line#*, }
-        winner=${line%, *}
-        break
-      fi
-    done <<< "$AEMKEYS_HTTP_BODY"
-  fi
-  # AEM's text, printed escaped (aemkeys_name); a URL-like "scheme:/path" keeps its one ':'.
-  local shown=${winner:0:300}
-  if [[ $shown =~ ^([a-z][a-z0-9]{0,63}):(/.*)$ ]]; then
-    aemkeys_name "${BASH_REMATCH[2]}"
-    shown=${BASH_REMATCH[1]}:$AEMKEYS_REPLY
-  else
-    aemkeys_name "$shown"
-    shown=$AEMKEYS_REPLY
-  fi
-  if [[ -n $winner && $winner != *":$file" ]]; then
-    AEMKEYS_REPLY="overridden by $shown (token.encapsulated=${value:-unset})"
-  elif [[ $value == true ]]; then
-    AEMKEYS_REPLY="effective (token.encapsulated=true${winner:+ from $shown})"
-  elif [[ -n $winner ]]; then
-    AEMKEYS_REPLY="not applied yet (token.encapsulated=${value:-unset}; the Sling installer has not applied $file)"
-  elif [[ $body != *'"bundle_location"'* ]]; then
-    AEMKEYS_REPLY="not applied (the running AEM has no configuration for the PID)"
-  else
-    AEMKEYS_REPLY="overridden by an unknown source (token.encapsulated=${value:-unset})"
-  fi
-}
-
 # Which secret installed the keys (issue 19): its ARN, never key material, in a root-only folder
 # outside the AEM tree (the AEM user can neither forge nor remove it), one file per QuickstartDir.
 AEMKEYS_RECORD_DIR=/var/lib/aem-crypto-keys
-
-# aemkeys_record_file QUICKSTART_DIR: AEMKEYS_REPLY = its record file (named by the path's sha256).
-aemkeys_record_file() {
-  aemkeys_sha256_text "$1"
-  AEMKEYS_REPLY=$AEMKEYS_RECORD_DIR/$AEMKEYS_REPLY
-}
 
 # aemkeys_record_read FILE: AEMKEYS_REPLY = the secret ARN recorded in FILE, or empty. Fails on a
 # record that is not a root-owned regular file in a root-owned folder holding one ARN.
@@ -191,312 +91,356 @@ aemkeys_same_secret() {
   [[ $2 =~ $AEMKEYS_ARN_RE && $a == "${BASH_REMATCH[1]} ${BASH_REMATCH[4]} ${BASH_REMATCH[5]}" ]]
 }
 
-aemkeys_install_main() {
-  local self=$1
-  set -o pipefail
-  umask 077
-  aemkeys_require_bash
-  aemkeys_load_data_block "$self" SecretId QuickstartDir AemUser EncapsulatedToken Mode OnKeyMismatch \
-    Restart ServiceName StartAfterInstall AdminSecretId AemPort FreshKeyMinutes HmacBytes MasterBytes LogGroupName
+# The installer's parameters, in the order of its data block, each with its check
+# (aemkeys_check_parameters; LogGroupName: aemkeys_logged).
+INSTALL_PARAMETERS=(
+  'SecretId secret_arn'
+  'QuickstartDir abs_path'
+  'AemUser user'
+  'EncapsulatedToken enum true false'
+  'Mode enum install verify'
+  'OnKeyMismatch enum replace fail replace-fresh'
+  'Restart enum none service bundles'
+  'ServiceName unit'
+  'StartAfterInstall enum true false'
+  'AdminSecretId secret_arn optional'
+  'AemPort uint 1 65535'
+  'FreshKeyMinutes uint 1 5256000'
+  'HmacBytes uint 1 4096'
+  'MasterBytes uint 1 4096'
+  'LogGroupName'
+)
 
-  # 1. Validate every parameter: nothing is touched yet.
-  local secret_id=$AEMKEYS_P_SecretId region qs user=$AEMKEYS_P_AemUser
-  local encapsulated=$AEMKEYS_P_EncapsulatedToken mode=$AEMKEYS_P_Mode on_mismatch=$AEMKEYS_P_OnKeyMismatch
-  local restart=$AEMKEYS_P_Restart service=$AEMKEYS_P_ServiceName start_after=$AEMKEYS_P_StartAfterInstall
-  local admin_id=$AEMKEYS_P_AdminSecretId admin_region port=$AEMKEYS_P_AemPort
-  aemkeys_check_secret_arn SecretId "$secret_id"
-  region=$AEMKEYS_REPLY
-  # LogGroupName (tag associations): the run happens in a subshell (BASH_SUBSHELL > 0 there),
-  # whose output is then sent to the group. The region is the SSM agent's (the association's).
-  if [[ -n $AEMKEYS_P_LogGroupName && $BASH_SUBSHELL == 0 ]]; then
-    aemkeys_logged "$AEMKEYS_P_LogGroupName" "${AWS_SSM_REGION_NAME:-$region}" aemkeys_install_main "$self"
+# aemkeys_install_main SCRIPT_FILE
+#   Reads the parameters; with LogGroupName, runs install_run with its output sent to that group
+#   (aemkeys_logged; the region is the SSM agent's, the association's), else runs it as it is.
+aemkeys_install_main() {
+  aemkeys_begin "$1" "${INSTALL_PARAMETERS[@]}"
+  aemkeys_check_secret_arn SecretId "${AEMKEYS_P[SecretId]}"
+  if [[ -n ${AEMKEYS_P[LogGroupName]} ]]; then
+    aemkeys_logged "${AEMKEYS_P[LogGroupName]}" "${AWS_SSM_REGION_NAME:-$AEMKEYS_REPLY}" install_run
     return
   fi
-  aemkeys_check_abs_path QuickstartDir "$AEMKEYS_P_QuickstartDir"
-  qs=$AEMKEYS_REPLY
-  aemkeys_check_enum EncapsulatedToken "$encapsulated" true false
-  aemkeys_check_enum Mode "$mode" install verify
-  aemkeys_check_enum OnKeyMismatch "$on_mismatch" replace fail replace-fresh
-  aemkeys_check_uint FreshKeyMinutes "$AEMKEYS_P_FreshKeyMinutes" 1 5256000
-  aemkeys_check_enum Restart "$restart" none service bundles
-  aemkeys_check_unit ServiceName "$service"
-  aemkeys_check_enum StartAfterInstall "$start_after" true false
-  aemkeys_check_secret_arn AdminSecretId "$admin_id" optional
-  admin_region=$AEMKEYS_REPLY
-  aemkeys_check_uint AemPort "$port" 1 65535
-  aemkeys_check_uint HmacBytes "$AEMKEYS_P_HmacBytes" 1 4096
-  aemkeys_check_uint MasterBytes "$AEMKEYS_P_MasterBytes" 1 4096
-  aemkeys_check_user AemUser "$user"
-  aemkeys_user_init "$user"
-  [[ $restart == bundles && -z $admin_id ]] && aemkeys_fail "Restart=bundles needs AdminSecretId (a secret holding an AEM admin's {\"username\",\"password\"})"
-  aemkeys_as_user aemkeys_u_isdir "$qs" </dev/null 2>/dev/null || aemkeys_fail "QuickstartDir $qs is not a directory $user can open"
-  local running=false
-  if [[ $mode == install ]]; then
-    if command -v systemctl >/dev/null 2>&1; then
-      systemctl is-active --quiet -- "$service" && running=true
-    elif [[ $restart != none || $start_after == true ]]; then
-      aemkeys_fail "systemctl not found: use Restart=none and StartAfterInstall=false on hosts without systemd"
-    fi
-  fi
-  # AEM told to read its keys from elsewhere would ignore the keys written here.
-  aemkeys_keys_path_override "$qs" "$service" \
-    && aemkeys_fail "AEM reads its keys from elsewhere: $AEMKEYS_REPLY; the keys in the bundle folder would be ignored (remove that setting, or put the keys there yourself)"
+  install_run
+}
 
-  # 2. Read, decode and check the keys: still nothing touched.
-  aemkeys_get_secret_string "$secret_id" "$region"
+# install_run: the installer's steps. Returns 0, or 3 when Mode=verify found a mismatch.
+install_run() {
+  install_check_parameters
+  install_locate
+  install_read_secret
+  install_compare
+  if [[ ${AEMKEYS_P[Mode]} == verify ]]; then
+    install_verify
+    return
+  fi
+  install_decide
+  install_prepare
+  install_write_keys
+  install_check_written
+  install_write_token
+  aemkeys_print_lines "${INSTALL_OUT[@]}"
+  install_restart
+}
+
+# install_check_parameters
+#   Checks every parameter (nothing is touched yet) and opens the tree as AemUser. Sets
+#   INSTALL_RUNNING (true when Mode=install and the service is active).
+install_check_parameters() {
+  aemkeys_check_parameters "${INSTALL_PARAMETERS[@]}"
+  [[ ${AEMKEYS_P[Restart]} == bundles && -z ${AEMKEYS_P[AdminSecretId]} ]] \
+    && aemkeys_fail "Restart=bundles needs AdminSecretId (a secret holding an AEM admin's {\"username\",\"password\"})"
+  aemkeys_open_tree "${AEMKEYS_P[QuickstartDir]}" "${AEMKEYS_P[AemUser]}"
+  INSTALL_RUNNING=false
+  [[ ${AEMKEYS_P[Mode]} == install ]] || return 0
+  if command -v systemctl >/dev/null 2>&1; then
+    systemctl is-active --quiet -- "${AEMKEYS_P[ServiceName]}" && INSTALL_RUNNING=true
+  elif [[ ${AEMKEYS_P[Restart]} != none || ${AEMKEYS_P[StartAfterInstall]} == true ]]; then
+    aemkeys_fail "systemctl not found: use Restart=none and StartAfterInstall=false on hosts without systemd"
+  fi
+  return 0
+}
+
+# install_locate
+#   The crypto bundles (aemkeys_locate_crypto_bundles) and the files this script manages:
+#   INSTALL_FILE[hmac|master|storage|token], in INSTALL_KEYDIR, INSTALL_STOREDIR and
+#   INSTALL_TOKEN_DIR. Starts INSTALL_OUT, the summary's lines.
+install_locate() {
+  local qs=${AEMKEYS_P[QuickstartDir]}
+  aemkeys_locate_crypto_bundles "$qs" "${AEMKEYS_P[ServiceName]}" \
+    'the keys in the bundle folder would be ignored (remove that setting, or put the keys there yourself)'
+  INSTALL_KEYDIR=$AEMKEYS_FILE_DIR/data INSTALL_STOREDIR=$AEMKEYS_CRYPTO_DIR/data INSTALL_TOKEN_DIR=$qs/install
+  declare -gA INSTALL_FILE=([hmac]=$INSTALL_KEYDIR/hmac [master]=$INSTALL_KEYDIR/master [storage]=$INSTALL_STOREDIR/storage
+    [token]=$INSTALL_TOKEN_DIR/$AEMKEYS_TOKEN_PID.config)
+  INSTALL_OUT=("bundles: com.adobe.granite.crypto.file=${AEMKEYS_FILE_DIR##*/} com.adobe.granite.crypto=${AEMKEYS_CRYPTO_DIR##*/}")
+}
+
+# install_read_secret
+#   Reads, decodes and checks the keys (aemkeys_secret_key: AEMKEYS_KEY, AEMKEYS_SHA).
+install_read_secret() {
+  aemkeys_get_secret_string "${AEMKEYS_P[SecretId]}" "${AEMKEYS_REGION[SecretId]}"
   if ! aemkeys_json_object "$AEMKEYS_SECRET"; then
     AEMKEYS_SECRET=''
-    aemkeys_fail "the secret $secret_id is not a JSON object"
+    aemkeys_fail "the secret ${AEMKEYS_P[SecretId]} is not a JSON object"
   fi
   AEMKEYS_SECRET=''
-  aemkeys_secret_key hmac "$AEMKEYS_P_HmacBytes"
-  aemkeys_secret_key master "$AEMKEYS_P_MasterBytes"
+  aemkeys_secret_key hmac "${AEMKEYS_P[HmacBytes]}"
+  aemkeys_secret_key master "${AEMKEYS_P[MasterBytes]}"
   AEMKEYS_JSON=()
+}
 
-  # 3. Find the bundle folders through bundle.info (exact symbolic name; the active one wins).
-  local file_dir file_id crypto_dir crypto_id
-  aemkeys_felix_dir "$qs"
-  aemkeys_scan_bundles "$AEMKEYS_REPLY"
-  aemkeys_find_bundle com.adobe.granite.crypto.file
-  file_dir=$AEMKEYS_BUNDLE_DIR file_id=$AEMKEYS_BUNDLE_ID
-  aemkeys_find_bundle com.adobe.granite.crypto
-  crypto_dir=$AEMKEYS_BUNDLE_DIR crypto_id=$AEMKEYS_BUNDLE_ID
-  local keydir="$file_dir/data" storedir="$crypto_dir/data"
-  local storage_file="$storedir/storage" token_dir="$qs/install"
-  local token_file="$token_dir/$AEMKEYS_TOKEN_PID.config"
+# install_state NAME WANT_SHA MODE
+#   Compares INSTALL_FILE[NAME] (read as AemUser: aemkeys_sha256_file, aemkeys_probe) with WANT_SHA:
+#   INSTALL_ST[NAME] = absent|same|differs, INSTALL_OLDFP[NAME] its fingerprint, INSTALL_MTIME[NAME]
+#   its time, and INSTALL_FIX[NAME] its owner and mode when the content is right but they are not
+#   AemUser's and MODE (rewriting the same bytes fixes them).
+install_state() {
+  local sha
+  aemkeys_sha256_file "${INSTALL_FILE[$1]}"
+  sha=$AEMKEYS_REPLY
+  INSTALL_ST[$1]=differs
+  [[ -z $sha ]] && INSTALL_ST[$1]=absent
+  [[ $sha == "$2" ]] && INSTALL_ST[$1]=same
+  INSTALL_OLDFP[$1]=${sha:0:12}
+  INSTALL_MTIME[$1]=$AEMKEYS_PROBE_MTIME
+  [[ ${INSTALL_ST[$1]} == same && $AEMKEYS_PROBE_OM != "${AEMKEYS_P[AemUser]} $3" ]] && INSTALL_FIX[$1]=$AEMKEYS_PROBE_OM
+  return 0
+}
 
-  # 4. Compare.
-  # Every file is read as AemUser; a wrong owner or mode is fixed by rewriting the same bytes.
-  local k sha fp f i
-  local -A st=() oldfp=() fix=() mtime=()
-  for k in hmac master; do
-    sha="AEMKEYS_SHA_$k"
-    aemkeys_file_state "$keydir/$k" "${!sha}"
-    st[$k]=$AEMKEYS_REPLY
-    oldfp[$k]=${AEMKEYS_OLD_SHA:0:12}
-    mtime[$k]=$AEMKEYS_PROBE_MTIME
-    [[ $AEMKEYS_REPLY == same && $AEMKEYS_PROBE_OM != "$user 600" ]] && fix[$k]=$AEMKEYS_PROBE_OM
-  done
+# install_compare
+#   install_state of hmac, master, storage and (EncapsulatedToken=true) the token handler config
+#   (INSTALL_TOKEN_TEXT, from the document), with the other files configuring its PID
+#   (aemkeys_token_others: AEMKEYS_OTHERS, AEMKEYS_OTHERS_SHOW); INSTALL_ST[token] = unmanaged
+#   otherwise. INSTALL_OLDFP[storage] = what a differing storage says. Then which secret installed the
+#   instance's keys: INSTALL_RECORD (the record file, named by QuickstartDir's sha256),
+#   INSTALL_RECORD_WAS (the ARN it holds, or empty) and INSTALL_RECORDED (that ARN when it names
+#   another secret).
+install_compare() {
+  declare -gA INSTALL_ST=([token]=unmanaged) INSTALL_OLDFP=() INSTALL_FIX=() INSTALL_MTIME=()
+  install_state hmac "${AEMKEYS_SHA[hmac]}" 600
+  install_state master "${AEMKEYS_SHA[master]}" 600
   aemkeys_sha256_text Bundle
-  aemkeys_file_state "$storage_file" "$AEMKEYS_REPLY"
-  st[storage]=$AEMKEYS_REPLY
-  [[ $AEMKEYS_REPLY == same && $AEMKEYS_PROBE_OM != "$user 600" ]] && fix[storage]=$AEMKEYS_PROBE_OM
-  local storage_was=''
-  if [[ ${st[storage]} == differs ]]; then
+  install_state storage "$AEMKEYS_REPLY" 600
+  if [[ ${INSTALL_ST[storage]} == differs ]]; then
     aemkeys_storage_label "$AEMKEYS_PROBE_B64"
-    storage_was=$AEMKEYS_REPLY
+    INSTALL_OLDFP[storage]=$AEMKEYS_REPLY
   fi
-  AEMKEYS_PROBE_B64=''
-  local token_text=''
-  st[token]=unmanaged
-  if [[ $encapsulated == true ]]; then
-    aemkeys_static token-config
-    token_text=$AEMKEYS_REPLY
-    [[ -n $token_text ]] || aemkeys_fail "the document carries no token handler config"
-    aemkeys_sha256_text "$token_text"
-    aemkeys_file_state "$token_file" "$AEMKEYS_REPLY"
-    st[token]=$AEMKEYS_REPLY
-    [[ $AEMKEYS_REPLY == same && $AEMKEYS_PROBE_OM != "$user 644" ]] && fix[token]=$AEMKEYS_PROBE_OM
-    aemkeys_token_others "$token_dir" "$AEMKEYS_TOKEN_PID" "$token_file"
+  AEMKEYS_PROBE_B64='' INSTALL_TOKEN_TEXT='' AEMKEYS_OTHERS=() AEMKEYS_OTHERS_SHOW=()
+  if [[ ${AEMKEYS_P[EncapsulatedToken]} == true ]]; then
+    INSTALL_TOKEN_TEXT=${AEMKEYS_STATIC[token-config]:-}
+    [[ -n $INSTALL_TOKEN_TEXT ]] || aemkeys_fail "the document carries no token handler config"
+    aemkeys_sha256_text "$INSTALL_TOKEN_TEXT"
+    install_state token "$AEMKEYS_REPLY" 644
+    aemkeys_token_others "$INSTALL_TOKEN_DIR" "$AEMKEYS_TOKEN_PID" "${INSTALL_FILE[token]}"
   fi
-  local -a token_others=("${AEMKEYS_OTHERS[@]}") others_shown=("${AEMKEYS_OTHERS_SHOW[@]}")
+  aemkeys_sha256_text "${AEMKEYS_P[QuickstartDir]}"
+  INSTALL_RECORD=$AEMKEYS_RECORD_DIR/$AEMKEYS_REPLY
+  aemkeys_record_read "$INSTALL_RECORD"
+  INSTALL_RECORD_WAS=$AEMKEYS_REPLY INSTALL_RECORDED=$AEMKEYS_REPLY
+  aemkeys_same_secret "$INSTALL_RECORDED" "${AEMKEYS_P[SecretId]}" && INSTALL_RECORDED=''
+  [[ -n $INSTALL_RECORDED ]] && INSTALL_OUT+=("key set: the instance's keys were installed from $INSTALL_RECORDED")
+  return 0
+}
 
-  local -a out=()
-  out+=("bundles: com.adobe.granite.crypto.file=${file_dir##*/} com.adobe.granite.crypto=${crypto_dir##*/}")
-
-  local record recorded record_was
-  aemkeys_record_file "$qs"
-  record=$AEMKEYS_REPLY
-  aemkeys_record_read "$record"
-  recorded=$AEMKEYS_REPLY record_was=$AEMKEYS_REPLY
-  aemkeys_same_secret "$recorded" "$secret_id" && recorded=''
-  [[ -n $recorded ]] && out+=("key set: the instance's keys were installed from $recorded")
-
-  if [[ $mode == verify ]]; then
-    local ok=true
-    for k in hmac master; do
-      sha="AEMKEYS_SHA_$k"
-      fp=${!sha:0:12}
-      case ${st[$k]} in
-        same) out+=("$k: $fp ok") ;;
-        differs) out+=("$k: $fp differs (instance has ${oldfp[$k]})"); ok=false ;;
-        absent) out+=("$k: $fp missing on the instance"); ok=false ;;
-      esac
-    done
-    case ${st[storage]} in
-      same) out+=("storage: Bundle ok") ;;
-      differs) out+=("storage: differs (instance has $storage_was)"); ok=false ;;
-      absent) out+=("storage: missing on the instance"); ok=false ;;
+# install_verify
+#   Mode=verify: prints what the instance has (nothing changes). Returns 0 when the keys and
+#   storage are the secret's, else 3.
+install_verify() {
+  local ok=true k fp f
+  local -A token=([same]=ok [differs]=differs [absent]=missing [unmanaged]='not managed (EncapsulatedToken=false)')
+  for k in hmac master storage; do
+    fp="${AEMKEYS_SHA[$k]:0:12} "
+    [[ $k == storage ]] && fp=''
+    case ${INSTALL_ST[$k]} in
+      same) INSTALL_OUT+=("$k: ${fp:-Bundle }ok") ;;
+      differs) INSTALL_OUT+=("$k: ${fp}differs (instance has ${INSTALL_OLDFP[$k]})"); ok=false ;;
+      absent) INSTALL_OUT+=("$k: ${fp}missing on the instance"); ok=false ;;
     esac
-    case ${st[token]} in
-      same) out+=("token config: ok") ;;
-      differs) out+=("token config: differs") ;;
-      absent) out+=("token config: missing") ;;
-      unmanaged) out+=("token config: not managed (EncapsulatedToken=false)") ;;
-    esac
-    for f in "${others_shown[@]}"; do
-      out+=("token config: $f also configures the PID (install mode backs it up and removes it)")
-    done
-    if [[ $encapsulated == true && -z $admin_id ]]; then
-      out+=("token in AEM: not checked (no AdminSecretId)")
-    elif [[ $encapsulated == true ]]; then
-      aemkeys_admin_auth "$admin_id" "$admin_region"
-      aemkeys_token_effective "$port" "$AEMKEYS_REPLY" "$AEMKEYS_TOKEN_PID" "$token_file"
-      out+=("token in AEM: $AEMKEYS_REPLY")
-    fi
-    aemkeys_print_lines "${out[@]}"
-    if [[ $ok == true ]]; then
-      aemkeys_log "result: verified (the instance has the secret's keys; Mode=verify changed nothing)"
-      return 0
-    fi
-    aemkeys_log "result: mismatch (Mode=verify changed nothing)"
-    return 3
+  done
+  INSTALL_OUT+=("token config: ${token[${INSTALL_ST[token]}]}")
+  for f in "${AEMKEYS_OTHERS_SHOW[@]}"; do
+    INSTALL_OUT+=("token config: $f also configures the PID (install mode backs it up and removes it)")
+  done
+  if [[ ${AEMKEYS_P[EncapsulatedToken]} == true && -z ${AEMKEYS_P[AdminSecretId]} ]]; then
+    INSTALL_OUT+=("token in AEM: not checked (no AdminSecretId)")
+  elif [[ ${AEMKEYS_P[EncapsulatedToken]} == true ]]; then
+    aemkeys_admin_auth "${AEMKEYS_P[AdminSecretId]}" "${AEMKEYS_REGION[AdminSecretId]}"
+    aemkeys_token_effective "${AEMKEYS_P[AemPort]}" "$AEMKEYS_REPLY" "$AEMKEYS_TOKEN_PID" "${INSTALL_FILE[token]}"
+    INSTALL_OUT+=("token in AEM: $AEMKEYS_REPLY")
   fi
+  aemkeys_print_lines "${INSTALL_OUT[@]}"
+  if [[ $ok == true ]]; then
+    aemkeys_log "result: verified (the instance has the secret's keys; Mode=verify changed nothing)"
+    return 0
+  fi
+  aemkeys_log "result: mismatch (Mode=verify changed nothing)"
+  return 3
+}
 
-  # OnKeyMismatch matters only when a key on the instance differs from the secret's. With fail,
-  # other keys are refused before anything is touched.
-  local other="the instance has other keys (hmac ${oldfp[hmac]:-missing}, master ${oldfp[master]:-missing})"
-  [[ ${st[hmac]} == differs || ${st[master]} == differs ]] || on_mismatch=none
-  # Keys another key set installed are never replaced silently (two stacks tagging the same instances).
-  [[ -n $recorded && $on_mismatch != none ]] \
-    && aemkeys_fail "$other, installed from secret $recorded, not from $secret_id: nothing changed. To replace them deliberately, remove $record first"
+# install_decide
+#   Applies OnKeyMismatch when a key on the instance differs from the secret's (fail: refused
+#   before anything is touched; keys another key set installed are never replaced silently;
+#   replace-fresh: only AEM's own first-start keys). Sets INSTALL_FRESH_NOTE, INSTALL_KEY_CHANGE
+#   (true when a key file or storage changes) and INSTALL_AUTH (Restart=bundles credentials, read
+#   before anything is touched).
+install_decide() {
+  local on_mismatch=${AEMKEYS_P[OnKeyMismatch]} other
+  other="the instance has other keys (hmac ${INSTALL_OLDFP[hmac]:-missing}, master ${INSTALL_OLDFP[master]:-missing})"
+  [[ ${INSTALL_ST[hmac]} == differs || ${INSTALL_ST[master]} == differs ]] || on_mismatch=none
+  [[ -n $INSTALL_RECORDED && $on_mismatch != none ]] \
+    && aemkeys_fail "$other, installed from secret $INSTALL_RECORDED, not from ${AEMKEYS_P[SecretId]}: nothing changed." \
+      "To replace them deliberately, remove $INSTALL_RECORD first"
   [[ $on_mismatch == fail ]] && aemkeys_fail "$other and OnKeyMismatch=fail: nothing changed"
-  # OnKeyMismatch=replace-fresh: only AEM's own first-start keys (every key file on the instance
-  # modified less than FreshKeyMinutes ago) are replaced; older keys may protect encrypted data.
-  local fresh_note=''
-  if [[ $on_mismatch == replace-fresh ]]; then
-    local now age=0
-    now=$(date +%s) || aemkeys_fail "date failed"
-    for k in hmac master; do
-      [[ ${st[$k]} != absent ]] && (( now - mtime[$k] > age )) && age=$(( now - mtime[$k] ))
-    done
-    (( age >= AEMKEYS_P_FreshKeyMinutes * 60 )) && aemkeys_fail "$other, last changed $(( age / 60 )) minutes ago: not AEM's first-start keys (OnKeyMismatch=replace-fresh, FreshKeyMinutes=$AEMKEYS_P_FreshKeyMinutes), they may protect this instance's encrypted data; nothing changed. To replace them after a backup, run with OnKeyMismatch=replace (construct option onKeyMismatch: OnKeyMismatch.REPLACE)"
-    fresh_note="keys: the replaced keys were $(( age / 60 )) minutes old, AEM's first-start keys (OnKeyMismatch=replace-fresh, FreshKeyMinutes=$AEMKEYS_P_FreshKeyMinutes)"
-  fi
-  local key_change=false
-  [[ ${st[hmac]} != same || ${st[master]} != same || ${st[storage]} != same ]] && key_change=true
-
-  # Credentials for Restart=bundles are read before anything is touched.
-  local auth=''
-  if [[ $key_change == true && $running == true && $restart == bundles ]]; then
-    aemkeys_admin_auth "$admin_id" "$admin_region"
-    auth=$AEMKEYS_REPLY
+  INSTALL_FRESH_NOTE=''
+  [[ $on_mismatch == replace-fresh ]] && install_check_fresh "$other"
+  INSTALL_KEY_CHANGE=false
+  [[ ${INSTALL_ST[hmac]} != same || ${INSTALL_ST[master]} != same || ${INSTALL_ST[storage]} != same ]] && INSTALL_KEY_CHANGE=true
+  INSTALL_AUTH=''
+  if [[ $INSTALL_KEY_CHANGE == true && $INSTALL_RUNNING == true && ${AEMKEYS_P[Restart]} == bundles ]]; then
+    aemkeys_admin_auth "${AEMKEYS_P[AdminSecretId]}" "${AEMKEYS_REGION[AdminSecretId]}"
+    INSTALL_AUTH=$AEMKEYS_REPLY
     AEMKEYS_REPLY=''
   fi
+}
 
-  # 5. Every folder written must be one AemUser can write (checked as that user); then clean up
-  # after an interrupted run, back up what is replaced, write atomically.
-  local -a dirs=("$keydir" "$storedir" "$qs/crypto-key-backups")
-  [[ ${st[token]} == absent || ${st[token]} == differs || -n ${fix[token]:-} ]] && dirs+=("$token_dir")
-  for f in "${token_others[@]}"; do dirs+=("${f%/*}"); done
+# install_check_fresh OTHER_KEYS
+#   OnKeyMismatch=replace-fresh: fails unless every key file on the instance was modified less
+#   than FreshKeyMinutes ago (older keys may protect encrypted data); sets INSTALL_FRESH_NOTE.
+install_check_fresh() {
+  local now age=0 k minutes=${AEMKEYS_P[FreshKeyMinutes]}
+  printf -v now '%(%s)T' -1
+  for k in hmac master; do
+    [[ ${INSTALL_ST[$k]} != absent ]] && (( now - INSTALL_MTIME[$k] > age )) && age=$(( now - INSTALL_MTIME[$k] ))
+  done
+  (( age >= minutes * 60 )) && aemkeys_fail "$1, last changed $(( age / 60 )) minutes ago: not AEM's first-start keys" \
+    "(OnKeyMismatch=replace-fresh, FreshKeyMinutes=$minutes), they may protect encrypted data: nothing changed." \
+    "To replace them after a backup, run with OnKeyMismatch=replace (construct option onKeyMismatch: OnKeyMismatch.REPLACE)"
+  INSTALL_FRESH_NOTE="keys: the replaced keys were $(( age / 60 )) minutes old, AEM's first-start keys"
+  INSTALL_FRESH_NOTE+=" (OnKeyMismatch=replace-fresh, FreshKeyMinutes=$minutes)"
+}
+
+# install_prepare
+#   Every folder written must be one AemUser can write (checked as that user); then cleans up
+#   after an interrupted run (INSTALL_CLEANED = how many leftovers) and backs up what is replaced
+#   (INSTALL_OUT gets the backup folder).
+install_prepare() {
+  local f qs=${AEMKEYS_P[QuickstartDir]}
+  local -a dirs=("$INSTALL_KEYDIR" "$INSTALL_STOREDIR" "$qs/crypto-key-backups") to_backup=()
+  [[ ${INSTALL_ST[token]} == absent || ${INSTALL_ST[token]} == differs || -n ${INSTALL_FIX[token]:-} ]] && dirs+=("$INSTALL_TOKEN_DIR")
+  for f in "${AEMKEYS_OTHERS[@]}"; do dirs+=("${f%/*}"); done
   aemkeys_check_writable "${dirs[@]}"
-  local cleaned
-  aemkeys_clean_stale_tmp "$qs/crypto-key-backups" "$keydir" "$storedir" "$token_dir"
-  cleaned=$AEMKEYS_REPLY
-
-  local -a to_backup=()
-  [[ ${st[hmac]} == differs ]] && to_backup+=("$keydir/hmac")
-  [[ ${st[master]} == differs ]] && to_backup+=("$keydir/master")
-  [[ ${st[storage]} == differs ]] && to_backup+=("$storage_file")
-  (( ${#token_others[@]} > 0 )) && to_backup+=("${token_others[@]}")
-  local backup=''
+  aemkeys_clean_stale_tmp "$qs/crypto-key-backups" "$INSTALL_KEYDIR" "$INSTALL_STOREDIR" "$INSTALL_TOKEN_DIR"
+  INSTALL_CLEANED=$AEMKEYS_REPLY
+  for f in hmac master storage; do
+    [[ ${INSTALL_ST[$f]} == differs ]] && to_backup+=("${INSTALL_FILE[$f]}")
+  done
+  to_backup+=("${AEMKEYS_OTHERS[@]}")
+  INSTALL_BACKUP=''
   if (( ${#to_backup[@]} > 0 )); then
     aemkeys_backup "$qs" "${to_backup[@]}"
-    backup=$AEMKEYS_REPLY
+    INSTALL_BACKUP=$AEMKEYS_REPLY
   fi
+}
 
-  aemkeys_ensure_dir "$keydir" 0700
-  aemkeys_ensure_dir "$storedir" 0700
-  local changed=false
-  for k in hmac master; do
-    sha="AEMKEYS_SHA_$k"
-    fp=${!sha:0:12}
-    if [[ ${st[$k]} != same || -n ${fix[$k]:-} ]]; then
-      local key="AEMKEYS_KEY_$k"
-      aemkeys_write_atomic "$keydir/$k" 0600 base64 "${!key}"
-      changed=true
-    fi
-    case ${st[$k]} in
-      same) out+=("$k: $fp unchanged${fix[$k]:+ (owner/mode fixed, was ${fix[$k]})}") ;;
-      absent) out+=("$k: $fp written") ;;
-      differs) out+=("$k: $fp replaced (was ${oldfp[$k]})") ;;
+# install_write NAME MODE KIND DATA
+#   Writes INSTALL_FILE[NAME] with MODE (aemkeys_write_atomic, KIND base64 or text) when its content
+#   differs from the secret's or its owner or mode does; INSTALL_CHANGED = true then.
+install_write() {
+  [[ ${INSTALL_ST[$1]} != same || -n ${INSTALL_FIX[$1]:-} ]] || return 0
+  aemkeys_write_atomic "${INSTALL_FILE[$1]}" "$2" "$3" "$4"
+  INSTALL_CHANGED=true
+}
+
+# install_write_keys
+#   Writes hmac, master and storage where needed (install_write), atomically; adds their lines to
+#   INSTALL_OUT.
+install_write_keys() {
+  local k fp fix
+  INSTALL_CHANGED=false
+  aemkeys_ensure_dir "$INSTALL_KEYDIR" 0700
+  aemkeys_ensure_dir "$INSTALL_STOREDIR" 0700
+  install_write hmac 0600 base64 "${AEMKEYS_KEY[hmac]}"
+  install_write master 0600 base64 "${AEMKEYS_KEY[master]}"
+  install_write storage 0600 text Bundle
+  for k in hmac master storage; do
+    fix=${INSTALL_FIX[$k]:-} fp=${AEMKEYS_SHA[$k]:0:12}
+    [[ $k == storage ]] && fp=Bundle
+    case ${INSTALL_ST[$k]} in
+      same) INSTALL_OUT+=("$k: $fp unchanged${fix:+ (owner/mode fixed, was $fix)}") ;;
+      absent) INSTALL_OUT+=("$k: $fp written") ;;
+      differs) INSTALL_OUT+=("$k: $fp replaced (was ${INSTALL_OLDFP[$k]})") ;;
     esac
   done
-  if [[ ${st[storage]} != same || -n ${fix[storage]:-} ]]; then
-    aemkeys_write_atomic "$storage_file" 0600 text Bundle
-    changed=true
+  [[ -n $INSTALL_BACKUP ]] && INSTALL_OUT+=("backup: $INSTALL_BACKUP")
+  [[ -n $INSTALL_FRESH_NOTE ]] && INSTALL_OUT+=("$INSTALL_FRESH_NOTE")
+  return 0
+}
+
+# install_check_written
+#   Verifies what landed on disk, then records which secret installed the keys.
+install_check_written() {
+  aemkeys_key_files_hold "$INSTALL_KEYDIR" "${AEMKEYS_SHA[hmac]}" "${AEMKEYS_SHA[master]}" \
+    || aemkeys_fail "$INSTALL_KEYDIR/$AEMKEYS_REPLY does not hold the secret's $AEMKEYS_REPLY after writing"
+  aemkeys_storage_is_bundle "${INSTALL_FILE[storage]}" || aemkeys_fail "${INSTALL_FILE[storage]} does not hold Bundle after writing"
+  [[ $INSTALL_RECORD_WAS == "${AEMKEYS_P[SecretId]}" ]] || aemkeys_record_write "$INSTALL_RECORD" "${AEMKEYS_P[SecretId]}"
+}
+
+# install_write_token
+#   The token handler config (applied by the Sling installer; no restart needed for it): written
+#   when it differs; the other files configuring its PID removed (backed up by install_prepare).
+install_write_token() {
+  local i fix=${INSTALL_FIX[token]:-} file=${INSTALL_FILE[token]}
+  local -A said=([unmanaged]='not managed (EncapsulatedToken=false)' [absent]="written $file" [differs]="replaced $file"
+    [same]="unchanged $file${fix:+ (owner/mode fixed, was $fix)}")
+  if [[ ${INSTALL_ST[token]} != unmanaged ]]; then
+    [[ ${INSTALL_ST[token]} == same ]] || aemkeys_ensure_dir "$INSTALL_TOKEN_DIR" 0755
+    install_write token 0644 text "$INSTALL_TOKEN_TEXT"
   fi
-  case ${st[storage]} in
-    same) out+=("storage: Bundle unchanged${fix[storage]:+ (owner/mode fixed, was ${fix[storage]})}") ;;
-    absent) out+=("storage: Bundle written") ;;
-    differs) out+=("storage: Bundle replaced (was $storage_was)") ;;
-  esac
-  [[ -n $backup ]] && out+=("backup: $backup")
-  [[ -n $fresh_note ]] && out+=("$fresh_note")
-
-  # 6. Verify what landed on disk.
-  aemkeys_key_files_hold "$keydir" AEMKEYS_SHA_ \
-    || aemkeys_fail "$keydir/$AEMKEYS_REPLY does not hold the secret's $AEMKEYS_REPLY after writing"
-  aemkeys_storage_is_bundle "$storage_file" || aemkeys_fail "$storage_file does not hold Bundle after writing"
-  [[ $record_was == "$secret_id" ]] || aemkeys_record_write "$record" "$secret_id"
-
-  # Token handler config (applied by the Sling installer; no restart needed for it).
-  case ${st[token]} in
-    unmanaged) out+=("token config: not managed (EncapsulatedToken=false)") ;;
-    same)
-      if [[ -n ${fix[token]:-} ]]; then
-        aemkeys_write_atomic "$token_file" 0644 text "$token_text"
-        changed=true
-      fi
-      out+=("token config: unchanged $token_file${fix[token]:+ (owner/mode fixed, was ${fix[token]})}")
-      ;;
-    *)
-      aemkeys_ensure_dir "$token_dir" 0755
-      aemkeys_write_atomic "$token_file" 0644 text "$token_text"
-      changed=true
-      if [[ ${st[token]} == absent ]]; then out+=("token config: written $token_file"); else out+=("token config: replaced $token_file"); fi
-      ;;
-  esac
-  for i in "${!token_others[@]}"; do
-    f=${token_others[i]}
-    aemkeys_as_user rm -f -- "$f" </dev/null 2>/dev/null || aemkeys_fail "cannot remove ${others_shown[i]} as $user"
-    out+=("token config: removed ${others_shown[i]} (it configured the PID too; backed up)")
-    changed=true
+  INSTALL_OUT+=("token config: ${said[${INSTALL_ST[token]}]}")
+  for i in "${!AEMKEYS_OTHERS[@]}"; do
+    aemkeys_user_out rm -f -- "${AEMKEYS_OTHERS[i]}"
+    [[ $AEMKEYS_RC == 0 ]] || aemkeys_fail "cannot remove ${AEMKEYS_OTHERS_SHOW[i]} as ${AEMKEYS_P[AemUser]}"
+    INSTALL_OUT+=("token config: removed ${AEMKEYS_OTHERS_SHOW[i]} (it configured the PID too; backed up)")
+    INSTALL_CHANGED=true
   done
-  (( cleaned > 0 )) && out+=("cleanup: removed $cleaned leftover(s) of an interrupted run")
-  aemkeys_print_lines "${out[@]}"
+  (( INSTALL_CLEANED > 0 )) && INSTALL_OUT+=("cleanup: removed $INSTALL_CLEANED leftover(s) of an interrupted run")
+  return 0
+}
 
-  # 7. Restart, refresh or start only when needed.
-  if [[ $key_change != true ]]; then
+# install_restart
+#   Restarts, refreshes or starts AEM only when needed, then prints the result.
+install_restart() {
+  local service=${AEMKEYS_P[ServiceName]} but='the keys were written, but'
+  if [[ $INSTALL_KEY_CHANGE != true ]]; then
     aemkeys_log "restart: not needed (no key file changed)"
-  elif [[ $running != true ]]; then
+  elif [[ $INSTALL_RUNNING != true ]]; then
     aemkeys_log "restart: not needed (AEM is not running)"
   else
-    case $restart in
+    case ${AEMKEYS_P[Restart]} in
       none) aemkeys_log "restart: none (Restart=none: the running AEM keeps the old keys until it restarts)" ;;
       service)
-        systemctl restart -- "$service" || aemkeys_fail "the keys were written, but systemctl restart $service failed"
+        systemctl restart -- "$service" || aemkeys_fail "$but systemctl restart $service failed"
         aemkeys_log "restart: service $service restarted"
         ;;
       bundles)
-        aemkeys_refresh_bundles "$port" "$auth" "$file_id" "$crypto_id"
-        auth=''
-        aemkeys_log "restart: bundles $file_id (com.adobe.granite.crypto.file) and $crypto_id (com.adobe.granite.crypto) refreshed and active"
+        aemkeys_refresh_bundles "${AEMKEYS_P[AemPort]}" "$INSTALL_AUTH" "$AEMKEYS_FILE_ID" "$AEMKEYS_CRYPTO_ID"
+        INSTALL_AUTH=''
+        aemkeys_log "restart: bundles $AEMKEYS_FILE_ID (com.adobe.granite.crypto.file) and $AEMKEYS_CRYPTO_ID" \
+          "(com.adobe.granite.crypto) refreshed and active"
         ;;
     esac
-    changed=true
+    INSTALL_CHANGED=true
   fi
-  if [[ $start_after == true && $running != true ]]; then
-    systemctl start -- "$service" || aemkeys_fail "the keys were written, but systemctl start $service failed"
+  if [[ ${AEMKEYS_P[StartAfterInstall]} == true && $INSTALL_RUNNING != true ]]; then
+    systemctl start -- "$service" || aemkeys_fail "$but systemctl start $service failed"
     aemkeys_log "start: service $service started (StartAfterInstall=true)"
-    changed=true
+    INSTALL_CHANGED=true
   fi
-  if [[ $changed == true ]]; then
+  if [[ $INSTALL_CHANGED == true ]]; then
     aemkeys_log "result: changed"
   else
     aemkeys_log "result: unchanged (nothing to do)"
   fi
-  return 0
 }
 
 aemkeys_install_main "${BASH_SOURCE[0]:-$0}"

@@ -1,8 +1,8 @@
 #!/bin/bash
 # migrate-jcr-keys.sh: moves AEM's crypto keys out of the JCR (/etc/key) into the file system
 # (Adobe KB KA-23909). Run by the SSM Command document of lib/migration-document.ts, which
-# inlines aem-keys-common.sh between the markers below and appends the parameter data block after
-# the final `exit`. Needs bash, coreutils, systemctl and the AWS CLI only; HTTP goes to AEM on
+# inlines the modules' functions it uses between the markers below and appends the parameter data
+# block after the final `exit`. Needs bash, coreutils, systemctl and the AWS CLI only; HTTP goes to AEM on
 # 127.0.0.1 through bash's /dev/tcp.
 #
 # Order (any failure before step 8 leaves /etc/key untouched):
@@ -19,14 +19,10 @@
 #   8 delete the two properties (one Sling POST: hmac@Delete, master@Delete) and check both are gone
 # Exit status: 0 success (also: nothing to migrate), 1 error.
 [ -z "$BASH_VERSION" ] && exec bash "$0" "$@"
-# >>> aem-keys-common.sh
+# >>> modules
+# shellcheck source-path=SCRIPTDIR source=aem-keys-common.sh
 . "${BASH_SOURCE[0]%/*}/aem-keys-common.sh"
-# <<< aem-keys-common.sh
-
-# migrate_fail MESSAGE...: fails, saying /etc/key was not touched.
-migrate_fail() {
-  aemkeys_fail "$* (/etc/key left untouched)"
-}
+# <<< modules
 
 # migrate_get_file PORT AUTH PATH MAX_BYTES
 #   GET (aemkeys_http_open, 60 s in all) of a binary: MIGRATE_B64 = base64 of at most MAX_BYTES
@@ -36,13 +32,13 @@ migrate_fail() {
 #   is too slow or too large (also: a Content-Length above MAX_BYTES, however few bytes follow),
 #   or the body is shorter than its Content-Length.
 migrate_get_file() {
-  local max=$4 length=-1 seen=0 want left
+  local max=$4 length=-1 head_bytes=0 want left
   MIGRATE_STATUS='' MIGRATE_B64=''
   aemkeys_http_open GET "$1" "$3" "$2" 60 || return 1
   MIGRATE_STATUS=$AEMKEYS_HTTP_STATUS
   while aemkeys_http_line && [[ -n $AEMKEYS_HTTP_LINE ]]; do
-    (( seen += ${#AEMKEYS_HTTP_LINE} + 2 ))
-    (( seen <= 65536 )) || { exec {AEMKEYS_HTTP_FD}>&-; return 1; }
+    (( head_bytes += ${#AEMKEYS_HTTP_LINE} + 2 ))
+    (( head_bytes <= 65536 )) || { exec {AEMKEYS_HTTP_FD}>&-; return 1; }
     if [[ ${AEMKEYS_HTTP_LINE,,} =~ ^content-length:[[:space:]]*([0-9]{1,12})[[:space:]]*$ ]]; then length=${BASH_REMATCH[1]}; fi
   done
   (( length <= max )) || { exec {AEMKEYS_HTTP_FD}>&-; return 1; }
@@ -61,16 +57,16 @@ migrate_fetch_key() {
   local port=$1 name=$2 size=$3
   MIGRATE_FETCHED=''
   migrate_get_file "$port" "$MIGRATE_AUTH" "/etc/key/$name" "$size" \
-    || migrate_fail "cannot read /etc/key/$name from AEM on 127.0.0.1:$port"
+    || aemkeys_fail "cannot read /etc/key/$name from AEM on 127.0.0.1:$port"
   case $MIGRATE_STATUS in
     200) ;;
     404) MIGRATE_B64=''; return 0 ;;
-    401|403) migrate_fail "AEM refused the admin credentials for /etc/key/$name (HTTP $MIGRATE_STATUS)" ;;
-    *) migrate_fail "GET /etc/key/$name answered HTTP $MIGRATE_STATUS" ;;
+    401|403) aemkeys_fail "AEM refused the admin credentials for /etc/key/$name (HTTP $MIGRATE_STATUS)" ;;
+    *) aemkeys_fail "GET /etc/key/$name answered HTTP $MIGRATE_STATUS" ;;
   esac
   aemkeys_b64_len "$MIGRATE_B64"
-  (( AEMKEYS_REPLY <= size )) || migrate_fail "/etc/key/$name is larger than $size bytes (parameter ${name^}Bytes)"
-  (( AEMKEYS_REPLY == size )) || migrate_fail "/etc/key/$name is $AEMKEYS_REPLY bytes, expected $size (parameter ${name^}Bytes)"
+  (( AEMKEYS_REPLY <= size )) || aemkeys_fail "/etc/key/$name is larger than $size bytes (parameter ${name^}Bytes)"
+  (( AEMKEYS_REPLY == size )) || aemkeys_fail "/etc/key/$name is $AEMKEYS_REPLY bytes, expected $size (parameter ${name^}Bytes)"
   MIGRATE_FETCHED=$MIGRATE_B64 MIGRATE_B64=''
 }
 
@@ -81,7 +77,7 @@ migrate_fetch_key() {
 migrate_install() {
   local service=$1 qs=$2 file_dir=$3 crypto_dir=$4 f
   local -a existing=()
-  systemctl is-active --quiet -- "$service" || migrate_fail "service $service is not active"
+  systemctl is-active --quiet -- "$service" || aemkeys_fail "service $service is not active"
   for f in "$file_dir/hmac" "$file_dir/master" "$crypto_dir/storage"; do
     aemkeys_probe "$f"
     [[ $AEMKEYS_PROBE == file ]] && existing+=("$f")
@@ -94,12 +90,12 @@ migrate_install() {
   # The keys travel to the shared atomic writer as base64 in shell variables (never argv).
   # From here on, whatever happens, AEM is started again on the way out (a no-op if it runs).
   trap 'systemctl start -- "$MIGRATE_SERVICE" || true' EXIT
-  systemctl stop -- "$service" || migrate_fail "cannot stop $service"
+  systemctl stop -- "$service" || aemkeys_fail "cannot stop $service"
   aemkeys_write_atomic "$file_dir/hmac" 0600 base64 "$5"
   aemkeys_write_atomic "$file_dir/master" 0600 base64 "$6"
   aemkeys_write_atomic "$crypto_dir/storage" 0600 text Bundle
   trap - EXIT
-  systemctl start -- "$service" || migrate_fail "cannot start $service"
+  systemctl start -- "$service" || aemkeys_fail "cannot start $service"
   aemkeys_log "installed hmac, master and storage=Bundle; restarted $service"
 }
 
@@ -115,23 +111,23 @@ migrate_bundle_active() {
 migrate_wait_healthy() {
   local port=$1 timeout=$2 deadline=$(( SECONDS + $2 ))
   until migrate_bundle_active "$port" com.adobe.granite.crypto.file && migrate_bundle_active "$port" com.adobe.granite.crypto; do
-    (( SECONDS < deadline )) || migrate_fail "AEM did not come back with both crypto bundles active within ${timeout}s"
+    (( SECONDS < deadline )) || aemkeys_fail "AEM did not come back with both crypto bundles active within ${timeout}s"
     sleep $(( timeout < 10 ? 1 : 5 ))
   done
 }
 
 # migrate_verify PORT FILE_DIR CRYPTO_DIR: the files, storage and what AEM serves from /etc/key agree.
 migrate_verify() {
-  local port=$1 file_dir=$2 crypto_dir=$3 name want
-  aemkeys_key_files_hold "$file_dir" MIGRATE_SUM_ || migrate_fail "$AEMKEYS_REPLY on disk changed after the restart"
-  aemkeys_storage_is_bundle "$crypto_dir/storage" || migrate_fail "storage is no longer Bundle after the restart"
+  local port=$1 file_dir=$2 crypto_dir=$3 name
+  aemkeys_key_files_hold "$file_dir" "${MIGRATE_SUM[hmac]}" "${MIGRATE_SUM[master]}" \
+    || aemkeys_fail "$AEMKEYS_REPLY on disk changed after the restart"
+  aemkeys_storage_is_bundle "$crypto_dir/storage" || aemkeys_fail "storage is no longer Bundle after the restart"
   for name in hmac master; do
-    want=MIGRATE_SUM_$name
     migrate_get_file "$port" "$MIGRATE_AUTH" "/etc/key/$name" "$AEMKEYS_READ_MAX" && [[ $MIGRATE_STATUS == 200 ]] \
-      || migrate_fail "cannot read /etc/key/$name again after the restart (HTTP ${MIGRATE_STATUS:-none})"
+      || aemkeys_fail "cannot read /etc/key/$name again after the restart (HTTP ${MIGRATE_STATUS:-none})"
     aemkeys_sha256_b64 "$MIGRATE_B64"
     MIGRATE_B64=''
-    [[ $AEMKEYS_REPLY == "${!want}" ]] || migrate_fail "/etc/key/$name served after the restart differs from the file"
+    [[ $AEMKEYS_REPLY == "${MIGRATE_SUM[$name]}" ]] || aemkeys_fail "/etc/key/$name served after the restart differs from the file"
   done
 }
 
@@ -148,84 +144,90 @@ migrate_delete_properties() {
   done
 }
 
-aemkeys_migrate_main() {
-  local self=$1
-  set -o pipefail
-  umask 077
-  aemkeys_require_bash
-  aemkeys_load_data_block "$self" QuickstartDir AemUser ServiceName AdminSecretId AemPort HealthTimeoutSeconds HmacBytes MasterBytes
+# The migration's parameters, in the order of its data block, each with its check.
+MIGRATE_PARAMETERS=(
+  'QuickstartDir abs_path'
+  'AemUser user'
+  'ServiceName unit'
+  'AdminSecretId secret_arn'
+  'AemPort uint 1 65535'
+  'HealthTimeoutSeconds uint 1 3000'
+  'HmacBytes uint 1 4096'
+  'MasterBytes uint 1 4096'
+)
 
-  # 1. Parameters and credentials.
-  local qs user=$AEMKEYS_P_AemUser port=$AEMKEYS_P_AemPort admin_region
-  aemkeys_check_abs_path QuickstartDir "$AEMKEYS_P_QuickstartDir"
-  qs=$AEMKEYS_REPLY
-  aemkeys_check_unit ServiceName "$AEMKEYS_P_ServiceName"
-  MIGRATE_SERVICE=$AEMKEYS_P_ServiceName
-  aemkeys_check_secret_arn AdminSecretId "$AEMKEYS_P_AdminSecretId"
-  admin_region=$AEMKEYS_REPLY
-  aemkeys_check_uint AemPort "$port" 1 65535
-  aemkeys_check_uint HealthTimeoutSeconds "$AEMKEYS_P_HealthTimeoutSeconds" 1 3000
-  aemkeys_check_uint HmacBytes "$AEMKEYS_P_HmacBytes" 1 4096
-  aemkeys_check_uint MasterBytes "$AEMKEYS_P_MasterBytes" 1 4096
-  aemkeys_check_user AemUser "$user"
-  aemkeys_user_init "$user"
-  aemkeys_as_user aemkeys_u_isdir "$qs" </dev/null 2>/dev/null || migrate_fail "QuickstartDir $qs is not a directory $user can open"
-  command -v systemctl >/dev/null 2>&1 || migrate_fail "systemctl is not on the PATH"
-  aemkeys_admin_auth "$AEMKEYS_P_AdminSecretId" "$admin_region"
+# aemkeys_migrate_main SCRIPT_FILE: the migration's steps (see the top of this file). Until the
+# last step, every failure says that /etc/key was left untouched (AEMKEYS_FAIL_NOTE).
+aemkeys_migrate_main() {
+  aemkeys_begin "$1" "${MIGRATE_PARAMETERS[@]}"
+  AEMKEYS_FAIL_NOTE=' (/etc/key left untouched)'
+  migrate_check_parameters
+  aemkeys_locate_crypto_bundles "${AEMKEYS_P[QuickstartDir]}" "$MIGRATE_SERVICE" 'the keys in the bundle folder are not the ones AEM uses'
+  MIGRATE_FILE_DIR=$AEMKEYS_FILE_DIR/data MIGRATE_CRYPTO_DIR=$AEMKEYS_CRYPTO_DIR/data
+  migrate_read_jcr || return 0
+  migrate_install_if_needed
+  migrate_wait_healthy "${AEMKEYS_P[AemPort]}" "${AEMKEYS_P[HealthTimeoutSeconds]}"
+  migrate_verify "${AEMKEYS_P[AemPort]}" "$MIGRATE_FILE_DIR" "$MIGRATE_CRYPTO_DIR"
+  aemkeys_log "verified: files, /etc/key and the running AEM agree: $MIGRATE_FPS"
+  # Only now remove the properties from /etc/key.
+  MIGRATE_JCR=() AEMKEYS_FAIL_NOTE=''
+  migrate_delete_properties "${AEMKEYS_P[AemPort]}"
+  aemkeys_log "result: migrated (removed hmac and master from /etc/key)"
+}
+
+# migrate_check_parameters
+#   Step 1: checks every parameter, opens the tree as AemUser and reads the admin credentials
+#   (MIGRATE_AUTH). MIGRATE_SERVICE = the AEM service.
+migrate_check_parameters() {
+  aemkeys_check_parameters "${MIGRATE_PARAMETERS[@]}"
+  MIGRATE_SERVICE=${AEMKEYS_P[ServiceName]}
+  aemkeys_open_tree "${AEMKEYS_P[QuickstartDir]}" "${AEMKEYS_P[AemUser]}"
+  command -v systemctl >/dev/null 2>&1 || aemkeys_fail "systemctl is not on the PATH"
+  aemkeys_admin_auth "${AEMKEYS_P[AdminSecretId]}" "${AEMKEYS_REGION[AdminSecretId]}"
   MIGRATE_AUTH=$AEMKEYS_REPLY
   AEMKEYS_REPLY=''
+}
 
-  # 2. Locate the bundles.
-  local file_dir crypto_dir
-  if aemkeys_keys_path_override "$qs" "$MIGRATE_SERVICE"; then
-    migrate_fail "AEM reads its keys from elsewhere: $AEMKEYS_REPLY; the keys in the bundle folder are not the ones AEM uses"
-  fi
-  aemkeys_felix_dir "$qs"
-  aemkeys_scan_bundles "$AEMKEYS_REPLY"
-  aemkeys_find_bundle com.adobe.granite.crypto.file
-  file_dir=$AEMKEYS_BUNDLE_DIR/data
-  aemkeys_find_bundle com.adobe.granite.crypto
-  crypto_dir=$AEMKEYS_BUNDLE_DIR/data
-
-  # 3. Read the keys from the JCR (into shell variables, as base64; never into a file as root).
-  aemkeys_ensure_dir "$file_dir" 0700
-  aemkeys_ensure_dir "$crypto_dir" 0700
-  aemkeys_clean_stale_tmp "$qs/crypto-key-backups" "$file_dir" "$crypto_dir"
-  local jcr_hmac jcr_master
-  migrate_fetch_key "$port" hmac "$AEMKEYS_P_HmacBytes"
-  jcr_hmac=$MIGRATE_FETCHED
-  migrate_fetch_key "$port" master "$AEMKEYS_P_MasterBytes"
-  jcr_master=$MIGRATE_FETCHED
-  if [[ -z $jcr_hmac && -z $jcr_master ]]; then
-    aemkeys_log "result: unchanged (/etc/key holds no hmac or master property: nothing to migrate)"
+# migrate_install_if_needed
+#   Step 4: installs the keys from the JCR (migrate_install, with a restart) unless the key files
+#   already hold them and storage is Bundle.
+migrate_install_if_needed() {
+  if aemkeys_key_files_hold "$MIGRATE_FILE_DIR" "${MIGRATE_SUM[hmac]}" "${MIGRATE_SUM[master]}" \
+    && aemkeys_storage_is_bundle "$MIGRATE_CRYPTO_DIR/storage"; then
+    aemkeys_log "the key files already hold these keys and storage is Bundle: no restart"
     return 0
   fi
-  [[ -n $jcr_hmac ]] || migrate_fail "/etc/key has master but no hmac"
-  [[ -n $jcr_master ]] || migrate_fail "/etc/key has hmac but no master"
-  aemkeys_sha256_b64 "$jcr_hmac"
-  MIGRATE_SUM_hmac=$AEMKEYS_REPLY
-  aemkeys_sha256_b64 "$jcr_master"
-  MIGRATE_SUM_master=$AEMKEYS_REPLY
-  local fps="hmac ${MIGRATE_SUM_hmac:0:12} master ${MIGRATE_SUM_master:0:12}"
-  aemkeys_log "read from /etc/key: $fps"
+  migrate_install "$MIGRATE_SERVICE" "${AEMKEYS_P[QuickstartDir]}" "$MIGRATE_FILE_DIR" "$MIGRATE_CRYPTO_DIR" \
+    "${MIGRATE_JCR[hmac]}" "${MIGRATE_JCR[master]}"
+}
 
-  # 4. Install the files (restart only when something differs).
-  if aemkeys_key_files_hold "$file_dir" MIGRATE_SUM_ && aemkeys_storage_is_bundle "$crypto_dir/storage"; then
-    aemkeys_log "the key files already hold these keys and storage is Bundle: no restart"
-  else
-    migrate_install "$MIGRATE_SERVICE" "$qs" "$file_dir" "$crypto_dir" "$jcr_hmac" "$jcr_master"
+# migrate_read_jcr
+#   Steps 2-3: cleans up after an interrupted run, then reads both keys from the JCR into
+#   MIGRATE_JCR[hmac|master] (base64, in shell variables only; never into a file as root), their
+#   sha256 into MIGRATE_SUM and fingerprints into MIGRATE_FPS. Returns 1 (after the result line)
+#   when /etc/key holds neither.
+migrate_read_jcr() {
+  local port=${AEMKEYS_P[AemPort]} k
+  aemkeys_ensure_dir "$MIGRATE_FILE_DIR" 0700
+  aemkeys_ensure_dir "$MIGRATE_CRYPTO_DIR" 0700
+  aemkeys_clean_stale_tmp "${AEMKEYS_P[QuickstartDir]}/crypto-key-backups" "$MIGRATE_FILE_DIR" "$MIGRATE_CRYPTO_DIR"
+  declare -gA MIGRATE_JCR=() MIGRATE_SUM=()
+  migrate_fetch_key "$port" hmac "${AEMKEYS_P[HmacBytes]}"
+  MIGRATE_JCR[hmac]=$MIGRATE_FETCHED
+  migrate_fetch_key "$port" master "${AEMKEYS_P[MasterBytes]}"
+  MIGRATE_JCR[master]=$MIGRATE_FETCHED
+  if [[ -z ${MIGRATE_JCR[hmac]} && -z ${MIGRATE_JCR[master]} ]]; then
+    aemkeys_log "result: unchanged (/etc/key holds no hmac or master property: nothing to migrate)"
+    return 1
   fi
-
-  # 5-7. Wait until healthy, verify, report.
-  migrate_wait_healthy "$port" "$AEMKEYS_P_HealthTimeoutSeconds"
-  migrate_verify "$port" "$file_dir" "$crypto_dir"
-  aemkeys_log "verified: files, /etc/key and the running AEM agree: $fps"
-
-  # 8. Only now remove the properties from /etc/key.
-  jcr_hmac='' jcr_master=''
-  migrate_delete_properties "$port"
-  aemkeys_log "result: migrated (removed hmac and master from /etc/key)"
-  return 0
+  [[ -n ${MIGRATE_JCR[hmac]} ]] || aemkeys_fail "/etc/key has master but no hmac"
+  [[ -n ${MIGRATE_JCR[master]} ]] || aemkeys_fail "/etc/key has hmac but no master"
+  for k in hmac master; do
+    aemkeys_sha256_b64 "${MIGRATE_JCR[$k]}"
+    MIGRATE_SUM[$k]=$AEMKEYS_REPLY
+  done
+  MIGRATE_FPS="hmac ${MIGRATE_SUM[hmac]:0:12} master ${MIGRATE_SUM[master]:0:12}"
+  aemkeys_log "read from /etc/key: $MIGRATE_FPS"
 }
 
 aemkeys_migrate_main "${BASH_SOURCE[0]:-$0}"

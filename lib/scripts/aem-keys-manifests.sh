@@ -1,0 +1,207 @@
+# aem-keys-manifests.sh: bundle symbolic names from the jars' manifests, when the locations do not
+# name a bundle. Part of the on-instance scripts (see aem-keys-common.sh): functions only. The
+# jars are opened only by aemkeys_u_manifests, the AEM user's step in the worker.
+
+AEMKEYS_MANIFEST_MAX=1048576       # bytes of one inflated manifest
+AEMKEYS_MANIFEST_BATCH=8388608     # bytes inflated in one gzip step
+
+# aemkeys_manifest_names
+#   AEMKEYS_B_MNAME[i] = Bundle-SymbolicName in bundle i's newest version<N>.<M>/bundle.jar, or
+#   empty; once per scan. The jars are opened, parsed and inflated by the AEM user's step
+#   (aemkeys_u_manifests, within its time limit and memory): root reads one bounded answer, a
+#   line "INDEX NAME" per bundle at most, and believes a NAME only as a symbolic name.
+# shellcheck disable=SC2034 # AEMKEYS_B_MNAME: this function's reply, read by aemkeys_find_bundle
+aemkeys_manifest_names() {
+  local i n=${#AEMKEYS_B_DIR[@]} k name
+  [[ ${AEMKEYS_B_MREAD:-} == "$n" ]] && return 0
+  AEMKEYS_B_MNAME=()
+  AEMKEYS_B_MREAD=$n
+  for i in "${!AEMKEYS_B_DIR[@]}"; do AEMKEYS_B_MNAME[i]=''; done
+  (( n > 0 )) || return 0
+  aemkeys_user_out aemkeys_u_manifests "${AEMKEYS_B_DIR[@]}"
+  [[ $AEMKEYS_RC == 0 ]] || { AEMKEYS_OUT=''; return 0; }
+  while read -r k name; do
+    [[ $k =~ ^(0|[1-9][0-9]{0,5})$ && $name =~ ^[A-Za-z0-9_.-]{1,255}$ ]] && (( k < n )) && AEMKEYS_B_MNAME[k]=$name
+  done <<< "$AEMKEYS_OUT"
+  AEMKEYS_OUT=''
+}
+
+# aemkeys_u_manifests DIR... (as AemUser)
+#   For the k-th bundle folder DIR (from 0) whose newest version<N>.<M>/bundle.jar names itself,
+#   prints "k Bundle-SymbolicName". In batches: zip end record (no comment), the manifest's
+#   directory entry (first 256 bytes of the directory, else 64 KiB), local header; gzip inflates
+#   each manifest with a trailer of the directory's CRC-32 and size (stored: one stored block), so
+#   each is checked, and never more than the sizes the directories declare (AEMKEYS_MANIFEST_MAX
+#   each, AEMKEYS_MANIFEST_BATCH in one step) reach this shell. Runs in the worker only, whose
+#   stderr is /dev/null for every request (aemkeys_w_serve): no 2>/dev/null needed here.
+aemkeys_u_manifests() {
+  local i j x n e k p q w f best bn bm cdoff cdsize method csize usize lho sum
+  local LC_ALL=C
+  local -a dirs=("$@") idx=() jars=() sizes=() tails=() todo=() next=() rows=() heads=() batch=() mf=() args=() hargs=()
+  local -a cdr=() hds=() dat=() csz=() usz=() mth=() crcs=()
+  shopt -s nullglob
+  for i in "${!dirs[@]}"; do
+    best='' bn=-1 bm=-1
+    for f in "${dirs[i]}"/version*.*/bundle.jar; do
+      [[ ${f%/bundle.jar} =~ /version([0-9]{1,9})\.([0-9]{1,9})$ ]] || continue
+      if (( BASH_REMATCH[1] > bn || (BASH_REMATCH[1] == bn && BASH_REMATCH[2] > bm) )); then
+        bn=${BASH_REMATCH[1]} bm=${BASH_REMATCH[2]} best=$f
+      fi
+    done
+    [[ -n $best && -f $best && ! -L $best ]] && idx+=("$i") jars+=("$best")
+  done
+  (( ${#jars[@]} > 0 )) || return 0
+  x='META-INF/MANIFEST.MF'
+  for (( i = 0; i < 20; i++ )); do printf -v "mf[i]" '%d' "'${x:i:1}"; done
+  mapfile -t sizes < <(stat -c %s -- "${jars[@]}")
+  for x in "${sizes[@]}"; do [[ $x =~ ^[0-9]+$ ]] && (( x >= 22 )) || return 0; done
+  (( ${#sizes[@]} == ${#jars[@]} )) || return 0
+  mapfile -t tails < <(aemkeys_u_tails 22 "${jars[@]}" | od -An -v -tu1 -w22)
+  (( ${#tails[@]} == ${#jars[@]} )) || return 0
+  for j in "${!jars[@]}"; do
+    read -r -a AEMKEYS_U8 <<< "${tails[j]}"
+    aemkeys_u8_le 12 4; cdsize=$AEMKEYS_N
+    aemkeys_u8_le 16 4; cdoff=$AEMKEYS_N
+    aemkeys_u8_is 0 80 75 5 6 && (( cdoff + cdsize <= sizes[j] && cdsize >= 46 )) && todo+=("$j") dat[j]=$cdoff
+  done
+  for w in 256 65536; do
+    (( ${#todo[@]} > 0 )) || break
+    next=() batch=() args=() hargs=() sum=0
+    for j in "${todo[@]}"; do
+      cdr[j]=$(( sizes[j] - dat[j] < w ? sizes[j] - dat[j] : w ))
+      hds[j]=$(( sizes[j] < w ? sizes[j] : w ))
+      args+=("${jars[j]}" "${dat[j]}" "${cdr[j]}")
+      hargs+=("${jars[j]}" 0 "${hds[j]}")
+    done
+    mapfile -t rows < <(aemkeys_u_reads "$w" "${args[@]}" | od -An -v -tu1 -w"$w")
+    mapfile -t heads < <(aemkeys_u_reads "$w" "${hargs[@]}" | od -An -v -tu1 -w"$w")
+    (( ${#rows[@]} == ${#todo[@]} && ${#heads[@]} == ${#todo[@]} )) || break
+    for x in "${!todo[@]}"; do
+      j=${todo[x]}
+      read -r -a AEMKEYS_U8 <<< "${rows[x]} ${heads[x]}"
+      p=0 method=''
+      while (( p + 46 <= cdr[j] && AEMKEYS_U8[p] == 80 && AEMKEYS_U8[p+1] == 75 && AEMKEYS_U8[p+2] == 1 && AEMKEYS_U8[p+3] == 2 )); do
+        n=$(( AEMKEYS_U8[p+28] + 256 * AEMKEYS_U8[p+29] ))
+        e=$(( AEMKEYS_U8[p+30] + 256 * AEMKEYS_U8[p+31] ))
+        k=$(( AEMKEYS_U8[p+32] + 256 * AEMKEYS_U8[p+33] ))
+        if (( n == 20 && AEMKEYS_U8[p+46] == 77 )) && aemkeys_u8_is $(( p + 46 )) "${mf[@]}"; then
+          method=$(( AEMKEYS_U8[p+10] + 256 * AEMKEYS_U8[p+11] )); break; fi
+        (( p += 46 + n + e + k ))
+      done
+      [[ -n $method ]] || { next+=("$j"); continue; }
+      aemkeys_u8_le $(( p + 20 )) 4; csize=$AEMKEYS_N
+      aemkeys_u8_le $(( p + 24 )) 4; usize=$AEMKEYS_N
+      aemkeys_u8_le $(( p + 42 )) 4; lho=$AEMKEYS_N
+      q=$(( w + lho ))
+      (( lho + 30 <= hds[j] )) || { next+=("$j"); continue; }
+      aemkeys_u8_is "$q" 80 75 3 4 && (( usize <= AEMKEYS_MANIFEST_MAX )) || continue
+      [[ $method == 8 || ( $method == 0 && $csize == "$usize" && $csize -le 65535 ) ]] || continue
+      dat[j]=$(( lho + 30 + AEMKEYS_U8[q+26] + 256 * AEMKEYS_U8[q+27] + AEMKEYS_U8[q+28] + 256 * AEMKEYS_U8[q+29] ))
+      (( dat[j] + csize <= sizes[j] )) || continue
+      aemkeys_u8_esc $(( p + 16 )) 4; crcs[j]=$AEMKEYS_REPLY
+      aemkeys_u8_esc $(( p + 24 )) 4; crcs[j]+=$AEMKEYS_REPLY
+      mth[j]=$method csz[j]=$csize usz[j]=$usize
+      if (( sum + usize > AEMKEYS_MANIFEST_BATCH )); then
+        aemkeys_u_inflate_all "${batch[@]}"
+        batch=() sum=0
+      fi
+      batch+=("$j")
+      (( sum += usize ))
+    done
+    aemkeys_u_inflate_all "${batch[@]}"
+    todo=("${next[@]}")
+  done
+  return 0
+}
+
+# aemkeys_u_inflate_all J... (as AemUser)
+#   aemkeys_u_inflate of J... in one step, else of each J alone (so one wrong jar names only itself).
+aemkeys_u_inflate_all() {
+  aemkeys_u_inflate "$@" || for j in "$@"; do aemkeys_u_inflate "$j"; done
+}
+
+# aemkeys_u_inflate J... (as AemUser)
+#   aemkeys_u_manifests' gzip step (one member per jar; its jars, dat, csz, usz, mth, crcs and idx
+#   by bash's dynamic scope): prints "INDEX NAME" for each J whose manifest names itself; 1,
+#   naming none, when one is wrong or the text is longer than the sizes declared (gzip's output
+#   is cut there: a deflate bomb inflates no further).
+aemkeys_u_inflate() {
+  local j pos=0 text want=0
+  local -a args=()
+  (( $# > 0 )) || return 0
+  for j in "$@"; do args+=("${jars[j]}" "${dat[j]}" "${csz[j]}"); (( want += usz[j] )); done
+  text=$(
+    set -o pipefail
+    exec 3< <(aemkeys_u_reads 0 "${args[@]}")
+    for j in "$@"; do
+      printf '%b' '\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff'
+      if [[ ${mth[j]} == 0 ]]; then
+        printf '%b' "$(printf '\\x01\\x%02x\\x%02x\\x%02x\\x%02x' \
+          $(( csz[j] & 255 )) $(( csz[j] >> 8 )) $(( ~csz[j] & 255 )) $(( (~csz[j] >> 8) & 255 )))"
+      fi
+      head -c "${csz[j]}" <&3
+      printf '%b' "${crcs[j]}"
+    done | gzip -dc | head -c $(( want + 1 )) && printf x
+  ) && [[ $text == *x ]] && (( ${#text} == want + 1 )) || return 1
+  for j in "$@"; do
+    aemkeys_manifest_bsn "${text:pos:usz[j]}" && printf '%s %s\n' "${idx[j]}" "$AEMKEYS_REPLY"
+    (( pos += usz[j] ))
+  done
+}
+
+# aemkeys_u8_le POS N
+#   AEMKEYS_N = the little-endian number in AEMKEYS_U8[POS..POS+N).
+aemkeys_u8_le() {
+  local i
+  AEMKEYS_N=0
+  for (( i = $1 + $2 - 1; i >= $1; i-- )); do
+    AEMKEYS_N=$(( AEMKEYS_N * 256 + ${AEMKEYS_U8[i]:-0} ))
+  done
+}
+
+# aemkeys_u8_is POS BYTE...
+#   0 when AEMKEYS_U8 holds BYTE... from POS on. Element by element: a slice of a long bash array
+#   walks it from its start (a directory of thousands of tiny entries made that quadratic).
+aemkeys_u8_is() {
+  local p=$1
+  shift
+  while (( $# > 0 )); do
+    [[ ${AEMKEYS_U8[p]:-} == "$1" ]] || return 1
+    (( p++ ))
+    shift
+  done
+}
+
+# aemkeys_u8_esc POS N
+#   AEMKEYS_REPLY = those bytes as printf %b escapes.
+aemkeys_u8_esc() {
+  local i
+  AEMKEYS_REPLY=''
+  for (( i = $1; i < $1 + $2; i++ )); do
+    printf -v AEMKEYS_REPLY '%s\\x%02x' "$AEMKEYS_REPLY" "${AEMKEYS_U8[i]:-0}"
+  done
+}
+
+# aemkeys_manifest_bsn TEXT
+#   AEMKEYS_REPLY = Bundle-SymbolicName of manifest TEXT (lines unfolded, attributes dropped).
+aemkeys_manifest_bsn() {
+  local text line key value
+  local LC_ALL=C
+  text=${1//$'\r\n'/$'\n'}
+  text=${text//$'\r'/$'\n'}
+  text=${text//$'\n '/}
+  AEMKEYS_REPLY=''
+  while IFS= read -r line; do
+    [[ -z $line ]] && break
+    key=${line%%:*}
+    [[ ${key,,} == bundle-symbolicname && $line == *:* ]] || continue
+    value=${line#*:}
+    value=${value%%;*}
+    value=${value#"${value%%[![:space:]]*}"}
+    value=${value%"${value##*[![:space:]]}"}
+    [[ $value =~ ^[A-Za-z0-9_.-]+$ ]] || return 1
+    AEMKEYS_REPLY=$value
+    return 0
+  done <<< "$text"
+  return 1
+}
