@@ -311,7 +311,7 @@ function expectConsumerTemplate(outdir: string): void {
   expect(commands).toHaveLength(1);
   const runCommand: string[] = commands[0].Properties.Content.mainSteps[0].inputs.runCommand;
   expect(runCommand[0]).toBe('#!/bin/bash');
-  expect(runCommand).toContain('_find_bundle() {');
+  expect(runCommand).toContain('aemkeys_locate_crypto_bundles() {');
   expect(ofType('AWS::SSM::Document').filter((d) => d.Properties.DocumentType === 'Automation')).toHaveLength(1);
   expect(ofType('AWS::SSM::Association')).toHaveLength(1);
   // The gated group's lifecycle rule, and the rule collecting failed association runs.

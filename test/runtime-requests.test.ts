@@ -117,15 +117,20 @@ describe('the table of runtime requests', () => {
     expect(unevaluated.map((r) => `${r.who} ${r.action} on ${r.on}`)).toEqual([]);
   });
 
-  test('the script extractor finds direct and array invocations and ignores comments and quoted text', () => {
+  test('the script extractor finds direct, array and wrapper invocations and ignores comments and quoted text', () => {
     const script = [
       '# aws s3 cp never runs',
       'AWS_PAGER=\'\' aws secretsmanager get-secret-value --secret-id "$arn"',
       'local -a aws=(timeout 60 aws logs) a=(--region x)',
       '"${aws[@]}" create-log-stream "${a[@]}"',
       'echo "resume: aws autoscaling resume-processes"',
+      'put() {',
+      '  timeout 60 aws ssm "$2" --region "$1" "${@:3}"',
+      '}',
+      'put "$r" put-parameter --name x',
+      '[[ $ok ]] && put us-east-1 get-parameter <<< "$b"',
     ].join('\n');
-    expect(scriptCalls(script).sort()).toEqual(['logs:CreateLogStream', 'secretsmanager:GetSecretValue']);
+    expect(scriptCalls(script).sort()).toEqual(['logs:CreateLogStream', 'secretsmanager:GetSecretValue', 'ssm:GetParameter', 'ssm:PutParameter']);
   });
 });
 

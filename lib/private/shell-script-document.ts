@@ -59,7 +59,7 @@ function checkKeyBytes(name: string, value: number | undefined, fallback: number
 /** The data block's first line; the script finds its parameters after it. */
 export const DATA_BLOCK_MARKER = '#@aem-crypto-keys-data 3';
 
-/** The longest line of a script, in `scripts/` and embedded (test/scripts.test.ts checks it). */
+/** The longest line of a script, in `scripts/` and embedded (the package's tests check it). */
 export const SCRIPT_LINE_MAX = 150;
 
 /**

@@ -233,8 +233,28 @@ export function scriptCalls(script: string): string[] {
     for (const [name, service] of arrays) {
       for (const m of line.matchAll(new RegExp(`"\\$\\{${name}\\[@\\]\\}" ([a-z][a-z0-9-]+)`, 'g'))) calls.add(`${service}:${pascal(m[1])}`);
     }
+    for (const w of wrappers(lines)) {
+      for (const m of line.matchAll(new RegExp(`(?:^|[\\s(|;&])${w.name}((?: +[^ ;|&<>]+){${w.argument}})`, 'g'))) {
+        const action = m[1].trim().split(/ +/)[w.argument - 1];
+        if (/^[a-z][a-z0-9-]+$/.test(action)) calls.add(`${w.service}:${pascal(action)}`);
+      }
+    }
   }
   return [...calls];
+}
+
+/** Functions that call `aws <service> "$N"`: the action is their Nth argument (`aemkeys_logs_call GROUP REGION ACTION`). */
+function wrappers(lines: readonly string[]): Array<{ name: string; service: string; argument: number }> {
+  const found: Array<{ name: string; service: string; argument: number }> = [];
+  let current: string | undefined;
+  for (const line of lines) {
+    const header = /^\s*([A-Za-z_]\w*)\(\) \{$/.exec(line);
+    if (header) current = header[1];
+    else if (/^\s*\}$/.test(line)) current = undefined;
+    const m = /(?:^|\s)aws ([a-z0-9-]+) "\$([1-9])"/.exec(line);
+    if (current && m && !insideQuotes(line.slice(0, m.index))) found.push({ name: current, service: m[1], argument: Number(m[2]) });
+  }
+  return found;
 }
 
 /** True when `prefix` leaves a single- or double-quoted string open (the rest of the line is text, not a command). */
