@@ -28,57 +28,58 @@ aemkeys_manifest_names() {
 
 # aemkeys_u_manifests DIR... (as AemUser)
 #   For the k-th bundle folder DIR (from 0) whose newest version<N>.<M>/bundle.jar names itself,
-#   prints "k Bundle-SymbolicName". In batches: zip end record (no comment), the manifest's
-#   directory entry (first 256 bytes of the directory, else 64 KiB), local header; gzip inflates
-#   each manifest with a trailer of the directory's CRC-32 and size (stored: one stored block), so
-#   each is checked, and never more than the sizes the directories declare (AEMKEYS_MANIFEST_MAX
-#   each, AEMKEYS_MANIFEST_BATCH in one step) reach this shell. Runs in the worker only, whose
-#   stderr is /dev/null for every request (aemkeys_w_serve): no 2>/dev/null needed here.
+#   prints "k Bundle-SymbolicName". Each step for all jars at once, in a few processes, not a few
+#   per jar (aemkeys_u_windows): zip end record (no comment), the manifest's directory entry
+#   (first 256 bytes of the directory, else 64 KiB), local header; gzip inflates each manifest
+#   with a trailer of the directory's CRC-32 and size (stored: one stored block), so each is
+#   checked, and never more than the sizes the directories declare (AEMKEYS_MANIFEST_MAX each,
+#   compressed and not; AEMKEYS_MANIFEST_BATCH of both in one step) reach this shell. Runs in the worker
+#   only, whose stderr is /dev/null for every request (aemkeys_w_serve): no 2>/dev/null needed.
 aemkeys_u_manifests() {
-  local i j x n e k p q w f best bn bm cdoff cdsize method csize usize lho sum
+  local i j x n e k p q w f best bn cdoff cdsize method csize usize lho sum
   local LC_ALL=C
-  local -a dirs=("$@") idx=() jars=() sizes=() tails=() todo=() next=() rows=() heads=() batch=() mf=() args=() hargs=()
+  local -a dirs=("$@") idx=() jars=() sizes=() todo=() next=() batch=() mf=() args=() hargs=()
   local -a cdr=() hds=() dat=() csz=() usz=() mth=() crcs=()
   shopt -s nullglob
   for i in "${!dirs[@]}"; do
-    best='' bn=-1 bm=-1
+    best='' bn=-1
+    # The newest version<N>.<M>: N and M of at most 9 digits each, compared as one number.
     for f in "${dirs[i]}"/version*.*/bundle.jar; do
       [[ ${f%/bundle.jar} =~ /version([0-9]{1,9})\.([0-9]{1,9})$ ]] || continue
-      if (( BASH_REMATCH[1] > bn || (BASH_REMATCH[1] == bn && BASH_REMATCH[2] > bm) )); then
-        bn=${BASH_REMATCH[1]} bm=${BASH_REMATCH[2]} best=$f
-      fi
+      (( x = BASH_REMATCH[1] * 1000000000 + BASH_REMATCH[2], x > bn )) && bn=$x best=$f
     done
     [[ -n $best && -f $best && ! -L $best ]] && idx+=("$i") jars+=("$best")
   done
   (( ${#jars[@]} > 0 )) || return 0
-  x='META-INF/MANIFEST.MF'
-  for (( i = 0; i < 20; i++ )); do printf -v "mf[i]" '%d' "'${x:i:1}"; done
+  # META-INF/MANIFEST.MF, a number a byte
+  mf=(77 69 84 65 45 73 78 70 47 77 65 78 73 70 69 83 84 46 77 70)
   mapfile -t sizes < <(stat -c %s -- "${jars[@]}")
   for x in "${sizes[@]}"; do [[ $x =~ ^[0-9]+$ ]] && (( x >= 22 )) || return 0; done
   (( ${#sizes[@]} == ${#jars[@]} )) || return 0
-  mapfile -t tails < <(aemkeys_u_tails 22 "${jars[@]}" | od -An -v -tu1 -w22)
-  (( ${#tails[@]} == ${#jars[@]} )) || return 0
+  x=$(aemkeys_u_tails 22 "${jars[@]}" | od -An -v -tu1)
+  # shellcheck disable=SC2206 # od's numbers, 22 a jar: no glob characters
+  AEMKEYS_U8=($x)
+  (( ${#AEMKEYS_U8[@]} == 22 * ${#jars[@]} )) || return 0
   for j in "${!jars[@]}"; do
-    read -r -a AEMKEYS_U8 <<< "${tails[j]}"
-    aemkeys_u8_le 12 4; cdsize=$AEMKEYS_N
-    aemkeys_u8_le 16 4; cdoff=$AEMKEYS_N
-    aemkeys_u8_is 0 80 75 5 6 && (( cdoff + cdsize <= sizes[j] && cdsize >= 46 )) && todo+=("$j") dat[j]=$cdoff
+    aemkeys_u8_le $(( 22 * j + 12 )) 4; cdsize=$AEMKEYS_N
+    aemkeys_u8_le $(( 22 * j + 16 )) 4; cdoff=$AEMKEYS_N
+    aemkeys_u8_is $(( 22 * j )) 80 75 5 6 && (( cdoff + cdsize <= sizes[j] && cdsize >= 46 )) && todo+=("$j") dat[j]=$cdoff
   done
   for w in 256 65536; do
     (( ${#todo[@]} > 0 )) || break
     next=() batch=() args=() hargs=() sum=0
+    # The directory's first w bytes of each jar, then each jar's first w bytes.
     for j in "${todo[@]}"; do
       cdr[j]=$(( sizes[j] - dat[j] < w ? sizes[j] - dat[j] : w ))
       hds[j]=$(( sizes[j] < w ? sizes[j] : w ))
-      args+=("${jars[j]}" "${dat[j]}" "${cdr[j]}")
-      hargs+=("${jars[j]}" 0 "${hds[j]}")
+      args+=("$j" "${dat[j]}" "${cdr[j]}")
+      hargs+=("$j" 0 "${hds[j]}")
     done
-    mapfile -t rows < <(aemkeys_u_reads "$w" "${args[@]}" | od -An -v -tu1 -w"$w")
-    mapfile -t heads < <(aemkeys_u_reads "$w" "${hargs[@]}" | od -An -v -tu1 -w"$w")
-    (( ${#rows[@]} == ${#todo[@]} && ${#heads[@]} == ${#todo[@]} )) || break
+    aemkeys_u_windows "${args[@]}" "${hargs[@]}"
     for x in "${!todo[@]}"; do
       j=${todo[x]}
-      read -r -a AEMKEYS_U8 <<< "${rows[x]} ${heads[x]}"
+      # shellcheck disable=SC2206 # od's numbers: no glob characters
+      AEMKEYS_U8=(${AEMKEYS_BYTES[x]} ${AEMKEYS_BYTES[x+${#todo[@]}]})
       p=0 method=''
       while (( p + 46 <= cdr[j] && AEMKEYS_U8[p] == 80 && AEMKEYS_U8[p+1] == 75 && AEMKEYS_U8[p+2] == 1 && AEMKEYS_U8[p+3] == 2 )); do
         n=$(( AEMKEYS_U8[p+28] + 256 * AEMKEYS_U8[p+29] ))
@@ -92,26 +93,62 @@ aemkeys_u_manifests() {
       aemkeys_u8_le $(( p + 20 )) 4; csize=$AEMKEYS_N
       aemkeys_u8_le $(( p + 24 )) 4; usize=$AEMKEYS_N
       aemkeys_u8_le $(( p + 42 )) 4; lho=$AEMKEYS_N
-      q=$(( w + lho ))
+      q=$(( cdr[j] + lho ))
       (( lho + 30 <= hds[j] )) || { next+=("$j"); continue; }
-      aemkeys_u8_is "$q" 80 75 3 4 && (( usize <= AEMKEYS_MANIFEST_MAX )) || continue
+      aemkeys_u8_is "$q" 80 75 3 4 && (( usize <= AEMKEYS_MANIFEST_MAX && csize <= AEMKEYS_MANIFEST_MAX )) || continue
       [[ $method == 8 || ( $method == 0 && $csize == "$usize" && $csize -le 65535 ) ]] || continue
       dat[j]=$(( lho + 30 + AEMKEYS_U8[q+26] + 256 * AEMKEYS_U8[q+27] + AEMKEYS_U8[q+28] + 256 * AEMKEYS_U8[q+29] ))
       (( dat[j] + csize <= sizes[j] )) || continue
-      aemkeys_u8_esc $(( p + 16 )) 4; crcs[j]=$AEMKEYS_REPLY
-      aemkeys_u8_esc $(( p + 24 )) 4; crcs[j]+=$AEMKEYS_REPLY
+      printf -v 'crcs[j]' '\\x%02x' "${AEMKEYS_U8[@]:p+16:4}" "${AEMKEYS_U8[@]:p+24:4}"
       mth[j]=$method csz[j]=$csize usz[j]=$usize
-      if (( sum + usize > AEMKEYS_MANIFEST_BATCH )); then
+      if (( sum + usize + csize > AEMKEYS_MANIFEST_BATCH )); then
         aemkeys_u_inflate_all "${batch[@]}"
         batch=() sum=0
       fi
       batch+=("$j")
-      (( sum += usize ))
+      (( sum += usize + csize ))
     done
     aemkeys_u_inflate_all "${batch[@]}"
     todo=("${next[@]}")
   done
   return 0
+}
+
+# aemkeys_u_windows J OFFSET COUNT... (as AemUser; aemkeys_u_manifests' jars and sizes by
+#   bash's dynamic scope)
+#   AEMKEYS_BYTES[k] = the k-th window, COUNT bytes from OFFSET of jars[J] (within its size), as
+#   od -tu1 text (a number a byte); empty when not read whole. A few processes for many jars:
+#   each window is read with those as near to their jars' start (end) by one head (tail) -c SIZE
+#   of all those jars (SIZE a power of 2 from 32 bytes, or a smaller jar's size; at most
+#   AEMKEYS_MANIFEST_BATCH bytes in one step).
+aemkeys_u_windows() {
+  local -a w=("$@") lines
+  local -A cls=() count=()
+  local i k off s cmd b x IFS=$'\n'
+  AEMKEYS_BYTES=()
+  for (( k = 0; 3 * k < ${#w[@]}; k++ )); do
+    off=${w[3*k+1]} s=${sizes[w[3*k]]} cmd=head x=$(( w[3*k+1] + w[3*k+2] ))
+    (( s - off < x )) && cmd=tail x=$(( s - off ))
+    for (( b = 32; b < x; b *= 2 )); do :; done
+    (( b > s )) && b=$s
+    x="$cmd $b"
+    cls[$x $(( count[$x]++ * b / AEMKEYS_MANIFEST_BATCH ))]+=$k$'\n'
+  done
+  for x in "${!cls[@]}"; do
+    cmd=${x%% *} b=${x#* } b=${b% *} lines=() i=0
+    # shellcheck disable=SC2086 # the window numbers, one a line (IFS is a newline)
+    set -- ${cls[$x]}
+    for k; do lines+=("${jars[w[3*k]]}"); done
+    x=$(for f in "${lines[@]}"; do [[ -f $f && ! -L $f ]] || exit 4; done; "$cmd" -q -c "$b" -- "${lines[@]}" | od -An -v -tu1 -w"$b")
+    # shellcheck disable=SC2206 # od's lines, one a jar (IFS is a newline): no glob characters
+    lines=($x)
+    (( ${#lines[@]} == $# )) || continue
+    for k; do
+      off=${w[3*k+1]} x=${lines[i++]}
+      [[ $cmd == tail ]] && (( off -= sizes[w[3*k]] - b ))
+      (( ${#x} == 4 * b )) && AEMKEYS_BYTES[k]=${x:4*off:4*w[3*k+2]}
+    done
+  done
 }
 
 # aemkeys_u_inflate_all J... (as AemUser)
@@ -121,32 +158,35 @@ aemkeys_u_inflate_all() {
 }
 
 # aemkeys_u_inflate J... (as AemUser)
-#   aemkeys_u_manifests' gzip step (one member per jar; its jars, dat, csz, usz, mth, crcs and idx
-#   by bash's dynamic scope): prints "INDEX NAME" for each J whose manifest names itself; 1,
-#   naming none, when one is wrong or the text is longer than the sizes declared (gzip's output
+#   aemkeys_u_manifests' gzip step (one member per jar; its jars, sizes, dat, csz, usz, mth, crcs
+#   and idx by bash's dynamic scope): prints "INDEX NAME" for each J whose manifest names itself;
+#   1, naming none, when one is wrong or the text is longer than the sizes declared (gzip's output
 #   is cut there: a deflate bomb inflates no further).
 aemkeys_u_inflate() {
-  local j pos=0 text want=0
+  local j k=0 x text want=0
   local -a args=()
   (( $# > 0 )) || return 0
-  for j in "$@"; do args+=("${jars[j]}" "${dat[j]}" "${csz[j]}"); (( want += usz[j] )); done
+  for j in "$@"; do args+=("$j" "${dat[j]}" "${csz[j]}"); (( want += usz[j] )); done
+  aemkeys_u_windows "${args[@]}"
   text=$(
     set -o pipefail
-    exec 3< <(aemkeys_u_reads 0 "${args[@]}")
     for j in "$@"; do
+      # shellcheck disable=SC2086 # one number a byte (od -tu1): no glob characters
+      printf -v x '\\x%02x' ${AEMKEYS_BYTES[k++]}
       printf '%b' '\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff'
       if [[ ${mth[j]} == 0 ]]; then
         printf '%b' "$(printf '\\x01\\x%02x\\x%02x\\x%02x\\x%02x' \
           $(( csz[j] & 255 )) $(( csz[j] >> 8 )) $(( ~csz[j] & 255 )) $(( (~csz[j] >> 8) & 255 )))"
       fi
-      head -c "${csz[j]}" <&3
+      printf '%b' "$x"
       printf '%b' "${crcs[j]}"
     done | gzip -dc | head -c $(( want + 1 )) && printf x
   ) && [[ $text == *x ]] && (( ${#text} == want + 1 )) || return 1
+  # Split by the declared sizes in one pass: a substring of a long text costs its whole length.
   for j in "$@"; do
-    aemkeys_manifest_bsn "${text:pos:usz[j]}" && printf '%s %s\n' "${idx[j]}" "$AEMKEYS_REPLY"
-    (( pos += usz[j] ))
-  done
+    IFS= read -r -N "${usz[j]}" x
+    aemkeys_manifest_bsn "$x" && printf '%s %s\n' "${idx[j]}" "$AEMKEYS_REPLY"
+  done <<< "$text"
 }
 
 # aemkeys_u8_le POS N
@@ -169,16 +209,6 @@ aemkeys_u8_is() {
     [[ ${AEMKEYS_U8[p]:-} == "$1" ]] || return 1
     (( p++ ))
     shift
-  done
-}
-
-# aemkeys_u8_esc POS N
-#   AEMKEYS_REPLY = those bytes as printf %b escapes.
-aemkeys_u8_esc() {
-  local i
-  AEMKEYS_REPLY=''
-  for (( i = $1; i < $1 + $2; i++ )); do
-    printf -v AEMKEYS_REPLY '%s\\x%02x' "$AEMKEYS_REPLY" "${AEMKEYS_U8[i]:-0}"
   done
 }
 
