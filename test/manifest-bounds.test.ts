@@ -85,8 +85,11 @@ describeWithTools(['java', 'moto_server', 'aws', 'prlimit'], 'the manifest fallb
     for (const r of roots) fs.rmSync(r, { recursive: true, force: true });
   });
 
-  /** An instance whose crypto.file location no longer names it (the manifests must), with `jars` planted in filler bundles' folders. */
-  function instance(jars: Buffer[]): Instance {
+  /**
+   * An instance whose crypto.file location no longer names it (the manifests must), with `jars`
+   * planted in filler bundles' folders and, when given, crypto.file's own jar replaced.
+   */
+  function instance(jars: Buffer[], cryptoFileJar?: Buffer): Instance {
     const c = cache();
     const inst = makeInstance(c, user);
     roots.push(inst.root);
@@ -95,11 +98,13 @@ describeWithTools(['java', 'moto_server', 'aws', 'prlimit'], 'the manifest fallb
     lines[1] = 'slinginstall:cq-crypto-file-renamed.jar';
     fs.writeFileSync(info, lines.join('\n'));
     const fillers = c.bundles.filter((b) => b.symbolicName.startsWith('org.example.filler'));
-    jars.forEach((bytes, i) => {
-      const jar = path.join(inst.felix, `bundle${fillers[i].id}`, 'version0.0', 'bundle.jar');
+    const plantJar = (dir: string, bytes: Buffer) => {
+      const jar = path.join(dir, 'version0.0', 'bundle.jar');
       fs.writeFileSync(jar, bytes);
       fs.chownSync(jar, user.uid, user.gid);
-    });
+    };
+    jars.forEach((bytes, i) => plantJar(path.join(inst.felix, `bundle${fillers[i].id}`), bytes));
+    if (cryptoFileJar) plantJar(bundleDir(c, inst.felix, CRYPTO_FILE), cryptoFileJar);
     return inst;
   }
 
@@ -127,5 +132,21 @@ describeWithTools(['java', 'moto_server', 'aws', 'prlimit'], 'the manifest fallb
     const sink = zip([...tiny, entry(MANIFEST, 'Manifest-Version: 1.0\r\nBundle-SymbolicName: x\r\n\r\n')]);
     const inst = instance([sink, sink, sink]);
     expectInstalled(run(inst, ['--cpu=15']), inst);
+  }, 120000);
+
+  // The jars are read many at a time: one head or tail -c of the same size from each, larger
+  // windows in smaller steps. A jar whose directory alone is larger than most jars is read so too.
+  const manifestEntry = (bsn: string): ZipEntry => {
+    const text = Buffer.from(`Manifest-Version: 1.0\r\nBundle-SymbolicName: ${bsn};singleton:=true\r\n\r\n`);
+    return { name: MANIFEST, method: 8, data: zlib.deflateRawSync(text), crc: zlib.crc32(text), size: text.length };
+  };
+  const stored = (name: string, data: Buffer): ZipEntry => ({ name, method: 0, data, crc: zlib.crc32(data), size: data.length });
+
+  test('crypto.file\'s jar has a central directory over 128 KiB (3,000 entries): the run finds crypto.file', () => {
+    const classes = Array.from({ length: 3000 }, (_, i) => stored(`c/C${String(i).padStart(4, '0')}.class`, Buffer.from('x')));
+    const big = zip([manifestEntry(CRYPTO_FILE), ...classes]);
+    expect(big.readUInt32LE(big.length - 22 + 12)).toBeGreaterThan(128 * 1024);
+    const inst = instance([], big);
+    expectInstalled(run(inst, []), inst);
   }, 120000);
 });
