@@ -56,9 +56,8 @@ aemkeys_u_manifests() {
   mapfile -t sizes < <(stat -c %s -- "${jars[@]}")
   for x in "${sizes[@]}"; do [[ $x =~ ^[0-9]+$ ]] && (( x >= 22 )) || return 0; done
   (( ${#sizes[@]} == ${#jars[@]} )) || return 0
-  x=$(aemkeys_u_tails 22 "${jars[@]}" | od -An -v -tu1)
-  # shellcheck disable=SC2206 # od's numbers, 22 a jar: no glob characters
-  AEMKEYS_U8=($x)
+  # shellcheck disable=SC2207 # od's numbers, 22 a jar: no glob characters
+  AEMKEYS_U8=($(aemkeys_u_tails 22 "${jars[@]}" | od -An -v -tu1))
   (( ${#AEMKEYS_U8[@]} == 22 * ${#jars[@]} )) || return 0
   for j in "${!jars[@]}"; do
     aemkeys_u8_le $(( 22 * j + 12 )) 4; cdsize=$AEMKEYS_N
@@ -79,13 +78,13 @@ aemkeys_u_manifests() {
     for x in "${!todo[@]}"; do
       j=${todo[x]}
       # shellcheck disable=SC2206 # od's numbers: no glob characters
-      AEMKEYS_U8=(${AEMKEYS_BYTES[x]} ${AEMKEYS_BYTES[x+${#todo[@]}]})
+      AEMKEYS_U8=(${AEMKEYS_BYTES[x]})
       p=0 method=''
       while (( p + 46 <= cdr[j] && AEMKEYS_U8[p] == 80 && AEMKEYS_U8[p+1] == 75 && AEMKEYS_U8[p+2] == 1 && AEMKEYS_U8[p+3] == 2 )); do
         n=$(( AEMKEYS_U8[p+28] + 256 * AEMKEYS_U8[p+29] ))
         e=$(( AEMKEYS_U8[p+30] + 256 * AEMKEYS_U8[p+31] ))
         k=$(( AEMKEYS_U8[p+32] + 256 * AEMKEYS_U8[p+33] ))
-        if (( n == 20 && AEMKEYS_U8[p+46] == 77 )) && aemkeys_u8_is $(( p + 46 )) "${mf[@]}"; then
+        if (( n == 20 && AEMKEYS_U8[p+46] == 77 )) && [[ ${AEMKEYS_U8[*]:p+46:20} == "${mf[*]}" ]]; then
           method=$(( AEMKEYS_U8[p+10] + 256 * AEMKEYS_U8[p+11] )); break; fi
         (( p += 46 + n + e + k ))
       done
@@ -93,8 +92,11 @@ aemkeys_u_manifests() {
       aemkeys_u8_le $(( p + 20 )) 4; csize=$AEMKEYS_N
       aemkeys_u8_le $(( p + 24 )) 4; usize=$AEMKEYS_N
       aemkeys_u8_le $(( p + 42 )) 4; lho=$AEMKEYS_N
-      q=$(( cdr[j] + lho ))
       (( lho + 30 <= hds[j] )) || { next+=("$j"); continue; }
+      # The local header, after the directory window.
+      q=${cdr[j]}
+      # shellcheck disable=SC2206 # od's numbers: no glob characters
+      AEMKEYS_U8+=(${AEMKEYS_BYTES[x+${#todo[@]}]:4*lho:120})
       aemkeys_u8_is "$q" 80 75 3 4 && (( usize <= AEMKEYS_MANIFEST_MAX && csize <= AEMKEYS_MANIFEST_MAX )) || continue
       [[ $method == 8 || ( $method == 0 && $csize == "$usize" && $csize -le 65535 ) ]] || continue
       dat[j]=$(( lho + 30 + AEMKEYS_U8[q+26] + 256 * AEMKEYS_U8[q+27] + AEMKEYS_U8[q+28] + 256 * AEMKEYS_U8[q+29] ))
@@ -130,8 +132,7 @@ aemkeys_u_windows() {
     off=${w[3*k+1]} s=${sizes[w[3*k]]} cmd=head x=$(( w[3*k+1] + w[3*k+2] ))
     (( s - off < x )) && cmd=tail x=$(( s - off ))
     for (( b = 32; b < x; b *= 2 )); do :; done
-    (( b > s )) && b=$s
-    x="$cmd $b"
+    (( b > s )) && b=$s; x="$cmd $b"
     cls[$x $(( count[$x]++ * b / AEMKEYS_MANIFEST_BATCH ))]+=$k$'\n'
   done
   for x in "${!cls[@]}"; do
