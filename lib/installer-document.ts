@@ -116,37 +116,37 @@ export class InstallerDocument extends Construct {
     const tokenConfig = renderTokenHandlerConfig(tokenHandlerRecord(props.tokenHandlerProperties));
     const parameters: Record<typeof INSTALLER_PARAMETER_NAMES[number], ScriptParameter> = {
       SecretId: {
-        description: 'ARN of the secret holding {"hmac","master"} (base64); its region is used.',
+        description: 'ARN of the secret holding {"hmac","master"} (base64).',
         default: props.secret.secretArn,
         ...ssmConstraint('SecretId'),
       },
       QuickstartDir: {
-        description: 'The instance\'s crx-quickstart folder (absolute path).',
+        description: 'The crx-quickstart folder (absolute path).',
         default: INSTALLER_DEFAULTS.QuickstartDir,
         ...ssmConstraint('QuickstartDir'),
       },
       AemUser: {
-        description: 'User that runs AEM and owns the files written.',
+        description: 'User that runs AEM and owns the files.',
         default: INSTALLER_DEFAULTS.AemUser,
         ...ssmConstraint('AemUser'),
       },
       EncapsulatedToken: {
-        description: 'true: write the token handler config (token.encapsulated=true, replacing that PID\'s whole config) into <QuickstartDir>/install.',
+        description: 'true: write the token handler config (token.encapsulated=true) into <QuickstartDir>/install.',
         default: INSTALLER_DEFAULTS.EncapsulatedToken,
         ...ssmConstraint('EncapsulatedToken'),
       },
       Mode: {
-        description: 'install: put the keys in place. verify: change nothing; exit 0 only when the instance has the secret\'s keys and storage=Bundle.',
+        description: 'install: put the keys in place. verify: change nothing, exit 0 only if the keys match and storage=Bundle.',
         default: INSTALLER_DEFAULTS.Mode,
         ...ssmConstraint('Mode'),
       },
       OnKeyMismatch: {
-        description: 'If the instance has other keys: replace (after a backup in <QuickstartDir>/crypto-key-backups), fail, or replace-fresh (replace only keys younger than FreshKeyMinutes).',
+        description: 'When the instance has other keys: replace (after a backup), fail, or replace-fresh (only keys younger than FreshKeyMinutes).',
         default: INSTALLER_DEFAULTS.OnKeyMismatch,
         ...ssmConstraint('OnKeyMismatch'),
       },
       Restart: {
-        description: 'How a running AEM picks up changed keys: none, service (systemctl restart) or bundles (Web Console refresh; needs AdminSecretId).',
+        description: 'How a running AEM picks up new keys: none, service (systemctl restart) or bundles (Web Console; needs AdminSecretId).',
         default: INSTALLER_DEFAULTS.Restart,
         ...ssmConstraint('Restart'),
       },
@@ -161,7 +161,7 @@ export class InstallerDocument extends Construct {
         ...ssmConstraint('StartAfterInstall'),
       },
       AdminSecretId: {
-        description: 'ARN of a secret holding an AEM admin\'s {"username","password"}; only for Restart=bundles.',
+        description: 'ARN of a secret holding an AEM admin\'s {"username","password"}, for Restart=bundles.',
         default: INSTALLER_DEFAULTS.AdminSecretId,
         ...ssmConstraint('AdminSecretId'),
       },
@@ -171,13 +171,13 @@ export class InstallerDocument extends Construct {
         ...ssmConstraint('AemPort'),
       },
       FreshKeyMinutes: {
-        description: 'OnKeyMismatch=replace-fresh: key files younger than this (minutes) are AEM\'s first-start keys.',
+        description: 'For replace-fresh: key files younger than this (minutes) are first-start keys.',
         default: INSTALLER_DEFAULTS.FreshKeyMinutes,
         ...ssmConstraint('FreshKeyMinutes'),
       },
       ...keySizeParameters({ hmac: props.hmacBytes, master: props.masterBytes }, KEY_LENGTH_LABELS),
       LogGroupName: {
-        description: 'Log group the installer sends its own output to (tag associations). Empty: none.',
+        description: 'Log group for the installer\'s own output (tag associations); empty: none.',
         default: '',
         ...ssmConstraint('LogGroupName'),
       },
