@@ -37,10 +37,10 @@ aemkeys_manifest_names() {
 #   compressed and not; AEMKEYS_MANIFEST_BATCH of both in one step) reach this shell. Runs in the worker
 #   only, whose stderr is /dev/null for every request (aemkeys_w_serve): no 2>/dev/null needed.
 aemkeys_u_manifests() {
-  local i j x n e k p q w f best bn cdoff cdsize method csize usize lho sum
+  local i j x n e k p w f best bn cdoff cdsize method csize usize lho sum
   local LC_ALL=C
   local -a dirs=("$@") idx=() jars=() sizes=() todo=() next=() batch=() mf=() args=() hargs=()
-  local -a cdr=() hds=() dat=() csz=() usz=() mth=() crcs=()
+  local -a cdr=() hds=() hdr=() dat=() csz=() usz=() mth=() crcs=()
   shopt -s nullglob
   for i in "${!dirs[@]}"; do
     best='' bn=-1
@@ -55,15 +55,19 @@ aemkeys_u_manifests() {
   # META-INF/MANIFEST.MF, a number a byte
   mf=(77 69 84 65 45 73 78 70 47 77 65 78 73 70 69 83 84 46 77 70)
   mapfile -t sizes < <(stat -c %s -- "${jars[@]}")
-  for x in "${sizes[@]}"; do [[ $x =~ ^[0-9]+$ ]] && (( x >= 22 )) || return 0; done
   (( ${#sizes[@]} == ${#jars[@]} )) || return 0
-  # shellcheck disable=SC2207 # od's numbers, 22 a jar: no glob characters
-  AEMKEYS_U8=($(aemkeys_u_tails 22 "${jars[@]}" | od -An -v -tu1))
-  (( ${#AEMKEYS_U8[@]} == 22 * ${#jars[@]} )) || return 0
   for j in "${!jars[@]}"; do
-    aemkeys_u8_le $(( 22 * j + 12 )) 4; cdsize=$AEMKEYS_N
-    aemkeys_u8_le $(( 22 * j + 16 )) 4; cdoff=$AEMKEYS_N
-    aemkeys_u8_is $(( 22 * j )) 80 75 5 6 && (( cdoff + cdsize <= sizes[j] && cdsize >= 46 )) && todo+=("$j") dat[j]=$cdoff
+    [[ ${sizes[j]} =~ ^[0-9]+$ ]] && (( sizes[j] >= 22 )) || return 0
+    args+=("$j" $(( sizes[j] - 22 )) 22)
+  done
+  # Each jar's last 22 bytes: its end record.
+  aemkeys_u_windows "${args[@]}"
+  for j in "${!jars[@]}"; do
+    # shellcheck disable=SC2206 # od's numbers: no glob characters
+    AEMKEYS_U8=(${AEMKEYS_BYTES[j]})
+    aemkeys_u8_le 12 4; cdsize=$AEMKEYS_N
+    aemkeys_u8_le 16 4; cdoff=$AEMKEYS_N
+    [[ ${AEMKEYS_U8[*]:0:4} == '80 75 5 6' ]] && (( cdoff + cdsize <= sizes[j] && cdsize >= 46 )) && todo+=("$j") dat[j]=$cdoff
   done
   for w in 256 65536; do
     (( ${#todo[@]} > 0 )) || break
@@ -94,13 +98,11 @@ aemkeys_u_manifests() {
       aemkeys_u8_le $(( p + 24 )) 4; usize=$AEMKEYS_N
       aemkeys_u8_le $(( p + 42 )) 4; lho=$AEMKEYS_N
       (( lho + 30 <= hds[j] )) || { next+=("$j"); continue; }
-      # The local header, after the directory window.
-      q=${cdr[j]}
       # shellcheck disable=SC2206 # od's numbers: no glob characters
-      AEMKEYS_U8+=(${AEMKEYS_BYTES[x+${#todo[@]}]:4*lho:120})
-      aemkeys_u8_is "$q" 80 75 3 4 && (( usize <= AEMKEYS_MANIFEST_MAX && csize <= AEMKEYS_MANIFEST_MAX )) || continue
+      hdr=(${AEMKEYS_BYTES[x+${#todo[@]}]:4*lho:120})
+      [[ ${hdr[*]:0:4} == '80 75 3 4' ]] && (( usize <= AEMKEYS_MANIFEST_MAX && csize <= AEMKEYS_MANIFEST_MAX )) || continue
       [[ $method == 8 || ( $method == 0 && $csize == "$usize" && $csize -le 65535 ) ]] || continue
-      dat[j]=$(( lho + 30 + AEMKEYS_U8[q+26] + 256 * AEMKEYS_U8[q+27] + AEMKEYS_U8[q+28] + 256 * AEMKEYS_U8[q+29] ))
+      dat[j]=$(( lho + 30 + hdr[26] + 256 * hdr[27] + hdr[28] + 256 * hdr[29] ))
       (( dat[j] + csize <= sizes[j] )) || continue
       printf -v 'crcs[j]' '\\x%02x' "${AEMKEYS_U8[@]:p+16:4}" "${AEMKEYS_U8[@]:p+24:4}"
       mth[j]=$method csz[j]=$csize usz[j]=$usize
@@ -198,19 +200,6 @@ aemkeys_u8_le() {
   AEMKEYS_N=0
   for (( i = $1 + $2 - 1; i >= $1; i-- )); do
     AEMKEYS_N=$(( AEMKEYS_N * 256 + ${AEMKEYS_U8[i]:-0} ))
-  done
-}
-
-# aemkeys_u8_is POS BYTE...
-#   0 when AEMKEYS_U8 holds BYTE... from POS on. Element by element: a slice of a long bash array
-#   walks it from its start (a directory of thousands of tiny entries made that quadratic).
-aemkeys_u8_is() {
-  local p=$1
-  shift
-  while (( $# > 0 )); do
-    [[ ${AEMKEYS_U8[p]:-} == "$1" ]] || return 1
-    (( p++ ))
-    shift
   done
 }
 

@@ -59,14 +59,6 @@ aemkeys_u_reads() {
   done
 }
 
-# aemkeys_u_tails COUNT FILE... (as AemUser): every FILE a regular file, not a link.
-aemkeys_u_tails() {
-  local count=$1 f
-  shift
-  for f in "$@"; do [[ -f $f && ! -L $f ]] || return 4; done
-  tail -q -c "$count" -- "$@"
-}
-
 # aemkeys_u_configs DIR PID KEEP MAX (as AemUser)
 #   One line per config file name of PID (PID[-~]*.config|cfg|cfg.json|json|properties|xml) in
 #   DIR and its subfolders, but KEEP: "f NAME" for a regular file in a folder that is no link,
