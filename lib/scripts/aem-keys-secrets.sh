@@ -146,18 +146,18 @@ aemkeys_json_unescape() {
   while [[ $rest == *\\* ]]; do
     out+=${rest%%\\*}
     rest=${rest#*\\}
-    c=${rest:0:1}
+    c=${rest:0:1} rest=${rest:1}
     case $c in
-      '"' | '\' | '/') out+=$c; rest=${rest:1} ;;
-      b) out+=$'\b'; rest=${rest:1} ;;
-      f) out+=$'\f'; rest=${rest:1} ;;
-      n) out+=$'\n'; rest=${rest:1} ;;
-      r) out+=$'\r'; rest=${rest:1} ;;
-      t) out+=$'\t'; rest=${rest:1} ;;
+      '"' | '\' | '/') out+=$c ;;
+      b) out+=$'\b' ;;
+      f) out+=$'\f' ;;
+      n) out+=$'\n' ;;
+      r) out+=$'\r' ;;
+      t) out+=$'\t' ;;
       u)
-        [[ ${rest:1:4} =~ ^[0-9A-Fa-f]{4}$ ]] || return 1
-        cp=$(( 16#${rest:1:4} ))
-        rest=${rest:5}
+        [[ ${rest:0:4} =~ ^[0-9A-Fa-f]{4}$ ]] || return 1
+        cp=$(( 16#${rest:0:4} ))
+        rest=${rest:4}
         if (( cp >= 0xD800 && cp <= 0xDBFF )); then
           [[ ${rest:0:2} == '\u' && ${rest:2:4} =~ ^[dD][c-fC-F][0-9A-Fa-f]{2}$ ]] || return 1
           cp=$(( 0x10000 + ((cp - 0xD800) << 10) + (16#${rest:2:4} - 0xDC00) ))
