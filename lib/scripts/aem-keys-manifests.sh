@@ -167,7 +167,7 @@ aemkeys_u_inflate_all() {
 #   1, naming none, when one is wrong or the text is longer than the sizes declared (gzip's output
 #   is cut there: a deflate bomb inflates no further).
 aemkeys_u_inflate() {
-  local j k=0 x text want=0
+  local j k=0 x s text want=0
   local -a args=()
   (( $# > 0 )) || return 0
   for j in "$@"; do args+=("$j" "${dat[j]}" "${csz[j]}"); (( want += usz[j] )); done
@@ -177,13 +177,11 @@ aemkeys_u_inflate() {
     for j in "$@"; do
       # shellcheck disable=SC2086 # one number a byte (od -tu1): no glob characters
       printf -v x '\\x%02x' ${AEMKEYS_BYTES[k++]}
-      printf '%b' '\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff'
-      if [[ ${mth[j]} == 0 ]]; then
-        printf '%b' "$(printf '\\x01\\x%02x\\x%02x\\x%02x\\x%02x' \
-          $(( csz[j] & 255 )) $(( csz[j] >> 8 )) $(( ~csz[j] & 255 )) $(( (~csz[j] >> 8) & 255 )))"
-      fi
-      printf '%b' "$x"
-      printf '%b' "${crcs[j]}"
+      # A gzip header; a stored manifest as one stored block (final, LEN, NLEN); the data; CRC-32 and size.
+      s=''
+      [[ ${mth[j]} == 0 ]] && printf -v s '\\x01\\x%02x\\x%02x\\x%02x\\x%02x' \
+        $(( csz[j] & 255 )) $(( csz[j] >> 8 )) $(( ~csz[j] & 255 )) $(( (~csz[j] >> 8) & 255 ))
+      printf '%b' '\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff' "$s" "$x" "${crcs[j]}"
     done | gzip -dc | head -c $(( want + 1 )) && printf x
   ) && [[ $text == *x ]] && (( ${#text} == want + 1 )) || return 1
   # Split by the declared sizes in one pass: a substring of a long text costs its whole length.
