@@ -55,12 +55,10 @@ aemkeys_u_manifests() {
   # META-INF/MANIFEST.MF, a number a byte
   mf=(77 69 84 65 45 73 78 70 47 77 65 78 73 70 69 83 84 46 77 70)
   mapfile -t sizes < <(stat -c %s -- "${jars[@]}")
+  for x in "${sizes[@]}"; do [[ $x =~ ^[0-9]+$ ]] && (( x >= 22 )) || return 0; done
   (( ${#sizes[@]} == ${#jars[@]} )) || return 0
-  for j in "${!jars[@]}"; do
-    [[ ${sizes[j]} =~ ^[0-9]+$ ]] && (( sizes[j] >= 22 )) || return 0
-    args+=("$j" $(( sizes[j] - 22 )) 22)
-  done
-  # Each jar's last 22 bytes: its end record.
+  # Each jar's end record: its last 22 bytes.
+  for j in "${!jars[@]}"; do args+=("$j" $(( sizes[j] - 22 )) 22); done
   aemkeys_u_windows "${args[@]}"
   for j in "${!jars[@]}"; do
     # shellcheck disable=SC2206 # od's numbers: no glob characters
