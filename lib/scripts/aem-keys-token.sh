@@ -17,11 +17,8 @@ aemkeys_token_others() {
   local -A seen=()
   AEMKEYS_OTHERS=() AEMKEYS_OTHERS_SHOW=()
   aemkeys_user_out aemkeys_u_configs "$dir" "$pid" "$keep" "$AEMKEYS_OTHERS_MAX"
-  case $AEMKEYS_RC in
-    0) ;;
-    3) return 0 ;;
-    *) aemkeys_fail "cannot list $dir as $AEMKEYS_USER within $AEMKEYS_IO_TIMEOUT s" ;;
-  esac
+  [[ $AEMKEYS_RC == 3 ]] && return 0
+  [[ $AEMKEYS_RC == 0 ]] || aemkeys_fail "cannot list $dir as $AEMKEYS_USER within $AEMKEYS_IO_TIMEOUT s"
   while read -r kind hex; do
     [[ -z $kind ]] && continue
     rel=''

@@ -85,7 +85,8 @@ aemkeys_u_hex() {
   local s=$1 i c out=''
   for (( i = 0; i < ${#s}; i++ )); do
     c=${s:i:1}
-    if [[ $c == [A-Za-z0-9._/-] ]]; then out+=$c; else printf -v c '\\x%02x' "'$c"; out+=$c; fi
+    [[ $c == [A-Za-z0-9._/-] ]] || printf -v c '\\x%02x' "'$c"
+    out+=$c
   done
   AEMKEYS_REPLY=$out
 }
