@@ -123,13 +123,13 @@ export function fixedCost(keyProps: AemCryptoKeysProps = {}): { fixed: number; p
 }
 
 function printSizes(): void {
-  console.log(`SSM document content, bytes (as synthesized / at most, with the longest parameter values; SSM limit ${SSM_DOCUMENT_MAX_BYTES}, goal 57344 as synthesized)`);
+  console.log(`SSM document content, bytes (as synthesized / at most, with the longest parameter values; SSM limit ${SSM_DOCUMENT_MAX_BYTES}, issue 20's goal 57344 as synthesized, not met; the size test holds 62464)`);
   for (const d of documentSizes()) {
     console.log(`  ${d.name.padEnd(28)} ${String(d.bytes).padStart(6)} / ${String(d.bound).padStart(6)}`);
   }
   const generated = fixedCost();
   const imported = fixedCost({ keySource: KeySource.importLater() });
-  console.log(`fixed template cost of a key set (goal 81920): ${generated.fixed} bytes (KeySource.generate(), default), `
+  console.log(`fixed template cost of a key set (issue 20's goal 81920, not met; the size test holds 83968): ${generated.fixed} bytes (KeySource.generate(), default), `
     + `${imported.fixed} bytes (KeySource.importLater(), with the export document)`);
   console.log(`per gated group (goal 4096): ${generated.perGroup} bytes`);
 }
