@@ -9,6 +9,7 @@ import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import type { AemCryptoKeys } from './aem-crypto-keys';
 import type { GatedAutoScalingGroup } from './auto-scaling-group-options';
+import { createAutomationStarterRole } from './private/automation-starter-role';
 import { GATE_TAG_KEY } from './private/lifecycle-gate';
 import { acknowledgeNag, nagArn } from './private/nag-arn';
 
@@ -172,21 +173,12 @@ export class LaunchLoopProtection extends Construct {
     });
     this.documentName = this.document.ref;
 
-    const eventsRole = new iam.Role(this, 'EventsRole', {
+    const eventsRole = createAutomationStarterRole(this, {
       description: 'Lets EventBridge start the AEM crypto keys launch-loop protection',
-      assumedBy: new iam.ServicePrincipal('events.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } } }),
+      definitionArn: this.automationDefinitionArn,
+      automationRole: role,
+      sids: { start: 'StartSuspendAutomation', passRole: 'PassSuspendRole' },
     });
-    eventsRole.addToPolicy(new iam.PolicyStatement({
-      sid: 'StartSuspendAutomation',
-      actions: ['ssm:StartAutomationExecution'],
-      resources: [this.automationDefinitionArn],
-    }));
-    eventsRole.addToPolicy(new iam.PolicyStatement({
-      sid: 'PassSuspendRole',
-      actions: ['iam:PassRole'],
-      resources: [role.roleArn],
-      conditions: { StringEquals: { 'iam:PassedToService': 'ssm.amazonaws.com' } },
-    }));
 
     // One rule for every loop alarm of this key set (by name prefix): nothing per group but the alarm.
     const ruleId = 'Suspend';

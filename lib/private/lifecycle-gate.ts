@@ -9,6 +9,7 @@ import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct, IConstruct } from 'constructs';
 import { AutoScalingGroupOptions, GatedGroup } from '../auto-scaling-group-options';
 import { InstallerDocument } from '../installer-document';
+import { createAutomationStarterRole } from './automation-starter-role';
 import { DeadLetterQueue, TARGET_MAX_EVENT_AGE } from './dead-letter-queue';
 import { API_STEP_MAX_ATTEMPTS, budgetProblems, gateBudget } from './gate-budget';
 import { InstallerParameters } from './installer-parameters';
@@ -290,24 +291,12 @@ export class LifecycleGate extends Construct {
   }
 
   private createEventsRole(): iam.Role {
-    const role = new iam.Role(this, 'EventsRole', {
+    return createAutomationStarterRole(this, {
       description: 'Lets EventBridge start the AEM crypto keys lifecycle automation',
-      assumedBy: new iam.ServicePrincipal('events.amazonaws.com', {
-        conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
-      }),
+      definitionArn: this.automationDefinitionArn,
+      automationRole: this.automationRole,
+      sids: { start: 'StartLifecycleAutomation', passRole: 'PassAutomationRole' },
     });
-    role.addToPolicy(new iam.PolicyStatement({
-      sid: 'StartLifecycleAutomation',
-      actions: ['ssm:StartAutomationExecution'],
-      resources: [this.automationDefinitionArn],
-    }));
-    role.addToPolicy(new iam.PolicyStatement({
-      sid: 'PassAutomationRole',
-      actions: ['iam:PassRole'],
-      resources: [this.automationRole.roleArn],
-      conditions: { StringEquals: { 'iam:PassedToService': 'ssm.amazonaws.com' } },
-    }));
-    return role;
   }
 
   /** cdk-nag: why each wildcard of the automation role is as narrow as it can be. */
