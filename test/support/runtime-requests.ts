@@ -226,6 +226,7 @@ export function scriptCalls(script: string): string[] {
   for (const line of lines) {
     for (const m of line.matchAll(/(?:local -a |^|\s)(\w+)=\((?:[^()]*\s)?aws ([a-z0-9-]+)\)/g)) arrays.set(m[1], m[2]);
   }
+  const wrapped = wrappers(lines);
   for (const line of lines) {
     for (const m of line.matchAll(/(?:^|[\s(|;&])aws ([a-z0-9-]+) ([a-z][a-z0-9-]+)/g)) {
       if (!insideQuotes(line.slice(0, m.index))) calls.add(`${m[1]}:${pascal(m[2])}`);
@@ -233,7 +234,7 @@ export function scriptCalls(script: string): string[] {
     for (const [name, service] of arrays) {
       for (const m of line.matchAll(new RegExp(`"\\$\\{${name}\\[@\\]\\}" ([a-z][a-z0-9-]+)`, 'g'))) calls.add(`${service}:${pascal(m[1])}`);
     }
-    for (const w of wrappers(lines)) {
+    for (const w of wrapped) {
       for (const m of line.matchAll(new RegExp(`(?:^|[\\s(|;&])${w.name}((?: +[^ ;|&<>]+){${w.argument}})`, 'g'))) {
         const action = m[1].trim().split(/ +/)[w.argument - 1];
         if (/^[a-z][a-z0-9-]+$/.test(action)) calls.add(`${w.service}:${pascal(action)}`);
