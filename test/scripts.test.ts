@@ -1,6 +1,5 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { DATA_BLOCK_MARKER, embedShellScript, SCRIPT_LINE_MAX } from '../lib/private/shell-script-document';
 import { describeWithTools } from './support/tools';
@@ -25,23 +24,6 @@ describe('on-instance scripts', () => {
     expect(lines).toContain('aemkeys_fail() {');
     expect(lines.filter((l) => l.startsWith('. "${BASH_SOURCE[0]%/*}/'))).toEqual([]);
     expect(lines.slice(-4)).toEqual(['exit $?', DATA_BLOCK_MARKER, '#@A={{ A }}', '#@end']);
-  });
-
-  test('aemkeys_u_reads: many pieces in one step, each exactly WIDTH bytes (NULs after the data; spaces for a link, a folder or a missing file), or as read with 0', () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aem-keys-reads-'));
-    try {
-      fs.writeFileSync(path.join(dir, 'a'), 'abcdefghij');
-      fs.symlinkSync(path.join(dir, 'a'), path.join(dir, 'link'));
-      fs.mkdirSync(path.join(dir, 'folder'));
-      const reads = (width: number, ...pieces: Array<[string, number, number]>) => spawnSync('bash', ['-c', `. '${path.join(SCRIPTS, 'aem-keys-common.sh')}'; aemkeys_u_reads "$@"`, 'x',
-        String(width), ...pieces.flatMap(([f, at, n]) => [path.join(dir, f), String(at), String(n)])]);
-      const padded = reads(8, ['a', 2, 5], ['link', 0, 4], ['a', 8, 5], ['folder', 0, 1], ['missing', 0, 1], ['a', 0, 8]);
-      expect(padded.status).toBe(0);
-      expect(padded.stdout.toString('latin1')).toBe(`cdefg\0\0\0${' '.repeat(8)}ij\0\0\0\0\0\0${' '.repeat(16)}abcdefgh`);
-      expect(reads(0, ['a', 2, 5], ['link', 0, 4], ['a', 9, 5]).stdout.toString('latin1')).toBe('cdefgj');
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
   });
 
   test('aemkeys_json_unescape decodes every escape, \\u to UTF-8 of 1 to 4 bytes, and refuses broken ones', () => {

@@ -37,26 +37,14 @@ aemkeys_u_text() {
   aemkeys_u_read "$1" 0 "$2" | tr -d '\000' && printf x
 }
 
-# aemkeys_u_read FILE OFFSET COUNT [WIDTH] (as AemUser): FILE must be a regular file, not a
-#   link (3 when it does not exist); with WIDTH (COUNT at most), what is read is padded with NULs
-#   to WIDTH bytes.
+# aemkeys_u_read FILE OFFSET COUNT (as AemUser): COUNT bytes of FILE from OFFSET; FILE must be a
+#   regular file, not a link (3 when it does not exist).
 aemkeys_u_read() {
   [[ -e $1 || -L $1 ]] || return 3
   [[ -f $1 && ! -L $1 ]] || return 4
   exec 3< "$1" || return 1
   [[ -f /dev/fd/3 ]] || return 4
-  dd iflag=skip_bytes,count_bytes skip="$2" count="$3" bs="${4:-65536}" ${4:+conv=sync} status=none <&3
-}
-
-# aemkeys_u_reads WIDTH FILE OFFSET COUNT... (as AemUser): aemkeys_u_read of each piece.
-aemkeys_u_reads() {
-  local w=$1 wide=()
-  shift
-  (( w > 0 )) && wide=("$w")
-  while (( $# > 2 )); do
-    aemkeys_u_read "$1" "$2" "$3" "${wide[@]}" || printf '%*s' "$w" ''
-    shift 3
-  done
+  dd iflag=skip_bytes,count_bytes skip="$2" count="$3" bs=65536 status=none <&3
 }
 
 # aemkeys_u_configs DIR PID KEEP MAX (as AemUser)
