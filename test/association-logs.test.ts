@@ -19,7 +19,7 @@ import { outputLines, plant, renderScript, RunResult, runScript, snapshotTree, s
 import { scanText } from './support/key-scan';
 import { keySetInstance } from './support/key-set-instance';
 import { Moto, startMoto } from './support/moto';
-import { describeWithTools, STRACE_FAST } from './support/tools';
+import { describeWithTools, strace } from './support/tools';
 
 const COMMON = path.join(__dirname, '..', 'lib', 'scripts', 'aem-keys-common.sh');
 /** One stream per instance (issue 18: a burst of new instances makes one CreateLogStream call each, later runs none). */
@@ -399,7 +399,7 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'the real installer 
       fx.inst,
       renderScript(synthInstaller(), { QuickstartDir: fx.inst.quickstart, AemUser: fx.user.name, SecretId: fx.good, LogGroupName: group }),
       { ...fx.moto.env, HOME: process.env.HOME ?? '/root', ...agent },
-      { wrap: ['strace', ...STRACE_FAST, '-f', '-qq', '-e', 'trace=execve', '-v', '-xx', '-s', '65536', '-o', trace] },
+      { wrap: strace(trace, 'execve', ['-v', '-xx', '-s', '65536']) },
     );
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^master: [0-9a-f]{12} replaced/m);

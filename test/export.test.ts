@@ -12,7 +12,7 @@ import { aemBundles, felixCache } from './support/felix';
 import { documentIn, Instance, makeInstance, plant, renderScript, RunResult, runScript, snapshotTree, synthExport, testUser } from './support/installer-harness';
 import { Moto, startMoto } from './support/moto';
 import { TestSecrets } from './support/secrets';
-import { describeWithTools, STRACE_FAST } from './support/tools';
+import { describeWithTools, strace } from './support/tools';
 
 describe('export document', () => {
   const doc = synthExport();
@@ -102,7 +102,7 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'export script (from
     const trace = path.join(inst.root, `trace${++n}`);
     const script = renderScript(doc, { QuickstartDir: inst.quickstart, AemUser: user.name, ...values });
     const r = runScript(inst, script, { ...moto.env, HOME: process.env.HOME ?? '/root' },
-      { wrap: ['strace', ...STRACE_FAST, '-f', '-qq', '-e', 'trace=execve', '-s', '4096', '-o', trace] });
+      { wrap: strace(trace, 'execve', ['-s', '4096']) });
     return { ...r, argv: fs.readFileSync(trace, 'utf8') };
   }
 

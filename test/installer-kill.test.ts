@@ -5,7 +5,7 @@ import { aemBundles, felixCache } from './support/felix';
 import {
   Instance, makeInstance, plant, plantGeneratedKeys, renderScript, runScriptAsync, snapshotTree, spawnScript, stubAws, synthInstaller, testUser,
 } from './support/installer-harness';
-import { describeWithTools, STRACE_FAST } from './support/tools';
+import { describeWithTools, strace } from './support/tools';
 
 const TRIALS = 40;
 const ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:aem-keys-AbCdEf';
@@ -48,7 +48,7 @@ describeWithTools(['java', 'strace'], 'installer killed with SIGKILL at random m
     // Half the trials run at full speed; the other half under strace with every write(2) delayed
     // by 10 ms, which widens any window in which a file is truncated but not yet rewritten (a
     // non-atomic write is then caught reliably, not only by luck).
-    const slow = ['strace', ...STRACE_FAST, '-f', '-qq', '-o', '/dev/null', '-e', 'trace=write', '-e', 'inject=write:delay_enter=10000'];
+    const slow = strace('/dev/null', 'write', ['-e', 'inject=write:delay_enter=10000']);
     // Trials run two at a time (one at full speed, one slowed), so the slowed run's waits overlap
     // the other's work; the durations that spread the kills are measured the same way.
     const durations: number[] = [];

@@ -12,7 +12,7 @@ import {
 } from './support/installer-harness';
 import { Moto, startMoto } from './support/moto';
 import { TestSecrets } from './support/secrets';
-import { describeWithTools, STRACE_FAST } from './support/tools';
+import { describeWithTools, strace } from './support/tools';
 
 /** The installer's record of which secret installed an instance's keys (lib/scripts/install-keys.sh). */
 const recordOf = (inst: Instance) => recordFile(inst.quickstart);
@@ -687,7 +687,7 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
     const inst = instance({ running: true });
     plantGeneratedKeys(inst, user);
     const trace = path.join(inst.root, 'trace');
-    const r = run(inst, {}, ['strace', ...STRACE_FAST, '-f', '-qq', '-e', 'trace=execve', '-v', '-xx', '-s', '65536', '-o', trace]);
+    const r = run(inst, {}, strace(trace, 'execve', ['-v', '-xx', '-s', '65536']));
     expect(r.status).toBe(0);
     const text = fs.readFileSync(trace, 'utf8');
     // Decode every \xNN string strace printed back into bytes.
@@ -751,7 +751,8 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
         const file = path.join(inst.root, '_script.sh');
         fs.writeFileSync(file, script, { mode: 0o700 });
         trace = path.join(inst.root, 'trace');
-        const child = spawn('strace', [...STRACE_FAST, '-f', '-qq', '-e', 'trace=execve', '-v', '-xx', '-s', '65536', '-o', trace, 'sh', '-c', file], {
+        const [cmd, ...args] = [...strace(trace, 'execve', ['-v', '-xx', '-s', '65536']), 'sh', '-c', file];
+        const child = spawn(cmd, args, {
           env: { ...moto.env, HOME: process.env.HOME ?? '/root', PATH: `${inst.stubs}:${process.env.PATH}` },
         });
         let stdout = '';

@@ -10,7 +10,7 @@ import { aemBundles, felixCache } from './support/felix';
 import { documentIn, Instance, makeInstance, plant, renderScript, runScriptAsync, snapshotTree, testUser } from './support/installer-harness';
 import { Moto, startMoto } from './support/moto';
 import { TestSecrets } from './support/secrets';
-import { describeWithTools, STRACE_FAST } from './support/tools';
+import { describeWithTools, strace } from './support/tools';
 
 const HMAC = Buffer.from('00112233445566778899aabbccddeeff00112233445566778899aabbccdd0a0d', 'hex'); // holds \n, \r
 const MASTER = Buffer.from('000a0d00ff1a1b1c1d1e1f2021222300', 'hex'); // holds NUL bytes
@@ -111,7 +111,7 @@ describeWithTools(['moto_server', 'aws', 'java', 'strace'], 'JCR key migration a
     });
     const trace = path.join(inst.root, 'trace');
     const r = await runScriptAsync(inst, script, { ...moto.env, HOME: process.env.HOME ?? '/root' },
-      ['strace', ...STRACE_FAST, '-f', '-qq', '-e', 'trace=execve', '-s', '4096', '-o', trace]);
+      strace(trace, 'execve', ['-s', '4096']));
     await stub.close();
     return {
       code: r.status, stdout: r.stdout, stderr: r.stderr, stub, inst, before,

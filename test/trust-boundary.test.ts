@@ -16,7 +16,7 @@ import {
 } from './support/installer-harness';
 import { Moto, startMoto } from './support/moto';
 import { TestSecrets } from './support/secrets';
-import { describeWithTools, hasCommand, STRACE_FAST } from './support/tools';
+import { describeWithTools, hasCommand, strace } from './support/tools';
 
 /**
  * Issue 9: the scripts run as root inside a tree the AEM user owns. Here that user (an
@@ -493,8 +493,7 @@ while True:
     setup(inst);
     const decoyBefore = snapshotTree(decoy);
     const trace = path.join(inst.root, 'strace.out');
-    const r = await install(inst, {}, ['strace', ...STRACE_FAST, '-f', '-qq', '-s', '4096', '-o', trace,
-      '-e', 'trace=%file,%process,setuid,setreuid,setresuid']);
+    const r = await install(inst, {}, strace(trace, '%file,%process,setuid,setreuid,setresuid', ['-s', '4096']));
     expectDecoyIntact(decoyBefore, inst, r);
     expect([0, 1]).toContain(r.status);
     if (r.status === 1) expect(r.stderr).toMatch(/^aem-crypto-keys: error: [^\n]+\n$/);
