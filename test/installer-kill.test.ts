@@ -8,6 +8,8 @@ import {
 import { describeWithTools, strace } from './support/tools';
 
 const TRIALS = 40;
+/** Trials running at once (even: as many slowed as at full speed). */
+const CONCURRENT = 8;
 const ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:aem-keys-AbCdEf';
 
 /**
@@ -49,22 +51,22 @@ describeWithTools(['java', 'strace'], 'installer killed with SIGKILL at random m
     // by 10 ms, which widens any window in which a file is truncated but not yet rewritten (a
     // non-atomic write is then caught reliably, not only by luck).
     const slow = strace('/dev/null', 'write', ['-e', 'inject=write:delay_enter=10000']);
-    // Trials run two at a time (one at full speed, one slowed), so the slowed run's waits overlap
-    // the other's work; the durations that spread the kills are measured the same way.
-    const durations: number[] = [];
-    let tokenText = Buffer.alloc(0);
-    const probes = await Promise.all([[], slow].map(async (wrap) => {
+    // Trials run CONCURRENT at a time, half at full speed and half slowed (a slowed run mostly
+    // waits, so the others' work fills its waits); the durations that spread the kills are
+    // measured the same way.
+    const probes = await Promise.all(Array.from({ length: CONCURRENT }, async (_, i) => {
       // How long a whole run takes, to spread the kills over it.
       const probe = prepare(cache);
       const t0 = Date.now();
-      const child = spawnScript(probe.inst, probe.script, {}, wrap);
+      const child = spawnScript(probe.inst, probe.script, {}, i % 2 ? slow : []);
       const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
       expect(code).toBe(0);
-      return { ms: Math.max(Date.now() - t0, 20), token: fs.readFileSync(probe.inst.tokenFile) };
+      return { mode: i % 2, ms: Math.max(Date.now() - t0, 20), token: fs.readFileSync(probe.inst.tokenFile) };
     }));
-    for (const p of probes) durations.push(p.ms);
-    tokenText = probes[0].token;
-    expect(probes[1].token).toEqual(tokenText);
+    /** The longest probe of each mode (index 0: full speed, 1: slowed). */
+    const durations = [0, 1].map((mode) => Math.max(...probes.filter((p) => p.mode === mode).map((p) => p.ms)));
+    const tokenText = probes[0].token;
+    for (const p of probes) expect(p.token).toEqual(tokenText);
 
     /** One trial: kill a run at a random moment, check every file, re-run; returns the outcome. */
     async function trial(n: number): Promise<'untouched' | 'partial' | 'complete'> {
@@ -119,9 +121,11 @@ describeWithTools(['java', 'strace'], 'installer killed with SIGKILL at random m
     }
 
     const outcomes = { untouched: 0, partial: 0, complete: 0 };
-    for (let n = 0; n < TRIALS; n += 2) {
-      for (const outcome of await Promise.all([trial(n), trial(n + 1)])) outcomes[outcome]++;
-    }
+    // CONCURRENT lanes, each running its trials one after the other (lane i: trials i, i +
+    // CONCURRENT, ...; all of one mode, as the mode is n % 2).
+    await Promise.all(Array.from({ length: CONCURRENT }, async (_, lane) => {
+      for (let n = lane; n < TRIALS; n += CONCURRENT) outcomes[await trial(n)]++;
+    }));
     // eslint-disable-next-line no-console
     console.log(`kill -9 trials over runs of ${durations.join(' / ')} ms (plain / slowed writes): ${JSON.stringify(outcomes)}`);
     expect(outcomes.untouched + outcomes.partial + outcomes.complete).toBe(TRIALS);
