@@ -10,12 +10,14 @@
 // - The operator CLI (lib/cli/main.ts) is bundled with its AWS SDK clients by the local esbuild into
 //   dist/cli/aem-keys.js, so the package has no runtime dependencies: jsii requires every runtime
 //   dependency to be a jsii module itself (or bundled).
+// - dist/.build-inputs records what the build was made from (scripts/build-inputs.js).
 // Sources never get .js files next to them, so tests and ts-node always run the TypeScript.
 // Everything goes to stderr: stdout belongs to `npm pack --json`.
 'use strict';
 const { execFileSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
+const { buildInputs, recordFile } = require('./build-inputs');
 
 const root = path.join(__dirname, '..');
 const dist = path.join(root, 'dist');
@@ -54,11 +56,13 @@ async function bundleCli() {
 }
 
 async function main() {
+  const inputs = buildInputs(root);
   fs.rmSync(dist, { recursive: true, force: true });
   fs.rmSync(path.join(root, '.jsii'), { force: true });
   jsii();
   copyScripts();
   const cli = await bundleCli();
+  fs.writeFileSync(recordFile(root), inputs);
   console.error(`built ${path.relative(root, dist)}/, .jsii and ${path.relative(root, cli)} (${fs.statSync(cli).size} bytes)`);
 }
 

@@ -2,9 +2,11 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- a CommonJS script of scripts/
+const { isBuildCurrent } = require('../scripts/build-inputs');
 
 // The jsii assembly (.jsii, built by `npm run build`) is the public API every CDK language sees.
-// These tests rebuild it when it is missing or older than a source, then check that the committed
+// These tests build it unless the clone's build is current (scripts/build-inputs.js), then check that the committed
 // API.md is what jsii-docgen makes of it, that no breaking change against api/baseline.jsii is left
 // unmarked, and that the package entry exports exactly the assembly's classes and enums.
 // @full-suite: the jsii build and jsii-docgen take tens of seconds; not in `npm run test:fast`.
@@ -15,16 +17,6 @@ const TOOLS = ['jsii', 'jsii-docgen', 'jsii-diff', 'jsii-rosetta'];
 function run(args: string[], extraEnv: Record<string, string> = {}): { status: number | null; out: string } {
   const r = spawnSync(process.execPath, args, { cwd: root, env: { ...env, ...extraEnv }, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
-}
-
-function newestInput(dir: string): number {
-  let newest = 0;
-  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestInput(p));
-    else if (/\.(ts|sh)$/.test(entry.name)) newest = Math.max(newest, fs.statSync(p).mtimeMs);
-  }
-  return newest;
 }
 
 function assembly(): any {
@@ -40,9 +32,7 @@ if (missing.length > 0) {
 
 describeWithJsii(`the public API (jsii)${missing.length ? ` [needs ${missing.join(', ')}]` : ''}`, () => {
   beforeAll(() => {
-    const built = path.join(root, '.jsii');
-    const inputs = Math.max(newestInput(path.join(root, 'lib')), fs.statSync(path.join(root, 'package.json')).mtimeMs);
-    if (!fs.existsSync(built) || fs.statSync(built).mtimeMs < inputs) {
+    if (!isBuildCurrent(root)) {
       const r = run([path.join(root, 'scripts', 'build.js')]);
       if (r.status !== 0) throw new Error(`npm run build failed:\n${r.out}`);
     }

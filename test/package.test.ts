@@ -2,12 +2,14 @@ import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- a CommonJS script of scripts/
+const { isBuildCurrent } = require('../scripts/build-inputs');
 
 /**
- * The package as a consumer gets it from the registry: `npm pack` (which builds first, with jsii)
- * in a copy of this clone's files (so the build never races tests that read this clone's .jsii), the
- * tarball unpacked into a scratch app's node_modules the way `npm install` lays it out, and a
- * plain JavaScript CDK app (no ts-node, no path into this clone) that synthesizes through the
+ * The package as a consumer gets it from the registry: `npm pack` (which builds first, with jsii,
+ * unless the clone's build is current) in a copy of this clone's files (so a build never races
+ * tests that read this clone's .jsii), the tarball unpacked into a scratch app's node_modules the
+ * way `npm install` lays it out, and a plain JavaScript CDK app (no ts-node, no path into this clone) that synthesizes through the
  * public API. Its peer and runtime dependencies are the clone's installed copies (linked, as npm
  * would install the same versions): the lowest aws-cdk-lib the peer range allows, which the
  * devDependency pins. A second app gets the tarball and the newest aws-cdk-lib from `npm install`
@@ -32,8 +34,11 @@ function linkDependency(app: string, name: string): void {
   fs.symlinkSync(fs.realpathSync(path.join(modules, name)), target, 'dir');
 }
 
-/** The clone's files as a fresh clone has them (tracked and not ignored), with its node_modules. */
-function copyOfClone(work: string): string {
+/**
+ * The clone's files as a fresh clone has them (tracked and not ignored), with its node_modules;
+ * with `build`, also its dist/ and .jsii.
+ */
+function copyOfClone(work: string, build: boolean): string {
   const copy = path.join(work, 'src');
   const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: root, encoding: 'utf8' })
     .split('\0').filter((f) => f && fs.existsSync(path.join(root, f)));
@@ -41,14 +46,24 @@ function copyOfClone(work: string): string {
     fs.mkdirSync(path.dirname(path.join(copy, f)), { recursive: true });
     fs.copyFileSync(path.join(root, f), path.join(copy, f));
   }
+  if (build) {
+    fs.cpSync(path.join(root, 'dist'), path.join(copy, 'dist'), { recursive: true });
+    fs.copyFileSync(path.join(root, '.jsii'), path.join(copy, '.jsii'));
+  }
   fs.symlinkSync(modules, path.join(copy, 'node_modules'), 'dir');
   return copy;
 }
 
-/** Packs once; installs the tarball into a fresh app; returns both. */
+/**
+ * Packs once; installs the tarball into a fresh app; returns both. When the clone's build is
+ * current (scripts/build-inputs.js; e.g. CI's `npm run build` just made it), the copy gets that
+ * build and npm packs it as it is; otherwise npm's prepack builds in the copy.
+ */
 function packAndInstall(): Packed {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'aem-keys-pack-'));
-  const out = execFileSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: copyOfClone(work), encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const built = isBuildCurrent(root);
+  const out = execFileSync('npm', ['pack', '--json', '--pack-destination', work, ...(built ? ['--ignore-scripts'] : [])],
+    { cwd: copyOfClone(work, built), encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   const [info] = JSON.parse(out);
   const tarball = path.join(work, info.filename);
   const app = path.join(work, 'app');
