@@ -36,6 +36,43 @@ describe('on-instance scripts', () => {
     for (const bad of [String.raw`\u12`, String.raw`\ud83d`, String.raw`\ude00`, String.raw`\x`]) expect(unescape(bad).status).toBe(9);
   });
 
+  describe('aemkeys_worker_read: a worker answer of LEN bytes, within SECONDS', () => {
+    /** Runs aemkeys_worker_read LEN SECONDS on what `writer` (bash) prints; its status, the bytes read in hex, its duration. */
+    const readFrom = (writer: string, len: number, seconds: number) => {
+      const t0 = Date.now();
+      const r = spawnSync('bash', ['-c', `. '${path.join(SCRIPTS, 'aem-keys-common.sh')}'
+exec {AEMKEYS_WR}< <(${writer})
+writer=$!
+aemkeys_worker_read ${len} ${seconds}
+rc=$?
+kill "$writer" 2>/dev/null
+printf '%s %s' "$rc" "$(printf '%s' "$AEMKEYS_OUT" | od -An -v -tx1 | tr -d ' \n')"`], { encoding: 'utf8' });
+      const [status, hex] = r.stdout.split(' ');
+      return { status: Number(status), bytes: Buffer.from(hex ?? '', 'hex'), ms: Date.now() - t0, stderr: r.stderr };
+    };
+    /** The writer then keeps its end of the pipe open, writing nothing more. */
+    const hang = 'exec sleep 20 2>/dev/null';
+
+    test.each([100, 60_000])('%s bytes ending in newlines arrive whole, the newlines kept, nothing more', (len) => {
+      const r = readFrom(`head -c ${len - 3} /dev/zero | tr '\\0' a; printf '\\n\\n\\nnext'; ${hang}`, len, 5);
+      expect(r).toMatchObject({ status: 0, stderr: '' });
+      expect(r.bytes.toString()).toBe(`${'a'.repeat(len - 3)}\n\n\n`);
+    });
+
+    test.each([100, 60_000])('%s bytes, of which only some come: fails after SECONDS', (len) => {
+      const r = readFrom(`printf abc; ${hang}`, len, 1);
+      expect(r.status).toBe(1);
+      expect(r.ms).toBeLessThan(10_000);
+      expect(r.stderr).toBe('');
+    });
+
+    test('a long answer cut short: the bytes that came (the caller checks the length)', () => {
+      const r = readFrom('printf "%05000d" 0', 60_000, 5);
+      expect(r.status).toBe(0);
+      expect(r.bytes.length).toBe(5000);
+    });
+  });
+
   test('a script without the modules markers is refused at synth time', () => {
     expect(() => embedShellScript('aem-keys-json.sh', [])).toThrow(/ENOENT/);
     expect(() => embedShellScript('aem-keys-http.sh', [])).toThrow(/aem-keys-http.sh: missing the "# >>> modules" \/ "# <<< modules" markers/);

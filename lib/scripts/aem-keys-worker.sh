@@ -15,6 +15,7 @@
 # as any other input from the tree.
 
 AEMKEYS_IO_TIMEOUT=60     # seconds for any one step run as AemUser (a FIFO, a hung file system)
+AEMKEYS_READ_INLINE_MAX=4096  # answers up to this size are read by bash itself (aemkeys_worker_read)
 
 # aemkeys_user_init USER
 #   Starts the worker as USER: setpriv (util-linux; no PAM, no session, no log line) when this
@@ -118,14 +119,28 @@ aemkeys_worker_call() {
     return "$AEMKEYS_RC"
   fi
   rc=${BASH_REMATCH[1]} len=${BASH_REMATCH[2]}
-  if (( len > 0 )) && ! { (( SECONDS < deadline )) && IFS= read -r -N "$len" -t $(( deadline - SECONDS )) AEMKEYS_OUT <&"$AEMKEYS_WR" \
-    && (( ${#AEMKEYS_OUT} == len )); }; then
+  if (( len > 0 )) && ! { (( SECONDS < deadline )) && aemkeys_worker_read "$len" $(( deadline - SECONDS )) && (( ${#AEMKEYS_OUT} == len )); }; then
     AEMKEYS_OUT=''
     aemkeys_worker_stop
     return 1
   fi
   AEMKEYS_RC=$rc
   return "$rc"
+}
+
+# aemkeys_worker_read LEN SECONDS
+#   AEMKEYS_OUT = the next LEN bytes from the worker (fd AEMKEYS_WR), read within SECONDS; 1 when
+#   they do not come in time (on an early end it may be 0 with fewer bytes: the caller checks the
+#   length). bash's read -t looks at its timer before each byte (two system calls a byte), so a
+#   longer answer (the bundle list, tens of KB) is read by head under timeout; the x keeps its
+#   trailing newlines.
+aemkeys_worker_read() {
+  if (( $1 <= AEMKEYS_READ_INLINE_MAX )); then
+    IFS= read -r -N "$1" -t "$2" AEMKEYS_OUT <&"$AEMKEYS_WR" || return 1
+  else
+    AEMKEYS_OUT=$(timeout -s KILL "$2" head -c "$1" <&"$AEMKEYS_WR" && printf x) || return 1
+    AEMKEYS_OUT=${AEMKEYS_OUT%x}
+  fi
 }
 
 # aemkeys_user_is TEST PATH: aemkeys_u_is as AemUser (dir, realdir, open or exists); 1 also when the
