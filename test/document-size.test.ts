@@ -13,7 +13,7 @@ import { tokenProperties } from './support/token-properties';
 /**
  * The documents' goal as synthesized, of SSM's 64 KiB. Issue 20 asked for 56 KiB; readability wins
  * over bytes, and with the scripts' own names and lines (no short names, no joined lines, no
- * indentation) the installer document measured 61,746 bytes (64,574 with the longest parameter
+ * indentation) the installer document measured 61,683 bytes (64,511 with the longest parameter
  * values), so the goal is 61 KiB: a document may not grow past it unnoticed.
  */
 const DOCUMENT_GOAL_BYTES = 61 * 1024;
