@@ -73,6 +73,38 @@ printf '%s %s' "$rc" "$(printf '%s' "$AEMKEYS_OUT" | od -An -v -tx1 | tr -d ' \n
     });
   });
 
+  test('aemkeys_scan_bundles keeps folders bundle<1 to 19 digits> with a numeric id, not uninstalled, and names them by location', () => {
+    const records = [
+      ['bundle1', '1', 'launchpad:resources/install/0/com.adobe.granite.crypto.file-1.0.18.jar', '32'],
+      ['bundle22', '22', 'slinginstall:com.adobe.granite.crypto-3.0.4.CQ650-B0002.jar', '4'],
+      ['bundle3', '3', 'jcrinstall:/libs/x/install/org.example.no-version.jar', '32'],
+      ['bundle4', '4', 'slinginstall:org.example.gone-1.0.jar', '1'],
+      [`bundle${'9'.repeat(19)}`, '5', 'slinginstall:org.example.long-1.0.jar', '32'],
+      [`bundle${'9'.repeat(20)}`, '6', 'slinginstall:org.example.toolong-1.0.jar', '32'],
+      ['bundle', '7', 'slinginstall:org.example.noid-1.0.jar', '32'],
+      ['bundle8x', '8', 'slinginstall:org.example.letter-1.0.jar', '32'],
+      ['Bundle9', '9', 'slinginstall:org.example.case-1.0.jar', '32'],
+      ['bundle10', '1O', 'slinginstall:org.example.badid-1.0.jar', '32'],
+      ['bundle11', '', 'slinginstall:org.example.noid-1.0.jar', '32'],
+    ].map((r) => r.join('\x1f')).join('\n');
+    const r = spawnSync('bash', ['-c', `. '${path.join(SCRIPTS, 'aem-keys-common.sh')}'
+aemkeys_user_out() { AEMKEYS_RC=0 AEMKEYS_OUT=$1; }
+AEMKEYS_OUT=''
+aemkeys_user_out "$(printf '${records}')"
+out=$AEMKEYS_OUT
+aemkeys_user_out() { AEMKEYS_RC=0 AEMKEYS_OUT=$out; }
+aemkeys_scan_bundles /felix
+for i in "\${!AEMKEYS_B_DIR[@]}"; do printf '%s %s %s %s\\n' "\${AEMKEYS_B_DIR[i]}" "\${AEMKEYS_B_ID[i]}" "\${AEMKEYS_B_STATE[i]}" "\${AEMKEYS_B_NAME[i]}"; done`],
+    { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim().split('\n')).toEqual([
+      '/felix/bundle1 1 32 com.adobe.granite.crypto.file',
+      '/felix/bundle22 22 4 com.adobe.granite.crypto',
+      '/felix/bundle3 3 32 org.example.no-version',
+      `/felix/bundle${'9'.repeat(19)} 5 32 org.example.long`,
+    ]);
+  });
+
   test('a script without the modules markers is refused at synth time', () => {
     expect(() => embedShellScript('aem-keys-json.sh', [])).toThrow(/ENOENT/);
     expect(() => embedShellScript('aem-keys-http.sh', [])).toThrow(/aem-keys-http.sh: missing the "# >>> modules" \/ "# <<< modules" markers/);

@@ -143,16 +143,16 @@ aemkeys_scan_bundles() {
     id=${rest%%"$us"*} rest=${rest#*"$us"}
     loc=${rest%%"$us"*} state=${rest#*"$us"}
     # Felix names its folders bundle<id> (its BundleCache): no other name is taken, nor printed.
-    [[ $dir =~ ^bundle[0-9]{1,19}$ ]] || continue
+    # Patterns, not regular expressions, in this loop: glibc compiles a regular expression each
+    # time bash tests one (656 bundles: about 30 ms more per run).
+    [[ $dir == bundle[0-9]* && ${dir#bundle} != *[!0-9]* && ${#dir} -le 25 ]] || continue
     dir=$felix/$dir
     # Not a bundle, or uninstalled (state 1: Felix deletes the folder at its next start).
-    [[ $id =~ ^[0-9]+$ && -n $loc && $state != 1 ]] || continue
+    [[ $id == [0-9]* && $id != *[!0-9]* && -n $loc && $state != 1 ]] || continue
     name=${loc##*/}
     name=${name##*:}
     name=${name%.jar}
-    if [[ $name =~ -[0-9] ]]; then
-      name=${name%%"${BASH_REMATCH[0]}"*}
-    fi
+    name=${name%%-[0-9]*}
     AEMKEYS_B_NAME+=("$name")
     AEMKEYS_B_ID+=("$id")
     AEMKEYS_B_STATE+=("$state")
