@@ -357,8 +357,9 @@ install_write() {
 install_write_keys() {
   local k fp fix
   INSTALL_CHANGED=false
-  aemkeys_ensure_dir "$INSTALL_KEYDIR" 0700
-  aemkeys_ensure_dir "$INSTALL_STOREDIR" 0700
+  # A file found in place (same) has its folder: only a file to write may need one.
+  [[ ${INSTALL_ST[hmac]} == same && ${INSTALL_ST[master]} == same ]] || aemkeys_ensure_dir "$INSTALL_KEYDIR" 0700
+  [[ ${INSTALL_ST[storage]} == same ]] || aemkeys_ensure_dir "$INSTALL_STOREDIR" 0700
   install_write hmac 0600 base64 "${AEMKEYS_KEY[hmac]}"
   install_write master 0600 base64 "${AEMKEYS_KEY[master]}"
   install_write storage 0600 text Bundle
@@ -377,11 +378,14 @@ install_write_keys() {
 }
 
 # install_check_written
-#   Verifies what landed on disk, then records which secret installed the keys.
+#   Verifies what landed on disk when install_write_keys wrote anything (when it wrote nothing,
+#   install_compare has just read these bytes), then records which secret installed the keys.
 install_check_written() {
-  aemkeys_key_files_hold "$INSTALL_KEYDIR" "${AEMKEYS_SHA[hmac]}" "${AEMKEYS_SHA[master]}" \
-    || aemkeys_fail "$INSTALL_KEYDIR/$AEMKEYS_REPLY does not hold the secret's $AEMKEYS_REPLY after writing"
-  aemkeys_storage_is_bundle "${INSTALL_FILE[storage]}" || aemkeys_fail "${INSTALL_FILE[storage]} does not hold Bundle after writing"
+  if [[ $INSTALL_CHANGED == true ]]; then
+    aemkeys_key_files_hold "$INSTALL_KEYDIR" "${AEMKEYS_SHA[hmac]}" "${AEMKEYS_SHA[master]}" \
+      || aemkeys_fail "$INSTALL_KEYDIR/$AEMKEYS_REPLY does not hold the secret's $AEMKEYS_REPLY after writing"
+    aemkeys_storage_is_bundle "${INSTALL_FILE[storage]}" || aemkeys_fail "${INSTALL_FILE[storage]} does not hold Bundle after writing"
+  fi
   [[ $INSTALL_RECORD_WAS == "${AEMKEYS_P[SecretId]}" ]] || aemkeys_record_write "$INSTALL_RECORD" "${AEMKEYS_P[SecretId]}"
 }
 
