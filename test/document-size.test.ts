@@ -13,13 +13,13 @@ import { tokenProperties } from './support/token-properties';
 /**
  * The documents' goal as synthesized, of SSM's 64 KiB. Issue 20 asked for 56 KiB; readability wins
  * over bytes, and with the scripts' own names and lines (no short names, no joined lines, no
- * indentation) the installer document measured 61,683 bytes (64,511 with the longest parameter
+ * indentation) the installer document measured 61,843 bytes (64,671 with the longest parameter
  * values), so the goal is 61 KiB: a document may not grow past it unnoticed.
  */
 const DOCUMENT_GOAL_BYTES = 61 * 1024;
 /**
  * The goal for a key set's fixed template cost (without its groups). Issue 20 asked for 80 KiB;
- * measured 83,590 bytes with the installer document above, so the goal is 82 KiB.
+ * measured 83,687 bytes with the installer document above, so the goal is 82 KiB.
  */
 const FIXED_GOAL_BYTES = 82 * 1024;
 
