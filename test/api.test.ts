@@ -6,9 +6,10 @@ import * as path from 'path';
 const { isBuildCurrent } = require('../scripts/build-inputs');
 
 // The jsii assembly (.jsii, built by `npm run build`) is the public API every CDK language sees.
-// These tests build it unless the clone's build is current (scripts/build-inputs.js), then check that the committed
-// API.md is what jsii-docgen makes of it, that no breaking change against api/baseline.jsii is left
-// unmarked, and that the package entry exports exactly the assembly's classes and enums.
+// These tests build it unless the clone's build is current (scripts/build-inputs.js), then check
+// that the committed API.md is what jsii-docgen makes of it, that no breaking change against
+// api/baseline.jsii is left unmarked, and that the package entry exports exactly the assembly's
+// classes and enums.
 // @full-suite: the jsii build and jsii-docgen take tens of seconds; not in `npm run test:fast`.
 const root = path.join(__dirname, '..');
 const env = { ...process.env, JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION: process.env.JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?? '20' };

@@ -9,11 +9,12 @@ const { isBuildCurrent } = require('../scripts/build-inputs');
  * The package as a consumer gets it from the registry: `npm pack` (which builds first, with jsii,
  * unless the clone's build is current) in a copy of this clone's files (so a build never races
  * tests that read this clone's .jsii), the tarball unpacked into a scratch app's node_modules the
- * way `npm install` lays it out, and a plain JavaScript CDK app (no ts-node, no path into this clone) that synthesizes through the
- * public API. Its peer and runtime dependencies are the clone's installed copies (linked, as npm
- * would install the same versions): the lowest aws-cdk-lib the peer range allows, which the
- * devDependency pins. A second app gets the tarball and the newest aws-cdk-lib from `npm install`
- * (the npm registry; its cache when it has them), as a consumer's fresh app does.
+ * way `npm install` lays it out, and a plain JavaScript CDK app (no ts-node, no path into this
+ * clone) that synthesizes through the public API. Its peer and runtime dependencies are the
+ * clone's installed copies (linked, as npm would install the same versions): the lowest
+ * aws-cdk-lib the peer range allows, which the devDependency pins. A second app gets the tarball
+ * and the newest aws-cdk-lib from `npm install` (the npm registry; its cache when it has them), as
+ * a consumer's fresh app does.
  *
  * @full-suite: npm pack builds the package with jsii (tens of seconds); not in `npm run test:fast`.
  */
