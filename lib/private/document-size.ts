@@ -108,9 +108,18 @@ function maxValueBytes(name: string, p: SizedParameter): number {
 }
 
 /**
+ * Whether a parameter's default is only known at deploy time: a token, or (in a synthesized
+ * template) the CloudFormation intrinsic it became, e.g. `{ "Ref": "KeysSecret…" }`.
+ */
+function isDeployTime(value: unknown): boolean {
+  return Token.isUnresolved(value) || (typeof value === 'object' && value !== null);
+}
+
+/**
  * The most bytes `content` can take when SSM runs it: the JSON of the whole content, with each
- * deploy-time default (a token) and each `{{ Name }}` reference counted at the longest value the
- * parameter's pattern or values allow.
+ * deploy-time default (see `isDeployTime`) and each `{{ Name }}` reference counted at the longest
+ * value the parameter's pattern or values allow. The same for the content a construct builds and
+ * for that content read back from the synthesized template.
  */
 export function documentContentBound(content: Record<string, any>): number {
   const parameters: Record<string, SizedParameter> = content.parameters ?? {};
@@ -118,7 +127,7 @@ export function documentContentBound(content: Record<string, any>): number {
   const measured = {
     ...content,
     parameters: Object.fromEntries(Object.entries(parameters).map(([name, p]) => [name,
-      Token.isUnresolved(p.default) ? { ...p, default: 'x'.repeat(longest[name]) } : p])),
+      isDeployTime(p.default) ? { ...p, default: 'x'.repeat(longest[name]) } : p])),
   };
   const text = JSON.stringify(measured);
   let bytes = Buffer.byteLength(text);

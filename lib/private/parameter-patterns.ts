@@ -8,7 +8,7 @@ export const SECRET_ARN_PATTERN =
 export const PARAMETER_PATTERNS = {
   secretArn: SECRET_ARN_PATTERN,
   optionalSecretArn: `^(${SECRET_ARN_PATTERN.slice(1, -1)})?$`,
-  path: '^/[-A-Za-z0-9_./ @+,:=~]{0,1023}$',
+  path: '^/[-A-Za-z0-9_./ @+,:=~]{0,255}$',
   user: '^[a-z_][a-z0-9_-]{0,31}$',
   unit: '^[A-Za-z0-9_][A-Za-z0-9:_.@-]{0,254}$',
   port: '^[1-9][0-9]{0,4}$',

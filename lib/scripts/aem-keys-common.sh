@@ -48,7 +48,7 @@ AEMKEYS_PROG='aem-crypto-keys'
 # Parameter patterns: the same expressions as PARAMETER_PATTERNS (lib/private/parameter-patterns.ts).
 AEMKEYS_ARN_RE='^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):secretsmanager:([a-z]{2}(-[a-z]{1,10}){1,3}-[0-9]{1,2}):'
 AEMKEYS_ARN_RE+='([0-9]{12}):secret:([A-Za-z0-9/_+=.@-]{1,512})$'
-AEMKEYS_PATH_RE='^/[-A-Za-z0-9_./ @+,:=~]{0,1023}$'
+AEMKEYS_PATH_RE='^/[-A-Za-z0-9_./ @+,:=~]{0,255}$'
 AEMKEYS_USER_RE='^[a-z_][a-z0-9_-]{0,31}$'
 AEMKEYS_UNIT_RE='^[A-Za-z0-9_][A-Za-z0-9:_.@-]{0,254}$'
 
@@ -241,12 +241,12 @@ aemkeys_check_secret_arn() {
 }
 
 # aemkeys_check_abs_path NAME VALUE
-#   Fails unless VALUE is an absolute path (at most 1024 characters) of letters, digits, spaces and - _ . / @ + , : = ~
+#   Fails unless VALUE is an absolute path (at most 256 characters) of letters, digits, spaces and - _ . / @ + , : = ~
 #   with no '.' or '..' component. AEMKEYS_REPLY = VALUE without trailing slashes.
 aemkeys_check_abs_path() {
   local name=$1 value=$2
   [[ $value =~ $AEMKEYS_PATH_RE ]] \
-    || aemkeys_fail "parameter $name: must be an absolute path of at most 1024 letters, digits, spaces and - _ . / @ + , : = ~"
+    || aemkeys_fail "parameter $name: must be an absolute path of at most 256 letters, digits, spaces and - _ . / @ + , : = ~"
   [[ /$value/ == */../* || /$value/ == */./* ]] && aemkeys_fail "parameter $name: must not contain '.' or '..' components"
   while [[ $value == */ && $value != / ]]; do
     value=${value%/}
