@@ -24,7 +24,7 @@ const DOCUMENT_GOAL_BYTES = 61 * 1024;
  * what it reads as base64 instead of hashing it (a repeat run: 218 instead of 263 ms of CPU), so
  * the goal is 83 KiB.
  */
-const FIXED_GOAL_BYTES = 82 * 1024;
+const FIXED_GOAL_BYTES = 83 * 1024;
 
 function synth(props: AemCryptoKeysProps = {}, wire = true): Record<string, any> {
   const app = new App();

@@ -22,6 +22,21 @@ const ADMIN = 'admin:p\u00e4ss "w0rd" \\ $(x) \u{1F600} /';
 const TOKEN_CONFIG = 'token.encapsulated=B"true"\npath="/"\ntoken.samesite.cookie.attr="Lax"\n';
 
 /** Random keys whose base64 holds a '/', so the secret's JSON can escape it as \/. */
+const BASE64_LETTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+/**
+ * `bytes` in base64 with the lowest unused bit of the letter before the padding set: decoders
+ * (GNU base64, Node) ignore it, so it decodes to `bytes`, but it is not the text base64 gives.
+ */
+function notCanonical(bytes: Buffer): string {
+  const text = bytes.toString('base64');
+  const last = text.indexOf('=') - 1;
+  if (last < 0) throw new Error('no padding: every bit is used');
+  const loose = text.slice(0, last) + BASE64_LETTERS[BASE64_LETTERS.indexOf(text[last]) | 1] + text.slice(last + 1);
+  if (loose === text || !Buffer.from(loose, 'base64').equals(bytes)) throw new Error('not a looser form of the same bytes');
+  return loose;
+}
+
 function keysWithSlash(): { hmac: Buffer; master: Buffer } {
   for (;;) {
     const hmac = randomBytes(32);
@@ -416,6 +431,20 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
         expect(run(inst, { SecretId: b }).status).toBe(0);
         expect(fs.readFileSync(recordOf(inst), 'utf8')).toBe(`${b}\n`);
       });
+    });
+
+    test('a secret whose base64 is not canonical (other bits in its last letter) holds the instance\'s keys: a second run rewrites nothing', async () => {
+      const inst = instance();
+      const loose = await createSecret('keyset-not-canonical', JSON.stringify({ hmac: notCanonical(keys.hmac), master: notCanonical(keys.master) }));
+      expect(run(inst, { SecretId: loose }).status).toBe(0);
+      expect(read(path.join(inst.keyDir, 'hmac'))).toEqual(keys.hmac);
+      expect(read(path.join(inst.keyDir, 'master'))).toEqual(keys.master);
+      const before = snapshotTree(inst.quickstart);
+      const r = run(inst, { SecretId: loose });
+      expect(r.status).toBe(0);
+      expect(lines(r.stdout)).toEqual(expect.arrayContaining([`hmac: ${fp.hmac} unchanged`, `master: ${fp.master} unchanged`,
+        'result: unchanged (nothing to do)']));
+      expect(snapshotTree(inst.quickstart)).toEqual(before);
     });
 
     test('another secret holding the same keys: nothing to replace, succeeds and is recorded', async () => {

@@ -3,6 +3,9 @@
 # aem-keys-common.sh): functions only.
 
 AEMKEYS_READ_MAX=65536    # bytes read from any one file in the tree
+# What `storage` holds, the six bytes "Bundle" (no newline), in base64 as aemkeys_probe gives it
+# (canonical: equal bytes, equal text).
+AEMKEYS_BUNDLE_B64=QnVuZGxl
 
 # aemkeys_probe FILE [MAX_BYTES]
 #   Reads FILE as AemUser. AEMKEYS_PROBE = absent|file; for a file AEMKEYS_PROBE_OM ("aem 600"),
@@ -57,11 +60,8 @@ aemkeys_sha256_file() {
 # aemkeys_storage_is_bundle FILE
 #   Returns 0 when FILE holds exactly the six bytes "Bundle" (no newline).
 aemkeys_storage_is_bundle() {
-  local want
-  aemkeys_sha256_text Bundle
-  want=$AEMKEYS_REPLY
-  aemkeys_sha256_file "$1"
-  [[ $AEMKEYS_REPLY == "$want" ]]
+  aemkeys_probe "$1"
+  [[ $AEMKEYS_PROBE == file && $AEMKEYS_PROBE_B64 == "$AEMKEYS_BUNDLE_B64" ]]
 }
 
 # aemkeys_key_files_hold DIR HMAC_SHA MASTER_SHA

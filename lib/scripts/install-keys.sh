@@ -189,48 +189,55 @@ install_read_secret() {
   AEMKEYS_JSON=()
 }
 
-# install_state NAME WANT_SHA MODE
-#   Compares INSTALL_FILE[NAME] (read as AemUser: aemkeys_sha256_file, aemkeys_probe) with WANT_SHA:
-#   INSTALL_ST[NAME] = absent|same|differs, INSTALL_OLDFP[NAME] its fingerprint, INSTALL_MTIME[NAME]
-#   its time, and INSTALL_FIX[NAME] its owner and mode when the content is right but they are not
-#   AemUser's and MODE (rewriting the same bytes fixes them).
+# install_state NAME MODE WANT_BASE64 [WANT_SHA]
+#   Compares INSTALL_FILE[NAME] (read as AemUser: aemkeys_probe) with the bytes WANT_BASE64
+#   encodes: INSTALL_ST[NAME] = absent|same|differs, INSTALL_MTIME[NAME] its time, and
+#   INSTALL_FIX[NAME] its owner and mode when the content is right but they are not AemUser's and
+#   MODE (rewriting the same bytes fixes them). The probe's base64 is canonical (base64 -w 0), so
+#   equal bytes give equal text when WANT_BASE64 is canonical too. A key's base64 comes from the
+#   secret and may not be: for the keys, WANT_SHA (sha256 hex of the bytes) decides when the texts
+#   differ, and INSTALL_OLDFP[NAME] is the file's fingerprint.
 install_state() {
-  local sha
-  aemkeys_sha256_file "${INSTALL_FILE[$1]}"
-  sha=$AEMKEYS_REPLY
-  INSTALL_ST[$1]=differs
-  [[ -z $sha ]] && INSTALL_ST[$1]=absent
-  [[ $sha == "$2" ]] && INSTALL_ST[$1]=same
-  INSTALL_OLDFP[$1]=${sha:0:12}
-  INSTALL_MTIME[$1]=$AEMKEYS_PROBE_MTIME
-  [[ ${INSTALL_ST[$1]} == same && $AEMKEYS_PROBE_OM != "${AEMKEYS_P[AemUser]} $3" ]] && INSTALL_FIX[$1]=$AEMKEYS_PROBE_OM
+  local name=$1 mode=$2 want_b64=$3 want_sha=${4:-} sha=''
+  aemkeys_probe "${INSTALL_FILE[$name]}"
+  INSTALL_ST[$name]=absent
+  [[ $AEMKEYS_PROBE == file ]] && INSTALL_ST[$name]=differs
+  if [[ $AEMKEYS_PROBE == file && $AEMKEYS_PROBE_B64 == "$want_b64" ]]; then
+    INSTALL_ST[$name]=same sha=$want_sha
+  elif [[ $AEMKEYS_PROBE == file && -n $want_sha ]]; then
+    aemkeys_sha256_b64 "$AEMKEYS_PROBE_B64"
+    sha=$AEMKEYS_REPLY
+    [[ $sha == "$want_sha" ]] && INSTALL_ST[$name]=same
+  fi
+  INSTALL_OLDFP[$name]=${sha:0:12}
+  INSTALL_MTIME[$name]=$AEMKEYS_PROBE_MTIME
+  [[ ${INSTALL_ST[$name]} == same && $AEMKEYS_PROBE_OM != "${AEMKEYS_P[AemUser]} $mode" ]] && INSTALL_FIX[$name]=$AEMKEYS_PROBE_OM
   return 0
 }
 
 # install_compare
 #   install_state of hmac, master, storage and (EncapsulatedToken=true) the token handler config
-#   (INSTALL_TOKEN_TEXT, from the document), with the other files configuring its PID
-#   (aemkeys_token_others: AEMKEYS_OTHERS, AEMKEYS_OTHERS_SHOW); INSTALL_ST[token] = unmanaged
-#   otherwise. INSTALL_OLDFP[storage] = what a differing storage says. Then which secret installed the
-#   instance's keys: INSTALL_RECORD (the record file, named by QuickstartDir's sha256),
+#   (INSTALL_TOKEN_TEXT, from the document; INSTALL_TOKEN_B64, its base64), with the other files
+#   configuring its PID (aemkeys_token_others: AEMKEYS_OTHERS, AEMKEYS_OTHERS_SHOW); INSTALL_ST[token]
+#   = unmanaged otherwise. INSTALL_OLDFP[storage] = what a differing storage says. Then which secret
+#   installed the instance's keys: INSTALL_RECORD (the record file, named by QuickstartDir's sha256),
 #   INSTALL_RECORD_WAS (the ARN it holds, or empty) and INSTALL_RECORDED (that ARN when it names
 #   another secret).
 install_compare() {
   declare -gA INSTALL_ST=([token]=unmanaged) INSTALL_OLDFP=() INSTALL_FIX=() INSTALL_MTIME=()
-  install_state hmac "${AEMKEYS_SHA[hmac]}" 600
-  install_state master "${AEMKEYS_SHA[master]}" 600
-  aemkeys_sha256_text Bundle
-  install_state storage "$AEMKEYS_REPLY" 600
+  install_state hmac 600 "${AEMKEYS_KEY[hmac]}" "${AEMKEYS_SHA[hmac]}"
+  install_state master 600 "${AEMKEYS_KEY[master]}" "${AEMKEYS_SHA[master]}"
+  install_state storage 600 "$AEMKEYS_BUNDLE_B64"
   if [[ ${INSTALL_ST[storage]} == differs ]]; then
     aemkeys_storage_label "$AEMKEYS_PROBE_B64"
     INSTALL_OLDFP[storage]=$AEMKEYS_REPLY
   fi
-  AEMKEYS_PROBE_B64='' INSTALL_TOKEN_TEXT='' AEMKEYS_OTHERS=() AEMKEYS_OTHERS_SHOW=()
+  AEMKEYS_PROBE_B64='' INSTALL_TOKEN_TEXT='' INSTALL_TOKEN_B64='' AEMKEYS_OTHERS=() AEMKEYS_OTHERS_SHOW=()
   if [[ ${AEMKEYS_P[EncapsulatedToken]} == true ]]; then
     INSTALL_TOKEN_TEXT=${AEMKEYS_STATIC[token-config]:-}
     [[ -n $INSTALL_TOKEN_TEXT ]] || aemkeys_fail "the document carries no token handler config"
-    aemkeys_sha256_text "$INSTALL_TOKEN_TEXT"
-    install_state token "$AEMKEYS_REPLY" 644
+    INSTALL_TOKEN_B64=$(printf '%s' "$INSTALL_TOKEN_TEXT" | base64 -w 0) || aemkeys_fail "cannot encode the token handler config"
+    install_state token 644 "$INSTALL_TOKEN_B64"
     aemkeys_token_others "$INSTALL_TOKEN_DIR" "$AEMKEYS_TOKEN_PID" "${INSTALL_FILE[token]}"
   fi
   aemkeys_sha256_text "${AEMKEYS_P[QuickstartDir]}"
@@ -398,7 +405,7 @@ install_write_token() {
     [same]="unchanged $file${fix:+ (owner/mode fixed, was $fix)}")
   if [[ ${INSTALL_ST[token]} != unmanaged ]]; then
     [[ ${INSTALL_ST[token]} == same ]] || aemkeys_ensure_dir "$INSTALL_TOKEN_DIR" 0755
-    install_write token 0644 text "$INSTALL_TOKEN_TEXT"
+    install_write token 0644 base64 "$INSTALL_TOKEN_B64"
   fi
   INSTALL_OUT+=("token config: ${said[${INSTALL_ST[token]}]}")
   for i in "${!AEMKEYS_OTHERS[@]}"; do
