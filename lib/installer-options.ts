@@ -41,7 +41,9 @@ export enum OnKeyMismatch {
  */
 export interface InstallerOptions {
   /**
-   * The instance's `crx-quickstart` folder.
+   * The instance's `crx-quickstart` folder, an absolute path of at most 256 characters.
+   *
+   * Letters, digits, spaces and `-_./@+,:=~` only, without `.` or `..` components.
    * @default '/opt/aem/crx-quickstart'
    */
   readonly quickstartDir?: string;

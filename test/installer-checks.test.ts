@@ -67,8 +67,9 @@ function fixture() {
 describe('installer options fail synth, naming the prop', () => {
   const bad: Array<[InstallerOptions, string]> = [
     [{ quickstartDir: 'opt/aem/crx-quickstart' }, 'quickstartDir: must be an absolute path'],
-    [{ quickstartDir: '/opt/aem/../../etc' }, 'quickstartDir: must be an absolute path of letters, digits, spaces and - _ . / @ + , : = ~ without \'.\' or \'..\' components, got "/opt/aem/../../etc"'],
+    [{ quickstartDir: '/opt/aem/../../etc' }, 'quickstartDir: must be an absolute path of at most 256 letters, digits, spaces and - _ . / @ + , : = ~ without \'.\' or \'..\' components, got "/opt/aem/../../etc"'],
     [{ quickstartDir: '/opt/./aem' }, 'without \'.\' or \'..\' components'],
+    [{ quickstartDir: `/${'a'.repeat(256)}` }, 'quickstartDir: must be an absolute path of at most 256 letters'],
     [{ aemUser: 'Root' }, 'aemUser: must be a user name'],
     [{ serviceName: '-aem' }, 'serviceName: must be a systemd unit name'],
     [{ aemPort: 70000 }, 'aemPort: must be an integer from 1 to 65535, got "70000"'],

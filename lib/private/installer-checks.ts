@@ -29,7 +29,7 @@ export const INSTALLER_PARAMETER_RULES = {
   SecretId: { prop: 'secret', expected: 'a Secrets Manager secret ARN', allowedPattern: PARAMETER_PATTERNS.secretArn },
   QuickstartDir: {
     prop: 'quickstartDir',
-    expected: 'an absolute path of letters, digits, spaces and - _ . / @ + , : = ~ without \'.\' or \'..\' components',
+    expected: 'an absolute path of at most 256 letters, digits, spaces and - _ . / @ + , : = ~ without \'.\' or \'..\' components',
     allowedPattern: PARAMETER_PATTERNS.path,
     noDotComponents: true,
   },
