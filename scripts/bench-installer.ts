@@ -19,7 +19,7 @@ import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { aemBundles, bundleDir, CRYPTO_FILE, felixCache } from '../test/support/felix';
-import { makeInstance, renderScript, runScript, stubAws, synthInstaller, testUser } from '../test/support/installer-harness';
+import { makeInstance, removeRecords, renderScript, runScript, stubAws, synthInstaller, testUser } from '../test/support/installer-harness';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -143,6 +143,9 @@ async function main() {
   } finally {
     fs.rmSync(inst.root, { recursive: true, force: true });
     if (renamedRoot) fs.rmSync(renamedRoot, { recursive: true, force: true });
+    // The installer's records of these runs (root-only files outside the trees); jest's afterAll
+    // does this for the tests.
+    removeRecords();
   }
 }
 
