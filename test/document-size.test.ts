@@ -1,7 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { App, Stack } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -131,8 +130,7 @@ const TOKEN_PROPERTIES_SPARE_BYTES = 256;
 
 describe('room for tokenHandlerProperties', () => {
   test(`the documented token handler properties fit, with ${TOKEN_PROPERTIES_SPARE_BYTES} bytes to spare`, () => {
-    const stack = new Stack(new App(), 'S');
-    const keys = new AemCryptoKeys(stack, 'Keys', {
+    const template = synth({
       tokenHandlerProperties: [
         TokenHandlerProperty.fromString('path', '/'),
         TokenHandlerProperty.fromString('token.required.attr', 'none'),
@@ -140,10 +138,9 @@ describe('room for tokenHandlerProperties', () => {
         TokenHandlerProperty.fromStrings('skip.token.refresh', ['/content/dam/*', '/etc.clientlibs/*']),
         TokenHandlerProperty.fromString('token.samesite.cookie.attr', 'Lax'),
       ],
-    });
-    const installer = documents(Template.fromStack(stack).toJSON()).find(([id]) => id.startsWith('KeysInstallerDocument'))!;
+    }, false);
+    const installer = documents(template).find(([id]) => id.startsWith('KeysInstallerDocument'))!;
     expect(installer[1].Properties.Content.mainSteps[0].inputs.runCommand).toContain('#@|token.samesite.cookie.attr="Lax"');
-    expect(keys.installerDocumentName).toBeDefined();
     expect(SSM_DOCUMENT_MAX_BYTES - documentContentBound(installer[1].Properties.Content)).toBeGreaterThanOrEqual(TOKEN_PROPERTIES_SPARE_BYTES);
   });
 });
