@@ -201,13 +201,15 @@ install_state() {
   local name=$1 mode=$2 want_b64=$3 want_sha=${4:-} sha=''
   aemkeys_probe "${INSTALL_FILE[$name]}"
   INSTALL_ST[$name]=absent
-  [[ $AEMKEYS_PROBE == file ]] && INSTALL_ST[$name]=differs
-  if [[ $AEMKEYS_PROBE == file && $AEMKEYS_PROBE_B64 == "$want_b64" ]]; then
-    INSTALL_ST[$name]=same sha=$want_sha
-  elif [[ $AEMKEYS_PROBE == file && -n $want_sha ]]; then
-    aemkeys_sha256_b64 "$AEMKEYS_PROBE_B64"
-    sha=$AEMKEYS_REPLY
-    [[ $sha == "$want_sha" ]] && INSTALL_ST[$name]=same
+  if [[ $AEMKEYS_PROBE == file ]]; then
+    INSTALL_ST[$name]=differs
+    if [[ $AEMKEYS_PROBE_B64 == "$want_b64" ]]; then
+      INSTALL_ST[$name]=same sha=$want_sha
+    elif [[ -n $want_sha ]]; then
+      aemkeys_sha256_b64 "$AEMKEYS_PROBE_B64"
+      sha=$AEMKEYS_REPLY
+      [[ $sha == "$want_sha" ]] && INSTALL_ST[$name]=same
+    fi
   fi
   INSTALL_OLDFP[$name]=${sha:0:12}
   INSTALL_MTIME[$name]=$AEMKEYS_PROBE_MTIME
