@@ -6,20 +6,24 @@ import { PARAMETER_PATTERNS } from './parameter-patterns';
  * the same expressions again (aem-keys-common.sh), and the constructs check the values they pass
  * at synth (`checkInstallerValue`), so a bad option fails `cdk synth`, not a launching instance.
  */
-export interface InstallerParameterRule {
+interface RuleBase {
   /** The construct option that sets the parameter (named in errors). */
   readonly prop: string;
   /** What a valid value is, for errors. */
   readonly expected: string;
-  /** Regular expression (SSM and the script use the same one). */
-  readonly allowedPattern?: string;
-  /** The only values accepted. */
-  readonly allowedValues?: readonly string[];
   /** Rejects `.` and `..` path components (the script's aemkeys_check_abs_path). */
   readonly noDotComponents?: boolean;
   /** Inclusive integer range (the script's aemkeys_check_uint). */
   readonly range?: { readonly min: number; readonly max: number };
 }
+
+/** A rule checks a value against a regular expression or a list of values: exactly one of them. */
+export type InstallerParameterRule = RuleBase & (
+  /** Regular expression (SSM and the script use the same one). */
+  | { readonly allowedPattern: string; readonly allowedValues?: undefined }
+  /** The only values accepted. */
+  | { readonly allowedValues: readonly string[]; readonly allowedPattern?: undefined }
+);
 
 const values = (prop: string, allowed: readonly string[]): InstallerParameterRule =>
   ({ prop, expected: `one of ${allowed.join(', ')}`, allowedValues: allowed });
@@ -53,10 +57,7 @@ export type RuledInstallerParameter = keyof typeof INSTALLER_PARAMETER_RULES;
 /** The SSM side of a rule: `{ allowedPattern }` or `{ allowedValues }`, for a document parameter. */
 export function ssmConstraint(name: RuledInstallerParameter): { allowedPattern?: string; allowedValues?: string[] } {
   const rule: InstallerParameterRule = INSTALLER_PARAMETER_RULES[name];
-  if (rule.allowedValues) {
-    return { allowedValues: [...rule.allowedValues] };
-  }
-  return rule.allowedPattern ? { allowedPattern: rule.allowedPattern } : {};
+  return rule.allowedValues ? { allowedValues: [...rule.allowedValues] } : { allowedPattern: rule.allowedPattern };
 }
 
 /**
@@ -74,7 +75,7 @@ export function installerValueError(name: RuledInstallerParameter, value: string
 /** The error for a value the installer would refuse, the same rule at synth and in the aem-keys CLI. */
 export function ruleError(name: RuledInstallerParameter, value: string): string | undefined {
   const rule: InstallerParameterRule = INSTALLER_PARAMETER_RULES[name];
-  const ok = (rule.allowedValues ? rule.allowedValues.includes(value) : new RegExp(rule.allowedPattern!).test(value))
+  const ok = (rule.allowedValues ? rule.allowedValues.includes(value) : new RegExp(rule.allowedPattern).test(value))
     && !(rule.noDotComponents && /(^|\/)\.\.?(\/|$)/.test(value))
     && !(rule.range && (Number(value) < rule.range.min || Number(value) > rule.range.max));
   return ok ? undefined : `${rule.prop}: must be ${rule.expected}, got ${JSON.stringify(value)}`;
