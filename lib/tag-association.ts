@@ -213,7 +213,8 @@ function checkSchedule(schedule: string): number | undefined {
   }
   if (!/^cron\(.+\)$/.test(schedule)) {
     throw new Error(`addInstancesByTag: schedule must be a rate(…) or cron(…) expression, got ${JSON.stringify(schedule)}`);
-  }  return undefined;
+  }
+  return undefined;
 }
 
 function checkRate(name: string, value: string, pattern: RegExp): void {

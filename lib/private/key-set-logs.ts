@@ -35,12 +35,6 @@ export interface KeySetLogsProps {
    * @default - a new customer-managed key with automatic rotation, usable by CloudWatch Logs for this log group only
    */
   readonly encryptionKey?: kms.IKey;
-
-  /**
-   * What happens to the log group (and the key created here) when it leaves the stack.
-   * @default RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
-   */
-  readonly removalPolicy?: RemovalPolicy;
 }
 
 /**
@@ -58,7 +52,8 @@ export class KeySetLogs extends Construct {
 
   constructor(scope: Construct, id: string, props: KeySetLogsProps) {
     super(scope, id);
-    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE;
+    // Kept when it leaves the stack, with its key: the output of past runs outlives the stack.
+    const removalPolicy = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE;
     if (props.encryptionKey) {
       this.encryptionKey = props.encryptionKey;
     } else {
