@@ -220,7 +220,7 @@ export class AemCryptoKeys extends Construct {
 
   /**
    * The dead-letter queue of the key set's EventBridge targets (created with the first gated
-   * group or tag association).
+   * group, tag association or `LaunchLoopProtection`).
    */
   public get deadLetterQueue(): sqs.IQueue | undefined {
     return this.dlq?.queue;

@@ -75,7 +75,7 @@ export interface InstallerOptions {
    * AEM's own first-start keys and are replaced. Keep it longer than the time from an instance's
    * first AEM start to its first installer run (e.g. the association schedule).
    * Whole minutes, from 1 minute to 3650 days.
-   * @default Duration.days(1)
+   * @default Duration.days(1); for addInstancesByTag, twice the schedule's interval when that is longer
    */
   readonly freshKeyAge?: Duration;
 

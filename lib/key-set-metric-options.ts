@@ -2,7 +2,7 @@ import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { AbandonReason } from './abandon-reason';
 
-/** Options of the `metric*` methods of `AemCryptoKeys`. */
+/** Options of the launch metrics of `AemCryptoKeys` (`metricContinuedLaunches`, `metricAbandonedLaunches`). */
 export interface KeySetMetricOptions extends cloudwatch.MetricOptions {
   /**
    * Only this gated group's launches (launch metrics only).
