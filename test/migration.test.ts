@@ -4,7 +4,7 @@ import * as path from 'path';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { JcrKeyMigrationDocument, MIGRATION_PARAMETER_NAMES } from '../lib/migration-document';
+import { JcrKeyMigrationDocument, MIGRATION_PARAMETER_NAMES } from '../lib/jcr-key-migration-document';
 import { AemStub, AemStubOptions, startAemStub } from './support/aem-stub';
 import { aemBundles, felixCache } from './support/felix';
 import { documentIn, Instance, makeInstance, plant, renderScript, runScriptAsync, snapshotTree, testUser } from './support/installer-harness';

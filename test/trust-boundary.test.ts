@@ -7,7 +7,7 @@ import * as path from 'path';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { JcrKeyMigrationDocument } from '../lib/migration-document';
+import { JcrKeyMigrationDocument } from '../lib/jcr-key-migration-document';
 import { fingerprint } from '../lib/private/key-set';
 import { aemBundles, bundleDir, CRYPTO_FILE, felixCache } from './support/felix';
 import {

@@ -1,6 +1,6 @@
 #!/bin/bash
 # migrate-jcr-keys.sh: moves AEM's crypto keys out of the JCR (/etc/key) into the file system
-# (Adobe KB KA-23909). Run by the SSM Command document of lib/migration-document.ts, which
+# (Adobe KB KA-23909). Run by the SSM Command document of lib/jcr-key-migration-document.ts, which
 # inlines the modules' functions it uses between the markers below and appends the parameter data
 # block after the final `exit`. Needs bash, coreutils, systemctl and the AWS CLI only; HTTP goes to AEM on
 # 127.0.0.1 through bash's /dev/tcp.
