@@ -298,7 +298,13 @@ describe('each replica gets a key valid in its region (checked at synth)', () =>
         { region: 'ap-southeast-2' },
       ],
     });
-    expect(Template.fromStack(stack).findResources('AWS::SecretsManager::Secret')).toBeDefined();
+    Template.fromStack(stack).hasResourceProperties('AWS::SecretsManager::Secret', {
+      ReplicaRegions: [
+        { Region: 'eu-west-1', KmsKeyId: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':kms:eu-west-1:', { Ref: 'AWS::AccountId' }, ':alias/aem/eu']] } },
+        { Region: 'us-west-2', KmsKeyId: 'arn:aws:kms:us-west-2:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab' },
+        { Region: 'ap-southeast-2', KmsKeyId: Match.absent() },
+      ],
+    });
   });
 
   test('replicaRegions and encryptionKey are refused for a secret this key set does not create', () => {
