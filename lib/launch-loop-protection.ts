@@ -1,5 +1,5 @@
 import * as crypto from 'crypto';
-import { ArnFormat, Aws, Duration, Lazy, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Lazy, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -9,7 +9,8 @@ import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import type { AemCryptoKeys } from './aem-crypto-keys';
 import type { GatedAutoScalingGroup } from './auto-scaling-group-options';
-import { createAutomationStarterRole } from './private/automation-starter-role';
+import { automationDefinitionArn, createAutomationRole, createAutomationStarterRole } from './private/automation-roles';
+import { AutomationTarget } from './private/lifecycle-automation';
 import { GATE_TAG_KEY } from './private/lifecycle-gate';
 import { acknowledgeNag, nagArn } from './private/nag-arn';
 
@@ -83,33 +84,31 @@ export class LaunchLoopProtection extends Construct {
     super(scope, id);
     this.abandons = props.abandonedLaunches ?? DEFAULT_LOOP_ABANDONS;
     this.window = props.window ?? DEFAULT_LOOP_WINDOW;
-    if (!Number.isInteger(this.abandons) || this.abandons < 1) {
-      throw new Error(`launchLoopProtection: abandonedLaunches must be a whole number of at least 1, got ${this.abandons}`);
-    }
-    const windowSeconds = this.window.toSeconds();
-    if (windowSeconds < 300 || windowSeconds > 86400 || windowSeconds % 60 !== 0) {
-      throw new Error(`launchLoopProtection: window must be whole minutes from 5 minutes to 1 day, got ${windowSeconds} seconds`);
-    }
-    const stack = Stack.of(this);
-    this.alarmNamePrefix = `aemkeys-loop-${hash(`${stack.stackName}/${this.node.path}`)}`;
+    checkOptions(this.abandons, this.window);
+    this.alarmNamePrefix = `aemkeys-loop-${hash(`${Stack.of(this).stackName}/${this.node.path}`)}`;
+    this.role = this.createRole();
+    this.document = this.createDocument();
+    this.documentName = this.document.ref;
+    this.createRule();
+    props.keys._onGroupGated((group) => this.protect(group));
+  }
 
-    const role = new iam.Role(this, 'AutomationRole', {
-      description: 'Suspends the Launch process of an AEM crypto keys gated group caught in a launch loop',
-      assumedBy: new iam.ServicePrincipal('ssm.amazonaws.com', {
-        conditions: {
-          StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
-          ArnLike: { 'aws:SourceArn': `arn:${Aws.PARTITION}:ssm:${Aws.REGION}:${Aws.ACCOUNT_ID}:automation-execution/*` },
-        },
-      }),
-    });
+  /** ARN EventBridge targets: the suspending Automation's default version. */
+  public get automationDefinitionArn(): string {
+    return automationDefinitionArn(this.document.ref);
+  }
+
+  /** The Automation's role: it reads the loop alarms, publishes to the topic; `allowSuspend` adds the groups. */
+  private createRole(): iam.Role {
+    const stack = Stack.of(this);
+    const role = createAutomationRole(this, 'Suspends the Launch process of an AEM crypto keys gated group caught in a launch loop');
     role.addToPolicy(new iam.PolicyStatement({
       sid: 'ReadOwnLoopAlarmsOnly',
       actions: ['cloudwatch:DescribeAlarms'],
       resources: [stack.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: `${this.alarmNamePrefix}-*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
     }));
-    this.role = role;
-    props.topic.grantPublish(role);
-    props.topicKey?.grant(role, 'kms:GenerateDataKey*', 'kms:Decrypt');
+    this.props.topic.grantPublish(role);
+    this.props.topicKey?.grant(role, 'kms:GenerateDataKey*', 'kms:Decrypt');
     acknowledgeNag(role, {
       id: `AwsSolutions::AwsSolutions-IAM5[Resource::${nagArn(stack, 'autoscaling', 'autoScalingGroup:*:autoScalingGroupName/*')}]`,
       reason: 'SuspendProcesses is limited to this key set\'s gated groups: their aem-crypto-keys:gate tag values '
@@ -120,19 +119,23 @@ export class LaunchLoopProtection extends Construct {
       id: `AwsSolutions::AwsSolutions-IAM5[Resource::${nagArn(stack, 'cloudwatch', `alarm:${this.alarmNamePrefix}-*`)}]`,
       reason: 'DescribeAlarms on this key set\'s launch-loop alarms only (their name prefix); the alarms are created per gated group.',
     });
-    if (props.topicKey) {
+    if (this.props.topicKey) {
       acknowledgeNag(role, {
         id: 'AwsSolutions::AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
         reason: 'kms:GenerateDataKey* on the notification topic\'s key only: SNS needs a data key to store the encrypted message.',
       });
     }
+    return role;
+  }
 
-    this.document = new ssm.CfnDocument(this, 'Automation', {
+  /** The Automation: the alarm names the group; suspend its Launch process; say how to resume. */
+  private createDocument(): ssm.CfnDocument {
+    return new ssm.CfnDocument(this, 'Automation', {
       documentType: 'Automation',
       content: {
         schemaVersion: '0.3',
         description: 'Suspends the Launch process of an AEM crypto keys gated Auto Scaling group whose launches keep being abandoned, and says how to resume.',
-        assumeRole: role.roleArn,
+        assumeRole: this.role.roleArn,
         parameters: {
           AlarmName: { type: 'String', description: 'The loop alarm that fired.', allowedPattern: `^${this.alarmNamePrefix}-[0-9a-f]{12}$` },
         },
@@ -160,7 +163,7 @@ export class LaunchLoopProtection extends Construct {
             inputs: {
               Service: 'sns',
               Api: 'Publish',
-              TopicArn: props.topic.topicArn,
+              TopicArn: this.props.topic.topicArn,
               Subject: 'AEM crypto keys: launches suspended',
               Message: 'The Launch process of Auto Scaling group {{ findGroup.AutoScalingGroupName }} was suspended by AEM crypto keys launch-loop protection '
                 + '(alarm {{ AlarmName }}: its launches kept being abandoned). Running instances are untouched; the group neither scales out nor replaces instances until resumed. '
@@ -171,19 +174,19 @@ export class LaunchLoopProtection extends Construct {
         ],
       },
     });
-    this.documentName = this.document.ref;
+  }
 
+  /** One rule for every loop alarm of this key set (by name prefix): nothing per group but the alarm. */
+  private createRule(): void {
     const eventsRole = createAutomationStarterRole(this, {
       description: 'Lets EventBridge start the AEM crypto keys launch-loop protection',
       definitionArn: this.automationDefinitionArn,
-      automationRole: role,
+      automationRole: this.role,
       sids: { start: 'StartSuspendAutomation', passRole: 'PassSuspendRole' },
     });
-
-    // One rule for every loop alarm of this key set (by name prefix): nothing per group but the alarm.
     const ruleId = 'Suspend';
     const rule = new events.Rule(this, ruleId, {
-      ruleName: props.keys._deadLetterRuleName(this, ruleId),
+      ruleName: this.props.keys._deadLetterRuleName(this, ruleId),
       description: 'Suspends launches of an AEM crypto keys gated group when its launch-loop alarm fires',
       eventPattern: {
         source: ['aws.cloudwatch'],
@@ -192,16 +195,7 @@ export class LaunchLoopProtection extends Construct {
       },
     });
     const input = events.RuleTargetInput.fromObject({ AlarmName: [events.EventField.fromPath('$.detail.alarmName')] });
-    rule.addTarget({
-      bind: () => ({ arn: this.automationDefinitionArn, role: eventsRole, input, ...props.keys._deadLetterTargetSettings() }),
-    });
-
-    props.keys._onGroupGated((group) => this.protect(group));
-  }
-
-  /** ARN EventBridge targets: the suspending Automation's default version. */
-  public get automationDefinitionArn(): string {
-    return `arn:${Aws.PARTITION}:ssm:${Aws.REGION}:${Aws.ACCOUNT_ID}:automation-definition/${this.document.ref}:$DEFAULT`;
+    rule.addTarget(new AutomationTarget(this.automationDefinitionArn, eventsRole, input, this.props.keys._deadLetterTargetSettings()));
   }
 
   /**
@@ -259,6 +253,16 @@ export class LaunchLoopProtection extends Construct {
     });
     alarm.addAlarmAction(...this.props.alarmActions);
     this.alarms.push(alarm);
+  }
+}
+
+function checkOptions(abandons: number, window: Duration): void {
+  if (!Number.isInteger(abandons) || abandons < 1) {
+    throw new Error(`launchLoopProtection: abandonedLaunches must be a whole number of at least 1, got ${abandons}`);
+  }
+  const windowSeconds = window.toSeconds();
+  if (windowSeconds < 300 || windowSeconds > 86400 || windowSeconds % 60 !== 0) {
+    throw new Error(`launchLoopProtection: window must be whole minutes from 5 minutes to 1 day, got ${windowSeconds} seconds`);
   }
 }
 

@@ -1,6 +1,5 @@
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { DeadLetterQueue } from './dead-letter-queue';
 import { API_STEP_MAX_ATTEMPTS, API_STEP_TIMEOUT_SECONDS } from './gate-budget';
 import { ssmConstraint } from './installer-checks';
 import { INSTALLER_DEFAULTS, OPTION_PARAMETERS } from './installer-parameters';
@@ -31,13 +30,16 @@ export interface AutomationRenderProps {
   readonly ssmOnlineAttemptSeconds: number;
 }
 
+/** A rule target's dead-letter queue and retries (`DeadLetterQueue.targetSettings`). */
+export type DeadLetterSettings = Pick<events.RuleTargetConfig, 'deadLetterConfig' | 'retryPolicy'>;
+
 /** An EventBridge target that starts an SSM Automation (aws-events-targets has none). */
 export class AutomationTarget implements events.IRuleTarget {
   constructor(private readonly arn: string, private readonly role: iam.IRole, private readonly input: events.RuleTargetInput,
-    private readonly deadLetters?: DeadLetterQueue) {}
+    private readonly deadLetters?: DeadLetterSettings) {}
 
   public bind(): events.RuleTargetConfig {
-    return { arn: this.arn, role: this.role, input: this.input, ...this.deadLetters?.targetSettings };
+    return { arn: this.arn, role: this.role, input: this.input, ...this.deadLetters };
   }
 }
 

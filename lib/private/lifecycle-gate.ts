@@ -1,5 +1,5 @@
 import * as crypto from 'crypto';
-import { Annotations, ArnFormat, Aws, Duration, Lazy, Stack, Tags, Token } from 'aws-cdk-lib';
+import { Annotations, ArnFormat, Duration, Lazy, Stack, Tags, Token } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -9,7 +9,7 @@ import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct, IConstruct } from 'constructs';
 import { AutoScalingGroupOptions, GatedGroup } from '../auto-scaling-group-options';
 import { InstallerDocument } from '../installer-document';
-import { createAutomationStarterRole } from './automation-starter-role';
+import { automationDefinitionArn, createAutomationRole, createAutomationStarterRole } from './automation-roles';
 import { DeadLetterQueue, TARGET_MAX_EVENT_AGE } from './dead-letter-queue';
 import { API_STEP_MAX_ATTEMPTS, budgetProblems, gateBudget } from './gate-budget';
 import { InstallerParameters } from './installer-parameters';
@@ -129,7 +129,7 @@ export class LifecycleGate extends Construct {
 
   /** ARN EventBridge targets: the Automation document's default version. */
   public get automationDefinitionArn(): string {
-    return `arn:${Aws.PARTITION}:ssm:${Aws.REGION}:${Aws.ACCOUNT_ID}:automation-definition/${this.automationDocumentName}:$DEFAULT`;
+    return automationDefinitionArn(this.automationDocumentName);
   }
 
   /** Gates one more group, whose launches run the installer with `parameters` (built from `options`). */
@@ -231,6 +231,8 @@ export class LifecycleGate extends Construct {
       input[name] = [value];
     }
     const ruleId = `Group${hookHash(hookName)}`;
+    const target = new AutomationTarget(this.automationDefinitionArn, this.eventsRole, events.RuleTargetInput.fromObject(input),
+      this.deadLetterQueue?.targetSettings);
     return new events.Rule(this, ruleId, {
       ruleName: this.deadLetterQueue?.ruleName(this, ruleId),
       description: `AEM crypto keys for instances held by lifecycle hook ${hookName}`,
@@ -239,21 +241,13 @@ export class LifecycleGate extends Construct {
         detailType: ['EC2 Instance-launch Lifecycle Action'],
         detail,
       },
-      targets: [new AutomationTarget(this.automationDefinitionArn, this.eventsRole, events.RuleTargetInput.fromObject(input), this.deadLetterQueue)],
+      targets: [target],
     });
   }
 
   private createAutomationRole(props: LifecycleGateProps): iam.Role {
     const stack = Stack.of(this);
-    const role = new iam.Role(this, 'AutomationRole', {
-      description: 'Runs the AEM crypto keys lifecycle automation',
-      assumedBy: new iam.ServicePrincipal('ssm.amazonaws.com', {
-        conditions: {
-          StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
-          ArnLike: { 'aws:SourceArn': `arn:${Aws.PARTITION}:ssm:${Aws.REGION}:${Aws.ACCOUNT_ID}:automation-execution/*` },
-        },
-      }),
-    });
+    const role = createAutomationRole(this, 'Runs the AEM crypto keys lifecycle automation');
     // The gate values grow with each group: rendered at synthesis, so later groups are included.
     const gateValues = Lazy.list({ produce: () => [...this.hookNames] });
     role.addToPolicy(new iam.PolicyStatement({

@@ -1,6 +1,29 @@
+// The roles of the package's two Automation documents (the lifecycle gate's and the launch-loop
+// protection's): the role each runs as, and the role EventBridge starts it with.
 import { Aws } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+
+/** The ARN an EventBridge rule targets to start the Automation document `documentName`: its default version. */
+export function automationDefinitionArn(documentName: string): string {
+  return `arn:${Aws.PARTITION}:ssm:${Aws.REGION}:${Aws.ACCOUNT_ID}:automation-definition/${documentName}:$DEFAULT`;
+}
+
+/**
+ * `scope`'s `AutomationRole`, the role an Automation document runs as: assumable by SSM for
+ * Automation executions of this account and region only (no confused deputy).
+ */
+export function createAutomationRole(scope: Construct, description: string): iam.Role {
+  return new iam.Role(scope, 'AutomationRole', {
+    description,
+    assumedBy: new iam.ServicePrincipal('ssm.amazonaws.com', {
+      conditions: {
+        StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+        ArnLike: { 'aws:SourceArn': `arn:${Aws.PARTITION}:ssm:${Aws.REGION}:${Aws.ACCOUNT_ID}:automation-execution/*` },
+      },
+    }),
+  });
+}
 
 /** What an EventBridge role that starts an Automation document needs. */
 export interface AutomationStarterRoleProps {
