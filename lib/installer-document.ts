@@ -97,6 +97,45 @@ export function renderTokenHandlerConfig(properties: TokenHandlerProperties = {}
   return lines;
 }
 
+/** What the document's parameters say in the console (HmacBytes and MasterBytes: keySizeParameters). */
+const DESCRIPTIONS: Record<Exclude<typeof INSTALLER_PARAMETER_NAMES[number], 'HmacBytes' | 'MasterBytes'>, string> = {
+  SecretId: 'ARN of the secret holding {"hmac","master"} (base64).',
+  QuickstartDir: 'The crx-quickstart folder (absolute path).',
+  AemUser: 'User that runs AEM and owns the files.',
+  EncapsulatedToken: 'true: write the token handler config (token.encapsulated=true) into <QuickstartDir>/install.',
+  Mode: 'install: put the keys in place. verify: change nothing, exit 0 only if the keys match and storage=Bundle.',
+  OnKeyMismatch: 'When the instance has other keys: replace (after a backup), fail, or replace-fresh (only keys younger than FreshKeyMinutes).',
+  Restart: 'How a running AEM picks up new keys: none, service (systemctl restart) or bundles (Web Console; needs AdminSecretId).',
+  ServiceName: 'The systemd unit that runs AEM.',
+  StartAfterInstall: 'Start the service after the install if it is not running.',
+  AdminSecretId: 'ARN of a secret holding an AEM admin\'s {"username","password"}, for Restart=bundles.',
+  AemPort: 'AEM\'s HTTP port on 127.0.0.1, for Restart=bundles.',
+  FreshKeyMinutes: 'For replace-fresh: key files younger than this (minutes) are first-start keys.',
+  LogGroupName: 'Log group for the installer\'s own output (tag associations); empty: none.',
+};
+
+/** The document's parameters, in the order of the script's data block (INSTALLER_PARAMETER_NAMES). */
+function installerParameters(props: InstallerDocumentProps): Record<typeof INSTALLER_PARAMETER_NAMES[number], ScriptParameter> {
+  const parameter = (name: keyof typeof DESCRIPTIONS, defaultValue: string): ScriptParameter =>
+    ({ description: DESCRIPTIONS[name], default: defaultValue, ...ssmConstraint(name) });
+  return {
+    SecretId: parameter('SecretId', props.secret.secretArn),
+    QuickstartDir: parameter('QuickstartDir', INSTALLER_DEFAULTS.QuickstartDir),
+    AemUser: parameter('AemUser', INSTALLER_DEFAULTS.AemUser),
+    EncapsulatedToken: parameter('EncapsulatedToken', INSTALLER_DEFAULTS.EncapsulatedToken),
+    Mode: parameter('Mode', INSTALLER_DEFAULTS.Mode),
+    OnKeyMismatch: parameter('OnKeyMismatch', INSTALLER_DEFAULTS.OnKeyMismatch),
+    Restart: parameter('Restart', INSTALLER_DEFAULTS.Restart),
+    ServiceName: parameter('ServiceName', INSTALLER_DEFAULTS.ServiceName),
+    StartAfterInstall: parameter('StartAfterInstall', INSTALLER_DEFAULTS.StartAfterInstall),
+    AdminSecretId: parameter('AdminSecretId', INSTALLER_DEFAULTS.AdminSecretId),
+    AemPort: parameter('AemPort', INSTALLER_DEFAULTS.AemPort),
+    FreshKeyMinutes: parameter('FreshKeyMinutes', INSTALLER_DEFAULTS.FreshKeyMinutes),
+    ...keySizeParameters({ hmac: props.hmacBytes, master: props.masterBytes }, KEY_LENGTH_LABELS),
+    LogGroupName: parameter('LogGroupName', ''),
+  };
+}
+
 /**
  * The SSM Command document that installs a key set on an AEM instance (README: Installer document).
  *
@@ -114,74 +153,7 @@ export class InstallerDocument extends Construct {
   constructor(scope: Construct, id: string, props: InstallerDocumentProps) {
     super(scope, id);
     const tokenConfig = renderTokenHandlerConfig(tokenHandlerRecord(props.tokenHandlerProperties));
-    const parameters: Record<typeof INSTALLER_PARAMETER_NAMES[number], ScriptParameter> = {
-      SecretId: {
-        description: 'ARN of the secret holding {"hmac","master"} (base64).',
-        default: props.secret.secretArn,
-        ...ssmConstraint('SecretId'),
-      },
-      QuickstartDir: {
-        description: 'The crx-quickstart folder (absolute path).',
-        default: INSTALLER_DEFAULTS.QuickstartDir,
-        ...ssmConstraint('QuickstartDir'),
-      },
-      AemUser: {
-        description: 'User that runs AEM and owns the files.',
-        default: INSTALLER_DEFAULTS.AemUser,
-        ...ssmConstraint('AemUser'),
-      },
-      EncapsulatedToken: {
-        description: 'true: write the token handler config (token.encapsulated=true) into <QuickstartDir>/install.',
-        default: INSTALLER_DEFAULTS.EncapsulatedToken,
-        ...ssmConstraint('EncapsulatedToken'),
-      },
-      Mode: {
-        description: 'install: put the keys in place. verify: change nothing, exit 0 only if the keys match and storage=Bundle.',
-        default: INSTALLER_DEFAULTS.Mode,
-        ...ssmConstraint('Mode'),
-      },
-      OnKeyMismatch: {
-        description: 'When the instance has other keys: replace (after a backup), fail, or replace-fresh (only keys younger than FreshKeyMinutes).',
-        default: INSTALLER_DEFAULTS.OnKeyMismatch,
-        ...ssmConstraint('OnKeyMismatch'),
-      },
-      Restart: {
-        description: 'How a running AEM picks up new keys: none, service (systemctl restart) or bundles (Web Console; needs AdminSecretId).',
-        default: INSTALLER_DEFAULTS.Restart,
-        ...ssmConstraint('Restart'),
-      },
-      ServiceName: {
-        description: 'The systemd unit that runs AEM.',
-        default: INSTALLER_DEFAULTS.ServiceName,
-        ...ssmConstraint('ServiceName'),
-      },
-      StartAfterInstall: {
-        description: 'Start the service after the install if it is not running.',
-        default: INSTALLER_DEFAULTS.StartAfterInstall,
-        ...ssmConstraint('StartAfterInstall'),
-      },
-      AdminSecretId: {
-        description: 'ARN of a secret holding an AEM admin\'s {"username","password"}, for Restart=bundles.',
-        default: INSTALLER_DEFAULTS.AdminSecretId,
-        ...ssmConstraint('AdminSecretId'),
-      },
-      AemPort: {
-        description: 'AEM\'s HTTP port on 127.0.0.1, for Restart=bundles.',
-        default: INSTALLER_DEFAULTS.AemPort,
-        ...ssmConstraint('AemPort'),
-      },
-      FreshKeyMinutes: {
-        description: 'For replace-fresh: key files younger than this (minutes) are first-start keys.',
-        default: INSTALLER_DEFAULTS.FreshKeyMinutes,
-        ...ssmConstraint('FreshKeyMinutes'),
-      },
-      ...keySizeParameters({ hmac: props.hmacBytes, master: props.masterBytes }, KEY_LENGTH_LABELS),
-      LogGroupName: {
-        description: 'Log group for the installer\'s own output (tag associations); empty: none.',
-        default: '',
-        ...ssmConstraint('LogGroupName'),
-      },
-    };
+    const parameters = installerParameters(props);
 
     const { document, runCommand } = createShellScriptDocument(this, {
       description: 'Installs the shared AEM crypto keys (hmac, master), storage=Bundle and the token handler config on an AEM instance.',
