@@ -16,89 +16,119 @@ export interface SizedParameter {
  * bounded quantifiers. Throws for a pattern that allows unbounded values (`*`, `+`, `{n,}`).
  */
 export function maxJsonBytes(pattern: string): number {
-  let i = 0;
-  const fail = (why: string): never => {
-    throw new Error(`pattern ${pattern}: ${why}`);
-  };
-  // Bytes one character can take in JSON: 1 for plain ASCII, 2 for " and \, 6 for control
-  // characters (\u00XX), which also covers multi-byte UTF-8.
-  const charBytes = (chars: string, negated: boolean): number => {
-    if (negated) return 6;
-    return /["\\]/.test(chars) ? 2 : 1;
-  };
-  const classAt = (): number => {
-    i++; // [
-    const negated = pattern[i] === '^';
-    if (negated) i++;
-    let chars = '';
-    let first = true;
-    while (i < pattern.length && (pattern[i] !== ']' || first)) {
-      if (pattern[i] === '\\') {
-        const e = pattern[i + 1];
-        chars += /[dwsDWS]/.test(e) ? (/[DWS]/.test(e) ? '\u0000' : '') : e;
-        i += 2;
-      } else {
-        chars += pattern[i++];
-      }
-      first = false;
-    }
-    if (pattern[i] !== ']') fail('unterminated character class');
-    i++;
-    // eslint-disable-next-line no-control-regex -- a class with control characters is escaped longer
-    return /[\u0000-\u001f]/.test(chars) ? 6 : charBytes(chars, negated);
-  };
-  const atom = (): number => {
-    const c = pattern[i];
-    if (c === '(') {
-      i++;
-      if (pattern.startsWith('?:', i)) i += 2;
-      const n = alternation();
-      if (pattern[i] !== ')') fail('unbalanced parenthesis');
-      i++;
-      return n;
-    }
-    if (c === '[') return classAt();
-    if (c === '\\') {
-      const e = pattern[i + 1];
-      i += 2;
-      return /[DWS]/.test(e) ? 6 : e === '"' || e === '\\' ? 2 : 1;
-    }
-    i++;
-    if (c === '.') return 6;
-    return c === '"' ? 2 : 1;
-  };
-  const quantified = (n: number): number => {
-    const c = pattern[i];
-    if (c === '*' || c === '+') fail('unbounded repetition (give it a maximum, e.g. {0,255})');
-    if (c === '?') { i++; return n; }
-    if (c === '{') {
-      const m = /^\{(\d+)(,(\d*))?\}/.exec(pattern.slice(i));
-      if (!m) return n;
-      if (m[2] !== undefined && m[3] === '') fail('unbounded repetition (give it a maximum, e.g. {0,255})');
-      i += m[0].length;
-      return n * Number(m[3] ?? m[1]);
-    }
+  return new PatternBound(pattern).bytes();
+}
+
+/**
+ * The most bytes one character can take in JSON: a control character (\u00XX), which also covers
+ * multi-byte UTF-8 (plain ASCII takes 1, `"` and `\` take 2).
+ */
+const ANY_CHAR_BYTES = 6;
+
+/** A recursive-descent reading of one pattern: each method reads one part at `i` and returns the bytes of its longest value. */
+class PatternBound {
+  private i = 0;
+
+  constructor(private readonly pattern: string) {}
+
+  public bytes(): number {
+    const n = this.alternation();
+    if (this.i !== this.pattern.length) this.fail('unbalanced parenthesis');
     return n;
-  };
-  const sequence = (): number => {
-    let total = 0;
-    while (i < pattern.length && pattern[i] !== '|' && pattern[i] !== ')') {
-      if (pattern[i] === '^' || pattern[i] === '$') { i++; continue; }
-      total += quantified(atom());
-    }
-    return total;
-  };
-  function alternation(): number {
-    let best = sequence();
-    while (pattern[i] === '|') {
-      i++;
-      best = Math.max(best, sequence());
+  }
+
+  private fail(why: string): never {
+    throw new Error(`pattern ${this.pattern}: ${why}`);
+  }
+
+  /** `a|b|c`: the longest branch. */
+  private alternation(): number {
+    let best = this.sequence();
+    while (this.pattern[this.i] === '|') {
+      this.i++;
+      best = Math.max(best, this.sequence());
     }
     return best;
   }
-  const n = alternation();
-  if (i !== pattern.length) fail('unbalanced parenthesis');
-  return n;
+
+  /** Quantified atoms up to `|`, `)` or the end; anchors take no bytes. */
+  private sequence(): number {
+    const p = this.pattern;
+    let total = 0;
+    while (this.i < p.length && p[this.i] !== '|' && p[this.i] !== ')') {
+      if (p[this.i] === '^' || p[this.i] === '$') {
+        this.i++;
+        continue;
+      }
+      total += this.quantified(this.atom());
+    }
+    return total;
+  }
+
+  /** `n` bytes repeated as the quantifier after them allows at most. */
+  private quantified(n: number): number {
+    const c = this.pattern[this.i];
+    if (c === '*' || c === '+') this.fail('unbounded repetition (give it a maximum, e.g. {0,255})');
+    if (c === '?') {
+      this.i++;
+      return n;
+    }
+    if (c !== '{') return n;
+    const m = /^\{(\d+)(,(\d*))?\}/.exec(this.pattern.slice(this.i));
+    if (!m) return n;
+    if (m[2] !== undefined && m[3] === '') this.fail('unbounded repetition (give it a maximum, e.g. {0,255})');
+    this.i += m[0].length;
+    return n * Number(m[3] ?? m[1]);
+  }
+
+  /** A group, a class, an escape or one character. */
+  private atom(): number {
+    const c = this.pattern[this.i];
+    if (c === '(') return this.group();
+    if (c === '[') return this.characterClass();
+    if (c === '\\') {
+      const e = this.pattern[this.i + 1];
+      this.i += 2;
+      return /[DWS]/.test(e) ? ANY_CHAR_BYTES : e === '"' || e === '\\' ? 2 : 1;
+    }
+    this.i++;
+    if (c === '.') return ANY_CHAR_BYTES;
+    return c === '"' ? 2 : 1;
+  }
+
+  private group(): number {
+    this.i++; // (
+    if (this.pattern.startsWith('?:', this.i)) this.i += 2;
+    const n = this.alternation();
+    if (this.pattern[this.i] !== ')') this.fail('unbalanced parenthesis');
+    this.i++;
+    return n;
+  }
+
+  /** `[...]`: the bytes of its longest character; a negated class may hold anything. */
+  private characterClass(): number {
+    const p = this.pattern;
+    this.i++; // [
+    const negated = p[this.i] === '^';
+    if (negated) this.i++;
+    let chars = '';
+    let first = true;
+    while (this.i < p.length && (p[this.i] !== ']' || first)) {
+      if (p[this.i] === '\\') {
+        const e = p[this.i + 1];
+        chars += /[dwsDWS]/.test(e) ? (/[DWS]/.test(e) ? '\u0000' : '') : e;
+        this.i += 2;
+      } else {
+        chars += p[this.i++];
+      }
+      first = false;
+    }
+    if (p[this.i] !== ']') this.fail('unterminated character class');
+    this.i++;
+    // eslint-disable-next-line no-control-regex -- a class with control characters is escaped longer
+    if (negated || /[\u0000-\u001f]/.test(chars)) return ANY_CHAR_BYTES;
+    return /["\\]/.test(chars) ? 2 : 1;
+  }
 }
 
 function maxValueBytes(name: string, p: SizedParameter): number {
