@@ -71,7 +71,7 @@ describeWithTools(['java', 'moto_server', 'aws', 'prlimit'], 'the manifest fallb
   const user = testUser();
   const keys = { hmac: randomBytes(32), master: randomBytes(16) };
   const roots: string[] = [];
-  const cache = () => felixCache(aemBundles({ fillers: 30 }));
+  const cache = (fillers = 30) => felixCache(aemBundles({ fillers }));
 
   beforeAll(async () => {
     moto = await startMoto();
@@ -89,8 +89,8 @@ describeWithTools(['java', 'moto_server', 'aws', 'prlimit'], 'the manifest fallb
    * An instance whose crypto.file location no longer names it (the manifests must), with `jars`
    * planted in filler bundles' folders and, when given, crypto.file's own jar replaced.
    */
-  function instance(jars: Buffer[], cryptoFileJar?: Buffer): Instance {
-    const c = cache();
+  function instance(jars: Buffer[], cryptoFileJar?: Buffer, fillerCount?: number): Instance {
+    const c = cache(fillerCount);
     const inst = makeInstance(c, user);
     roots.push(inst.root);
     const info = path.join(bundleDir(c, inst.felix, CRYPTO_FILE), 'bundle.info');
@@ -141,6 +141,34 @@ describeWithTools(['java', 'moto_server', 'aws', 'prlimit'], 'the manifest fallb
     return { name: MANIFEST, method: 8, data: zlib.deflateRawSync(text), crc: zlib.crc32(text), size: text.length };
   };
   const stored = (name: string, data: Buffer): ZipEntry => ({ name, method: 0, data, crc: zlib.crc32(data), size: data.length });
+
+  /**
+   * An AEM-sized cache (656 bundles) whose first 20 fillers the script reads (bundle* in C order,
+   * all before crypto.file's folder) have manifests of about 1 MB each (AEM's largest carry long
+   * Import-Package lists): 18 MB, more than twice AEMKEYS_MANIFEST_BATCH (8 MiB), so the fallback
+   * inflates in several steps before it reaches crypto.file's manifest.
+   */
+  function bigManifestsFirst(): { inst: Instance; jars: number } {
+    const fillers = 650;
+    const c = cache(fillers);
+    const cryptoFolder = path.basename(bundleDir(c, '', CRYPTO_FILE));
+    const first = c.bundles.filter((b) => /^(org\.example\.filler|com\.example\.aem\.bundle)\d+$/.test(b.symbolicName) && `bundle${b.id}` < cryptoFolder)
+      .sort((a, b) => (`bundle${a.id}` < `bundle${b.id}` ? -1 : 1)).slice(0, 20);
+    const jars = first.map((b) => {
+      const text = Buffer.from(`Manifest-Version: 1.0\r\nBundle-SymbolicName: ${b.symbolicName}\r\n`
+        + `Import-Package: ${'org.example.api.pkg;version="[1.0,2)",'.repeat(26_000)}org.example.end\r\n\r\n`);
+      return zip([{ name: MANIFEST, method: 8, data: zlib.deflateRawSync(text), crc: zlib.crc32(text), size: text.length }]);
+    });
+    const inst = instance([], undefined, fillers);
+    first.forEach((b, i) => fs.writeFileSync(path.join(inst.felix, `bundle${b.id}`, 'version0.0', 'bundle.jar'), jars[i]));
+    return { inst, jars: jars.length };
+  }
+
+  test('manifests of more than 16 MiB in all before crypto.file\'s: inflated in several steps, the run finds crypto.file', () => {
+    const { inst, jars } = bigManifestsFirst();
+    expect(jars).toBe(20);
+    expectInstalled(run(inst, []), inst);
+  }, 120000);
 
   test('crypto.file\'s jar has a central directory over 128 KiB (3,000 entries): the run finds crypto.file', () => {
     const classes = Array.from({ length: 3000 }, (_, i) => stored(`c/C${String(i).padStart(4, '0')}.class`, Buffer.from('x')));

@@ -36,6 +36,15 @@ describe('on-instance scripts', () => {
     for (const bad of [String.raw`\u12`, String.raw`\ud83d`, String.raw`\ude00`, String.raw`\x`]) expect(unescape(bad).status).toBe(9);
   });
 
+  test('aemkeys_u_inflate_all, its step failed and redone jar by jar, leaves its caller\'s j (the jar it adds next) as it was', () => {
+    const r = spawnSync('bash', ['-c', `. '${path.join(SCRIPTS, 'aem-keys-common.sh')}'
+aemkeys_u_inflate() { (( $# == 1 )) && [[ $1 != 1 ]] && printf '%s ' "$1"; }
+caller() { local j=7; aemkeys_u_inflate_all 0 1 2; printf 'j=%s' "$j"; }
+caller`], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('0 2 j=7');
+  });
+
   describe('aemkeys_worker_read: a worker answer of LEN bytes, within SECONDS', () => {
     /** Runs aemkeys_worker_read LEN SECONDS on what `writer` (bash) prints; its status, the bytes read in hex, its duration. */
     const readFrom = (writer: string, len: number, seconds: number) => {

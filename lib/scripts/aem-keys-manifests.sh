@@ -156,6 +156,7 @@ aemkeys_u_windows() {
 # aemkeys_u_inflate_all J... (as AemUser)
 #   aemkeys_u_inflate of J... in one step, else of each J alone (so one wrong jar names only itself).
 aemkeys_u_inflate_all() {
+  local j
   aemkeys_u_inflate "$@" || for j in "$@"; do aemkeys_u_inflate "$j"; done
 }
 
@@ -166,7 +167,8 @@ aemkeys_u_inflate_all() {
 #   is cut there: a deflate bomb inflates no further).
 aemkeys_u_inflate() {
   local j k=0 x s text want=0
-  local -a args=()
+  # Its own windows: aemkeys_u_manifests still reads the directories' windows after this step.
+  local -a args=() AEMKEYS_BYTES=()
   (( $# > 0 )) || return 0
   for j in "$@"; do args+=("$j" "${dat[j]}" "${csz[j]}"); (( want += usz[j] )); done
   aemkeys_u_windows "${args[@]}"
