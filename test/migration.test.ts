@@ -222,6 +222,7 @@ describeWithTools(['moto_server', 'aws', 'java', 'strace'], 'JCR key migration a
   const failures: [string, Partial<AemStubOptions>, Record<string, string>, { running?: boolean; failsOn?: string }, RegExp][] = [
     ['wrong admin password', { password: 'other' }, {}, {}, /AEM refused the admin credentials/],
     ['hmac of the wrong size', { hmac: Buffer.alloc(31, 1) }, {}, {}, /\/etc\/key\/hmac is 31 bytes, expected 32/],
+    ['hmac larger than expected', { hmac: Buffer.alloc(48, 1) }, {}, {}, /\/etc\/key\/hmac is larger than 32 bytes \(parameter HmacBytes\)/],
     ['only one key in /etc/key', { master: undefined }, {}, {}, /\/etc\/key has hmac but no master/],
     ['a cut connection (short body)', { truncateMaster: true }, {}, {}, /cannot read \/etc\/key\/master/],
     ['AEM not reachable', {}, { AemPort: '1' }, {}, /cannot read \/etc\/key\/hmac from AEM on 127.0.0.1:1/],

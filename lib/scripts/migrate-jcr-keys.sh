@@ -28,9 +28,9 @@
 #   GET (aemkeys_http_open, 60 s in all) of a binary: MIGRATE_B64 = base64 of at most MAX_BYTES
 #   of the body (a pipe from the socket through head and base64: bash variables cannot hold NUL
 #   bytes; bash reads a socket one byte at a time, so after the headers the body is still unread).
-#   Headers: at most 64 KiB. Sets MIGRATE_STATUS. Returns 1 when the connection fails, the answer
-#   is too slow or too large (also: a Content-Length above MAX_BYTES, however few bytes follow),
-#   or the body is shorter than its Content-Length.
+#   Headers: at most 64 KiB. Sets MIGRATE_STATUS; only a 200's body is read (an error page, e.g.
+#   Sling's 404, is no key). Returns 1 when the connection fails, the answer is too slow or the
+#   body is shorter than its Content-Length, 5 when a 200's Content-Length is above MAX_BYTES.
 migrate_get_file() {
   local max=$4 length=-1 head_bytes=0 want left
   MIGRATE_STATUS='' MIGRATE_B64=''
@@ -41,7 +41,8 @@ migrate_get_file() {
     (( head_bytes <= 65536 )) || { exec {AEMKEYS_HTTP_FD}>&-; return 1; }
     if [[ ${AEMKEYS_HTTP_LINE,,} =~ ^content-length:[[:space:]]*([0-9]{1,12})[[:space:]]*$ ]]; then length=${BASH_REMATCH[1]}; fi
   done
-  (( length <= max )) || { exec {AEMKEYS_HTTP_FD}>&-; return 1; }
+  [[ $MIGRATE_STATUS == 200 ]] || { exec {AEMKEYS_HTTP_FD}>&-; return 0; }
+  (( length <= max )) || { exec {AEMKEYS_HTTP_FD}>&-; return 5; }
   left=$(( AEMKEYS_HTTP_DEADLINE - SECONDS ))
   want=$(( length >= 0 ? length : max + 1 ))
   (( left > 0 )) && MIGRATE_B64=$(timeout --foreground -k 1 "$left" head -c "$want" <&"$AEMKEYS_HTTP_FD" | base64 -w 0) \
@@ -54,10 +55,11 @@ migrate_get_file() {
 # migrate_fetch_key PORT NAME EXPECTED_BYTES → MIGRATE_FETCHED: base64 of /etc/key/NAME, or empty
 # when /etc/key has no such property.
 migrate_fetch_key() {
-  local port=$1 name=$2 size=$3
+  local port=$1 name=$2 size=$3 rc=0
   MIGRATE_FETCHED=''
-  migrate_get_file "$port" "$MIGRATE_AUTH" "/etc/key/$name" "$size" \
-    || aemkeys_fail "cannot read /etc/key/$name from AEM on 127.0.0.1:$port"
+  migrate_get_file "$port" "$MIGRATE_AUTH" "/etc/key/$name" "$size" || rc=$?
+  (( rc != 5 )) || aemkeys_fail "/etc/key/$name is larger than $size bytes (parameter ${name^}Bytes)"
+  (( rc == 0 )) || aemkeys_fail "cannot read /etc/key/$name from AEM on 127.0.0.1:$port"
   case $MIGRATE_STATUS in
     200) ;;
     404) MIGRATE_B64=''; return 0 ;;
@@ -75,7 +77,7 @@ migrate_fetch_key() {
 #   storage=Bundle atomically, (root: starts AEM, also when a write failed: a stopped AEM is
 #   always started again).
 migrate_install() {
-  local service=$1 qs=$2 file_dir=$3 crypto_dir=$4 f
+  local service=$1 qs=$2 file_dir=$3 crypto_dir=$4 f start_again
   local -a existing=()
   systemctl is-active --quiet -- "$service" || aemkeys_fail "service $service is not active"
   for f in "$file_dir/hmac" "$file_dir/master" "$crypto_dir/storage"; do
@@ -89,7 +91,9 @@ migrate_install() {
   fi
   # The keys travel to the shared atomic writer as base64 in shell variables (never argv).
   # From here on, whatever happens, AEM is started again on the way out (a no-op if it runs).
-  trap 'systemctl start -- "$MIGRATE_SERVICE" || true' EXIT
+  printf -v start_again 'systemctl start -- %q || true' "$service"
+  # shellcheck disable=SC2064 # the command is built now, from this function's SERVICE
+  trap "$start_again" EXIT
   systemctl stop -- "$service" || aemkeys_fail "cannot stop $service"
   aemkeys_write_atomic "$file_dir/hmac" 0600 base64 "$5"
   aemkeys_write_atomic "$file_dir/master" 0600 base64 "$6"

@@ -104,8 +104,12 @@ export async function startAemStub(o: AemStubOptions): Promise<AemStub> {
         let bytes = props[key[1]];
         if (key[1] === 'hmac' && o.hmacAfterRestart && restarted()) bytes = o.hmacAfterRestart;
         if (!bytes) {
-          res.writeHead(404, { 'Content-Type': 'text/plain' });
-          res.end('not found');
+          // Sling's error page, as AEM serves it (with its length): longer than a key.
+          const missing = `Resource at '${req.url}' not found: No resource found`;
+          const page = `<html><head><title>404 ${missing}</title></head><body><h1>${missing}</h1>`
+            + `<p>Cannot serve request to ${req.url} on this server</p><hr><address>Apache Sling</address></body></html>`;
+          res.writeHead(404, { 'Content-Type': 'text/html;charset=utf-8', 'Content-Length': String(Buffer.byteLength(page)) });
+          res.end(page);
           return;
         }
         if (key[1] === 'master' && o.truncateMaster) {
