@@ -83,7 +83,7 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
     }
   });
 
-  function instance(opts: { dirName?: string; running?: boolean } = {}, c = cache): Instance {
+  function instance(opts: { dirName?: string; running?: boolean; systemctlFailsOn?: string } = {}, c = cache): Instance {
     const inst = makeInstance(c, user, opts);
     instances.push(inst);
     return inst;
@@ -372,6 +372,14 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
       expect(lines(again.stdout).slice(-2)).toEqual(['restart: not needed (no key file changed)', 'result: unchanged (nothing to do)']);
       expect(systemctlCalls(inst)).toEqual(['is-active --quiet -- aem', 'start -- aem', 'is-active --quiet -- aem']);
     });
+  });
+
+  test('StartAfterInstall=true whose start fails, the keys already in place: one line that claims no write', () => {
+    const inst = instance({ systemctlFailsOn: 'start' });
+    expect(run(inst, { EncapsulatedToken: 'false' }).status).toBe(0);
+    const r = run(inst, { EncapsulatedToken: 'false', StartAfterInstall: 'true' });
+    expect(r.stderr).toBe('aem-crypto-keys: error: systemctl start aem failed (StartAfterInstall=true)\n');
+    expect(r.status).toBe(1);
   });
 
   test('Restart=none on a running AEM changes the files and says AEM keeps the old keys', () => {

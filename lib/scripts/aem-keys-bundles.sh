@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # aem-keys-bundles.sh: where AEM keeps its bundles and its keys: the Felix cache (conf/
 # sling.properties), the two crypto bundles' folders (exact symbolic names), and settings that make
 # AEM read its keys from elsewhere. Part of the on-instance scripts (see aem-keys-common.sh):

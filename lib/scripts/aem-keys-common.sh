@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # aem-keys-common.sh: what every on-instance script shares: parameters, output, failing, and
 # sending the output to a log group. Sourcing it loads the other modules too (next to it):
 #   aem-keys-worker.sh     the AemUser worker (one process per run, the trust boundary)
@@ -13,8 +14,9 @@
 #
 # FUNCTIONS AND CONSTANTS ONLY: sourcing a module defines them (this one also sources the others)
 # and runs nothing else.
-# Needs bash 4.2+ (no namerefs), coreutils and the AWS CLI; nothing else (no jq, python, grep,
-# sed, awk, curl). Key material only ever lives in shell variables (never exported), in pipes
+# Needs bash 4.2+ (no namerefs), coreutils, the AWS CLI, setpriv (util-linux: the AemUser worker,
+# when run as root) and gzip (only when no bundle location names a crypto bundle: the manifests);
+# nothing else (no jq, python, grep, sed, awk, curl). Key material only ever lives in shell variables (never exported), in pipes
 # from the `printf` builtin into coreutils, and in the destination files: never in an argument
 # of a process, in the environment, on stdout/stderr or in /tmp.
 #
@@ -123,11 +125,12 @@ aemkeys_check_parameters() {
     name=${args[0]} check=${args[1]:-}
     [[ -n $check ]] || continue
     "aemkeys_check_$check" "$name" "${AEMKEYS_P[$name]}" "${args[@]:2}"
-    # shellcheck disable=SC2034 # AEMKEYS_REGION: this function's reply, read by the scripts
-    case $check in
-      abs_path) AEMKEYS_P[$name]=$AEMKEYS_REPLY ;;
-      secret_arn) AEMKEYS_REGION[$name]=$AEMKEYS_REPLY ;;
-    esac
+    if [[ $check == abs_path ]]; then
+      AEMKEYS_P[$name]=$AEMKEYS_REPLY
+    elif [[ $check == secret_arn ]]; then
+      # shellcheck disable=SC2034 # AEMKEYS_REGION: this function's reply, read by the scripts
+      AEMKEYS_REGION[$name]=$AEMKEYS_REPLY
+    fi
   done
 }
 
@@ -192,7 +195,6 @@ aemkeys_load_data_block() {
   (( i++ < ${#lines[@]} )) || aemkeys_fail "the script has no parameter block"
   for name in "$@"; do
     [[ ${lines[i]:-} == "#@$name="* ]] || aemkeys_fail "parameter $name: contains a newline or the parameter block is malformed"
-    # shellcheck disable=SC2034 # this function's reply, read by the scripts
     AEMKEYS_P[$name]=${lines[i++]#"#@$name="}
   done
   for line in "${lines[@]:i}"; do

@@ -1,8 +1,9 @@
+# shellcheck shell=bash
 # aem-keys-files.sh: the root side of reading and writing files in the tree: every step asks the
 # AemUser worker (aem-keys-worker.sh) and checks its answer. Part of the on-instance scripts (see
 # aem-keys-common.sh): functions only.
 
-AEMKEYS_READ_MAX=65536    # bytes read from any one file in the tree
+AEMKEYS_READ_MAX=65536    # bytes of a file probed or written in the tree (a text file, aemkeys_tree_text: 1 MiB)
 # What `storage` holds, the six bytes "Bundle" (no newline), in base64 as aemkeys_probe gives it
 # (canonical: equal bytes, equal text).
 AEMKEYS_BUNDLE_B64=QnVuZGxl

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # aem-keys-http.sh: HTTP/1.0 to AEM on 127.0.0.1 over bash's /dev/tcp, bounded in size and time.
 # Part of the on-instance scripts (see aem-keys-common.sh): functions only. Credentials go through
 # the socket, never argv.

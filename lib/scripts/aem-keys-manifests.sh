@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # aem-keys-manifests.sh: bundle symbolic names from the jars' manifests, when the locations do not
 # name a bundle. Part of the on-instance scripts (see aem-keys-common.sh): functions only. The
 # jars are opened only by aemkeys_u_manifests, the AEM user's step in the worker.
@@ -10,7 +11,6 @@ AEMKEYS_MANIFEST_BATCH=8388608     # bytes inflated in one gzip step
 #   empty; once per scan. The jars are opened, parsed and inflated by the AEM user's step
 #   (aemkeys_u_manifests, within its time limit and memory): root reads one bounded answer, a
 #   line "INDEX NAME" per bundle at most, and believes a NAME only as a symbolic name.
-# shellcheck disable=SC2034 # AEMKEYS_B_MNAME: this function's reply, read by aemkeys_find_bundle
 aemkeys_manifest_names() {
   local i n=${#AEMKEYS_B_DIR[@]} k name
   [[ ${AEMKEYS_B_MREAD:-} == "$n" ]] && return 0
@@ -22,6 +22,7 @@ aemkeys_manifest_names() {
   [[ $AEMKEYS_RC == 0 ]] || { AEMKEYS_OUT=''; return 0; }
   while read -r k name; do
     # {1,255} in the expression would cost glibc about a millisecond to compile, every line.
+    # shellcheck disable=SC2034 # AEMKEYS_B_MNAME: this function's reply, read by aemkeys_find_bundle
     [[ $k =~ ^(0|[1-9][0-9]{0,5})$ && $name =~ ^[A-Za-z0-9_.-]+$ ]] && (( k < n && ${#name} <= 255 )) && AEMKEYS_B_MNAME[k]=$name
   done <<< "$AEMKEYS_OUT"
   AEMKEYS_OUT=''

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # aem-keys-secrets.sh: Secrets Manager, JSON and hashes: reading a secret, parsing its JSON object,
 # decoding and checking keys. Part of the on-instance scripts (see aem-keys-common.sh): functions
 # only. Key material stays in shell variables and in pipes from the printf builtin.

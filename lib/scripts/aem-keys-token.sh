@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # aem-keys-token.sh: the token handler's configuration (encapsulated tokens): other files that
 # configure its PID, and what the running AEM applies. Part of the on-instance scripts (see
 # aem-keys-common.sh): functions only.

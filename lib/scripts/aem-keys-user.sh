@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # aem-keys-user.sh: the steps the AemUser worker runs in the tree (aemkeys_u_*), as that user.
 # Part of the on-instance scripts (see aem-keys-common.sh and aem-keys-worker.sh): functions only.
 # They run in the worker's bash (its stdin /dev/null, stderr dropped) and answer on stdout; their

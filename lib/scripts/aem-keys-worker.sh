@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # aem-keys-worker.sh: the AemUser worker, one process per run that does every step in the tree.
 # Part of the on-instance scripts (see aem-keys-common.sh): functions only.
 #

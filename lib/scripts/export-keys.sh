@@ -2,7 +2,7 @@
 # export-keys.sh: copies a reference instance's AEM crypto keys (hmac, master) into the key set's
 # secret. Run by the SSM Command document of lib/export-document.ts, which inlines the modules'
 # functions it uses between the markers below and appends the parameter data block after the
-# final `exit` (bash never parses it). Needs bash, coreutils and the AWS CLI only.
+# final `exit` (bash never parses it). Needs what aem-keys-common.sh says.
 #
 #   1 validate parameters (nothing read yet)
 #   2 locate the com.adobe.granite.crypto.file data folder (exact symbolic name, shared lookup);

@@ -331,7 +331,7 @@ install_check_fresh() {
 # install_prepare
 #   Every folder written must be one AemUser can write (checked as that user); then cleans up
 #   after an interrupted run (INSTALL_CLEANED = how many leftovers) and backs up what is replaced
-#   (INSTALL_OUT gets the backup folder).
+#   (INSTALL_BACKUP = the backup folder, or empty).
 install_prepare() {
   local f qs=${AEMKEYS_P[QuickstartDir]}
   local -a dirs=("$INSTALL_KEYDIR" "$INSTALL_STOREDIR" "$qs/crypto-key-backups") to_backup=()
@@ -445,7 +445,7 @@ install_restart() {
     INSTALL_CHANGED=true
   fi
   if [[ ${AEMKEYS_P[StartAfterInstall]} == true && $INSTALL_RUNNING != true ]]; then
-    systemctl start -- "$service" || aemkeys_fail "$but systemctl start $service failed"
+    systemctl start -- "$service" || aemkeys_fail "systemctl start $service failed (StartAfterInstall=true)"
     aemkeys_log "start: service $service started (StartAfterInstall=true)"
     INSTALL_CHANGED=true
   fi

@@ -2,7 +2,8 @@
 # migrate-jcr-keys.sh: moves AEM's crypto keys out of the JCR (/etc/key) into the file system
 # (Adobe KB KA-23909). Run by the SSM Command document of lib/jcr-key-migration-document.ts, which
 # inlines the modules' functions it uses between the markers below and appends the parameter data
-# block after the final `exit`. Needs bash, coreutils, systemctl and the AWS CLI only; HTTP goes to AEM on
+# block after the final `exit`. Needs bash, coreutils, systemctl, setpriv and the AWS CLI (and gzip
+# when no bundle location names a crypto bundle; see aem-keys-common.sh); HTTP goes to AEM on
 # 127.0.0.1 through bash's /dev/tcp.
 #
 # Order (any failure before step 8 leaves /etc/key untouched):
@@ -206,7 +207,7 @@ migrate_install_if_needed() {
 }
 
 # migrate_read_jcr
-#   Steps 2-3: cleans up after an interrupted run, then reads both keys from the JCR into
+#   Step 3: cleans up after an interrupted run, then reads both keys from the JCR into
 #   MIGRATE_JCR[hmac|master] (base64, in shell variables only; never into a file as root), their
 #   sha256 into MIGRATE_SUM and fingerprints into MIGRATE_FPS. Returns 1 (after the result line)
 #   when /etc/key holds neither.
