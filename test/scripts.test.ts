@@ -26,6 +26,13 @@ describe('on-instance scripts', () => {
     expect(lines.slice(-4)).toEqual(['exit $?', DATA_BLOCK_MARKER, '#@A={{ A }}', '#@end']);
   });
 
+  test('a function only the installer calls is not embedded in the export and migration scripts', () => {
+    const defined = (file: string) => embedShellScript(file, ['A']).filter((l) => /^aemkeys_(require|u)_writable\(\)/.test(l));
+    expect(defined('install-keys.sh').sort()).toEqual(['aemkeys_require_writable() {', 'aemkeys_u_writable() {']);
+    expect(defined('export-keys.sh')).toEqual([]);
+    expect(defined('migrate-jcr-keys.sh')).toEqual([]);
+  });
+
   test('aemkeys_json_unescape decodes every escape, \\u to UTF-8 of 1 to 4 bytes, and refuses broken ones', () => {
     const unescape = (raw: string) => spawnSync('bash', ['-c', `. '${path.join(SCRIPTS, 'aem-keys-common.sh')}'; aemkeys_json_unescape "$1" || exit 9; printf '%s' "$AEMKEYS_REPLY" | od -An -v -tx1`, 'x', raw], { encoding: 'utf8' });
     const hex = (raw: string) => unescape(raw).stdout.replace(/\s+/g, '');

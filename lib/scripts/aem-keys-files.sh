@@ -80,10 +80,10 @@ aemkeys_key_files_hold() {
   done
 }
 
-# aemkeys_check_writable DIR...
+# aemkeys_require_writable DIR...
 #   Before anything is changed: fails (nothing changed) unless AemUser can write each DIR (or
 #   create it). A later swap by that user can still make a write fail, never leave the tree.
-aemkeys_check_writable() {
+aemkeys_require_writable() {
   aemkeys_user_out aemkeys_u_writable "$@"
   [[ $AEMKEYS_RC == 0 ]] && return 0
   aemkeys_name "${AEMKEYS_OUT:-$1}"

@@ -337,7 +337,7 @@ install_prepare() {
   local -a dirs=("$INSTALL_KEYDIR" "$INSTALL_STOREDIR" "$qs/crypto-key-backups") to_backup=()
   [[ ${INSTALL_ST[token]} == absent || ${INSTALL_ST[token]} == differs || -n ${INSTALL_FIX[token]:-} ]] && dirs+=("$INSTALL_TOKEN_DIR")
   for f in "${AEMKEYS_OTHERS[@]}"; do dirs+=("${f%/*}"); done
-  aemkeys_check_writable "${dirs[@]}"
+  aemkeys_require_writable "${dirs[@]}"
   aemkeys_clean_stale_tmp "$qs/crypto-key-backups" "$INSTALL_KEYDIR" "$INSTALL_STOREDIR" "$INSTALL_TOKEN_DIR"
   INSTALL_CLEANED=$AEMKEYS_REPLY
   for f in hmac master storage; do
