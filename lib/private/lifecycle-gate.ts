@@ -134,7 +134,7 @@ export class LifecycleGate extends Construct {
 
   /** Gates one more group, whose launches run the installer with `parameters` (built from `options`). */
   public addGroup(asg: autoscaling.IAutoScalingGroup, options: AutoScalingGroupOptions, parameters: InstallerParameters): GateEntry {
-    const cfnAsg = asg.node.defaultChild instanceof autoscaling.CfnAutoScalingGroup ? asg.node.defaultChild : undefined;
+    const cfnAsg = cfnGroupOf(asg);
     if (!cfnAsg) {
       checkImportedGroup(asg, options, this.importedGroupNames);
     } else if (options.instanceRole) {
@@ -218,7 +218,7 @@ export class LifecycleGate extends Construct {
       LifecycleHookName: [hookName],
       LifecycleTransition: ['autoscaling:EC2_INSTANCE_LAUNCHING'],
     };
-    const cfnAsg = asg.node.defaultChild instanceof autoscaling.CfnAutoScalingGroup ? asg.node.defaultChild : undefined;
+    const cfnAsg = cfnGroupOf(asg);
     const literalName = cfnAsg ? cfnAsg.autoScalingGroupName : asg.autoScalingGroupName;
     if (literalName !== undefined && !Token.isUnresolved(literalName)) {
       detail.AutoScalingGroupName = [literalName];
@@ -363,4 +363,9 @@ function manageSsm(role: iam.IRole): void {
 /** 12 hex digits naming a hook's own constructs (its rule, an imported group's hook). */
 function hookHash(hookName: string): string {
   return crypto.createHash('sha256').update(hookName).digest('hex').slice(0, 12).toUpperCase();
+}
+
+/** The group's CloudFormation resource when this app defines it; undefined for an imported group. */
+function cfnGroupOf(asg: autoscaling.IAutoScalingGroup): autoscaling.CfnAutoScalingGroup | undefined {
+  return asg.node.defaultChild instanceof autoscaling.CfnAutoScalingGroup ? asg.node.defaultChild : undefined;
 }
