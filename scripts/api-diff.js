@@ -30,7 +30,10 @@ try {
   fs.symlinkSync(path.join(root, 'node_modules'), path.join(staged, 'node_modules'), 'dir');
   const r = spawnSync(process.execPath, [require.resolve('jsii-diff/bin/jsii-diff'),
     staged, root, '--error-on', 'all', '--keys', '--ignore-file', process.env.API_DIFF_IGNORE_FILE ?? path.join(root, 'api', 'allowed-breaking-changes.txt'),
-  ], { stdio: 'inherit', env: { ...process.env, JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION: process.env.JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?? '20' } });
+  ], {
+    stdio: 'inherit',
+    env: { ...process.env, JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION: process.env.JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?? '20' },
+  });
   process.exitCode = r.status ?? 1;
 } finally {
   fs.rmSync(staged, { recursive: true, force: true });

@@ -102,7 +102,9 @@ export function documentSizes(): Array<{ name: string; bytes: number; bound: num
   const stack = new Stack(app, 'DocumentSizes');
   const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 1, natGateways: 0, subnetConfiguration: [{ name: 'app', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
   const role = new iam.Role(stack, 'Role', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
-  const launchTemplate = new ec2.LaunchTemplate(stack, 'Template', { instanceType: new ec2.InstanceType('m6i.large'), machineImage: ec2.MachineImage.genericLinux({ 'us-east-1': 'ami-12345678' }), role });
+  const launchTemplate = new ec2.LaunchTemplate(stack, 'Template', {
+    instanceType: new ec2.InstanceType('m6i.large'), machineImage: ec2.MachineImage.genericLinux({ 'us-east-1': 'ami-12345678' }), role,
+  });
   const keys = new AemCryptoKeys(stack, 'Keys', { keySource: KeySource.importLater() });
   keys.addAutoScalingGroup(new autoscaling.AutoScalingGroup(stack, 'Group', { vpc, launchTemplate }));
   new JcrKeyMigrationDocument(stack, 'Migration');

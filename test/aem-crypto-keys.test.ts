@@ -118,7 +118,8 @@ describe('AemCryptoKeys defaults', () => {
 
     test('reach the installer document', () => {
       const installer = Object.values(sized.findResources('AWS::SSM::Document')).find((d: any) => d.Properties.Content.mainSteps?.[0]?.name === 'installKeys') as any;
-      expect([installer.Properties.Content.parameters.HmacBytes.default, installer.Properties.Content.parameters.MasterBytes.default]).toEqual(['64', '32']);
+      expect([installer.Properties.Content.parameters.HmacBytes.default, installer.Properties.Content.parameters.MasterBytes.default])
+        .toEqual(['64', '32']);
     });
 
     test('out of range: refused at synth', () => {

@@ -238,7 +238,9 @@ describeWithTools(['moto_server', 'aws'], 'aemkeys_logged: the shell path agains
       const r = logged({ out: 'result: changed\n', status: 0, env: { AWS_ENDPOINT_URL: 'http://127.0.0.1:9', AWS_MAX_ATTEMPTS: '1' } });
       expect(r.status).toBe(0);
       expect(r.stdout).toBe('result: changed\n');
-      expect(r.stderr.split('\n').filter((l) => l !== '')).toEqual([expect.stringMatching(/^aem-crypto-keys: warning: output not sent to log group \/aem\/keys-unit: .*(connect|Connect)/)]);
+      expect(r.stderr.split('\n').filter((l) => l !== '')).toEqual([
+        expect.stringMatching(/^aem-crypto-keys: warning: output not sent to log group \/aem\/keys-unit: .*(connect|Connect)/),
+      ]);
     }, 120000);
 
     test('not allowed (the instance role lacks keys.grantLogWrite): the AWS CLI\'s own error line', () => {
@@ -377,7 +379,8 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'the real installer 
     expect(shipped.status).toBe(plain.status);
     expect(shipped.stdout).toBe(plain.stdout);
     expect(plain.stderr).toBe('');
-    expect(shipped.stderr).toMatch(/^aem-crypto-keys: warning: output not sent to log group \/aem\/no-such-group: [^\n]*ResourceNotFoundException[^\n]*\n$/);
+    expect(shipped.stderr)
+      .toMatch(/^aem-crypto-keys: warning: output not sent to log group \/aem\/no-such-group: [^\n]*ResourceNotFoundException[^\n]*\n$/);
   }, 120000);
 
   test('a bad LogGroupName: one clear error, nothing changed, nothing sent', () => {

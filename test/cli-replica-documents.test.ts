@@ -29,12 +29,20 @@ describeWithTools(['moto_server', 'aws'], 'documents tagged with a partial secre
   test('rollout --secret FULL_ARN uses the document tagged with the partial ARN', async () => {
     const sm = new SecretsManagerClient({ region: MOTO_REGION, endpoint: moto.endpoint });
     const ssm = new SSMClient({ region: MOTO_REGION, endpoint: moto.endpoint });
-    const arn = (await sm.send(new CreateSecretCommand({ Name: 'aem/replica-keys', SecretString: serializeKeySet({ hmac: Buffer.alloc(32, 1), master: Buffer.alloc(16, 2) }) }))).ARN!;
+    const arn = (await sm.send(new CreateSecretCommand({
+      Name: 'aem/replica-keys', SecretString: serializeKeySet({ hmac: Buffer.alloc(32, 1), master: Buffer.alloc(16, 2) }),
+    }))).ARN!;
     const partial = arn.replace(/-[A-Za-z0-9]{6}$/, '');
     expect(partial).not.toBe(arn);
     const content = { schemaVersion: '2.2', description: 'x', mainSteps: [{ action: 'aws:runShellScript', name: 'run', inputs: { runCommand: ['true'] } }] };
-    await ssm.send(new CreateDocumentCommand({ Name: 'Replica-Installer', DocumentType: 'Command', Content: JSON.stringify(content), Tags: [{ Key: INSTALLER_DOCUMENT_TAG, Value: partial }] }));
-    await ssm.send(new CreateDocumentCommand({ Name: 'Unrelated-Installer', DocumentType: 'Command', Content: JSON.stringify(content), Tags: [{ Key: INSTALLER_DOCUMENT_TAG, Value: `${partial}-other` }] }));
+    await ssm.send(new CreateDocumentCommand({
+      Name: 'Replica-Installer', DocumentType: 'Command', Content: JSON.stringify(content),
+      Tags: [{ Key: INSTALLER_DOCUMENT_TAG, Value: partial }],
+    }));
+    await ssm.send(new CreateDocumentCommand({
+      Name: 'Unrelated-Installer', DocumentType: 'Command', Content: JSON.stringify(content),
+      Tags: [{ Key: INSTALLER_DOCUMENT_TAG, Value: `${partial}-other` }],
+    }));
     const r = await run(['rollout', '--secret', arn, '--targets', 'tag:aem-role=publish', '--param', 'QuickstartDir=/opt/aem/publish/crx-quickstart']);
     expect(r.stderr).not.toMatch(/tagged/);
     const commands = (await ssm.send(new ListCommandsCommand({}))).Commands!;

@@ -150,7 +150,9 @@ test('a wait that times out says so and exits 1 without claiming success', async
 describe('export refused by the instance', () => {
   beforeEach(() => {
     sm.on(DescribeSecretCommand).resolves({ ARN, Tags: [{ Key: 'aem-crypto-keys:export-document', Value: 'AemKeys-Export' }] });
-    ssm.on(ListCommandsCommand).resolves({ Commands: [{ CommandId: 'cmd-1', Status: 'Failed', TargetCount: 1, CompletedCount: 1, ErrorCount: 1, InstanceIds: ['i-0123456789abcdef0'] }] });
+    ssm.on(ListCommandsCommand).resolves({
+      Commands: [{ CommandId: 'cmd-1', Status: 'Failed', TargetCount: 1, CompletedCount: 1, ErrorCount: 1, InstanceIds: ['i-0123456789abcdef0'] }],
+    });
     ssm.on(GetCommandInvocationCommand).resolves({
       Status: 'Failed', StatusDetails: 'Failed', ResponseCode: 1,
       StandardOutputContent: 'instance hmac 111111111111 master 222222222222\n',

@@ -112,7 +112,9 @@ describeWithTools(['moto_server', 'aws'], 'aem-keys against moto_server (real SD
   /** A Command document tagged as AemCryptoKeys tags its documents: `tag` = the secret's ARN. */
   async function taggedDocument(name: string, tag: string, secretArn: string): Promise<void> {
     const content = { schemaVersion: '2.2', description: name, mainSteps: [{ action: 'aws:runShellScript', name: 'run', inputs: { runCommand: ['true'] } }] };
-    await ssm.send(new CreateDocumentCommand({ Name: name, DocumentType: 'Command', Content: JSON.stringify(content), Tags: [{ Key: tag, Value: secretArn }] }));
+    await ssm.send(new CreateDocumentCommand({
+      Name: name, DocumentType: 'Command', Content: JSON.stringify(content), Tags: [{ Key: tag, Value: secretArn }],
+    }));
   }
 
   async function secretKeys(arn: string) {
@@ -298,7 +300,8 @@ describeWithTools(['moto_server', 'aws'], 'aem-keys against moto_server (real SD
     test('when no document is tagged with the secret', async () => {
       const r = await run(['status', '--secret', arn, '--targets', 'tag:aem-role=publish']);
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/no SSM document of this account is tagged aem-crypto-keys:installer-document=arn:.*keys-untagged.*; pass --document NAME/);
+      expect(r.stderr)
+        .toMatch(/no SSM document of this account is tagged aem-crypto-keys:installer-document=arn:.*keys-untagged.*; pass --document NAME/);
     });
 
     test('when two documents are tagged with the secret', async () => {

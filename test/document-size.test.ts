@@ -30,7 +30,9 @@ function synth(props: AemCryptoKeysProps = {}, wire = true): Record<string, any>
   const stack = new Stack(app, 'S');
   const keys = new AemCryptoKeys(stack, 'Keys', props);
   if (wire) {
-    const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 1, natGateways: 0, subnetConfiguration: [{ name: 'a', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
+    const vpc = new ec2.Vpc(stack, 'Vpc', {
+      maxAzs: 1, natGateways: 0, subnetConfiguration: [{ name: 'a', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }],
+    });
     const role = new iam.Role(stack, 'Role', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
     const launchTemplate = new ec2.LaunchTemplate(stack, 'Template', {
       instanceType: new ec2.InstanceType('m6i.large'), machineImage: ec2.MachineImage.genericLinux({ 'us-east-1': 'ami-12345678' }), role,
@@ -85,7 +87,9 @@ describe('document size guard', () => {
     expect(documentContentBound(content)).toBe(plain + 2 * (100 - '{{ A }}'.length) + ('long-value'.length - '{{B}}'.length));
     const stack = new Stack();
     const withToken = { parameters: { S: { type: 'String', default: stack.stackId, allowedPattern: '^[a-z]{1,300}$' } } };
-    expect(documentContentBound(withToken)).toBe(Buffer.byteLength(JSON.stringify({ parameters: { S: { type: 'String', default: 'x'.repeat(300), allowedPattern: '^[a-z]{1,300}$' } } })));
+    expect(documentContentBound(withToken)).toBe(Buffer.byteLength(JSON.stringify({
+      parameters: { S: { type: 'String', default: 'x'.repeat(300), allowedPattern: '^[a-z]{1,300}$' } },
+    })));
     // Read back from a template, the token is an intrinsic: the same bound.
     const synthesized = { parameters: { S: { type: 'String', default: { Ref: 'AWS::StackId' }, allowedPattern: '^[a-z]{1,300}$' } } };
     expect(documentContentBound(synthesized)).toBe(documentContentBound(withToken));
@@ -94,7 +98,9 @@ describe('document size guard', () => {
 
   test('a document that could exceed 65,536 bytes fails synth with a clear message', () => {
     const big = { parameters: { A: { type: 'String', allowedPattern: '^[a-z]{0,65000}$' } }, x: '{{ A }}', pad: 'y'.repeat(600) };
-    expect(() => checkDocumentSize(big, 'MyDoc')).toThrow(/^MyDoc: the document's content can reach 6\d{4} bytes with the longest parameter values its patterns allow, over the 65536 bytes SSM accepts/);
+    expect(() => checkDocumentSize(big, 'MyDoc')).toThrow(
+      /^MyDoc: the document's content can reach 6\d{4} bytes with the longest parameter values its patterns allow, over the 65536 bytes SSM accepts/,
+    );
     const tokenHandlerProperties = tokenProperties(Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`p${i}`, 'v'.repeat(1000)])));
     expect(() => new AemCryptoKeys(new Stack(new App(), 'S'), 'Keys', { tokenHandlerProperties }))
       .toThrow(/^S\/Keys\/InstallerDocument \(install-keys.sh\): the document's content can reach \d+ bytes/);

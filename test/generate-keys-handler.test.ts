@@ -16,7 +16,9 @@ import { describeWithTools } from './support/tools';
 const SECRET = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:aem-keys-AbCdEf';
 
 function event(type: GenerateKeysEvent['RequestType'], secretId = SECRET, requestId = '6f1e1e2a-1111-2222-3333-444455556666'): GenerateKeysEvent {
-  return { RequestType: type, RequestId: requestId, PhysicalResourceId: type === 'Create' ? undefined : secretId, ResourceProperties: { SecretId: secretId } };
+  return {
+    RequestType: type, RequestId: requestId, PhysicalResourceId: type === 'Create' ? undefined : secretId, ResourceProperties: { SecretId: secretId },
+  };
 }
 
 describe('generate-keys handler (mocked SDK)', () => {

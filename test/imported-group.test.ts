@@ -122,7 +122,9 @@ describe('an imported group', () => {
     const app = new App();
     const stack = new Stack(app, 'Mixed');
     const keys = new AemCryptoKeys(stack, 'Keys');
-    const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 1, natGateways: 0, subnetConfiguration: [{ name: 'app', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
+    const vpc = new ec2.Vpc(stack, 'Vpc', {
+      maxAzs: 1, natGateways: 0, subnetConfiguration: [{ name: 'app', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }],
+    });
     const owned = new autoscaling.AutoScalingGroup(stack, 'Owned', {
       vpc,
       launchTemplate: new ec2.LaunchTemplate(stack, 'T', {

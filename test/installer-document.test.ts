@@ -66,7 +66,10 @@ describe('installer document', () => {
     const admin = secretsmanager.Secret.fromSecretCompleteArn(new Stack(), 'A', 'arn:aws-cn:secretsmanager:cn-north-1:111111111111:secret:admin-AbCdEf');
     for (const params of [
       InstallerParameters.of().forDocument(arn),
-      InstallerParameters.of({ quickstartDir: '/srv/aem author/crx-quickstart', aemUser: 'aem-author', restart: RestartBehavior.BUNDLES, adminSecret: admin, onKeyMismatch: OnKeyMismatch.FAIL, serviceName: 'aem-author.service', aemPort: 65535 }).forDocument(arn),
+      InstallerParameters.of({
+        quickstartDir: '/srv/aem author/crx-quickstart', aemUser: 'aem-author', restart: RestartBehavior.BUNDLES, adminSecret: admin,
+        onKeyMismatch: OnKeyMismatch.FAIL, serviceName: 'aem-author.service', aemPort: 65535,
+      }).forDocument(arn),
       InstallerParameters.of({ onKeyMismatch: OnKeyMismatch.REPLACE_FRESH, freshKeyAge: Duration.days(3650) }).forDocument(arn),
     ]) {
       for (const [name, [value]] of Object.entries(params)) {

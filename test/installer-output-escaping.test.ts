@@ -103,7 +103,8 @@ describeWithTools(['java', 'moto_server', 'aws'], 'names from the tree in the in
     try {
       const r = fx.run({ SecretId: fx.good });
       expect(r.status).toBe(1);
-      expect(r.stderr).toMatch(/^aem-crypto-keys: error: ambiguous: 31 bundle folders claim com\.adobe\.granite\.crypto\.file \((bundle\d+ ){10}and 21 more\) /);
+      expect(r.stderr)
+        .toMatch(/^aem-crypto-keys: error: ambiguous: 31 bundle folders claim com\.adobe\.granite\.crypto\.file \((bundle\d+ ){10}and 21 more\) /);
       expect(r.stderr.split('\n')).toHaveLength(2);
     } finally {
       for (const f of fakes) fs.rmSync(f, { recursive: true, force: true });

@@ -370,7 +370,9 @@ describe('the Automation document', () => {
         expect(step.timeoutSeconds).toBe(20 * 60);
         expect(step.nextStep).toBe('completeLifecycleContinue');
         // The installer output of each launch goes to the key set's log group.
-        expect(step.inputs.CloudWatchOutputConfig).toEqual({ CloudWatchOutputEnabled: true, CloudWatchLogGroupName: { Ref: expect.stringMatching(/^KeysLogsLogGroup/) } });
+        expect(step.inputs.CloudWatchOutputConfig).toEqual({
+          CloudWatchOutputEnabled: true, CloudWatchLogGroupName: { Ref: expect.stringMatching(/^KeysLogsLogGroup/) },
+        });
       }
     });
   });

@@ -143,7 +143,8 @@ describe('the three-region example', () => {
   test.each(replicaStacks)('%s: its own installer document, gate and association (no export document)', (_name, template) => {
     const tpl = template();
     const docs = documentsOf(tpl);
-    expect(docs.map((d) => d.Properties.Content.mainSteps[0].name).sort()).toEqual(['findGroup', 'installKeys', 'recordLifecycleHeartbeat']); // launch-loop protection's Automation, installer, lifecycle gate
+    expect(docs.map((d) => d.Properties.Content.mainSteps[0].name).sort())
+      .toEqual(['findGroup', 'installKeys', 'recordLifecycleHeartbeat']); // launch-loop protection's Automation, installer, lifecycle gate
     tpl.resourceCountIs('AWS::SSM::Association', 1);
     expect(Object.values(tpl.findResources('AWS::Events::Rule')).filter((r: any) => r.Properties.EventPattern.source?.[0] === 'aws.autoscaling')).toHaveLength(1);
   });
@@ -388,8 +389,9 @@ describe('KeySource.fromReplica', () => {
 
   test('mistake: an encryptionKey of its own for a replica', () => {
     const stack = replicaStack();
-    expect(() => new AemCryptoKeys(replicaStack(), 'Keys', { keySource: KeySource.fromReplica({ secretName: 'x' }), encryptionKey: new kms.Key(stack, 'Own') }))
-      .toThrow('encryptionKey: only for a secret this key set creates');
+    expect(() => new AemCryptoKeys(replicaStack(), 'Keys', {
+      keySource: KeySource.fromReplica({ secretName: 'x' }), encryptionKey: new kms.Key(stack, 'Own'),
+    })).toThrow('encryptionKey: only for a secret this key set creates');
   });
 });
 

@@ -327,7 +327,10 @@ describe('AemCryptoKeysMonitoring', () => {
 
     test('dead letters: any message visible in the key set\'s queue', () => {
       const [queueId] = one(json, 'AWS::SQS::Queue', 'Keys/DeadLetters/Queue');
-      expect(alarm('ApproximateNumberOfMessagesVisible')).toMatchObject({ Namespace: 'AWS/SQS', Statistic: 'Maximum', Period: 300, Threshold: 1, Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }] });
+      expect(alarm('ApproximateNumberOfMessagesVisible')).toMatchObject({
+        Namespace: 'AWS/SQS', Statistic: 'Maximum', Period: 300, Threshold: 1,
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }],
+      });
     });
 
     test('the account\'s Automation queue (queued for the whole 5 minutes) and concurrency (80 of the default 100)', () => {
@@ -398,7 +401,14 @@ describe('AemCryptoKeysMonitoring', () => {
   describe('with a user topic and its own thresholds and periods', () => {
     let json: any;
     beforeAll(() => {
-      ({ json } = build({ monitoring: (stack) => ({ topic: new sns.Topic(stack, 'UserTopic'), abandonedLaunchesThreshold: 2, abandonedLaunchesPeriod: Duration.minutes(15), failedAssociationRunsThreshold: 5, failedAssociationRunsPeriod: Duration.hours(2), deadLetterThreshold: 3 }) }));
+      ({ json } = build({
+        monitoring: (stack) => ({
+          topic: new sns.Topic(stack, 'UserTopic'),
+          abandonedLaunchesThreshold: 2, abandonedLaunchesPeriod: Duration.minutes(15),
+          failedAssociationRunsThreshold: 5, failedAssociationRunsPeriod: Duration.hours(2),
+          deadLetterThreshold: 3,
+        }),
+      }));
     });
 
     test('a user topic is used as is (no topic, no key created)', () => {
@@ -478,7 +488,8 @@ describe('metric methods', () => {
     expect(keys.metricContinuedLaunches().metricName).toBe('LaunchesContinued');
     expect(keys.metricFailedAssociationRuns().metricName).toBe('AssociationRunsFailed');
     const changes = keys.metricAssociationChanges();
-    expect([changes.namespace, changes.metricName, changes.statistic, changes.period.toSeconds(), changes.dimensions]).toEqual([NS, 'AssociationRunsChanged', 'Sum', 300, undefined]);
+    expect([changes.namespace, changes.metricName, changes.statistic, changes.period.toSeconds(), changes.dimensions])
+      .toEqual([NS, 'AssociationRunsChanged', 'Sum', 300, undefined]);
     expect(keys.metricInstallerChanges().metricName).toBe('InstallerRunsChanged');
     expect(keys.metricInstallerErrors({ period: Duration.hours(1) }).period.toSeconds()).toBe(3600);
   });

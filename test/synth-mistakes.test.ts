@@ -74,7 +74,9 @@ describe('the grants reminder for tagged instances', () => {
     const s = stack();
     new AemCryptoKeys(s, 'Keys').addInstancesByTag('aem-role', 'author');
     const [info] = reminders(s);
-    expect(info.entry.data).toMatch(/grant the tagged instances' role keys\.grantRead\(role\) and, for their output .*keys\.grantLogWrite\(role\) \[ack: cdk-aem-crypto-keys:tagAssociationGrants\]$/);
+    expect(info.entry.data).toMatch(new RegExp(
+      `grant the tagged instances' role keys\\.grantRead\\(role\\) and, for their output .*keys\\.grantLogWrite\\(role\\) \\[ack: cdk-aem-crypto-keys:tagAssociationGrants\\]$`,
+    ));
   });
 
   test('names only the missing grant', () => {

@@ -70,7 +70,8 @@ describe('addInstancesByTag', () => {
   test('freshKeyAge outlasts the schedule: by default twice its interval, and never shorter than it', () => {
     const slow = associate('aem-role', 'author', { schedule: 'rate(2 days)' }).template;
     slow.hasResourceProperties('AWS::SSM::Association', { Parameters: Match.objectLike({ FreshKeyMinutes: [String(4 * 1440)] }) });
-    expect(() => associate('aem-role', 'author', { schedule: 'rate(6 hours)', freshKeyAge: Duration.hours(6) })).toThrow(/freshKeyAge \(360 minutes\) must be longer than the schedule's interval \(360 minutes\)/);
+    expect(() => associate('aem-role', 'author', { schedule: 'rate(6 hours)', freshKeyAge: Duration.hours(6) }))
+      .toThrow(/freshKeyAge \(360 minutes\) must be longer than the schedule's interval \(360 minutes\)/);
   });
 
   test('freshKeyAge must be whole minutes', () => {

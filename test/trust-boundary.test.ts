@@ -604,7 +604,9 @@ while True:
   test('installer Restart=bundles against a local port that drips its headers: gives up after its total time limit', async () => {
     const r = await dripRun;
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/^aem-crypto-keys: error: the keys were written, but the Web Console on 127\.0\.0\.1:\d+ did not answer the refresh of bundle \d+\n$/);
+    expect(r.stderr).toMatch(
+      /^aem-crypto-keys: error: the keys were written, but the Web Console on 127\.0\.0\.1:\d+ did not answer the refresh of bundle \d+\n$/,
+    );
   }, 120000);
 
   // --- unbounded or forged input from the tree ----------------------------------------------------

@@ -365,7 +365,9 @@ async function runKnownStatus(opts: ParsedOptions, ctx: Context): Promise<number
   const bad = instances.filter((i) => i.status !== 'Success');
   const ok = instances.length > 0 && bad.length === 0;
   if (ctx.json) {
-    ctx.io.stdout.write(JSON.stringify({ documentName: doc.name, verified: false, instances, ok, notOk: bad.map((i) => i.instanceId) }, null, 2) + '\n');
+    ctx.io.stdout.write(JSON.stringify({
+      documentName: doc.name, verified: false, instances, ok, notOk: bad.map((i) => i.instanceId),
+    }, null, 2) + '\n');
     return ok ? EXIT_OK : EXIT_FAILED;
   }
   if (instances.length === 0) {

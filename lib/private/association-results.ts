@@ -64,7 +64,9 @@ export class AssociationResults extends Construct {
         },
       },
     });
-    const logGroupArn = stack.formatArn({ service: 'logs', resource: 'log-group', resourceName: props.logGroup.logGroupName, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    const logGroupArn = stack.formatArn({
+      service: 'logs', resource: 'log-group', resourceName: props.logGroup.logGroupName, arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
     this.rule.addTarget({
       bind: () => ({ arn: logGroupArn, ...props.deadLetterQueue.targetSettings }),
     });

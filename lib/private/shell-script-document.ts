@@ -41,7 +41,9 @@ export { PARAMETER_PATTERNS, SECRET_ARN_PATTERN } from './parameter-patterns';
  * The `HmacBytes` and `MasterBytes` parameters (expected key sizes), with defaults from the given
  * sizes. Throws unless each is an integer from 1 to 4096; `label` names the prop in the error.
  */
-export function keySizeParameters(sizes: { hmac?: number; master?: number }, label: { hmac: string; master: string }): Record<'HmacBytes' | 'MasterBytes', ScriptParameter> {
+export function keySizeParameters(
+  sizes: { hmac?: number; master?: number }, label: { hmac: string; master: string },
+): Record<'HmacBytes' | 'MasterBytes', ScriptParameter> {
   return {
     HmacBytes: { description: 'Expected size of hmac in bytes.', default: checkKeyBytes(label.hmac, sizes.hmac, HMAC_BYTES), allowedPattern: PARAMETER_PATTERNS.bytes },
     MasterBytes: { description: 'Expected size of master in bytes.', default: checkKeyBytes(label.master, sizes.master, MASTER_BYTES), allowedPattern: PARAMETER_PATTERNS.bytes },

@@ -125,7 +125,10 @@ export async function startAemStub(o: AemStubOptions): Promise<AemStub> {
       const bundle = /^\/system\/console\/bundles\/([A-Za-z0-9.]+)\.json$/.exec(req.url ?? '');
       if (req.method === 'GET' && bundle) {
         const state = o.unhealthyAfterRestart && restarted() ? 'Resolved' : 'Active';
-        const json = JSON.stringify({ status: 'Bundle information: 1 bundle', s: [1, 1, 0, 0, 0], data: [{ id: 200, name: bundle[1], symbolicName: bundle[1], state, stateRaw: 32 }] });
+        const json = JSON.stringify({
+          status: 'Bundle information: 1 bundle', s: [1, 1, 0, 0, 0],
+          data: [{ id: 200, name: bundle[1], symbolicName: bundle[1], state, stateRaw: 32 }],
+        });
         res.writeHead(200, { 'Content-Type': 'application/json' });
         res.end(json);
         return;
