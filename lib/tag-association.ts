@@ -144,9 +144,10 @@ export class TagAssociation extends Construct {
       throw new Error('addInstancesByTag: outputKeyPrefix needs outputBucket');
     }
     const logGroupName = props.logOutput === false ? undefined : props.logGroupName;
-    const logGroupError = logGroupName === undefined ? undefined : installerValueError('LogGroupName', logGroupName);
-    if (logGroupError) {
-      throw new Error(`addInstancesByTag: ${logGroupError}`);
+    const valueError = installerValueError('SecretId', props.secretArn)
+      ?? (logGroupName === undefined ? undefined : installerValueError('LogGroupName', logGroupName));
+    if (valueError) {
+      throw new Error(`addInstancesByTag: ${valueError}`);
     }
 
     const parameters = InstallerParameters.of({ ...props, onKeyMismatch, freshKeyAge });

@@ -149,6 +149,16 @@ describe('addInstancesByTag', () => {
     })).toThrow('addInstancesByTag: logGroup: must be a CloudWatch Logs group name');
   });
 
+  test('TagAssociation refuses a secret ARN it is given that the installer would refuse; a literal ARN passes', () => {
+    const { stack, keys } = setup();
+    const make = (id: string, secretArn: string) => new TagAssociation(stack, id, {
+      installerDocumentName: keys.installerDocumentName, secretArn, tagKey: 'aem-role', tagValue: 'author',
+    });
+    expect(() => make('Bad', 'aem-keys')).toThrow('addInstancesByTag: secret: must be a Secrets Manager secret ARN, got "aem-keys"');
+    const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:aem-keys-AbCdEf';
+    expect(Stack.of(stack).resolve(make('Literal', arn).association.parameters)).toMatchObject({ SecretId: [arn] });
+  });
+
   test('TagAssociation passes a good log group name it is given', () => {
     const { stack, keys } = setup();
     const fine = new TagAssociation(stack, 'Fine', {
