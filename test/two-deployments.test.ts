@@ -1,7 +1,12 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { App } from 'aws-cdk-lib';
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { ExampleAemStack } from '../bin/example-stack';
+import { AemCryptoKeys } from '../lib';
 import { resolveStack, ResolvedStack } from './support/cfn-resolve';
 import { matchesPattern } from './support/event-pattern';
 import { evaluate } from './support/iam-evaluate';
@@ -237,6 +242,72 @@ describe('two deployments of the same app in one account and region', () => {
     test.each(cases.map((c) => [c.label, c] as const))('%s: denied', async (_label, req) => {
       const { result, invalidRequestKeys } = await evaluate(req);
       expect({ result: DENIED.includes(result) ? 'denied' : result, invalidRequestKeys }).toEqual({ result: 'denied', invalidRequestKeys: [] });
+    });
+  });
+
+  describe('a minimal app (same construct ids, stack names sharing 32 characters)', () => {
+    /** One key set gating one group, in a stack of construct id `id` named `stackName` (by default its id). */
+    const deployMinimal = (stackName?: string, id = 'Aem') => {
+      const app = new App();
+      const stack = new Stack(app, id, { stackName });
+      const subnetConfiguration = [{ name: 'app', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }];
+      const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 1, natGateways: 0, subnetConfiguration });
+      const keys = new AemCryptoKeys(stack, 'Keys');
+      const asg = new autoscaling.AutoScalingGroup(stack, 'Publish', {
+        vpc,
+        launchTemplate: new ec2.LaunchTemplate(stack, 'PublishTemplate', {
+          instanceType: new ec2.InstanceType('m6i.large'),
+          machineImage: ec2.MachineImage.genericLinux({ 'us-east-1': 'ami-12345678' }),
+          role: new iam.Role(stack, 'PublishRole', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') }),
+        }),
+      });
+      const { hookName } = keys.addAutoScalingGroup(asg);
+      const rules = Object.values(Template.fromStack(stack).findResources('AWS::Events::Rule'))
+        .map((r: any) => r.Properties.EventPattern)
+        .filter((p: any) => p.source?.[0] === 'aws.autoscaling');
+      return { hookName, rules, keys };
+    };
+    const launch = (hookName: string) => ({
+      'source': 'aws.autoscaling',
+      'detail-type': 'EC2 Instance-launch Lifecycle Action',
+      'detail': { LifecycleHookName: hookName, LifecycleTransition: 'autoscaling:EC2_INSTANCE_LAUNCHING', AutoScalingGroupName: 'Aem-PublishASG-X' },
+    });
+    const dev = deployMinimal('acme-aem65-publish-platform-nonprod-dev');
+    const test_ = deployMinimal('acme-aem65-publish-platform-nonprod-test');
+
+    test('the default hook names differ (the whole stack name is hashed)', () => {
+      expect(dev.hookName).not.toEqual(test_.hookName);
+      expect(dev.hookName).toMatch(/^aem-keys-acme-aem65-publish-plat-[0-9a-f]{8}-[0-9a-f]{12}$/);
+      expect(dev.hookName.length).toBeLessThanOrEqual(9 + 32 + 13);
+    });
+
+    test('neither deployment\'s rule matches the other\'s launches', () => {
+      expect(dev.rules).toHaveLength(1);
+      expect(test_.rules).toHaveLength(1);
+      expect(matchesPattern(dev.rules[0], launch(dev.hookName))).toBe(true);
+      expect(matchesPattern(dev.rules[0], launch(test_.hookName))).toBe(false);
+      expect(matchesPattern(test_.rules[0], launch(dev.hookName))).toBe(false);
+      expect(matchesPattern(test_.rules[0], launch(test_.hookName))).toBe(true);
+    });
+
+    test('the metric namespaces differ: each deployment\'s alarms count its own events only', () => {
+      expect(dev.keys.metricsNamespace).toBe('AemCryptoKeys/acme-aem65-publish-platform-nonprod-dev/Keys');
+      expect(test_.keys.metricsNamespace).toBe('AemCryptoKeys/acme-aem65-publish-platform-nonprod-test/Keys');
+    });
+
+    test('a stack named by its construct id keeps its former names (no change on upgrade)', () => {
+      const { hookName, keys } = deployMinimal(undefined, 'GateStack');
+      expect(hookName).toMatch(/^aem-keys-GateStack-[0-9a-f]{12}$/);
+      expect(keys.metricsNamespace).toBe('AemCryptoKeys/GateStack/Keys');
+    });
+
+    test('a namespace over 255 characters is cut and ends in a hash of the whole, so long names stay distinct', () => {
+      const app = new App();
+      const stack = new Stack(app, 'S', { stackName: `s${'x'.repeat(126)}` });
+      const a = new AemCryptoKeys(stack, `${'k'.repeat(200)}A`);
+      const b = new AemCryptoKeys(stack, `${'k'.repeat(200)}B`);
+      for (const ns of [a.metricsNamespace, b.metricsNamespace]) expect(ns.length).toBe(255);
+      expect(a.metricsNamespace).not.toEqual(b.metricsNamespace);
     });
   });
 });
