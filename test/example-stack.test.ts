@@ -3,7 +3,6 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { App } from 'aws-cdk-lib';
 import { ExampleAemStack } from '../bin/example-stack';
-import { DATA_BLOCK_MARKER } from '../lib/private/shell-script-document';
 import { acknowledgements, nagFindings } from './support/nag';
 import { exampleContext, stableTemplate, synthExample } from './support/synth';
 import { describeWithTools } from './support/tools';
@@ -128,22 +127,6 @@ describe('example stack', () => {
 
   test('snapshot (asset hashes normalized)', () => {
     expect(stableTemplate(template)).toMatchSnapshot();
-  });
-});
-
-describe('stable snapshot keys', () => {
-  test('only asset hashes are normalized', () => {
-    const hash = 'a'.repeat(64);
-    expect(stableTemplate({ S3Key: `${hash}.zip`, Other: 'b'.repeat(63), Name: 'AemCryptoKeys' }))
-      .toEqual({ S3Key: 'ASSET_HASH.zip', Other: 'b'.repeat(63), Name: 'AemCryptoKeys' });
-  });
-
-  test('an embedded script body becomes one line; its data block (the parameters) stays', () => {
-    const runCommand = ['#!/bin/bash', '# install-keys.sh: puts the keys', 'echo body', 'exit $?', DATA_BLOCK_MARKER, '#@A={{ A }}', '#@end'];
-    expect(stableTemplate({ inputs: { runCommand } })).toEqual({
-      inputs: { runCommand: ['EMBEDDED_SCRIPT install-keys.sh', DATA_BLOCK_MARKER, '#@A={{ A }}', '#@end'] },
-    });
-    expect(stableTemplate({ runCommand: ['echo', 'other'] })).toEqual({ runCommand: ['echo', 'other'] });
   });
 });
 

@@ -583,8 +583,3 @@ describe('input checks at synth', () => {
     expect(() => f.keys.addAutoScalingGroup(f.group('P5'), { restart: RestartBehavior.BUNDLES })).toThrow(/needs adminSecret/);
   });
 });
-
-test('the cycle finder finds cycles', () => {
-  expect(findCycle({ A: { DependsOn: ['B'] }, B: { Properties: { X: { 'Fn::GetAtt': ['A', 'Arn'] } } } })).toEqual(['A', 'B', 'A']);
-  expect(findCycle({ A: { DependsOn: ['B'] }, B: { Properties: { X: { Ref: 'C' } } }, C: {} })).toBeUndefined();
-});

@@ -14,29 +14,6 @@ import { scanText } from './support/key-scan';
 import { keySetInstance } from './support/key-set-instance';
 import { describeWithTools } from './support/tools';
 
-describe('the evaluator itself', () => {
-  test('quoted phrases', () => {
-    expect(matches('"result: changed"', 'result: changed')).toBe(true);
-    expect(matches('"result: changed"', 'result: unchanged (nothing to do)')).toBe(false);
-  });
-
-  test('bare words: all of them', () => {
-    expect(matches('ERROR timeout', 'ERROR: a timeout')).toBe(true);
-    expect(matches('ERROR timeout', 'ERROR: slow')).toBe(false);
-  });
-
-  test('JSON comparisons with && and ||; text that is not JSON never matches', () => {
-    expect(matches('{ ($.a = "x") && ($.b.c = "y" || $.b.c = "z") }', '{"a":"x","b":{"c":"z"}}')).toBe(true);
-    expect(matches('{ ($.a = "x") && ($.b.c = "y" || $.b.c = "z") }', '{"a":"x","b":{"c":"w"}}')).toBe(false);
-    expect(matches('{ $.a = "x" }', 'not json')).toBe(false);
-  });
-
-  test('unsupported syntax throws', () => {
-    expect(() => matches('?ERROR ?WARN', 'x')).toThrow(/unsupported/);
-    expect(() => matches('{ $.a > 1 }', '{"a":2}')).toThrow();
-  });
-});
-
 describeWithTools(['java', 'moto_server', 'aws'], 'installer output lines against the log group\'s metric filters', () => {
   const fx = keySetInstance('filters');
 

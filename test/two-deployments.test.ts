@@ -311,32 +311,3 @@ describe('two deployments of the same app in one account and region', () => {
     });
   });
 });
-
-describe('the event pattern matcher', () => {
-  const event = { 'source': 'aws.autoscaling', 'detail-type': 'x', 'detail': { name: 'aemkeys-loop-1', n: 5, list: ['a', 'b'] } };
-
-  test.each([
-    [{ source: ['aws.autoscaling'] }, true],
-    [{ source: ['aws.ssm'] }, false],
-    [{ detail: { name: [{ prefix: 'aemkeys-loop-' }] } }, true],
-    [{ detail: { name: [{ prefix: 'aemkeys-loop-2' }] } }, false],
-    [{ detail: { name: [{ suffix: '-1' }] } }, true],
-    [{ detail: { name: [{ 'anything-but': ['aemkeys-loop-1'] }] } }, false],
-    [{ detail: { name: [{ 'anything-but': { prefix: 'other' } }] } }, true],
-    [{ detail: { missing: [{ exists: false }] } }, true],
-    [{ detail: { name: [{ exists: false }] } }, false],
-    [{ detail: { n: [{ numeric: ['>', 1, '<=', 5] }] } }, true],
-    [{ detail: { n: [{ numeric: ['>', 5] }] } }, false],
-    [{ detail: { list: ['b'] } }, true],
-    [{ detail: { list: ['c'] } }, false],
-    [{ detail: { name: [{ 'equals-ignore-case': 'AEMKEYS-LOOP-1' }] } }, true],
-    [{ detail: { name: [{ wildcard: 'aemkeys-*-1' }] } }, true],
-    [{ source: ['aws.autoscaling'], detail: { name: ['other'] } }, false],
-  ])('%j matches: %s', (pattern, expected) => {
-    expect(matchesPattern(pattern, event)).toBe(expected);
-  });
-
-  test('refuses a filter it does not know', () => {
-    expect(() => matchesPattern({ source: [{ cidr: '10.0.0.0/8' }] }, event)).toThrow(/unknown filter cidr/);
-  });
-});
