@@ -217,6 +217,19 @@ describe('AemCryptoKeys props', () => {
   });
 });
 
+describe('export document', () => {
+  const exportDocs = (template: Template) => Object.keys(template.findResources('AWS::SSM::Document')).filter((id) => id.startsWith('KeysExportDocument'));
+
+  test('only importLater() key sets get one by default; exportDocument overrides', () => {
+    expect(exportDocs(synth({}).template)).toHaveLength(0);
+    expect(exportDocs(synth({ keySource: KeySource.importLater() }).template)).toHaveLength(1);
+    expect(exportDocs(synth({ exportDocument: true }).template)).toHaveLength(1);
+    expect(exportDocs(synth({ keySource: KeySource.importLater(), exportDocument: false }).template)).toHaveLength(0);
+    const keys = new AemCryptoKeys(new Stack(new App(), 'S'), 'Keys');
+    expect(keys.exportDocumentName).toBeUndefined();
+  });
+});
+
 describe('grants', () => {
   test('grantRead: GetSecretValue/DescribeSecret on this secret only, kms:Decrypt only via Secrets Manager', () => {
     let roleId = '';

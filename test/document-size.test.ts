@@ -161,19 +161,6 @@ describe('template cost of a key set (npm run bench prints the same figures)', (
   });
 });
 
-describe('export document', () => {
-  const exportDocs = (template: Record<string, any>) => documents(template).filter(([id]) => id.startsWith('KeysExportDocument'));
-
-  test('only importLater() key sets get one by default; exportDocument overrides', () => {
-    expect(exportDocs(synth({}, false))).toHaveLength(0);
-    expect(exportDocs(synth({ keySource: KeySource.importLater() }, false))).toHaveLength(1);
-    expect(exportDocs(synth({ exportDocument: true }, false))).toHaveLength(1);
-    expect(exportDocs(synth({ keySource: KeySource.importLater(), exportDocument: false }, false))).toHaveLength(0);
-    const keys = new AemCryptoKeys(new Stack(new App(), 'S'), 'Keys');
-    expect(keys.exportDocumentName).toBeUndefined();
-  });
-});
-
 describe('upgrades: a changed document content', () => {
   const before = synth({ keySource: KeySource.importLater() });
   const after = synth({ keySource: KeySource.importLater(), tokenHandlerProperties: [TokenHandlerProperty.fromString('token.samesite.cookie.attr', 'Lax')] });
