@@ -459,6 +459,25 @@ describe('AemCryptoKeysMonitoring', () => {
   });
 });
 
+test('AemCryptoKeysMonitoring created before the groups and tag associations still alarms on their dead letters and failed runs', () => {
+  const templateOf = (monitorFirst: boolean) => {
+    const s = new Stack(new App(), 'ObsStack');
+    const keys = new AemCryptoKeys(s, 'Keys');
+    const monitor = () => new AemCryptoKeysMonitoring(s, 'Monitoring', { keys });
+    const early = monitorFirst ? monitor() : undefined;
+    keys.addInstancesByTag('aem-role', 'author');
+    const late = monitorFirst ? undefined : monitor();
+    const template = Template.fromStack(s);
+    const m = (early ?? late)!;
+    return { template, alarms: [m.deadLetterAlarm, m.failedAssociationRunsAlarm].map((a) => a !== undefined) };
+  };
+  const first = templateOf(true);
+  const after = templateOf(false);
+  expect(first.alarms).toEqual([true, true]);
+  expect(first.template.toJSON()).toEqual(after.template.toJSON());
+  expect(Object.keys(first.template.findResources('AWS::CloudWatch::Alarm')).filter((id) => /DeadLetters|FailedAssociationRuns/.test(id))).toHaveLength(2);
+});
+
 describe('metric methods', () => {
   let built: ReturnType<typeof build>;
   beforeAll(() => {

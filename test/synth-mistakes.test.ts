@@ -1,7 +1,7 @@
 import { App, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { AemCryptoKeys, AemCryptoKeysMonitoring } from '../lib';
+import { AemCryptoKeys } from '../lib';
 
 /** Mistakes that used to synthesize and fail later (at deploy, or on the instances): caught at synth. */
 
@@ -97,23 +97,4 @@ describe('the grants reminder for tagged instances', () => {
     keys2.grantLogWrite(role2);
     expect(reminders(both)).toEqual([]);
   });
-});
-
-test('AemCryptoKeysMonitoring created before the groups and tag associations still alarms on their dead letters and failed runs', () => {
-  const templateOf = (monitorFirst: boolean) => {
-    const s = stack();
-    const keys = new AemCryptoKeys(s, 'Keys');
-    const monitor = () => new AemCryptoKeysMonitoring(s, 'Monitoring', { keys });
-    const early = monitorFirst ? monitor() : undefined;
-    keys.addInstancesByTag('aem-role', 'author');
-    const late = monitorFirst ? undefined : monitor();
-    const template = Template.fromStack(s);
-    const m = (early ?? late)!;
-    return { template, alarms: [m.deadLetterAlarm, m.failedAssociationRunsAlarm].map((a) => a !== undefined) };
-  };
-  const first = templateOf(true);
-  const after = templateOf(false);
-  expect(first.alarms).toEqual([true, true]);
-  expect(first.template.toJSON()).toEqual(after.template.toJSON());
-  expect(Object.keys(first.template.findResources('AWS::CloudWatch::Alarm')).filter((id) => /DeadLetters|FailedAssociationRuns/.test(id))).toHaveLength(2);
 });
