@@ -4,7 +4,6 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { runCli } from './support/cli-run';
-import { closedPort } from './support/ports';
 
 // Issue 19 item 5: the CLI behaves like the AWS CLI an operator knows. Only loopback is contacted.
 
@@ -101,30 +100,5 @@ describe('region', () => {
     } finally {
       await server.stop();
     }
-  });
-});
-
-describe('endpoints', () => {
-  test('an answer that is not JSON names the call and the endpoint', async () => {
-    const server = await serve('<html><body>Proxy login</body></html>');
-    try {
-      const files = keyFiles();
-      const r = await runCli(['import', '--secret', SECRET, '--hmac', files.hmac, '--master', files.master, '--endpoint-url', server.endpoint]);
-      expect(r.code).toBe(1);
-      expect(r.stderr).toBe(`aem-keys: SecretsManager.DescribeSecret to ${server.endpoint}: the answer is not the service's JSON (HTTP 200). `
-        + 'Check --endpoint-url: is it that AWS service\'s endpoint?\n');
-    } finally {
-      await server.stop();
-    }
-  });
-
-  test('an unreachable AWS_ENDPOINT_URL is named as such', async () => {
-    const port = await closedPort();
-    process.env.AWS_ENDPOINT_URL = `http://127.0.0.1:${port}`;
-    const files = keyFiles();
-    const r = await runCli(['import', '--secret', SECRET, '--hmac', files.hmac, '--master', files.master]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(new RegExp(`^aem-keys: SecretsManager\\.DescribeSecret to http://127\\.0\\.0\\.1:${port} failed: .*ECONNREFUSED.*`
-      + 'Check AWS_ENDPOINT_URL: is that service running and reachable from here\\?\\n$'));
   });
 });

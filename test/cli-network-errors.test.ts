@@ -92,3 +92,42 @@ test('the real launcher (errors from Node itself, outside jest) gives the same l
     + 'Check --endpoint-url: is that service running and reachable from here?',
   ]);
 }, 60_000);
+
+describe('endpoints', () => {
+  // No endpoint variable but the one a test sets (as cli-manners.test.ts had it), and none left behind.
+  let outer: NodeJS.ProcessEnv;
+  beforeEach(() => {
+    outer = process.env;
+    process.env = { ...outer };
+    for (const v of ['AWS_ENDPOINT_URL', 'AWS_ENDPOINT_URL_SECRETS_MANAGER', 'AWS_ENDPOINT_URL_SSM']) delete process.env[v];
+  });
+  afterEach(() => {
+    process.env = outer;
+  });
+
+  test('an answer that is not JSON names the call and the endpoint', async () => {
+    const server = await serve((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>Proxy login</body></html>'));
+    });
+    try {
+      const files = keyFiles();
+      const r = await runCli(['import', '--secret', SECRET, '--hmac', files.hmac, '--master', files.master, '--endpoint-url', server.endpoint]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(`aem-keys: SecretsManager.DescribeSecret to ${server.endpoint}: the answer is not the service's JSON (HTTP 200). `
+        + 'Check --endpoint-url: is it that AWS service\'s endpoint?\n');
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('an unreachable AWS_ENDPOINT_URL is named as such', async () => {
+    const port = await closedPort();
+    process.env.AWS_ENDPOINT_URL = `http://127.0.0.1:${port}`;
+    const files = keyFiles();
+    const r = await runCli(['import', '--secret', SECRET, '--hmac', files.hmac, '--master', files.master]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^aem-keys: SecretsManager\\.DescribeSecret to http://127\\.0\\.0\\.1:${port} failed: .*ECONNREFUSED.*`
+      + 'Check AWS_ENDPOINT_URL: is that service running and reachable from here\\?\\n$'));
+  });
+});
