@@ -3,6 +3,9 @@ import * as http from 'http';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
+import { DescribeSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { mockClient } from 'aws-sdk-client-mock';
 import { runCli } from './support/cli-run';
 
 // Issue 19 item 5: the CLI behaves like the AWS CLI an operator knows. Only loopback is contacted.
@@ -76,6 +79,18 @@ test('"cannot read FILE" says why', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aem-keys-manners-'));
   const r = await runCli(['import', '--secret', SECRET, '--hmac', path.join(dir, 'missing'), '--master', path.join(dir, 'm')]);
   expect(r.stderr).toBe(`aem-keys: --hmac: cannot read ${path.join(dir, 'missing')}: no such file (ENOENT)\n`);
+});
+
+test('AWS errors become one line, exit 1', async () => {
+  // Mocked clients (these instances only): nothing is sent.
+  const secretsManager = new SecretsManagerClient({ region: 'eu-west-1' });
+  const ssm = new SSMClient({ region: 'eu-west-1' });
+  mockClient(ssm);
+  mockClient(secretsManager).on(DescribeSecretCommand)
+    .rejects(Object.assign(new Error('User is not authorized to perform: secretsmanager:DescribeSecret\nmore'), { name: 'AccessDeniedException' }));
+  const r = await runCli(['status', '--secret', SECRET, '--targets', 'tag:a=b'], { pollMs: 1, sleep: async () => undefined, ssm, secretsManager });
+  expect(r.code).toBe(1);
+  expect(r.stderr).toBe('aem-keys: AccessDeniedException: User is not authorized to perform: secretsmanager:DescribeSecret\n');
 });
 
 describe('region', () => {

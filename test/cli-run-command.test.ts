@@ -1,3 +1,9 @@
+/**
+ * The commands that run an SSM command on the instances and wait for it (status --verify, rollout,
+ * export; lib/cli/run-command.ts), against mocked SSM: what each sends, how it waits and reads every
+ * page, what it prints per instance and in sum, its exit code, --log-group, and run-command's
+ * output helpers.
+ */
 import { DescribeSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import {
   CommandInvocation,
@@ -200,13 +206,6 @@ describe('--log-group (rollout, export, status --verify)', () => {
     expect([bad.code, bad.stderr]).toEqual([2, 'aem-keys: rollout: --log-group is not a valid log group name: "a b"\n']);
     expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(0);
   });
-});
-
-test('AWS errors become one line, exit 1', async () => {
-  sm.on(DescribeSecretCommand).rejects(Object.assign(new Error('User is not authorized to perform: secretsmanager:DescribeSecret\nmore'), { name: 'AccessDeniedException' }));
-  const r = await run(['status', '--secret', ARN, '--targets', 'tag:a=b']);
-  expect(r.code).toBe(1);
-  expect(r.stderr).toBe('aem-keys: AccessDeniedException: User is not authorized to perform: secretsmanager:DescribeSecret\n');
 });
 
 describe('output helpers', () => {
