@@ -273,49 +273,60 @@ describeWithTools(['moto_server', 'aws'], 'aemkeys_logged: the shell path agains
     ]);
   }, 60000);
 
-  test('issue 21, finding 7: output beyond one PutLogEvents call goes in several, each within the limits; a run sends at most 1,000 lines', () => {
-    // An aws in front of the stand-in that keeps what each put-log-events call reads.
-    const shim = fs.mkdtempSync(path.join(dir, 'shim-'));
-    fs.writeFileSync(path.join(shim, 'aws'), [
-      '#!/bin/bash',
-      `PATH=${awsStandInDir()}:${process.env.PATH}`,
-      'if [[ " $* " == *" put-log-events "* ]]; then',
-      `  f=$(mktemp -p '${shim}' put-XXXXXX.json); cat > "$f"; exec aws "$@" < "$f"`,
-      'fi',
-      'exec aws "$@"',
-    ].join('\n') + '\n', { mode: 0o755 });
-    const calls = () => fs.readdirSync(shim).filter((f) => f.startsWith('put-')).map((f) => {
-      const events = JSON.parse(fs.readFileSync(path.join(shim, f), 'utf8')) as Event[];
-      fs.rmSync(path.join(shim, f));
-      return events;
-    });
+  describe('issue 21, finding 7', () => {
+    /** An aws in front of the stand-in that keeps what each put-log-events call reads; calls() returns and forgets it. */
+    const putLogEventsShim = () => {
+      const shim = fs.mkdtempSync(path.join(dir, 'shim-'));
+      fs.writeFileSync(path.join(shim, 'aws'), [
+        '#!/bin/bash',
+        `PATH=${awsStandInDir()}:${process.env.PATH}`,
+        'if [[ " $* " == *" put-log-events "* ]]; then',
+        `  f=$(mktemp -p '${shim}' put-XXXXXX.json); cat > "$f"; exec aws "$@" < "$f"`,
+        'fi',
+        'exec aws "$@"',
+      ].join('\n') + '\n', { mode: 0o755 });
+      const calls = () => fs.readdirSync(shim).filter((f) => f.startsWith('put-')).map((f) => {
+        const events = JSON.parse(fs.readFileSync(path.join(shim, f), 'utf8')) as Event[];
+        fs.rmSync(path.join(shim, f));
+        return events;
+      });
+      return { dir: shim, calls };
+    };
     const withinLimits = (events: Event[]) => events.length <= 10000 && events.reduce((n, e) => n + Buffer.byteLength(e.message) + 26, 0) <= 1048576;
+    /** One run printing `lines` and its result, on an instance of its own, through the shim. */
     const run = (lines: string[]) => {
+      const shim = putLogEventsShim();
       const id = newInstance();
       const out = `${lines.join('\n')}\nresult: changed\n`;
-      const r = logged({ out, status: 0, env: { AWS_SSM_INSTANCE_ID: id }, path: `${shim}:${process.env.PATH}` });
+      const r = logged({ out, status: 0, env: { AWS_SSM_INSTANCE_ID: id }, path: `${shim.dir}:${process.env.PATH}` });
       expect(r.stderr).toBe('');
       expect(r.status).toBe(0);
-      return { id, calls: calls() };
+      return { id, calls: shim.calls() };
     };
-    // What 3,000 planted names would print: 3,000 lines of 400 bytes (1.2 MB).
-    const planted = Array.from({ length: 3000 },
-      (_, i) => `token config: /opt/aem/crx-quickstart/install/x-${String(i).padStart(4, '0')}-${'p'.repeat(340)}.config`);
-    const a = run(planted);
-    expect(a.calls.length).toBeGreaterThan(0);
-    expect(a.calls.every(withinLimits)).toBe(true);
-    expect(eventsOf(a.id).map((e) => e.message)).toEqual([
-      ...planted.slice(0, 1000), 'aem-crypto-keys: 2001 more output lines not sent (at most 1000 a run)', 'association run: changed (exit 0)',
-    ]);
-    // 600 lines of 4,000 bytes (2.4 MB): three calls, every line there.
-    const long = Array.from({ length: 600 }, (_, i) => `line ${String(i).padStart(3, '0')} ${'l'.repeat(3991)}`);
-    const b = run(long);
-    // 1,048,576 / (4,000 + 26) bytes: 260 events a call; the first call twice (the instance's
-    // stream is made between: its first run).
-    expect(b.calls.map((c) => c.length).sort((x, y) => y - x)).toEqual([260, 260, 260, 82]);
-    expect(b.calls.every(withinLimits)).toBe(true);
-    expect(eventsOf(b.id).map((e) => e.message)).toEqual([...long, 'result: changed', 'association run: changed (exit 0)']);
-  }, 120000);
+
+    test('output beyond one PutLogEvents call goes in several, each within the limits', () => {
+      // 600 lines of 4,000 bytes (2.4 MB): three calls, every line there.
+      const long = Array.from({ length: 600 }, (_, i) => `line ${String(i).padStart(3, '0')} ${'l'.repeat(3991)}`);
+      const b = run(long);
+      // 1,048,576 / (4,000 + 26) bytes: 260 events a call; the first call twice (the instance's
+      // stream is made between: its first run).
+      expect(b.calls.map((c) => c.length).sort((x, y) => y - x)).toEqual([260, 260, 260, 82]);
+      expect(b.calls.every(withinLimits)).toBe(true);
+      expect(eventsOf(b.id).map((e) => e.message)).toEqual([...long, 'result: changed', 'association run: changed (exit 0)']);
+    }, 120000);
+
+    test('a run sends at most 1,000 lines', () => {
+      // What 3,000 planted names would print: 3,000 lines of 400 bytes (1.2 MB).
+      const planted = Array.from({ length: 3000 },
+        (_, i) => `token config: /opt/aem/crx-quickstart/install/x-${String(i).padStart(4, '0')}-${'p'.repeat(340)}.config`);
+      const a = run(planted);
+      expect(a.calls.length).toBeGreaterThan(0);
+      expect(a.calls.every(withinLimits)).toBe(true);
+      expect(eventsOf(a.id).map((e) => e.message)).toEqual([
+        ...planted.slice(0, 1000), 'aem-crypto-keys: 2001 more output lines not sent (at most 1000 a run)', 'association run: changed (exit 0)',
+      ]);
+    }, 120000);
+  });
 
   test('a bad group name: one error line, nothing run, nothing sent', () => {
     const before = streamNames(moto, group).length;

@@ -209,13 +209,18 @@ describeWithTools(['java', 'moto_server', 'aws'], 'installer on what AEM really 
       expectKeysIn(folder(cache, moved, CRYPTO_FILE));
     });
 
-    test('a storage setting outside QuickstartDir, or at no folder: one line, nothing changed', () => {
+    test('a storage setting outside QuickstartDir: one line, nothing changed', () => {
       const { inst } = small();
       const props = path.join(inst.quickstart, 'conf', 'sling.properties');
       plant(props, 'org.osgi.framework.storage=/var/tmp/felix\n', user, 0o644);
       expectFailure(inst, {}, `org.osgi.framework.storage in ${props} (/var/tmp/felix) is not a folder inside QuickstartDir; refusing to use it`);
       plant(props, 'org.osgi.framework.storage=${sling.home}/../elsewhere\n', user, 0o644);
       expectFailure(inst, {}, `org.osgi.framework.storage in ${props} (${inst.quickstart}/../elsewhere) is not a folder inside QuickstartDir; refusing to use it`);
+    });
+
+    test('a storage setting at no folder: one line, nothing changed', () => {
+      const { inst } = small();
+      const props = path.join(inst.quickstart, 'conf', 'sling.properties');
       plant(props, 'org.osgi.framework.storage=launchpad/nothing\n', user, 0o644);
       expectFailure(inst, { Mode: 'verify' }, `no Felix bundle cache at ${inst.quickstart}/launchpad/nothing (org.osgi.framework.storage in ${props})`);
     });

@@ -49,6 +49,11 @@ const logicalIdOf = (json: any, type: string, pathPart: string): string => {
 };
 
 describe('the launching hook is part of the group', () => {
+  let defaults: ReturnType<typeof gated>;
+  beforeAll(() => {
+    defaults = gated();
+  });
+
   test('LifecycleHookSpecificationList on the group itself, ABANDON by default, no separate hook resource', () => {
     const { template, result } = gated();
     template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
@@ -99,15 +104,18 @@ describe('the launching hook is part of the group', () => {
     expect(json.Resources[asgId].DependsOn).toEqual(expect.arrayContaining(expected));
   });
 
-  test('nothing the gate creates refers to the group, and the template has no dependency cycle', () => {
-    const { json } = gated();
+  test('nothing the gate creates refers to the group', () => {
+    const { json } = defaults;
     const asgId = logicalIdOf(json, 'AWS::AutoScaling::AutoScalingGroup', 'Publish/ASG');
     for (const [id, resource] of Object.entries(json.Resources as Record<string, any>)) {
       if ((resource.Metadata?.['aws:cdk:path'] ?? '').includes('/Keys/')) {
         expect({ id, refs: [...references(resource)] }).toEqual({ id, refs: expect.not.arrayContaining([asgId]) });
       }
     }
-    expect(findCycle(json.Resources)).toBeUndefined();
+  });
+
+  test('the template has no dependency cycle', () => {
+    expect(findCycle(defaults.json.Resources)).toBeUndefined();
   });
 
   test('manageSsm (default) attaches AmazonSSMManagedInstanceCore to the group role; false leaves the role alone', () => {
@@ -375,6 +383,25 @@ describe('the Automation document', () => {
         });
       }
     });
+
+    test('every installer parameter is passed through', () => {
+      const install = named('installKeys');
+      const passed = ['QuickstartDir', 'AemUser', 'EncapsulatedToken', 'OnKeyMismatch', 'Restart', 'ServiceName', 'StartAfterInstall', 'AdminSecretId', 'AemPort', 'FreshKeyMinutes'];
+      expect(install.inputs.Parameters).toEqual({
+        SecretId: { Ref: expect.stringMatching(/^KeysSecret/) },
+        Mode: 'install',
+        ...Object.fromEntries(passed.map((p) => [p, `{{ ${p} }}`])),
+      });
+      for (const p of [...passed, 'InstanceId', 'LifecycleHookName', 'AutoScalingGroupName', 'LifecycleActionToken', 'Destination']) {
+        expect(doc.parameters[p]).toMatchObject({ type: 'String' });
+      }
+    });
+
+    test('the warm-pool path never starts or restarts AEM', () => {
+      const install = named('installKeys');
+      const warm = named('installKeysForWarmPool');
+      expect(warm.inputs.Parameters).toEqual({ ...install.inputs.Parameters, StartAfterInstall: 'false', Restart: 'none' });
+    });
   });
 
   test('each record step publishes its result for the key set, the group and (abandons) the reason, in the key set\'s namespace', () => {
@@ -393,22 +420,6 @@ describe('the Automation document', () => {
         Service: 'cloudwatch', Api: 'PutMetricData', Namespace: 'AemCryptoKeys/GateStack/Keys', MetricData: data('LaunchesAbandoned', reason),
       });
       expect(step(`recordAbandon${reason}`).timeoutSeconds).toBe(60);
-    }
-  });
-
-  test('every installer parameter is passed through; the warm-pool path never starts or restarts AEM', () => {
-    const doc = content(gated().json);
-    const install = doc.mainSteps.find((s: any) => s.name === 'installKeys');
-    const warm = doc.mainSteps.find((s: any) => s.name === 'installKeysForWarmPool');
-    const passed = ['QuickstartDir', 'AemUser', 'EncapsulatedToken', 'OnKeyMismatch', 'Restart', 'ServiceName', 'StartAfterInstall', 'AdminSecretId', 'AemPort', 'FreshKeyMinutes'];
-    expect(install.inputs.Parameters).toEqual({
-      SecretId: { Ref: expect.stringMatching(/^KeysSecret/) },
-      Mode: 'install',
-      ...Object.fromEntries(passed.map((p) => [p, `{{ ${p} }}`])),
-    });
-    expect(warm.inputs.Parameters).toEqual({ ...install.inputs.Parameters, StartAfterInstall: 'false', Restart: 'none' });
-    for (const p of [...passed, 'InstanceId', 'LifecycleHookName', 'AutoScalingGroupName', 'LifecycleActionToken', 'Destination']) {
-      expect(doc.parameters[p]).toMatchObject({ type: 'String' });
     }
   });
 

@@ -16,7 +16,9 @@ test('README.md starts the reader at npm install', () => {
   const install = readme.indexOf('npm install cdk-aem-crypto-keys');
   expect(install).toBeGreaterThan(0);
   expect(install).toBeLessThan(readme.indexOf('## Using it in your stack'));
-  // A newcomer on a fresh clone still finds the two set-up commands.
+});
+
+test('README.md gives a newcomer on a fresh clone the two set-up commands', () => {
   expect(readme).toContain('npm ci && npx cdk synth');
   expect(readme).toContain('\nnpm test\n');
 });
