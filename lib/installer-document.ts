@@ -56,13 +56,15 @@ function quote(value: string, property: string): string {
   if (value.includes('{{')) {
     throw new Error(`tokenHandlerProperties: "${property}" holds "{{", which SSM would take for a parameter`);
   }
-  return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+  // Felix's ConfigurationHandler ends a value at an unescaped space, = or " (readQuoted) and
+  // escapes \ " space and = itself (writeQuoted): so does this.
+  return `"${value.replace(/[\\" =]/g, (c) => `\\${c}`)}"`;
 }
 
 /**
  * The token handler's Felix `.config` file, one string per line (no trailing newline in the
  * strings; the installer ends each line with one). `token.encapsulated=B"true"` always comes
- * first, the other properties follow sorted by name: strings `"…"` (with `\` and `"` escaped),
+ * first, the other properties follow sorted by name: strings `"…"` (with `\`, `"`, space and `=` escaped),
  * integers `I"n"` (`L"n"` beyond 32 bits), booleans `B"true"`, string arrays `["a","b"]`.
  * The file replaces the whole configuration of the PID: properties left out go back to AEM's
  * defaults. Throws a clear error for a property name or value that cannot be rendered.

@@ -161,6 +161,12 @@ describe('renderTokenHandlerConfig', () => {
     ]);
   });
 
+  test('string values escape what ends a Felix value (space, =, ") and the escape character itself', () => {
+    expect(renderTokenHandlerConfig({ 'token.alternate.url': '/content/login page?a=b', 'q': 'say "x" \\ y', 'list': ['a b', 'c=d'] })).toEqual([
+      'token.encapsulated=B"true"', 'list=["a\\ b","c\\=d"]', 'q="say\\ \\"x\\"\\ \\\\\\ y"', 'token.alternate.url="/content/login\\ page?a\\=b"',
+    ]);
+  });
+
   test.each([
     [{ 'token.encapsulated': false }, 'tokenHandlerProperties: "token.encapsulated" is set by the installer and cannot be given'],
     [{ 'service.pid': 'x' }, 'tokenHandlerProperties: "service.pid" is set by the installer and cannot be given'],
