@@ -197,6 +197,8 @@ describeWithTools(['java', 'moto_server', 'aws'], 'installer on what AEM really 
       ['launchpad/cache', 'launchpad/cache'],
       ['${sling.launchpad}/cache', 'launchpad/cache'],
       ['${sling.launchpad}/cache', 'lp/cache', 'sling.launchpad=${sling.home}/lp\n'],
+      // java.util.Properties never continues a comment, even one ending in a backslash.
+      ['${sling.home}/launchpad/cache', 'launchpad/cache', '# the bundle cache, moved \\\n'],
     ])('org.osgi.framework.storage=%s in conf/sling.properties', (value, where, more = '') => {
       const { inst, cache } = small();
       const moved = path.join(inst.quickstart, where);

@@ -34,10 +34,12 @@ aemkeys_props_get() {
   while IFS= read -r line || [[ -n $line ]]; do
     line=${line%$'\r'}
     line=${line#"${line%%[![:space:]]*}"}
+    # A comment is one line: java.util.Properties continues no comment, even one ending in \.
+    [[ -z $full && ( $line == '#'* || $line == '!'* ) ]] && continue
     if [[ -n $full ]]; then full=${full%\\}$line; else full=$line; fi
     [[ $full =~ (^|[^\\])(\\\\)*\\$ ]] && continue
     line=$full full=''
-    [[ -z $line || $line == '#'* || $line == '!'* ]] && continue
+    [[ -z $line ]] && continue
     [[ $line =~ ^([^=:[:space:]]+)[[:space:]]*[=:]?[[:space:]]*(.*)$ ]] || continue
     key=${BASH_REMATCH[1]} rest=${BASH_REMATCH[2]}
     if [[ $key == "$want" ]]; then
