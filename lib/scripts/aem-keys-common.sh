@@ -14,11 +14,12 @@
 #
 # FUNCTIONS AND CONSTANTS ONLY: sourcing a module defines them (this one also sources the others)
 # and runs nothing else.
-# Needs bash 4.2+ (no namerefs), coreutils, the AWS CLI, setpriv (util-linux: the AemUser worker,
-# when run as root) and gzip (only when no bundle location names a crypto bundle: the manifests);
-# nothing else (no jq, python, grep, sed, awk, curl). Key material only ever lives in shell variables (never exported), in pipes
-# from the `printf` builtin into coreutils, and in the destination files: never in an argument
-# of a process, in the environment, on stdout/stderr or in /tmp.
+# Needs bash 4.2+ (no namerefs), coreutils, the AWS CLI, util-linux (setpriv: the AemUser worker,
+# when run as root; flock: one run at a time, aemkeys_lock) and gzip (only when no bundle location
+# names a crypto bundle: the manifests); nothing else (no jq, python, grep, sed, awk, curl). Key
+# material only ever lives in shell variables (never exported), in pipes from the `printf` builtin
+# into coreutils, and in the destination files: never in an argument of a process, in the
+# environment, on stdout/stderr or in /tmp.
 #
 # Conventions: a function returns values through globals it sets itself, named in its comment
 # (AEMKEYS_REPLY unless said otherwise); no function writes its caller's local variables.
@@ -283,10 +284,6 @@ AEMKEYS_LOG_BATCH_BYTES=1048576
 AEMKEYS_LOG_BATCH_EVENTS=10000
 AEMKEYS_LOG_LINE=8192
 AEMKEYS_LOG_LINES=1000
-# Valid UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF), byte by byte.
-AEMKEYS_UTF8_RE=$'^([\x01-\x7f]|[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf][\x80-\xbf]'
-AEMKEYS_UTF8_RE+=$'|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf][\x80-\xbf]|[\xf1-\xf3][\x80-\xbf][\x80-\xbf][\x80-\xbf]'
-AEMKEYS_UTF8_RE+=$'|\xf4[\x80-\x8f][\x80-\xbf][\x80-\xbf])*$'
 
 # aemkeys_logged GROUP REGION COMMAND [ARG...]
 #   Runs COMMAND (in a subshell, output captured by aemkeys_capture), prints its stdout and
@@ -294,8 +291,8 @@ AEMKEYS_UTF8_RE+=$'|\xf4[\x80-\x8f][\x80-\xbf][\x80-\xbf])*$'
 #   REGION (ID: the SSM agent's AWS_SSM_INSTANCE_ID, else the host name): one stream per instance,
 #   created by its first run only (CreateLogStream allows 50 calls a second per account and region;
 #   a burst of new instances makes one call each, retried by the AWS CLI when throttled). One event
-#   per non-empty line, stdout first (JSON: \ and " escaped, tab as \t, other control characters
-#   as '?', a line that is not valid UTF-8 with its other bytes as '?'), then "association run:
+#   per non-empty line, stdout first (printable ASCII: any other byte as '?', as the scripts print;
+#   JSON: \ and " escaped), then "association run:
 #   WORD (exit STATUS)", WORD from the last "result: WORD ..." line, or "failed" unless STATUS is
 #   0 or 3; in batches within PutLogEvents' limits. The events travel on stdin (file:///dev/stdin),
 #   never in an argument. Returns COMMAND's status: a failure to send is one warning line on
@@ -340,20 +337,18 @@ aemkeys_logged() {
 
 # aemkeys_log_batches TIME LINE...
 #   AEMKEYS_LOG_BATCHES = the LINEs as events in batches (each a JSON array) within PutLogEvents'
-#   limits; time stamps from TIME (ms), one more per event. In each message \ and " are escaped,
-#   tab is \t, other control characters are '?', and a line that is not valid UTF-8 has its other
-#   bytes as '?'.
+#   limits; time stamps from TIME (ms), one more per event. Each message is printable ASCII, as
+#   the scripts print their lines (aemkeys_print_lines): any other byte is '?' (so CloudWatch Logs
+#   never gets invalid UTF-8); \ and " are escaped.
 aemkeys_log_batches() {
   local t=$1 line size ev='' bytes=0 count=0 LC_ALL=C
   shift
   AEMKEYS_LOG_BATCHES=()
   for line in "$@"; do
     size=$(( ${#line} + 26 ))
-    [[ $line =~ $AEMKEYS_UTF8_RE ]] || line=${line//[^ -~]/?}
+    line=${line//[^ -~]/?}
     line=${line//\\/\\\\}
     line=${line//\"/\\\"}
-    line=${line//$'\t'/\\t}
-    line=${line//[[:cntrl:]]/?}
     if (( count + 1 > AEMKEYS_LOG_BATCH_EVENTS || bytes + size > AEMKEYS_LOG_BATCH_BYTES )); then
       AEMKEYS_LOG_BATCHES+=("[${ev%,}]")
       ev='' bytes=0 count=0
