@@ -80,6 +80,7 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
     for (const i of instances) {
       fs.rmSync(i.root, { recursive: true, force: true });
       fs.rmSync(recordOf(i), { force: true });
+      fs.rmSync(`${recordOf(i)}.lock`, { force: true });
     }
   });
 
@@ -531,9 +532,45 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
       expect(run(inst).status).toBe(0);
       // The harness names the record as the installer does: a run leaves no record it misses.
       expect(fs.readdirSync(path.dirname(recordOf(inst)))).toContain(path.basename(recordOf(inst)));
-      expect(removeRecords([inst.quickstart])).toEqual([recordOf(inst)]);
+      expect(removeRecords([inst.quickstart])).toEqual([recordOf(inst), `${recordOf(inst)}.lock`]);
       expect(fs.existsSync(recordOf(inst))).toBe(false);
     });
+  });
+
+  describe('two runs at once on one instance (a gated launch and a tag association can meet): one at a time', () => {
+    const PAIRS = 4;
+    /** Two runs started together on a new instance, each with its own script file and values. */
+    async function together(values: [Record<string, string>, Record<string, string>]): Promise<{ inst: Instance; runs: RunResult[] }> {
+      const inst = instance();
+      const env = { ...moto.env, HOME: process.env.HOME ?? '/root' };
+      const scripts = values.map((v) => renderScript(doc(), { SecretId: arns.good, QuickstartDir: inst.quickstart, AemUser: user.name, ...v }));
+      const runs = await Promise.all(scripts.map((s, i) => runScriptAsync(inst, s, env, [], `_script${i}.sh`)));
+      return { inst, runs };
+    }
+
+    test(`the same secret, ${PAIRS} times: both succeed, one of them changes the files`, async () => {
+      for (let n = 0; n < PAIRS; n++) {
+        const { inst, runs } = await together([{}, {}]);
+        expect(runs.map((r) => r.stderr)).toEqual(['', '']);
+        expect(runs.map((r) => r.status)).toEqual([0, 0]);
+        expect(runs.map((r) => lines(r.stdout).at(-1)).sort()).toEqual(['result: changed', 'result: unchanged (nothing to do)']);
+        expect(read(path.join(inst.keyDir, 'hmac'))).toEqual(keys.hmac);
+        expect(read(path.join(inst.keyDir, 'master'))).toEqual(keys.master);
+      }
+    }, 120000);
+
+    test(`two key sets' secrets, ${PAIRS} times: one installs, the other refuses (the record): never a mix`, async () => {
+      const other = { hmac: randomBytes(32), master: randomBytes(16) };
+      const otherArn = await createSecret('other-key-set', JSON.stringify({ hmac: other.hmac.toString('base64'), master: other.master.toString('base64') }));
+      for (let n = 0; n < PAIRS; n++) {
+        const { inst, runs } = await together([{}, { SecretId: otherArn }]);
+        expect(runs.map((r) => r.status).sort()).toEqual([0, 1]);
+        const [won, lost] = runs[0].status === 0 ? [keys, runs[1]] : [other, runs[0]];
+        expect(lost.stderr).toMatch(/^aem-crypto-keys: error: the instance has other keys .*, installed from secret arn:.*: nothing changed\. To replace them/);
+        expect(read(path.join(inst.keyDir, 'hmac'))).toEqual(won.hmac);
+        expect(read(path.join(inst.keyDir, 'master'))).toEqual(won.master);
+      }
+    }, 120000);
   });
 
   // In order on one instance: other keys at first, then the key set's.

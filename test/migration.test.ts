@@ -1,3 +1,4 @@
+import { spawn } from 'child_process';
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -7,7 +8,9 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { JcrKeyMigrationDocument, MIGRATION_PARAMETER_NAMES } from '../lib/jcr-key-migration-document';
 import { AemStub, AemStubOptions, startAemStub } from './support/aem-stub';
 import { aemBundles, felixCache } from './support/felix';
-import { documentIn, Instance, makeInstance, plant, renderScript, runScriptAsync, snapshotTree, testUser } from './support/installer-harness';
+import {
+  documentIn, Instance, makeInstance, plant, recordFile, renderScript, runScriptAsync, snapshotTree, testUser,
+} from './support/installer-harness';
 import { Moto, startMoto } from './support/moto';
 import { TestSecrets } from './support/secrets';
 import { describeWithTools, strace } from './support/tools';
@@ -208,6 +211,23 @@ describeWithTools(['moto_server', 'aws', 'java', 'strace'], 'JCR key migration a
     expect(run.code).toBe(0);
     expect(systemctlVerbs(run)).toEqual([]);
     expect(run.stub.deleted).toEqual(['hmac', 'master']);
+  });
+
+  test('a run on the same QuickstartDir (its lock held) is waited for before AEM is stopped', async () => {
+    const run = await migrate({}, (inst) => {
+      jcrStorage(inst);
+      // What an installer run holds (lib/scripts/aem-keys-files.sh, aemkeys_lock), for 2 s.
+      const lock = `${recordFile(inst.quickstart)}.lock`;
+      fs.mkdirSync(path.dirname(lock), { recursive: true, mode: 0o700 });
+      const held = path.join(inst.root, 'held');
+      spawn('flock', [lock, 'sh', '-c', `touch '${held}'; sleep 2; echo released >> '${inst.systemctlLog}'`], { stdio: 'ignore' });
+      const until = Date.now() + 10_000;
+      while (!fs.existsSync(held) && Date.now() < until) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    });
+    expect(run.code).toBe(0);
+    const stop = run.events.findIndex((l) => l.startsWith('stop '));
+    expect(run.events.indexOf('released')).toBeGreaterThanOrEqual(0);
+    expect(run.events.indexOf('released')).toBeLessThan(stop);
   });
 
   test('nothing in /etc/key: nothing to do, nothing touched', async () => {

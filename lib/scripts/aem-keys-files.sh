@@ -3,6 +3,9 @@
 # AemUser worker (aem-keys-worker.sh) and checks its answer. Part of the on-instance scripts (see
 # aem-keys-common.sh): functions only.
 
+# Root's own folder, outside the tree: the runs' locks, and which secret installed the keys.
+AEMKEYS_RECORD_DIR=/var/lib/aem-crypto-keys
+AEMKEYS_LOCK_WAIT=600     # seconds a run waits for another run on the same QuickstartDir
 AEMKEYS_READ_MAX=65536    # bytes of a file probed or written in the tree (a text file, aemkeys_tree_text: 1 MiB)
 # What `storage` holds, the six bytes "Bundle" (no newline), in base64 as aemkeys_probe gives it
 # (canonical: equal bytes, equal text).
@@ -131,4 +134,18 @@ aemkeys_backup() {
 aemkeys_ensure_dir() {
   aemkeys_user_out aemkeys_u_mkdir "$1" "$2"
   [[ $AEMKEYS_RC == 0 && ( $AEMKEYS_OUT == created || $AEMKEYS_OUT == exists ) ]] || aemkeys_fail "cannot create $1 as $AEMKEYS_USER"
+}
+
+# aemkeys_lock QUICKSTART_DIR
+#   One run at a time on QUICKSTART_DIR (a gated launch and a tag association can reach a new
+#   instance together): an exclusive lock (flock, util-linux) on a root-only file outside the tree,
+#   AEMKEYS_RECORD_DIR/<sha256 of QUICKSTART_DIR>.lock, held until the script exits; waits up to
+#   AEMKEYS_LOCK_WAIT s for the other run. AEMKEYS_REPLY = that sha256.
+aemkeys_lock() {
+  local fd
+  aemkeys_sha256_text "$1"
+  # shellcheck disable=SC2174 # -m for the last folder only is the point: /var/lib is the system's
+  { mkdir -p -m 0700 -- "$AEMKEYS_RECORD_DIR" && exec {fd}>>"$AEMKEYS_RECORD_DIR/$AEMKEYS_REPLY.lock"; } 2>/dev/null \
+    || aemkeys_fail "cannot create a lock file in $AEMKEYS_RECORD_DIR"
+  flock -w "$AEMKEYS_LOCK_WAIT" "$fd" || aemkeys_fail "another run on $1 did not end within $AEMKEYS_LOCK_WAIT s: nothing changed"
 }

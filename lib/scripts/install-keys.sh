@@ -56,8 +56,8 @@ aemkeys_refresh_bundles() {
 }
 
 # Which secret installed the keys (issue 19): its ARN, never key material, in a root-only folder
-# outside the AEM tree (the AEM user can neither forge nor remove it), one file per QuickstartDir.
-AEMKEYS_RECORD_DIR=/var/lib/aem-crypto-keys
+# outside the AEM tree (the AEM user can neither forge nor remove it), one file per QuickstartDir:
+# AEMKEYS_RECORD_DIR/<sha256 of QuickstartDir>, beside the run's lock (aemkeys_lock).
 
 # aemkeys_record_read FILE: AEMKEYS_REPLY = the secret ARN recorded in FILE, or empty. Fails on a
 # record that is not a root-owned regular file in a root-owned folder holding one ARN.
@@ -73,10 +73,9 @@ aemkeys_record_read() {
   AEMKEYS_REPLY=$arn
 }
 
-# aemkeys_record_write FILE ARN: writes ARN to FILE (root only, 0600) through a temp file and rename.
+# aemkeys_record_write FILE ARN: writes ARN to FILE (root only, 0600) through a temp file and rename
+# (its folder made by aemkeys_lock; the lock keeps other runs from the temp file).
 aemkeys_record_write() {
-  local d=${1%/*}
-  [[ -d $d ]] || mkdir -m 0700 -- "$d" || aemkeys_fail "cannot create $d"
   if ! printf '%s\n' "$2" > "$1.tmp" || ! mv -f -- "$1.tmp" "$1"; then
     aemkeys_fail "the keys were written, but $1 was not"
   fi
@@ -127,6 +126,7 @@ aemkeys_install_main() {
 # install_run: the installer's steps. Returns 0, or 3 when Mode=verify found a mismatch.
 install_run() {
   install_check_parameters
+  install_lock
   install_locate
   install_read_secret
   install_compare
@@ -159,6 +159,14 @@ install_check_parameters() {
     aemkeys_fail "systemctl not found: use Restart=none and StartAfterInstall=false on hosts without systemd"
   fi
   return 0
+}
+
+# install_lock
+#   One run at a time on this QuickstartDir (aemkeys_lock), from here to the script's exit.
+#   INSTALL_RECORD = the file that records which secret installed the keys.
+install_lock() {
+  aemkeys_lock "${AEMKEYS_P[QuickstartDir]}"
+  INSTALL_RECORD=$AEMKEYS_RECORD_DIR/$AEMKEYS_REPLY
 }
 
 # install_locate
@@ -222,8 +230,8 @@ install_state() {
 #   (INSTALL_TOKEN_TEXT, from the document; INSTALL_TOKEN_B64, its base64), with the other files
 #   configuring its PID (aemkeys_token_others: AEMKEYS_OTHERS, AEMKEYS_OTHERS_SHOW); INSTALL_ST[token]
 #   = unmanaged otherwise. INSTALL_OLDFP[storage] = what a differing storage says. Then which secret
-#   installed the instance's keys: INSTALL_RECORD (the record file, named by QuickstartDir's sha256),
-#   INSTALL_RECORD_WAS (the ARN it holds, or empty) and INSTALL_RECORDED (that ARN when it names
+#   installed the instance's keys, from INSTALL_RECORD (install_lock): INSTALL_RECORD_WAS (the ARN
+#   it holds, or empty) and INSTALL_RECORDED (that ARN when it names
 #   another secret).
 install_compare() {
   declare -gA INSTALL_ST=([token]=unmanaged) INSTALL_OLDFP=() INSTALL_FIX=() INSTALL_MTIME=()
@@ -242,8 +250,6 @@ install_compare() {
     install_state token 644 "$INSTALL_TOKEN_B64"
     aemkeys_token_others "$INSTALL_TOKEN_DIR" "$AEMKEYS_TOKEN_PID" "${INSTALL_FILE[token]}"
   fi
-  aemkeys_sha256_text "${AEMKEYS_P[QuickstartDir]}"
-  INSTALL_RECORD=$AEMKEYS_RECORD_DIR/$AEMKEYS_REPLY
   aemkeys_record_read "$INSTALL_RECORD"
   INSTALL_RECORD_WAS=$AEMKEYS_REPLY INSTALL_RECORDED=$AEMKEYS_REPLY
   aemkeys_same_secret "$INSTALL_RECORDED" "${AEMKEYS_P[SecretId]}" && INSTALL_RECORDED=''

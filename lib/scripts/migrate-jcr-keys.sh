@@ -167,6 +167,7 @@ aemkeys_migrate_main() {
   aemkeys_begin "$1" "${MIGRATE_PARAMETERS[@]}"
   AEMKEYS_FAIL_NOTE=' (/etc/key left untouched)'
   migrate_check_parameters
+  aemkeys_lock "${AEMKEYS_P[QuickstartDir]}"
   aemkeys_locate_crypto_bundles "${AEMKEYS_P[QuickstartDir]}" "$MIGRATE_SERVICE" 'the keys in the bundle folder are not the ones AEM uses'
   MIGRATE_FILE_DIR=$AEMKEYS_FILE_DIR/data MIGRATE_CRYPTO_DIR=$AEMKEYS_CRYPTO_DIR/data
   migrate_read_jcr || return 0

@@ -77,18 +77,20 @@ export function recordFile(quickstart: string): string {
 const renderedQuickstarts = new Set<string>();
 
 /**
- * Removes the installer's record files of every QuickstartDir rendered so far in this test file, or
- * of `only` of them (root-only files outside the instance's tree, which removing the tree leaves
- * behind). Runs by itself after each test file that imports the harness; returns the files it removed.
+ * Removes the installer's record and lock files of every QuickstartDir rendered so far in this test
+ * file, or of `only` of them (root-only files outside the instance's tree, which removing the tree
+ * leaves behind). Runs by itself after each test file that imports the harness; returns the files
+ * it removed.
  */
 export function removeRecords(only?: string[]): string[] {
   const removed: string[] = [];
   for (const quickstart of only ?? [...renderedQuickstarts]) {
     renderedQuickstarts.delete(quickstart);
-    const file = recordFile(quickstart);
-    if (fs.existsSync(file)) {
-      fs.rmSync(file, { force: true });
-      removed.push(file);
+    for (const file of [recordFile(quickstart), `${recordFile(quickstart)}.lock`]) {
+      if (fs.existsSync(file)) {
+        fs.rmSync(file, { force: true });
+        removed.push(file);
+      }
     }
   }
   return removed;
@@ -242,9 +244,13 @@ export function spawnScript(inst: Instance, script: string, env: Record<string, 
   return spawn(cmd[0], cmd.slice(1), { env: { ...env, PATH: scriptPath(inst) }, cwd: inst.root, stdio: 'ignore', detached: true });
 }
 
-/** Runs the script like runScript, without blocking the event loop (for servers in this process). */
-export function runScriptAsync(inst: Instance, script: string, env: Record<string, string>, wrap: string[] = []): Promise<RunResult> {
-  const file = path.join(inst.root, '_script.sh');
+/**
+ * Runs the script like runScript, without blocking the event loop (for servers in this process);
+ * `name`: the script file's name in the instance's root (runs at once need one each).
+ */
+export function runScriptAsync(inst: Instance, script: string, env: Record<string, string>, wrap: string[] = [],
+  name = '_script.sh'): Promise<RunResult> {
+  const file = path.join(inst.root, name);
   fs.writeFileSync(file, script, { mode: 0o700 });
   const cmd = [...wrap, 'sh', '-c', file];
   const child = spawn(cmd[0], cmd.slice(1), { env: { ...env, PATH: scriptPath(inst) }, cwd: inst.root, stdio: ['ignore', 'pipe', 'pipe'] });
