@@ -62,8 +62,9 @@ describeWithTools(['moto_server', 'aws', 'setpriv'], 'the integ instance\'s stan
     expect(made.stderr).toBe('');
     const stubs = path.join(root, 'stubs');
     fs.mkdirSync(stubs);
-    // AEM is not installed: the service is never active.
-    fs.writeFileSync(path.join(stubs, 'systemctl'), '#!/bin/bash\n[ "$1" = is-active ] && exit 3\nexit 0\n', { mode: 0o755 });
+    // AEM is not installed: systemd has no unit for it, as on the integ instance.
+    fs.writeFileSync(path.join(stubs, 'systemctl'),
+      '#!/bin/bash\n[ "$1" = is-active ] && exit 3\n[ "$1" = show ] && printf \'LoadState=not-found\\nActiveState=inactive\\n\'\nexit 0\n', { mode: 0o755 });
     const quickstart = path.join(root, 'aem', 'crx-quickstart');
     const felix = path.join(quickstart, 'launchpad', 'felix');
     inst = {

@@ -17,19 +17,9 @@
 # <<< modules
 
 AEMKEYS_REFRESH_TIMEOUT=300
-
-# aemkeys_storage_label BASE64
-#   AEMKEYS_REPLY = the storage file's content (BASE64, as read by aemkeys_probe) when it is a
-#   short word (e.g. JCR), else "other content".
-aemkeys_storage_label() {
-  local word=''
-  (( ${#1} <= 24 )) && word=$(printf '%s' "$1" | base64 -d | tr -c 'A-Za-z' '?')
-  if [[ $word =~ ^[A-Za-z]{1,16}$ ]]; then
-    AEMKEYS_REPLY=$word
-  else
-    AEMKEYS_REPLY='other content'
-  fi
-}
+# What `storage` holds on an instance whose keys are still in the JCR (AEM upgraded from 6.2 or
+# older, KB KA-23909), in base64 as aemkeys_probe gives it: the three bytes "JCR".
+AEMKEYS_JCR_B64=SkNS
 
 # aemkeys_refresh_bundles PORT AUTH ID...
 #   POSTs action=refresh for each bundle id to the Web Console on 127.0.0.1:PORT, then polls
@@ -64,7 +54,6 @@ aemkeys_refresh_bundles() {
 aemkeys_record_read() {
   local d=${1%/*} arn=''
   AEMKEYS_REPLY=''
-  [[ -e $d || -L $d ]] || return 0
   [[ -d $d && ! -L $d && -O $d ]] || aemkeys_fail "$d is not a folder owned by root: remove it"
   [[ -e $1 || -L $1 ]] || return 0
   if ! [[ -f $1 && ! -L $1 && -O $1 ]] || ! read -r -n 600 arn < "$1" || ! [[ $arn =~ $AEMKEYS_ARN_RE ]]; then
@@ -145,7 +134,7 @@ install_run() {
 
 # install_check_parameters
 #   Checks every parameter (nothing is touched yet) and opens the tree as AemUser. Sets
-#   INSTALL_RUNNING (true when Mode=install and the service is active).
+#   INSTALL_RUNNING (Mode=install: install_service_state).
 install_check_parameters() {
   aemkeys_check_parameters "${INSTALL_PARAMETERS[@]}"
   [[ ${AEMKEYS_P[Restart]} == bundles && -z ${AEMKEYS_P[AdminSecretId]} ]] \
@@ -154,11 +143,23 @@ install_check_parameters() {
   INSTALL_RUNNING=false
   [[ ${AEMKEYS_P[Mode]} == install ]] || return 0
   if command -v systemctl >/dev/null 2>&1; then
-    systemctl is-active --quiet -- "${AEMKEYS_P[ServiceName]}" && INSTALL_RUNNING=true
+    install_service_state
   elif [[ ${AEMKEYS_P[Restart]} != none || ${AEMKEYS_P[StartAfterInstall]} == true ]]; then
     aemkeys_fail "systemctl not found: use Restart=none and StartAfterInstall=false on hosts without systemd"
   fi
   return 0
+}
+
+# install_service_state
+#   INSTALL_RUNNING = true unless systemd has ServiceName inactive or failed (an AEM activating or
+#   reloading reads its keys now). Fails, nothing touched yet, when systemd has no such unit, unless
+#   Restart=none and StartAfterInstall=false (the run then never uses the name).
+install_service_state() {
+  local unit=${AEMKEYS_P[ServiceName]}
+  aemkeys_capture systemctl show -p LoadState -p ActiveState -- "$unit"
+  [[ $AEMKEYS_OUT =~ ActiveState=(inactive|failed) ]] || INSTALL_RUNNING=true
+  [[ $AEMKEYS_OUT == *LoadState=loaded* || ${AEMKEYS_P[Restart]}${AEMKEYS_P[StartAfterInstall]} == nonefalse ]] \
+    || aemkeys_fail "ServiceName: systemd has no unit $unit"
 }
 
 # install_lock
@@ -238,10 +239,9 @@ install_compare() {
   install_state hmac 600 "${AEMKEYS_KEY[hmac]}" "${AEMKEYS_SHA[hmac]}"
   install_state master 600 "${AEMKEYS_KEY[master]}" "${AEMKEYS_SHA[master]}"
   install_state storage 600 "$AEMKEYS_BUNDLE_B64"
-  if [[ ${INSTALL_ST[storage]} == differs ]]; then
-    aemkeys_storage_label "$AEMKEYS_PROBE_B64"
-    INSTALL_OLDFP[storage]=$AEMKEYS_REPLY
-  fi
+  # What a differing storage says: JCR (an upgraded instance's) or other content.
+  [[ ${INSTALL_ST[storage]} == differs ]] && INSTALL_OLDFP[storage]='other content'
+  [[ $AEMKEYS_PROBE_B64 == "$AEMKEYS_JCR_B64" ]] && INSTALL_OLDFP[storage]=JCR
   AEMKEYS_PROBE_B64='' INSTALL_TOKEN_TEXT='' INSTALL_TOKEN_B64='' AEMKEYS_OTHERS=() AEMKEYS_OTHERS_SHOW=()
   if [[ ${AEMKEYS_P[EncapsulatedToken]} == true ]]; then
     INSTALL_TOKEN_TEXT=${AEMKEYS_STATIC[token-config]:-}

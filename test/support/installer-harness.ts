@@ -150,8 +150,10 @@ export const TOKEN_FILE = 'com.day.crx.security.token.impl.impl.TokenAuthenticat
 /**
  * Copies the cache into `<root>/<dirName>/launchpad/felix` (cp -a), chowns it to `owner`, and
  * writes a `systemctl` stub (logs its arguments; `is-active` answers from a `running` file that
- * start/restart create and stop removes; `show` prints the file `show` when there is one; the
- * verb `systemctlFailsOn` exits 1).
+ * start/restart create and stop removes; `show` prints LoadState (not-found when there is a file
+ * `no-unit`, else loaded) and ActiveState (activating when there is a file `activating`, else
+ * active or inactive as `running` says), then the file `show` when there is one; the verb
+ * `systemctlFailsOn` exits 1).
  */
 export function makeInstance(cache: { dir: string; bundles: InstalledBundle[] }, owner: { uid: number; gid: number },
   opts: { dirName?: string; running?: boolean; root?: string; systemctlFailsOn?: string } = {}): Instance {
@@ -170,7 +172,11 @@ export function makeInstance(cache: { dir: string; bundles: InstalledBundle[] },
     '#!/bin/bash',
     `printf '%s\\n' "$*" >> '${systemctlLog}'`,
     `[ "$1" = '${opts.systemctlFailsOn ?? '-'}' ] && exit 1`,
-    `case $1 in is-active) [ -e '${stubs}/running' ] && exit 0; exit 3 ;; start|restart) touch '${stubs}/running' ;; stop) rm -f '${stubs}/running' ;; show) [ -e '${stubs}/show' ] && cat '${stubs}/show' ;; esac`,
+    `case $1 in is-active) [ -e '${stubs}/running' ] && exit 0; exit 3 ;; start|restart) touch '${stubs}/running' ;; stop) rm -f '${stubs}/running' ;; show)`,
+    `  if [ -e '${stubs}/no-unit' ]; then echo LoadState=not-found; else echo LoadState=loaded; fi`,
+    `  if [ -e '${stubs}/activating' ]; then echo ActiveState=activating; elif [ -e '${stubs}/running' ]; then echo ActiveState=active; else echo ActiveState=inactive; fi`,
+    `  [ -e '${stubs}/show' ] && cat '${stubs}/show' ;;`,
+    'esac',
     'exit 0',
   ].join('\n') + '\n', { mode: 0o755 });
   if (opts.running) fs.writeFileSync(path.join(stubs, 'running'), '');
