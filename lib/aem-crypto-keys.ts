@@ -81,7 +81,7 @@ export interface AemCryptoKeysProps {
    * `[TokenHandlerProperty.fromString('token.samesite.cookie.attr', 'Lax')]`. The `.config` file
    * replaces the whole configuration of that PID: properties left out go back to AEM's defaults.
    * They travel in the installer document, which SSM holds to 64 KiB with the longest parameter
-   * values: about 600 bytes are left for them (AEM's five documented properties take about 240);
+   * values: about 500 bytes are left for them (AEM's five documented properties take about 240);
    * synth fails with the size when they do not fit.
    * @default - only `token.encapsulated=B"true"`
    */
