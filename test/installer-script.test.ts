@@ -565,7 +565,7 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
   });
 
   describe('two runs at once on one instance (a gated launch and a tag association can meet): one at a time', () => {
-    const PAIRS = 4;
+    const PAIRS = 2;
     /** Two runs started together on a new instance, each with its own script file and values. */
     async function together(values: [Record<string, string>, Record<string, string>]): Promise<{ inst: Instance; runs: RunResult[] }> {
       const inst = instance();

@@ -216,11 +216,11 @@ describeWithTools(['moto_server', 'aws', 'java', 'strace'], 'JCR key migration a
   test('a run on the same QuickstartDir (its lock held) is waited for before AEM is stopped', async () => {
     const run = await migrate({}, (inst) => {
       jcrStorage(inst);
-      // What an installer run holds (lib/scripts/aem-keys-files.sh, aemkeys_lock), for 2 s.
+      // What an installer run holds (lib/scripts/aem-keys-files.sh, aemkeys_lock), for 1.5 s.
       const lock = `${recordFile(inst.quickstart)}.lock`;
       fs.mkdirSync(path.dirname(lock), { recursive: true, mode: 0o700 });
       const held = path.join(inst.root, 'held');
-      spawn('flock', [lock, 'sh', '-c', `touch '${held}'; sleep 2; echo released >> '${inst.systemctlLog}'`], { stdio: 'ignore' });
+      spawn('flock', [lock, 'sh', '-c', `touch '${held}'; sleep 1.5; echo released >> '${inst.systemctlLog}'`], { stdio: 'ignore' });
       const until = Date.now() + 10_000;
       while (!fs.existsSync(held) && Date.now() < until) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
     });
