@@ -82,7 +82,7 @@ export class JcrKeyMigrationDocument extends Construct {
         allowedPattern: PARAMETER_PATTERNS.port,
       },
       HealthTimeoutSeconds: {
-        description: 'How long to wait for both crypto bundles to be active after the restart.',
+        description: 'How long to wait, after the restart, for both crypto bundles to be active and /etc/key to be served.',
         default: String(healthTimeout),
         allowedPattern: PARAMETER_PATTERNS.seconds,
       },

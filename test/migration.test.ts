@@ -230,6 +230,13 @@ describeWithTools(['moto_server', 'aws', 'java', 'strace'], 'JCR key migration a
     expect(run.events.indexOf('released')).toBeLessThan(stop);
   });
 
+  test('AEM answers 503 for /etc/key while it starts: waited for, then verified and migrated', async () => {
+    const run = await migrate({ unavailableAfterRestart: 1 }, jcrStorage);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stub.deleted).toEqual(['hmac', 'master']);
+  });
+
   test('nothing in /etc/key: nothing to do, nothing touched', async () => {
     const run = await migrate({ hmac: undefined, master: undefined }, jcrStorage);
     expect(run.code).toBe(0);
@@ -248,7 +255,7 @@ describeWithTools(['moto_server', 'aws', 'java', 'strace'], 'JCR key migration a
     ['AEM not reachable', {}, { AemPort: '1' }, {}, /cannot read \/etc\/key\/hmac from AEM on 127.0.0.1:1/],
     ['AEM service not active', {}, {}, { running: false }, /service aem is not active/],
     ['systemctl stop fails', {}, {}, { failsOn: 'stop' }, /cannot stop aem/],
-    ['AEM unhealthy after the restart', { unhealthyAfterRestart: true }, {}, {}, /did not come back with both crypto bundles active within 2s/],
+    ['AEM unhealthy after the restart', { unhealthyAfterRestart: true }, {}, {}, /did not come back with both crypto bundles active and \/etc\/key served within 2s/],
     ['AEM serves other keys after the restart', { hmacAfterRestart: Buffer.alloc(32, 3) }, {}, {}, /\/etc\/key\/hmac served after the restart differs/],
     ['bad QuickstartDir', {}, { QuickstartDir: '/nonexistent/crx-quickstart' }, {}, /QuickstartDir \/nonexistent\/crx-quickstart is not a directory/],
     ['bad AdminSecretId', {}, { AdminSecretId: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-AbCdEf' }, {}, /cannot read secret/],

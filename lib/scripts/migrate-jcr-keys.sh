@@ -13,7 +13,8 @@
 #     base64; check sizes
 #   4 when the files differ: back up the current hmac, master and storage; stop AEM; install
 #     hmac, master and storage=Bundle atomically; start AEM. Identical files: no restart.
-#   5 wait until both crypto bundles are active again (Web Console JSON)
+#   5 wait until both crypto bundles are active again (Web Console JSON) and Sling serves /etc/key
+#     (a starting AEM answers 503 until then)
 #   6 verify: the files still hold the bytes read (AEM did not replace them), storage is still
 #     Bundle, and AEM still serves the same bytes from /etc/key (checksums)
 #   7 print fingerprints (first 12 hex digits of SHA-256) only
@@ -112,13 +113,22 @@ migrate_bundle_active() {
   [[ $AEMKEYS_HTTP_BODY =~ \"state\"[[:space:]]*:[[:space:]]*\"Active\" ]]
 }
 
-# migrate_wait_healthy PORT TIMEOUT: both crypto bundles active within TIMEOUT seconds, or fails.
+# migrate_key_served PORT → 0 when Sling serves /etc/key/hmac (200): a starting AEM answers 503
+# after its bundles are Active, until its repository and Sling are up.
+migrate_key_served() {
+  migrate_get_file "$1" "$MIGRATE_AUTH" /etc/key/hmac "$AEMKEYS_READ_MAX" && [[ $MIGRATE_STATUS == 200 ]]
+}
+
+# migrate_wait_healthy PORT TIMEOUT: both crypto bundles active and /etc/key served within TIMEOUT
+# seconds, or fails.
 migrate_wait_healthy() {
   local port=$1 timeout=$2 deadline=$(( SECONDS + $2 ))
-  until migrate_bundle_active "$port" com.adobe.granite.crypto.file && migrate_bundle_active "$port" com.adobe.granite.crypto; do
-    (( SECONDS < deadline )) || aemkeys_fail "AEM did not come back with both crypto bundles active within ${timeout}s"
+  until migrate_bundle_active "$port" com.adobe.granite.crypto.file && migrate_bundle_active "$port" com.adobe.granite.crypto \
+    && migrate_key_served "$port"; do
+    (( SECONDS < deadline )) || aemkeys_fail "AEM did not come back with both crypto bundles active and /etc/key served within ${timeout}s"
     sleep $(( timeout < 10 ? 1 : 5 ))
   done
+  MIGRATE_B64=''
 }
 
 # migrate_verify PORT FILE_DIR CRYPTO_DIR: the files, storage and what AEM serves from /etc/key agree.

@@ -23,6 +23,8 @@ export interface AemStubOptions {
   unhealthyAfterRestart?: boolean;
   /** After the restart: serve these bytes for /etc/key/hmac instead. */
   hmacAfterRestart?: Buffer;
+  /** After the restart: answer this many GETs of /etc/key with 503, as AEM does while it starts. */
+  unavailableAfterRestart?: number;
   /** Answer the delete POST with this status (default 200). */
   deleteStatus?: number;
   /** Send a Content-Length larger than the body for /etc/key/master (a cut connection). */
@@ -86,6 +88,7 @@ export async function startAemStub(o: AemStubOptions): Promise<AemStub> {
   const deleted: string[] = [];
   const log = (line: string) => fs.appendFileSync(o.events, line + '\n');
   const restarted = () => /^start /m.test(fs.readFileSync(o.events, 'utf8'));
+  let unavailable = o.unavailableAfterRestart ?? 0;
   const expected = 'Basic ' + Buffer.from(`${o.user ?? 'admin'}:${o.password ?? 'admin'}`).toString('base64');
 
   const server = http.createServer((req, res) => {
@@ -100,6 +103,12 @@ export async function startAemStub(o: AemStubOptions): Promise<AemStub> {
         return;
       }
       const key = /^\/etc\/key\/(hmac|master)$/.exec(req.url ?? '');
+      if (req.method === 'GET' && key && restarted() && unavailable > 0) {
+        unavailable--;
+        res.writeHead(503, { 'Content-Type': 'text/html' });
+        res.end('<html><body><h1>Service Unavailable</h1><p>AEM is starting up</p></body></html>');
+        return;
+      }
       if (req.method === 'GET' && key) {
         let bytes = props[key[1]];
         if (key[1] === 'hmac' && o.hmacAfterRestart && restarted()) bytes = o.hmacAfterRestart;
