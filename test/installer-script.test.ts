@@ -90,9 +90,14 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
     return inst;
   }
 
+  /** The installer as SSM writes it for `inst`: the key set's secret, the instance's tree and user, then `values`. */
+  const scriptFor = (inst: Instance, values: Record<string, string> = {}) =>
+    renderScript(doc(), { SecretId: arns.good, QuickstartDir: inst.quickstart, AemUser: user.name, ...values });
+  /** The environment a run gets: moto_server's endpoint and credentials. */
+  const runEnv = () => ({ ...moto.env, HOME: process.env.HOME ?? '/root' });
+
   function run(inst: Instance, values: Record<string, string> = {}, wrap?: string[]): RunResult {
-    const script = renderScript(doc(), { SecretId: arns.good, QuickstartDir: inst.quickstart, AemUser: user.name, ...values });
-    return runScript(inst, script, { ...moto.env, HOME: process.env.HOME ?? '/root' }, { wrap });
+    return runScript(inst, scriptFor(inst, values), runEnv(), { wrap });
   }
 
   const lines = (text: string) => text.trimEnd().split('\n');
@@ -569,9 +574,7 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
     /** Two runs started together on a new instance, each with its own script file and values. */
     async function together(values: [Record<string, string>, Record<string, string>]): Promise<{ inst: Instance; runs: RunResult[] }> {
       const inst = instance();
-      const env = { ...moto.env, HOME: process.env.HOME ?? '/root' };
-      const scripts = values.map((v) => renderScript(doc(), { SecretId: arns.good, QuickstartDir: inst.quickstart, AemUser: user.name, ...v }));
-      const runs = await Promise.all(scripts.map((s, i) => runScriptAsync(inst, s, env, [], `_script${i}.sh`)));
+      const runs = await Promise.all(values.map((v, i) => runScriptAsync(inst, scriptFor(inst, v), runEnv(), [], `_script${i}.sh`)));
       return { inst, runs };
     }
 
@@ -646,7 +649,7 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
     let file: string;
     beforeAll(() => {
       inst = instance();
-      script = renderScript(doc(), { SecretId: arns.good, QuickstartDir: inst.quickstart, AemUser: user.name, Mode: 'verify', EncapsulatedToken: 'false' });
+      script = scriptFor(inst, { Mode: 'verify', EncapsulatedToken: 'false' });
       file = path.join(inst.root, 'script.sh');
       fs.writeFileSync(file, script);
     });
@@ -655,7 +658,7 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
       'token config: not managed (EncapsulatedToken=false)', 'result: mismatch (Mode=verify changed nothing)',
     ];
     const start = (cmd: string, args: string[]) => spawnSync(cmd, args, {
-      env: { ...moto.env, HOME: process.env.HOME ?? '/root', PATH: process.env.PATH! }, encoding: 'utf8',
+      env: { ...runEnv(), PATH: process.env.PATH! }, encoding: 'utf8',
     });
 
     test('runs when started by dash (re-execs bash)', () => {
@@ -846,15 +849,13 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
       beforeAll(async () => {
         inst = instance({ running: true });
         plantGeneratedKeys(inst, user);
-        const script = renderScript(doc(), {
-          SecretId: arns.good, QuickstartDir: inst.quickstart, AemUser: user.name, Restart: 'bundles', AdminSecretId: arns.admin, AemPort: String(port),
-        });
+        const script = scriptFor(inst, { Restart: 'bundles', AdminSecretId: arns.admin, AemPort: String(port) });
         const file = path.join(inst.root, '_script.sh');
         fs.writeFileSync(file, script, { mode: 0o700 });
         trace = path.join(inst.root, 'trace');
         const [cmd, ...args] = [...strace(trace, 'execve', ['-v', '-xx', '-s', '65536']), 'sh', '-c', file];
         const child = spawn(cmd, args, {
-          env: { ...moto.env, HOME: process.env.HOME ?? '/root', PATH: `${inst.stubs}:${process.env.PATH}` },
+          env: { ...runEnv(), PATH: `${inst.stubs}:${process.env.PATH}` },
         });
         let stdout = '';
         let stderr = '';
@@ -908,11 +909,9 @@ describeWithTools(['java', 'moto_server', 'aws', 'strace'], 'installer script (e
     test('a refused refresh is reported on stderr (after an HTTP call stderr still reaches the caller)', async () => {
       const inst = instance({ running: true });
       plantGeneratedKeys(inst, user);
-      const script = renderScript(doc(), {
-        SecretId: arns.good, QuickstartDir: inst.quickstart, AemUser: user.name, Restart: 'bundles', AdminSecretId: arns.admin, AemPort: String(port),
-      });
+      const script = scriptFor(inst, { Restart: 'bundles', AdminSecretId: arns.admin, AemPort: String(port) });
       refuseRefresh = true;
-      const r = await runScriptAsync(inst, script, { ...moto.env, HOME: process.env.HOME ?? '/root' });
+      const r = await runScriptAsync(inst, script, runEnv());
       refuseRefresh = false;
       const fileId = path.basename(bundleDir(cache, '/', CRYPTO_FILE)).slice('bundle'.length);
       expect(r.status).toBe(1);
