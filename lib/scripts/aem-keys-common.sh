@@ -114,10 +114,10 @@ aemkeys_begin() {
 
 # aemkeys_check_parameters PARAMETER...
 #   Checks each parameter, "NAME CHECK [ARG...]", in order: aemkeys_check_CHECK NAME VALUE ARG...
-#   (the documents carry every aemkeys_check_* function: only parameter checks may have that name)
 #   (a PARAMETER with no CHECK is checked where it is used). An abs_path is kept without its
 #   trailing slashes (AEMKEYS_P[NAME]); the region of a secret_arn goes to AEMKEYS_REGION[NAME]
-#   (a global associative array; empty for an optional ARN not given).
+#   (a global associative array; empty for an optional ARN not given). The call by a built name
+#   makes the documents carry every aemkeys_check_* function: only parameter checks take that name.
 aemkeys_check_parameters() {
   local name check
   local -a args

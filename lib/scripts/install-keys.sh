@@ -18,7 +18,7 @@
 
 AEMKEYS_REFRESH_TIMEOUT=300
 # What `storage` holds on an instance whose keys are still in the JCR (AEM upgraded from 6.2 or
-# older, KB KA-23909), in base64 as aemkeys_probe gives it: the three bytes "JCR".
+# older, KB KA-23909), in base64 as aemkeys_probe gives it (AEMKEYS_BUNDLE_B64): the bytes "JCR".
 AEMKEYS_JCR_B64=SkNS
 
 # aemkeys_refresh_bundles PORT AUTH ID...
@@ -232,8 +232,7 @@ install_state() {
 #   configuring its PID (aemkeys_token_others: AEMKEYS_OTHERS, AEMKEYS_OTHERS_SHOW); INSTALL_ST[token]
 #   = unmanaged otherwise. INSTALL_OLDFP[storage] = what a differing storage says. Then which secret
 #   installed the instance's keys, from INSTALL_RECORD (install_lock): INSTALL_RECORD_WAS (the ARN
-#   it holds, or empty) and INSTALL_RECORDED (that ARN when it names
-#   another secret).
+#   it holds, or empty) and INSTALL_RECORDED (that ARN when it names another secret).
 install_compare() {
   declare -gA INSTALL_ST=([token]=unmanaged) INSTALL_OLDFP=() INSTALL_FIX=() INSTALL_MTIME=()
   install_state hmac 600 "${AEMKEYS_KEY[hmac]}" "${AEMKEYS_SHA[hmac]}"
